@@ -1,0 +1,483 @@
+//! The continuous particle `m w'' + μ w' = −∇E(w)` (THEORY §1) integrated by `ode_solvers`,
+//! with the stop criterion located inside each step on the step's quintic interpolant.
+//!
+//! `ode_solvers` has no step API: its `solout` hook sees each accepted step's end state and
+//! derivative. [`Watch`] keeps the previous end, so it holds w, w', w'' at both ends of
+//! every step — enough for a quintic Hermite interpolant on which it finds the first
+//! crossing, samples rows at the times observers ask for, and tests divergence.
+
+use std::cell::Cell;
+
+use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
+use ode_solvers::dop_shared::{IntegrationError, System};
+use ode_solvers::{Dop853, Dopri5, OutputType, Rk4};
+
+use super::interp::Quintic;
+use crate::observe::{
+    ContinuousObserver, CriterionMap, Crossings, RATE_DECADES, RunReport, Status, StopRule,
+    distance2,
+};
+use crate::potential::Potential;
+use crate::scenario::{ContinuousSpec, Method};
+
+/// One continuous run: the particle, where it starts, and how to integrate.
+pub struct ContinuousRun<'a> {
+    /// The loss surface.
+    pub potential: &'a dyn Potential,
+    /// m ≥ 0 (0: gradient flow on w alone).
+    pub mass: f64,
+    /// μ > 0.
+    pub friction: f64,
+    /// w(0).
+    pub position: &'a [f64],
+    /// v(0) (ignored when m = 0).
+    pub velocity: &'a [f64],
+    /// Method, tolerances, time budget.
+    pub spec: &'a ContinuousSpec,
+    /// When the run has converged or diverged.
+    pub stop: StopRule,
+}
+
+/// The right-hand side `y' = f(y)` with evaluation counting (argmin-style: in the problem
+/// wrapper, not in the solvers). State `y = (w, v)`, or `y = w` when m = 0.
+struct Rhs<'a> {
+    potential: &'a dyn Potential,
+    n: usize,
+    mass: f64,
+    friction: f64,
+    evaluations: Cell<u64>,
+}
+
+impl Rhs<'_> {
+    #[inline]
+    fn eval(&self, y: &[f64], dy: &mut [f64]) {
+        self.evaluations.set(self.evaluations.get() + 1);
+        let n = self.n;
+        if self.mass == 0.0 {
+            // μ w' = −∇E(w): the gradient lands in dy, then is scaled in place.
+            self.potential.gradient_into(y, dy);
+            let s = -1.0 / self.friction;
+            dy.iter_mut().for_each(|d| *d *= s);
+        } else {
+            let (w, v) = y.split_at(n);
+            let (dw, dv) = dy.split_at_mut(n);
+            dw.copy_from_slice(v);
+            self.potential.gradient_into(w, dv);
+            let (inv_m, damp) = (1.0 / self.mass, self.friction / self.mass);
+            for (a, v) in dv.iter_mut().zip(v) {
+                *a = -*a * inv_m - damp * v;
+            }
+        }
+    }
+}
+
+/// The `ode_solvers` system: the right-hand side plus the step watcher in `solout`.
+struct Particle<'r, 'w, O: ContinuousObserver> {
+    rhs: &'r Rhs<'r>,
+    watch: &'w mut Watch<'r, O>,
+}
+
+impl<D: Dim, O: ContinuousObserver> System<f64, OVector<f64, D>> for Particle<'_, '_, O>
+where
+    DefaultAllocator: Allocator<D>,
+{
+    #[inline]
+    fn system(&self, _t: f64, y: &OVector<f64, D>, dy: &mut OVector<f64, D>) {
+        self.rhs.eval(y.as_slice(), dy.as_mut_slice());
+    }
+
+    fn solout(&mut self, t: f64, y: &OVector<f64, D>, dy: &OVector<f64, D>) -> bool {
+        self.watch.on_step(self.rhs, t, y.as_slice(), dy.as_slice())
+    }
+}
+
+/// Follows a run step by step: interpolant, in-step crossing search, observers, status.
+struct Watch<'r, O: ContinuousObserver> {
+    potential: &'r dyn Potential,
+    n: usize,
+    massless: bool,
+    friction: f64,
+    t_end: f64,
+    /// `rk4` hands `solout` the derivative at the step's start: recompute it at the end.
+    stale_derivative: bool,
+    stop: StopRule,
+    map: Option<CriterionMap<'r>>,
+    loose_ball: f64,
+    tight_ball: f64,
+    crossings: Crossings,
+    observer: &'r mut O,
+    // The previous step end: time, state, derivative, w''.
+    t0: f64,
+    y0: Vec<f64>,
+    dy0: Vec<f64>,
+    acc0: Vec<f64>,
+    // Scratch, allocated once.
+    dy1: Vec<f64>,
+    acc1: Vec<f64>,
+    interp: Quintic,
+    crit: Quintic,
+    stack: Vec<(f64, f64, u32)>,
+    w: Vec<f64>,
+    v: Vec<f64>,
+    g: Vec<f64>,
+    steps: u64,
+    status: Option<Status>,
+    end_time: f64,
+    final_measure: f64,
+}
+
+impl<'r, O: ContinuousObserver> Watch<'r, O> {
+    /// w'' of a state with derivative `dy`: the acceleration, or −H w'/μ when m = 0.
+    fn acceleration(&self, y: &[f64], dy: &[f64], out: &mut [f64]) {
+        let n = self.n;
+        if self.massless {
+            self.potential.hessian_vector_into(y, dy, out);
+            let s = -1.0 / self.friction;
+            out.iter_mut().for_each(|a| *a *= s);
+        } else {
+            out.copy_from_slice(&dy[n..2 * n]);
+        }
+    }
+
+    /// The criterion measure at w (computing ∇E only when the criterion needs it).
+    fn measure(&mut self, w: &[f64]) -> f64 {
+        if self.stop.needs_gradient() {
+            self.potential.gradient_into(w, &mut self.g);
+        }
+        self.stop.measure(self.potential, w, &self.g)
+    }
+
+    /// The state at `s` of the current step of length `h` into `self.w`, `self.v`.
+    fn state_at(&mut self, s: f64, h: f64) {
+        self.interp.eval(s, &mut self.w);
+        if self.massless {
+            // SPEC: for m = 0 the v columns hold w' = −∇E/μ.
+            self.potential.gradient_into(&self.w, &mut self.v);
+            let k = -1.0 / self.friction;
+            self.v.iter_mut().for_each(|x| *x *= k);
+        } else {
+            self.interp.eval_derivative(s, h, &mut self.v);
+        }
+    }
+
+    /// The initial state: observers at t = 0, and a start that already meets a threshold.
+    fn start(&mut self, rhs: &Rhs<'_>, y: &[f64]) -> bool {
+        let n = self.n;
+        self.y0.copy_from_slice(y);
+        let mut dy = std::mem::take(&mut self.dy0);
+        rhs.eval(y, &mut dy);
+        self.dy0 = dy;
+        let mut acc = std::mem::take(&mut self.acc0);
+        self.acceleration(y, &self.dy0, &mut acc);
+        self.acc0 = acc;
+        self.w.copy_from_slice(&y[..n]);
+        if self.massless {
+            self.v.copy_from_slice(&self.dy0);
+        } else {
+            self.v.copy_from_slice(&y[n..2 * n]);
+        }
+        while self.observer.next_time().is_some_and(|t| t <= 0.0) {
+            self.observer.observe(0.0, &self.w, &self.v);
+        }
+        let w = std::mem::take(&mut self.w);
+        let m = self.measure(&w);
+        self.w = w;
+        self.final_measure = m;
+        let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
+        if m < loose {
+            self.crossings.loose = Some(0.0);
+        }
+        if m < self.stop.threshold(self.stop.tolerance) {
+            self.crossings.tight = Some(0.0);
+            return self.end(Status::Converged, 0.0);
+        }
+        if self.stop.diverged(distance2(self.potential, &self.w)) {
+            return self.end(Status::Diverged, 0.0);
+        }
+        false
+    }
+
+    fn end(&mut self, status: Status, t: f64) -> bool {
+        self.observer.finish(t, &self.w, &self.v);
+        self.status = Some(status);
+        self.end_time = t;
+        true
+    }
+
+    /// One accepted step ending at `t1` in state `y1` with derivative `dy1`; true stops.
+    fn on_step(&mut self, rhs: &Rhs<'_>, t1: f64, y1: &[f64], dy1: &[f64]) -> bool {
+        let n = self.n;
+        self.steps += 1;
+        let mut d1 = std::mem::take(&mut self.dy1);
+        if self.stale_derivative {
+            rhs.eval(y1, &mut d1);
+        } else {
+            d1.copy_from_slice(dy1);
+        }
+        let mut a1 = std::mem::take(&mut self.acc1);
+        self.acceleration(y1, &d1, &mut a1);
+        let (t0, h) = (self.t0, t1 - self.t0);
+        {
+            // w' is v for the particle and dy for gradient flow.
+            let (w0, w1) = (&self.y0[..n], &y1[..n]);
+            let (v0, v1) = if self.massless {
+                (&self.dy0[..n], &d1[..n])
+            } else {
+                (&self.y0[n..2 * n], &y1[n..2 * n])
+            };
+            self.interp.set_hermite(h, w0, v0, &self.acc0, w1, v1, &a1);
+        }
+
+        // The first crossing inside the step, on the interpolant.
+        let mut hit = None;
+        if let Some(map) = self.map.as_mut() {
+            if self.crossings.tight.is_none() {
+                self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
+                if self.crossings.loose.is_none() && self.crit.may_cross(self.loose_ball) {
+                    if let Some(s) = self.crit.first_below(self.loose_ball, &mut self.stack) {
+                        self.crossings.loose = Some(t0 + s * h);
+                    }
+                }
+                if self.crossings.loose.is_some() && self.crit.may_cross(self.tight_ball) {
+                    hit = self.crit.first_below(self.tight_ball, &mut self.stack);
+                }
+            }
+        }
+        let limit = match hit {
+            Some(s) => t0 + s * h,
+            None => t1.min(self.t_end),
+        };
+
+        // Observers: every requested time up to the limit, read on the interpolant.
+        while let Some(tq) = self.observer.next_time() {
+            if tq > limit {
+                break;
+            }
+            self.state_at((tq - t0) / h, h);
+            self.observer.observe(tq, &self.w, &self.v);
+        }
+
+        let stop = if let Some(s) = hit {
+            let tc = t0 + s * h;
+            self.crossings.tight = Some(tc);
+            self.state_at(s, h);
+            let w = std::mem::take(&mut self.w);
+            self.final_measure = self.measure(&w);
+            self.w = w;
+            self.end(Status::Converged, tc)
+        } else if self.stop.diverged(distance2(self.potential, &y1[..n])) {
+            self.state_at(1.0, h);
+            self.final_measure = f64::NAN;
+            let w = std::mem::take(&mut self.w);
+            if w.iter().all(|x| x.is_finite()) {
+                self.final_measure = self.measure(&w);
+            }
+            self.w = w;
+            self.end(Status::Diverged, t1)
+        } else if t1 >= self.t_end {
+            // Budget spent (a fixed-step method may overshoot t_end: read the interpolant).
+            self.state_at(((self.t_end - t0) / h).min(1.0), h);
+            let w = std::mem::take(&mut self.w);
+            self.final_measure = self.measure(&w);
+            self.w = w;
+            self.end(Status::NotConverged, self.t_end.min(t1))
+        } else {
+            false
+        };
+
+        self.t0 = t1;
+        self.y0.copy_from_slice(y1);
+        self.dy0.copy_from_slice(&d1);
+        self.acc0.copy_from_slice(&a1);
+        self.dy1 = d1;
+        self.acc1 = a1;
+        stop
+    }
+
+    /// The run ended without `solout` deciding it (solver error or end of its loop): close
+    /// at the last accepted step.
+    fn close(&mut self, status: Status) {
+        let n = self.n;
+        self.w.copy_from_slice(&self.y0[..n]);
+        if self.massless {
+            self.v.copy_from_slice(&self.dy0);
+        } else {
+            self.v.copy_from_slice(&self.y0[n..2 * n]);
+        }
+        let w = std::mem::take(&mut self.w);
+        self.final_measure = self.measure(&w);
+        self.w = w;
+        let t = self.t0;
+        self.end(status, t);
+    }
+}
+
+impl ContinuousRun<'_> {
+    /// Integrates the run, telling `observer` the states it asks for.
+    pub fn run<O: ContinuousObserver>(&self, observer: &mut O) -> RunReport {
+        let n = self.potential.dim();
+        let state_dim = if self.mass == 0.0 { n } else { 2 * n };
+        crate::with_dim!(state_dim, D => self.run_in::<D, O>(observer))
+    }
+
+    fn run_in<D: Dim, O: ContinuousObserver>(&self, observer: &mut O) -> RunReport
+    where
+        DefaultAllocator: Allocator<D>,
+    {
+        let n = self.potential.dim();
+        let massless = self.mass == 0.0;
+        let state_dim = if massless { n } else { 2 * n };
+        let rhs = Rhs {
+            potential: self.potential,
+            n,
+            mass: self.mass,
+            friction: self.friction,
+            evaluations: Cell::new(0),
+        };
+        let spec = self.spec;
+        let map = CriterionMap::new(self.potential, self.stop.criterion);
+        let mut watch = Watch {
+            potential: self.potential,
+            n,
+            massless,
+            friction: self.friction,
+            t_end: spec.t_end,
+            stale_derivative: spec.method == Method::Rk4,
+            stop: self.stop,
+            map,
+            loose_ball: self.stop.ball(RATE_DECADES * self.stop.tolerance),
+            tight_ball: self.stop.ball(self.stop.tolerance),
+            crossings: Crossings::default(),
+            observer,
+            t0: 0.0,
+            y0: vec![0.0; state_dim],
+            dy0: vec![0.0; state_dim],
+            acc0: vec![0.0; n],
+            dy1: vec![0.0; state_dim],
+            acc1: vec![0.0; n],
+            interp: Quintic::new(n),
+            crit: Quintic::new(n),
+            stack: Vec::with_capacity(64),
+            w: vec![0.0; n],
+            v: vec![0.0; n],
+            g: vec![0.0; n],
+            steps: 0,
+            status: None,
+            end_time: 0.0,
+            final_measure: f64::NAN,
+        };
+        let y0 = OVector::<f64, D>::from_iterator_generic(
+            D::from_usize(state_dim),
+            U1,
+            self.position
+                .iter()
+                .chain(self.velocity.iter())
+                .copied()
+                .take(state_dim),
+        );
+        if !watch.start(&rhs, y0.as_slice()) {
+            let result = {
+                let system = Particle {
+                    rhs: &rhs,
+                    watch: &mut watch,
+                };
+                integrate(system, y0, spec)
+            };
+            match result {
+                Ok(()) if watch.status.is_none() => watch.close(Status::NotConverged),
+                Ok(()) => {}
+                Err(e) => watch.close(Status::Failed(failure_note(&e))),
+            }
+        }
+        let final_value = self_value(&watch.stop, watch.final_measure);
+        RunReport {
+            status: watch.status.clone().unwrap_or(Status::NotConverged),
+            steps: watch.steps,
+            evaluations: rhs.evaluations.get(),
+            final_value,
+            crossings: watch.crossings,
+            end_time: watch.end_time,
+        }
+    }
+}
+
+fn self_value(stop: &StopRule, measure: f64) -> Option<f64> {
+    let v = stop.value(measure);
+    v.is_finite().then_some(v)
+}
+
+fn failure_note(e: &IntegrationError) -> String {
+    match e {
+        IntegrationError::MaxNumStepReached { x, n_step } => {
+            format!("solver step budget ({n_step} steps) spent at t = {x}")
+        }
+        IntegrationError::StepSizeUnderflow { x } => format!("step size underflow at t = {x}"),
+        IntegrationError::StiffnessDetected { x } => format!("stiffness detected at t = {x}"),
+    }
+}
+
+/// Runs the chosen `ode_solvers` method to `t_end` (or until `solout` stops it), with
+/// stiffness detection off (stiff points are the solver choice's business, not an abort)
+/// and sparse output (its dense output is wrong at `x_end`, and rows come from our
+/// interpolant anyway).
+fn integrate<D: Dim, S>(
+    system: S,
+    y0: OVector<f64, D>,
+    spec: &ContinuousSpec,
+) -> Result<(), IntegrationError>
+where
+    S: System<f64, OVector<f64, D>>,
+    DefaultAllocator: Allocator<D>,
+{
+    let max_steps = u32::try_from(spec.max_steps).unwrap_or(u32::MAX);
+    let t_end = spec.t_end;
+    match spec.method {
+        Method::Dopri5 => {
+            let mut s = Dopri5::from_param(
+                system,
+                0.0,
+                t_end,
+                t_end,
+                y0,
+                spec.rtol,
+                spec.atol,
+                0.9,
+                0.04,
+                0.2,
+                10.0,
+                t_end,
+                0.0,
+                max_steps,
+                u32::MAX,
+                OutputType::Sparse,
+            );
+            s.integrate().map(|_| ())
+        }
+        Method::Dop853 => {
+            let mut s = Dop853::from_param(
+                system,
+                0.0,
+                t_end,
+                t_end,
+                y0,
+                spec.rtol,
+                spec.atol,
+                0.9,
+                0.0,
+                0.333,
+                6.0,
+                t_end,
+                0.0,
+                max_steps,
+                u32::MAX,
+                OutputType::Sparse,
+            );
+            s.integrate().map(|_| ())
+        }
+        Method::Rk4 => {
+            let step = spec.step.unwrap_or(t_end);
+            let mut s = Rk4::new(system, 0.0, y0, t_end, step);
+            s.integrate().map(|_| ())
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The one place where a discrete entry's (ε, p) come from (THEORY §3–§4), and the
+//! inverse map back to a particle.
+
+use crate::scenario::{DiscreteParams, DiscreteSpec, Map, Particle, Scheme};
+
+/// Qian's map (Q7, Q8): ε = Δt²/(m + μΔt), p = m/(m + μΔt).
+pub fn qian(m: f64, mu: f64, dt: f64) -> (f64, f64) {
+    (dt * dt / (m + mu * dt), m / (m + mu * dt))
+}
+
+/// Semi-implicit (symplectic) Euler of Q4: ε = Δt²/m, p = 1 − μΔt/m (m > 0).
+pub fn symplectic_euler(m: f64, mu: f64, dt: f64) -> (f64, f64) {
+    (dt * dt / m, 1.0 - mu * dt / m)
+}
+
+/// Gradient descent from a particle: Qian's map at m = 0, ε = Δt/μ, p = 0.
+pub fn gradient_descent(mu: f64, dt: f64) -> (f64, f64) {
+    (dt / mu, 0.0)
+}
+
+/// Inverse of Qian's map: m = pΔt²/ε, μ = (1 − p)Δt/ε, for the points that have a
+/// physical twin (0 ≤ p < 1, ε > 0; p = 0 is the massless particle).
+pub fn particle_of(eps: f64, p: f64, dt: f64) -> Option<(f64, f64)> {
+    (eps > 0.0 && (0.0..1.0).contains(&p)).then(|| (p * dt * dt / eps, (1.0 - p) * dt / eps))
+}
+
+/// The effective heavy-ball coefficients of one discrete entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coefficients {
+    /// ε, the learning rate of the heavy-ball form.
+    pub learning_rate: f64,
+    /// p, the momentum of the heavy-ball form.
+    pub momentum: f64,
+    /// Physical time of one step.
+    pub dt: f64,
+    /// Mass of the kinetic term in the `energy` column (SPEC "Discrete energy").
+    pub energy_mass: f64,
+    /// The particle this entry stands for, where it has one.
+    pub particle: Option<(f64, f64)>,
+}
+
+/// Resolves an entry's (ε, p) and the particle it stands for.
+pub fn coefficients(spec: &DiscreteSpec, particle: &Particle) -> Coefficients {
+    let (m, mu) = (particle.mass, particle.friction);
+    match (spec.scheme, spec.params) {
+        (Scheme::GradientDescent, DiscreteParams::FromParticle { dt, .. }) => {
+            let (eps, p) = gradient_descent(mu, dt);
+            Coefficients {
+                learning_rate: eps,
+                momentum: p,
+                dt,
+                energy_mass: 0.0,
+                particle: Some((0.0, mu)),
+            }
+        }
+        (Scheme::HeavyBall, DiscreteParams::FromParticle { dt, map }) => {
+            let (eps, p) = match map {
+                Map::Qian => qian(m, mu, dt),
+                Map::SymplecticEuler => symplectic_euler(m, mu, dt),
+            };
+            Coefficients {
+                learning_rate: eps,
+                momentum: p,
+                dt,
+                energy_mass: m,
+                particle: Some((m, mu)),
+            }
+        }
+        (
+            scheme,
+            DiscreteParams::Explicit {
+                learning_rate,
+                momentum,
+                dt,
+            },
+        ) => {
+            let twin = particle_of(learning_rate, momentum, dt);
+            let energy_mass = match scheme {
+                Scheme::GradientDescent => 0.0,
+                Scheme::HeavyBall => twin.map_or(0.0, |(m, _)| m),
+            };
+            Coefficients {
+                learning_rate,
+                momentum,
+                dt,
+                energy_mass,
+                particle: twin,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qian_inverse_round_trips() {
+        // m = pΔt²/ε and μ = (1 − p)Δt/ε undo Q7–Q8 up to round-off.
+        for &(m, mu, dt) in &[(2.0, 4.0, 0.5), (0.01, 31.6, 0.1), (10.0, 0.1, 0.01)] {
+            let (eps, p) = qian(m, mu, dt);
+            let (m2, mu2) = particle_of(eps, p, dt).unwrap();
+            approx::assert_relative_eq!(m2, m, max_relative = 1e-14);
+            approx::assert_relative_eq!(mu2, mu, max_relative = 1e-14);
+        }
+        assert_eq!(particle_of(0.1, -0.5, 1.0), None);
+        assert_eq!(particle_of(0.1, 1.0, 1.0), None);
+        assert_eq!(particle_of(-0.1, 0.5, 1.0), None);
+    }
+
+    #[test]
+    fn kth_poster_map() {
+        // THEORY §6: m = 2, μ = 4, Δt = 0.5 → ε = 0.0625, p = 0.5; GD ε = Δt/μ = 0.125.
+        assert_eq!(qian(2.0, 4.0, 0.5), (0.0625, 0.5));
+        assert_eq!(gradient_descent(4.0, 0.5), (0.125, 0.0));
+    }
+}

@@ -1,0 +1,67 @@
+//! The two ways a scenario can fail: bad input (exit code 2) and I/O (exit code 1).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A defect in a scenario file, located as precisely as the file allows.
+///
+/// Displays as `FILE:LINE:COL: KEY: message` (or `FILE: KEY: message` when no position
+/// exists, e.g. for a missing file), which `main` prefixes with `error: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The file (or path) as the user gave it.
+    pub file: PathBuf,
+    /// 1-based line and column (in characters) of the offending value, when known.
+    pub position: Option<(usize, usize)>,
+    /// Dotted key path with 1-based entry indices, e.g. `discrete[2].dt`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        write!(f, ": {}: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Any failure of a scenario run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The scenario is malformed; nothing was written for it.
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// Writing results failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder being written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The process exit code this error asks for (SPEC: 2 bad input, 1 I/O).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) => 2,
+            Error::Io { .. } => 1,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! `heavyball`: gradient descent with momentum as a damped Newtonian particle.
+//!
+//! The crate reads as the pipeline it implements:
+//! [`scenario`] (parse, validate, resolve) → [`potential`] (E, ∇E, Hessian) →
+//! [`dynamics`] (continuous particle and discrete schemes, one run each) →
+//! [`theory`] (closed forms) → [`observe`] (stop criterion, samplers) →
+//! [`output`] (CSV, manifest, atomic folders), driven by [`run`].
+
+pub mod dynamics;
+pub mod error;
+pub mod observe;
+pub mod output;
+pub mod potential;
+pub mod run;
+pub mod scenario;
+pub mod theory;
+
+pub use error::{Error, InputError};

@@ -1,0 +1,242 @@
+//! What listens to a run: the stop rule (one place computes the criterion and the
+//! divergence test), the threshold crossings behind the measured rate, the status of a
+//! finished run, and the observer traits through which samplers receive states.
+
+use crate::potential::Potential;
+use crate::scenario::{Criterion, StopSpec};
+
+/// How a run ended (argmin's `TerminationReason`, for this engine).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// The stop criterion was met.
+    Converged,
+    /// The budget (`t_end`, `steps`) ran out first.
+    NotConverged,
+    /// The distance from the minimum passed the divergence threshold (or became non-finite).
+    Diverged,
+    /// The solver gave up; the reason goes in the `note` column.
+    Failed(String),
+    /// The point has nothing to run (e.g. no physical twin).
+    Skipped(String),
+}
+
+impl Status {
+    /// The `status` column's word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Converged => "converged",
+            Status::NotConverged => "not-converged",
+            Status::Diverged => "diverged",
+            Status::Failed(_) => "failed",
+            Status::Skipped(_) => "skipped",
+        }
+    }
+
+    /// The `note` column: why a run failed or was skipped.
+    pub fn note(&self) -> &str {
+        match self {
+            Status::Failed(n) | Status::Skipped(n) => n,
+            _ => "",
+        }
+    }
+}
+
+/// Ratio between the two thresholds of the measured rate (SPEC: three decades).
+pub const RATE_DECADES: f64 = 1000.0;
+
+/// The stop rule of a scenario, as squared or plain measures that compare exactly as the
+/// peers do (`|w|² < tol²`, not `|w| < tol`).
+#[derive(Debug, Clone, Copy)]
+pub struct StopRule {
+    /// What is measured.
+    pub criterion: Criterion,
+    /// The tolerance as written.
+    pub tolerance: f64,
+    /// The divergence distance as written.
+    pub divergence: f64,
+    div2: f64,
+}
+
+impl StopRule {
+    /// The rule of a scenario's `[stop]` table.
+    pub fn new(spec: &StopSpec) -> Self {
+        StopRule {
+            criterion: spec.criterion,
+            tolerance: spec.tolerance,
+            divergence: spec.divergence,
+            div2: spec.divergence * spec.divergence,
+        }
+    }
+
+    /// The measure compared with thresholds: |w − w*|², E − E*, or |∇E|² (`g` must then
+    /// hold ∇E(w)).
+    #[inline]
+    pub fn measure(&self, potential: &dyn Potential, w: &[f64], g: &[f64]) -> f64 {
+        match self.criterion {
+            Criterion::Distance => distance2(potential, w),
+            Criterion::Loss => potential.value(w) - potential.minimum_value().unwrap_or(0.0),
+            Criterion::Gradient => g.iter().map(|x| x * x).sum(),
+        }
+    }
+
+    /// The measure that corresponds to a threshold on the criterion's value.
+    #[inline]
+    pub fn threshold(&self, value: f64) -> f64 {
+        match self.criterion {
+            Criterion::Loss => value,
+            Criterion::Distance | Criterion::Gradient => value * value,
+        }
+    }
+
+    /// The criterion's value from its measure (what `final_value` reports).
+    pub fn value(&self, measure: f64) -> f64 {
+        match self.criterion {
+            Criterion::Loss => measure,
+            Criterion::Distance | Criterion::Gradient => measure.sqrt(),
+        }
+    }
+
+    /// Whether the criterion needs ∇E(w).
+    pub fn needs_gradient(&self) -> bool {
+        self.criterion == Criterion::Gradient
+    }
+
+    /// The divergence test on |w − w*|² (non-finite counts as diverged).
+    #[inline]
+    pub fn diverged(&self, distance2: f64) -> bool {
+        !(distance2 <= self.div2)
+    }
+
+    /// Squared radius, in the criterion space of [`CriterionMap`], of the ball inside which
+    /// the criterion is below `value`.
+    pub fn ball(&self, value: f64) -> f64 {
+        match self.criterion {
+            // E − E* = ½|L(w − w*)|² < value  ⇔  |u|² < 2·value.
+            Criterion::Loss => 2.0 * value,
+            Criterion::Distance | Criterion::Gradient => value * value,
+        }
+    }
+}
+
+/// |w − w*|² (|w|² when the minimum is unknown), summed left to right like the peers.
+#[inline]
+pub fn distance2(potential: &dyn Potential, w: &[f64]) -> f64 {
+    match potential.minimum() {
+        Some(m) => w.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum(),
+        None => w.iter().map(|a| a * a).sum(),
+    }
+}
+
+/// The linear image u = A(w − w*) whose norm is the criterion: A = I (distance), H
+/// (gradient of a quadratic) or L with LᵀL = H (loss of a quadratic). Being affine in w,
+/// it maps a step interpolant's control points to the criterion's own.
+pub struct CriterionMap<'a> {
+    potential: &'a dyn Potential,
+    criterion: Criterion,
+    minimum: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+impl<'a> CriterionMap<'a> {
+    /// The map for a potential and criterion; `None` when the criterion is not a linear
+    /// image of w for this potential (only quadratics have loss and gradient maps).
+    pub fn new(potential: &'a dyn Potential, criterion: Criterion) -> Option<Self> {
+        let n = potential.dim();
+        let minimum = potential.minimum().map_or(vec![0.0; n], <[f64]>::to_vec);
+        if criterion != Criterion::Distance && potential.as_quadratic().is_none() {
+            return None;
+        }
+        Some(CriterionMap {
+            potential,
+            criterion,
+            minimum,
+            scratch: vec![0.0; n],
+        })
+    }
+
+    /// Writes u = A(w − w*) into `u`.
+    #[inline]
+    pub fn apply(&mut self, w: &[f64], u: &mut [f64]) {
+        let x: &mut [f64] = match self.criterion {
+            Criterion::Distance => u,
+            _ => &mut self.scratch,
+        };
+        for ((x, w), m) in x.iter_mut().zip(w).zip(&self.minimum) {
+            *x = w - m;
+        }
+        // Only quadratics reach the arms below (see `new`).
+        if let Some(q) = self.potential.as_quadratic() {
+            match self.criterion {
+                Criterion::Distance => {}
+                Criterion::Gradient => q.hessian_apply(&self.scratch, u),
+                Criterion::Loss => q.factor_apply(&self.scratch, u),
+            }
+        }
+    }
+}
+
+/// The first times a run met the loose (1000·tol) and the tight (tol) threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Crossings {
+    /// First time the criterion was below 1000·tol.
+    pub loose: Option<f64>,
+    /// First time it was below tol.
+    pub tight: Option<f64>,
+}
+
+impl Crossings {
+    /// `ln(1000) / (t(tol) − t(1000·tol))`, the decay over the last three decades; `None`
+    /// unless both were met (and apart).
+    pub fn measured_rate(&self) -> Option<f64> {
+        match (self.loose, self.tight) {
+            (Some(a), Some(b)) if b > a => Some(RATE_DECADES.ln() / (b - a)),
+            _ => None,
+        }
+    }
+}
+
+/// What one run reports for its summary row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// How it ended.
+    pub status: Status,
+    /// Continuous: accepted solver steps; discrete: the last step index reached.
+    pub steps: u64,
+    /// Gradient evaluations spent.
+    pub evaluations: u64,
+    /// The criterion's value at the end (None when not finite).
+    pub final_value: Option<f64>,
+    /// Threshold crossings (t_converged is `crossings.tight`).
+    pub crossings: Crossings,
+    /// Physical time at which the run ended.
+    pub end_time: f64,
+}
+
+/// Receives the states of a continuous run at the times it asks for (CSV rows, comparison
+/// probes). `()` asks for nothing, which is what a sweep point uses.
+pub trait ContinuousObserver {
+    /// The next time at which this observer wants the state, if any; strictly increasing.
+    fn next_time(&self) -> Option<f64>;
+    /// The state at the time last returned by `next_time`.
+    fn observe(&mut self, t: f64, w: &[f64], v: &[f64]);
+    /// The run ended at `t` in this state.
+    fn finish(&mut self, t: f64, w: &[f64], v: &[f64]);
+}
+
+impl ContinuousObserver for () {
+    fn next_time(&self) -> Option<f64> {
+        None
+    }
+    fn observe(&mut self, _: f64, _: &[f64], _: &[f64]) {}
+    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) {}
+}
+
+/// Receives every iterate of a discrete run.
+pub trait DiscreteObserver {
+    /// Step `k` at physical time `t`, with the iterate and its predecessor.
+    fn step(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]);
+}
+
+impl DiscreteObserver for () {
+    fn step(&mut self, _: u64, _: f64, _: &[f64], _: &[f64]) {}
+}

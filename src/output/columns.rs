@@ -1,0 +1,179 @@
+//! The catalogue of CSV columns: one place names each column, says what it means and in
+//! which unit, for the headers and for `manifest.json`.
+
+/// One CSV column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Header name.
+    pub name: String,
+    /// What it holds.
+    pub meaning: String,
+    /// Its unit ("1" for dimensionless, "" for text).
+    pub unit: String,
+}
+
+fn col(name: &str, meaning: &str, unit: &str) -> Column {
+    Column {
+        name: name.into(),
+        meaning: meaning.into(),
+        unit: unit.into(),
+    }
+}
+
+/// The header names of a column list.
+pub fn names(cols: &[Column]) -> Vec<String> {
+    cols.iter().map(|c| c.name.clone()).collect()
+}
+
+fn coordinates(cols: &mut Vec<Column>, n: usize, velocity_meaning: &str) {
+    for i in 1..=n {
+        cols.push(col(
+            &format!("w{i}"),
+            &format!("position, coordinate {i}"),
+            "length",
+        ));
+    }
+    for i in 1..=n {
+        cols.push(col(
+            &format!("v{i}"),
+            &format!("{velocity_meaning}, coordinate {i}"),
+            "length/time",
+        ));
+    }
+}
+
+/// Whether per-coordinate columns are written for dimension n (SPEC: n ≤ 16).
+pub fn writes_coordinates(n: usize) -> bool {
+    n <= 16
+}
+
+/// `summary.csv`.
+pub fn summary() -> Vec<Column> {
+    vec![
+        col("point", "grid point index, from 0", "1"),
+        col("method", "`continuous` or the discrete entry's label", ""),
+        col(
+            "mass",
+            "particle mass m (discrete: the particle the entry stands for; empty if none)",
+            "mass",
+        ),
+        col(
+            "friction",
+            "friction coefficient mu (discrete: of the particle the entry stands for)",
+            "mass/time",
+        ),
+        col(
+            "dt",
+            "physical time of one discrete step (empty for continuous)",
+            "time",
+        ),
+        col(
+            "learning_rate",
+            "effective heavy-ball learning rate epsilon (empty for continuous)",
+            "time^2/mass",
+        ),
+        col(
+            "momentum",
+            "effective heavy-ball momentum p (empty for continuous)",
+            "1",
+        ),
+        col(
+            "status",
+            "converged | not-converged | diverged | failed | skipped",
+            "",
+        ),
+        col(
+            "t_converged",
+            "physical time at which the stop criterion was first met (continuous: exact time inside the step)",
+            "time",
+        ),
+        col(
+            "steps",
+            "continuous: accepted solver steps; discrete: first step index meeting the criterion, else the last step reached",
+            "1",
+        ),
+        col("evaluations", "gradient evaluations spent", "1"),
+        col(
+            "final_value",
+            "the stop criterion's value at the end of the run",
+            "criterion",
+        ),
+        col(
+            "theory_rate",
+            "asymptotic decay rate of the distance: continuous min_i r_i (THEORY 2), discrete -ln(rho)/dt (THEORY 3)",
+            "1/time",
+        ),
+        col(
+            "theory_radius",
+            "discrete: spectral radius rho of the iteration on the Hessian's spectrum; continuous: empty",
+            "1",
+        ),
+        col(
+            "theory_stable",
+            "discrete: rho < 1 (Result 3); continuous: true",
+            "",
+        ),
+        col(
+            "measured_rate",
+            "ln(1000) / (t(tol) - t(1000 tol)): decay over the last three decades of the criterion",
+            "1/time",
+        ),
+        col("note", "why a run failed or was skipped", ""),
+    ]
+}
+
+/// `continuous.csv`.
+pub fn continuous(n: usize) -> Vec<Column> {
+    let mut c = vec![
+        col("t", "time", "time"),
+        col("loss", "E(w)", "energy"),
+        col("distance", "|w - w*|", "length"),
+        col("energy", "total energy m|v|^2/2 + E(w)", "energy"),
+    ];
+    if writes_coordinates(n) {
+        coordinates(&mut c, n, "velocity dw/dt (m = 0: -grad E/mu)");
+    }
+    c
+}
+
+/// `discrete.csv`.
+pub fn discrete(n: usize) -> Vec<Column> {
+    let mut c = vec![
+        col("method", "the discrete entry's label", ""),
+        col("step", "step index k (0 is the initial point)", "1"),
+        col("t", "physical time k*dt", "time"),
+        col("loss", "E(w_k)", "energy"),
+        col("distance", "|w_k - w*|", "length"),
+        col(
+            "energy",
+            "m|v|^2/2 + E(w_k), m the entry's particle mass (0 for gradient descent or p <= 0)",
+            "energy",
+        ),
+    ];
+    if writes_coordinates(n) {
+        coordinates(&mut c, n, "velocity (w_k - w_{k-1})/dt");
+    }
+    c
+}
+
+/// `comparison.csv`.
+pub fn comparison() -> Vec<Column> {
+    vec![
+        col("method", "the discrete entry's label", ""),
+        col("step", "step index k", "1"),
+        col("t", "physical time k*dt", "time"),
+        col(
+            "continuous_loss",
+            "E(w(t)) of the continuous solution at t (empty past its end)",
+            "energy",
+        ),
+        col("discrete_loss", "E(w_k)", "energy"),
+        col(
+            "continuous_distance",
+            "|w(t) - w*| of the continuous solution at t",
+            "length",
+        ),
+        col("discrete_distance", "|w_k - w*|", "length"),
+        col("gap", "|w(t) - w_k|", "length"),
+    ]
+}

@@ -1,0 +1,50 @@
+//! Loss surfaces behind one small trait: value, gradient written into the caller's buffer,
+//! Hessian-vector product, and the minimum and Hessian spectrum where they are known.
+//!
+//! A potential knows nothing of time, mass or solvers.
+
+mod quadratic;
+
+pub use quadratic::Quadratic;
+
+use crate::scenario::PotentialSpec;
+
+/// A loss surface E(w) on ℝⁿ.
+pub trait Potential: Send + Sync {
+    /// The dimension n.
+    fn dim(&self) -> usize;
+    /// E(w).
+    fn value(&self, w: &[f64]) -> f64;
+    /// Writes ∇E(w) into `g` (no allocation).
+    fn gradient_into(&self, w: &[f64], g: &mut [f64]);
+    /// Writes H(w)·x into `out`, the Hessian at `w` applied to `x`.
+    fn hessian_vector_into(&self, w: &[f64], x: &[f64], out: &mut [f64]);
+    /// The minimum w*, where known.
+    fn minimum(&self) -> Option<&[f64]>;
+    /// E(w*), where known.
+    fn minimum_value(&self) -> Option<f64>;
+    /// Eigenvalues of the Hessian at the minimum, ascending, where known.
+    fn hessian_spectrum(&self) -> Option<&[f64]>;
+    /// The quadratic structure, for potentials that are quadratic forms.
+    fn as_quadratic(&self) -> Option<&Quadratic> {
+        None
+    }
+}
+
+/// Builds the potential a scenario describes.
+pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
+    match spec {
+        PotentialSpec::Quadratic { hessian, minimum } => {
+            Box::new(Quadratic::new(hessian, minimum.clone()))
+        }
+    }
+}
+
+/// Eigenvalues (ascending) of a symmetric matrix given by rows.
+pub fn symmetric_eigenvalues(rows: &[Vec<f64>]) -> Vec<f64> {
+    let n = rows.len();
+    let m = nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]);
+    let mut ev: Vec<f64> = m.symmetric_eigenvalues().iter().copied().collect();
+    ev.sort_by(f64::total_cmp);
+    ev
+}

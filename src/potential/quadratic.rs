@@ -1,0 +1,175 @@
+//! The quadratic `E = ½ (w − w*)ᵀ H (w − w*)`, with a fast path for a diagonal H.
+
+use nalgebra::DMatrix;
+
+use super::Potential;
+use crate::scenario::HessianSpec;
+
+/// A quadratic potential with a symmetric positive semi-definite Hessian.
+#[derive(Debug, Clone)]
+pub struct Quadratic {
+    n: usize,
+    /// H, row-major.
+    h: Vec<f64>,
+    /// The diagonal of H when H is diagonal (the common case, and W1's).
+    diagonal: Option<Vec<f64>>,
+    minimum: Vec<f64>,
+    /// Eigenvalues of H, ascending (negative round-off clamped to 0).
+    eigenvalues: Vec<f64>,
+    /// L = Λ^{1/2} Qᵀ, row-major, so that E − E* = ½ |L (w − w*)|².
+    factor: Vec<f64>,
+}
+
+impl Quadratic {
+    /// Builds the quadratic from a validated Hessian and its minimum.
+    pub fn new(hessian: &HessianSpec, minimum: Vec<f64>) -> Self {
+        let n = minimum.len();
+        let (h, diagonal) = match hessian {
+            HessianSpec::Diagonal(d) => {
+                let mut h = vec![0.0; n * n];
+                for (i, v) in d.iter().enumerate() {
+                    h[i * n + i] = *v;
+                }
+                (h, Some(d.clone()))
+            }
+            HessianSpec::Dense(rows) => {
+                let h: Vec<f64> = rows.iter().flatten().copied().collect();
+                let is_diag = (0..n).all(|i| (0..n).all(|j| i == j || rows[i][j] == 0.0));
+                let diagonal = is_diag.then(|| (0..n).map(|i| rows[i][i]).collect());
+                (h, diagonal)
+            }
+        };
+        let (eigenvalues, factor) = match &diagonal {
+            Some(d) => {
+                // Diagonal: L = diag(√d) exactly, no eigen-solver round-off.
+                let mut f = vec![0.0; n * n];
+                for (i, v) in d.iter().enumerate() {
+                    f[i * n + i] = v.max(0.0).sqrt();
+                }
+                let mut ev: Vec<f64> = d.clone();
+                ev.sort_by(f64::total_cmp);
+                (ev, f)
+            }
+            None => {
+                let eig = DMatrix::from_row_slice(n, n, &h).symmetric_eigen();
+                let mut f = vec![0.0; n * n];
+                for k in 0..n {
+                    let s = eig.eigenvalues[k].max(0.0).sqrt();
+                    for j in 0..n {
+                        f[k * n + j] = s * eig.eigenvectors[(j, k)];
+                    }
+                }
+                let mut ev: Vec<f64> = eig.eigenvalues.iter().map(|v| v.max(0.0)).collect();
+                ev.sort_by(f64::total_cmp);
+                (ev, f)
+            }
+        };
+        Quadratic {
+            n,
+            h,
+            diagonal,
+            minimum,
+            eigenvalues,
+            factor,
+        }
+    }
+
+    /// Writes H·x into `out`.
+    #[inline]
+    pub fn hessian_apply(&self, x: &[f64], out: &mut [f64]) {
+        match &self.diagonal {
+            Some(d) => {
+                for i in 0..self.n {
+                    out[i] = d[i] * x[i];
+                }
+            }
+            None => mat_vec(&self.h, self.n, x, out),
+        }
+    }
+
+    /// Writes L·x into `out`, where LᵀL = H (so ½|L x|² = ½ xᵀHx).
+    pub fn factor_apply(&self, x: &[f64], out: &mut [f64]) {
+        mat_vec(&self.factor, self.n, x, out);
+    }
+}
+
+#[inline]
+fn mat_vec(a: &[f64], n: usize, x: &[f64], out: &mut [f64]) {
+    for (i, o) in out.iter_mut().enumerate().take(n) {
+        let row = &a[i * n..(i + 1) * n];
+        let mut s = 0.0;
+        for j in 0..n {
+            s += row[j] * x[j];
+        }
+        *o = s;
+    }
+}
+
+impl Potential for Quadratic {
+    fn dim(&self) -> usize {
+        self.n
+    }
+
+    fn value(&self, w: &[f64]) -> f64 {
+        let mut e = 0.0;
+        match &self.diagonal {
+            Some(d) => {
+                for i in 0..self.n {
+                    let x = w[i] - self.minimum[i];
+                    e += d[i] * x * x;
+                }
+            }
+            None => {
+                for i in 0..self.n {
+                    let xi = w[i] - self.minimum[i];
+                    let row = &self.h[i * self.n..(i + 1) * self.n];
+                    for j in 0..self.n {
+                        e += xi * row[j] * (w[j] - self.minimum[j]);
+                    }
+                }
+            }
+        }
+        0.5 * e
+    }
+
+    #[inline]
+    fn gradient_into(&self, w: &[f64], g: &mut [f64]) {
+        match &self.diagonal {
+            Some(d) => {
+                for i in 0..self.n {
+                    g[i] = d[i] * (w[i] - self.minimum[i]);
+                }
+            }
+            None => {
+                for i in 0..self.n {
+                    let row = &self.h[i * self.n..(i + 1) * self.n];
+                    let mut s = 0.0;
+                    for j in 0..self.n {
+                        s += row[j] * (w[j] - self.minimum[j]);
+                    }
+                    g[i] = s;
+                }
+            }
+        }
+    }
+
+    fn hessian_vector_into(&self, _w: &[f64], x: &[f64], out: &mut [f64]) {
+        self.hessian_apply(x, out);
+    }
+
+    fn minimum(&self) -> Option<&[f64]> {
+        Some(&self.minimum)
+    }
+
+    fn minimum_value(&self) -> Option<f64> {
+        Some(0.0)
+    }
+
+    fn hessian_spectrum(&self) -> Option<&[f64]> {
+        Some(&self.eigenvalues)
+    }
+
+    fn as_quadratic(&self) -> Option<&Quadratic> {
+        Some(self)
+    }
+}

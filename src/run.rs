@@ -1,0 +1,466 @@
+//! Driving scenarios: a batch of files, each validated then run into its own atomic result
+//! folder. A single run writes the summary, the continuous and discrete trajectories, and
+//! their comparison.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use nalgebra::Dyn;
+use sha2::{Digest, Sha256};
+
+use crate::dynamics::continuous::ContinuousRun;
+use crate::dynamics::discrete::{DiscreteRun, Iterates};
+use crate::dynamics::maps::{self, Coefficients};
+use crate::error::{Error, InputError};
+use crate::observe::{ContinuousObserver, DiscreteObserver, RunReport, StopRule, distance2};
+use crate::output::columns::{self, writes_coordinates};
+use crate::output::{CsvFile, Field, Manifest, ResultDir, SummaryRow};
+use crate::potential::{self, Potential};
+use crate::scenario::{self, Scenario, Scheme};
+use crate::theory;
+
+/// Options of `heavyball run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output root (`OUT/<name>/` per scenario).
+    pub out: PathBuf,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// What happened to one input of a batch.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The scenario file (or path) as given.
+    pub input: PathBuf,
+    /// The result folder, or why there is none.
+    pub result: Result<PathBuf, Error>,
+}
+
+/// Loads every scenario under `paths` (directories: their `*.toml`, in name order),
+/// reporting each file's outcome to `report` as soon as it is known. Bad files do not stop
+/// the others; two files writing the same result folder are an error for the second.
+pub fn load_all(paths: &[PathBuf], mut report: impl FnMut(Outcome)) -> Vec<(PathBuf, Scenario)> {
+    let mut loaded: Vec<(PathBuf, Scenario)> = Vec::new();
+    for item in scenario::collect_paths(paths) {
+        match item {
+            Err(e) => report(Outcome {
+                input: e.file.clone(),
+                result: Err(e.into()),
+            }),
+            Ok(path) => match scenario::load(&path) {
+                Err(e) => report(Outcome {
+                    input: path,
+                    result: Err(e.into()),
+                }),
+                Ok(s) => {
+                    if let Some((first, _)) = loaded.iter().find(|(_, o)| o.name == s.name) {
+                        let e = InputError {
+                            file: path.clone(),
+                            position: None,
+                            key: "name".into(),
+                            message: format!(
+                                "\"{}\" is also the name of {}; each scenario of a batch needs its own result folder",
+                                s.name,
+                                first.display()
+                            ),
+                        };
+                        report(Outcome {
+                            input: path,
+                            result: Err(e.into()),
+                        });
+                    } else {
+                        loaded.push((path, s));
+                    }
+                }
+            },
+        }
+    }
+    loaded
+}
+
+/// Validates and runs every scenario under `paths`, reporting each outcome as it happens.
+pub fn run_paths(paths: &[PathBuf], options: &RunOptions, mut report: impl FnMut(Outcome)) {
+    for (path, scenario) in load_all(paths, &mut report) {
+        let result = run_scenario(&scenario, options);
+        report(Outcome {
+            input: path,
+            result,
+        });
+    }
+}
+
+/// SHA-256 of the resolved scenario text (the identity of a result).
+pub fn scenario_hash(resolved_toml: &str) -> String {
+    let digest = Sha256::digest(resolved_toml.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs one scenario into `OUT/<name>/`, atomically.
+pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error> {
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let potential = potential::build(&s.potential);
+    let potential: &dyn Potential = potential.as_ref();
+    let n = potential.dim();
+    let dir = ResultDir::begin(&options.out, &s.name)?;
+    let resolved = s.to_toml();
+    let path = dir.path().join("scenario.toml");
+    std::fs::write(&path, &resolved).map_err(|e| Error::io(&path, e))?;
+    let stop = StopRule::new(&s.stop);
+    let spectrum = potential.hessian_spectrum();
+    let mut files = vec![("summary.csv".to_string(), columns::summary())];
+
+    // Discrete runs first: their step counts bound the comparison probes.
+    let mut discrete_runs: Vec<(Coefficients, RunReport)> = Vec::new();
+    if !s.discrete.is_empty() {
+        let cols = columns::discrete(n);
+        let mut csv = CsvFile::create(&dir.path().join("discrete.csv"), &columns::names(&cols))?;
+        files.push(("discrete.csv".into(), cols));
+        for d in &s.discrete {
+            let coefficients = maps::coefficients(d, &s.particle);
+            let run = DiscreteRun {
+                potential,
+                scheme: d.scheme,
+                coefficients,
+                position: &s.particle.position,
+                velocity: &s.particle.velocity,
+                steps: d.steps,
+                stop,
+            };
+            let mut rows = DiscreteRows::new(&mut csv, &d.label, potential, &coefficients);
+            let report = run.run(&mut rows);
+            rows.result?;
+            discrete_runs.push((coefficients, report));
+        }
+        csv.finish()?;
+    }
+
+    let mut continuous_report = None;
+    if let Some(spec) = &s.continuous {
+        let cols = columns::continuous(n);
+        let csv = CsvFile::create(&dir.path().join("continuous.csv"), &columns::names(&cols))?;
+        files.push(("continuous.csv".into(), cols));
+        let probes = s
+            .discrete
+            .iter()
+            .zip(&discrete_runs)
+            .map(|(d, (c, r))| Probe::new(potential, d.scheme, &d.label, c, r.steps, &s.particle))
+            .collect();
+        let mut observer = SingleRun {
+            potential,
+            mass: s.particle.mass,
+            samples: Samples {
+                csv,
+                interval: spec.sample_interval,
+                next: 0,
+                last: None,
+                row: Vec::with_capacity(4 + 2 * n),
+            },
+            probes,
+            result: Ok(()),
+        };
+        let run = ContinuousRun {
+            potential,
+            mass: s.particle.mass,
+            friction: s.particle.friction,
+            position: &s.particle.position,
+            velocity: &s.particle.velocity,
+            spec,
+            stop,
+        };
+        let report = run.run(&mut observer);
+        observer.result?;
+        observer.samples.csv.finish()?;
+        if !observer.probes.is_empty() {
+            let cols = columns::comparison();
+            let mut csv =
+                CsvFile::create(&dir.path().join("comparison.csv"), &columns::names(&cols))?;
+            files.push(("comparison.csv".into(), cols));
+            for probe in &mut observer.probes {
+                probe.write(&mut csv)?;
+            }
+            csv.finish()?;
+        }
+        continuous_report = Some(report);
+    }
+
+    let mut csv = CsvFile::create(
+        &dir.path().join("summary.csv"),
+        &columns::names(&columns::summary()),
+    )?;
+    if let Some(report) = &continuous_report {
+        let (m, mu) = (s.particle.mass, s.particle.friction);
+        SummaryRow {
+            point: 0,
+            method: "continuous",
+            mass: Some(m),
+            friction: Some(mu),
+            dt: None,
+            learning_rate: None,
+            momentum: None,
+            report,
+            theory_rate: spectrum.map(|ks| theory::continuous_rate(m, mu, ks)),
+            theory_radius: None,
+            theory_stable: spectrum.map(|_| true),
+        }
+        .write(&mut csv)?;
+    }
+    for (d, (c, report)) in s.discrete.iter().zip(&discrete_runs) {
+        let radius = spectrum.map(|ks| discrete_radius(d.scheme, c, ks));
+        SummaryRow {
+            point: 0,
+            method: &d.label,
+            mass: c.particle.map(|p| p.0),
+            friction: c.particle.map(|p| p.1),
+            dt: Some(c.dt),
+            learning_rate: Some(c.learning_rate),
+            momentum: Some(c.momentum),
+            report,
+            theory_rate: radius.map(|rho| theory::rate_per_time(rho, c.dt)),
+            theory_radius: radius,
+            theory_stable: radius.map(|rho| rho < 1.0),
+        }
+        .write(&mut csv)?;
+    }
+    csv.finish()?;
+
+    Manifest {
+        started,
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        threads: options.threads,
+        shard: None,
+        scenario_hash: scenario_hash(&resolved),
+        points: 1,
+        files,
+    }
+    .write(dir.path())?;
+    dir.commit()
+}
+
+/// Spectral radius of a discrete scheme on a Hessian spectrum (SPEC: theory columns by scheme).
+pub fn discrete_radius(scheme: Scheme, c: &Coefficients, ks: &[f64]) -> f64 {
+    ks.iter()
+        .map(|&k| match scheme {
+            Scheme::HeavyBall => theory::heavy_ball_radius(c.learning_rate, c.momentum, k),
+            Scheme::GradientDescent => theory::gradient_descent_radius(c.learning_rate, k),
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Writes `discrete.csv` rows of one entry.
+struct DiscreteRows<'a> {
+    csv: &'a mut CsvFile,
+    label: &'a str,
+    potential: &'a dyn Potential,
+    energy_mass: f64,
+    dt: f64,
+    coordinates: bool,
+    v: Vec<f64>,
+    result: Result<(), Error>,
+}
+
+impl<'a> DiscreteRows<'a> {
+    fn new(
+        csv: &'a mut CsvFile,
+        label: &'a str,
+        potential: &'a dyn Potential,
+        c: &Coefficients,
+    ) -> Self {
+        let n = potential.dim();
+        DiscreteRows {
+            csv,
+            label,
+            potential,
+            energy_mass: c.energy_mass,
+            dt: c.dt,
+            coordinates: writes_coordinates(n),
+            v: vec![0.0; n],
+            result: Ok(()),
+        }
+    }
+
+    fn write(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]) -> Result<(), Error> {
+        for ((v, a), b) in self.v.iter_mut().zip(w).zip(w_prev) {
+            *v = (a - b) / self.dt;
+        }
+        let loss = self.potential.value(w);
+        let kinetic = 0.5 * self.energy_mass * self.v.iter().map(|x| x * x).sum::<f64>();
+        let csv = &mut *self.csv;
+        csv.field(Field::Text(self.label))?;
+        csv.field(Field::Int(k))?;
+        csv.nums(&[t, loss, distance2(self.potential, w).sqrt(), kinetic + loss])?;
+        if self.coordinates {
+            csv.nums(w)?;
+            csv.nums(&self.v)?;
+        }
+        csv.end_row()
+    }
+}
+
+impl DiscreteObserver for DiscreteRows<'_> {
+    fn step(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]) {
+        if self.result.is_ok() {
+            self.result = self.write(k, t, w, w_prev);
+        }
+    }
+}
+
+/// The rows of `continuous.csv`, every `interval` plus the final time.
+struct Samples {
+    csv: CsvFile,
+    interval: f64,
+    next: u64,
+    last: Option<f64>,
+    row: Vec<f64>,
+}
+
+impl Samples {
+    fn next_time(&self) -> f64 {
+        // j/N rather than j·Δ when Δ = 1/N, so that 289 × 0.05 reads 14.45, not 14.450000000000001.
+        let per_unit = 1.0 / self.interval;
+        if per_unit == per_unit.round() {
+            self.next as f64 / per_unit
+        } else {
+            self.next as f64 * self.interval
+        }
+    }
+}
+
+/// A discrete entry re-run beside the continuous solution, read at each step's time.
+struct Probe<'a> {
+    label: &'a str,
+    dt: f64,
+    last_step: u64,
+    next: u64,
+    iterates: Iterates<'a, Dyn>,
+    at: u64,
+    rows: Vec<[Option<f64>; 5]>,
+}
+
+impl<'a> Probe<'a> {
+    fn new(
+        potential: &'a dyn Potential,
+        scheme: Scheme,
+        label: &'a str,
+        c: &Coefficients,
+        last_step: u64,
+        particle: &'a scenario::Particle,
+    ) -> Self {
+        Probe {
+            label,
+            dt: c.dt,
+            last_step,
+            next: 0,
+            iterates: Iterates::new(potential, scheme, c, &particle.position, &particle.velocity),
+            at: 0,
+            rows: Vec::with_capacity(last_step as usize + 1),
+        }
+    }
+
+    fn next_time(&self) -> Option<f64> {
+        (self.next <= self.last_step).then(|| self.next as f64 * self.dt)
+    }
+
+    /// Records step `next` against the continuous state `w` (None past its end).
+    fn record(&mut self, potential: &dyn Potential, w: Option<&[f64]>) {
+        while self.at < self.next {
+            self.iterates.advance();
+            self.at += 1;
+        }
+        let wk = self.iterates.w();
+        let row = [
+            w.map(|w| potential.value(w)),
+            Some(potential.value(wk)),
+            w.map(|w| distance2(potential, w).sqrt()),
+            Some(distance2(potential, wk).sqrt()),
+            w.map(|w| {
+                w.iter()
+                    .zip(wk)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f64>()
+                    .sqrt()
+            }),
+        ];
+        self.rows.push(row);
+        self.next += 1;
+    }
+
+    fn write(&mut self, csv: &mut CsvFile) -> Result<(), Error> {
+        for (k, row) in self.rows.iter().enumerate() {
+            csv.field(Field::Text(self.label))?;
+            csv.field(Field::Int(k as u64))?;
+            csv.field(Field::Num(k as f64 * self.dt))?;
+            let [cl, dl, cd, dd, gap] = *row;
+            for f in [cl, dl, cd, dd, gap] {
+                csv.field(Field::Opt(f))?;
+            }
+            csv.end_row()?;
+        }
+        Ok(())
+    }
+}
+
+/// The observer of a single run's continuous solution: CSV rows and comparison probes.
+struct SingleRun<'a> {
+    potential: &'a dyn Potential,
+    mass: f64,
+    samples: Samples,
+    probes: Vec<Probe<'a>>,
+    result: Result<(), Error>,
+}
+
+impl SingleRun<'_> {
+    fn write_row(&mut self, t: f64, w: &[f64], v: &[f64]) -> Result<(), Error> {
+        let p = self.potential;
+        let loss = p.value(w);
+        let kinetic = 0.5 * self.mass * v.iter().map(|x| x * x).sum::<f64>();
+        let s = &mut self.samples;
+        s.row.clear();
+        s.row
+            .extend_from_slice(&[t, loss, distance2(p, w).sqrt(), kinetic + loss]);
+        if writes_coordinates(w.len()) {
+            s.row.extend_from_slice(w);
+            s.row.extend_from_slice(v);
+        }
+        s.csv.nums(&s.row)?;
+        s.csv.end_row()?;
+        s.last = Some(t);
+        Ok(())
+    }
+}
+
+impl ContinuousObserver for SingleRun<'_> {
+    fn next_time(&self) -> Option<f64> {
+        self.probes
+            .iter()
+            .filter_map(Probe::next_time)
+            .fold(Some(self.samples.next_time()), |a, b| a.map(|a| a.min(b)))
+    }
+
+    fn observe(&mut self, t: f64, w: &[f64], v: &[f64]) {
+        if self.samples.next_time() == t {
+            if self.result.is_ok() {
+                self.result = self.write_row(t, w, v);
+            }
+            self.samples.next += 1;
+        }
+        for probe in &mut self.probes {
+            if probe.next_time() == Some(t) {
+                probe.record(self.potential, Some(w));
+            }
+        }
+    }
+
+    fn finish(&mut self, t: f64, w: &[f64], v: &[f64]) {
+        if self.samples.last != Some(t) && self.result.is_ok() {
+            self.result = self.write_row(t, w, v);
+        }
+        // Discrete steps past the continuous run's end have no continuous partner.
+        for probe in &mut self.probes {
+            while probe.next_time().is_some() {
+                probe.record(self.potential, None);
+            }
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Scenario files: parse (spanned TOML), validate (one [`InputError`] with file, line,
+//! column and key), resolve (every default filled) and write back as TOML.
+//!
+//! A [`Scenario`] is the resolved form: re-reading the text that [`Scenario::to_toml`]
+//! writes gives the same scenario, so a result folder's `scenario.toml` reproduces it.
+
+mod parse;
+mod reader;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::InputError;
+
+pub use parse::parse_str;
+
+/// A resolved scenario: every default filled, every rule of SPEC.md checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Output folder name.
+    pub name: String,
+    /// Free text saying what the scenario shows.
+    pub description: String,
+    /// The loss surface.
+    pub potential: PotentialSpec,
+    /// Mass, friction and initial state.
+    pub particle: Particle,
+    /// The continuous run, if any.
+    pub continuous: Option<ContinuousSpec>,
+    /// The discrete runs, in file order.
+    pub discrete: Vec<DiscreteSpec>,
+    /// When a run has converged or diverged.
+    pub stop: StopSpec,
+}
+
+/// The potential as written in the scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PotentialSpec {
+    /// `E = ½ (w − w*)ᵀ H (w − w*)`.
+    Quadratic {
+        /// The Hessian, dense or diagonal.
+        hessian: HessianSpec,
+        /// `w*`.
+        minimum: Vec<f64>,
+    },
+}
+
+impl PotentialSpec {
+    /// The dimension n of the position.
+    pub fn dim(&self) -> usize {
+        match self {
+            PotentialSpec::Quadratic { minimum, .. } => minimum.len(),
+        }
+    }
+}
+
+/// A quadratic's Hessian.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HessianSpec {
+    /// Full symmetric positive semi-definite matrix, rows as given.
+    Dense(Vec<Vec<f64>>),
+    /// `diag(eigenvalues)`.
+    Diagonal(Vec<f64>),
+}
+
+/// The particle: `m w'' + μ w' = −∇E(w)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Particle {
+    /// Mass m ≥ 0 (0 is gradient flow).
+    pub mass: f64,
+    /// Friction μ > 0.
+    pub friction: f64,
+    /// w(0).
+    pub position: Vec<f64>,
+    /// v(0).
+    pub velocity: Vec<f64>,
+}
+
+/// Integration method of the continuous run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Dormand–Prince 5(4), adaptive.
+    Dopri5,
+    /// Dormand–Prince 8(5,3), adaptive.
+    Dop853,
+    /// Classical Runge–Kutta 4 with a fixed step.
+    Rk4,
+}
+
+impl Method {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Dopri5 => "dopri5",
+            Method::Dop853 => "dop853",
+            Method::Rk4 => "rk4",
+        }
+    }
+}
+
+/// The `[continuous]` table, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContinuousSpec {
+    /// Integrator.
+    pub method: Method,
+    /// Relative tolerance (adaptive methods).
+    pub rtol: f64,
+    /// Absolute tolerance (adaptive methods).
+    pub atol: f64,
+    /// End of the time budget.
+    pub t_end: f64,
+    /// Spacing of the rows of `continuous.csv`.
+    pub sample_interval: f64,
+    /// Fixed step of `rk4`.
+    pub step: Option<f64>,
+    /// Most solver steps before the run counts as failed.
+    pub max_steps: u64,
+}
+
+/// Discrete scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `w ← w − ε∇E + p(w − w_prev)`.
+    HeavyBall,
+    /// `w ← w − ε∇E`.
+    GradientDescent,
+}
+
+impl Scheme {
+    /// The name used in scenario files and default labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::HeavyBall => "heavy-ball",
+            Scheme::GradientDescent => "gradient-descent",
+        }
+    }
+}
+
+/// How (ε, p) follow from the particle and Δt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Map {
+    /// THEORY §3: ε = Δt²/(m + μΔt), p = m/(m + μΔt).
+    Qian,
+    /// THEORY §4: ε = Δt²/m, p = 1 − μΔt/m.
+    SymplecticEuler,
+}
+
+impl Map {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Map::Qian => "qian",
+            Map::SymplecticEuler => "symplectic-euler",
+        }
+    }
+}
+
+/// Where a discrete entry's (ε, p) come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DiscreteParams {
+    /// Derived from the particle's (m, μ) and Δt by a map (gradient descent: Qian at m = 0).
+    FromParticle {
+        /// Physical time of one step.
+        dt: f64,
+        /// The map (always Qian for gradient descent).
+        map: Map,
+    },
+    /// Given directly, PyTorch style.
+    Explicit {
+        /// ε.
+        learning_rate: f64,
+        /// p.
+        momentum: f64,
+        /// Physical time of one step.
+        dt: f64,
+    },
+}
+
+impl DiscreteParams {
+    /// Physical time of one step.
+    pub fn dt(&self) -> f64 {
+        match *self {
+            DiscreteParams::FromParticle { dt, .. } | DiscreteParams::Explicit { dt, .. } => dt,
+        }
+    }
+}
+
+/// One `[[discrete]]` entry, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscreteSpec {
+    /// The `method` column's label.
+    pub label: String,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// Where (ε, p) come from.
+    pub params: DiscreteParams,
+    /// Step budget.
+    pub steps: u64,
+}
+
+/// The quantity the stop rule measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    /// `|w − w*|`.
+    Distance,
+    /// `E(w) − E*`.
+    Loss,
+    /// `|∇E(w)|`.
+    Gradient,
+}
+
+impl Criterion {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Criterion::Distance => "distance",
+            Criterion::Loss => "loss",
+            Criterion::Gradient => "gradient",
+        }
+    }
+}
+
+/// The `[stop]` table, resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopSpec {
+    /// What is measured.
+    pub criterion: Criterion,
+    /// Converged once the criterion is below this.
+    pub tolerance: f64,
+    /// Diverged once the distance from the minimum exceeds this.
+    pub divergence: f64,
+}
+
+impl Scenario {
+    /// The resolved scenario as TOML (what `scenario.toml` holds).
+    pub fn to_toml(&self) -> String {
+        write::to_toml(self)
+    }
+}
+
+/// Reads and resolves one scenario file.
+pub fn load(path: &Path) -> Result<Scenario, InputError> {
+    let bytes = std::fs::read(path).map_err(|e| InputError {
+        file: path.to_path_buf(),
+        position: None,
+        key: "path".into(),
+        message: io_message(&e),
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned();
+            let src = reader::Source {
+                file: path,
+                text: &text,
+            };
+            return Err(src.error(
+                Some(valid..valid),
+                "file",
+                "not a UTF-8 text file (binary?)",
+            ));
+        }
+    };
+    parse_str(&text, path)
+}
+
+/// A short human message for an I/O error on an input path.
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ if e.raw_os_error() == Some(21) => "is a directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Expands command-line paths into scenario files: a directory means every `*.toml` in it,
+/// in name order. Each path that cannot be used is an error of its own.
+pub fn collect_paths(paths: &[PathBuf]) -> Vec<Result<PathBuf, InputError>> {
+    let mut out = Vec::new();
+    for path in paths {
+        let err = |message: String| InputError {
+            file: path.clone(),
+            position: None,
+            key: "path".into(),
+            message,
+        };
+        match std::fs::metadata(path) {
+            Err(e) => out.push(Err(err(io_message(&e)))),
+            Ok(meta) if meta.is_dir() => match std::fs::read_dir(path) {
+                Err(e) => out.push(Err(err(io_message(&e)))),
+                Ok(entries) => {
+                    let mut files: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                        .collect();
+                    files.sort();
+                    if files.is_empty() {
+                        out.push(Err(
+                            err("no *.toml scenario files in this directory".into()),
+                        ));
+                    }
+                    out.extend(files.into_iter().map(Ok));
+                }
+            },
+            Ok(_) => out.push(Ok(path.clone())),
+        }
+    }
+    out
+}

@@ -1,0 +1,510 @@
+//! From spanned TOML to a resolved [`Scenario`]: schema, rules and defaults of SPEC.md.
+
+use std::path::Path;
+
+use super::reader::{Num, NumOrArray, Source, TableReader, parse_document};
+use super::*;
+use crate::error::InputError;
+
+type Result<T> = std::result::Result<T, InputError>;
+
+/// Default step budget of a discrete entry when there is no continuous run (SPEC).
+const DEFAULT_STEPS: u64 = 100_000;
+/// Default solver step budget of a continuous run.
+const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+
+/// Parses and resolves scenario text; `file` names it in errors and gives the default name.
+pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
+    let src = Source { file, text };
+    let doc = parse_document(&src, text)?;
+    let root = TableReader {
+        src: &src,
+        table: doc.get_ref(),
+        path: String::new(),
+        span: 0..0,
+    };
+    root.check_keys(&[
+        "name",
+        "description",
+        "potential",
+        "particle",
+        "continuous",
+        "discrete",
+        "stop",
+        "sweep",
+        "gradient",
+        "output",
+    ])?;
+    for later in ["sweep", "gradient", "output"] {
+        if root.has(later) {
+            return Err(root.error(
+                later,
+                format!("[{later}] is not supported by this version yet"),
+            ));
+        }
+    }
+
+    let name = match root.string("name")? {
+        Some((name, span)) => {
+            check_name(&name).map_err(|m| root.error_at("name", span, m))?;
+            name
+        }
+        None => {
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            check_name(&stem).map_err(|m| {
+                root.error(
+                    "name",
+                    format!("the file name gives no usable default: {m}"),
+                )
+            })?;
+            stem
+        }
+    };
+    let description = root
+        .string("description")?
+        .map(|(d, _)| d)
+        .unwrap_or_default();
+
+    let potential_table = root
+        .table("potential")?
+        .ok_or_else(|| root.missing("potential", "a [potential] table is required"))?;
+    let potential = potential(&potential_table)?;
+    let n = potential.dim();
+
+    let particle_table = root
+        .table("particle")?
+        .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
+    let particle = particle(&particle_table, n)?;
+
+    let continuous = match root.table("continuous")? {
+        Some(t) => Some(continuous(&t)?),
+        None => None,
+    };
+    let default_steps = |dt: f64| match &continuous {
+        Some(c) => ((c.t_end / dt).ceil() as u64).max(1),
+        None => DEFAULT_STEPS,
+    };
+    let mut discrete = Vec::new();
+    for (i, t) in root.tables("discrete")?.iter().enumerate() {
+        let d = discrete_entry(t, i + 1, &particle, &default_steps)?;
+        if discrete.iter().any(|e: &DiscreteSpec| e.label == d.label) {
+            return Err(t.error("label", format!("duplicate label \"{}\"", d.label)));
+        }
+        discrete.push(d);
+    }
+    let stop = match root.table("stop")? {
+        Some(t) => stop(&t)?,
+        None => StopSpec {
+            criterion: Criterion::Distance,
+            tolerance: 1e-6,
+            divergence: 1e12,
+        },
+    };
+    Ok(Scenario {
+        name,
+        description,
+        potential,
+        particle,
+        continuous,
+        discrete,
+        stop,
+    })
+}
+
+/// A name must be usable as one folder under the output root.
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        Err("must not be empty".into())
+    } else if name.starts_with('.') {
+        Err(format!("must not start with '.', got \"{name}\""))
+    } else if name.contains(['/', '\\', '\0']) {
+        Err(format!(
+            "must be a plain folder name (no '/'), got \"{name}\""
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Picks one of `options` by name; unknown or not-yet-supported names are errors.
+fn choice<T: Copy>(
+    t: &TableReader<'_, '_>,
+    key: &str,
+    options: &[(&str, T)],
+    later: &[&str],
+) -> Result<Option<T>> {
+    let Some((value, span)) = t.string(key)? else {
+        return Ok(None);
+    };
+    if let Some((_, v)) = options.iter().find(|(name, _)| *name == value) {
+        return Ok(Some(*v));
+    }
+    if later.contains(&value.as_str()) {
+        return Err(t.error_at(
+            key,
+            span,
+            format!("\"{value}\" is not supported by this version yet"),
+        ));
+    }
+    let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+    Err(t.error_at(
+        key,
+        span,
+        format!(
+            "unknown {key} \"{value}\"; expected one of {}",
+            names.join(", ")
+        ),
+    ))
+}
+
+fn positive(t: &TableReader<'_, '_>, key: &str, n: &Num) -> Result<f64> {
+    if n.value > 0.0 {
+        Ok(n.value)
+    } else {
+        Err(t.error_at(
+            key,
+            n.span.clone(),
+            format!("must be > 0, got {}", t.src.snippet(&n.span)),
+        ))
+    }
+}
+
+fn positive_opt(t: &TableReader<'_, '_>, key: &str) -> Result<Option<f64>> {
+    t.num(key)?.map(|n| positive(t, key, &n)).transpose()
+}
+
+fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
+    t.check_keys(&["kind", "hessian", "eigenvalues", "minimum"])?;
+    choice(
+        t,
+        "kind",
+        &[("quadratic", ())],
+        &[
+            "rosenbrock",
+            "convex-rosenbrock",
+            "colorization",
+            "expression",
+        ],
+    )?
+    .ok_or_else(|| t.missing("kind", "say which potential, e.g. kind = \"quadratic\""))?;
+
+    let hessian = match (t.matrix("hessian")?, t.num_array("eigenvalues")?) {
+        (Some(_), Some(_)) => {
+            return Err(t.error(
+                "eigenvalues",
+                "give either hessian or eigenvalues, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(t.missing("hessian", "a quadratic needs hessian or eigenvalues"));
+        }
+        (Some((rows, span)), None) => {
+            check_hessian(&rows).map_err(|m| t.error_at("hessian", span, m))?;
+            HessianSpec::Dense(rows)
+        }
+        (None, Some((ev, span))) => {
+            if ev.is_empty() {
+                return Err(t.error_at("eigenvalues", span, "must not be empty"));
+            }
+            if let Some((i, v)) = ev.iter().enumerate().find(|(_, v)| **v < 0.0) {
+                return Err(t.error_at(
+                    "eigenvalues",
+                    span,
+                    format!(
+                        "must be >= 0 (positive semi-definite), entry {} is {v}",
+                        i + 1
+                    ),
+                ));
+            }
+            HessianSpec::Diagonal(ev)
+        }
+    };
+    let n = match &hessian {
+        HessianSpec::Dense(rows) => rows.len(),
+        HessianSpec::Diagonal(ev) => ev.len(),
+    };
+    let minimum = match t.num_array("minimum")? {
+        Some((m, span)) if m.len() != n => {
+            return Err(t.error_at(
+                "minimum",
+                span,
+                format!("has {} entries, the Hessian has dimension {n}", m.len()),
+            ));
+        }
+        Some((m, _)) => m,
+        None => vec![0.0; n],
+    };
+    Ok(PotentialSpec::Quadratic { hessian, minimum })
+}
+
+/// Square, symmetric, positive semi-definite.
+fn check_hessian(rows: &[Vec<f64>]) -> std::result::Result<(), String> {
+    let n = rows.len();
+    if n == 0 {
+        return Err("must not be empty".into());
+    }
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
+        return Err(format!(
+            "not square: row {} has {} entries, expected {n}",
+            i + 1,
+            r.len()
+        ));
+    }
+    for i in 0..n {
+        for j in 0..i {
+            if rows[i][j] != rows[j][i] {
+                return Err(format!(
+                    "not symmetric: entry ({}, {}) is {} but ({}, {}) is {}",
+                    i + 1,
+                    j + 1,
+                    rows[i][j],
+                    j + 1,
+                    i + 1,
+                    rows[j][i]
+                ));
+            }
+        }
+    }
+    let ev = crate::potential::symmetric_eigenvalues(rows);
+    let scale = ev.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let min = ev.iter().copied().fold(f64::INFINITY, f64::min);
+    if min < -1e-12 * scale.max(f64::MIN_POSITIVE) {
+        return Err(format!(
+            "not positive semi-definite: it has the eigenvalue {min}"
+        ));
+    }
+    Ok(())
+}
+
+fn coordinates(t: &TableReader<'_, '_>, key: &str, n: usize) -> Result<Option<Vec<f64>>> {
+    match t.num_or_array(key)? {
+        None => Ok(None),
+        Some((NumOrArray::Scalar(v), _)) => Ok(Some(vec![v; n])),
+        Some((NumOrArray::Array(a), span)) if a.len() != n => Err(t.error_at(
+            key,
+            span,
+            format!("has {} entries, the potential has dimension {n}", a.len()),
+        )),
+        Some((NumOrArray::Array(a), _)) => Ok(Some(a)),
+    }
+}
+
+fn particle(t: &TableReader<'_, '_>, n: usize) -> Result<Particle> {
+    t.check_keys(&["mass", "friction", "position", "velocity"])?;
+    let mass = t.num_required("mass", "the particle needs mass = m >= 0")?;
+    if mass.value < 0.0 {
+        return Err(t.error_at(
+            "mass",
+            mass.span.clone(),
+            format!("must be >= 0, got {}", t.src.snippet(&mass.span)),
+        ));
+    }
+    let friction = t.num_required("friction", "the particle needs friction = mu > 0")?;
+    let friction = positive(t, "friction", &friction)?;
+    let position = coordinates(t, "position", n)?
+        .ok_or_else(|| t.missing("position", "the particle needs a starting position"))?;
+    let velocity = coordinates(t, "velocity", n)?.unwrap_or_else(|| vec![0.0; n]);
+    Ok(Particle {
+        mass: mass.value,
+        friction,
+        position,
+        velocity,
+    })
+}
+
+fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
+    t.check_keys(&[
+        "method",
+        "rtol",
+        "atol",
+        "t_end",
+        "sample_interval",
+        "step",
+        "max_steps",
+        "model",
+    ])?;
+    choice(t, "model", &[("heavy-ball", ())], &["nesterov"])?;
+    let method = choice(
+        t,
+        "method",
+        &[
+            ("dopri5", Method::Dopri5),
+            ("dop853", Method::Dop853),
+            ("rk4", Method::Rk4),
+        ],
+        &["bdf", "auto"],
+    )?
+    .unwrap_or(Method::Dopri5);
+    let rtol = positive_opt(t, "rtol")?.unwrap_or(1e-8);
+    let atol = positive_opt(t, "atol")?.unwrap_or(1e-10);
+    let t_end = positive_opt(t, "t_end")?.unwrap_or(100.0);
+    let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    let step = positive_opt(t, "step")?;
+    let step = match (method, step) {
+        (Method::Rk4, None) => return Err(t.missing("step", "rk4 needs a fixed step > 0")),
+        (Method::Rk4, Some(s)) => Some(s),
+        (_, Some(_)) => {
+            return Err(t.error(
+                "step",
+                format!(
+                    "a fixed step is for rk4; {} chooses its own steps",
+                    method.as_str()
+                ),
+            ));
+        }
+        (_, None) => None,
+    };
+    let max_steps = match t.uint("max_steps")? {
+        Some((0, span)) => return Err(t.error_at("max_steps", span, "must be >= 1, got 0")),
+        Some((s, _)) => s,
+        None => DEFAULT_MAX_STEPS,
+    };
+    Ok(ContinuousSpec {
+        method,
+        rtol,
+        atol,
+        t_end,
+        sample_interval,
+        step,
+        max_steps,
+    })
+}
+
+fn discrete_entry(
+    t: &TableReader<'_, '_>,
+    index: usize,
+    particle: &Particle,
+    default_steps: &dyn Fn(f64) -> u64,
+) -> Result<DiscreteSpec> {
+    t.check_keys(&[
+        "scheme",
+        "label",
+        "dt",
+        "map",
+        "learning_rate",
+        "momentum",
+        "steps",
+        "parameterization",
+    ])?;
+    choice(t, "parameterization", &[("pytorch", ())], &["ema"])?;
+    let scheme = choice(
+        t,
+        "scheme",
+        &[
+            ("heavy-ball", Scheme::HeavyBall),
+            ("gradient-descent", Scheme::GradientDescent),
+        ],
+        &["nesterov"],
+    )?
+    .unwrap_or(Scheme::HeavyBall);
+    let label = match t.string("label")? {
+        Some((l, span)) if l.is_empty() => {
+            return Err(t.error_at("label", span, "must not be empty"));
+        }
+        Some((l, _)) => l,
+        None => format!("{}-{index}", scheme.as_str()),
+    };
+    let dt = positive_opt(t, "dt")?;
+    let map = choice(
+        t,
+        "map",
+        &[
+            ("qian", Map::Qian),
+            ("symplectic-euler", Map::SymplecticEuler),
+        ],
+        &[],
+    )?;
+    let learning_rate = t.num("learning_rate")?;
+    let momentum = t.num("momentum")?;
+
+    let params = match (learning_rate, momentum) {
+        (Some(_), _) if map.is_some() => {
+            return Err(t.error(
+                "map",
+                "a map derives the learning rate; give either map or learning_rate, not both",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(t.missing("learning_rate", "momentum needs learning_rate beside it"));
+        }
+        (Some(lr), momentum) => {
+            let momentum = match (scheme, momentum) {
+                (Scheme::HeavyBall, None) => {
+                    return Err(t.missing("momentum", "learning_rate needs momentum beside it"));
+                }
+                (Scheme::GradientDescent, Some(p)) if p.value != 0.0 => {
+                    return Err(t.error_at(
+                        "momentum",
+                        p.span.clone(),
+                        format!(
+                            "must be 0 for gradient-descent, got {}",
+                            t.src.snippet(&p.span)
+                        ),
+                    ));
+                }
+                (_, p) => p.map_or(0.0, |p| p.value),
+            };
+            DiscreteParams::Explicit {
+                learning_rate: lr.value,
+                momentum,
+                dt: dt.unwrap_or(1.0),
+            }
+        }
+        (None, None) => {
+            let dt = dt.ok_or_else(|| {
+                t.missing("dt", "give dt (with a map) or learning_rate and momentum")
+            })?;
+            let map = match (scheme, map) {
+                (Scheme::GradientDescent, Some(Map::SymplecticEuler)) => {
+                    return Err(t.error(
+                        "map",
+                        "gradient-descent uses Qian's map at m = 0; symplectic-euler needs a mass",
+                    ));
+                }
+                (Scheme::GradientDescent, _) => Map::Qian,
+                (Scheme::HeavyBall, map) => map.unwrap_or(Map::Qian),
+            };
+            if map == Map::SymplecticEuler && particle.mass == 0.0 {
+                return Err(t.error(
+                    "map",
+                    "symplectic-euler divides by the mass; it needs particle.mass > 0",
+                ));
+            }
+            DiscreteParams::FromParticle { dt, map }
+        }
+    };
+    let steps = match t.uint("steps")? {
+        Some((0, span)) => return Err(t.error_at("steps", span, "must be >= 1, got 0")),
+        Some((s, _)) => s,
+        None => default_steps(params.dt()),
+    };
+    Ok(DiscreteSpec {
+        label,
+        scheme,
+        params,
+        steps,
+    })
+}
+
+fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {
+    t.check_keys(&["criterion", "tolerance", "divergence"])?;
+    let criterion = choice(
+        t,
+        "criterion",
+        &[
+            ("distance", Criterion::Distance),
+            ("loss", Criterion::Loss),
+            ("gradient", Criterion::Gradient),
+        ],
+        &[],
+    )?
+    .unwrap_or(Criterion::Distance);
+    Ok(StopSpec {
+        criterion,
+        tolerance: positive_opt(t, "tolerance")?.unwrap_or(1e-6),
+        divergence: positive_opt(t, "divergence")?.unwrap_or(1e12),
+    })
+}
