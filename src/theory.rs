@@ -247,13 +247,6 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
     (x0 * phi0 + v0 * phi1, x0 * dphi0 + v0 * dphi1)
 }
 
-/// Coefficients `(ε, p)` of Qian's discretisation of the particle (Q7, Q8):
-/// `ε = Δt²/(m + μΔt)`, `p = m/(m + μΔt)`. `m = 0` gives gradient descent `(Δt/μ, 0)`.
-pub fn qian_coefficients(m: f64, mu: f64, dt: f64) -> (f64, f64) {
-    let denom = m + mu * dt;
-    (dt * dt / denom, m / denom)
-}
-
 /// Roots of `σ² − bσ + c = 0` as `[(re, im); 2]`, the `+` root of `(b ± sqrt(b² − 4c))/2`
 /// first. Real roots: the larger-magnitude one from `|b| + sqrt(disc)` (no cancellation),
 /// the other by Vieta `c/σ_big`.
@@ -599,7 +592,7 @@ mod tests {
         assert_relative_eq!(v, -1.5 * x, max_relative = 1e-15);
         // Small mass, started on the slow manifold (v0 = −k x0/μ): the exact solution
         // stays within O(mk/μ²)·kt/μ = 1e-10·t of the massless one. A slow root computed
-        // as (−μ + s)/(2m) would be off by ~1e-16/1e-10 relative and fail this.
+        // as (−μ + s)/(2m) would carry a relative error ~ε/(mk/μ²) ≈ 1e-6 and fail this.
         let (m, mu, k) = (1e-10, 1.0, 1.0);
         for &t in &[0.1, 1.0, 5.0, 10.0] {
             let (x, v) = exact_component(m, mu, k, 1.0, -1.0, t);
@@ -800,7 +793,7 @@ mod tests {
     fn kth_poster_numbers() {
         // H = diag(3, 30), m = 2, μ = 4, Δt = 0.5 (THEORY §6).
         let (m, mu, dt, ks) = (2.0, 4.0, 0.5, [3.0, 30.0]);
-        let (eps, p) = qian_coefficients(m, mu, dt);
+        let (eps, p) = crate::dynamics::maps::qian(m, mu, dt);
         assert_eq!((eps, p), (0.0625, 0.5));
         let rho = ks
             .iter()
@@ -810,7 +803,7 @@ mod tests {
         assert_relative_eq!(rho, std::f64::consts::FRAC_1_SQRT_2, max_relative = 1e-15);
         assert!(result3_stable(eps, p, &ks));
         // The massless scheme at the same Δt: ε = Δt/μ, p = 0, diverges along k = 30.
-        let (eps0, p0) = qian_coefficients(0.0, mu, dt);
+        let (eps0, p0) = crate::dynamics::maps::qian(0.0, mu, dt);
         assert_eq!((eps0, p0), (0.125, 0.0));
         assert_eq!(gradient_descent_radius(eps0, 30.0), 2.75);
         assert!(!result3_stable(eps0, p0, &ks));
@@ -881,7 +874,7 @@ mod tests {
                     "εk={ek}: p={p} beats p*={pstar}"
                 );
             }
-            // And it beats gradient descent's |1 − εk| (strictly, unless εk ∈ {0, 1}...).
+            // And it is never worse than gradient descent's |1 − εk| (equal at εk = 1).
             assert!(at_star <= gradient_descent_radius(ek, 1.0) + 1e-7);
         }
     }
@@ -897,7 +890,7 @@ mod tests {
         ] {
             let r = continuous_rate(m, mu, ks);
             let err = |dt: f64| {
-                let (eps, p) = qian_coefficients(m, mu, dt);
+                let (eps, p) = crate::dynamics::maps::qian(m, mu, dt);
                 let rho = ks
                     .iter()
                     .map(|&k| heavy_ball_radius(eps, p, k))

@@ -12,7 +12,7 @@ use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
 use ode_solvers::dop_shared::{IntegrationError, System};
 use ode_solvers::{Dop853, Dopri5, OutputType, Rk4};
 
-use super::interp::Quintic;
+use super::interp::Hermite;
 use crate::observe::{
     ContinuousObserver, CriterionMap, Crossings, RATE_DECADES, RunReport, Status, StopRule,
     distance2,
@@ -96,6 +96,7 @@ struct Watch<'r, O: ContinuousObserver> {
     potential: &'r dyn Potential,
     n: usize,
     massless: bool,
+    mass: f64,
     friction: f64,
     t_end: f64,
     /// `rk4` hands `solout` the derivative at the step's start: recompute it at the end.
@@ -111,11 +112,13 @@ struct Watch<'r, O: ContinuousObserver> {
     y0: Vec<f64>,
     dy0: Vec<f64>,
     acc0: Vec<f64>,
+    jerk0: Vec<f64>,
     // Scratch, allocated once.
     dy1: Vec<f64>,
     acc1: Vec<f64>,
-    interp: Quintic,
-    crit: Quintic,
+    jerk1: Vec<f64>,
+    interp: Hermite,
+    crit: Hermite,
     stack: Vec<(f64, f64, u32)>,
     w: Vec<f64>,
     v: Vec<f64>,
@@ -127,15 +130,29 @@ struct Watch<'r, O: ContinuousObserver> {
 }
 
 impl<'r, O: ContinuousObserver> Watch<'r, O> {
-    /// w'' of a state with derivative `dy`: the acceleration, or −H w'/μ when m = 0.
-    fn acceleration(&self, y: &[f64], dy: &[f64], out: &mut [f64]) {
+    /// w″ of a state with derivative `dy` (the acceleration, or −H w′/μ when m = 0) and,
+    /// for a septic interpolant, w‴ (m > 0: −(H v + μ a)/m; m = 0: −H w″/μ). The third
+    /// derivative of E along the path is left out: exact for quadratics.
+    fn derivatives(&self, y: &[f64], dy: &[f64], acc: &mut [f64], jerk: &mut [f64]) {
         let n = self.n;
         if self.massless {
-            self.potential.hessian_vector_into(y, dy, out);
+            self.potential.hessian_vector_into(y, dy, acc);
             let s = -1.0 / self.friction;
-            out.iter_mut().for_each(|a| *a *= s);
+            acc.iter_mut().for_each(|a| *a *= s);
+            if self.interp.uses_jerk() {
+                self.potential.hessian_vector_into(y, acc, jerk);
+                jerk.iter_mut().for_each(|j| *j *= s);
+            }
         } else {
-            out.copy_from_slice(&dy[n..2 * n]);
+            acc.copy_from_slice(&dy[n..2 * n]);
+            if self.interp.uses_jerk() {
+                self.potential
+                    .hessian_vector_into(&y[..n], &y[n..2 * n], jerk);
+                let (inv_m, damp) = (1.0 / self.mass, self.friction / self.mass);
+                for (j, a) in jerk.iter_mut().zip(acc.iter()) {
+                    *j = -*j * inv_m - damp * a;
+                }
+            }
         }
     }
 
@@ -167,9 +184,12 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         let mut dy = std::mem::take(&mut self.dy0);
         rhs.eval(y, &mut dy);
         self.dy0 = dy;
-        let mut acc = std::mem::take(&mut self.acc0);
-        self.acceleration(y, &self.dy0, &mut acc);
-        self.acc0 = acc;
+        let (mut acc, mut jerk) = (
+            std::mem::take(&mut self.acc0),
+            std::mem::take(&mut self.jerk0),
+        );
+        self.derivatives(y, &self.dy0, &mut acc, &mut jerk);
+        (self.acc0, self.jerk0) = (acc, jerk);
         self.w.copy_from_slice(&y[..n]);
         if self.massless {
             self.v.copy_from_slice(&self.dy0);
@@ -214,8 +234,11 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         } else {
             d1.copy_from_slice(dy1);
         }
-        let mut a1 = std::mem::take(&mut self.acc1);
-        self.acceleration(y1, &d1, &mut a1);
+        let (mut a1, mut j1) = (
+            std::mem::take(&mut self.acc1),
+            std::mem::take(&mut self.jerk1),
+        );
+        self.derivatives(y1, &d1, &mut a1, &mut j1);
         let (t0, h) = (self.t0, t1 - self.t0);
         {
             // w' is v for the particle and dy for gradient flow.
@@ -225,7 +248,8 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             } else {
                 (&self.y0[n..2 * n], &y1[n..2 * n])
             };
-            self.interp.set_hermite(h, w0, v0, &self.acc0, w1, v1, &a1);
+            self.interp
+                .set_hermite(h, [w0, v0, &self.acc0, &self.jerk0], [w1, v1, &a1, &j1]);
         }
 
         // The first crossing inside the step, on the interpolant.
@@ -289,8 +313,10 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         self.y0.copy_from_slice(y1);
         self.dy0.copy_from_slice(&d1);
         self.acc0.copy_from_slice(&a1);
+        self.jerk0.copy_from_slice(&j1);
         self.dy1 = d1;
         self.acc1 = a1;
+        self.jerk1 = j1;
         stop
     }
 
@@ -336,10 +362,16 @@ impl ContinuousRun<'_> {
         };
         let spec = self.spec;
         let map = CriterionMap::new(self.potential, self.stop.criterion);
+        // The interpolant's order follows the solver's (see `interp`).
+        let interp = match spec.method {
+            Method::Dop853 => Hermite::septic(n),
+            Method::Dopri5 | Method::Rk4 => Hermite::quintic(n),
+        };
         let mut watch = Watch {
             potential: self.potential,
             n,
             massless,
+            mass: self.mass,
             friction: self.friction,
             t_end: spec.t_end,
             stale_derivative: spec.method == Method::Rk4,
@@ -353,10 +385,12 @@ impl ContinuousRun<'_> {
             y0: vec![0.0; state_dim],
             dy0: vec![0.0; state_dim],
             acc0: vec![0.0; n],
+            jerk0: vec![0.0; n],
             dy1: vec![0.0; state_dim],
             acc1: vec![0.0; n],
-            interp: Quintic::new(n),
-            crit: Quintic::new(n),
+            jerk1: vec![0.0; n],
+            interp: interp.like(),
+            crit: interp,
             stack: Vec::with_capacity(64),
             w: vec![0.0; n],
             v: vec![0.0; n],

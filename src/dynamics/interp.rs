@@ -1,27 +1,58 @@
-//! The step interpolant: a quintic Hermite polynomial through (w, w', w'') at both ends of
-//! a solver step, kept in Bernstein form so that its range over any sub-interval is
-//! bounded by its control points. That bound drives the search for the first time a stop
-//! threshold is crossed inside a step, which step-end checks miss.
+//! The step interpolant: a Hermite polynomial through (w, w′, w″) — quintic — or
+//! (w, w′, w″, w‴) — septic — at both ends of a solver step, kept in Bernstein form so
+//! that its range over any sub-interval is bounded by its control points. That bound
+//! drives the search for the first time a stop threshold is crossed inside a step, which
+//! step-end checks miss. The degree follows the solver's order: a quintic's O(h⁶) local
+//! error suits Dopri5 and RK4; DOP853's long steps need the septic's O(h⁸).
 
-/// A vector-valued quintic on `s ∈ [0, 1]` (`t = t0 + s·h`), as 6 Bernstein control
-/// points of dimension n stored flat (`ctrl[i·n + j]`). Allocated once per run.
-#[derive(Debug, Clone)]
-pub struct Quintic {
-    n: usize,
-    ctrl: Vec<f64>,
-}
+/// Most control points of a supported degree (septic: 8).
+const MAX_POINTS: usize = 8;
 
 /// Depth of interval halving before the last bracket is refined by bisection
 /// (2⁻³⁰ of a step: the control-point box is then tight to O(4⁻³⁰)).
 const MAX_DEPTH: u32 = 30;
 
-impl Quintic {
+/// A vector-valued polynomial of degree 5 or 7 on `s ∈ [0, 1]` (`t = t0 + s·h`), as
+/// Bernstein control points of dimension n stored flat (`ctrl[i·n + j]`). Allocated once
+/// per run.
+#[derive(Debug, Clone)]
+pub struct Hermite {
+    n: usize,
+    points: usize,
+    ctrl: Vec<f64>,
+}
+
+impl Hermite {
     /// A zero quintic of dimension n.
-    pub fn new(n: usize) -> Self {
-        Quintic {
+    pub fn quintic(n: usize) -> Self {
+        Hermite {
             n,
+            points: 6,
             ctrl: vec![0.0; 6 * n],
         }
+    }
+
+    /// A zero septic of dimension n.
+    pub fn septic(n: usize) -> Self {
+        Hermite {
+            n,
+            points: 8,
+            ctrl: vec![0.0; 8 * n],
+        }
+    }
+
+    /// A zero polynomial of the same degree and dimension.
+    pub fn like(&self) -> Self {
+        Hermite {
+            n: self.n,
+            points: self.points,
+            ctrl: vec![0.0; self.ctrl.len()],
+        }
+    }
+
+    /// Whether the Hermite data include the third derivative.
+    pub fn uses_jerk(&self) -> bool {
+        self.points == 8
     }
 
     /// Dimension of the values.
@@ -29,144 +60,138 @@ impl Quintic {
         self.n
     }
 
-    /// Control point `i` (0..6).
+    /// Control point `i`.
     pub fn control(&self, i: usize) -> &[f64] {
         &self.ctrl[i * self.n..(i + 1) * self.n]
     }
 
-    /// Sets the Hermite data of a step of length `h`: values, first and second time
-    /// derivatives at both ends.
-    #[allow(clippy::too_many_arguments)]
-    pub fn set_hermite(
-        &mut self,
-        h: f64,
-        x0: &[f64],
-        d0: &[f64],
-        a0: &[f64],
-        x1: &[f64],
-        d1: &[f64],
-        a1: &[f64],
-    ) {
+    /// Sets the Hermite data of a step of length `h`: values and time derivatives at
+    /// both ends, `[x, x′, x″, x‴]` (the last is ignored by a quintic).
+    pub fn set_hermite(&mut self, h: f64, start: [&[f64]; 4], end: [&[f64]; 4]) {
         let n = self.n;
-        let (h1, h2) = (h / 5.0, h * h / 20.0);
-        for j in 0..n {
-            // p'(0) = 5(b1 − b0)/h, p''(0) = 20(b2 − 2b1 + b0)/h², and mirrored at s = 1.
-            self.ctrl[j] = x0[j];
-            self.ctrl[n + j] = x0[j] + h1 * d0[j];
-            self.ctrl[2 * n + j] = x0[j] + 2.0 * h1 * d0[j] + h2 * a0[j];
-            self.ctrl[3 * n + j] = x1[j] - 2.0 * h1 * d1[j] + h2 * a1[j];
-            self.ctrl[4 * n + j] = x1[j] - h1 * d1[j];
-            self.ctrl[5 * n + j] = x1[j];
+        let c = &mut self.ctrl;
+        let ([x0, d0, a0, j0], [x1, d1, a1, j1]) = (start, end);
+        if self.points == 6 {
+            let (h1, h2) = (h / 5.0, h * h / 20.0);
+            for j in 0..n {
+                // p′(0) = 5(b1 − b0)/h, p″(0) = 20(b2 − 2b1 + b0)/h², mirrored at s = 1.
+                c[j] = x0[j];
+                c[n + j] = x0[j] + h1 * d0[j];
+                c[2 * n + j] = x0[j] + 2.0 * h1 * d0[j] + h2 * a0[j];
+                c[3 * n + j] = x1[j] - 2.0 * h1 * d1[j] + h2 * a1[j];
+                c[4 * n + j] = x1[j] - h1 * d1[j];
+                c[5 * n + j] = x1[j];
+            }
+        } else {
+            let (h1, h2, h3) = (h / 7.0, h * h / 42.0, h * h * h / 210.0);
+            for j in 0..n {
+                // p⁽ʳ⁾(0) = 7!/(7 − r)! Δʳb₀/hʳ for r ≤ 3, mirrored at s = 1.
+                c[j] = x0[j];
+                c[n + j] = x0[j] + h1 * d0[j];
+                c[2 * n + j] = x0[j] + 2.0 * h1 * d0[j] + h2 * a0[j];
+                c[3 * n + j] = x0[j] + 3.0 * h1 * d0[j] + 3.0 * h2 * a0[j] + h3 * j0[j];
+                c[4 * n + j] = x1[j] - 3.0 * h1 * d1[j] + 3.0 * h2 * a1[j] - h3 * j1[j];
+                c[5 * n + j] = x1[j] - 2.0 * h1 * d1[j] + h2 * a1[j];
+                c[6 * n + j] = x1[j] - h1 * d1[j];
+                c[7 * n + j] = x1[j];
+            }
         }
     }
 
-    /// Sets this quintic to `f` applied to every control point of `src` (valid for any
+    /// Sets this polynomial to `f` applied to every control point of `src` (valid for any
     /// affine `f`: Bernstein form commutes with affine maps).
-    pub fn set_mapped(&mut self, src: &Quintic, mut f: impl FnMut(&[f64], &mut [f64])) {
+    pub fn set_mapped(&mut self, src: &Hermite, mut f: impl FnMut(&[f64], &mut [f64])) {
         let n = self.n;
-        for i in 0..6 {
+        for i in 0..self.points {
             f(src.control(i), &mut self.ctrl[i * n..(i + 1) * n]);
         }
     }
 
-    /// Value at `s`, written into `out` (de Casteljau).
+    /// The control points of coordinate `j`.
+    #[inline]
+    fn column(&self, j: usize) -> [f64; MAX_POINTS] {
+        let mut b = [0.0; MAX_POINTS];
+        for (i, bi) in b.iter_mut().enumerate().take(self.points) {
+            *bi = self.ctrl[i * self.n + j];
+        }
+        b
+    }
+
+    /// de Casteljau at `s` on the first `points` entries of `b`.
+    #[inline]
+    fn casteljau(mut b: [f64; MAX_POINTS], points: usize, s: f64) -> f64 {
+        for r in 1..points {
+            for i in 0..points - r {
+                b[i] += s * (b[i + 1] - b[i]);
+            }
+        }
+        b[0]
+    }
+
+    /// Value at `s`, written into `out`.
     pub fn eval(&self, s: f64, out: &mut [f64]) {
-        let n = self.n;
-        for (j, o) in out.iter_mut().enumerate().take(n) {
-            let mut b = [0.0; 6];
-            for (i, bi) in b.iter_mut().enumerate() {
-                *bi = self.ctrl[i * n + j];
-            }
-            for r in 1..6 {
-                for i in 0..6 - r {
-                    b[i] += s * (b[i + 1] - b[i]);
-                }
-            }
-            *o = b[0];
+        for (j, o) in out.iter_mut().enumerate().take(self.n) {
+            *o = Self::casteljau(self.column(j), self.points, s);
         }
     }
 
     /// Time derivative at `s` for a step of length `h`, written into `out`.
     pub fn eval_derivative(&self, s: f64, h: f64, out: &mut [f64]) {
-        let n = self.n;
-        for (j, o) in out.iter_mut().enumerate().take(n) {
-            // The derivative is a quartic with control points 5(b_{i+1} − b_i)/h.
-            let mut b = [0.0; 5];
-            for (i, bi) in b.iter_mut().enumerate() {
-                *bi = self.ctrl[(i + 1) * n + j] - self.ctrl[i * n + j];
+        let degree = (self.points - 1) as f64;
+        for (j, o) in out.iter_mut().enumerate().take(self.n) {
+            // The derivative has degree N − 1 and control points N(b_{i+1} − b_i)/h.
+            let b = self.column(j);
+            let mut d = [0.0; MAX_POINTS];
+            for i in 0..self.points - 1 {
+                d[i] = b[i + 1] - b[i];
             }
-            for r in 1..5 {
-                for i in 0..5 - r {
-                    b[i] += s * (b[i + 1] - b[i]);
-                }
-            }
-            *o = 5.0 * b[0] / h;
+            *o = degree * Self::casteljau(d, self.points - 1, s) / h;
         }
     }
 
     /// |p(s)|².
     pub fn norm2_at(&self, s: f64) -> f64 {
-        let n = self.n;
-        let mut sum = 0.0;
-        for j in 0..n {
-            let mut b = [0.0; 6];
-            for (i, bi) in b.iter_mut().enumerate() {
-                *bi = self.ctrl[i * n + j];
-            }
-            for r in 1..6 {
-                for i in 0..6 - r {
-                    b[i] += s * (b[i + 1] - b[i]);
-                }
-            }
-            sum += b[0] * b[0];
-        }
-        sum
+        (0..self.n)
+            .map(|j| Self::casteljau(self.column(j), self.points, s))
+            .map(|x| x * x)
+            .sum()
     }
 
     /// Over `[a, b]`: a lower bound of |p|² (distance² from the origin to the box of the
     /// restricted control points), and |p(a)|², |p(b)|².
     fn bound(&self, a: f64, b: f64) -> (f64, f64, f64) {
-        let n = self.n;
+        let p = self.points;
         let (mut lb, mut fa, mut fb) = (0.0, 0.0, 0.0);
-        // Restrict by two de Casteljau splits: the right part at a, then its left part at t'.
+        // Restrict by two de Casteljau splits: the right part at a, then its left part at t′.
         let t2 = if a < 1.0 { (b - a) / (1.0 - a) } else { 0.0 };
-        for j in 0..n {
-            let mut c = [0.0; 6];
-            for (i, ci) in c.iter_mut().enumerate() {
-                *ci = self.ctrl[i * n + j];
-            }
+        for j in 0..self.n {
+            let mut c = self.column(j);
             if a > 0.0 {
                 // After the sweep, c holds the right part's control points.
-                for r in 1..6 {
-                    for i in 0..6 - r {
+                for r in 1..p {
+                    for i in 0..p - r {
                         c[i] += a * (c[i + 1] - c[i]);
                     }
                 }
             }
             // Left part at t2: keep the first point of each level.
-            let mut left = [0.0; 6];
+            let mut left = [0.0; MAX_POINTS];
             left[0] = c[0];
-            for r in 1..6 {
-                for i in 0..6 - r {
+            for r in 1..p {
+                for i in 0..p - r {
                     c[i] += t2 * (c[i + 1] - c[i]);
                 }
                 left[r] = c[0];
             }
             let (mut lo, mut hi) = (left[0], left[0]);
-            for v in &left[1..] {
+            for v in &left[1..p] {
                 lo = lo.min(*v);
                 hi = hi.max(*v);
             }
-            let d = if lo > 0.0 {
-                lo
-            } else if hi < 0.0 {
-                -hi
-            } else {
-                0.0
-            };
+            let d = box_gap(lo, hi);
             lb += d * d;
             fa += left[0] * left[0];
-            fb += left[5] * left[5];
+            fb += left[p - 1] * left[p - 1];
         }
         (lb, fa, fb)
     }
@@ -174,22 +199,15 @@ impl Quintic {
     /// Whether |p|² can fall below `r2` anywhere on `[0, 1]` (a cheap, conservative
     /// screen: false means certainly not).
     pub fn may_cross(&self, r2: f64) -> bool {
-        let n = self.n;
         let mut lb = 0.0;
-        for j in 0..n {
+        for j in 0..self.n {
             let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-            for i in 0..6 {
-                let v = self.ctrl[i * n + j];
+            for i in 0..self.points {
+                let v = self.ctrl[i * self.n + j];
                 lo = lo.min(v);
                 hi = hi.max(v);
             }
-            let d = if lo > 0.0 {
-                lo
-            } else if hi < 0.0 {
-                -hi
-            } else {
-                0.0
-            };
+            let d = box_gap(lo, hi);
             lb += d * d;
             if lb >= r2 {
                 return false;
@@ -243,35 +261,49 @@ impl Quintic {
     }
 }
 
+/// Distance from 0 to the interval [lo, hi].
+#[inline]
+fn box_gap(lo: f64, hi: f64) -> f64 {
+    if lo > 0.0 {
+        lo
+    } else if hi < 0.0 {
+        -hi
+    } else {
+        0.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Hermite data of p(t) = (t³ − 2t, 5 − t⁵) on [0.5, 1.5]: a quintic reproduces any
-    /// polynomial of degree ≤ 5 exactly.
-    fn sample() -> (Quintic, impl Fn(f64) -> [f64; 2]) {
-        let p = |t: f64| [t * t * t - 2.0 * t, 5.0 - t.powi(5)];
-        let d = |t: f64| [3.0 * t * t - 2.0, -5.0 * t.powi(4)];
-        let a = |t: f64| [6.0 * t, -20.0 * t.powi(3)];
-        let mut q = Quintic::new(2);
-        q.set_hermite(1.0, &p(0.5), &d(0.5), &a(0.5), &p(1.5), &d(1.5), &a(1.5));
-        (q, p)
-    }
-
-    #[test]
-    fn reproduces_quintic_polynomials() {
-        let (q, p) = sample();
+    fn check_reproduces(mut q: Hermite, degree: i32) {
+        // p(t) = (t³ − 2t, 5 − t^N) on [0.5, 1.5]: a degree-N Hermite reproduces it exactly.
+        let n = degree as f64;
+        let p = |t: f64| [t * t * t - 2.0 * t, 5.0 - t.powi(degree)];
+        let d = |t: f64| [3.0 * t * t - 2.0, -n * t.powi(degree - 1)];
+        let a = |t: f64| [6.0 * t, -n * (n - 1.0) * t.powi(degree - 2)];
+        let j = |t: f64| [6.0, -n * (n - 1.0) * (n - 2.0) * t.powi(degree - 3)];
+        let (p0, d0, a0, j0) = (p(0.5), d(0.5), a(0.5), j(0.5));
+        let (p1, d1, a1, j1) = (p(1.5), d(1.5), a(1.5), j(1.5));
+        q.set_hermite(1.0, [&p0, &d0, &a0, &j0], [&p1, &d1, &a1, &j1]);
         let mut out = [0.0; 2];
         for k in 0..=20 {
             let s = k as f64 / 20.0;
-            q.eval(s, &mut out);
-            let exact = p(0.5 + s);
-            approx::assert_abs_diff_eq!(out[0], exact[0], epsilon = 1e-13);
-            approx::assert_abs_diff_eq!(out[1], exact[1], epsilon = 1e-13);
-            q.eval_derivative(s, 1.0, &mut out);
             let t = 0.5 + s;
-            approx::assert_abs_diff_eq!(out[0], 3.0 * t * t - 2.0, epsilon = 1e-12);
+            q.eval(s, &mut out);
+            approx::assert_abs_diff_eq!(out[0], p(t)[0], epsilon = 1e-13);
+            approx::assert_abs_diff_eq!(out[1], p(t)[1], epsilon = 1e-13);
+            q.eval_derivative(s, 1.0, &mut out);
+            approx::assert_abs_diff_eq!(out[0], d(t)[0], epsilon = 1e-12);
+            approx::assert_abs_diff_eq!(out[1], d(t)[1], epsilon = 1e-11);
         }
+    }
+
+    #[test]
+    fn reproduces_polynomials_of_its_degree() {
+        check_reproduces(Hermite::quintic(2), 5);
+        check_reproduces(Hermite::septic(2), 7);
     }
 
     #[test]
@@ -279,16 +311,24 @@ mod tests {
         // x(s) = (s − 0.5)² − 0.001 passes through 0 near s = 0.5 ± √0.001 while both ends
         // stand at 0.249: |x| < r = 1e-4 first at s = 0.5 − √(0.001 + r).
         let f = |s: f64| (s - 0.5) * (s - 0.5) - 0.001;
-        let mut q = Quintic::new(1);
-        q.set_hermite(1.0, &[f(0.0)], &[-1.0], &[2.0], &[f(1.0)], &[1.0], &[2.0]);
+        let mut q = Hermite::quintic(1);
+        let z = [0.0];
+        q.set_hermite(
+            1.0,
+            [&[f(0.0)], &[-1.0], &[2.0], &z],
+            [&[f(1.0)], &[1.0], &[2.0], &z],
+        );
         let r = 1e-4;
         let mut stack = Vec::new();
         let s = q.first_below(r * r, &mut stack).unwrap();
-        let exact = 0.5 - (0.001f64 + r).sqrt();
-        approx::assert_abs_diff_eq!(s, exact, epsilon = 1e-14);
-        // A curve that stays above 0.01 never enters the ball of radius 0.01.
-        let g = |s: f64| (s - 0.5) * (s - 0.5) + 0.01;
-        q.set_hermite(1.0, &[g(0.0)], &[-1.0], &[2.0], &[g(1.0)], &[1.0], &[2.0]);
+        approx::assert_abs_diff_eq!(s, 0.5 - (0.001f64 + r).sqrt(), epsilon = 1e-14);
+        // A curve that stays at or above 0.011 never enters the ball of radius 0.01.
+        let g = |s: f64| (s - 0.5) * (s - 0.5) + 0.011;
+        q.set_hermite(
+            1.0,
+            [&[g(0.0)], &[-1.0], &[2.0], &z],
+            [&[g(1.0)], &[1.0], &[2.0], &z],
+        );
         assert_eq!(q.first_below(1e-4, &mut stack), None);
     }
 }

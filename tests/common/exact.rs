@@ -228,15 +228,15 @@ pub fn first_crossing(
             // No hidden dip before (checked sample by sample), so this is the first one.
             return Some(bisect(&f, t_prev, t));
         }
-        if let Some((t_before, f_before)) = before {
-            // Sampled local minimum at t_prev: look inside [t_before, t] for a dip.
-            if f_prev < f_before && f_prev <= ft {
-                if let Some(t_neg) = dip_below_zero(&f, t_before, t) {
-                    // f is unimodal on the bracket, so the crossing in
-                    // [t_before, t_neg] is the first one.
-                    return Some(bisect(&f, t_before, t_neg));
-                }
-            }
+        // A sampled local minimum at t_prev: look inside [t_before, t] for a hidden dip.
+        if let Some((t_before, f_before)) = before
+            && f_prev < f_before
+            && f_prev <= ft
+            && let Some(t_neg) = dip_below_zero(&f, t_before, t)
+        {
+            // f is unimodal on the bracket, so the crossing in [t_before, t_neg] is the
+            // first one.
+            return Some(bisect(&f, t_before, t_neg));
         }
         before = Some((t_prev, f_prev));
         (t_prev, f_prev) = (t, ft);

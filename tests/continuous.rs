@@ -1,0 +1,360 @@
+//! The continuous particle against THEORY §2's exact solution: trajectories in every
+//! damping regime and for m = 0, rk4's order, energy decay (Q9), and `t_converged` equal to
+//! the exact first crossing — including crossings that dip below the tolerance inside a
+//! single solver step, which step-end checks miss.
+
+mod common;
+
+use common::exact::{exact_distance, exact_state, first_crossing};
+use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
+use heavyball::potential::{self, Potential};
+use heavyball::scenario::{
+    ContinuousSpec, Criterion, HessianSpec, Method, PotentialSpec, StopSpec,
+};
+
+/// Records (t, w, v) every `interval`.
+struct Recorder {
+    interval: f64,
+    next: u64,
+    rows: Vec<(f64, Vec<f64>, Vec<f64>)>,
+}
+
+impl ContinuousObserver for Recorder {
+    fn next_time(&self) -> Option<f64> {
+        Some(self.next as f64 * self.interval)
+    }
+    fn observe(&mut self, t: f64, w: &[f64], v: &[f64]) {
+        self.rows.push((t, w.to_vec(), v.to_vec()));
+        self.next += 1;
+    }
+    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) {}
+}
+
+struct Case {
+    m: f64,
+    mu: f64,
+    ks: Vec<f64>,
+    w0: Vec<f64>,
+    v0: Vec<f64>,
+}
+
+fn quadratic(ks: &[f64]) -> Box<dyn Potential> {
+    potential::build(&PotentialSpec::Quadratic {
+        hessian: HessianSpec::Diagonal(ks.to_vec()),
+        minimum: vec![0.0; ks.len()],
+    })
+}
+
+fn spec(method: Method, rtol: f64, atol: f64, t_end: f64, step: Option<f64>) -> ContinuousSpec {
+    ContinuousSpec {
+        method,
+        rtol,
+        atol,
+        t_end,
+        sample_interval: 0.01,
+        step,
+        max_steps: 10_000_000,
+    }
+}
+
+fn stop(tolerance: f64) -> StopRule {
+    StopRule::new(&StopSpec {
+        criterion: Criterion::Distance,
+        tolerance,
+        divergence: 1e12,
+    })
+}
+
+fn run(
+    case: &Case,
+    spec: &ContinuousSpec,
+    tol: f64,
+    rec: &mut impl ContinuousObserver,
+) -> RunReport {
+    let p = quadratic(&case.ks);
+    ContinuousRun {
+        potential: p.as_ref(),
+        mass: case.m,
+        friction: case.mu,
+        position: &case.w0,
+        velocity: &case.v0,
+        spec,
+        stop: stop(tol),
+    }
+    .run(rec)
+}
+
+fn cases() -> Vec<(&'static str, Case)> {
+    vec![
+        (
+            "underdamped",
+            Case {
+                m: 1.0,
+                mu: 0.5,
+                ks: vec![4.0, 9.0],
+                w0: vec![1.0, -0.5],
+                v0: vec![0.3, 1.0],
+            },
+        ),
+        (
+            "overdamped",
+            Case {
+                m: 1.0,
+                mu: 10.0,
+                ks: vec![4.0, 9.0],
+                w0: vec![1.0, 1.0],
+                v0: vec![0.0, -2.0],
+            },
+        ),
+        (
+            "critically damped",
+            Case {
+                m: 1.0,
+                mu: 4.0,
+                ks: vec![4.0],
+                w0: vec![1.0],
+                v0: vec![0.5],
+            },
+        ),
+        (
+            "mixed regimes",
+            Case {
+                m: 0.5,
+                mu: 2.0,
+                ks: vec![2.0, 1.0, 50.0],
+                w0: vec![1.0, 1.0, 1.0],
+                v0: vec![0.0; 3],
+            },
+        ),
+        (
+            "massless",
+            Case {
+                m: 0.0,
+                mu: 2.0,
+                ks: vec![1.0, 10.0],
+                w0: vec![1.0, -1.0],
+                v0: vec![0.0, 0.0],
+            },
+        ),
+    ]
+}
+
+/// Max |error| of w and v over the samples of a run to t = 10.
+fn max_error(case: &Case, spec: &ContinuousSpec) -> f64 {
+    let mut rec = Recorder {
+        interval: 0.01,
+        next: 0,
+        rows: Vec::new(),
+    };
+    let report = run(case, spec, 1e-300, &mut rec);
+    assert_eq!(report.status, Status::NotConverged);
+    assert_eq!(rec.rows.len(), 1001, "a row every 0.01 up to t_end = 10");
+    let mut err: f64 = 0.0;
+    for (t, w, v) in &rec.rows {
+        let (we, ve) = exact_state(case.m, case.mu, &case.ks, &case.w0, &case.v0, *t);
+        for i in 0..w.len() {
+            err = err.max((w[i] - we[i]).abs()).max((v[i] - ve[i]).abs());
+        }
+    }
+    err
+}
+
+#[test]
+fn adaptive_methods_follow_the_exact_solution() {
+    // Global error of a tolerance-controlled RK is ~rtol × (error growth over the run); at
+    // rtol 1e-10 on O(1) states 1e-7 leaves three decades for growth and the quintic
+    // Hermite rows (O(h⁶) between step ends). The rows are read on our interpolant, so
+    // this also tests it (and −∇E/μ for the massless v columns).
+    for method in [Method::Dopri5, Method::Dop853] {
+        for (name, case) in cases() {
+            let err = max_error(&case, &spec(method, 1e-10, 1e-12, 10.0, None));
+            assert!(
+                err <= 1e-7,
+                "{} {name}: max error {err:e} > 1e-7",
+                method.as_str()
+            );
+        }
+    }
+}
+
+#[test]
+fn rk4_error_falls_as_step_to_the_fourth() {
+    // Halving the step divides RK4's global error by 2⁴ = 16; the observed order over two
+    // halvings must be within ±0.15 of 4. The next term of the error expansion is smaller
+    // by O(|λ|h) ≤ 0.2 at h ≤ 0.02 (the fastest root is ≈ −9.6), which moves the observed
+    // order by at most ~log2(1.1) ≈ 0.14; the errors (≥ 1e-11) stay far above round-off.
+    for (name, case) in cases() {
+        let errs: Vec<f64> = [0.02, 0.01, 0.005]
+            .iter()
+            .map(|&h| {
+                let mut rec = Recorder {
+                    interval: 0.5,
+                    next: 0,
+                    rows: Vec::new(),
+                };
+                run(
+                    &case,
+                    &spec(Method::Rk4, 1.0, 1.0, 5.0, Some(h)),
+                    1e-300,
+                    &mut rec,
+                );
+                rec.rows
+                    .iter()
+                    .map(|(t, w, _)| {
+                        let (we, _) =
+                            exact_state(case.m, case.mu, &case.ks, &case.w0, &case.v0, *t);
+                        w.iter()
+                            .zip(&we)
+                            .map(|(a, b)| (a - b).abs())
+                            .fold(0.0, f64::max)
+                    })
+                    .fold(0.0, f64::max)
+            })
+            .collect();
+        for pair in errs.windows(2) {
+            let order = (pair[0] / pair[1]).log2();
+            assert!(
+                (order - 4.0).abs() < 0.15,
+                "{name}: rk4 order {order} from errors {errs:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn total_energy_never_rises() {
+    // Q9: dE_T/dt = −μ|v|² ≤ 0. Along the rows, E_T may rise only by solver error:
+    // at rtol 1e-10 that is far below 1e-9 of the initial energy.
+    for method in [Method::Dopri5, Method::Dop853] {
+        for (name, case) in cases() {
+            let mut rec = Recorder {
+                interval: 0.01,
+                next: 0,
+                rows: Vec::new(),
+            };
+            run(
+                &case,
+                &spec(method, 1e-10, 1e-12, 10.0, None),
+                1e-300,
+                &mut rec,
+            );
+            let energy = |w: &[f64], v: &[f64]| {
+                let e: f64 = w.iter().zip(&case.ks).map(|(x, k)| 0.5 * k * x * x).sum();
+                e + 0.5 * case.m * v.iter().map(|x| x * x).sum::<f64>()
+            };
+            let e0 = energy(&rec.rows[0].1, &rec.rows[0].2);
+            for pair in rec.rows.windows(2) {
+                let (a, b) = (
+                    energy(&pair[0].1, &pair[0].2),
+                    energy(&pair[1].1, &pair[1].2),
+                );
+                assert!(
+                    b <= a + 1e-9 * e0,
+                    "{} {name}: E_T rose from {a} to {b} at t = {}",
+                    method.as_str(),
+                    pair[1].0
+                );
+            }
+        }
+    }
+}
+
+/// W1's grid (peers/README.md): m ∈ logspace(−2, 1, 20), μ ∈ logspace(−1, 1.5, 20).
+fn w1_grid(n: usize) -> Vec<(f64, f64)> {
+    let logspace = |a: f64, b: f64, i: usize| 10f64.powf(a + (b - a) * i as f64 / (n - 1) as f64);
+    (0..n)
+        .flat_map(|i| (0..n).map(move |j| (logspace(-2.0, 1.0, i), logspace(-1.0, 1.5, j))))
+        .collect()
+}
+
+#[test]
+fn convergence_time_is_the_exact_first_crossing_on_w1() {
+    let ks = [6.0, 60.0];
+    let (w0, v0) = ([1.0, 1.0], [0.0, 0.0]);
+    let tol = 1e-6;
+    // Underdamped in the slow direction (μ² < 4·m·6), so |w| oscillates towards the ball.
+    let points: Vec<(f64, f64, f64)> = w1_grid(20)
+        .into_iter()
+        .filter(|&(m, mu)| mu * mu < 4.0 * m * ks[0])
+        .filter_map(|(m, mu)| first_crossing(m, mu, &ks, &w0, &v0, tol, 200.0).map(|t| (m, mu, t)))
+        .collect();
+    assert!(
+        points.len() >= 20,
+        "only {} underdamped converging points",
+        points.len()
+    );
+    // A "dip": the exact |w| is back above tol shortly after the first crossing, so the
+    // crossing lies in a window narrower than one solver step.
+    let dips = points
+        .iter()
+        .filter(|&&(m, mu, t)| {
+            let period = 2.0 * std::f64::consts::PI / (ks[1] / m).sqrt();
+            (1..=20)
+                .any(|i| exact_distance(m, mu, &ks, &w0, &v0, t + period * i as f64 / 40.0) > tol)
+        })
+        .count();
+    assert!(dips >= 5, "only {dips} of the points cross in a dip");
+
+    let case = |m, mu| Case {
+        m,
+        mu,
+        ks: ks.to_vec(),
+        w0: w0.to_vec(),
+        v0: v0.to_vec(),
+    };
+    for (rtol, atol, allowed) in [(1e-10, 1e-14, 1e-7), (1e-8, 1e-10, 1e-4)] {
+        let mut worst: f64 = 0.0;
+        for &(m, mu, exact) in &points {
+            let report = run(
+                &case(m, mu),
+                &spec(Method::Dopri5, rtol, atol, 200.0, None),
+                tol,
+                &mut (),
+            );
+            assert_eq!(report.status, Status::Converged, "m = {m}, mu = {mu}");
+            let t = report.crossings.tight.unwrap();
+            let rel = (t - exact).abs() / exact;
+            worst = worst.max(rel);
+            assert!(
+                rel <= allowed,
+                "rtol {rtol}: m = {m}, mu = {mu}: t = {t}, exact {exact} (rel {rel:e})"
+            );
+        }
+        eprintln!(
+            "rtol {rtol:e}: worst relative error of t_converged {worst:e} over {} points ({dips} dips)",
+            points.len()
+        );
+    }
+}
+
+#[test]
+fn spiral_orbit_decays_exactly_at_the_theory_rate() {
+    // Equal springs, w0 = (1, 0), v0 = (−γ, ω): |w(t)| = e^{−γt} with γ = μ/2m exactly, so
+    // t_converged = ln(1/tol)/γ and the measured rate over three decades is γ.
+    let (m, mu, k) = (1.0f64, 0.5, 4.0);
+    let gamma = mu / (2.0 * m);
+    let omega = (k / m - gamma * gamma).sqrt();
+    let case = Case {
+        m,
+        mu,
+        ks: vec![k, k],
+        w0: vec![1.0, 0.0],
+        v0: vec![-gamma, omega],
+    };
+    let tol = 1e-8;
+    // atol far below tol·rtol: the error control stays relative as |w| shrinks to tol.
+    let report = run(
+        &case,
+        &spec(Method::Dopri5, 1e-12, 1e-24, 100.0, None),
+        tol,
+        &mut (),
+    );
+    let t = report.crossings.tight.unwrap();
+    approx::assert_relative_eq!(t, (1.0 / tol).ln() / gamma, max_relative = 1e-9);
+    approx::assert_relative_eq!(
+        report.crossings.measured_rate().unwrap(),
+        gamma,
+        max_relative = 1e-8
+    );
+}
