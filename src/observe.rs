@@ -103,6 +103,8 @@ impl StopRule {
 
     /// The divergence test on |w − w*|² (non-finite counts as diverged).
     #[inline]
+    // Deliberately `!(a <= b)` rather than `a > b`: it also catches NaN.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn diverged(&self, distance2: f64) -> bool {
         !(distance2 <= self.div2)
     }

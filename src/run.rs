@@ -359,7 +359,7 @@ impl<'a> Probe<'a> {
     }
 
     fn next_time(&self) -> Option<f64> {
-        (self.next <= self.last_step).then(|| self.next as f64 * self.dt)
+        (self.next <= self.last_step).then_some(self.next as f64 * self.dt)
     }
 
     /// Records step `next` against the continuous state `w` (None past its end).
@@ -432,10 +432,12 @@ impl SingleRun<'_> {
 
 impl ContinuousObserver for SingleRun<'_> {
     fn next_time(&self) -> Option<f64> {
-        self.probes
+        let first = self
+            .probes
             .iter()
             .filter_map(Probe::next_time)
-            .fold(Some(self.samples.next_time()), |a, b| a.map(|a| a.min(b)))
+            .fold(self.samples.next_time(), f64::min);
+        Some(first)
     }
 
     fn observe(&mut self, t: f64, w: &[f64], v: &[f64]) {

@@ -254,17 +254,18 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
 
         // The first crossing inside the step, on the interpolant.
         let mut hit = None;
-        if let Some(map) = self.map.as_mut() {
-            if self.crossings.tight.is_none() {
-                self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
-                if self.crossings.loose.is_none() && self.crit.may_cross(self.loose_ball) {
-                    if let Some(s) = self.crit.first_below(self.loose_ball, &mut self.stack) {
-                        self.crossings.loose = Some(t0 + s * h);
-                    }
-                }
-                if self.crossings.loose.is_some() && self.crit.may_cross(self.tight_ball) {
-                    hit = self.crit.first_below(self.tight_ball, &mut self.stack);
-                }
+        if let Some(map) = self.map.as_mut()
+            && self.crossings.tight.is_none()
+        {
+            self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
+            if self.crossings.loose.is_none()
+                && self.crit.may_cross(self.loose_ball)
+                && let Some(s) = self.crit.first_below(self.loose_ball, &mut self.stack)
+            {
+                self.crossings.loose = Some(t0 + s * h);
+            }
+            if self.crossings.loose.is_some() && self.crit.may_cross(self.tight_ball) {
+                hit = self.crit.first_below(self.tight_ball, &mut self.stack);
             }
         }
         let limit = match hit {

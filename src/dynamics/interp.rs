@@ -177,11 +177,11 @@ impl Hermite {
             // Left part at t2: keep the first point of each level.
             let mut left = [0.0; MAX_POINTS];
             left[0] = c[0];
-            for r in 1..p {
+            for (r, slot) in (1..p).zip(&mut left[1..p]) {
                 for i in 0..p - r {
                     c[i] += t2 * (c[i + 1] - c[i]);
                 }
-                left[r] = c[0];
+                *slot = c[0];
             }
             let (mut lo, mut hi) = (left[0], left[0]);
             for v in &left[1..p] {

@@ -99,11 +99,11 @@ fn remove_leftovers(root: &Path, name: &str) -> Result<(), Error> {
             if let Some(pid) = file
                 .strip_prefix(&prefix)
                 .and_then(|p| p.parse::<u32>().ok())
+                && pid != std::process::id()
+                && !alive(pid)
             {
-                if pid != std::process::id() && !alive(pid) {
-                    let p = entry.path();
-                    fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
-                }
+                let p = entry.path();
+                fs::remove_dir_all(&p).map_err(|e| Error::io(&p, e))?;
             }
         }
     }

@@ -141,13 +141,13 @@ impl Potential for Quadratic {
                 }
             }
             None => {
-                for i in 0..self.n {
+                for (i, gi) in g[..self.n].iter_mut().enumerate() {
                     let row = &self.h[i * self.n..(i + 1) * self.n];
                     let mut s = 0.0;
                     for j in 0..self.n {
                         s += row[j] * (w[j] - self.minimum[j]);
                     }
-                    g[i] = s;
+                    *gi = s;
                 }
             }
         }

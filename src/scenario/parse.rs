@@ -253,14 +253,14 @@ fn check_hessian(rows: &[Vec<f64>]) -> std::result::Result<(), String> {
             r.len()
         ));
     }
-    for i in 0..n {
-        for j in 0..i {
-            if rows[i][j] != rows[j][i] {
+    for (i, row) in rows.iter().enumerate() {
+        for (j, &lower) in row[..i].iter().enumerate() {
+            if lower != rows[j][i] {
                 return Err(format!(
                     "not symmetric: entry ({}, {}) is {} but ({}, {}) is {}",
                     i + 1,
                     j + 1,
-                    rows[i][j],
+                    lower,
                     j + 1,
                     i + 1,
                     rows[j][i]

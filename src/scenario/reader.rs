@@ -70,6 +70,9 @@ pub(crate) struct TableReader<'a, 'i> {
 
 type Result<T> = std::result::Result<T, InputError>;
 
+/// A matrix as read, rows as given.
+type Matrix = Vec<Vec<f64>>;
+
 impl<'a, 'i> TableReader<'a, 'i> {
     /// The dotted key of an entry of this table.
     pub fn key(&self, name: &str) -> String {
@@ -217,7 +220,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
     }
 
     /// An array of arrays of finite numbers (a matrix, rows as given).
-    pub fn matrix(&self, name: &str) -> Result<Option<(Vec<Vec<f64>>, Range<usize>)>> {
+    pub fn matrix(&self, name: &str) -> Result<Option<(Matrix, Range<usize>)>> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
