@@ -194,6 +194,7 @@ fn w1_steps_equal_the_peers_recurrence_point_for_point() {
                     peer = (k, false);
                     break;
                 }
+                #[allow(clippy::neg_cmp_op_on_partial_ord)] // the peers' test: catches NaN
                 if !(r2 <= 1e12 * 1e12) {
                     peer = (k, true);
                     break;

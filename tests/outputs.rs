@@ -18,7 +18,13 @@ fn heavyball(args: &[&str]) -> std::process::Output {
 }
 
 fn run_ok(input: &Path, out: &Path) {
-    let o = heavyball(&["run", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let o = heavyball(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -27,12 +33,20 @@ fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     r.records()
-        .map(|rec| header.iter().cloned().zip(rec.unwrap().iter().map(String::from)).collect())
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
         .collect()
 }
 
 fn num(row: &HashMap<String, String>, key: &str) -> f64 {
-    row[key].parse().unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
+    row[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
 }
 
 fn scenarios_dir() -> PathBuf {
@@ -53,18 +67,29 @@ fn shipped() -> &'static Path {
 #[test]
 fn kth_poster_heavy_ball_converges_and_gradient_descent_diverges() {
     let rows = read_csv(&shipped().join("kth-poster/summary.csv"));
-    let by_method: HashMap<&str, &HashMap<String, String>> = rows.iter().map(|r| (r["method"].as_str(), r)).collect();
+    let by_method: HashMap<&str, &HashMap<String, String>> =
+        rows.iter().map(|r| (r["method"].as_str(), r)).collect();
     let hb = by_method["heavy-ball"];
     // THEORY §6: ε = Δt²/(m + μΔt) = 0.0625, p = 0.5, ρ = √p = 1/√2 (complex roots).
     assert_eq!(num(hb, "learning_rate"), 0.0625);
     assert_eq!(num(hb, "momentum"), 0.5);
-    approx::assert_relative_eq!(num(hb, "theory_radius"), std::f64::consts::FRAC_1_SQRT_2, max_relative = 1e-15);
-    assert_eq!((hb["status"].as_str(), hb["theory_stable"].as_str()), ("converged", "true"));
+    approx::assert_relative_eq!(
+        num(hb, "theory_radius"),
+        std::f64::consts::FRAC_1_SQRT_2,
+        max_relative = 1e-15
+    );
+    assert_eq!(
+        (hb["status"].as_str(), hb["theory_stable"].as_str()),
+        ("converged", "true")
+    );
     let gd = by_method["gradient-descent"];
     // ε = Δt/μ = 0.125: |1 − εk| = 2.75 at k = 30.
     assert_eq!(num(gd, "learning_rate"), 0.125);
     assert_eq!(num(gd, "theory_radius"), 2.75);
-    assert_eq!((gd["status"].as_str(), gd["theory_stable"].as_str()), ("diverged", "false"));
+    assert_eq!(
+        (gd["status"].as_str(), gd["theory_stable"].as_str()),
+        ("diverged", "false")
+    );
     assert_eq!(gd["t_converged"], "");
     // Continuous: both directions underdamped (k > μ²/4m = 2), rate μ/2m = 1.
     assert_eq!(num(by_method["continuous"], "theory_rate"), 1.0);
@@ -76,7 +101,11 @@ fn spiral_converges_at_the_exact_time_and_rate() {
     let dir = shipped().join("underdamped");
     let rows = read_csv(&dir.join("summary.csv"));
     let c = &rows[0];
-    approx::assert_relative_eq!(num(c, "t_converged"), 4.0 * 1e8f64.ln(), max_relative = 1e-8);
+    approx::assert_relative_eq!(
+        num(c, "t_converged"),
+        4.0 * 1e8f64.ln(),
+        max_relative = 1e-8
+    );
     approx::assert_relative_eq!(num(c, "measured_rate"), 0.25, max_relative = 1e-6);
     let traj = read_csv(&dir.join("continuous.csv"));
     let last = traj.last().unwrap();
@@ -99,13 +128,28 @@ fn goh_optimum_contracts_at_nine_elevenths_per_step() {
     // trajectory, |w_{k+10}|/|w_k| → (9/11)^10 up to the polynomial factor (1 + 10/k).
     let dir = shipped().join("goh-three-eigenvalues");
     let rows = read_csv(&dir.join("discrete.csv"));
-    let hb: Vec<f64> = rows.iter().filter(|r| r["method"] == "momentum-optimal").map(|r| num(r, "distance")).collect();
+    let hb: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["method"] == "momentum-optimal")
+        .map(|r| num(r, "distance"))
+        .collect();
     let k = 80;
     let ratio = (hb[k] / hb[k - 10]).powf(0.1);
-    assert!(ratio > 9.0 / 11.0 && ratio < 9.0 / 11.0 * (1.0 + 1.0 / (k as f64 - 10.0)), "ratio {ratio}");
+    assert!(
+        ratio > 9.0 / 11.0 && ratio < 9.0 / 11.0 * (1.0 + 1.0 / (k as f64 - 10.0)),
+        "ratio {ratio}"
+    );
     let summary = read_csv(&dir.join("summary.csv"));
-    approx::assert_relative_eq!(num(&summary[1], "theory_radius"), 9.0 / 11.0, max_relative = 1e-7);
-    approx::assert_relative_eq!(num(&summary[2], "theory_radius"), 99.0 / 101.0, max_relative = 1e-15);
+    approx::assert_relative_eq!(
+        num(&summary[1], "theory_radius"),
+        9.0 / 11.0,
+        max_relative = 1e-7
+    );
+    approx::assert_relative_eq!(
+        num(&summary[2], "theory_radius"),
+        99.0 / 101.0,
+        max_relative = 1e-15
+    );
 }
 
 #[test]
@@ -116,7 +160,13 @@ fn rerunning_the_written_scenario_reproduces_every_csv_byte_for_byte() {
         let dir = entry.unwrap().path();
         run_ok(&dir.join("scenario.toml"), again.path());
         let name = dir.file_name().unwrap();
-        for file in ["summary.csv", "continuous.csv", "discrete.csv", "comparison.csv", "scenario.toml"] {
+        for file in [
+            "summary.csv",
+            "continuous.csv",
+            "discrete.csv",
+            "comparison.csv",
+            "scenario.toml",
+        ] {
             let a = std::fs::read(dir.join(file)).ok();
             let b = std::fs::read(again.path().join(name).join(file)).ok();
             assert_eq!(a, b, "{}/{file} differs", dir.display());
@@ -129,18 +179,32 @@ fn rerunning_the_written_scenario_reproduces_every_csv_byte_for_byte() {
 #[test]
 fn manifest_describes_every_column_and_hashes_the_scenario() {
     let dir = shipped().join("kth-poster");
-    let m: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     let toml = std::fs::read(dir.join("scenario.toml")).unwrap();
-    let hash: String = Sha256::digest(&toml).iter().map(|b| format!("{b:02x}")).collect();
+    let hash: String = Sha256::digest(&toml)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(m["scenario_hash"], hash.as_str());
     assert_eq!(m["engine"], "heavyball");
     assert_eq!(m["shard"], serde_json::Value::Null);
     assert_eq!(m["points"], 1);
     assert!(m["started"].as_str().unwrap().ends_with('Z'));
     assert!(m["wall_seconds"].as_f64().unwrap() >= 0.0);
-    for file in ["summary.csv", "continuous.csv", "discrete.csv", "comparison.csv"] {
-        let header: Vec<String> =
-            csv::Reader::from_path(dir.join(file)).unwrap().headers().unwrap().iter().map(String::from).collect();
+    for file in [
+        "summary.csv",
+        "continuous.csv",
+        "discrete.csv",
+        "comparison.csv",
+    ] {
+        let header: Vec<String> = csv::Reader::from_path(dir.join(file))
+            .unwrap()
+            .headers()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
         let described: Vec<String> = m["columns"][file]
             .as_array()
             .unwrap_or_else(|| panic!("no columns for {file}"))
@@ -163,14 +227,18 @@ fn comparison_reads_the_continuous_solution_at_each_step() {
     assert_eq!(comp.len(), disc.len());
     assert_eq!(num(&comp[0], "gap"), 0.0);
     // Δt = 0.05 is every 5th row of continuous.csv (interval 0.01): same interpolant, same numbers.
-    let at: HashMap<String, &HashMap<String, String>> = cont.iter().map(|r| (r["t"].clone(), r)).collect();
+    let at: HashMap<String, &HashMap<String, String>> =
+        cont.iter().map(|r| (r["t"].clone(), r)).collect();
     let mut matched = 0;
     for row in &comp {
         if let Some(c) = at.get(&row["t"]) {
             assert_eq!(row["continuous_distance"], c["distance"]);
             matched += 1;
         }
-        assert_eq!(num(row, "discrete_distance"), num(&disc[num(row, "step") as usize], "distance"));
+        assert_eq!(
+            num(row, "discrete_distance"),
+            num(&disc[num(row, "step") as usize], "distance")
+        );
     }
     assert!(matched > 100);
     // Qian's scheme is first order in Δt (backward difference for the friction): halving
@@ -180,12 +248,22 @@ fn comparison_reads_the_continuous_solution_at_each_step() {
     let mut gaps = Vec::new();
     for dt in ["0.02", "0.01"] {
         let file = out.path().join(format!("half-{dt}.toml"));
-        let t = text.replace("name = \"critically-damped\"", &format!("name = \"dt-{dt}\""));
-        let t = t.replace("dt = 0.05", &format!("dt = {dt}")).replace("steps = 2000", "steps = 100000");
+        let t = text.replace(
+            "name = \"critically-damped\"",
+            &format!("name = \"dt-{dt}\""),
+        );
+        let t = t
+            .replace("dt = 0.05", &format!("dt = {dt}"))
+            .replace("steps = 2000", "steps = 100000");
         std::fs::write(&file, t).unwrap();
         run_ok(&file, out.path());
         let comp = read_csv(&out.path().join(format!("dt-{dt}/comparison.csv")));
-        gaps.push(comp.iter().filter(|r| !r["gap"].is_empty()).map(|r| num(r, "gap")).fold(0.0, f64::max));
+        gaps.push(
+            comp.iter()
+                .filter(|r| !r["gap"].is_empty())
+                .map(|r| num(r, "gap"))
+                .fold(0.0, f64::max),
+        );
     }
     let ratio = gaps[0] / gaps[1];
     assert!((ratio - 2.0).abs() < 0.2, "gap ratio {ratio} from {gaps:?}");
@@ -198,15 +276,22 @@ fn a_result_folder_is_replaced_only_when_complete_and_leftovers_are_removed() {
     run_ok(&file, out.path());
     let first = std::fs::read(out.path().join("overdamped/summary.csv")).unwrap();
     // A killed run leaves a partial folder with a dead pid (pids never reach u32::MAX − 1 here).
-    let stale = out.path().join(format!(".overdamped.partial-{}", u32::MAX - 1));
+    let stale = out
+        .path()
+        .join(format!(".overdamped.partial-{}", u32::MAX - 1));
     std::fs::create_dir(&stale).unwrap();
     std::fs::write(stale.join("summary.csv"), "half").unwrap();
     run_ok(&file, out.path());
     assert!(!stale.exists(), "leftover of a killed run not removed");
-    let names: Vec<String> =
-        std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(names, vec!["overdamped".to_string()]);
-    assert_eq!(std::fs::read(out.path().join("overdamped/summary.csv")).unwrap(), first);
+    assert_eq!(
+        std::fs::read(out.path().join("overdamped/summary.csv")).unwrap(),
+        first
+    );
 }
 
 #[test]
@@ -219,6 +304,9 @@ fn check_validates_without_writing() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(stdout.lines().filter(|l| l.contains(": ok (")).count(), std::fs::read_dir(scenarios_dir()).unwrap().count());
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(": ok (")).count(),
+        std::fs::read_dir(scenarios_dir()).unwrap().count()
+    );
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }

@@ -12,6 +12,8 @@ type Result<T> = std::result::Result<T, InputError>;
 const DEFAULT_STEPS: u64 = 100_000;
 /// Default solver step budget of a continuous run.
 const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+/// Most rows a single run writes per file (a typo in an interval must not fill the disk).
+const MAX_ROWS: f64 = 1e7;
 
 /// Parses and resolves scenario text; `file` names it in errors and gives the default name.
 pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
@@ -362,6 +364,23 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
         Some((s, _)) => s,
         None => DEFAULT_MAX_STEPS,
     };
+    if let Some(step) = step {
+        // rk4 takes exactly ceil(t_end/step) steps and reserves memory for all of them.
+        let needed = (t_end / step).ceil();
+        if needed > max_steps as f64 {
+            return Err(t.error(
+                "step",
+                format!("t_end/step = {needed} steps, more than max_steps = {max_steps}"),
+            ));
+        }
+    }
+    let rows = t_end / sample_interval;
+    if rows > MAX_ROWS {
+        return Err(t.error(
+            "sample_interval",
+            format!("t_end/sample_interval = {rows:e} rows, more than {MAX_ROWS:e}; use a larger interval"),
+        ));
+    }
     Ok(ContinuousSpec {
         method,
         rtol,
@@ -478,8 +497,21 @@ fn discrete_entry(
     };
     let steps = match t.uint("steps")? {
         Some((0, span)) => return Err(t.error_at("steps", span, "must be >= 1, got 0")),
+        Some((s, span)) if s as f64 > MAX_ROWS => {
+            return Err(t.error_at(
+                "steps",
+                span,
+                format!("must be <= {MAX_ROWS:e} (one discrete.csv row per step), got {s}"),
+            ));
+        }
         Some((s, _)) => s,
-        None => default_steps(params.dt()),
+        None => {
+            let s = default_steps(params.dt());
+            if s as f64 > MAX_ROWS {
+                return Err(t.error("dt", format!("t_end/dt = {s} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
+            }
+            s
+        }
     };
     Ok(DiscreteSpec {
         label,
