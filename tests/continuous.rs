@@ -358,3 +358,46 @@ fn spiral_orbit_decays_exactly_at_the_theory_rate() {
         max_relative = 1e-8
     );
 }
+
+#[test]
+fn loss_and_gradient_criteria_cross_at_their_exact_times() {
+    // On the spiral |w| = e^{−γt} with equal springs k: E = ½k e^{−2γt} and
+    // |∇E| = k e^{−γt}, so loss < tol at t = ln(k/(2 tol))/(2γ) and gradient < tol at
+    // t = ln(k/tol)/γ. The crossing is searched in the criterion's own space (H^{1/2} and H
+    // applied to the interpolant), found to the solver's accuracy.
+    let (m, mu, k) = (1.0f64, 0.5, 4.0);
+    let gamma = mu / (2.0 * m);
+    let omega = (k / m - gamma * gamma).sqrt();
+    let case = Case {
+        m,
+        mu,
+        ks: vec![k, k],
+        w0: vec![1.0, 0.0],
+        v0: vec![-gamma, omega],
+    };
+    let p = quadratic(&case.ks);
+    let tol = 1e-10;
+    for (criterion, exact) in [
+        (Criterion::Loss, (k / (2.0 * tol)).ln() / (2.0 * gamma)),
+        (Criterion::Gradient, (k / tol).ln() / gamma),
+    ] {
+        let rule = StopRule::new(&StopSpec {
+            criterion,
+            tolerance: tol,
+            divergence: 1e12,
+        });
+        let report = ContinuousRun {
+            potential: p.as_ref(),
+            mass: m,
+            friction: mu,
+            position: &case.w0,
+            velocity: &case.v0,
+            spec: &spec(Method::Dopri5, 1e-12, 1e-24, 200.0, None),
+            stop: rule,
+        }
+        .run(&mut ());
+        let t = report.crossings.tight.unwrap();
+        approx::assert_relative_eq!(t, exact, max_relative = 1e-9);
+        approx::assert_relative_eq!(report.final_value.unwrap(), tol, max_relative = 1e-9);
+    }
+}

@@ -1,0 +1,124 @@
+//! No heap allocation per step at n = 2: a counting global allocator shows that a discrete
+//! run allocates the same whether it takes 10 or 100 000 steps, and a continuous run only
+//! O(log steps) times (the doubling of `ode_solvers`' result vector, which keeps every
+//! accepted step).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::dynamics::discrete::DiscreteRun;
+use heavyball::dynamics::maps;
+use heavyball::observe::StopRule;
+use heavyball::potential;
+use heavyball::scenario::{
+    ContinuousSpec, Criterion, HessianSpec, Method, PotentialSpec, Scheme, StopSpec,
+};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn counted(f: impl FnOnce() -> u64) -> (u64, u64) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let steps = f();
+    (ALLOCATIONS.load(Ordering::Relaxed) - before, steps)
+}
+
+fn never_stop() -> StopRule {
+    StopRule::new(&StopSpec {
+        criterion: Criterion::Distance,
+        tolerance: 1e-300,
+        divergence: 1e300,
+    })
+}
+
+#[test]
+fn a_step_allocates_nothing() {
+    // One test function: the counter is global, so nothing else may run beside it.
+    let p = potential::build(&PotentialSpec::Quadratic {
+        hessian: HessianSpec::Diagonal(vec![6.0, 60.0]),
+        minimum: vec![0.0, 0.0],
+    });
+    let (w0, v0) = ([1.0, 1.0], [0.0, 0.0]);
+    let c = maps::Coefficients {
+        learning_rate: 0.001,
+        momentum: 0.9,
+        dt: 0.1,
+        energy_mass: 0.0,
+        particle: None,
+    };
+    let discrete = |steps| {
+        counted(|| {
+            DiscreteRun {
+                potential: p.as_ref(),
+                scheme: Scheme::HeavyBall,
+                coefficients: c,
+                position: &w0,
+                velocity: &v0,
+                steps,
+                stop: never_stop(),
+            }
+            .run(&mut ())
+            .steps
+        })
+    };
+    let (short, s1) = discrete(10);
+    let (long, s2) = discrete(100_000);
+    assert_eq!((s1, s2), (10, 100_000));
+    assert_eq!(
+        short, long,
+        "allocations grew with the number of discrete steps"
+    );
+
+    let continuous = |t_end: f64| {
+        counted(|| {
+            let spec = ContinuousSpec {
+                method: Method::Dopri5,
+                rtol: 1e-10,
+                atol: 1e-12,
+                t_end,
+                sample_interval: t_end,
+                step: None,
+                max_steps: 10_000_000,
+            };
+            ContinuousRun {
+                potential: p.as_ref(),
+                mass: 1.0,
+                friction: 0.01,
+                position: &w0,
+                velocity: &v0,
+                spec: &spec,
+                stop: never_stop(),
+            }
+            .run(&mut ())
+            .steps
+        })
+    };
+    let (short, s1) = continuous(10.0);
+    let (long, s2) = continuous(1000.0);
+    assert!(s2 > 50 * s1, "{s1} vs {s2} steps");
+    // Two Vecs (times, states) doubling: ≤ 2·log2(s2/s1) + 2 more reallocations.
+    let bound = 2.0 * (s2 as f64 / s1 as f64).log2() + 2.0;
+    assert!(
+        ((long - short) as f64) <= bound,
+        "{short} → {long} allocations for {s1} → {s2} steps (bound {bound})"
+    );
+}
