@@ -267,6 +267,17 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             if self.crossings.loose.is_some() && self.crit.may_cross(self.tight_ball) {
                 hit = self.crit.first_below(self.tight_ball, &mut self.stack);
             }
+        } else if self.map.is_none() {
+            // No linear criterion map for this potential: test at step ends only.
+            let m = self.measure(&y1[..n]);
+            if self.crossings.loose.is_none()
+                && m < self.stop.threshold(RATE_DECADES * self.stop.tolerance)
+            {
+                self.crossings.loose = Some(t1);
+            }
+            if m < self.stop.threshold(self.stop.tolerance) {
+                hit = Some(1.0);
+            }
         }
         let limit = match hit {
             Some(s) => t0 + s * h,
