@@ -103,7 +103,10 @@ impl CsvFile {
 /// Rust's shortest round-trip form of a finite number; nothing for NaN or ±inf (SPEC: an
 /// undefined value is an empty field).
 pub fn push_num(out: &mut String, x: f64) {
-    if x.is_finite() {
+    if x == 0.0 {
+        // −0.0 (e.g. a zero decay rate written as −ln 1) reads as a sign where there is none.
+        out.push_str("0.0");
+    } else if x.is_finite() {
         let _ = write!(out, "{x:?}");
     }
 }
