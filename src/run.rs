@@ -319,7 +319,7 @@ impl Samples {
     fn next_time(&self) -> f64 {
         // j/N rather than j·Δ when Δ = 1/N, so that 289 × 0.05 reads 14.45, not 14.450000000000001.
         let per_unit = 1.0 / self.interval;
-        if per_unit == per_unit.round() {
+        if per_unit.is_finite() && per_unit == per_unit.round() {
             self.next as f64 / per_unit
         } else {
             self.next as f64 * self.interval

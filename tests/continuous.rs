@@ -401,3 +401,79 @@ fn loss_and_gradient_criteria_cross_at_their_exact_times() {
         approx::assert_relative_eq!(report.final_value.unwrap(), tol, max_relative = 1e-9);
     }
 }
+
+/// Records every observed time and the final one.
+#[derive(Default)]
+struct Times {
+    seen: Vec<f64>,
+    end: Option<f64>,
+}
+
+impl ContinuousObserver for Times {
+    fn next_time(&self) -> Option<f64> {
+        Some(self.seen.len() as f64 * 0.05)
+    }
+    fn observe(&mut self, t: f64, _: &[f64], _: &[f64]) {
+        self.seen.push(t);
+    }
+    fn finish(&mut self, t: f64, _: &[f64], _: &[f64]) {
+        self.end = Some(t);
+    }
+}
+
+#[test]
+fn fixed_steps_end_exactly_at_t_end() {
+    // Gradient flow on k = 2 from 1: |w| = e^{−2t} < 1e-6 at t = 3 ln 10 ≈ 6.908, which lies
+    // inside rk4's last step [6.75, 7.0] but past t_end = 6.85: not converged, ending at
+    // t_end exactly, no row beyond it. With step 0.1 and t_end = 1 the sum of ten steps is
+    // 0.9999999999999999: still the whole budget, ending at 1.0.
+    let case = Case {
+        m: 0.0,
+        mu: 1.0,
+        ks: vec![2.0],
+        w0: vec![1.0],
+        v0: vec![0.0],
+    };
+    for (step, t_end) in [(0.25, 6.85), (0.1, 1.0)] {
+        let mut times = Times::default();
+        let report = run(
+            &case,
+            &spec(Method::Rk4, 1.0, 1.0, t_end, Some(step)),
+            1e-6,
+            &mut times,
+        );
+        assert_eq!(report.status, Status::NotConverged, "step {step}");
+        assert_eq!((report.end_time, times.end), (t_end, Some(t_end)));
+        assert!(times.seen.iter().all(|&t| t <= t_end), "a row past t_end");
+        assert!(
+            times.seen.len() as f64 >= (t_end / 0.05).floor(),
+            "rows missing before t_end"
+        );
+        if t_end == 1.0 {
+            // 20 × 0.05 = 1.0 exactly: the row at t_end itself is there.
+            assert_eq!(times.seen.last(), Some(&1.0));
+        }
+    }
+}
+
+#[test]
+fn overflow_inside_a_step_is_divergence_not_a_hang() {
+    // rk4 with k·step² = 1e160: the first step overflows to non-finite values.
+    let case = Case {
+        m: 1.0,
+        mu: 1.0,
+        ks: vec![1e160],
+        w0: vec![1.0],
+        v0: vec![0.0],
+    };
+    let report = run(
+        &case,
+        &spec(Method::Rk4, 1.0, 1.0, 10.0, Some(1.0)),
+        1e-6,
+        &mut (),
+    );
+    assert_eq!(
+        (report.status, report.steps, report.final_value),
+        (Status::Diverged, 1, None)
+    );
+}

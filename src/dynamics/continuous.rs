@@ -252,9 +252,21 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
                 .set_hermite(h, [w0, v0, &self.acc0, &self.jerk0], [w1, v1, &a1, &j1]);
         }
 
+        // A step past t_end (rk4's fixed steps) only counts up to t_end; a sum of fixed steps
+        // that lands a few ulp short of t_end has reached it.
+        let reached = t1 >= self.t_end * (1.0 - 4.0 * f64::EPSILON);
+        let s_end = if reached {
+            ((self.t_end - t0) / h).min(1.0)
+        } else {
+            1.0
+        };
+        let finite = y1.iter().chain(&d1).all(|x| x.is_finite());
+
         // The first crossing inside the step, on the interpolant.
         let mut hit = None;
-        if let Some(map) = self.map.as_mut()
+        if !finite {
+            // Overflow inside the step: nothing to interpolate; the divergence test below ends it.
+        } else if let Some(map) = self.map.as_mut()
             && self.crossings.tight.is_none()
         {
             self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
@@ -265,7 +277,10 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
                 self.crossings.loose = Some(t0 + s * h);
             }
             if self.crossings.loose.is_some() && self.crit.may_cross(self.tight_ball) {
-                hit = self.crit.first_below(self.tight_ball, &mut self.stack);
+                hit = self
+                    .crit
+                    .first_below(self.tight_ball, &mut self.stack)
+                    .filter(|&s| s <= s_end);
             }
         } else if self.map.is_none() {
             // No linear criterion map for this potential: test at step ends only.
@@ -281,11 +296,12 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
         let limit = match hit {
             Some(s) => t0 + s * h,
-            None => t1.min(self.t_end),
+            None if reached => self.t_end,
+            None => t1,
         };
 
         // Observers: every requested time up to the limit, read on the interpolant.
-        while let Some(tq) = self.observer.next_time() {
+        while finite && let Some(tq) = self.observer.next_time() {
             if tq > limit {
                 break;
             }
@@ -310,13 +326,13 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             }
             self.w = w;
             self.end(Status::Diverged, t1)
-        } else if t1 >= self.t_end {
-            // Budget spent (a fixed-step method may overshoot t_end: read the interpolant).
-            self.state_at(((self.t_end - t0) / h).min(1.0), h);
+        } else if reached {
+            // Budget spent: end exactly at t_end, on the interpolant.
+            self.state_at(s_end, h);
             let w = std::mem::take(&mut self.w);
             self.final_measure = self.measure(&w);
             self.w = w;
-            self.end(Status::NotConverged, self.t_end.min(t1))
+            self.end(Status::NotConverged, self.t_end)
         } else {
             false
         };

@@ -12,6 +12,11 @@ const MAX_POINTS: usize = 8;
 /// (2⁻³⁰ of a step: the control-point box is then tight to O(4⁻³⁰)).
 const MAX_DEPTH: u32 = 30;
 
+/// Most sub-intervals examined in one step. A path that grazes the ball's surface without
+/// entering keeps the box bound undecided; past this budget the step counts as not
+/// crossing (a graze closer than ~1e-5 of the radius, over a whole step).
+const MAX_NODES: u32 = 1 << 16;
+
 /// A vector-valued polynomial of degree 5 or 7 on `s ∈ [0, 1]` (`t = t0 + s·h`), as
 /// Bernstein control points of dimension n stored flat (`ctrl[i·n + j]`). Allocated once
 /// per run.
@@ -198,6 +203,7 @@ impl Hermite {
 
     /// Whether |p|² can fall below `r2` anywhere on `[0, 1]` (a cheap, conservative
     /// screen: false means certainly not).
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(lb < r2)` is true for NaN: prune it
     pub fn may_cross(&self, r2: f64) -> bool {
         let mut lb = 0.0;
         for j in 0..self.n {
@@ -209,7 +215,7 @@ impl Hermite {
             }
             let d = box_gap(lo, hi);
             lb += d * d;
-            if lb >= r2 {
+            if !(lb < r2) {
                 return false;
             }
         }
@@ -219,12 +225,19 @@ impl Hermite {
     /// The first `s ∈ (0, 1]` with |p(s)|² < r2, given |p(0)|² ≥ r2; `None` if there is
     /// none. Subdivides left-first, pruning intervals whose control-point box stays
     /// outside the ball, then bisects the first bracket to round-off.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(lb < r2)` is true for NaN: prune it
     pub fn first_below(&self, r2: f64, stack: &mut Vec<(f64, f64, u32)>) -> Option<f64> {
         stack.clear();
         stack.push((0.0, 1.0, 0));
+        let mut nodes = 0;
         while let Some((a, b, depth)) = stack.pop() {
+            nodes += 1;
+            if nodes > MAX_NODES {
+                return None;
+            }
             let (lb, fa, fb) = self.bound(a, b);
-            if lb >= r2 {
+            // `!(lb < r2)` also prunes NaN.
+            if !(lb < r2) {
                 continue;
             }
             if fa < r2 {

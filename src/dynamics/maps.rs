@@ -75,9 +75,12 @@ pub fn coefficients(spec: &DiscreteSpec, particle: &Particle) -> Coefficients {
             },
         ) => {
             let twin = particle_of(learning_rate, momentum, dt);
+            // SPEC: the kinetic term uses m = pΔt²/ε, 0 when p ≤ 0 (or ε ≤ 0: no mass at all).
             let energy_mass = match scheme {
-                Scheme::GradientDescent => 0.0,
-                Scheme::HeavyBall => twin.map_or(0.0, |(m, _)| m),
+                Scheme::HeavyBall if momentum > 0.0 && learning_rate > 0.0 => {
+                    momentum * dt * dt / learning_rate
+                }
+                _ => 0.0,
             };
             Coefficients {
                 learning_rate,

@@ -14,6 +14,8 @@ const DEFAULT_STEPS: u64 = 100_000;
 const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 /// Most rows a single run writes per file (a typo in an interval must not fill the disk).
 const MAX_ROWS: f64 = 1e7;
+/// Most solver steps of a continuous run (`ode_solvers` keeps every step in memory).
+const MAX_SOLVER_STEPS: f64 = 1e8;
 
 /// Parses and resolves scenario text; `file` names it in errors and gives the default name.
 pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
@@ -361,6 +363,14 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
     };
     let max_steps = match t.uint("max_steps")? {
         Some((0, span)) => return Err(t.error_at("max_steps", span, "must be >= 1, got 0")),
+        Some((s, span)) if s as f64 > MAX_SOLVER_STEPS => {
+            // The solvers keep every step in memory: bound it.
+            return Err(t.error_at(
+                "max_steps",
+                span,
+                format!("must be <= {MAX_SOLVER_STEPS:e}, got {s}"),
+            ));
+        }
         Some((s, _)) => s,
         None => DEFAULT_MAX_STEPS,
     };
