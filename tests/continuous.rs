@@ -328,10 +328,9 @@ fn convergence_time_is_the_exact_first_crossing_on_w1() {
     }
 }
 
-#[test]
-fn spiral_orbit_decays_exactly_at_the_theory_rate() {
-    // Equal springs, w0 = (1, 0), v0 = (−γ, ω): |w(t)| = e^{−γt} with γ = μ/2m exactly, so
-    // t_converged = ln(1/tol)/γ and the measured rate over three decades is γ.
+/// Equal springs k = 4, m = 1, μ = 0.5 started on the spiral orbit w0 = (1, 0),
+/// v0 = (−γ, ω): |w(t)| = e^{−γt} exactly, γ = μ/2m. Returns the case and γ.
+fn spiral() -> (Case, f64) {
     let (m, mu, k) = (1.0f64, 0.5, 4.0);
     let gamma = mu / (2.0 * m);
     let omega = (k / m - gamma * gamma).sqrt();
@@ -342,6 +341,14 @@ fn spiral_orbit_decays_exactly_at_the_theory_rate() {
         w0: vec![1.0, 0.0],
         v0: vec![-gamma, omega],
     };
+    (case, gamma)
+}
+
+#[test]
+fn spiral_orbit_decays_exactly_at_the_theory_rate() {
+    // Equal springs, w0 = (1, 0), v0 = (−γ, ω): |w(t)| = e^{−γt} with γ = μ/2m exactly, so
+    // t_converged = ln(1/tol)/γ and the measured rate over three decades is γ.
+    let (case, gamma) = spiral();
     let tol = 1e-8;
     // atol far below tol·rtol: the error control stays relative as |w| shrinks to tol.
     let report = run(
@@ -365,16 +372,8 @@ fn loss_and_gradient_criteria_cross_at_their_exact_times() {
     // |∇E| = k e^{−γt}, so loss < tol at t = ln(k/(2 tol))/(2γ) and gradient < tol at
     // t = ln(k/tol)/γ. The crossing is searched in the criterion's own space (H^{1/2} and H
     // applied to the interpolant), found to the solver's accuracy.
-    let (m, mu, k) = (1.0f64, 0.5, 4.0);
-    let gamma = mu / (2.0 * m);
-    let omega = (k / m - gamma * gamma).sqrt();
-    let case = Case {
-        m,
-        mu,
-        ks: vec![k, k],
-        w0: vec![1.0, 0.0],
-        v0: vec![-gamma, omega],
-    };
+    let (case, gamma) = spiral();
+    let (m, mu, k) = (case.m, case.mu, case.ks[0]);
     let p = quadratic(&case.ks);
     let tol = 1e-10;
     for (criterion, exact) in [
