@@ -96,6 +96,12 @@ impl StopRule {
         }
     }
 
+    /// The `final_value` column: the criterion's value, None when not finite.
+    pub fn final_value(&self, measure: f64) -> Option<f64> {
+        let v = self.value(measure);
+        v.is_finite().then_some(v)
+    }
+
     /// Whether the criterion needs ∇E(w).
     pub fn needs_gradient(&self) -> bool {
         self.criterion == Criterion::Gradient

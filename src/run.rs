@@ -248,6 +248,13 @@ pub fn discrete_radius(scheme: Scheme, c: &Coefficients, ks: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// `t, loss, distance, energy` of a state (energy = ½m|v|² + E).
+fn state_columns(p: &dyn Potential, mass: f64, t: f64, w: &[f64], v: &[f64]) -> [f64; 4] {
+    let loss = p.value(w);
+    let kinetic = 0.5 * mass * v.iter().map(|x| x * x).sum::<f64>();
+    [t, loss, distance2(p, w).sqrt(), kinetic + loss]
+}
+
 /// Writes `discrete.csv` rows of one entry.
 struct DiscreteRows<'a> {
     csv: &'a mut CsvFile,
@@ -284,12 +291,16 @@ impl<'a> DiscreteRows<'a> {
         for ((v, a), b) in self.v.iter_mut().zip(w).zip(w_prev) {
             *v = (a - b) / self.dt;
         }
-        let loss = self.potential.value(w);
-        let kinetic = 0.5 * self.energy_mass * self.v.iter().map(|x| x * x).sum::<f64>();
         let csv = &mut *self.csv;
         csv.field(Field::Text(self.label))?;
         csv.field(Field::Int(k))?;
-        csv.nums(&[t, loss, distance2(self.potential, w).sqrt(), kinetic + loss])?;
+        csv.nums(&state_columns(
+            self.potential,
+            self.energy_mass,
+            t,
+            w,
+            &self.v,
+        ))?;
         if self.coordinates {
             csv.nums(w)?;
             csv.nums(&self.v)?;
@@ -412,13 +423,10 @@ struct SingleRun<'a> {
 
 impl SingleRun<'_> {
     fn write_row(&mut self, t: f64, w: &[f64], v: &[f64]) -> Result<(), Error> {
-        let p = self.potential;
-        let loss = p.value(w);
-        let kinetic = 0.5 * self.mass * v.iter().map(|x| x * x).sum::<f64>();
         let s = &mut self.samples;
         s.row.clear();
         s.row
-            .extend_from_slice(&[t, loss, distance2(p, w).sqrt(), kinetic + loss]);
+            .extend_from_slice(&state_columns(self.potential, self.mass, t, w, v));
         if writes_coordinates(w.len()) {
             s.row.extend_from_slice(w);
             s.row.extend_from_slice(v);

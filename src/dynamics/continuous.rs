@@ -164,6 +164,14 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         self.stop.measure(self.potential, w, &self.g)
     }
 
+    /// The criterion measure at the current `self.w`.
+    fn measure_w(&mut self) -> f64 {
+        let w = std::mem::take(&mut self.w);
+        let m = self.measure(&w);
+        self.w = w;
+        m
+    }
+
     /// The state at `s` of the current step of length `h` into `self.w`, `self.v`.
     fn state_at(&mut self, s: f64, h: f64) {
         self.interp.eval(s, &mut self.w);
@@ -199,9 +207,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         while self.observer.next_time().is_some_and(|t| t <= 0.0) {
             self.observer.observe(0.0, &self.w, &self.v);
         }
-        let w = std::mem::take(&mut self.w);
-        let m = self.measure(&w);
-        self.w = w;
+        let m = self.measure_w();
         self.final_measure = m;
         let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
         if m < loose {
@@ -313,25 +319,20 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             let tc = t0 + s * h;
             self.crossings.tight = Some(tc);
             self.state_at(s, h);
-            let w = std::mem::take(&mut self.w);
-            self.final_measure = self.measure(&w);
-            self.w = w;
+            self.final_measure = self.measure_w();
             self.end(Status::Converged, tc)
         } else if self.stop.diverged(distance2(self.potential, &y1[..n])) {
             self.state_at(1.0, h);
-            self.final_measure = f64::NAN;
-            let w = std::mem::take(&mut self.w);
-            if w.iter().all(|x| x.is_finite()) {
-                self.final_measure = self.measure(&w);
-            }
-            self.w = w;
+            self.final_measure = if self.w.iter().all(|x| x.is_finite()) {
+                self.measure_w()
+            } else {
+                f64::NAN
+            };
             self.end(Status::Diverged, t1)
         } else if reached {
             // Budget spent: end exactly at t_end, on the interpolant.
             self.state_at(s_end, h);
-            let w = std::mem::take(&mut self.w);
-            self.final_measure = self.measure(&w);
-            self.w = w;
+            self.final_measure = self.measure_w();
             self.end(Status::NotConverged, self.t_end)
         } else {
             false
@@ -358,9 +359,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         } else {
             self.v.copy_from_slice(&self.y0[n..2 * n]);
         }
-        let w = std::mem::take(&mut self.w);
-        self.final_measure = self.measure(&w);
-        self.w = w;
+        self.final_measure = self.measure_w();
         let t = self.t0;
         self.end(status, t);
     }
@@ -451,7 +450,7 @@ impl ContinuousRun<'_> {
                 Err(e) => watch.close(Status::Failed(failure_note(&e))),
             }
         }
-        let final_value = self_value(&watch.stop, watch.final_measure);
+        let final_value = watch.stop.final_value(watch.final_measure);
         RunReport {
             status: watch.status.clone().unwrap_or(Status::NotConverged),
             steps: watch.steps,
@@ -461,11 +460,6 @@ impl ContinuousRun<'_> {
             end_time: watch.end_time,
         }
     }
-}
-
-fn self_value(stop: &StopRule, measure: f64) -> Option<f64> {
-    let v = stop.value(measure);
-    v.is_finite().then_some(v)
 }
 
 fn failure_note(e: &IntegrationError) -> String {

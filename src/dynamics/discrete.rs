@@ -196,12 +196,11 @@ impl DiscreteRun<'_> {
             it.step();
             k += 1;
         };
-        let value = stop.value(measure);
         RunReport {
             status,
             steps: k,
             evaluations: it.evaluations(),
-            final_value: value.is_finite().then_some(value),
+            final_value: stop.final_value(measure),
             crossings,
             end_time: k as f64 * dt,
         }
