@@ -68,6 +68,16 @@ velocity = [0.2, -0.1]
 tolerance = 1e-300
 "#;
 
+/// ∇E of DENSE's quadratic, H = [[3, 1], [1, 2]], w* = (0.5, −1), written out by hand.
+fn dense_gradient(w: [f64; 2]) -> [f64; 2] {
+    let (h, star) = ([[3.0, 1.0], [1.0, 2.0]], [0.5, -1.0]);
+    let x = [w[0] - star[0], w[1] - star[1]];
+    [
+        h[0][0] * x[0] + h[0][1] * x[1],
+        h[1][0] * x[0] + h[1][1] * x[1],
+    ]
+}
+
 #[test]
 fn heavy_ball_is_the_recurrence_q6() {
     // A dense, non-diagonal H with a shifted minimum and a start in motion. Written the
@@ -78,17 +88,11 @@ fn heavy_ball_is_the_recurrence_q6() {
     ));
     let (m, mu, dt) = (1.5, 0.7, 0.3);
     let (eps, p) = (dt * dt / (m + mu * dt), m / (m + mu * dt));
-    let h = [[3.0, 1.0], [1.0, 2.0]];
-    let star = [0.5, -1.0];
     let mut w = [2.0, 1.0];
     let mut wp = [2.0 - dt * 0.2, 1.0 + dt * 0.1];
     let mut expected = vec![w.to_vec()];
     for _ in 0..500 {
-        let x = [w[0] - star[0], w[1] - star[1]];
-        let g = [
-            h[0][0] * x[0] + h[0][1] * x[1],
-            h[1][0] * x[0] + h[1][1] * x[1],
-        ];
+        let g = dense_gradient(w);
         let next = [
             w[0] + p * (w[0] - wp[0]) - eps * g[0],
             w[1] + p * (w[1] - wp[1]) - eps * g[1],
@@ -110,16 +114,10 @@ fn symplectic_euler_is_the_semi_implicit_update_of_the_particle() {
         "{DENSE}\n[[discrete]]\ndt = 0.3\nmap = \"symplectic-euler\"\nsteps = 400\n"
     ));
     let (m, mu, dt) = (1.5, 0.7, 0.3);
-    let h = [[3.0, 1.0], [1.0, 2.0]];
-    let star = [0.5, -1.0];
     let (mut w, mut v) = ([2.0, 1.0], [0.2, -0.1]);
     let mut expected = vec![w.to_vec()];
     for _ in 0..400 {
-        let x = [w[0] - star[0], w[1] - star[1]];
-        let g = [
-            h[0][0] * x[0] + h[0][1] * x[1],
-            h[1][0] * x[0] + h[1][1] * x[1],
-        ];
+        let g = dense_gradient(w);
         for i in 0..2 {
             v[i] = (1.0 - mu * dt / m) * v[i] - (dt / m) * g[i];
             w[i] += dt * v[i];
@@ -144,17 +142,11 @@ fn explicit_learning_rate_and_momentum_are_pytorch_sgd() {
     let s = scenario(&format!(
         "{text}\n[[discrete]]\nlearning_rate = {alpha}\nmomentum = {beta}\nsteps = 1000\n"
     ));
-    let h = [[3.0, 1.0], [1.0, 2.0]];
-    let star = [0.5, -1.0];
     let mut w = [2.0f64, 1.0];
     let mut buf: Option<[f64; 2]> = None;
     let mut expected = vec![w.to_vec()];
     for _ in 0..1000 {
-        let x = [w[0] - star[0], w[1] - star[1]];
-        let g = [
-            h[0][0] * x[0] + h[0][1] * x[1],
-            h[1][0] * x[0] + h[1][1] * x[1],
-        ];
+        let g = dense_gradient(w);
         let b = match buf {
             None => g,
             Some(b) => [beta * b[0] + g[0], beta * b[1] + g[1]],
