@@ -4,15 +4,18 @@
 //! [`scenario`] (parse, validate, resolve) → [`potential`] (E, ∇E, Hessian) →
 //! [`dynamics`] (continuous particle and discrete schemes, one run each) →
 //! [`theory`] (closed forms) → [`observe`] (stop criterion, samplers) →
-//! [`output`] (CSV, manifest, atomic folders), driven by [`run`].
+//! [`sweep`] (parallel points, reorder window, shards) → [`output`] (CSV, manifest, atomic
+//! folders), driven by [`run`]; [`merge`] joins the shards of a sweep.
 
 pub mod dynamics;
 pub mod error;
+pub mod merge;
 pub mod observe;
 pub mod output;
 pub mod potential;
 pub mod run;
 pub mod scenario;
+pub mod sweep;
 pub mod theory;
 
 pub use error::{Error, InputError};

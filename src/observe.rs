@@ -220,6 +220,20 @@ pub struct RunReport {
     pub end_time: f64,
 }
 
+impl RunReport {
+    /// The report of a run that did not happen (skipped, or failed before its first step).
+    pub fn without_run(status: Status) -> Self {
+        RunReport {
+            status,
+            steps: 0,
+            evaluations: 0,
+            final_value: None,
+            crossings: Crossings::default(),
+            end_time: 0.0,
+        }
+    }
+}
+
 /// Receives the states of a continuous run at the times it asks for (CSV rows, comparison
 /// probes). `()` asks for nothing, which is what a sweep point uses.
 pub trait ContinuousObserver {

@@ -2,7 +2,8 @@
 //! folder. A single run writes the summary, the continuous and discrete trajectories, and
 //! their comparison.
 
-use std::path::PathBuf;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use nalgebra::Dyn;
@@ -12,11 +13,14 @@ use crate::dynamics::continuous::ContinuousRun;
 use crate::dynamics::discrete::{DiscreteRun, Iterates};
 use crate::dynamics::maps::{self, Coefficients};
 use crate::error::{Error, InputError};
-use crate::observe::{ContinuousObserver, DiscreteObserver, RunReport, StopRule, distance2};
-use crate::output::columns::{self, writes_coordinates};
-use crate::output::{CsvFile, Field, Manifest, ResultDir, SummaryRow};
+use crate::observe::{
+    ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance2,
+};
+use crate::output::columns::{self, Column, writes_coordinates};
+use crate::output::{CsvFile, Field, Manifest, ResultDir, Rows, SummaryRow};
 use crate::potential::{self, Potential};
-use crate::scenario::{self, Scenario, Scheme};
+use crate::scenario::{self, Point, Scenario, Scheme};
+use crate::sweep::{self, Shard};
 use crate::theory;
 
 /// Options of `heavyball run`.
@@ -24,8 +28,12 @@ use crate::theory;
 pub struct RunOptions {
     /// Output root (`OUT/<name>/` per scenario).
     pub out: PathBuf,
-    /// Worker threads.
+    /// Worker threads of a sweep.
     pub threads: usize,
+    /// Run only this slice of each grid, into `OUT/<name>/shards/I-of-N/`.
+    pub shard: Option<Shard>,
+    /// Show a progress bar on stderr (when it is a terminal).
+    pub progress: bool,
 }
 
 /// What happened to one input of a batch.
@@ -96,146 +104,335 @@ pub fn scenario_hash(resolved_toml: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs one scenario into `OUT/<name>/`, atomically.
+/// Runs one scenario into `OUT/<name>/` (or its shard folder), atomically.
 pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error> {
     let started = SystemTime::now();
     let clock = Instant::now();
     let potential = potential::build(&s.potential);
-    let potential: &dyn Potential = potential.as_ref();
-    let n = potential.dim();
-    let dir = ResultDir::begin(&options.out, &s.name)?;
+    let setup = Setup::new(s, potential.as_ref());
+    let points = s.points();
+    let (root, folder, range) = match options.shard {
+        Some(shard) => (
+            options.out.join(&s.name).join("shards"),
+            shard.folder(),
+            shard.range(points),
+        ),
+        None => (options.out.clone(), s.name.clone(), 0..points),
+    };
+    let dir = ResultDir::begin(&root, &folder)?;
     let resolved = s.to_toml();
     let path = dir.path().join("scenario.toml");
     std::fs::write(&path, &resolved).map_err(|e| Error::io(&path, e))?;
-    let stop = StopRule::new(&s.stop);
-    let spectrum = potential.hessian_spectrum();
+
     let mut files = vec![("summary.csv".to_string(), columns::summary())];
-
-    // Discrete runs first: their step counts bound the comparison probes.
-    let mut discrete_runs: Vec<(Coefficients, RunReport)> = Vec::new();
-    if !s.discrete.is_empty() {
-        let cols = columns::discrete(n);
-        let mut csv = CsvFile::create(&dir.path().join("discrete.csv"), &columns::names(&cols))?;
-        files.push(("discrete.csv".into(), cols));
-        for d in &s.discrete {
-            let coefficients = maps::coefficients(d, &s.particle);
-            let run = DiscreteRun {
-                potential,
-                scheme: d.scheme,
-                coefficients,
-                position: &s.particle.position,
-                velocity: &s.particle.velocity,
-                steps: d.steps,
-                stop,
-            };
-            let mut rows = DiscreteRows::new(&mut csv, &d.label, potential, &coefficients);
-            let report = run.run(&mut rows);
-            rows.result?;
-            discrete_runs.push((coefficients, report));
-        }
-        csv.finish()?;
-    }
-
-    let mut continuous_report = None;
-    if let Some(spec) = &s.continuous {
-        let cols = columns::continuous(n);
-        let csv = CsvFile::create(&dir.path().join("continuous.csv"), &columns::names(&cols))?;
-        files.push(("continuous.csv".into(), cols));
-        let probes = s
-            .discrete
-            .iter()
-            .zip(&discrete_runs)
-            .map(|(d, (c, r))| Probe::new(potential, d.scheme, &d.label, c, r.steps, &s.particle))
-            .collect();
-        let mut observer = SingleRun {
-            potential,
-            mass: s.particle.mass,
-            samples: Samples {
-                csv,
-                interval: spec.sample_interval,
-                next: 0,
-                last: None,
-                row: Vec::with_capacity(4 + 2 * n),
-            },
-            probes,
-            result: Ok(()),
-        };
-        let run = ContinuousRun {
-            potential,
-            mass: s.particle.mass,
-            friction: s.particle.friction,
-            position: &s.particle.position,
-            velocity: &s.particle.velocity,
-            spec,
-            stop,
-        };
-        let report = run.run(&mut observer);
-        observer.result?;
-        observer.samples.csv.finish()?;
-        if !observer.probes.is_empty() {
-            let cols = columns::comparison();
-            let mut csv =
-                CsvFile::create(&dir.path().join("comparison.csv"), &columns::names(&cols))?;
-            files.push(("comparison.csv".into(), cols));
-            for probe in &mut observer.probes {
-                probe.write(&mut csv)?;
-            }
-            csv.finish()?;
-        }
-        continuous_report = Some(report);
-    }
-
-    let mut csv = CsvFile::create(
+    let mut summary = CsvFile::create(
         &dir.path().join("summary.csv"),
         &columns::names(&columns::summary()),
     )?;
-    if let Some(report) = &continuous_report {
-        let (m, mu) = (s.particle.mass, s.particle.friction);
-        SummaryRow {
-            point: 0,
-            method: "continuous",
-            mass: Some(m),
-            friction: Some(mu),
-            dt: None,
-            learning_rate: None,
-            momentum: None,
-            report,
-            theory_rate: spectrum.map(|ks| theory::continuous_rate(m, mu, ks)),
-            theory_radius: None,
-            theory_stable: spectrum.map(|_| true),
-        }
-        .write(&mut csv)?;
+    let mut threads = 1;
+    if s.is_sweep() {
+        threads = options
+            .threads
+            .clamp(1, (range.end - range.start).max(1) as usize);
+        let bar = sweep::progress_bar(&s.name, range.end - range.start, options.progress);
+        sweep::stream(
+            range.clone(),
+            threads,
+            &bar,
+            |i, rows| setup.sweep_point(i, rows),
+            &mut summary,
+        )?;
+    } else if range.contains(&0) {
+        // A single run: the grid of one point, with its trajectories.
+        let rows = setup.single_run(dir.path(), &mut files)?;
+        summary.write_rows(rows.bytes())?;
     }
-    for (d, (c, report)) in s.discrete.iter().zip(&discrete_runs) {
-        let radius = spectrum.map(|ks| discrete_radius(d.scheme, c, ks));
-        SummaryRow {
-            point: 0,
-            method: &d.label,
-            mass: c.particle.map(|p| p.0),
-            friction: c.particle.map(|p| p.1),
-            dt: Some(c.dt),
-            learning_rate: Some(c.learning_rate),
-            momentum: Some(c.momentum),
-            report,
-            theory_rate: radius.map(|rho| theory::rate_per_time(rho, c.dt)),
-            theory_radius: radius,
-            theory_stable: radius.map(|rho| rho < 1.0),
-        }
-        .write(&mut csv)?;
-    }
-    csv.finish()?;
+    summary.finish()?;
 
     Manifest {
         started,
         wall_seconds: clock.elapsed().as_secs_f64(),
-        threads: options.threads,
-        shard: None,
+        threads,
+        shard: options.shard.map(|s| s.to_string()),
         scenario_hash: scenario_hash(&resolved),
-        points: 1,
+        points: range,
+        grid_points: points,
         files,
     }
     .write(dir.path())?;
     dir.commit()
+}
+
+/// What every point of one scenario shares.
+struct Setup<'a> {
+    s: &'a Scenario,
+    potential: &'a dyn Potential,
+    spectrum: Option<&'a [f64]>,
+    stop: StopRule,
+}
+
+impl<'a> Setup<'a> {
+    fn new(s: &'a Scenario, potential: &'a dyn Potential) -> Self {
+        Setup {
+            s,
+            potential,
+            spectrum: potential.hessian_spectrum(),
+            stop: StopRule::new(&s.stop),
+        }
+    }
+
+    /// Each discrete entry's effective (ε, p) at a point.
+    fn coefficients(&self, point: &Point) -> Vec<Coefficients> {
+        self.s
+            .discrete
+            .iter()
+            .zip(&point.discrete)
+            .map(|(d, (params, _))| maps::coefficients(d.scheme, *params, point.particle))
+            .collect()
+    }
+
+    /// The continuous particle at a point, or why it has none (SPEC: the twin of a
+    /// learning-rate × momentum sweep exists for 0 ≤ p < 1, ε > 0).
+    fn particle(point: &Point, coefficients: &[Coefficients]) -> Result<(f64, f64), String> {
+        if let Some(particle) = point.particle {
+            return Ok(particle);
+        }
+        let c = coefficients
+            .first()
+            .expect("a learning-rate/momentum sweep has a discrete entry (validated)");
+        c.particle.ok_or_else(|| {
+            let (eps, p) = (c.learning_rate, c.momentum);
+            if eps <= 0.0 {
+                format!("no physical twin: learning_rate {eps:?} <= 0")
+            } else if p < 0.0 {
+                format!("no physical twin: momentum {p:?} < 0")
+            } else {
+                format!("no physical twin: momentum {p:?} >= 1")
+            }
+        })
+    }
+
+    /// Runs every method of sweep point `index` and formats its summary rows. A panic
+    /// (an engine bug) fails this point's rows, not the sweep.
+    fn sweep_point(&self, index: u64, rows: &mut Rows) {
+        let run = catch_unwind(AssertUnwindSafe(|| self.run_point(index, rows)));
+        if let Err(panic) = run {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            let failed = RunReport::without_run(Status::Failed(format!("internal error: {why}")));
+            let point = self.s.point(index);
+            let coefficients = self.coefficients(&point);
+            let continuous = self.s.continuous.as_ref().map(|_| failed.clone());
+            let discrete = vec![failed.clone(); self.s.discrete.len()];
+            rows.clear();
+            self.write_rows(&point, &coefficients, continuous.as_ref(), &discrete, rows);
+        }
+    }
+
+    fn run_point(&self, index: u64, rows: &mut Rows) {
+        let s = self.s;
+        let point = s.point(index);
+        let coefficients = self.coefficients(&point);
+        let continuous =
+            s.continuous
+                .as_ref()
+                .map(|spec| match Self::particle(&point, &coefficients) {
+                    Ok((mass, friction)) => ContinuousRun {
+                        potential: self.potential,
+                        mass,
+                        friction,
+                        position: &s.particle.position,
+                        velocity: &s.particle.velocity,
+                        spec,
+                        stop: self.stop,
+                    }
+                    .run(&mut ()),
+                    Err(note) => RunReport::without_run(Status::Skipped(note)),
+                });
+        let discrete: Vec<RunReport> = s
+            .discrete
+            .iter()
+            .zip(&point.discrete)
+            .zip(&coefficients)
+            .map(|((d, (_, steps)), c)| {
+                DiscreteRun {
+                    potential: self.potential,
+                    scheme: d.scheme,
+                    coefficients: *c,
+                    position: &s.particle.position,
+                    velocity: &s.particle.velocity,
+                    steps: *steps,
+                    stop: self.stop,
+                }
+                .run(&mut ())
+            })
+            .collect();
+        self.write_rows(&point, &coefficients, continuous.as_ref(), &discrete, rows);
+    }
+
+    /// The summary rows of one point: continuous first, then the discrete entries.
+    fn write_rows(
+        &self,
+        point: &Point,
+        coefficients: &[Coefficients],
+        continuous: Option<&RunReport>,
+        discrete: &[RunReport],
+        rows: &mut Rows,
+    ) {
+        if let Some(report) = continuous {
+            let particle = Self::particle(point, coefficients).ok();
+            // The row carries the point's swept values; a twin carries its entry's (ε, p, Δt).
+            let (dt, learning_rate, momentum) = match (point.particle, coefficients.first()) {
+                (None, Some(c)) => (Some(c.dt), Some(c.learning_rate), Some(c.momentum)),
+                _ => (point.values.dt, None, None),
+            };
+            SummaryRow {
+                point: point.index,
+                method: "continuous",
+                mass: particle.map(|p| p.0),
+                friction: particle.map(|p| p.1),
+                dt,
+                learning_rate,
+                momentum,
+                report,
+                theory_rate: particle
+                    .zip(self.spectrum)
+                    .map(|((m, mu), ks)| theory::continuous_rate(m, mu, ks)),
+                theory_radius: None,
+                theory_stable: particle.zip(self.spectrum).map(|_| true),
+            }
+            .write(rows);
+        }
+        for ((d, c), report) in self.s.discrete.iter().zip(coefficients).zip(discrete) {
+            let radius = self.spectrum.map(|ks| discrete_radius(d.scheme, c, ks));
+            SummaryRow {
+                point: point.index,
+                method: &d.label,
+                mass: c.particle.map(|p| p.0),
+                friction: c.particle.map(|p| p.1),
+                dt: Some(c.dt),
+                learning_rate: Some(c.learning_rate),
+                momentum: Some(c.momentum),
+                report,
+                theory_rate: radius.map(|rho| theory::rate_per_time(rho, c.dt)),
+                theory_radius: radius,
+                theory_stable: radius.map(|rho| rho < 1.0),
+            }
+            .write(rows);
+        }
+    }
+
+    /// A single run: the trajectories (`discrete.csv`, `continuous.csv`, `comparison.csv`)
+    /// into `dir`, and the summary rows returned.
+    fn single_run(
+        &self,
+        dir: &Path,
+        files: &mut Vec<(String, Vec<Column>)>,
+    ) -> Result<Rows, Error> {
+        let s = self.s;
+        let potential = self.potential;
+        let n = potential.dim();
+        let point = s.point(0);
+        let coefficients = self.coefficients(&point);
+        let (position, velocity) = (&s.particle.position[..], &s.particle.velocity[..]);
+
+        // Discrete runs first: their step counts bound the comparison probes.
+        let mut discrete = Vec::new();
+        if !s.discrete.is_empty() {
+            let cols = columns::discrete(n);
+            let mut csv = CsvFile::create(&dir.join("discrete.csv"), &columns::names(&cols))?;
+            files.push(("discrete.csv".into(), cols));
+            for ((d, (_, steps)), c) in s.discrete.iter().zip(&point.discrete).zip(&coefficients) {
+                let run = DiscreteRun {
+                    potential,
+                    scheme: d.scheme,
+                    coefficients: *c,
+                    position,
+                    velocity,
+                    steps: *steps,
+                    stop: self.stop,
+                };
+                let mut rows = DiscreteRows::new(&mut csv, &d.label, potential, c);
+                let report = run.run(&mut rows);
+                rows.result?;
+                discrete.push(report);
+            }
+            csv.finish()?;
+        }
+
+        let mut continuous = None;
+        if let Some(spec) = &s.continuous {
+            let report = match Self::particle(&point, &coefficients) {
+                Err(note) => RunReport::without_run(Status::Skipped(note)),
+                Ok((mass, friction)) => {
+                    let cols = columns::continuous(n);
+                    let csv = CsvFile::create(&dir.join("continuous.csv"), &columns::names(&cols))?;
+                    files.push(("continuous.csv".into(), cols));
+                    let probes = s
+                        .discrete
+                        .iter()
+                        .zip(&coefficients)
+                        .zip(&discrete)
+                        .map(|((d, c), r)| {
+                            Probe::new(
+                                potential, d.scheme, &d.label, c, r.steps, position, velocity,
+                            )
+                        })
+                        .collect();
+                    let mut observer = SingleRun {
+                        potential,
+                        mass,
+                        samples: Samples {
+                            csv,
+                            interval: spec.sample_interval,
+                            next: 0,
+                            last: None,
+                            row: Vec::with_capacity(4 + 2 * n),
+                        },
+                        probes,
+                        result: Ok(()),
+                    };
+                    let run = ContinuousRun {
+                        potential,
+                        mass,
+                        friction,
+                        position,
+                        velocity,
+                        spec,
+                        stop: self.stop,
+                    };
+                    let report = run.run(&mut observer);
+                    observer.result?;
+                    observer.samples.csv.finish()?;
+                    if !observer.probes.is_empty() {
+                        let cols = columns::comparison();
+                        let mut csv =
+                            CsvFile::create(&dir.join("comparison.csv"), &columns::names(&cols))?;
+                        files.push(("comparison.csv".into(), cols));
+                        for probe in &mut observer.probes {
+                            probe.write(&mut csv)?;
+                        }
+                        csv.finish()?;
+                    }
+                    report
+                }
+            };
+            continuous = Some(report);
+        }
+
+        let mut rows = Rows::new();
+        self.write_rows(
+            &point,
+            &coefficients,
+            continuous.as_ref(),
+            &discrete,
+            &mut rows,
+        );
+        Ok(rows)
+    }
 }
 
 /// Spectral radius of a discrete scheme on a Hessian spectrum (SPEC: theory columns by scheme).
@@ -356,14 +553,15 @@ impl<'a> Probe<'a> {
         label: &'a str,
         c: &Coefficients,
         last_step: u64,
-        particle: &'a scenario::Particle,
+        position: &'a [f64],
+        velocity: &'a [f64],
     ) -> Self {
         Probe {
             label,
             dt: c.dt,
             last_step,
             next: 0,
-            iterates: Iterates::new(potential, scheme, c, &particle.position, &particle.velocity),
+            iterates: Iterates::new(potential, scheme, c, position, velocity),
             at: 0,
             rows: Vec::with_capacity(last_step as usize + 1),
         }

@@ -28,14 +28,16 @@ fn scenario(text: &str) -> Scenario {
 fn run(s: &Scenario, i: usize) -> (RunReport, Vec<Vec<f64>>) {
     let p = potential::build(&s.potential);
     let d = &s.discrete[i];
+    let point = s.point(0);
+    let (params, steps) = point.discrete[i];
     let mut it = Iterates::default();
     let report = DiscreteRun {
         potential: p.as_ref(),
         scheme: d.scheme,
-        coefficients: maps::coefficients(d, &s.particle),
+        coefficients: maps::coefficients(d.scheme, params, point.particle),
         position: &s.particle.position,
         velocity: &s.particle.velocity,
-        steps: d.steps,
+        steps,
         stop: StopRule::new(&s.stop),
     }
     .run(&mut it);

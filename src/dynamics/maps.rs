@@ -1,7 +1,7 @@
 //! The one place where a discrete entry's (ε, p) come from (THEORY §3–§4), and the
 //! inverse map back to a particle.
 
-use crate::scenario::{DiscreteParams, DiscreteSpec, Map, Particle, Scheme};
+use crate::scenario::{DiscreteParams, Map, Scheme};
 
 /// Qian's map (Q7, Q8): ε = Δt²/(m + μΔt), p = m/(m + μΔt).
 pub fn qian(m: f64, mu: f64, dt: f64) -> (f64, f64) {
@@ -39,11 +39,17 @@ pub struct Coefficients {
     pub particle: Option<(f64, f64)>,
 }
 
-/// Resolves an entry's (ε, p) and the particle it stands for.
-pub fn coefficients(spec: &DiscreteSpec, particle: &Particle) -> Coefficients {
-    let (m, mu) = (particle.mass, particle.friction);
-    match (spec.scheme, spec.params) {
+/// Resolves an entry's (ε, p) at a point and the particle it stands for. `particle` is the
+/// point's (m, μ); entries that derive (ε, p) from it always have one (validation).
+pub fn coefficients(
+    scheme: Scheme,
+    params: DiscreteParams,
+    particle: Option<(f64, f64)>,
+) -> Coefficients {
+    let from_particle = || particle.expect("an entry with a map has a particle (validated)");
+    match (scheme, params) {
         (Scheme::GradientDescent, DiscreteParams::FromParticle { dt, .. }) => {
+            let (_, mu) = from_particle();
             let (eps, p) = gradient_descent(mu, dt);
             Coefficients {
                 learning_rate: eps,
@@ -54,6 +60,7 @@ pub fn coefficients(spec: &DiscreteSpec, particle: &Particle) -> Coefficients {
             }
         }
         (Scheme::HeavyBall, DiscreteParams::FromParticle { dt, map }) => {
+            let (m, mu) = from_particle();
             let (eps, p) = match map {
                 Map::Qian => qian(m, mu, dt),
                 Map::SymplecticEuler => symplectic_euler(m, mu, dt),

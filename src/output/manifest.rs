@@ -1,5 +1,6 @@
 //! `manifest.json`: what produced a result folder and what every CSV column means.
 
+use std::ops::Range;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -20,8 +21,10 @@ pub struct Manifest {
     pub shard: Option<String>,
     /// SHA-256 of the resolved `scenario.toml`.
     pub scenario_hash: String,
-    /// Grid points run.
-    pub points: u64,
+    /// The grid points run (a shard's slice, or the whole grid).
+    pub points: Range<u64>,
+    /// Points of the whole grid.
+    pub grid_points: u64,
     /// For each CSV written, its columns in order.
     pub files: Vec<(String, Vec<Column>)>,
 }
@@ -48,7 +51,9 @@ impl Manifest {
             "threads": self.threads,
             "shard": self.shard,
             "scenario_hash": self.scenario_hash,
-            "points": self.points,
+            "points": self.points.end - self.points.start,
+            "first_point": self.points.start,
+            "grid_points": self.grid_points,
             "columns": Value::Object(columns),
         })
     }

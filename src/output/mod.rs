@@ -12,17 +12,10 @@ pub use summary::SummaryRow;
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-
-/// A CSV file written row by row with a reusable field buffer (no allocation per field).
-pub struct CsvFile {
-    path: PathBuf,
-    writer: csv::Writer<BufWriter<File>>,
-    field: String,
-}
 
 /// One field of a row.
 pub enum Field<'a> {
@@ -38,64 +31,158 @@ pub enum Field<'a> {
     Empty,
 }
 
+/// Rows formatted into memory: the one CSV formatter of the engine (RFC 4180, `\n` line
+/// ends, a field quoted only when it holds a comma, a quote or a line break), so that a row
+/// reads the same whichever file or thread formats it.
+#[derive(Debug, Default)]
+pub struct Rows {
+    buf: Vec<u8>,
+    row_start: bool,
+    scratch: String,
+}
+
+impl Rows {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Rows {
+            buf: Vec::with_capacity(256),
+            row_start: true,
+            scratch: String::with_capacity(32),
+        }
+    }
+
+    /// Appends one field of the current row.
+    pub fn field(&mut self, f: Field<'_>) {
+        if !self.row_start {
+            self.buf.push(b',');
+        }
+        self.row_start = false;
+        match f {
+            Field::Num(x) | Field::Opt(Some(x)) => {
+                self.scratch.clear();
+                push_num(&mut self.scratch, x);
+                self.buf.extend_from_slice(self.scratch.as_bytes());
+            }
+            Field::Int(i) => {
+                self.scratch.clear();
+                let _ = write!(self.scratch, "{i}");
+                self.buf.extend_from_slice(self.scratch.as_bytes());
+            }
+            Field::Text(s) => {
+                if s.contains([',', '"', '\n', '\r']) {
+                    self.buf.push(b'"');
+                    self.buf
+                        .extend_from_slice(s.replace('"', "\"\"").as_bytes());
+                    self.buf.push(b'"');
+                } else {
+                    self.buf.extend_from_slice(s.as_bytes());
+                }
+            }
+            Field::Opt(None) | Field::Empty => {}
+        }
+    }
+
+    /// Appends several numbers.
+    pub fn nums(&mut self, xs: &[f64]) {
+        for &x in xs {
+            self.field(Field::Num(x));
+        }
+    }
+
+    /// Ends the current row.
+    pub fn end_row(&mut self) {
+        self.buf.push(b'\n');
+        self.row_start = true;
+    }
+
+    /// A header row of names.
+    pub fn header(&mut self, names: &[String]) {
+        for n in names {
+            self.field(Field::Text(n));
+        }
+        self.end_row();
+    }
+
+    /// The formatted bytes so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Forgets the rows formatted so far (keeping the memory).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.row_start = true;
+    }
+
+    /// Swaps the formatted bytes out for `spare` (cleared): hands rows to a writer without
+    /// copying them.
+    pub fn swap(&mut self, spare: &mut Vec<u8>) {
+        spare.clear();
+        std::mem::swap(&mut self.buf, spare);
+        self.row_start = true;
+    }
+}
+
+/// A CSV file written row by row through [`Rows`], flushed in large blocks.
+pub struct CsvFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+    rows: Rows,
+}
+
 impl CsvFile {
     /// Creates the file and writes the header row.
     pub fn create(path: &Path, header: &[String]) -> Result<Self, Error> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let writer = csv::WriterBuilder::new()
-            .flexible(false)
-            .from_writer(BufWriter::with_capacity(1 << 16, file));
         let mut out = CsvFile {
             path: path.to_path_buf(),
-            writer,
-            field: String::with_capacity(32),
+            out: BufWriter::with_capacity(1 << 16, file),
+            rows: Rows::new(),
         };
-        out.writer
-            .write_record(header)
-            .map_err(|e| out.csv_error(e))?;
+        out.rows.header(header);
+        out.drain()?;
         Ok(out)
     }
 
-    fn csv_error(&self, e: csv::Error) -> Error {
-        let io = match e.into_kind() {
-            csv::ErrorKind::Io(io) => io,
-            other => std::io::Error::other(format!("{other:?}")),
-        };
-        Error::io(&self.path, io)
+    fn drain(&mut self) -> Result<(), Error> {
+        let r = self.out.write_all(self.rows.bytes());
+        self.rows.clear();
+        r.map_err(|e| Error::io(&self.path, e))
     }
 
     /// Appends one field of the current row.
     pub fn field(&mut self, f: Field<'_>) -> Result<(), Error> {
-        self.field.clear();
-        match f {
-            Field::Num(x) | Field::Opt(Some(x)) => push_num(&mut self.field, x),
-            Field::Int(i) => {
-                let _ = write!(self.field, "{i}");
-            }
-            Field::Text(s) => self.field.push_str(s),
-            Field::Opt(None) | Field::Empty => {}
-        }
-        let r = self.writer.write_field(self.field.as_bytes());
-        r.map_err(|e| self.csv_error(e))
+        self.rows.field(f);
+        Ok(())
     }
 
     /// Appends several numbers.
     pub fn nums(&mut self, xs: &[f64]) -> Result<(), Error> {
-        for &x in xs {
-            self.field(Field::Num(x))?;
-        }
+        self.rows.nums(xs);
         Ok(())
     }
 
     /// Ends the current row.
     pub fn end_row(&mut self) -> Result<(), Error> {
-        let r = self.writer.write_record(None::<&[u8]>);
-        r.map_err(|e| self.csv_error(e))
+        self.rows.end_row();
+        self.drain()
+    }
+
+    /// Appends rows formatted elsewhere (whole rows, ending in a line break).
+    pub fn write_rows(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Flushes everything to disk.
     pub fn finish(mut self) -> Result<(), Error> {
-        let r = self.writer.flush();
+        let r = self.out.flush();
         r.map_err(|e| Error::io(&self.path, e))
     }
 }

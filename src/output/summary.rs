@@ -1,7 +1,6 @@
 //! One row of `summary.csv`, and its writer.
 
-use super::{CsvFile, Field};
-use crate::error::Error;
+use super::{Field, Rows};
 use crate::observe::RunReport;
 
 /// Everything one summary row holds (SPEC's required columns plus `note`).
@@ -32,30 +31,30 @@ pub struct SummaryRow<'a> {
 }
 
 impl SummaryRow<'_> {
-    /// Writes the row.
-    pub fn write(&self, csv: &mut CsvFile) -> Result<(), Error> {
+    /// Formats the row.
+    pub fn write(&self, csv: &mut Rows) {
         let r = self.report;
-        csv.field(Field::Int(self.point))?;
-        csv.field(Field::Text(self.method))?;
-        csv.field(Field::Opt(self.mass))?;
-        csv.field(Field::Opt(self.friction))?;
-        csv.field(Field::Opt(self.dt))?;
-        csv.field(Field::Opt(self.learning_rate))?;
-        csv.field(Field::Opt(self.momentum))?;
-        csv.field(Field::Text(r.status.as_str()))?;
-        csv.field(Field::Opt(r.crossings.tight))?;
-        csv.field(Field::Int(r.steps))?;
-        csv.field(Field::Int(r.evaluations))?;
-        csv.field(Field::Opt(r.final_value))?;
-        csv.field(Field::Opt(self.theory_rate))?;
-        csv.field(Field::Opt(self.theory_radius))?;
+        csv.field(Field::Int(self.point));
+        csv.field(Field::Text(self.method));
+        csv.field(Field::Opt(self.mass));
+        csv.field(Field::Opt(self.friction));
+        csv.field(Field::Opt(self.dt));
+        csv.field(Field::Opt(self.learning_rate));
+        csv.field(Field::Opt(self.momentum));
+        csv.field(Field::Text(r.status.as_str()));
+        csv.field(Field::Opt(r.crossings.tight));
+        csv.field(Field::Int(r.steps));
+        csv.field(Field::Int(r.evaluations));
+        csv.field(Field::Opt(r.final_value));
+        csv.field(Field::Opt(self.theory_rate));
+        csv.field(Field::Opt(self.theory_radius));
         csv.field(match self.theory_stable {
             Some(true) => Field::Text("true"),
             Some(false) => Field::Text("false"),
             None => Field::Empty,
-        })?;
-        csv.field(Field::Opt(r.crossings.measured_rate()))?;
-        csv.field(Field::Text(r.status.note()))?;
-        csv.end_row()
+        });
+        csv.field(Field::Opt(r.crossings.measured_rate()));
+        csv.field(Field::Text(r.status.note()));
+        csv.end_row();
     }
 }

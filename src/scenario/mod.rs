@@ -6,6 +6,7 @@
 
 mod parse;
 mod reader;
+mod sweep;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::InputError;
 
 pub use parse::parse_str;
+pub use sweep::{Axis, AxisKey, AxisSpec, Sweep, Values, linspace};
 
 /// A resolved scenario: every default filled, every rule of SPEC.md checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,9 @@ pub struct Scenario {
     pub discrete: Vec<DiscreteSpec>,
     /// When a run has converged or diverged.
     pub stop: StopSpec,
+    /// The grid, if this is a sweep. Keys it replaces hold its first value above;
+    /// [`Scenario::point`] gives every point's.
+    pub sweep: Option<Sweep>,
 }
 
 /// The potential as written in the scenario.
@@ -66,10 +71,11 @@ pub enum HessianSpec {
 /// The particle: `m w'' + μ w' = −∇E(w)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Particle {
-    /// Mass m ≥ 0 (0 is gradient flow).
-    pub mass: f64,
-    /// Friction μ > 0.
-    pub friction: f64,
+    /// Mass m ≥ 0 (0 is gradient flow); None when a learning-rate × momentum sweep makes
+    /// the continuous particle the twin of the first discrete entry.
+    pub mass: Option<f64>,
+    /// Friction μ > 0; None exactly when `mass` is.
+    pub friction: Option<f64>,
     /// w(0).
     pub position: Vec<f64>,
     /// v(0).
@@ -195,7 +201,30 @@ pub struct DiscreteSpec {
     /// Where (ε, p) come from.
     pub params: DiscreteParams,
     /// Step budget.
-    pub steps: u64,
+    pub steps: Budget,
+}
+
+/// A discrete entry's step budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// A fixed number of steps.
+    Steps(u64),
+    /// `ceil(t_end / dt)` of each point (a swept `dt` with no `steps` given).
+    Horizon,
+}
+
+/// One grid point, resolved: the values of the swept keys put wherever their keys appear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// The index in the grid, from 0.
+    pub index: u64,
+    /// The values of the swept keys.
+    pub values: Values,
+    /// The continuous particle (m, μ); None when it is the twin of the first discrete
+    /// entry (a learning-rate × momentum sweep).
+    pub particle: Option<(f64, f64)>,
+    /// Each discrete entry's parameters and step budget.
+    pub discrete: Vec<(DiscreteParams, u64)>,
 }
 
 /// The quantity the stop rule measures.
@@ -235,6 +264,70 @@ impl Scenario {
     /// The resolved scenario as TOML (what `scenario.toml` holds).
     pub fn to_toml(&self) -> String {
         write::to_toml(self)
+    }
+
+    /// Number of grid points (1 for a single run).
+    pub fn points(&self) -> u64 {
+        self.sweep.as_ref().map_or(1, Sweep::len)
+    }
+
+    /// Whether the scenario is a sweep.
+    pub fn is_sweep(&self) -> bool {
+        self.sweep.is_some()
+    }
+
+    /// Whether `key` is swept.
+    pub fn sweeps(&self, key: AxisKey) -> bool {
+        self.sweep.as_ref().is_some_and(|s| s.sweeps(key))
+    }
+
+    /// Point `index` of the grid (`index < points()`).
+    pub fn point(&self, index: u64) -> Point {
+        let values = self
+            .sweep
+            .as_ref()
+            .map_or_else(Values::default, |s| s.values(index));
+        let particle = match (self.particle.mass, self.particle.friction) {
+            (Some(m), Some(mu)) => Some((values.mass.unwrap_or(m), values.friction.unwrap_or(mu))),
+            _ => None,
+        };
+        let discrete = self
+            .discrete
+            .iter()
+            .map(|d| {
+                let params = match d.params {
+                    DiscreteParams::FromParticle { dt, map } => DiscreteParams::FromParticle {
+                        dt: values.dt.unwrap_or(dt),
+                        map,
+                    },
+                    DiscreteParams::Explicit {
+                        learning_rate,
+                        momentum,
+                        dt,
+                    } => DiscreteParams::Explicit {
+                        learning_rate: values.learning_rate.unwrap_or(learning_rate),
+                        // Gradient descent has no momentum for a sweep to replace.
+                        momentum: match d.scheme {
+                            Scheme::HeavyBall => values.momentum.unwrap_or(momentum),
+                            Scheme::GradientDescent => momentum,
+                        },
+                        dt: values.dt.unwrap_or(dt),
+                    },
+                };
+                let steps = match (d.steps, &self.continuous) {
+                    (Budget::Steps(n), _) => n,
+                    (Budget::Horizon, Some(c)) => ((c.t_end / params.dt()).ceil() as u64).max(1),
+                    (Budget::Horizon, None) => unreachable!("Horizon budgets need a t_end"),
+                };
+                (params, steps)
+            })
+            .collect();
+        Point {
+            index,
+            values,
+            particle,
+            discrete,
+        }
     }
 }
 

@@ -39,7 +39,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         "gradient",
         "output",
     ])?;
-    for later in ["sweep", "gradient", "output"] {
+    for later in ["gradient", "output"] {
         if root.has(later) {
             return Err(root.error(
                 later,
@@ -72,6 +72,12 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         .map(|(d, _)| d)
         .unwrap_or_default();
 
+    let sweep = match root.table("sweep")? {
+        Some(t) => Some(sweep(&t)?),
+        None => None,
+    };
+    let swept = |key: AxisKey| sweep.as_ref().is_some_and(|s| s.sweeps(key));
+
     let potential_table = root
         .table("potential")?
         .ok_or_else(|| root.missing("potential", "a [potential] table is required"))?;
@@ -81,23 +87,37 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let particle_table = root
         .table("particle")?
         .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
-    let particle = particle(&particle_table, n)?;
+    let particle = particle(&particle_table, n, sweep.as_ref())?;
 
     let continuous = match root.table("continuous")? {
         Some(t) => Some(continuous(&t)?),
         None => None,
     };
-    let default_steps = |dt: f64| match &continuous {
-        Some(c) => ((c.t_end / dt).ceil() as u64).max(1),
-        None => DEFAULT_STEPS,
-    };
+    let t_end = continuous.as_ref().map(|c| c.t_end);
     let mut discrete = Vec::new();
     for (i, t) in root.tables("discrete")?.iter().enumerate() {
-        let d = discrete_entry(t, i + 1, &particle, &default_steps)?;
+        let d = discrete_entry(t, i + 1, &particle, t_end, sweep.as_ref())?;
         if discrete.iter().any(|e: &DiscreteSpec| e.label == d.label) {
             return Err(t.error("label", format!("duplicate label \"{}\"", d.label)));
         }
         discrete.push(d);
+    }
+    if let Some(sweep_table) = root.table("sweep")? {
+        let unused =
+            |key: AxisKey, why: &str| Err(sweep_table.error(key.as_str(), why.to_string()));
+        if discrete.is_empty() {
+            for key in [AxisKey::Dt, AxisKey::LearningRate, AxisKey::Momentum] {
+                if swept(key) {
+                    return unused(key, "there is no [[discrete]] entry for it to replace");
+                }
+            }
+        }
+        if swept(AxisKey::Momentum) && !discrete.iter().any(|d| d.scheme == Scheme::HeavyBall) {
+            return unused(
+                AxisKey::Momentum,
+                "no heavy-ball entry has a momentum to replace (gradient-descent has none)",
+            );
+        }
     }
     let stop = match root.table("stop")? {
         Some(t) => stop(&t)?,
@@ -115,7 +135,133 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         continuous,
         discrete,
         stop,
+        sweep,
     })
+}
+
+/// Most points of one grid (a typo in a count must not fill the disk).
+const MAX_POINTS: f64 = 1e8;
+
+/// The `[sweep]` table: its axes in grid order, each value checked against the rule of the
+/// key it replaces.
+fn sweep(t: &TableReader<'_, '_>) -> Result<Sweep> {
+    let names: Vec<&str> = AxisKey::ALL.iter().map(|k| k.as_str()).collect();
+    t.check_keys(&names)?;
+    let mut axes = Vec::new();
+    for key in AxisKey::ALL {
+        if let Some(a) = t.table(key.as_str())? {
+            axes.push(axis(&a, key)?);
+        }
+    }
+    if axes.is_empty() {
+        return Err(t.src.error(
+            Some(t.span.clone()),
+            "sweep",
+            format!("has no axis; give one or more of {}", names.join(", ")),
+        ));
+    }
+    let particle_axis = axes
+        .iter()
+        .find(|a| matches!(a.key, AxisKey::Mass | AxisKey::Friction));
+    let rate_axis = axes
+        .iter()
+        .find(|a| matches!(a.key, AxisKey::LearningRate | AxisKey::Momentum));
+    if let (Some(p), Some(r)) = (particle_axis, rate_axis) {
+        return Err(t.error(
+            p.key.as_str(),
+            format!(
+                "cannot be swept together with {}: a learning_rate/momentum sweep makes the continuous particle the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps)",
+                r.key.as_str()
+            ),
+        ));
+    }
+    let points: f64 = axes.iter().map(|a| a.values.len() as f64).product();
+    if points > MAX_POINTS {
+        return Err(t.src.error(
+            Some(t.span.clone()),
+            "sweep",
+            format!("the grid has {points:e} points, more than {MAX_POINTS:e}; split it into several scenarios or shards"),
+        ));
+    }
+    Ok(Sweep { axes })
+}
+
+/// One axis: exactly one of `logspace = [a, b, n]`, `linspace = [a, b, n]`, `values = [...]`.
+fn axis(t: &TableReader<'_, '_>, key: AxisKey) -> Result<Axis> {
+    let forms = ["logspace", "linspace", "values"];
+    t.check_keys(&forms)?;
+    let given: Vec<&str> = forms.iter().copied().filter(|f| t.has(f)).collect();
+    let form = match given.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(t.src.error(
+                Some(t.span.clone()),
+                t.path.clone(),
+                "give one of logspace = [a, b, n], linspace = [a, b, n] or values = [...]",
+            ));
+        }
+        [_, second, ..] => {
+            return Err(t.error(second, format!("give only one of {}", given.join(", "))));
+        }
+    };
+    let (spec, spans) = if form == "values" {
+        let items = t.num_items("values")?.expect("present");
+        if items.is_empty() {
+            return Err(t.error("values", "must list at least one value"));
+        }
+        let values = items.iter().map(|n| n.value).collect();
+        let spans = items.into_iter().map(|n| n.span).collect();
+        (AxisSpec::Values(values), spans)
+    } else {
+        let items = t.num_items(form)?.expect("present");
+        if items.len() != 3 {
+            return Err(t.error(
+                form,
+                format!("must be [start, stop, count], got {} entries", items.len()),
+            ));
+        }
+        let c = &items[2];
+        if c.value < 1.0 || c.value.fract() != 0.0 || c.value > MAX_POINTS {
+            return Err(t.error_at(
+                &format!("{form}[3]"),
+                c.span.clone(),
+                format!(
+                    "the count must be a whole number from 1 to {MAX_POINTS:e}, got {}",
+                    t.src.snippet(&c.span)
+                ),
+            ));
+        }
+        let (start, stop, count) = (items[0].value, items[1].value, c.value as u64);
+        let spec = if form == "logspace" {
+            AxisSpec::Logspace { start, stop, count }
+        } else {
+            AxisSpec::Linspace { start, stop, count }
+        };
+        let span = t.get(form).expect("present").span();
+        (spec, vec![span; count as usize])
+    };
+    let values = spec.values();
+    for (i, (x, span)) in values.iter().zip(&spans).enumerate() {
+        let rule = match key {
+            AxisKey::Mass if *x < 0.0 => Some("mass must be >= 0"),
+            AxisKey::Friction if *x <= 0.0 => Some("friction must be > 0"),
+            AxisKey::Dt if *x <= 0.0 => Some("dt must be > 0"),
+            _ if !x.is_finite() => Some("every value must be finite"),
+            _ => None,
+        };
+        if let Some(rule) = rule {
+            let (key, what) = if form == "values" {
+                (format!("values[{}]", i + 1), String::new())
+            } else {
+                (
+                    form.to_string(),
+                    format!(" its value {} of {}", i + 1, values.len()),
+                )
+            };
+            return Err(t.error_at(&key, span.clone(), format!("{rule}; got{what} {x:?}")));
+        }
+    }
+    Ok(Axis { key, spec, values })
 }
 
 /// A name must be usable as one folder under the output root.
@@ -296,24 +442,54 @@ fn coordinates(t: &TableReader<'_, '_>, key: &str, n: usize) -> Result<Option<Ve
     }
 }
 
-fn particle(t: &TableReader<'_, '_>, n: usize) -> Result<Particle> {
+fn particle(t: &TableReader<'_, '_>, n: usize, sweep: Option<&Sweep>) -> Result<Particle> {
     t.check_keys(&["mass", "friction", "position", "velocity"])?;
-    let mass = t.num_required("mass", "the particle needs mass = m >= 0")?;
-    if mass.value < 0.0 {
-        return Err(t.error_at(
-            "mass",
-            mass.span.clone(),
-            format!("must be >= 0, got {}", t.src.snippet(&mass.span)),
-        ));
-    }
-    let friction = t.num_required("friction", "the particle needs friction = mu > 0")?;
-    let friction = positive(t, "friction", &friction)?;
+    let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
     let position = coordinates(t, "position", n)?
         .ok_or_else(|| t.missing("position", "the particle needs a starting position"))?;
     let velocity = coordinates(t, "velocity", n)?.unwrap_or_else(|| vec![0.0; n]);
+    if let Some(axis) = swept(AxisKey::LearningRate).or(swept(AxisKey::Momentum)) {
+        for key in ["mass", "friction"] {
+            if t.has(key) {
+                return Err(t.error(
+                    key,
+                    format!(
+                        "{} is swept, so the continuous particle is the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps); remove this key",
+                        axis.key.as_str()
+                    ),
+                ));
+            }
+        }
+        return Ok(Particle {
+            mass: None,
+            friction: None,
+            position,
+            velocity,
+        });
+    }
+    // A swept key may be written (the sweep replaces it) or left out.
+    let mass = match (t.num("mass")?, swept(AxisKey::Mass)) {
+        (_, Some(axis)) => axis.values[0],
+        (Some(m), None) if m.value < 0.0 => {
+            return Err(t.error_at(
+                "mass",
+                m.span.clone(),
+                format!("must be >= 0, got {}", t.src.snippet(&m.span)),
+            ));
+        }
+        (Some(m), None) => m.value,
+        (None, None) => return Err(t.missing("mass", "the particle needs mass = m >= 0")),
+    };
+    let friction = match (t.num("friction")?, swept(AxisKey::Friction)) {
+        (_, Some(axis)) => axis.values[0],
+        (Some(mu), None) => positive(t, "friction", &mu)?,
+        (None, None) => {
+            return Err(t.missing("friction", "the particle needs friction = mu > 0"));
+        }
+    };
     Ok(Particle {
-        mass: mass.value,
-        friction,
+        mass: Some(mass),
+        friction: Some(friction),
         position,
         velocity,
     })
@@ -406,7 +582,8 @@ fn discrete_entry(
     t: &TableReader<'_, '_>,
     index: usize,
     particle: &Particle,
-    default_steps: &dyn Fn(f64) -> u64,
+    t_end: Option<f64>,
+    sweep: Option<&Sweep>,
 ) -> Result<DiscreteSpec> {
     t.check_keys(&[
         "scheme",
@@ -418,6 +595,7 @@ fn discrete_entry(
         "steps",
         "parameterization",
     ])?;
+    let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
     choice(t, "parameterization", &[("pytorch", ())], &["ema"])?;
     let scheme = choice(
         t,
@@ -433,10 +611,20 @@ fn discrete_entry(
         Some((l, span)) if l.is_empty() => {
             return Err(t.error_at("label", span, "must not be empty"));
         }
+        Some((l, span)) if l.chars().any(char::is_control) => {
+            return Err(t.error_at(
+                "label",
+                span,
+                "must not hold line breaks or other control characters (it is one CSV field)",
+            ));
+        }
         Some((l, _)) => l,
         None => format!("{}-{index}", scheme.as_str()),
     };
-    let dt = positive_opt(t, "dt")?;
+    let dt = match (positive_opt(t, "dt")?, swept(AxisKey::Dt)) {
+        (_, Some(axis)) => Some(axis.values[0]),
+        (dt, None) => dt,
+    };
     let map = choice(
         t,
         "map",
@@ -446,63 +634,102 @@ fn discrete_entry(
         ],
         &[],
     )?;
-    let learning_rate = t.num("learning_rate")?;
+    let learning_rate = t.num("learning_rate")?.map(|n| n.value);
     let momentum = t.num("momentum")?;
+    let rate_axis = swept(AxisKey::LearningRate).or(swept(AxisKey::Momentum));
 
-    let params = match (learning_rate, momentum) {
-        (Some(_), _) if map.is_some() => {
+    let params = if let Some(axis) = rate_axis {
+        // A learning-rate or momentum sweep: every entry takes (ε, p) from it or from its own keys.
+        let axis_name = axis.key.as_str();
+        if map.is_some() {
             return Err(t.error(
                 "map",
-                "a map derives the learning rate; give either map or learning_rate, not both",
+                format!("{axis_name} is swept, so this entry's (learning_rate, momentum) come from the sweep; remove map"),
             ));
         }
-        (None, Some(_)) => {
-            return Err(t.missing("learning_rate", "momentum needs learning_rate beside it"));
-        }
-        (Some(lr), momentum) => {
-            let momentum = match (scheme, momentum) {
-                (Scheme::HeavyBall, None) => {
-                    return Err(t.missing("momentum", "learning_rate needs momentum beside it"));
-                }
-                (Scheme::GradientDescent, Some(p)) if p.value != 0.0 => {
-                    return Err(t.error_at(
-                        "momentum",
-                        p.span.clone(),
-                        format!(
-                            "must be 0 for gradient-descent, got {}",
-                            t.src.snippet(&p.span)
-                        ),
-                    ));
-                }
-                (_, p) => p.map_or(0.0, |p| p.value),
-            };
-            DiscreteParams::Explicit {
-                learning_rate: lr.value,
-                momentum,
-                dt: dt.unwrap_or(1.0),
-            }
-        }
-        (None, None) => {
-            let dt = dt.ok_or_else(|| {
-                t.missing("dt", "give dt (with a map) or learning_rate and momentum")
-            })?;
-            let map = match (scheme, map) {
-                (Scheme::GradientDescent, Some(Map::SymplecticEuler)) => {
-                    return Err(t.error(
-                        "map",
-                        "gradient-descent uses Qian's map at m = 0; symplectic-euler needs a mass",
-                    ));
-                }
-                (Scheme::GradientDescent, _) => Map::Qian,
-                (Scheme::HeavyBall, map) => map.unwrap_or(Map::Qian),
-            };
-            if map == Map::SymplecticEuler && particle.mass == 0.0 {
-                return Err(t.error(
-                    "map",
-                    "symplectic-euler divides by the mass; it needs particle.mass > 0",
+        let learning_rate = match (swept(AxisKey::LearningRate), learning_rate) {
+            (Some(a), _) => a.values[0],
+            (None, Some(lr)) => lr,
+            (None, None) => {
+                return Err(t.missing(
+                    "learning_rate",
+                    "momentum is swept but learning_rate is not: give this entry's learning_rate",
                 ));
             }
-            DiscreteParams::FromParticle { dt, map }
+        };
+        let momentum = match (scheme, swept(AxisKey::Momentum), momentum) {
+            (Scheme::HeavyBall, Some(a), _) => a.values[0],
+            (Scheme::HeavyBall, None, Some(p)) => p.value,
+            (Scheme::HeavyBall, None, None) => {
+                return Err(t.missing(
+                    "momentum",
+                    "learning_rate is swept but momentum is not: give this entry's momentum",
+                ));
+            }
+            (Scheme::GradientDescent, Some(_), Some(_)) => {
+                return Err(t.error(
+                    "momentum",
+                    "gradient-descent has no momentum for the momentum sweep to replace; remove this key",
+                ));
+            }
+            (Scheme::GradientDescent, _, p) => gradient_descent_momentum(t, p)?,
+        };
+        DiscreteParams::Explicit {
+            learning_rate,
+            momentum,
+            dt: dt.unwrap_or(1.0),
+        }
+    } else {
+        match (learning_rate, momentum) {
+            (Some(_), _) if map.is_some() => {
+                return Err(t.error(
+                    "map",
+                    "a map derives the learning rate; give either map or learning_rate, not both",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(t.missing("learning_rate", "momentum needs learning_rate beside it"));
+            }
+            (Some(lr), momentum) => {
+                let momentum = match (scheme, momentum) {
+                    (Scheme::HeavyBall, None) => {
+                        return Err(t.missing("momentum", "learning_rate needs momentum beside it"));
+                    }
+                    (Scheme::HeavyBall, Some(p)) => p.value,
+                    (Scheme::GradientDescent, p) => gradient_descent_momentum(t, p)?,
+                };
+                DiscreteParams::Explicit {
+                    learning_rate: lr,
+                    momentum,
+                    dt: dt.unwrap_or(1.0),
+                }
+            }
+            (None, None) => {
+                let dt = dt.ok_or_else(|| {
+                    t.missing("dt", "give dt (with a map) or learning_rate and momentum")
+                })?;
+                let map = match (scheme, map) {
+                    (Scheme::GradientDescent, Some(Map::SymplecticEuler)) => {
+                        return Err(t.error(
+                            "map",
+                            "gradient-descent uses Qian's map at m = 0; symplectic-euler needs a mass",
+                        ));
+                    }
+                    (Scheme::GradientDescent, _) => Map::Qian,
+                    (Scheme::HeavyBall, map) => map.unwrap_or(Map::Qian),
+                };
+                let zero_mass = match swept(AxisKey::Mass) {
+                    Some(a) => a.values.contains(&0.0),
+                    None => particle.mass == Some(0.0),
+                };
+                if map == Map::SymplecticEuler && zero_mass {
+                    return Err(t.error(
+                        "map",
+                        "symplectic-euler divides by the mass; it needs particle.mass > 0 (at every point of a mass sweep)",
+                    ));
+                }
+                DiscreteParams::FromParticle { dt, map }
+            }
         }
     };
     let steps = match t.uint("steps")? {
@@ -514,14 +741,24 @@ fn discrete_entry(
                 format!("must be <= {MAX_ROWS:e} (one discrete.csv row per step), got {s}"),
             ));
         }
-        Some((s, _)) => s,
-        None => {
-            let s = default_steps(params.dt());
-            if s as f64 > MAX_ROWS {
-                return Err(t.error("dt", format!("t_end/dt = {s} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
+        Some((s, _)) => Budget::Steps(s),
+        None => match t_end {
+            None => Budget::Steps(DEFAULT_STEPS),
+            Some(t_end) => {
+                // The default budget follows each point's dt; the smallest dt needs the most.
+                let dts = swept(AxisKey::Dt).map_or(&[][..], |a| &a.values[..]);
+                let smallest = dts.iter().copied().fold(params.dt(), f64::min);
+                let most = ((t_end / smallest).ceil() as u64).max(1);
+                if most as f64 > MAX_ROWS {
+                    return Err(t.error("dt", format!("t_end/dt = {most} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
+                }
+                if dts.is_empty() {
+                    Budget::Steps(most)
+                } else {
+                    Budget::Horizon
+                }
             }
-            s
-        }
+        },
     };
     Ok(DiscreteSpec {
         label,
@@ -529,6 +766,21 @@ fn discrete_entry(
         params,
         steps,
     })
+}
+
+/// A gradient-descent entry's momentum: 0, whether written or not.
+fn gradient_descent_momentum(t: &TableReader<'_, '_>, p: Option<Num>) -> Result<f64> {
+    match p {
+        Some(p) if p.value != 0.0 => Err(t.error_at(
+            "momentum",
+            p.span.clone(),
+            format!(
+                "must be 0 for gradient-descent, got {}",
+                t.src.snippet(&p.span)
+            ),
+        )),
+        _ => Ok(0.0),
+    }
 }
 
 fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {

@@ -144,11 +144,6 @@ impl<'a, 'i> TableReader<'a, 'i> {
         }
     }
 
-    /// A finite number that must be present.
-    pub fn num_required(&self, name: &str, what: &str) -> Result<Num> {
-        self.num(name)?.ok_or_else(|| self.missing(name, what))
-    }
-
     /// A non-negative integer.
     pub fn uint(&self, name: &str) -> Result<Option<(u64, Range<usize>)>> {
         let Some(v) = self.get(name) else {
@@ -192,6 +187,29 @@ impl<'a, 'i> TableReader<'a, 'i> {
             return Ok(None);
         };
         number_array(self.src, v, &self.key(name)).map(Some)
+    }
+
+    /// An array of finite numbers, each with its span.
+    pub fn num_items(&self, name: &str) -> Result<Option<Vec<Num>>> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        let key = self.key(name);
+        let DeValue::Array(items) = v.get_ref() else {
+            return Err(type_error(
+                self.src,
+                v,
+                &key,
+                "an array of numbers",
+                v.get_ref(),
+            ));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| number(self.src, item, &format!("{key}[{}]", i + 1)))
+            .collect::<Result<Vec<Num>>>()
+            .map(Some)
     }
 
     /// A number or an array of numbers (a single number fills every coordinate).

@@ -43,10 +43,16 @@ pub(super) fn to_toml(s: &Scenario) -> String {
         }
     }
 
+    // Keys a sweep replaces are written once, in [sweep].
+    let swept = |key: AxisKey| s.sweeps(key);
     let p = &s.particle;
     let _ = writeln!(o, "\n[particle]");
-    let _ = writeln!(o, "mass = {}", num(p.mass));
-    let _ = writeln!(o, "friction = {}", num(p.friction));
+    if let (Some(m), false) = (p.mass, swept(AxisKey::Mass)) {
+        let _ = writeln!(o, "mass = {}", num(m));
+    }
+    if let (Some(mu), false) = (p.friction, swept(AxisKey::Friction)) {
+        let _ = writeln!(o, "friction = {}", num(mu));
+    }
     let _ = writeln!(o, "position = {}", list(&p.position));
     let _ = writeln!(o, "velocity = {}", list(&p.velocity));
 
@@ -67,9 +73,11 @@ pub(super) fn to_toml(s: &Scenario) -> String {
         let _ = writeln!(o, "\n[[discrete]]");
         let _ = writeln!(o, "label = {}", string(&d.label));
         let _ = writeln!(o, "scheme = \"{}\"", d.scheme.as_str());
+        if !swept(AxisKey::Dt) {
+            let _ = writeln!(o, "dt = {}", num(d.params.dt()));
+        }
         match d.params {
-            DiscreteParams::FromParticle { dt, map } => {
-                let _ = writeln!(o, "dt = {}", num(dt));
+            DiscreteParams::FromParticle { map, .. } => {
                 if d.scheme == Scheme::HeavyBall {
                     let _ = writeln!(o, "map = \"{}\"", map.as_str());
                 }
@@ -77,19 +85,38 @@ pub(super) fn to_toml(s: &Scenario) -> String {
             DiscreteParams::Explicit {
                 learning_rate,
                 momentum,
-                dt,
+                ..
             } => {
-                let _ = writeln!(o, "learning_rate = {}", num(learning_rate));
-                let _ = writeln!(o, "momentum = {}", num(momentum));
-                let _ = writeln!(o, "dt = {}", num(dt));
+                if !swept(AxisKey::LearningRate) {
+                    let _ = writeln!(o, "learning_rate = {}", num(learning_rate));
+                }
+                if !swept(AxisKey::Momentum) {
+                    let _ = writeln!(o, "momentum = {}", num(momentum));
+                }
             }
         }
-        let _ = writeln!(o, "steps = {}", d.steps);
+        if let Budget::Steps(n) = d.steps {
+            let _ = writeln!(o, "steps = {n}");
+        }
     }
 
     let _ = writeln!(o, "\n[stop]");
     let _ = writeln!(o, "criterion = \"{}\"", s.stop.criterion.as_str());
     let _ = writeln!(o, "tolerance = {}", num(s.stop.tolerance));
     let _ = writeln!(o, "divergence = {}", num(s.stop.divergence));
+
+    if let Some(sweep) = &s.sweep {
+        let _ = writeln!(o, "\n[sweep]");
+        for a in &sweep.axes {
+            let form = match &a.spec {
+                AxisSpec::Logspace { start, stop, count }
+                | AxisSpec::Linspace { start, stop, count } => {
+                    format!("[{}, {}, {count}]", num(*start), num(*stop))
+                }
+                AxisSpec::Values(v) => list(v),
+            };
+            let _ = writeln!(o, "{} = {{ {} = {form} }}", a.key.as_str(), a.spec.form());
+        }
+    }
     out
 }

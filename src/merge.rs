@@ -1,0 +1,318 @@
+//! `heavyball merge OUT/<name>`: joins the shards of a sharded sweep into the files the
+//! unsharded run writes, after checking that every shard is there, complete and of the same
+//! resolved scenario. A refusal writes nothing.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, InputError};
+use crate::output::columns;
+use crate::run::scenario_hash;
+use crate::scenario::{self, Scenario};
+use crate::sweep::Shard;
+
+/// Files of a result folder that merge builds itself rather than copies.
+const OWN_FILES: [&str; 3] = ["summary.csv", "scenario.toml", "manifest.json"];
+
+/// One shard, checked.
+struct Checked {
+    shard: Shard,
+    dir: PathBuf,
+    manifest: Value,
+    range: Range<u64>,
+}
+
+fn refuse(path: &Path, message: impl Into<String>) -> Error {
+    InputError {
+        file: path.to_path_buf(),
+        position: None,
+        key: "merge".into(),
+        message: message.into(),
+    }
+    .into()
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    fs::read_to_string(path).map_err(|e| refuse(path, format!("cannot read: {e}")))
+}
+
+/// The shard folders under `shards/` (complete ones by name; partial ones listed apart).
+fn list(shards: &Path) -> Result<(Vec<Shard>, Vec<String>), Error> {
+    let entries = fs::read_dir(shards).map_err(|_| {
+        refuse(
+            shards,
+            "no shards/ folder: not a sharded sweep (run it with --shard I/N or in a job array)",
+        )
+    })?;
+    let mut found = Vec::new();
+    let mut partial = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(shard) = Shard::from_folder(&name) {
+            found.push(shard);
+        } else if name.starts_with('.') && name.contains(".partial-") {
+            partial.push(name);
+        }
+    }
+    found.sort_by_key(|s| (s.count, s.index));
+    Ok((found, partial))
+}
+
+/// Checks every shard of `dir` and writes `summary.csv`, `scenario.toml` and
+/// `manifest.json` into it (plus a single run's trajectory files), each atomically.
+/// Returns `dir`.
+pub fn merge(dir: &Path) -> Result<PathBuf, Error> {
+    let shards_dir = dir.join("shards");
+    let (found, partial) = list(&shards_dir)?;
+    let Some(first) = found.first() else {
+        return Err(refuse(&shards_dir, "holds no shard folder (I-of-N)"));
+    };
+    let count = first.count;
+    if let Some(other) = found.iter().find(|s| s.count != count) {
+        let names: Vec<String> = found.iter().map(Shard::folder).collect();
+        return Err(refuse(
+            &shards_dir,
+            format!(
+                "holds shards of different splits ({} and {}: {}); remove the stale ones",
+                first.folder(),
+                other.folder(),
+                names.join(", ")
+            ),
+        ));
+    }
+    for index in 1..=count {
+        if !found.iter().any(|s| s.index == index) {
+            let missing = Shard { index, count };
+            let name = missing.folder();
+            let running = partial
+                .iter()
+                .find(|p| p.starts_with(&format!(".{name}.partial-")))
+                .map(|p| format!(" ({p} is there: still running, or killed)"))
+                .unwrap_or_default();
+            return Err(refuse(
+                &shards_dir.join(&name),
+                format!("shard {index} of {count} is missing{running}; nothing was written"),
+            ));
+        }
+    }
+
+    // The scenario of shard 1 is the reference; every shard must carry the same.
+    let first_dir = shards_dir.join(first.folder());
+    let toml_path = first_dir.join("scenario.toml");
+    let resolved = read_text(&toml_path)?;
+    let hash = scenario_hash(&resolved);
+    let scenario = scenario::parse_str(&resolved, &toml_path)?;
+    let points = scenario.points();
+    let header = columns::names(&columns::summary()).join(",");
+    let rows_per_point = u64::from(scenario.continuous.is_some()) + scenario.discrete.len() as u64;
+
+    let mut checked = Vec::new();
+    for &shard in &found {
+        let sdir = shards_dir.join(shard.folder());
+        checked.push(check(
+            &sdir,
+            shard,
+            &hash,
+            &first_dir,
+            points,
+            &header,
+            rows_per_point,
+            &scenario,
+        )?);
+    }
+    write_merged(dir, &resolved, &hash, &header, points, &checked)?;
+    Ok(dir.to_path_buf())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    sdir: &Path,
+    shard: Shard,
+    hash: &str,
+    first_dir: &Path,
+    points: u64,
+    header: &str,
+    rows_per_point: u64,
+    scenario: &Scenario,
+) -> Result<Checked, Error> {
+    let manifest_path = sdir.join("manifest.json");
+    let manifest: Value = serde_json::from_str(&read_text(&manifest_path)?)
+        .map_err(|e| refuse(&manifest_path, format!("not valid JSON: {e}")))?;
+    let own = scenario_hash(&read_text(&sdir.join("scenario.toml"))?);
+    if manifest["scenario_hash"].as_str() != Some(own.as_str()) {
+        return Err(refuse(
+            sdir,
+            "damaged: its scenario.toml does not match the scenario_hash in its manifest.json",
+        ));
+    }
+    if own != hash {
+        return Err(refuse(
+            sdir,
+            format!(
+                "is a shard of another scenario: its scenario hash {}… differs from {}'s {}…; nothing was written",
+                &own[..12],
+                first_dir.display(),
+                &hash[..12]
+            ),
+        ));
+    }
+    let expected = shard.to_string();
+    if manifest["shard"].as_str() != Some(expected.as_str()) {
+        return Err(refuse(
+            &manifest_path,
+            format!(
+                "says shard {}, but the folder is shard {expected}",
+                manifest["shard"]
+            ),
+        ));
+    }
+    let range = shard.range(points);
+    if manifest["grid_points"].as_u64() != Some(points)
+        || manifest["first_point"].as_u64() != Some(range.start)
+        || manifest["points"].as_u64() != Some(range.end - range.start)
+    {
+        return Err(refuse(
+            &manifest_path,
+            format!(
+                "does not describe points {}..{} of a {points}-point grid",
+                range.start, range.end
+            ),
+        ));
+    }
+    // Every row present, in order: `rows_per_point` rows for each point of the slice.
+    let summary = sdir.join("summary.csv");
+    let file =
+        fs::File::open(&summary).map_err(|e| refuse(&summary, format!("cannot read: {e}")))?;
+    let mut lines = BufReader::new(file).lines();
+    let bad = |what: String| refuse(&summary, format!("incomplete or damaged: {what}"));
+    match lines.next() {
+        Some(Ok(h)) if h == header => {}
+        _ => return Err(bad("its header is not summary.csv's".into())),
+    }
+    let mut row = 0u64;
+    for line in lines {
+        let line = line.map_err(|e| refuse(&summary, format!("cannot read: {e}")))?;
+        let want = range.start + row / rows_per_point.max(1);
+        let point = line.split(',').next().and_then(|p| p.parse::<u64>().ok());
+        if point != Some(want) || want >= range.end {
+            return Err(bad(format!(
+                "row {} should be of point {want}, reads {line:?}",
+                row + 2
+            )));
+        }
+        row += 1;
+    }
+    let rows = if scenario.is_sweep() || range.contains(&0) {
+        (range.end - range.start) * rows_per_point
+    } else {
+        0
+    };
+    if row != rows {
+        return Err(bad(format!("{row} rows, expected {rows}")));
+    }
+    Ok(Checked {
+        shard,
+        dir: sdir.to_path_buf(),
+        manifest,
+        range,
+    })
+}
+
+/// Writes `path` through a hidden temporary file renamed into place.
+fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    let result = fs::File::create(&tmp)
+        .and_then(|mut f| {
+            fill(&mut f)?;
+            f.sync_all()
+        })
+        .and_then(|_| fs::rename(&tmp, path));
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+fn write_merged(
+    dir: &Path,
+    resolved: &str,
+    hash: &str,
+    header: &str,
+    points: u64,
+    checked: &[Checked],
+) -> Result<(), Error> {
+    write_atomic(&dir.join("summary.csv"), |out| {
+        writeln!(out, "{header}")?;
+        for c in checked {
+            let mut reader = BufReader::new(fs::File::open(c.dir.join("summary.csv"))?);
+            let mut skip = String::new();
+            reader.read_line(&mut skip)?;
+            std::io::copy(&mut reader, out)?;
+        }
+        Ok(())
+    })?;
+    write_atomic(&dir.join("scenario.toml"), |out| {
+        out.write_all(resolved.as_bytes())
+    })?;
+    // A single run's trajectories live in the shard that holds point 0.
+    let mut columns = checked[0].manifest["columns"].clone();
+    if let Some(holder) = checked.iter().find(|c| c.range.contains(&0)) {
+        columns = holder.manifest["columns"].clone();
+        for entry in fs::read_dir(&holder.dir)
+            .map_err(|e| Error::io(&holder.dir, e))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !OWN_FILES.contains(&name.as_str()) && entry.path().is_file() {
+                let src = entry.path();
+                write_atomic(&dir.join(&name), |out| {
+                    std::io::copy(&mut fs::File::open(&src)?, out).map(|_| ())
+                })?;
+            }
+        }
+    }
+    let started = checked
+        .iter()
+        .filter_map(|c| c.manifest["started"].as_str())
+        .min()
+        .unwrap_or_default();
+    let wall: f64 = checked
+        .iter()
+        .filter_map(|c| c.manifest["wall_seconds"].as_f64())
+        .sum();
+    let threads = checked
+        .iter()
+        .filter_map(|c| c.manifest["threads"].as_u64())
+        .max();
+    let manifest = serde_json::json!({
+        "engine": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "started": started,
+        "wall_seconds": wall,
+        "threads": threads,
+        "shard": null,
+        "scenario_hash": hash,
+        "points": points,
+        "first_point": 0,
+        "grid_points": points,
+        "merged_from": checked.iter().map(|c| format!("shards/{}", c.shard.folder())).collect::<Vec<_>>(),
+        "columns": columns,
+    });
+    let mut text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::io(dir, std::io::Error::other(e)))?;
+    text.push('\n');
+    write_atomic(&dir.join("manifest.json"), |out| {
+        out.write_all(text.as_bytes())
+    })
+}

@@ -1,0 +1,254 @@
+//! The `[sweep]` table: axes over the swept keys, the grid as their cartesian product, and
+//! the map from a point index to its values (the grid is never materialised).
+
+/// A key a sweep can replace, in the SPEC's grid order (the last varies fastest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AxisKey {
+    /// `particle.mass`.
+    Mass,
+    /// `particle.friction`.
+    Friction,
+    /// Every discrete entry's `dt`.
+    Dt,
+    /// Every discrete entry's `learning_rate`.
+    LearningRate,
+    /// Every heavy-ball entry's `momentum`.
+    Momentum,
+}
+
+impl AxisKey {
+    /// All keys in grid order.
+    pub const ALL: [AxisKey; 5] = [
+        AxisKey::Mass,
+        AxisKey::Friction,
+        AxisKey::Dt,
+        AxisKey::LearningRate,
+        AxisKey::Momentum,
+    ];
+
+    /// The key's name in scenario files and CSV headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AxisKey::Mass => "mass",
+            AxisKey::Friction => "friction",
+            AxisKey::Dt => "dt",
+            AxisKey::LearningRate => "learning_rate",
+            AxisKey::Momentum => "momentum",
+        }
+    }
+}
+
+/// How an axis' values are written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AxisSpec {
+    /// `10^x` for x = numpy's `linspace(start, stop, count)`.
+    Logspace {
+        /// First base-10 exponent.
+        start: f64,
+        /// Last base-10 exponent.
+        stop: f64,
+        /// Number of values.
+        count: u64,
+    },
+    /// numpy's `linspace(start, stop, count)`.
+    Linspace {
+        /// First value.
+        start: f64,
+        /// Last value.
+        stop: f64,
+        /// Number of values.
+        count: u64,
+    },
+    /// The values as listed.
+    Values(Vec<f64>),
+}
+
+impl AxisSpec {
+    /// The table key of this form (`logspace`, `linspace`, `values`).
+    pub fn form(&self) -> &'static str {
+        match self {
+            AxisSpec::Logspace { .. } => "logspace",
+            AxisSpec::Linspace { .. } => "linspace",
+            AxisSpec::Values(_) => "values",
+        }
+    }
+
+    /// The axis' values, computed exactly as numpy does.
+    pub fn values(&self) -> Vec<f64> {
+        match *self {
+            AxisSpec::Logspace { start, stop, count } => linspace(start, stop, count)
+                .into_iter()
+                .map(|x| 10f64.powf(x))
+                .collect(),
+            AxisSpec::Linspace { start, stop, count } => linspace(start, stop, count),
+            AxisSpec::Values(ref v) => v.clone(),
+        }
+    }
+}
+
+/// numpy's `linspace(start, stop, count)` to the last bit: `i·step + start` with
+/// `step = (stop − start)/(count − 1)`, the last value set to `stop`; one value is `start`.
+pub fn linspace(start: f64, stop: f64, count: u64) -> Vec<f64> {
+    if count == 1 {
+        return vec![start];
+    }
+    let div = (count - 1) as f64;
+    let delta = stop - start;
+    let step = delta / div;
+    let mut out: Vec<f64> = (0..count)
+        .map(|i| {
+            if step == 0.0 {
+                // numpy's branch for a step that underflows: scale before multiplying.
+                i as f64 / div * delta + start
+            } else {
+                i as f64 * step + start
+            }
+        })
+        .collect();
+    if let Some(last) = out.last_mut() {
+        *last = stop;
+    }
+    out
+}
+
+/// One axis of the grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// The key it replaces.
+    pub key: AxisKey,
+    /// How it was written.
+    pub spec: AxisSpec,
+    /// Its values, in order.
+    pub values: Vec<f64>,
+}
+
+/// The grid: axes in SPEC order, the last varying fastest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    /// The axes, in grid order.
+    pub axes: Vec<Axis>,
+}
+
+/// The swept values at one grid point (None for keys not swept).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Values {
+    /// Mass.
+    pub mass: Option<f64>,
+    /// Friction.
+    pub friction: Option<f64>,
+    /// Δt.
+    pub dt: Option<f64>,
+    /// ε.
+    pub learning_rate: Option<f64>,
+    /// p.
+    pub momentum: Option<f64>,
+}
+
+impl Values {
+    /// The value of one key.
+    pub fn get(&self, key: AxisKey) -> Option<f64> {
+        match key {
+            AxisKey::Mass => self.mass,
+            AxisKey::Friction => self.friction,
+            AxisKey::Dt => self.dt,
+            AxisKey::LearningRate => self.learning_rate,
+            AxisKey::Momentum => self.momentum,
+        }
+    }
+
+    fn set(&mut self, key: AxisKey, x: f64) {
+        let slot = match key {
+            AxisKey::Mass => &mut self.mass,
+            AxisKey::Friction => &mut self.friction,
+            AxisKey::Dt => &mut self.dt,
+            AxisKey::LearningRate => &mut self.learning_rate,
+            AxisKey::Momentum => &mut self.momentum,
+        };
+        *slot = Some(x);
+    }
+}
+
+impl Sweep {
+    /// Number of grid points (the product of the axes' lengths).
+    pub fn len(&self) -> u64 {
+        self.axes.iter().map(|a| a.values.len() as u64).product()
+    }
+
+    /// Whether the grid has no points (never, once validated).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The axis of a key, if swept.
+    pub fn axis(&self, key: AxisKey) -> Option<&Axis> {
+        self.axes.iter().find(|a| a.key == key)
+    }
+
+    /// Whether a key is swept.
+    pub fn sweeps(&self, key: AxisKey) -> bool {
+        self.axis(key).is_some()
+    }
+
+    /// The values at point `index` (mixed radix, the last axis fastest).
+    pub fn values(&self, index: u64) -> Values {
+        let mut out = Values::default();
+        let mut rest = index;
+        for axis in self.axes.iter().rev() {
+            let len = axis.values.len() as u64;
+            out.set(axis.key, axis.values[(rest % len) as usize]);
+            rest /= len;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linspace_matches_numpy() {
+        // numpy.linspace(-1, 1.5, 5).tolist() == [-1.0, -0.375, 0.25, 0.875, 1.5]
+        assert_eq!(linspace(-1.0, 1.5, 5), vec![-1.0, -0.375, 0.25, 0.875, 1.5]);
+        // numpy.linspace(0, 1, 4).tolist() == [0.0, 0.3333333333333333, 0.6666666666666666, 1.0]
+        assert_eq!(
+            linspace(0.0, 1.0, 4),
+            vec![0.0, 0.3333333333333333, 0.6666666666666666, 1.0]
+        );
+        assert_eq!(linspace(2.0, 7.0, 1), vec![2.0]);
+        assert_eq!(linspace(3.0, 3.0, 3), vec![3.0, 3.0, 3.0]);
+    }
+
+    #[test]
+    fn index_order_is_last_fastest() {
+        let axis = |key, values: Vec<f64>| Axis {
+            key,
+            spec: AxisSpec::Values(values.clone()),
+            values,
+        };
+        let s = Sweep {
+            axes: vec![
+                axis(AxisKey::Mass, vec![1.0, 2.0]),
+                axis(AxisKey::Friction, vec![10.0, 20.0, 30.0]),
+            ],
+        };
+        assert_eq!(s.len(), 6);
+        let pairs: Vec<(f64, f64)> = (0..6)
+            .map(|i| {
+                let v = s.values(i);
+                (v.mass.unwrap(), v.friction.unwrap())
+            })
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (1.0, 10.0),
+                (1.0, 20.0),
+                (1.0, 30.0),
+                (2.0, 10.0),
+                (2.0, 20.0),
+                (2.0, 30.0)
+            ]
+        );
+    }
+}

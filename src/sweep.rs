@@ -1,0 +1,310 @@
+//! Grid points in parallel, rows in grid order: rayon workers take point indices in
+//! increasing order, format each point's rows on the worker, and hand them to a reorder
+//! window that appends them to the output as soon as every earlier point is written.
+//!
+//! Memory stays bounded whatever the grid size: a worker does not start a point more than
+//! [`WINDOW`] points ahead of the last one written, so at most that many points' rows wait
+//! in memory. Output is the same bytes for any thread count (a point's rows depend only on
+//! its index). Shards are contiguous slices of the grid, for job arrays.
+//!
+//! This module knows nothing of the physics: it runs a closure per point index.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::IsTerminal;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::error::Error;
+use crate::output::{CsvFile, Rows};
+
+/// Most points a worker may run ahead of the last point written (the reorder window).
+pub const WINDOW: u64 = 8192;
+
+/// One of N contiguous slices of a grid (1-based, SPEC "Sharding").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// I, from 1.
+    pub index: u64,
+    /// N ≥ I.
+    pub count: u64,
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Shard {
+    /// A shard `I/N` with `1 ≤ I ≤ N`.
+    pub fn new(index: u64, count: u64) -> Result<Self, String> {
+        if count == 0 {
+            Err("N must be >= 1".into())
+        } else if index == 0 || index > count {
+            Err(format!("I must be between 1 and N = {count}, got {index}"))
+        } else {
+            Ok(Shard { index, count })
+        }
+    }
+
+    /// Parses `I/N`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("expected I/N with whole numbers 1 <= I <= N, got \"{text}\"");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let i = i.trim().parse::<u64>().map_err(|_| bad())?;
+        let n = n.trim().parse::<u64>().map_err(|_| bad())?;
+        Shard::new(i, n).map_err(|e| format!("{e} (in \"{text}\")"))
+    }
+
+    /// The shard a job-array task runs: `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT`,
+    /// and where set `SLURM_ARRAY_TASK_MIN` and `SLURM_ARRAY_TASK_STEP`
+    /// (`I = (ID − MIN)/STEP + 1`, so `--array=0-3` and `--array=1-7:2` work too). None
+    /// outside a job array.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT"))
+        else {
+            return Ok(None);
+        };
+        let num = |name: &str, text: &str| {
+            text.trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{name}={text} is not a whole number"))
+        };
+        let id = num("SLURM_ARRAY_TASK_ID", &id)?;
+        let count = num("SLURM_ARRAY_TASK_COUNT", &count)?;
+        let min = match var("SLURM_ARRAY_TASK_MIN") {
+            Some(m) => num("SLURM_ARRAY_TASK_MIN", &m)?,
+            None => 1,
+        };
+        let step = match var("SLURM_ARRAY_TASK_STEP") {
+            Some(s) => num("SLURM_ARRAY_TASK_STEP", &s)?.max(1),
+            None => 1,
+        };
+        if id < min || (id - min) % step != 0 {
+            return Err(format!(
+                "SLURM_ARRAY_TASK_ID={id} is not in the array {min}, {}, ... (step {step})",
+                min + step
+            ));
+        }
+        Shard::new((id - min) / step + 1, count)
+            .map(Some)
+            .map_err(|e| format!("from SLURM_ARRAY_TASK_*: {e}"))
+    }
+
+    /// The points of this shard among `points`: N slices in order, sizes differing by at
+    /// most one (the first `points mod N` one larger).
+    pub fn range(&self, points: u64) -> Range<u64> {
+        let (q, r) = (points / self.count, points % self.count);
+        let i = self.index - 1;
+        let start = i * q + i.min(r);
+        let len = q + u64::from(i < r);
+        start..start + len
+    }
+
+    /// The shard's folder name, `I-of-N`.
+    pub fn folder(&self) -> String {
+        format!("{}-of-{}", self.index, self.count)
+    }
+
+    /// Reads a folder name `I-of-N`.
+    pub fn from_folder(name: &str) -> Option<Self> {
+        let (i, n) = name.split_once("-of-")?;
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(i) || !digits(n) {
+            return None;
+        }
+        Shard::new(i.parse().ok()?, n.parse().ok()?).ok()
+    }
+}
+
+/// A progress bar on stderr (points done, rate, ETA), hidden when `enabled` is false or
+/// stderr is not a terminal.
+pub fn progress_bar(name: &str, points: u64, enabled: bool) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(points), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {human_pos}/{human_len} points · {per_sec} · ETA {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(name.to_string());
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// The reorder window shared by the workers.
+struct Window<'o> {
+    /// The next point to write.
+    next: u64,
+    /// Rows of points `next, next + 1, ...` that are done (None: still running).
+    done: VecDeque<Option<Vec<u8>>>,
+    /// Emptied buffers, reused.
+    spare: Vec<Vec<u8>>,
+    out: &'o mut CsvFile,
+    error: Option<Error>,
+}
+
+impl Window<'_> {
+    /// Files point `i`'s rows and writes every point now complete in order.
+    fn deposit(&mut self, i: u64, rows: Vec<u8>) {
+        let slot = (i - self.next) as usize;
+        if self.done.len() <= slot {
+            self.done.resize(slot + 1, None);
+        }
+        self.done[slot] = Some(rows);
+        while let Some(Some(_)) = self.done.front() {
+            let bytes = self.done.pop_front().flatten().expect("front is Some");
+            if self.error.is_none()
+                && let Err(e) = self.out.write_rows(&bytes)
+            {
+                self.error = Some(e);
+            }
+            self.spare.push(bytes);
+            self.next += 1;
+        }
+    }
+}
+
+/// Runs `work(i, rows)` for every point `i` of `range` on `threads` rayon workers and
+/// appends each point's rows to `out` in grid order, streaming. `work` writes whole rows.
+pub fn stream(
+    range: Range<u64>,
+    threads: usize,
+    progress: &ProgressBar,
+    work: impl Fn(u64, &mut Rows) + Sync,
+    out: &mut CsvFile,
+) -> Result<(), Error> {
+    let threads = threads.clamp(1, range.end.saturating_sub(range.start).max(1) as usize);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("heavyball-{i}"))
+        .build()
+        .map_err(|e| Error::io(out.path(), std::io::Error::other(e)))?;
+    let next_index = AtomicU64::new(range.start);
+    let window = Mutex::new(Window {
+        next: range.start,
+        done: VecDeque::new(),
+        spare: Vec::new(),
+        out,
+        error: None,
+    });
+    let room = Condvar::new();
+    let worker = || {
+        let mut rows = Rows::new();
+        let mut buffer = Vec::new();
+        loop {
+            let i = next_index.fetch_add(1, Ordering::Relaxed);
+            if i >= range.end {
+                return;
+            }
+            {
+                // Wait until point i is inside the window (the points before it are all
+                // taken by running workers, so the window always moves on).
+                let mut w = window.lock().expect("window lock");
+                while i >= w.next + WINDOW && w.error.is_none() {
+                    w = room.wait(w).expect("window lock");
+                }
+                if w.error.is_some() {
+                    return;
+                }
+                buffer = w.spare.pop().unwrap_or(buffer);
+            }
+            rows.clear();
+            work(i, &mut rows);
+            rows.swap(&mut buffer);
+            let mut w = window.lock().expect("window lock");
+            w.deposit(i, std::mem::take(&mut buffer));
+            drop(w);
+            room.notify_all();
+            progress.inc(1);
+        }
+    };
+    pool.scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|_| worker());
+        }
+    });
+    progress.finish_and_clear();
+    let w = window.into_inner().expect("window lock");
+    match w.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_contiguous_and_balanced() {
+        for points in [0u64, 1, 5, 100, 101, 10_000] {
+            for n in [1u64, 2, 3, 7, 16] {
+                let mut next = 0;
+                for i in 1..=n {
+                    let r = Shard::new(i, n).unwrap().range(points);
+                    assert_eq!(r.start, next);
+                    let len = r.end - r.start;
+                    assert!(len == points / n || len == points / n + 1);
+                    next = r.end;
+                }
+                assert_eq!(next, points);
+            }
+        }
+    }
+
+    #[test]
+    fn shard_from_slurm_environment() {
+        let env = |id: &str, count: &str, min: Option<&str>, step: Option<&str>| {
+            let vars: Vec<(&str, Option<String>)> = vec![
+                ("SLURM_ARRAY_TASK_ID", Some(id.to_string())),
+                ("SLURM_ARRAY_TASK_COUNT", Some(count.to_string())),
+                ("SLURM_ARRAY_TASK_MIN", min.map(str::to_string)),
+                ("SLURM_ARRAY_TASK_STEP", step.map(str::to_string)),
+            ];
+            Shard::from_env(|k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .and_then(|(_, v)| v.clone())
+            })
+        };
+        assert_eq!(
+            env("3", "4", Some("1"), None),
+            Ok(Some(Shard { index: 3, count: 4 }))
+        );
+        assert_eq!(
+            env("0", "4", Some("0"), None),
+            Ok(Some(Shard { index: 1, count: 4 }))
+        );
+        assert_eq!(
+            env("5", "4", Some("1"), Some("2")),
+            Ok(Some(Shard { index: 3, count: 4 }))
+        );
+        assert!(env("5", "4", Some("1"), None).is_err());
+        assert!(env("x", "4", None, None).is_err());
+        assert_eq!(Shard::from_env(|_| None), Ok(None));
+    }
+
+    #[test]
+    fn shard_names() {
+        assert_eq!(Shard::parse("2/7"), Ok(Shard { index: 2, count: 7 }));
+        assert!(Shard::parse("0/7").is_err());
+        assert!(Shard::parse("8/7").is_err());
+        assert!(Shard::parse("2").is_err());
+        assert_eq!(Shard { index: 2, count: 7 }.folder(), "2-of-7");
+        assert_eq!(
+            Shard::from_folder("2-of-7"),
+            Some(Shard { index: 2, count: 7 })
+        );
+        assert_eq!(Shard::from_folder("9-of-7"), None);
+        assert_eq!(Shard::from_folder(".2-of-7.partial-12"), None);
+    }
+}
