@@ -447,7 +447,7 @@ impl ContinuousRun<'_> {
             match result {
                 Ok(()) if watch.status.is_none() => watch.close(Status::NotConverged),
                 Ok(()) => {}
-                Err(e) => watch.close(Status::Failed(failure_note(&e))),
+                Err(e) => watch.close(Status::Failed(failure_note(&e, spec))),
             }
         }
         let final_value = watch.stop.final_value(watch.final_measure);
@@ -462,11 +462,12 @@ impl ContinuousRun<'_> {
     }
 }
 
-fn failure_note(e: &IntegrationError) -> String {
+fn failure_note(e: &IntegrationError, spec: &ContinuousSpec) -> String {
     match e {
-        IntegrationError::MaxNumStepReached { x, n_step } => {
-            format!("solver step budget ({n_step} steps) spent at t = {x}")
-        }
+        IntegrationError::MaxNumStepReached { x, .. } => format!(
+            "max_steps = {} solver steps spent at t = {x:e} of t_end = {:?} (steps this short: stiff here?)",
+            spec.max_steps, spec.t_end
+        ),
         IntegrationError::StepSizeUnderflow { x } => format!("step size underflow at t = {x}"),
         IntegrationError::StiffnessDetected { x } => format!("stiffness detected at t = {x}"),
     }

@@ -2,3 +2,51 @@
 #![allow(dead_code)]
 
 pub mod exact;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs the binary outside any job array.
+pub fn heavyball(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args(args)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .env_remove("SLURM_ARRAY_TASK_MIN")
+        .env_remove("SLURM_ARRAY_TASK_STEP")
+        .output()
+        .unwrap()
+}
+
+pub fn run_ok(input: &Path, out: &Path) {
+    let o = heavyball(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A CSV as header → column of strings.
+pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn num(row: &HashMap<String, String>, key: &str) -> f64 {
+    row[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
+}
