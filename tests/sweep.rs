@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::cmp::Ordering;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -285,7 +286,8 @@ fn reference(m: f64, mu: f64) -> (Option<u64>, bool) {
         if r2 < 1e-12 {
             return (Some(k), false);
         }
-        if !(r2 <= 1e24) {
+        // The peers' `not r2 <= div2`: NaN counts as diverged too.
+        if !matches!(r2.partial_cmp(&1e24), Some(Ordering::Less | Ordering::Equal)) {
             return (None, true);
         }
     }
