@@ -65,10 +65,21 @@ momentum = { linspace = [-0.999, 0.999, 1000] }
 "#,
     )
     .unwrap();
-    let child = spawn(&["run", s(&input), "--out", s(dir.path()), "--threads", "2", "--quiet"]);
+    let child = spawn(&[
+        "run",
+        s(&input),
+        "--out",
+        s(dir.path()),
+        "--threads",
+        "2",
+        "--quiet",
+    ]);
     let (status, rss) = wait_with_peak_rss(child);
     assert!(status.success(), "{status}");
-    eprintln!("peak RSS of the 10^6-point sweep: {:.1} MB", rss as f64 / 1e6);
+    eprintln!(
+        "peak RSS of the 10^6-point sweep: {:.1} MB",
+        rss as f64 / 1e6
+    );
     assert!(rss < 64 << 20, "peak RSS {rss} bytes, the limit is 64 MiB");
 
     // All rows, in grid order; spot-check them against Result 3 away from the edge.
@@ -97,18 +108,33 @@ momentum = { linspace = [-0.999, 0.999, 1000] }
 /// Starts a run, waits until its partial folder exists, lets it work a moment, and kills
 /// it with SIGKILL; returns the partial folder it left.
 fn kill_midway(input: &Path, out: &Path, name: &str) -> PathBuf {
-    let child = spawn(&["run", s(input), "--out", s(out), "--threads", "2", "--quiet"]);
+    let child = spawn(&[
+        "run",
+        s(input),
+        "--out",
+        s(out),
+        "--threads",
+        "2",
+        "--quiet",
+    ]);
     let partial = out.join(format!(".{name}.partial-{}", child.id()));
     let start = Instant::now();
     while !partial.join("summary.csv").exists() {
-        assert!(start.elapsed() < Duration::from_secs(30), "no partial folder appeared");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no partial folder appeared"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(300));
     let mut child = child;
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
-    assert_eq!(status.signal(), Some(9), "the run ended before the kill: {status}");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the run ended before the kill: {status}"
+    );
     partial
 }
 
@@ -132,7 +158,10 @@ fn a_killed_sweep_leaves_nothing_that_looks_complete_and_the_next_run_succeeds()
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     run(out.path());
-    assert!(!partial.exists(), "the killed run's partial folder is removed");
+    assert!(
+        !partial.exists(),
+        "the killed run's partial folder is removed"
+    );
     let first = fs::read(result.join("summary.csv")).unwrap();
     let rows = read_csv(&result.join("summary.csv"));
     assert_eq!(rows.len(), 20_000);
@@ -140,7 +169,10 @@ fn a_killed_sweep_leaves_nothing_that_looks_complete_and_the_next_run_succeeds()
         .iter()
         .filter(|r| r["method"] == "qian" && r["status"] == "converged")
         .count();
-    assert_eq!(converged, 8061, "the peers' count of converging discrete points");
+    assert_eq!(
+        converged, 8061,
+        "the peers' count of converging discrete points"
+    );
 
     // Killed while replacing it: the previous result stays whole, byte for byte.
     let partial = kill_midway(&input, out.path(), name);

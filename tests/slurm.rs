@@ -93,7 +93,13 @@ fn a_slurm_job_array_merges_to_the_unsharded_summary() {
     }
 
     let local = dir.path().join("local");
-    let r = heavyball(&["run", input.to_str().unwrap(), "--out", local.to_str().unwrap(), "--quiet"]);
+    let r = heavyball(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        local.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let merged = fs::read(out.join("w1-slurm/summary.csv")).unwrap();
     assert_eq!(merged.iter().filter(|&&b| b == b'\n').count(), 1 + 288);

@@ -287,7 +287,10 @@ fn reference(m: f64, mu: f64) -> (Option<u64>, bool) {
             return (Some(k), false);
         }
         // The peers' `not r2 <= div2`: NaN counts as diverged too.
-        if !matches!(r2.partial_cmp(&1e24), Some(Ordering::Less | Ordering::Equal)) {
+        if !matches!(
+            r2.partial_cmp(&1e24),
+            Some(Ordering::Less | Ordering::Equal)
+        ) {
             return (None, true);
         }
     }
@@ -594,4 +597,73 @@ fn qians_triangle_measured_status_follows_result_3() {
         passes * 100 < unstable,
         "{passes} of {unstable} unstable runs pass the ball"
     );
+}
+
+#[test]
+fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "w1.toml", &w1(5, false));
+    // A job-array task (here --array=0-2, task 1) runs shard 2 of 3, the same as --shard 2/3.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args([
+            "run",
+            s(&input),
+            "--out",
+            s(&dir.path().join("env")),
+            "--quiet",
+        ])
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env_remove("SLURM_ARRAY_TASK_STEP")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run(&[
+        "run",
+        s(&input),
+        "--out",
+        s(&dir.path().join("flag")),
+        "--shard",
+        "2/3",
+        "--quiet",
+    ]);
+    let shard = "w1/shards/2-of-3/summary.csv";
+    let rows = bytes(&dir.path().join("env").join(shard));
+    assert!(rows == bytes(&dir.path().join("flag").join(shard)));
+    // 25 points in 3 slices of 9, 8, 8: shard 2 holds points 9..17.
+    let points: Vec<u64> = read_csv(&dir.path().join("flag").join(shard))
+        .iter()
+        .map(|r| num(r, "point") as u64)
+        .collect();
+    assert_eq!(points, (9..17).collect::<Vec<u64>>());
+
+    for bad in [
+        &["--shard", "0/3"][..],
+        &["--shard", "4/3"],
+        &["--shard", "x"],
+        &["--threads", "0"],
+    ] {
+        let mut args = vec!["run", s(&input), "--out", s(dir.path())];
+        args.extend_from_slice(bad);
+        let o = heavyball(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}");
+        assert!(!String::from_utf8_lossy(&o.stderr).is_empty());
+    }
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args([
+            "run",
+            s(&input),
+            "--out",
+            s(&dir.path().join("bad-env")),
+            "--quiet",
+        ])
+        .env("SLURM_ARRAY_TASK_ID", "7")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK"));
+    assert!(!dir.path().join("bad-env").exists());
 }

@@ -251,14 +251,15 @@ fn axis(t: &TableReader<'_, '_>, key: AxisKey) -> Result<Axis> {
         };
         if let Some(rule) = rule {
             let (key, what) = if form == "values" {
-                (format!("values[{}]", i + 1), String::new())
+                (format!("values[{}]", i + 1), "got".to_string())
             } else {
+                let n = values.len();
                 (
                     form.to_string(),
-                    format!(" its value {} of {}", i + 1, values.len()),
+                    format!("but its value {} of {n} is", i + 1),
                 )
             };
-            return Err(t.error_at(&key, span.clone(), format!("{rule}; got{what} {x:?}")));
+            return Err(t.error_at(&key, span.clone(), format!("{rule}, {what} {x:?}")));
         }
     }
     Ok(Axis { key, spec, values })
