@@ -45,26 +45,10 @@ fn wait_with_peak_rss(child: Child) -> (std::process::ExitStatus, u64) {
 
 #[test]
 fn a_million_point_discrete_sweep_streams_in_bounded_memory() {
-    // Qian's triangle at 1000 × 1000 on one spring, 100 steps a point: 10^6 summary rows.
+    // benches/million-discrete.toml: Qian's triangle at 1000 × 1000 on one spring, 100
+    // steps a point: 10^6 summary rows.
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("million.toml");
-    fs::write(
-        &input,
-        r#"
-[potential]
-kind = "quadratic"
-eigenvalues = [1.0]
-[particle]
-position = 1.0
-[[discrete]]
-label = "hb"
-steps = 100
-[sweep]
-learning_rate = { linspace = [0.004, 4.0, 1000] }
-momentum = { linspace = [-0.999, 0.999, 1000] }
-"#,
-    )
-    .unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/million-discrete.toml");
     let child = spawn(&[
         "run",
         s(&input),

@@ -194,22 +194,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
-        let key = self.key(name);
-        let DeValue::Array(items) = v.get_ref() else {
-            return Err(type_error(
-                self.src,
-                v,
-                &key,
-                "an array of numbers",
-                v.get_ref(),
-            ));
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| number(self.src, item, &format!("{key}[{}]", i + 1)))
-            .collect::<Result<Vec<Num>>>()
-            .map(Some)
+        number_items(self.src, v, &self.key(name)).map(Some)
     }
 
     /// A number or an array of numbers (a single number fills every coordinate).
@@ -374,20 +359,24 @@ fn number(src: &Source<'_>, v: &Spanned<DeValue<'_>>, key: &str) -> Result<Num> 
     })
 }
 
+fn number_items(src: &Source<'_>, v: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<Num>> {
+    let DeValue::Array(items) = v.get_ref() else {
+        return Err(type_error(src, v, key, "an array of numbers", v.get_ref()));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| number(src, item, &format!("{key}[{}]", i + 1)))
+        .collect()
+}
+
 fn number_array(
     src: &Source<'_>,
     v: &Spanned<DeValue<'_>>,
     key: &str,
 ) -> Result<(Vec<f64>, Range<usize>)> {
-    let DeValue::Array(items) = v.get_ref() else {
-        return Err(type_error(src, v, key, "an array of numbers", v.get_ref()));
-    };
-    let values = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| number(src, item, &format!("{key}[{}]", i + 1)).map(|n| n.value))
-        .collect::<Result<Vec<f64>>>()?;
-    Ok((values, v.span()))
+    let items = number_items(src, v, key)?;
+    Ok((items.into_iter().map(|n| n.value).collect(), v.span()))
 }
 
 /// Parses a whole document, mapping a syntax error to `toml` with its position.
