@@ -54,7 +54,7 @@ pub fn summary() -> Vec<Column> {
         col("method", "`continuous` or the discrete entry's label", ""),
         col(
             "mass",
-            "particle mass m (discrete: the particle the entry stands for; empty if none)",
+            "particle mass m (discrete: the particle the entry stands for; empty if none, e.g. a skipped twin)",
             "mass",
         ),
         col(
@@ -64,17 +64,17 @@ pub fn summary() -> Vec<Column> {
         ),
         col(
             "dt",
-            "physical time of one discrete step (empty for continuous)",
+            "physical time of one discrete step (continuous: the swept dt, or the twin's entry's in a learning_rate/momentum sweep; else empty)",
             "time",
         ),
         col(
             "learning_rate",
-            "effective heavy-ball learning rate epsilon (empty for continuous)",
+            "effective heavy-ball learning rate epsilon (continuous: the twin's in a learning_rate/momentum sweep; else empty)",
             "time^2/mass",
         ),
         col(
             "momentum",
-            "effective heavy-ball momentum p (empty for continuous)",
+            "effective heavy-ball momentum p (continuous: the twin's in a learning_rate/momentum sweep; else empty)",
             "1",
         ),
         col(
