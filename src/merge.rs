@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, InputError};
-use crate::output::columns;
+use crate::output::{columns, sha256_file};
 use crate::run::scenario_hash;
 use crate::scenario::{self, Scenario};
 use crate::sweep::Shard;
@@ -160,6 +160,13 @@ fn check(
             ),
         ));
     }
+    let summary = sdir.join("summary.csv");
+    if manifest["sha256"]["summary.csv"].as_str() != Some(sha256_file(&summary)?.as_str()) {
+        return Err(refuse(
+            &summary,
+            "damaged or incomplete: it does not match the sha256 in the shard's manifest.json; run the shard again",
+        ));
+    }
     let expected = shard.to_string();
     if manifest["shard"].as_str() != Some(expected.as_str()) {
         return Err(refuse(
@@ -184,7 +191,6 @@ fn check(
         ));
     }
     // Every row present, in order: `rows_per_point` rows for each point of the slice.
-    let summary = sdir.join("summary.csv");
     let file =
         fs::File::open(&summary).map_err(|e| refuse(&summary, format!("cannot read: {e}")))?;
     let mut lines = BufReader::new(file).lines();
@@ -309,6 +315,16 @@ fn write_merged(
         "merged_from": checked.iter().map(|c| format!("shards/{}", c.shard.folder())).collect::<Vec<_>>(),
         "columns": columns,
     });
+    let mut manifest = manifest;
+    let mut sums = serde_json::Map::new();
+    for file in manifest["columns"]
+        .as_object()
+        .map(|c| c.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        sums.insert(file.clone(), Value::String(sha256_file(&dir.join(&file))?));
+    }
+    manifest["sha256"] = Value::Object(sums);
     let mut text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| Error::io(dir, std::io::Error::other(e)))?;
     text.push('\n');

@@ -9,10 +9,12 @@
 //!
 //! This module knows nothing of the physics: it runs a closure per point index.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::IsTerminal;
 use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -66,9 +68,18 @@ impl Shard {
     /// (`I = (ID − MIN)/STEP + 1`, so `--array=0-3` and `--array=1-7:2` work too). None
     /// outside a job array.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let (Some(id), Some(count)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT"))
-        else {
-            return Ok(None);
+        let (id, count) = match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+            (Some(id), Some(count)) => (id, count),
+            (None, None) => return Ok(None),
+            // Half a job array would run the whole grid in every task: refuse.
+            (Some(_), None) => return Err(
+                "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; give --shard I/N"
+                    .into(),
+            ),
+            (None, Some(_)) => return Err(
+                "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not; give --shard I/N"
+                    .into(),
+            ),
         };
         let num = |name: &str, text: &str| {
             text.trim()
@@ -155,6 +166,14 @@ struct Window<'o> {
     spare: Vec<Vec<u8>>,
     out: &'o mut CsvFile,
     error: Option<Error>,
+    /// A point's work panicked (an engine bug): everyone stops, the panic goes on after.
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl Window<'_> {
+    fn stopped(&self) -> bool {
+        self.error.is_some() || self.panic.is_some()
+    }
 }
 
 impl Window<'_> {
@@ -200,6 +219,7 @@ pub fn stream(
         spare: Vec::new(),
         out,
         error: None,
+        panic: None,
     });
     let room = Condvar::new();
     let worker = || {
@@ -214,16 +234,26 @@ pub fn stream(
                 // Wait until point i is inside the window (the points before it are all
                 // taken by running workers, so the window always moves on).
                 let mut w = window.lock().expect("window lock");
-                while i >= w.next + WINDOW && w.error.is_none() {
+                while i >= w.next + WINDOW && !w.stopped() {
                     w = room.wait(w).expect("window lock");
                 }
-                if w.error.is_some() {
+                if w.stopped() {
                     return;
                 }
                 buffer = w.spare.pop().unwrap_or(buffer);
             }
             rows.clear();
-            work(i, &mut rows);
+            // A panicking point would never be written and would stall the window for
+            // good: stop everyone instead, and re-raise it once the workers are done.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(i, &mut rows))) {
+                window
+                    .lock()
+                    .expect("window lock")
+                    .panic
+                    .get_or_insert(panic);
+                room.notify_all();
+                return;
+            }
             rows.swap(&mut buffer);
             let mut w = window.lock().expect("window lock");
             w.deposit(i, std::mem::take(&mut buffer));
@@ -239,6 +269,9 @@ pub fn stream(
     });
     progress.finish_and_clear();
     let w = window.into_inner().expect("window lock");
+    if let Some(panic) = w.panic {
+        resume_unwind(panic);
+    }
     match w.error {
         Some(e) => Err(e),
         None => Ok(()),
@@ -296,6 +329,56 @@ mod tests {
         assert!(env("5", "4", Some("1"), None).is_err());
         assert!(env("x", "4", None, None).is_err());
         assert_eq!(Shard::from_env(|_| None), Ok(None));
+        let only_id = |k: &str| (k == "SLURM_ARRAY_TASK_ID").then(|| "2".to_string());
+        assert!(Shard::from_env(only_id).is_err());
+    }
+
+    fn numbered_rows(threads: usize, panic_at: Option<u64>) -> std::thread::Result<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        let mut out = CsvFile::create(&path, &["i".to_string()]).unwrap();
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            stream(
+                0..3 * WINDOW,
+                threads,
+                &ProgressBar::hidden(),
+                |i, rows| {
+                    assert_ne!(Some(i), panic_at, "a bug at point {i}");
+                    // Uneven work, so that the workers finish out of order.
+                    if i % 7 == 0 {
+                        std::thread::yield_now();
+                    }
+                    rows.field(crate::output::Field::Int(i));
+                    rows.end_row();
+                },
+                &mut out,
+            )
+            .unwrap()
+        }));
+        run.map(|()| {
+            out.finish().unwrap();
+            std::fs::read_to_string(&path).unwrap()
+        })
+    }
+
+    #[test]
+    fn rows_come_out_in_grid_order_for_any_thread_count() {
+        let expected: String = std::iter::once("i".to_string())
+            .chain((0..3 * WINDOW).map(|i| i.to_string()))
+            .map(|l| l + "\n")
+            .collect();
+        for threads in [1, 2, 5] {
+            assert!(
+                numbered_rows(threads, None).unwrap() == expected,
+                "{threads} threads"
+            );
+        }
+    }
+
+    #[test]
+    fn a_panicking_point_stops_the_stream_instead_of_hanging_it() {
+        // Point 5 never arrives; without the catch the others would wait for it forever.
+        assert!(numbered_rows(4, Some(5)).is_err());
     }
 
     #[test]

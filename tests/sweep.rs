@@ -112,7 +112,7 @@ fn axes_are_numpys_linspace_and_logspace() {
         // The powers: libm's pow, within one unit in the last place of the correctly
         // rounded value and of numpy's (whose AVX-512 pow is itself off by one on some).
         let (ours, numpy, exact) = (
-            axis.values[i],
+            axis.spec.value(i as u64),
             num(row, "numpy"),
             num(row, "correctly_rounded"),
         );
@@ -136,7 +136,10 @@ fn axes_are_numpys_linspace_and_logspace() {
 fn grid_order_is_mass_outer_last_axis_fastest() {
     let s = parse(&w1(100, false));
     let axes = &s.sweep.as_ref().unwrap().axes;
-    let (ms, mus) = (&axes[0].values, &axes[1].values);
+    let (ms, mus): (Vec<f64>, Vec<f64>) = (
+        axes[0].spec.values().collect(),
+        axes[1].spec.values().collect(),
+    );
     assert_eq!((ms[0], ms[99]), (0.01, 10.0));
     assert_eq!((mus[0], mus[99]), (0.1, 31.622776601683793));
     for index in [0u64, 1, 99, 100, 101, 4321, 9999] {
@@ -431,7 +434,7 @@ fn summaries_are_byte_identical_across_threads_runs_and_shards() {
 }
 
 #[test]
-fn merge_refuses_a_missing_or_foreign_shard_and_writes_nothing() {
+fn merge_refuses_a_missing_foreign_mixed_or_damaged_shard_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "w1.toml", &w1(6, false));
     let o = dir.path().join("out");
@@ -490,6 +493,12 @@ fn merge_refuses_a_missing_or_foreign_shard_and_writes_nothing() {
     ]);
     refuse("mixed splits", "1-of-2");
     fs::remove_dir_all(shards.join("1-of-2")).unwrap();
+    // Damaged: the last row of shard 3 cut short (its manifest's sha256 no longer matches).
+    let s3 = shards.join("3-of-3/summary.csv");
+    let good = bytes(&s3);
+    fs::write(&s3, &good[..good.len() - 20]).unwrap();
+    refuse("damaged", "shards/3-of-3/summary.csv");
+    fs::write(&s3, &good).unwrap();
     // Whole again: merge succeeds and equals the unsharded run.
     run(&["merge", s(&o.join("w1"))]);
     let whole = dir.path().join("whole");

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::columns::Column;
 use crate::error::Error;
@@ -27,6 +28,25 @@ pub struct Manifest {
     pub grid_points: u64,
     /// For each CSV written, its columns in order.
     pub files: Vec<(String, Vec<Column>)>,
+}
+
+/// SHA-256 of a file, hex (manifests record one per CSV: merge checks shards with it).
+pub fn sha256_file(path: &Path) -> Result<String, Error> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut block = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut block).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&block[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 impl Manifest {
@@ -58,10 +78,16 @@ impl Manifest {
         })
     }
 
-    /// Writes `manifest.json` into `dir`.
+    /// Writes `manifest.json` into `dir`, with the SHA-256 of every CSV listed.
     pub fn write(&self, dir: &Path) -> Result<(), Error> {
+        let mut json = self.to_json();
+        let mut sums = serde_json::Map::new();
+        for (file, _) in &self.files {
+            sums.insert(file.clone(), Value::String(sha256_file(&dir.join(file))?));
+        }
+        json["sha256"] = Value::Object(sums);
         let path = dir.join("manifest.json");
-        let mut text = serde_json::to_string_pretty(&self.to_json())
+        let mut text = serde_json::to_string_pretty(&json)
             .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
         text.push('\n');
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))

@@ -103,17 +103,31 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         discrete.push(d);
     }
     if let Some(sweep_table) = root.table("sweep")? {
-        let unused =
+        let sweep_error =
             |key: AxisKey, why: &str| Err(sweep_table.error(key.as_str(), why.to_string()));
         if discrete.is_empty() {
             for key in [AxisKey::Dt, AxisKey::LearningRate, AxisKey::Momentum] {
                 if swept(key) {
-                    return unused(key, "there is no [[discrete]] entry for it to replace");
+                    return sweep_error(key, "there is no [[discrete]] entry for it to replace");
                 }
             }
         }
+        if let (Some(axis), Some(t_end)) = (sweep.as_ref().and_then(|s| s.axis(AxisKey::Dt)), t_end)
+        {
+            // Entries without steps take ceil(t_end/dt) at each point; the smallest dt the most.
+            let smallest = axis.spec.values().fold(f64::INFINITY, f64::min);
+            let most = (t_end / smallest).ceil();
+            if discrete.iter().any(|d| d.steps == Budget::Horizon) && most > MAX_ROWS {
+                return sweep_error(
+                    AxisKey::Dt,
+                    &format!(
+                        "t_end/dt = {most} steps by default at dt = {smallest:?}, more than {MAX_ROWS:e}; give the entries steps or sweep larger dt"
+                    ),
+                );
+            }
+        }
         if swept(AxisKey::Momentum) && !discrete.iter().any(|d| d.scheme == Scheme::HeavyBall) {
-            return unused(
+            return sweep_error(
                 AxisKey::Momentum,
                 "no heavy-ball entry has a momentum to replace (gradient-descent has none)",
             );
@@ -147,47 +161,61 @@ const MAX_POINTS: f64 = 1e8;
 fn sweep(t: &TableReader<'_, '_>) -> Result<Sweep> {
     let names: Vec<&str> = AxisKey::ALL.iter().map(|k| k.as_str()).collect();
     t.check_keys(&names)?;
-    let mut axes = Vec::new();
+    let mut drafts = Vec::new();
     for key in AxisKey::ALL {
         if let Some(a) = t.table(key.as_str())? {
-            axes.push(axis(&a, key)?);
+            let (spec, spans) = axis_spec(&a)?;
+            drafts.push((a, key, spec, spans));
         }
     }
-    if axes.is_empty() {
+    if drafts.is_empty() {
         return Err(t.src.error(
             Some(t.span.clone()),
             "sweep",
             format!("has no axis; give one or more of {}", names.join(", ")),
         ));
     }
-    let particle_axis = axes
+    let keys: Vec<AxisKey> = drafts.iter().map(|d| d.1).collect();
+    let particle_axis = keys
         .iter()
-        .find(|a| matches!(a.key, AxisKey::Mass | AxisKey::Friction));
-    let rate_axis = axes
+        .find(|k| matches!(k, AxisKey::Mass | AxisKey::Friction));
+    let rate_axis = keys
         .iter()
-        .find(|a| matches!(a.key, AxisKey::LearningRate | AxisKey::Momentum));
+        .find(|k| matches!(k, AxisKey::LearningRate | AxisKey::Momentum));
     if let (Some(p), Some(r)) = (particle_axis, rate_axis) {
         return Err(t.error(
-            p.key.as_str(),
+            p.as_str(),
             format!(
                 "cannot be swept together with {}: a learning_rate/momentum sweep makes the continuous particle the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps)",
-                r.key.as_str()
+                r.as_str()
             ),
         ));
     }
-    let points: f64 = axes.iter().map(|a| a.values.len() as f64).product();
+    // Counted before any value is computed: a typo in a count must not eat the memory.
+    let points: f64 = drafts.iter().map(|d| d.2.len() as f64).product();
     if points > MAX_POINTS {
         return Err(t.src.error(
             Some(t.span.clone()),
             "sweep",
-            format!("the grid has {points:e} points, more than {MAX_POINTS:e}; split it into several scenarios or shards"),
+            format!("the grid has {points:e} points, more than {MAX_POINTS:e}; split it into several scenarios"),
         ));
     }
+    let axes = drafts
+        .into_iter()
+        .map(|(a, key, spec, spans)| axis_values(&a, key, spec, spans))
+        .collect::<Result<Vec<Axis>>>()?;
     Ok(Sweep { axes })
 }
 
-/// One axis: exactly one of `logspace = [a, b, n]`, `linspace = [a, b, n]`, `values = [...]`.
-fn axis(t: &TableReader<'_, '_>, key: AxisKey) -> Result<Axis> {
+/// Where an axis' values stand in the file: each its own (`values`), or all in one array.
+enum Spans {
+    Each(Vec<std::ops::Range<usize>>),
+    One(std::ops::Range<usize>),
+}
+
+/// One axis as written: exactly one of `logspace = [a, b, n]`, `linspace = [a, b, n]`,
+/// `values = [...]`.
+fn axis_spec(t: &TableReader<'_, '_>) -> Result<(AxisSpec, Spans)> {
     let forms = ["logspace", "linspace", "values"];
     t.check_keys(&forms)?;
     let given: Vec<&str> = forms.iter().copied().filter(|f| t.has(f)).collect();
@@ -204,65 +232,79 @@ fn axis(t: &TableReader<'_, '_>, key: AxisKey) -> Result<Axis> {
             return Err(t.error(second, format!("give only one of {}", given.join(", "))));
         }
     };
-    let (spec, spans) = if form == "values" {
-        let items = t.num_items("values")?.expect("present");
+    let items = t.num_items(form)?.expect("present");
+    if form == "values" {
         if items.is_empty() {
             return Err(t.error("values", "must list at least one value"));
         }
         let values = items.iter().map(|n| n.value).collect();
         let spans = items.into_iter().map(|n| n.span).collect();
-        (AxisSpec::Values(values), spans)
-    } else {
-        let items = t.num_items(form)?.expect("present");
-        if items.len() != 3 {
-            return Err(t.error(
-                form,
-                format!("must be [start, stop, count], got {} entries", items.len()),
-            ));
-        }
-        let c = &items[2];
-        if c.value < 1.0 || c.value.fract() != 0.0 || c.value > MAX_POINTS {
-            return Err(t.error_at(
-                &format!("{form}[3]"),
-                c.span.clone(),
-                format!(
-                    "the count must be a whole number from 1 to {MAX_POINTS:e}, got {}",
-                    t.src.snippet(&c.span)
-                ),
-            ));
-        }
-        let (start, stop, count) = (items[0].value, items[1].value, c.value as u64);
-        let spec = if form == "logspace" {
-            AxisSpec::Logspace { start, stop, count }
-        } else {
-            AxisSpec::Linspace { start, stop, count }
-        };
-        let span = t.get(form).expect("present").span();
-        (spec, vec![span; count as usize])
-    };
-    let values = spec.values();
-    for (i, (x, span)) in values.iter().zip(&spans).enumerate() {
-        let rule = match key {
-            AxisKey::Mass if *x < 0.0 => Some("mass must be >= 0"),
-            AxisKey::Friction if *x <= 0.0 => Some("friction must be > 0"),
-            AxisKey::Dt if *x <= 0.0 => Some("dt must be > 0"),
-            _ if !x.is_finite() => Some("every value must be finite"),
-            _ => None,
-        };
-        if let Some(rule) = rule {
-            let (key, what) = if form == "values" {
-                (format!("values[{}]", i + 1), "got".to_string())
-            } else {
-                let n = values.len();
-                (
-                    form.to_string(),
-                    format!("but its value {} of {n} is", i + 1),
-                )
-            };
-            return Err(t.error_at(&key, span.clone(), format!("{rule}, {what} {x:?}")));
-        }
+        return Ok((AxisSpec::Values(values), Spans::Each(spans)));
     }
-    Ok(Axis { key, spec, values })
+    if items.len() != 3 {
+        return Err(t.error(
+            form,
+            format!("must be [start, stop, count], got {} entries", items.len()),
+        ));
+    }
+    let c = &items[2];
+    if c.value < 1.0 || c.value.fract() != 0.0 || c.value > MAX_POINTS {
+        return Err(t.error_at(
+            &format!("{form}[3]"),
+            c.span.clone(),
+            format!(
+                "the count must be a whole number from 1 to {MAX_POINTS:e}, got {}",
+                t.src.snippet(&c.span)
+            ),
+        ));
+    }
+    let (start, stop, count) = (items[0].value, items[1].value, c.value as u64);
+    if !(stop - start).is_finite() {
+        return Err(t.error(form, "stop - start overflows a double; narrow the range"));
+    }
+    let spec = if form == "logspace" {
+        AxisSpec::Logspace { start, stop, count }
+    } else {
+        AxisSpec::Linspace { start, stop, count }
+    };
+    Ok((spec, Spans::One(t.get(form).expect("present").span())))
+}
+
+/// An axis' values, each checked against the rule of the key it replaces.
+fn axis_values(
+    t: &TableReader<'_, '_>,
+    key: AxisKey,
+    spec: AxisSpec,
+    spans: Spans,
+) -> Result<Axis> {
+    let form = spec.form();
+    for (i, x) in spec.values().enumerate() {
+        let x = &x;
+        let rule = match key {
+            AxisKey::Mass if *x < 0.0 => "mass must be >= 0",
+            AxisKey::Friction if *x <= 0.0 => "friction must be > 0",
+            AxisKey::Dt if *x <= 0.0 => "dt must be > 0",
+            _ if !x.is_finite() && form == "logspace" => {
+                "10^x overflows a double (|x| must stay below 308)"
+            }
+            _ if !x.is_finite() => "every value must be finite",
+            _ => continue,
+        };
+        let (key, span, what) = match &spans {
+            Spans::Each(each) => (
+                format!("values[{}]", i + 1),
+                each[i].clone(),
+                "got".to_string(),
+            ),
+            Spans::One(span) => (
+                form.to_string(),
+                span.clone(),
+                format!("but its value {} of {} is", i + 1, spec.len()),
+            ),
+        };
+        return Err(t.error_at(&key, span, format!("{rule}, {what} {x:?}")));
+    }
+    Ok(Axis { key, spec })
 }
 
 /// A name must be usable as one folder under the output root.
@@ -470,7 +512,7 @@ fn particle(t: &TableReader<'_, '_>, n: usize, sweep: Option<&Sweep>) -> Result<
     }
     // A swept key may be written (the sweep replaces it) or left out.
     let mass = match (t.num("mass")?, swept(AxisKey::Mass)) {
-        (_, Some(axis)) => axis.values[0],
+        (_, Some(axis)) => axis.first(),
         (Some(m), None) if m.value < 0.0 => {
             return Err(t.error_at(
                 "mass",
@@ -482,7 +524,7 @@ fn particle(t: &TableReader<'_, '_>, n: usize, sweep: Option<&Sweep>) -> Result<
         (None, None) => return Err(t.missing("mass", "the particle needs mass = m >= 0")),
     };
     let friction = match (t.num("friction")?, swept(AxisKey::Friction)) {
-        (_, Some(axis)) => axis.values[0],
+        (_, Some(axis)) => axis.first(),
         (Some(mu), None) => positive(t, "friction", &mu)?,
         (None, None) => {
             return Err(t.missing("friction", "the particle needs friction = mu > 0"));
@@ -623,7 +665,7 @@ fn discrete_entry(
         None => format!("{}-{index}", scheme.as_str()),
     };
     let dt = match (positive_opt(t, "dt")?, swept(AxisKey::Dt)) {
-        (_, Some(axis)) => Some(axis.values[0]),
+        (_, Some(axis)) => Some(axis.first()),
         (dt, None) => dt,
     };
     let map = choice(
@@ -649,7 +691,7 @@ fn discrete_entry(
             ));
         }
         let learning_rate = match (swept(AxisKey::LearningRate), learning_rate) {
-            (Some(a), _) => a.values[0],
+            (Some(a), _) => a.first(),
             (None, Some(lr)) => lr,
             (None, None) => {
                 return Err(t.missing(
@@ -659,7 +701,7 @@ fn discrete_entry(
             }
         };
         let momentum = match (scheme, swept(AxisKey::Momentum), momentum) {
-            (Scheme::HeavyBall, Some(a), _) => a.values[0],
+            (Scheme::HeavyBall, Some(a), _) => a.first(),
             (Scheme::HeavyBall, None, Some(p)) => p.value,
             (Scheme::HeavyBall, None, None) => {
                 return Err(t.missing(
@@ -720,7 +762,7 @@ fn discrete_entry(
                     (Scheme::HeavyBall, map) => map.unwrap_or(Map::Qian),
                 };
                 let zero_mass = match swept(AxisKey::Mass) {
-                    Some(a) => a.values.contains(&0.0),
+                    Some(a) => a.spec.values().any(|m| m == 0.0),
                     None => particle.mass == Some(0.0),
                 };
                 if map == Map::SymplecticEuler && zero_mass {
@@ -745,19 +787,13 @@ fn discrete_entry(
         Some((s, _)) => Budget::Steps(s),
         None => match t_end {
             None => Budget::Steps(DEFAULT_STEPS),
+            Some(_) if swept(AxisKey::Dt).is_some() => Budget::Horizon,
             Some(t_end) => {
-                // The default budget follows each point's dt; the smallest dt needs the most.
-                let dts = swept(AxisKey::Dt).map_or(&[][..], |a| &a.values[..]);
-                let smallest = dts.iter().copied().fold(params.dt(), f64::min);
-                let most = ((t_end / smallest).ceil() as u64).max(1);
-                if most as f64 > MAX_ROWS {
-                    return Err(t.error("dt", format!("t_end/dt = {most} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
+                let steps = ((t_end / params.dt()).ceil() as u64).max(1);
+                if steps as f64 > MAX_ROWS {
+                    return Err(t.error("dt", format!("t_end/dt = {steps} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
                 }
-                if dts.is_empty() {
-                    Budget::Steps(most)
-                } else {
-                    Budget::Horizon
-                }
+                Budget::Steps(steps)
             }
         },
     };

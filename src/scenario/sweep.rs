@@ -73,42 +73,62 @@ impl AxisSpec {
         }
     }
 
-    /// The axis' values, computed exactly as numpy does.
-    pub fn values(&self) -> Vec<f64> {
-        match *self {
-            AxisSpec::Logspace { start, stop, count } => linspace(start, stop, count)
-                .into_iter()
-                .map(|x| 10f64.powf(x))
-                .collect(),
-            AxisSpec::Linspace { start, stop, count } => linspace(start, stop, count),
-            AxisSpec::Values(ref v) => v.clone(),
+    /// Number of values.
+    pub fn len(&self) -> u64 {
+        match self {
+            AxisSpec::Logspace { count, .. } | AxisSpec::Linspace { count, .. } => *count,
+            AxisSpec::Values(v) => v.len() as u64,
         }
+    }
+
+    /// Whether there are no values (never, once validated).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i` (`i < len()`), computed exactly as numpy does; nothing is stored, so a
+    /// long axis costs no memory.
+    pub fn value(&self, i: u64) -> f64 {
+        match *self {
+            AxisSpec::Logspace { start, stop, count } => {
+                10f64.powf(linspace_at(start, stop, count, i))
+            }
+            AxisSpec::Linspace { start, stop, count } => linspace_at(start, stop, count, i),
+            AxisSpec::Values(ref v) => v[i as usize],
+        }
+    }
+
+    /// All values, in order.
+    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
+        (0..self.len()).map(|i| self.value(i))
     }
 }
 
-/// numpy's `linspace(start, stop, count)` to the last bit: `i·step + start` with
-/// `step = (stop − start)/(count − 1)`, the last value set to `stop`; one value is `start`.
-pub fn linspace(start: f64, stop: f64, count: u64) -> Vec<f64> {
+/// Value `i` of numpy's `linspace(start, stop, count)` to the last bit: `i·step + start`
+/// with `step = (stop − start)/(count − 1)`, the last value `stop`; one value is `start`.
+pub fn linspace_at(start: f64, stop: f64, count: u64, i: u64) -> f64 {
     if count == 1 {
-        return vec![start];
+        return start;
+    }
+    if i == count - 1 {
+        return stop;
     }
     let div = (count - 1) as f64;
     let delta = stop - start;
     let step = delta / div;
-    let mut out: Vec<f64> = (0..count)
-        .map(|i| {
-            if step == 0.0 {
-                // numpy's branch for a step that underflows: scale before multiplying.
-                i as f64 / div * delta + start
-            } else {
-                i as f64 * step + start
-            }
-        })
-        .collect();
-    if let Some(last) = out.last_mut() {
-        *last = stop;
+    if step == 0.0 {
+        // numpy's branch for a step that underflows: scale before multiplying.
+        i as f64 / div * delta + start
+    } else {
+        i as f64 * step + start
     }
-    out
+}
+
+/// numpy's `linspace(start, stop, count)`.
+pub fn linspace(start: f64, stop: f64, count: u64) -> Vec<f64> {
+    (0..count)
+        .map(|i| linspace_at(start, stop, count, i))
+        .collect()
 }
 
 /// One axis of the grid.
@@ -116,10 +136,15 @@ pub fn linspace(start: f64, stop: f64, count: u64) -> Vec<f64> {
 pub struct Axis {
     /// The key it replaces.
     pub key: AxisKey,
-    /// How it was written.
+    /// How it was written (and so its values).
     pub spec: AxisSpec,
-    /// Its values, in order.
-    pub values: Vec<f64>,
+}
+
+impl Axis {
+    /// Its first value (what a swept key holds in the resolved scenario).
+    pub fn first(&self) -> f64 {
+        self.spec.value(0)
+    }
 }
 
 /// The grid: axes in SPEC order, the last varying fastest.
@@ -171,7 +196,7 @@ impl Values {
 impl Sweep {
     /// Number of grid points (the product of the axes' lengths).
     pub fn len(&self) -> u64 {
-        self.axes.iter().map(|a| a.values.len() as u64).product()
+        self.axes.iter().map(|a| a.spec.len()).product()
     }
 
     /// Whether the grid has no points (never, once validated).
@@ -194,8 +219,8 @@ impl Sweep {
         let mut out = Values::default();
         let mut rest = index;
         for axis in self.axes.iter().rev() {
-            let len = axis.values.len() as u64;
-            out.set(axis.key, axis.values[(rest % len) as usize]);
+            let len = axis.spec.len();
+            out.set(axis.key, axis.spec.value(rest % len));
             rest /= len;
         }
         out
@@ -223,8 +248,7 @@ mod tests {
     fn index_order_is_last_fastest() {
         let axis = |key, values: Vec<f64>| Axis {
             key,
-            spec: AxisSpec::Values(values.clone()),
-            values,
+            spec: AxisSpec::Values(values),
         };
         let s = Sweep {
             axes: vec![
