@@ -68,14 +68,23 @@ impl StopRule {
         }
     }
 
-    /// The measure compared with thresholds: |w − w*|², E − E*, or |∇E|² (`g` must then
-    /// hold ∇E(w)).
+    /// The measure compared with thresholds: |w − w*|², E − E*, |∇E|² (`g` must then
+    /// hold ∇E(w)) or m|v|² + 2(E − E*), where `kinetic` gives m|v|² (asked for only by
+    /// the energy criterion).
     #[inline]
-    pub fn measure(&self, potential: &dyn Potential, w: &[f64], g: &[f64]) -> f64 {
+    pub fn measure(
+        &self,
+        potential: &dyn Potential,
+        w: &[f64],
+        g: &[f64],
+        kinetic: impl FnOnce() -> f64,
+    ) -> f64 {
+        let excess = || potential.value(w) - potential.minimum_value().unwrap_or(0.0);
         match self.criterion {
             Criterion::Distance => distance2(potential, w),
-            Criterion::Loss => potential.value(w) - potential.minimum_value().unwrap_or(0.0),
+            Criterion::Loss => excess(),
             Criterion::Gradient => g.iter().map(|x| x * x).sum(),
+            Criterion::Energy => kinetic() + 2.0 * excess(),
         }
     }
 
@@ -84,7 +93,7 @@ impl StopRule {
     pub fn threshold(&self, value: f64) -> f64 {
         match self.criterion {
             Criterion::Loss => value,
-            Criterion::Distance | Criterion::Gradient => value * value,
+            Criterion::Distance | Criterion::Gradient | Criterion::Energy => value * value,
         }
     }
 
@@ -92,7 +101,14 @@ impl StopRule {
     pub fn value(&self, measure: f64) -> f64 {
         match self.criterion {
             Criterion::Loss => measure,
-            Criterion::Distance | Criterion::Gradient => measure.sqrt(),
+            // Rounding can leave E − E* a hair below zero at the minimum (NaN stays NaN).
+            Criterion::Distance | Criterion::Gradient | Criterion::Energy => {
+                if measure < 0.0 {
+                    0.0
+                } else {
+                    measure.sqrt()
+                }
+            }
         }
     }
 
@@ -121,7 +137,7 @@ impl StopRule {
         match self.criterion {
             // E − E* = ½|L(w − w*)|² < value  ⇔  |u|² < 2·value.
             Criterion::Loss => 2.0 * value,
-            Criterion::Distance | Criterion::Gradient => value * value,
+            Criterion::Distance | Criterion::Gradient | Criterion::Energy => value * value,
         }
     }
 }
@@ -151,7 +167,10 @@ impl<'a> CriterionMap<'a> {
     pub fn new(potential: &'a dyn Potential, criterion: Criterion) -> Option<Self> {
         let n = potential.dim();
         let minimum = potential.minimum().map_or(vec![0.0; n], <[f64]>::to_vec);
-        if criterion != Criterion::Distance && potential.as_quadratic().is_none() {
+        // The energy involves the velocity: it has no map of w alone.
+        if criterion == Criterion::Energy
+            || (criterion != Criterion::Distance && potential.as_quadratic().is_none())
+        {
             return None;
         }
         Some(CriterionMap {
@@ -175,7 +194,7 @@ impl<'a> CriterionMap<'a> {
         // Only quadratics reach the arms below (see `new`).
         if let Some(q) = self.potential.as_quadratic() {
             match self.criterion {
-                Criterion::Distance => {}
+                Criterion::Distance | Criterion::Energy => {}
                 Criterion::Gradient => q.hessian_apply(&self.scratch, u),
                 Criterion::Loss => q.factor_apply(&self.scratch, u),
             }

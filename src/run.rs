@@ -187,7 +187,7 @@ impl<'a> Setup<'a> {
             .discrete
             .iter()
             .zip(&point.discrete)
-            .map(|(d, (params, _))| maps::coefficients(d.scheme, *params, point.particle))
+            .map(|(d, (params, _))| maps::coefficients(d.scheme, d.form, *params, point.particle))
             .collect()
     }
 
@@ -440,6 +440,7 @@ pub fn discrete_radius(scheme: Scheme, c: &Coefficients, ks: &[f64]) -> f64 {
     ks.iter()
         .map(|&k| match scheme {
             Scheme::HeavyBall => theory::heavy_ball_radius(c.learning_rate, c.momentum, k),
+            Scheme::Nesterov => theory::nesterov_radius(c.learning_rate, c.momentum, k),
             Scheme::GradientDescent => theory::gradient_descent_radius(c.learning_rate, k),
         })
         .fold(0.0, f64::max)

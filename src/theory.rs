@@ -339,6 +339,63 @@ pub fn max_stable_learning_rate(p: f64, k_max: f64) -> f64 {
     (2.0 + 2.0 * p) / k_max
 }
 
+/// The spring constant of the slowest component (smallest decay rate; the first on ties),
+/// `None` for an empty spectrum.
+pub fn slowest_component(m: f64, mu: f64, ks: &[f64]) -> Option<f64> {
+    ks.iter()
+        .copied()
+        .map(|k| (decay_rate(m, mu, k), k))
+        .fold(None, |best: Option<(f64, f64)>, (r, k)| match best {
+            Some((rb, _)) if rb <= r => best,
+            _ => Some((r, k)),
+        })
+        .map(|(_, k)| k)
+}
+
+/// The momentum that minimises the heavy ball's spectral radius `max_i ρ_i` at learning
+/// rate ε: `max_i (1 − sqrt(ε k_i))²` over the components with `k_i > 0` (Q35 per
+/// component; above its own p*, a component's roots are complex with `|σ| = sqrt(p)`,
+/// rising in p, and below it the larger real root falls as p rises). `None` when no
+/// momentum below 1 converges (some `ε k_i ≥ 4`) or there is no positive eigenvalue.
+pub fn optimal_momentum_for(eps: f64, ks: &[f64]) -> Option<f64> {
+    let p = ks
+        .iter()
+        .filter(|&&k| k > 0.0)
+        .map(|&k| optimal_momentum(eps, k))
+        .fold(None, |a: Option<f64>, p| Some(a.map_or(p, |a| a.max(p))))?;
+    (eps > 0.0 && p < 1.0).then_some(p)
+}
+
+/// Nesterov's optimal momentum for one component with `0 < εk < 1`:
+/// `p* = (1 − sqrt(εk))/(1 + sqrt(εk))`, where the roots of
+/// `σ² − (1 + p)(1 − εk)σ + p(1 − εk)` coincide at `1 − sqrt(εk)`.
+pub fn nesterov_optimal_momentum(eps: f64, k: f64) -> f64 {
+    let s = (eps * k).sqrt();
+    (1.0 - s) / (1.0 + s)
+}
+
+/// Nesterov's momentum minimising `max_i ρ_i` at learning rate ε (as for the heavy ball,
+/// the largest per-component p*), defined when every `0 < ε k_i < 1`.
+pub fn nesterov_optimal_momentum_for(eps: f64, ks: &[f64]) -> Option<f64> {
+    if ks.is_empty() || ks.iter().any(|&k| !(eps * k > 0.0 && eps * k < 1.0)) {
+        return None;
+    }
+    Some(
+        ks.iter()
+            .map(|&k| nesterov_optimal_momentum(eps, k))
+            .fold(0.0, f64::max),
+    )
+}
+
+/// Largest stable learning rate of Nesterov's scheme for momentum `0 ≤ p < 1`:
+/// `(2 + 2p)/((1 + 2p) k_max)` (Jury's conditions on its companion matrix: `εk > 0` and
+/// `1 + (1 + 2p)(1 − εk) > 0`; `|p(1 − εk)| < 1` then holds). `None` outside `0 ≤ p < 1`.
+pub fn nesterov_max_stable_learning_rate(p: f64, k_max: f64) -> Option<f64> {
+    (0.0..1.0)
+        .contains(&p)
+        .then(|| (2.0 + 2.0 * p) / ((1.0 + 2.0 * p) * k_max))
+}
+
 /// Goh's globally optimal parameters for Hessian eigenvalues in `[λ1, λn]` (THEORY §5),
 /// rates per step (spectral radii).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -907,5 +964,48 @@ mod tests {
         assert_eq!(rate_per_time(1.0, 0.1), 0.0);
         assert!(rate_per_time(2.0, 0.1) < 0.0);
         assert_eq!(rate_per_time(0.0, 0.1), f64::INFINITY);
+    }
+
+    #[test]
+    fn optimal_momentum_for_a_spectrum_minimises_the_radius() {
+        // Fine scan of p at fixed ε on Goh's spectrum: the scan's minimiser of max_i ρ_i is
+        // within one grid step (1e-4) of the closed form.
+        let ks = [0.01, 0.1, 1.0];
+        for eps in [0.5, 1.0, 3.3057851239669422] {
+            let p_star = optimal_momentum_for(eps, &ks).unwrap();
+            let radius = |p: f64| {
+                ks.iter()
+                    .map(|&k| heavy_ball_radius(eps, p, k))
+                    .fold(0.0, f64::max)
+            };
+            let best = (0..10_000)
+                .map(|i| i as f64 * 1e-4)
+                .min_by(|a, b| radius(*a).total_cmp(&radius(*b)))
+                .unwrap();
+            assert!(
+                (best - p_star).abs() <= 1e-4,
+                "eps {eps}: scan {best}, closed form {p_star}"
+            );
+        }
+        assert_eq!(optimal_momentum_for(5.0, &[1.0]), None);
+    }
+
+    #[test]
+    fn nesterov_optimum_and_stability_edge() {
+        for (eps, k) in [(0.1, 1.0), (0.01, 4.0), (0.5, 0.3)] {
+            let p = nesterov_optimal_momentum(eps, k);
+            // A double root at 1 − sqrt(εk).
+            assert_relative_eq!(
+                nesterov_radius(eps, p, k),
+                1.0 - (eps * k).sqrt(),
+                max_relative = 1e-7
+            );
+        }
+        for p in [0.0, 0.3, 0.9] {
+            let lr = nesterov_max_stable_learning_rate(p, 2.0).unwrap();
+            assert!(nesterov_radius(lr * (1.0 - 1e-9), p, 2.0) < 1.0);
+            assert!(nesterov_radius(lr * (1.0 + 1e-9), p, 2.0) > 1.0);
+        }
+        assert_eq!(slowest_component(1.0, 1.0, &[4.0, 0.1, 9.0]), Some(0.1));
     }
 }

@@ -12,7 +12,7 @@ use heavyball::dynamics::maps;
 use heavyball::observe::StopRule;
 use heavyball::potential;
 use heavyball::scenario::{
-    ContinuousSpec, Criterion, HessianSpec, Method, PotentialSpec, Scheme, StopSpec,
+    ContinuousSpec, Criterion, Form, HessianSpec, Method, Model, PotentialSpec, Scheme, StopSpec,
 };
 
 struct Counting;
@@ -64,6 +64,8 @@ fn a_step_allocates_nothing() {
         dt: 0.1,
         energy_mass: 0.0,
         particle: None,
+        form: Form::Polyak,
+        native: (0.001, 0.9),
     };
     let discrete = |steps| {
         counted(|| {
@@ -98,6 +100,7 @@ fn a_step_allocates_nothing() {
                 sample_interval: t_end,
                 step: None,
                 max_steps: 10_000_000,
+                model: Model::HeavyBall,
             };
             ContinuousRun {
                 potential: p.as_ref(),

@@ -10,7 +10,7 @@ use heavyball::dynamics::continuous::ContinuousRun;
 use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
 use heavyball::potential::{self, Potential};
 use heavyball::scenario::{
-    ContinuousSpec, Criterion, HessianSpec, Method, PotentialSpec, StopSpec,
+    ContinuousSpec, Criterion, HessianSpec, Method, Model, PotentialSpec, StopSpec,
 };
 
 /// Records (t, w, v) every `interval`.
@@ -55,6 +55,7 @@ fn spec(method: Method, rtol: f64, atol: f64, t_end: f64, step: Option<f64>) -> 
         sample_interval: 0.01,
         step,
         max_steps: 10_000_000,
+        model: Model::HeavyBall,
     }
 }
 

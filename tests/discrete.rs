@@ -34,7 +34,7 @@ fn run(s: &Scenario, i: usize) -> (RunReport, Vec<Vec<f64>>) {
     let report = DiscreteRun {
         potential: p.as_ref(),
         scheme: d.scheme,
-        coefficients: maps::coefficients(d.scheme, params, point.particle),
+        coefficients: maps::coefficients(d.scheme, d.form, params, point.particle),
         position: &s.particle.position,
         velocity: &s.particle.velocity,
         steps,

@@ -18,7 +18,7 @@ use crate::observe::{
     distance2,
 };
 use crate::potential::Potential;
-use crate::scenario::{ContinuousSpec, Method};
+use crate::scenario::{ContinuousSpec, Method, Model};
 
 /// One continuous run: the particle, where it starts, and how to integrate.
 pub struct ContinuousRun<'a> {
@@ -38,19 +38,21 @@ pub struct ContinuousRun<'a> {
     pub stop: StopRule,
 }
 
-/// The right-hand side `y' = f(y)` with evaluation counting (argmin-style: in the problem
-/// wrapper, not in the solvers). State `y = (w, v)`, or `y = w` when m = 0.
+/// The right-hand side `y' = f(t, y)` with evaluation counting (argmin-style: in the
+/// problem wrapper, not in the solvers). State `y = (w, v)`, or `y = w` when m = 0.
 struct Rhs<'a> {
     potential: &'a dyn Potential,
     n: usize,
     mass: f64,
     friction: f64,
+    /// Nesterov's ODE: friction `3m/t` instead of `friction`.
+    fading: bool,
     evaluations: Cell<u64>,
 }
 
 impl Rhs<'_> {
     #[inline]
-    fn eval(&self, y: &[f64], dy: &mut [f64]) {
+    fn eval(&self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.evaluations.set(self.evaluations.get() + 1);
         let n = self.n;
         if self.mass == 0.0 {
@@ -63,7 +65,18 @@ impl Rhs<'_> {
             let (dw, dv) = dy.split_at_mut(n);
             dw.copy_from_slice(v);
             self.potential.gradient_into(w, dv);
-            let (inv_m, damp) = (1.0 / self.mass, self.friction / self.mass);
+            if self.fading && t == 0.0 {
+                // From rest, w' ≈ a·t near 0, so a + 3a = −∇E/m: w''(0) = −∇E(w₀)/(4m).
+                let s = -0.25 / self.mass;
+                dv.iter_mut().for_each(|a| *a *= s);
+                return;
+            }
+            let damp = if self.fading {
+                3.0 / t
+            } else {
+                self.friction / self.mass
+            };
+            let inv_m = 1.0 / self.mass;
             for (a, v) in dv.iter_mut().zip(v) {
                 *a = -*a * inv_m - damp * v;
             }
@@ -82,8 +95,8 @@ where
     DefaultAllocator: Allocator<D>,
 {
     #[inline]
-    fn system(&self, _t: f64, y: &OVector<f64, D>, dy: &mut OVector<f64, D>) {
-        self.rhs.eval(y.as_slice(), dy.as_mut_slice());
+    fn system(&self, t: f64, y: &OVector<f64, D>, dy: &mut OVector<f64, D>) {
+        self.rhs.eval(t, y.as_slice(), dy.as_mut_slice());
     }
 
     fn solout(&mut self, t: f64, y: &OVector<f64, D>, dy: &OVector<f64, D>) -> bool {
@@ -156,20 +169,48 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
     }
 
-    /// The criterion measure at w (computing ∇E only when the criterion needs it).
-    fn measure(&mut self, w: &[f64]) -> f64 {
+    /// The criterion measure at (w, w') (computing ∇E only when the criterion needs it).
+    fn measure(&mut self, w: &[f64], v: &[f64]) -> f64 {
         if self.stop.needs_gradient() {
             self.potential.gradient_into(w, &mut self.g);
         }
-        self.stop.measure(self.potential, w, &self.g)
+        let mass = self.mass;
+        let kinetic = || mass * v.iter().map(|x| x * x).sum::<f64>();
+        self.stop.measure(self.potential, w, &self.g, kinetic)
     }
 
-    /// The criterion measure at the current `self.w`.
+    /// The criterion measure at the current `self.w`, `self.v`.
     fn measure_w(&mut self) -> f64 {
-        let w = std::mem::take(&mut self.w);
-        let m = self.measure(&w);
-        self.w = w;
+        let (w, v) = (std::mem::take(&mut self.w), std::mem::take(&mut self.v));
+        let m = self.measure(&w, &v);
+        (self.w, self.v) = (w, v);
         m
+    }
+
+    /// The measure on the interpolant at `s` of the current step of length `h`.
+    fn measure_at(&mut self, s: f64, h: f64) -> f64 {
+        self.state_at(s, h);
+        self.measure_w()
+    }
+
+    /// The first point of `[0, 1]` of the current step where the measure is below
+    /// `threshold`, given that it is at the step's end and not at its start: bisection on
+    /// the interpolant to round-off (the first crossing for a criterion that never rises,
+    /// like the energy).
+    fn bisect_below(&mut self, threshold: f64, h: f64) -> f64 {
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            if self.measure_at(mid, h) < threshold {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
     }
 
     /// The state at `s` of the current step of length `h` into `self.w`, `self.v`.
@@ -190,7 +231,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         let n = self.n;
         self.y0.copy_from_slice(y);
         let mut dy = std::mem::take(&mut self.dy0);
-        rhs.eval(y, &mut dy);
+        rhs.eval(0.0, y, &mut dy);
         self.dy0 = dy;
         let (mut acc, mut jerk) = (
             std::mem::take(&mut self.acc0),
@@ -236,7 +277,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         self.steps += 1;
         let mut d1 = std::mem::take(&mut self.dy1);
         if self.stale_derivative {
-            rhs.eval(y1, &mut d1);
+            rhs.eval(t1, y1, &mut d1);
         } else {
             d1.copy_from_slice(dy1);
         }
@@ -289,15 +330,21 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
                     .filter(|&s| s <= s_end);
             }
         } else if self.map.is_none() {
-            // No linear criterion map for this potential: test at step ends only.
-            let m = self.measure(&y1[..n]);
-            if self.crossings.loose.is_none()
-                && m < self.stop.threshold(RATE_DECADES * self.stop.tolerance)
-            {
-                self.crossings.loose = Some(t1);
+            // No linear criterion map (the energy, or a potential without one): test the step
+            // end, and where it is below a threshold find the crossing inside the step.
+            let v1 = if self.massless {
+                &d1[..n]
+            } else {
+                &y1[n..2 * n]
+            };
+            let m = self.measure(&y1[..n], v1);
+            let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
+            if self.crossings.loose.is_none() && m < loose {
+                self.crossings.loose = Some(t0 + self.bisect_below(loose, h) * h);
             }
-            if m < self.stop.threshold(self.stop.tolerance) {
-                hit = Some(1.0);
+            let tight = self.stop.threshold(self.stop.tolerance);
+            if m < tight {
+                hit = Some(self.bisect_below(tight, h)).filter(|&s| s <= s_end);
             }
         }
         let limit = match hit {
@@ -385,6 +432,7 @@ impl ContinuousRun<'_> {
             n,
             mass: self.mass,
             friction: self.friction,
+            fading: self.spec.model == Model::Nesterov,
             evaluations: Cell::new(0),
         };
         let spec = self.spec;

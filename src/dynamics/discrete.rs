@@ -1,6 +1,9 @@
-//! The discrete schemes (THEORY §3–§4): the heavy ball
-//! `w_{k+1} = w_k − ε∇E(w_k) + p(w_k − w_{k−1})` and gradient descent (p = 0), with
-//! `w_{−1} = w_0 − Δt·v_0` and step k standing at physical time k·Δt.
+//! The discrete schemes (THEORY §3–§4), each written the way its users write it: the heavy
+//! ball in Polyak's form `w_{k+1} = w_k − ε∇E(w_k) + p(w_k − w_{k−1})`, in PyTorch's
+//! (`z ← βz + ∇E; w ← w − αz`) and as an exponential moving average
+//! (`v ← βv + (1 − β)∇E; w ← w − αv`); Nesterov's `y = w + p(w − w_prev); w ← y − ε∇E(y)`;
+//! gradient descent. All start from `w_{−1} = w_0 − Δt·v_0` (the buffers from the same
+//! `w_0 − w_{−1}`), and step k stands at physical time k·Δt.
 
 use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
 
@@ -9,7 +12,22 @@ use crate::observe::{
     Crossings, DiscreteObserver, RATE_DECADES, RunReport, Status, StopRule, distance2,
 };
 use crate::potential::Potential;
-use crate::scenario::Scheme;
+use crate::scenario::{Form, Scheme};
+
+/// The update a run performs, with its own parameters.
+#[derive(Debug, Clone, Copy)]
+enum Update {
+    /// `w ← w − ε g + p(w − w_prev)`.
+    Polyak { eps: f64, p: f64 },
+    /// `z ← β z + g; w ← w − α z`.
+    PyTorch { alpha: f64, beta: f64 },
+    /// `v ← β v + (1 − β) g; w ← w − α v`.
+    Ema { alpha: f64, beta: f64 },
+    /// `y = w + p(w − w_prev); w ← y − ε∇E(y)`.
+    Nesterov { eps: f64, p: f64 },
+    /// `w ← w − ε g`.
+    GradientDescent { eps: f64 },
+}
 
 /// The iterates of one discrete entry, advanced one step at a time. `D` is the vector
 /// storage: fixed-size for small n, so a step allocates nothing.
@@ -18,12 +36,15 @@ where
     DefaultAllocator: Allocator<D>,
 {
     potential: &'a dyn Potential,
-    scheme: Scheme,
-    eps: f64,
-    p: f64,
+    update: Update,
     w: OVector<f64, D>,
     w_prev: OVector<f64, D>,
+    /// ∇E at w (or at Nesterov's look-ahead y during a step).
     g: OVector<f64, D>,
+    /// PyTorch's and the EMA's momentum buffer; Nesterov's look-ahead point.
+    buffer: OVector<f64, D>,
+    /// Whether `g` holds ∇E(w_k).
+    fresh: bool,
     evaluations: u64,
 }
 
@@ -31,7 +52,8 @@ impl<'a, D: Dim> Iterates<'a, D>
 where
     DefaultAllocator: Allocator<D>,
 {
-    /// Starts at `w_0 = position` with `w_{−1} = w_0 − Δt·v_0`.
+    /// Starts at `w_0 = position` with `w_{−1} = w_0 − Δt·v_0`; a momentum buffer starts
+    /// where it reproduces that `w_{−1}` (`z_0 = −(w_0 − w_{−1})/α`, zero from rest).
     pub fn new(
         potential: &'a dyn Potential,
         scheme: Scheme,
@@ -47,14 +69,41 @@ where
             U1,
             position.iter().zip(velocity).map(|(w, v)| w - c.dt * v),
         );
+        let (alpha, beta) = c.native;
+        let update = match (scheme, c.form) {
+            (Scheme::GradientDescent, _) => Update::GradientDescent {
+                eps: c.learning_rate,
+            },
+            (Scheme::Nesterov, _) => Update::Nesterov {
+                eps: c.learning_rate,
+                p: c.momentum,
+            },
+            (Scheme::HeavyBall, Form::Polyak) => Update::Polyak {
+                eps: c.learning_rate,
+                p: c.momentum,
+            },
+            (Scheme::HeavyBall, Form::PyTorch) => Update::PyTorch { alpha, beta },
+            (Scheme::HeavyBall, Form::Ema) => Update::Ema { alpha, beta },
+        };
+        let buffer = OVector::<f64, D>::from_iterator_generic(
+            dim,
+            U1,
+            w.iter().zip(w_prev.iter()).map(|(a, b)| {
+                if alpha == 0.0 || (a - b) == 0.0 {
+                    0.0
+                } else {
+                    -(a - b) / alpha
+                }
+            }),
+        );
         Iterates {
             potential,
-            scheme,
-            eps: c.learning_rate,
-            p: c.momentum,
+            update,
             w,
             w_prev,
             g: OVector::<f64, D>::zeros_generic(dim, U1),
+            buffer,
+            fresh: false,
             evaluations: 0,
         }
     }
@@ -79,33 +128,73 @@ where
         self.evaluations
     }
 
-    /// Computes ∇E(w_k) into the gradient buffer.
+    /// Computes ∇E(w_k) into the gradient buffer (for a stop criterion that needs it; a
+    /// step reuses it).
     #[inline]
     pub fn gradient(&mut self) {
         self.potential
             .gradient_into(self.w.as_slice(), self.g.as_mut_slice());
         self.evaluations += 1;
+        self.fresh = true;
     }
 
-    /// One step from w_k to w_{k+1}, using the gradient computed by [`Self::gradient`].
+    /// One step from w_k to w_{k+1}, in the entry's own form.
     #[inline]
     pub fn step(&mut self) {
-        let (eps, p) = (self.eps, self.p);
-        let (w, wp, g) = (
+        if let Update::Nesterov { p, .. } = self.update {
+            // The gradient is taken at the look-ahead y = w + p(w − w_prev).
+            let (y, w, wp) = (
+                self.buffer.as_mut_slice(),
+                self.w.as_slice(),
+                self.w_prev.as_slice(),
+            );
+            for i in 0..y.len() {
+                y[i] = w[i] + p * (w[i] - wp[i]);
+            }
+            self.potential
+                .gradient_into(self.buffer.as_slice(), self.g.as_mut_slice());
+            self.evaluations += 1;
+        } else if !self.fresh {
+            self.gradient();
+        }
+        self.fresh = false;
+        let (w, wp, g, b) = (
             self.w.as_mut_slice(),
             self.w_prev.as_mut_slice(),
             self.g.as_slice(),
+            self.buffer.as_mut_slice(),
         );
-        match self.scheme {
+        match self.update {
             // Written as the peers write it, so iterates agree bit for bit.
-            Scheme::HeavyBall => {
+            Update::Polyak { eps, p } => {
                 for i in 0..w.len() {
                     let next = w[i] - eps * g[i] + p * (w[i] - wp[i]);
                     wp[i] = w[i];
                     w[i] = next;
                 }
             }
-            Scheme::GradientDescent => {
+            // torch.optim.SGD: buf.mul_(momentum).add_(grad); param.add_(buf, alpha=-lr).
+            Update::PyTorch { alpha, beta } => {
+                for i in 0..w.len() {
+                    b[i] = b[i] * beta + g[i];
+                    wp[i] = w[i];
+                    w[i] += -alpha * b[i];
+                }
+            }
+            Update::Ema { alpha, beta } => {
+                for i in 0..w.len() {
+                    b[i] = beta * b[i] + (1.0 - beta) * g[i];
+                    wp[i] = w[i];
+                    w[i] -= alpha * b[i];
+                }
+            }
+            Update::Nesterov { eps, .. } => {
+                for i in 0..w.len() {
+                    wp[i] = w[i];
+                    w[i] = b[i] - eps * g[i];
+                }
+            }
+            Update::GradientDescent { eps } => {
                 for i in 0..w.len() {
                     let next = w[i] - eps * g[i];
                     wp[i] = w[i];
@@ -115,9 +204,8 @@ where
         }
     }
 
-    /// Advances with a fresh gradient.
+    /// Advances one step.
     pub fn advance(&mut self) {
-        self.gradient();
         self.step();
     }
 }
@@ -163,6 +251,7 @@ impl DiscreteRun<'_> {
         let loose = stop.threshold(RATE_DECADES * stop.tolerance);
         let distance_criterion = stop.criterion == crate::scenario::Criterion::Distance;
         let dt = self.coefficients.dt;
+        let energy_mass = self.coefficients.energy_mass;
         let mut crossings = Crossings::default();
         let mut k = 0u64;
         let (status, measure) = loop {
@@ -174,7 +263,17 @@ impl DiscreteRun<'_> {
             let m = if distance_criterion {
                 d2
             } else {
-                stop.measure(self.potential, it.w(), it.g())
+                // Energy: the kinetic term of v = (w_k − w_{k−1})/Δt with the entry's mass.
+                let kinetic = || {
+                    let v2: f64 = it
+                        .w()
+                        .iter()
+                        .zip(it.w_prev())
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum();
+                    energy_mass * v2 / (dt * dt)
+                };
+                stop.measure(self.potential, it.w(), it.g(), kinetic)
             };
             observer.step(k, t, it.w(), it.w_prev());
             if crossings.loose.is_none() && m < loose {
@@ -189,9 +288,6 @@ impl DiscreteRun<'_> {
             }
             if k >= self.steps {
                 break (Status::NotConverged, m);
-            }
-            if !stop.needs_gradient() {
-                it.gradient();
             }
             it.step();
             k += 1;

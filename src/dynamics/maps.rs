@@ -1,7 +1,7 @@
 //! The one place where a discrete entry's (ε, p) come from (THEORY §3–§4), and the
 //! inverse map back to a particle.
 
-use crate::scenario::{DiscreteParams, Map, Scheme};
+use crate::scenario::{DiscreteParams, Form, Map, Scheme};
 
 /// Qian's map (Q7, Q8): ε = Δt²/(m + μΔt), p = m/(m + μΔt).
 pub fn qian(m: f64, mu: f64, dt: f64) -> (f64, f64) {
@@ -37,66 +37,82 @@ pub struct Coefficients {
     pub energy_mass: f64,
     /// The particle this entry stands for, where it has one.
     pub particle: Option<(f64, f64)>,
+    /// How the update is written.
+    pub form: Form,
+    /// The form's own (learning rate, momentum): (ε, p), PyTorch's (α, β) = (ε, p), or the
+    /// EMA's (α, β) with ε = α(1 − β), p = β.
+    pub native: (f64, f64),
 }
 
 /// Resolves an entry's (ε, p) at a point and the particle it stands for. `particle` is the
 /// point's (m, μ); entries that derive (ε, p) from it always have one (validation).
+/// Explicit `learning_rate`, `momentum` are read in the entry's form (EMA: α, β).
 pub fn coefficients(
     scheme: Scheme,
+    form: Form,
     params: DiscreteParams,
     particle: Option<(f64, f64)>,
 ) -> Coefficients {
     let from_particle = || particle.expect("an entry with a map has a particle (validated)");
-    match (scheme, params) {
+    let (eps, p, dt, mass) = match (scheme, params) {
         (Scheme::GradientDescent, DiscreteParams::FromParticle { dt, .. }) => {
             let (_, mu) = from_particle();
             let (eps, p) = gradient_descent(mu, dt);
-            Coefficients {
-                learning_rate: eps,
-                momentum: p,
-                dt,
-                energy_mass: 0.0,
-                particle: Some((0.0, mu)),
-            }
+            (eps, p, dt, Some((0.0, mu)))
         }
-        (Scheme::HeavyBall, DiscreteParams::FromParticle { dt, map }) => {
+        (_, DiscreteParams::FromParticle { dt, map }) => {
             let (m, mu) = from_particle();
             let (eps, p) = match map {
                 Map::Qian => qian(m, mu, dt),
                 Map::SymplecticEuler => symplectic_euler(m, mu, dt),
             };
-            Coefficients {
-                learning_rate: eps,
-                momentum: p,
-                dt,
-                energy_mass: m,
-                particle: Some((m, mu)),
-            }
+            (eps, p, dt, Some((m, mu)))
         }
         (
-            scheme,
+            _,
             DiscreteParams::Explicit {
                 learning_rate,
                 momentum,
                 dt,
             },
         ) => {
-            let twin = particle_of(learning_rate, momentum, dt);
-            // SPEC: the kinetic term uses m = pΔt²/ε, 0 when p ≤ 0 (or ε ≤ 0: no mass at all).
-            let energy_mass = match scheme {
-                Scheme::HeavyBall if momentum > 0.0 && learning_rate > 0.0 => {
-                    momentum * dt * dt / learning_rate
-                }
-                _ => 0.0,
+            let (eps, p) = match form {
+                Form::Ema => (learning_rate * (1.0 - momentum), momentum),
+                Form::Polyak | Form::PyTorch => (learning_rate, momentum),
             };
-            Coefficients {
+            (eps, p, dt, None)
+        }
+    };
+    let native = match (params, form) {
+        (
+            DiscreteParams::Explicit {
                 learning_rate,
                 momentum,
-                dt,
-                energy_mass,
-                particle: twin,
-            }
-        }
+                ..
+            },
+            _,
+        ) => (learning_rate, momentum),
+        // A map's (ε, p) in the EMA's terms: α = ε/(1 − p), β = p (p < 1 for both maps).
+        (DiscreteParams::FromParticle { .. }, Form::Ema) => (eps / (1.0 - p), p),
+        (DiscreteParams::FromParticle { .. }, _) => (eps, p),
+    };
+    let particle = mass.or_else(|| particle_of(eps, p, dt));
+    // SPEC: the kinetic term uses the particle's mass; m = pΔt²/ε for explicit (ε, p), 0
+    // when p ≤ 0 (or ε ≤ 0: no mass at all); gradient descent never has one.
+    let energy_mass = match (scheme, mass) {
+        (Scheme::GradientDescent, _) => 0.0,
+        (_, Some((m, _))) => m,
+        (_, None) if p > 0.0 && eps > 0.0 => p * dt * dt / eps,
+        (_, None) => 0.0,
+    };
+    Coefficients {
+        learning_rate: eps,
+        momentum: p,
+        dt,
+        energy_mass,
+        particle,
+        form,
+        native,
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::InputError;
 
 pub use parse::parse_str;
-pub use sweep::{Axis, AxisKey, AxisSpec, Sweep, Values, linspace};
+pub use sweep::{Axis, AxisKey, AxisSpec, Sweep, Values, linspace, linspace_at};
 
 /// A resolved scenario: every default filled, every rule of SPEC.md checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +121,27 @@ pub struct ContinuousSpec {
     pub step: Option<f64>,
     /// Most solver steps before the run counts as failed.
     pub max_steps: u64,
+    /// The equation integrated.
+    pub model: Model,
+}
+
+/// The continuous equation of motion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// Q4: `m w'' + μ w' = −∇E(w)`.
+    HeavyBall,
+    /// Su–Boyd–Candès: `m w'' + (3m/t) w' = −∇E(w)`, friction fading as `3m/t`.
+    Nesterov,
+}
+
+impl Model {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::HeavyBall => "heavy-ball",
+            Model::Nesterov => "nesterov",
+        }
+    }
 }
 
 /// Discrete scheme.
@@ -130,6 +151,8 @@ pub enum Scheme {
     HeavyBall,
     /// `w ← w − ε∇E`.
     GradientDescent,
+    /// Nesterov: `y = w + p(w − w_prev); w ← y − ε∇E(y)`.
+    Nesterov,
 }
 
 impl Scheme {
@@ -138,6 +161,7 @@ impl Scheme {
         match self {
             Scheme::HeavyBall => "heavy-ball",
             Scheme::GradientDescent => "gradient-descent",
+            Scheme::Nesterov => "nesterov",
         }
     }
 }
@@ -191,6 +215,29 @@ impl DiscreteParams {
     }
 }
 
+/// How a heavy-ball entry writes its update (THEORY §4); `learning_rate` and `momentum`
+/// are read in the form's own terms, the CSV columns always hold the effective (ε, p).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Polyak / Qian: `w ← w − ε∇E + p(w − w_prev)` (ε, p as written).
+    Polyak,
+    /// Goh / PyTorch `SGD(lr, momentum)`: `z ← βz + ∇E; w ← w − αz` (ε = α, p = β).
+    PyTorch,
+    /// Exponential moving average: `v ← βv + (1 − β)∇E; w ← w − αv` (ε = α(1 − β), p = β).
+    Ema,
+}
+
+impl Form {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Form::Polyak => "polyak",
+            Form::PyTorch => "pytorch",
+            Form::Ema => "ema",
+        }
+    }
+}
+
 /// One `[[discrete]]` entry, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscreteSpec {
@@ -198,6 +245,9 @@ pub struct DiscreteSpec {
     pub label: String,
     /// The scheme.
     pub scheme: Scheme,
+    /// How the update is written (heavy-ball; the other schemes have one form, `PyTorch`'s
+    /// reading of `learning_rate` = ε, `momentum` = p).
+    pub form: Form,
     /// Where (ε, p) come from.
     pub params: DiscreteParams,
     /// Step budget.
@@ -221,7 +271,7 @@ pub struct Point {
     /// The values of the swept keys.
     pub values: Values,
     /// The continuous particle (m, μ); None when it is the twin of the first discrete
-    /// entry (a learning-rate × momentum sweep).
+    /// entry (a learning-rate × momentum sweep); μ is NaN for the Nesterov ODE (3m/t).
     pub particle: Option<(f64, f64)>,
     /// Each discrete entry's parameters and step budget.
     pub discrete: Vec<(DiscreteParams, u64)>,
@@ -236,6 +286,9 @@ pub enum Criterion {
     Loss,
     /// `|∇E(w)|`.
     Gradient,
+    /// `sqrt(m|v|² + 2(E − E*))`: Q9's Lyapunov function, which never rises in the
+    /// continuous run and does not vanish when an oscillation passes through `w*`.
+    Energy,
 }
 
 impl Criterion {
@@ -245,6 +298,7 @@ impl Criterion {
             Criterion::Distance => "distance",
             Criterion::Loss => "loss",
             Criterion::Gradient => "gradient",
+            Criterion::Energy => "energy",
         }
     }
 }
@@ -289,6 +343,8 @@ impl Scenario {
             .map_or_else(Values::default, |s| s.values(index));
         let particle = match (self.particle.mass, self.particle.friction) {
             (Some(m), Some(mu)) => Some((values.mass.unwrap_or(m), values.friction.unwrap_or(mu))),
+            // The Nesterov ODE's friction is 3m/t, not a number (NaN marks it).
+            (Some(m), None) => Some((values.mass.unwrap_or(m), f64::NAN)),
             _ => None,
         };
         let discrete = self
@@ -308,7 +364,9 @@ impl Scenario {
                         learning_rate: values.learning_rate.unwrap_or(learning_rate),
                         // Gradient descent has no momentum for a sweep to replace.
                         momentum: match d.scheme {
-                            Scheme::HeavyBall => values.momentum.unwrap_or(momentum),
+                            Scheme::HeavyBall | Scheme::Nesterov => {
+                                values.momentum.unwrap_or(momentum)
+                            }
                             Scheme::GradientDescent => momentum,
                         },
                         dt: values.dt.unwrap_or(dt),

@@ -84,15 +84,26 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let potential = potential(&potential_table)?;
     let n = potential.dim();
 
-    let particle_table = root
-        .table("particle")?
-        .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
-    let particle = particle(&particle_table, n, sweep.as_ref())?;
-
     let continuous = match root.table("continuous")? {
         Some(t) => Some(continuous(&t)?),
         None => None,
     };
+    let model = continuous.as_ref().map_or(Model::HeavyBall, |c| c.model);
+    if let (Model::Nesterov, Some(sweep_table)) = (model, root.table("sweep")?) {
+        for key in [AxisKey::Friction, AxisKey::LearningRate, AxisKey::Momentum] {
+            if swept(key) {
+                return Err(sweep_table.error(
+                    key.as_str(),
+                    "continuous.model = \"nesterov\" has no friction (it is 3m/t) and no physical twin of an (eps, p) point to sweep",
+                ));
+            }
+        }
+    }
+
+    let particle_table = root
+        .table("particle")?
+        .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
+    let particle = particle(&particle_table, n, sweep.as_ref(), model)?;
     let t_end = continuous.as_ref().map(|c| c.t_end);
     let mut discrete = Vec::new();
     for (i, t) in root.tables("discrete")?.iter().enumerate() {
@@ -126,10 +137,11 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
                 );
             }
         }
-        if swept(AxisKey::Momentum) && !discrete.iter().any(|d| d.scheme == Scheme::HeavyBall) {
+        if swept(AxisKey::Momentum) && discrete.iter().all(|d| d.scheme == Scheme::GradientDescent)
+        {
             return sweep_error(
                 AxisKey::Momentum,
-                "no heavy-ball entry has a momentum to replace (gradient-descent has none)",
+                "no heavy-ball or nesterov entry has a momentum to replace (gradient-descent has none)",
             );
         }
     }
@@ -485,7 +497,12 @@ fn coordinates(t: &TableReader<'_, '_>, key: &str, n: usize) -> Result<Option<Ve
     }
 }
 
-fn particle(t: &TableReader<'_, '_>, n: usize, sweep: Option<&Sweep>) -> Result<Particle> {
+fn particle(
+    t: &TableReader<'_, '_>,
+    n: usize,
+    sweep: Option<&Sweep>,
+    model: Model,
+) -> Result<Particle> {
     t.check_keys(&["mass", "friction", "position", "velocity"])?;
     let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
     let position = coordinates(t, "position", n)?
@@ -523,6 +540,33 @@ fn particle(t: &TableReader<'_, '_>, n: usize, sweep: Option<&Sweep>) -> Result<
         (Some(m), None) => m.value,
         (None, None) => return Err(t.missing("mass", "the particle needs mass = m >= 0")),
     };
+    if model == Model::Nesterov {
+        // SPEC: the Nesterov ODE's friction is 3m/t; it needs a mass and starts at rest.
+        if t.has("friction") {
+            return Err(t.error(
+                "friction",
+                "continuous.model = \"nesterov\" sets the friction to 3m/t; remove this key",
+            ));
+        }
+        if mass <= 0.0 {
+            return Err(t.error(
+                "mass",
+                "the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0",
+            ));
+        }
+        if velocity.iter().any(|&v| v != 0.0) {
+            return Err(t.error(
+                "velocity",
+                "the Nesterov ODE starts at rest: its friction 3m/t is infinite at t = 0",
+            ));
+        }
+        return Ok(Particle {
+            mass: Some(mass),
+            friction: None,
+            position,
+            velocity,
+        });
+    }
     let friction = match (t.num("friction")?, swept(AxisKey::Friction)) {
         (_, Some(axis)) => axis.first(),
         (Some(mu), None) => positive(t, "friction", &mu)?,
@@ -549,7 +593,16 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
         "max_steps",
         "model",
     ])?;
-    choice(t, "model", &[("heavy-ball", ())], &["nesterov"])?;
+    let model = choice(
+        t,
+        "model",
+        &[
+            ("heavy-ball", Model::HeavyBall),
+            ("nesterov", Model::Nesterov),
+        ],
+        &[],
+    )?
+    .unwrap_or(Model::HeavyBall);
     let method = choice(
         t,
         "method",
@@ -565,6 +618,14 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
     let atol = positive_opt(t, "atol")?.unwrap_or(1e-10);
     let t_end = positive_opt(t, "t_end")?.unwrap_or(100.0);
     let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    if model == Model::Nesterov && method == Method::Dop853 {
+        // ode_solvers 0.6.2's DOP853 evaluates stages at wrong times (c12, c13): harmless
+        // for autonomous systems, wrong for the time-dependent friction 3m/t.
+        return Err(t.error(
+            "method",
+            "dop853 of ode_solvers 0.6.2 has wrong stage times (c12, c13), which the time-dependent Nesterov ODE would feel; use dopri5 or rk4",
+        ));
+    }
     let step = positive_opt(t, "step")?;
     let step = match (method, step) {
         (Method::Rk4, None) => return Err(t.missing("step", "rk4 needs a fixed step > 0")),
@@ -618,6 +679,7 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
         sample_interval,
         step,
         max_steps,
+        model,
     })
 }
 
@@ -639,17 +701,37 @@ fn discrete_entry(
         "parameterization",
     ])?;
     let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
-    choice(t, "parameterization", &[("pytorch", ())], &["ema"])?;
     let scheme = choice(
         t,
         "scheme",
         &[
             ("heavy-ball", Scheme::HeavyBall),
             ("gradient-descent", Scheme::GradientDescent),
+            ("nesterov", Scheme::Nesterov),
         ],
-        &["nesterov"],
+        &[],
     )?
     .unwrap_or(Scheme::HeavyBall);
+    let form = choice(
+        t,
+        "parameterization",
+        &[
+            ("pytorch", Form::PyTorch),
+            ("ema", Form::Ema),
+            ("polyak", Form::Polyak),
+        ],
+        &[],
+    )?;
+    if let (Some(f @ (Form::Ema | Form::Polyak)), false) = (form, scheme == Scheme::HeavyBall) {
+        return Err(t.error(
+            "parameterization",
+            format!(
+                "\"{}\" is a way of writing the heavy ball; {} has one form (learning_rate = eps, momentum = p)",
+                f.as_str(),
+                scheme.as_str()
+            ),
+        ));
+    }
     let label = match t.string("label")? {
         Some((l, span)) if l.is_empty() => {
             return Err(t.error_at("label", span, "must not be empty"));
@@ -701,9 +783,9 @@ fn discrete_entry(
             }
         };
         let momentum = match (scheme, swept(AxisKey::Momentum), momentum) {
-            (Scheme::HeavyBall, Some(a), _) => a.first(),
-            (Scheme::HeavyBall, None, Some(p)) => p.value,
-            (Scheme::HeavyBall, None, None) => {
+            (Scheme::HeavyBall | Scheme::Nesterov, Some(a), _) => a.first(),
+            (Scheme::HeavyBall | Scheme::Nesterov, None, Some(p)) => p.value,
+            (Scheme::HeavyBall | Scheme::Nesterov, None, None) => {
                 return Err(t.missing(
                     "momentum",
                     "learning_rate is swept but momentum is not: give this entry's momentum",
@@ -735,10 +817,10 @@ fn discrete_entry(
             }
             (Some(lr), momentum) => {
                 let momentum = match (scheme, momentum) {
-                    (Scheme::HeavyBall, None) => {
+                    (Scheme::HeavyBall | Scheme::Nesterov, None) => {
                         return Err(t.missing("momentum", "learning_rate needs momentum beside it"));
                     }
-                    (Scheme::HeavyBall, Some(p)) => p.value,
+                    (Scheme::HeavyBall | Scheme::Nesterov, Some(p)) => p.value,
                     (Scheme::GradientDescent, p) => gradient_descent_momentum(t, p)?,
                 };
                 DiscreteParams::Explicit {
@@ -759,8 +841,14 @@ fn discrete_entry(
                         ));
                     }
                     (Scheme::GradientDescent, _) => Map::Qian,
-                    (Scheme::HeavyBall, map) => map.unwrap_or(Map::Qian),
+                    (Scheme::HeavyBall | Scheme::Nesterov, map) => map.unwrap_or(Map::Qian),
                 };
+                if particle.friction.is_none() {
+                    return Err(t.error(
+                        "dt",
+                        "continuous.model = \"nesterov\" has no constant friction to derive (eps, p) from; give learning_rate and momentum",
+                    ));
+                }
                 let zero_mass = match swept(AxisKey::Mass) {
                     Some(a) => a.spec.values().any(|m| m == 0.0),
                     None => particle.mass == Some(0.0),
@@ -797,9 +885,16 @@ fn discrete_entry(
             }
         },
     };
+    // Qian's map is a discretisation written in w (Polyak's form); explicit (ε, p) are read
+    // PyTorch's way unless the entry says otherwise (SPEC's default).
+    let form = form.unwrap_or(match (scheme, params) {
+        (Scheme::HeavyBall, DiscreteParams::FromParticle { .. }) => Form::Polyak,
+        _ => Form::PyTorch,
+    });
     Ok(DiscreteSpec {
         label,
         scheme,
+        form,
         params,
         steps,
     })
@@ -829,6 +924,7 @@ fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {
             ("distance", Criterion::Distance),
             ("loss", Criterion::Loss),
             ("gradient", Criterion::Gradient),
+            ("energy", Criterion::Energy),
         ],
         &[],
     )?

@@ -67,18 +67,20 @@ pub(super) fn to_toml(s: &Scenario) -> String {
             let _ = writeln!(o, "step = {}", num(step));
         }
         let _ = writeln!(o, "max_steps = {}", c.max_steps);
+        let _ = writeln!(o, "model = \"{}\"", c.model.as_str());
     }
 
     for d in &s.discrete {
         let _ = writeln!(o, "\n[[discrete]]");
         let _ = writeln!(o, "label = {}", string(&d.label));
         let _ = writeln!(o, "scheme = \"{}\"", d.scheme.as_str());
+        let _ = writeln!(o, "parameterization = \"{}\"", d.form.as_str());
         if !swept(AxisKey::Dt) {
             let _ = writeln!(o, "dt = {}", num(d.params.dt()));
         }
         match d.params {
             DiscreteParams::FromParticle { map, .. } => {
-                if d.scheme == Scheme::HeavyBall {
+                if d.scheme != Scheme::GradientDescent {
                     let _ = writeln!(o, "map = \"{}\"", map.as_str());
                 }
             }
