@@ -283,7 +283,11 @@ impl<'a> Setup<'a> {
         rows: &mut Rows,
     ) {
         if let Some(report) = continuous {
+            // The Nesterov ODE (NaN friction, 3m/t) has no constant-coefficient theory.
             let particle = Self::particle(point, coefficients).ok();
+            let theory = particle.filter(|p| !p.1.is_nan()).zip(self.spectrum);
+            let slowest = theory
+                .and_then(|((m, mu), ks)| theory::slowest_component(m, mu, ks).map(|k| (m, mu, k)));
             // The row carries the point's swept values; a twin carries its entry's (ε, p, Δt).
             let (dt, learning_rate, momentum) = match (point.particle, coefficients.first()) {
                 (None, Some(c)) => (Some(c.dt), Some(c.learning_rate), Some(c.momentum)),
@@ -293,21 +297,27 @@ impl<'a> Setup<'a> {
                 point: point.index,
                 method: "continuous",
                 mass: particle.map(|p| p.0),
-                friction: particle.map(|p| p.1),
+                friction: particle.map(|p| p.1).filter(|mu| !mu.is_nan()),
                 dt,
                 learning_rate,
                 momentum,
                 report,
-                theory_rate: particle
-                    .zip(self.spectrum)
-                    .map(|((m, mu), ks)| theory::continuous_rate(m, mu, ks)),
+                theory_rate: theory.map(|((m, mu), ks)| theory::continuous_rate(m, mu, ks)),
                 theory_radius: None,
                 theory_stable: particle.zip(self.spectrum).map(|_| true),
+                speedup: slowest.and_then(|(m, mu, k)| theory::speedup(m, mu, k)),
+                damping: slowest.map(|(m, mu, k)| theory::damping(m, mu, k).as_str()),
+                optimal_momentum: None,
             }
             .write(rows);
         }
         for ((d, c), report) in self.s.discrete.iter().zip(coefficients).zip(discrete) {
             let radius = self.spectrum.map(|ks| discrete_radius(d.scheme, c, ks));
+            let optimal_momentum = self.spectrum.and_then(|ks| match d.scheme {
+                Scheme::HeavyBall => theory::optimal_momentum_for(c.learning_rate, ks),
+                Scheme::Nesterov => theory::nesterov_optimal_momentum_for(c.learning_rate, ks),
+                Scheme::GradientDescent => None,
+            });
             SummaryRow {
                 point: point.index,
                 method: &d.label,
@@ -320,6 +330,9 @@ impl<'a> Setup<'a> {
                 theory_rate: radius.map(|rho| theory::rate_per_time(rho, c.dt)),
                 theory_radius: radius,
                 theory_stable: radius.map(|rho| rho < 1.0),
+                speedup: None,
+                damping: None,
+                optimal_momentum,
             }
             .write(rows);
         }

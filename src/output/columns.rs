@@ -100,7 +100,7 @@ pub fn summary() -> Vec<Column> {
         ),
         col(
             "theory_rate",
-            "asymptotic decay rate of the distance: continuous min_i r_i (THEORY 2), discrete -ln(rho)/dt (THEORY 3)",
+            "asymptotic decay rate of the distance: continuous min_i r_i (THEORY 2; empty for the Nesterov ODE, whose decay is not exponential), discrete -ln(rho)/dt (THEORY 3)",
             "1/time",
         ),
         col(
@@ -117,6 +117,21 @@ pub fn summary() -> Vec<Column> {
             "measured_rate",
             "ln(1000) / (t(tol) - t(1000 tol)): decay over the last three decades of the criterion",
             "1/time",
+        ),
+        col(
+            "speedup",
+            "continuous: speed-up factor alpha = r/(k/mu) of the slowest component over gradient flow (Result 2: > 1 iff k < mu^2/(2m), 2 at critical damping)",
+            "1",
+        ),
+        col(
+            "damping",
+            "continuous: damping regime of the slowest component: under | critical | over | massless",
+            "",
+        ),
+        col(
+            "optimal_momentum",
+            "discrete (heavy-ball, nesterov): the momentum p that minimises the spectral radius at this learning rate (heavy ball: max_i (1 - sqrt(eps k_i))^2, Q35)",
+            "1",
         ),
         col("note", "why a run failed or was skipped", ""),
     ]

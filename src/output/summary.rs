@@ -28,6 +28,12 @@ pub struct SummaryRow<'a> {
     pub theory_radius: Option<f64>,
     /// Stability verdict.
     pub theory_stable: Option<bool>,
+    /// Continuous: speed-up factor of the slowest component.
+    pub speedup: Option<f64>,
+    /// Continuous: damping regime of the slowest component.
+    pub damping: Option<&'static str>,
+    /// Discrete: the momentum minimising the spectral radius at this ε.
+    pub optimal_momentum: Option<f64>,
 }
 
 impl SummaryRow<'_> {
@@ -54,6 +60,9 @@ impl SummaryRow<'_> {
             None => Field::Empty,
         });
         csv.field(Field::Opt(r.crossings.measured_rate()));
+        csv.field(Field::Opt(self.speedup));
+        csv.field(self.damping.map_or(Field::Empty, Field::Text));
+        csv.field(Field::Opt(self.optimal_momentum));
         csv.field(Field::Text(r.status.note()));
         csv.end_row();
     }
