@@ -13,6 +13,7 @@ pub mod merge;
 pub mod observe;
 pub mod output;
 pub mod potential;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sweep;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use heavyball::run::{self, Outcome, RunOptions};
 use heavyball::sweep::Shard;
 
@@ -49,6 +49,30 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Print the closed-form analysis of a scenario (THEORY.md §2-§5).
+    ///
+    /// Per Hessian eigenvalue the continuous roots, decay rate, speed-up and damping; per
+    /// discrete entry ε, p, the roots σ, spectral radius, stability, optimal momentum and
+    /// largest stable learning rate; Goh's global optimum.
+    Theory {
+        /// A scenario file (a directory: every *.toml in it; text format only).
+        path: PathBuf,
+        /// text: readable tables; csv: section,entry,component,quantity,value rows.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// The grid point of a sweep to analyse, from 0.
+        #[arg(long, value_name = "I", default_value_t = 0)]
+        point: u64,
+    },
+}
+
+/// Output format of `theory`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Aligned tables for people.
+    Text,
+    /// One number a row, for machines.
+    Csv,
 }
 
 /// SPEC exit codes: 2 if any input was rejected (even beside an I/O failure), else 1 if
@@ -130,6 +154,57 @@ fn main() -> ExitCode {
                 println!("{}: ok ({})", path.display(), s.name);
             }
         }
+        Command::Theory {
+            path,
+            format,
+            point,
+        } => theory(path, format, point, &mut tally),
     }
     tally.code()
+}
+
+/// `heavyball theory`: the report of each scenario under `path` on stdout.
+fn theory(path: PathBuf, format: Format, point: u64, tally: &mut Tally) {
+    use std::io::Write as _;
+    let loaded = run::load_all(std::slice::from_ref(&path), |o: Outcome| {
+        if let Err(e) = &o.result {
+            tally.error(e);
+        }
+    });
+    if format == Format::Csv && loaded.len() > 1 {
+        tally.error(
+            &heavyball::InputError {
+                file: path.clone(),
+                position: None,
+                key: "path".into(),
+                message: format!(
+                    "--format csv reports one scenario, and this directory holds {}; give one file",
+                    loaded.len()
+                ),
+            }
+            .into(),
+        );
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let mut first = true;
+    for (file, s) in loaded {
+        let report = match heavyball::report::analyse(&file, &s, point) {
+            Ok(r) => r,
+            Err(e) => {
+                tally.error(&e.into());
+                continue;
+            }
+        };
+        let bytes = match format {
+            Format::Csv => report.to_csv(),
+            Format::Text if first => report.to_text(&file).into_bytes(),
+            Format::Text => format!("\n{}", report.to_text(&file)).into_bytes(),
+        };
+        first = false;
+        if let Err(e) = out.write_all(&bytes).and_then(|()| out.flush()) {
+            tally.error(&heavyball::Error::io("<stdout>", e));
+            return;
+        }
+    }
 }

@@ -193,7 +193,7 @@ impl<'a> Setup<'a> {
 
     /// The continuous particle at a point, or why it has none (SPEC: the twin of a
     /// learning-rate × momentum sweep exists for 0 ≤ p < 1, ε > 0).
-    fn particle(point: &Point, coefficients: &[Coefficients]) -> Result<(f64, f64), String> {
+    fn particle(&self, point: &Point, coefficients: &[Coefficients]) -> Result<(f64, f64), String> {
         if let Some(particle) = point.particle {
             return Ok(particle);
         }
@@ -202,7 +202,10 @@ impl<'a> Setup<'a> {
             .expect("a learning-rate/momentum sweep has a discrete entry (validated)");
         c.particle.ok_or_else(|| {
             let (eps, p) = (c.learning_rate, c.momentum);
-            if eps <= 0.0 {
+            let nesterov = self.s.discrete.first().map(|d| d.scheme) == Some(Scheme::Nesterov);
+            if nesterov {
+                "no physical twin: Nesterov's scheme has no constant-friction particle".into()
+            } else if eps <= 0.0 {
                 format!("no physical twin: learning_rate {eps:?} <= 0")
             } else if p < 0.0 {
                 format!("no physical twin: momentum {p:?} < 0")
@@ -239,7 +242,7 @@ impl<'a> Setup<'a> {
         let continuous =
             s.continuous
                 .as_ref()
-                .map(|spec| match Self::particle(&point, &coefficients) {
+                .map(|spec| match self.particle(&point, &coefficients) {
                     Ok((mass, friction)) => ContinuousRun {
                         potential: self.potential,
                         mass,
@@ -284,7 +287,7 @@ impl<'a> Setup<'a> {
     ) {
         if let Some(report) = continuous {
             // The Nesterov ODE (NaN friction, 3m/t) has no constant-coefficient theory.
-            let particle = Self::particle(point, coefficients).ok();
+            let particle = self.particle(point, coefficients).ok();
             let theory = particle.filter(|p| !p.1.is_nan()).zip(self.spectrum);
             let slowest = theory
                 .and_then(|((m, mu), ks)| theory::slowest_component(m, mu, ks).map(|k| (m, mu, k)));
@@ -378,7 +381,7 @@ impl<'a> Setup<'a> {
 
         let mut continuous = None;
         if let Some(spec) = &s.continuous {
-            let report = match Self::particle(&point, &coefficients) {
+            let report = match self.particle(&point, &coefficients) {
                 Err(note) => RunReport::without_run(Status::Skipped(note)),
                 Ok((mass, friction)) => {
                     let cols = columns::continuous(n);

@@ -158,7 +158,7 @@ tolerance = 1e-300
     let ks = [0.01, 0.1, 1.0];
     let (alpha, beta) = (3.3057851239669422, 0.6694214876033058);
     let mut w = vec![1.0, -2.0, 0.5];
-    let mut buf = vec![0.0; 3];
+    let mut buf = [0.0; 3];
     let mut reference = vec![w.clone()];
     for _ in 0..300 {
         for i in 0..3 {

@@ -2,7 +2,7 @@
 //! with the stop criterion located inside each step on the step's quintic interpolant.
 //!
 //! `ode_solvers` has no step API: its `solout` hook sees each accepted step's end state and
-//! derivative. [`Watch`] keeps the previous end, so it holds w, w', w'' at both ends of
+//! derivative. `Watch` keeps the previous end, so it holds w, w', w'' at both ends of
 //! every step — enough for a quintic Hermite interpolant on which it finds the first
 //! crossing, samples rows at the times observers ask for, and tests divergence.
 

@@ -96,7 +96,13 @@ pub fn coefficients(
         (DiscreteParams::FromParticle { .. }, Form::Ema) => (eps / (1.0 - p), p),
         (DiscreteParams::FromParticle { .. }, _) => (eps, p),
     };
-    let particle = mass.or_else(|| particle_of(eps, p, dt));
+    // Qian's inverse map is the heavy ball's (and gradient descent's) continuous twin; a
+    // Nesterov entry with explicit (ε, p) stands for no constant-friction particle.
+    let particle = mass.or_else(|| {
+        (scheme != Scheme::Nesterov)
+            .then(|| particle_of(eps, p, dt))
+            .flatten()
+    });
     // SPEC: the kinetic term uses the particle's mass; m = pΔt²/ε for explicit (ε, p), 0
     // when p ≤ 0 (or ε ≤ 0: no mass at all); gradient descent never has one.
     let energy_mass = match (scheme, mass) {
