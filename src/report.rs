@@ -4,8 +4,6 @@
 //! Every number comes from [`crate::theory`]; this module only picks the inputs (the
 //! point's particle, each discrete entry's effective `(ε, p, Δt)` from
 //! [`maps::coefficients`], the Hessian spectrum of the potential) and lays the results out.
-//! The one formula computed here is the pair of roots of Nesterov's companion polynomial
-//! `σ² − (1 + p)(1 − εk)σ + p(1 − εk)` (THEORY §4), by the quadratic formula.
 //!
 //! # CSV format
 //!
@@ -345,28 +343,6 @@ fn continuous_section(m: f64, mu: f64, ks: &[f64]) -> Continuous {
     }
 }
 
-/// Roots of `σ² − bσ + c` as `[(re, im); 2]`, the `+` root first; real roots without
-/// cancellation (the larger from `|b| + sqrt(b² − 4c)`, the smaller by Vieta, `c/σ_big`).
-fn quadratic_roots(b: f64, c: f64) -> [(f64, f64); 2] {
-    let disc = b.mul_add(b, -4.0 * c);
-    if disc >= 0.0 {
-        let sq = disc.sqrt();
-        let big = 0.5 * (b + b.signum() * sq);
-        if big == 0.0 {
-            return [(0.0, 0.0), (0.0, 0.0)];
-        }
-        let small = c / big;
-        if b >= 0.0 {
-            [(big, 0.0), (small, 0.0)]
-        } else {
-            [(small, 0.0), (big, 0.0)]
-        }
-    } else {
-        let im = 0.5 * (-disc).sqrt();
-        [(0.5 * b, im), (0.5 * b, -im)]
-    }
-}
-
 /// `ρ_i` of one component under a scheme (the same functions as the summary's
 /// `theory_radius`).
 fn component_radius(scheme: Scheme, eps: f64, p: f64, k: f64) -> f64 {
@@ -394,10 +370,7 @@ fn discrete_section(label: &str, scheme: Scheme, c: Coefficients, ks: &[f64]) ->
         .map(|&k| {
             let roots = match scheme {
                 Scheme::HeavyBall => theory::heavy_ball_roots(eps, p, k).to_vec(),
-                Scheme::Nesterov => {
-                    let g = 1.0 - eps * k;
-                    quadratic_roots((1.0 + p) * g, p * g).to_vec()
-                }
+                Scheme::Nesterov => theory::nesterov_roots(eps, p, k).to_vec(),
                 Scheme::GradientDescent => vec![(1.0 - eps * k, 0.0)],
             };
             let optimal_momentum = component_optimal_momentum(scheme, eps, k);

@@ -250,7 +250,7 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
 /// Roots of `σ² − bσ + c = 0` as `[(re, im); 2]`, the `+` root of `(b ± sqrt(b² − 4c))/2`
 /// first. Real roots: the larger-magnitude one from `|b| + sqrt(disc)` (no cancellation),
 /// the other by Vieta `c/σ_big`.
-fn companion_roots(b: f64, c: f64) -> [(f64, f64); 2] {
+pub fn companion_roots(b: f64, c: f64) -> [(f64, f64); 2] {
     // fma: b² − 4c rounded once (4c is exact).
     let disc = b.mul_add(b, -4.0 * c);
     if disc >= 0.0 {
@@ -301,6 +301,13 @@ pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
 /// roots, is only as accurate as the square root of the rounding in `b² − 4p` (~1e-8).
 pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
     companion_radius(1.0 + p - eps * k, p)
+}
+
+/// Roots of Nesterov's companion polynomial `σ² − (1 + p)(1 − εk)σ + p(1 − εk)` on one
+/// component, as [`companion_roots`] orders them.
+pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
+    let g = 1.0 - eps * k;
+    companion_roots((1.0 + p) * g, p * g)
 }
 
 /// Spectral radius of Nesterov's scheme on one component: the companion matrix

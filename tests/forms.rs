@@ -2,61 +2,22 @@
 //! agree with the heavy-ball form; Nesterov's scheme against its definition and its
 //! companion matrix; the Nesterov ODE against its Bessel solution.
 
+mod common;
+
 use std::f64::consts::PI;
 use std::path::Path;
 
+use common::iterates::{relative_gap, run_entry as run};
+
 use heavyball::dynamics::continuous::ContinuousRun;
-use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::maps;
-use heavyball::observe::{ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule};
+use heavyball::observe::{ContinuousObserver, Status, StopRule};
 use heavyball::potential::{self, Potential};
 use heavyball::scenario::{self, Scenario};
 use heavyball::theory;
 
-/// Every iterate of a discrete run.
-#[derive(Default)]
-struct Iterates(Vec<Vec<f64>>);
-
-impl DiscreteObserver for Iterates {
-    fn step(&mut self, _: u64, _: f64, w: &[f64], _: &[f64]) {
-        self.0.push(w.to_vec());
-    }
-}
-
 fn parse(text: &str) -> Scenario {
     scenario::parse_str(text, Path::new("forms.toml")).unwrap()
-}
-
-/// Runs discrete entry `i` of a scenario, recording every iterate.
-fn run(s: &Scenario, i: usize) -> (RunReport, Vec<Vec<f64>>) {
-    let p = potential::build(&s.potential);
-    let d = &s.discrete[i];
-    let point = s.point(0);
-    let (params, steps) = point.discrete[i];
-    let mut it = Iterates::default();
-    let report = DiscreteRun {
-        potential: p.as_ref(),
-        scheme: d.scheme,
-        coefficients: maps::coefficients(d.scheme, d.form, params, point.particle),
-        position: &s.particle.position,
-        velocity: &s.particle.velocity,
-        steps,
-        stop: StopRule::new(&s.stop),
-    }
-    .run(&mut it);
-    (report, it.0)
-}
-
-/// max_k |a_k − b_k| / max_k |b_k| over every coordinate.
-fn relative_gap(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let diff = a
-        .iter()
-        .zip(b)
-        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
-        .fold(0.0, f64::max);
-    let scale = b.iter().flatten().map(|x| x.abs()).fold(0.0, f64::max);
-    diff / scale
 }
 
 /// Goh's spectrum, started with a velocity so that the momentum buffers start non-zero.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod exact;
+pub mod iterates;
 
 use std::collections::HashMap;
 use std::path::Path;
