@@ -11,8 +11,6 @@ use common::iterates::{relative_gap, run_entry as run};
 use heavyball::observe::Status;
 use heavyball::scenario::{self, Scenario};
 
-/// Collects every iterate.
-
 fn scenario(text: &str) -> Scenario {
     scenario::parse_str(text, Path::new("test.toml")).unwrap()
 }
