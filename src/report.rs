@@ -271,7 +271,11 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
                 .first()
                 .expect("a learning-rate/momentum sweep has a discrete entry (validated)");
             let c = coefficients[0];
-            ParticleSource::Twin(d.label.clone(), c.particle.ok_or_else(|| no_twin(&c)))
+            ParticleSource::Twin(
+                d.label.clone(),
+                c.particle
+                    .ok_or_else(|| maps::no_twin_reason(d.scheme, c.learning_rate, c.momentum)),
+            )
         }
     };
     let continuous = match &particle {
@@ -304,18 +308,6 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         discrete,
         optimum: optimum_section(&ks),
     })
-}
-
-/// Why an entry has no physical twin (SPEC: 0 ≤ p < 1 and ε > 0 are needed).
-fn no_twin(c: &Coefficients) -> String {
-    let (eps, p) = (c.learning_rate, c.momentum);
-    if eps <= 0.0 {
-        format!("no physical twin: learning_rate {eps:?} <= 0")
-    } else if p < 0.0 {
-        format!("no physical twin: momentum {p:?} < 0")
-    } else {
-        format!("no physical twin: momentum {p:?} >= 1")
-    }
 }
 
 fn continuous_section(m: f64, mu: f64, ks: &[f64]) -> Continuous {

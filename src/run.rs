@@ -200,19 +200,9 @@ impl<'a> Setup<'a> {
         let c = coefficients
             .first()
             .expect("a learning-rate/momentum sweep has a discrete entry (validated)");
-        c.particle.ok_or_else(|| {
-            let (eps, p) = (c.learning_rate, c.momentum);
-            let nesterov = self.s.discrete.first().map(|d| d.scheme) == Some(Scheme::Nesterov);
-            if nesterov {
-                "no physical twin: Nesterov's scheme has no constant-friction particle".into()
-            } else if eps <= 0.0 {
-                format!("no physical twin: learning_rate {eps:?} <= 0")
-            } else if p < 0.0 {
-                format!("no physical twin: momentum {p:?} < 0")
-            } else {
-                format!("no physical twin: momentum {p:?} >= 1")
-            }
-        })
+        let scheme = self.s.discrete[0].scheme;
+        c.particle
+            .ok_or_else(|| maps::no_twin_reason(scheme, c.learning_rate, c.momentum))
     }
 
     /// Runs every method of sweep point `index` and formats its summary rows. A panic

@@ -394,13 +394,12 @@ pub fn nesterov_optimal_momentum_for(eps: f64, ks: &[f64]) -> Option<f64> {
     )
 }
 
-/// Largest stable learning rate of Nesterov's scheme for momentum `0 ≤ p < 1`:
+/// Largest stable learning rate of Nesterov's scheme for momentum `−1/3 < p < 1`:
 /// `(2 + 2p)/((1 + 2p) k_max)` (Jury's conditions on its companion matrix: `εk > 0` and
-/// `1 + (1 + 2p)(1 − εk) > 0`; `|p(1 − εk)| < 1` then holds). `None` outside `0 ≤ p < 1`.
+/// `1 + (1 + 2p)(1 − εk) > 0`; the third, `|p(1 − εk)| < 1`, holds up to that edge exactly
+/// when `|p| < 1 + 2p`, i.e. `p > −1/3`). `None` outside that range.
 pub fn nesterov_max_stable_learning_rate(p: f64, k_max: f64) -> Option<f64> {
-    (0.0..1.0)
-        .contains(&p)
-        .then(|| (2.0 + 2.0 * p) / ((1.0 + 2.0 * p) * k_max))
+    (p > -1.0 / 3.0 && p < 1.0).then(|| (2.0 + 2.0 * p) / ((1.0 + 2.0 * p) * k_max))
 }
 
 /// Goh's globally optimal parameters for Hessian eigenvalues in `[λ1, λn]` (THEORY §5),
@@ -1008,11 +1007,29 @@ mod tests {
                 max_relative = 1e-7
             );
         }
-        for p in [0.0, 0.3, 0.9] {
+        for p in [-0.3, -0.1, 0.0, 0.3, 0.9] {
             let lr = nesterov_max_stable_learning_rate(p, 2.0).unwrap();
             assert!(nesterov_radius(lr * (1.0 - 1e-9), p, 2.0) < 1.0);
             assert!(nesterov_radius(lr * (1.0 + 1e-9), p, 2.0) > 1.0);
         }
+        assert_eq!(nesterov_max_stable_learning_rate(-0.4, 2.0), None);
         assert_eq!(slowest_component(1.0, 1.0, &[4.0, 0.1, 9.0]), Some(0.1));
+        // The spectrum's optimum minimises max_i ρ_i: a fine scan of p lands within a step.
+        let ks = [0.01, 0.1, 0.5];
+        let eps = 0.9;
+        let p_star = nesterov_optimal_momentum_for(eps, &ks).unwrap();
+        let radius = |p: f64| {
+            ks.iter()
+                .map(|&k| nesterov_radius(eps, p, k))
+                .fold(0.0, f64::max)
+        };
+        let best = (0..10_000)
+            .map(|i| i as f64 * 1e-4)
+            .min_by(|a, b| radius(*a).total_cmp(&radius(*b)))
+            .unwrap();
+        assert!(
+            (best - p_star).abs() <= 1e-4,
+            "scan {best}, closed form {p_star}"
+        );
     }
 }

@@ -304,3 +304,74 @@ tolerance = 1e-300
         assert!(worst <= 1e-7, "{method}: {worst:e}");
     }
 }
+
+#[test]
+fn the_energy_criterion_meets_its_closed_form() {
+    // m x'' + μ x' + k x = 0, underdamped (m = 1, μ = 0.5, k = 4) from x = 1 at rest. The
+    // energy criterion √(m v² + k x²) never rises (Q9): its first crossing of tol is the
+    // only one, found here on the exact solution by a scan and bisection.
+    let (m, mu, k, tol) = (1.0, 0.5, 4.0, 1e-6);
+    let energy = |t: f64| {
+        let (x, v) = theory::exact_component(m, mu, k, 1.0, 0.0, t);
+        (m * v * v + k * x * x).sqrt()
+    };
+    let mut hi = 0.0;
+    while energy(hi) >= tol {
+        hi += 0.01;
+    }
+    let mut lo = hi - 0.01;
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if energy(mid) < tol {
+            hi = mid
+        } else {
+            lo = mid
+        }
+    }
+    let exact = hi;
+
+    let s = parse(
+        r#"
+[potential]
+kind = "quadratic"
+eigenvalues = [4.0]
+[particle]
+mass = 1.0
+friction = 0.5
+position = 1.0
+[continuous]
+rtol = 1e-12
+atol = 1e-16
+t_end = 200.0
+[[discrete]]
+dt = 0.05
+steps = 40
+[stop]
+criterion = "energy"
+tolerance = 1e-6
+"#,
+    );
+    let p = potential::build(&s.potential);
+    let report = ContinuousRun {
+        potential: p.as_ref(),
+        mass: m,
+        friction: mu,
+        position: &[1.0],
+        velocity: &[0.0],
+        spec: s.continuous.as_ref().unwrap(),
+        stop: StopRule::new(&s.stop),
+    }
+    .run(&mut ());
+    assert_eq!(report.status, Status::Converged);
+    let t = report.crossings.tight.unwrap();
+    approx::assert_relative_eq!(t, exact, max_relative = 1e-9);
+
+    // Discrete: the final value is √(m|v|² + 2E) with v = (w_k − w_{k−1})/Δt and the
+    // entry's mass (Qian's map: the particle's m = 1).
+    let (report, w) = run(&s, 0);
+    assert_eq!((report.status, w.len()), (Status::NotConverged, 41));
+    let (wk, wp) = (w[40][0], w[39][0]);
+    let v = (wk - wp) / 0.05;
+    let expected = (m * v * v + k * wk * wk).sqrt();
+    approx::assert_relative_eq!(report.final_value.unwrap(), expected, max_relative = 1e-14);
+}

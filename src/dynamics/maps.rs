@@ -24,6 +24,20 @@ pub fn particle_of(eps: f64, p: f64, dt: f64) -> Option<(f64, f64)> {
     (eps > 0.0 && (0.0..1.0).contains(&p)).then(|| (p * dt * dt / eps, (1.0 - p) * dt / eps))
 }
 
+/// Why an entry's (ε, p) has no physical twin (SPEC: `p < 0`, `p ≥ 1` or `ε ≤ 0`; Nesterov's
+/// scheme has no constant-friction particle at all).
+pub fn no_twin_reason(scheme: Scheme, eps: f64, p: f64) -> String {
+    if scheme == Scheme::Nesterov {
+        "no physical twin: Nesterov's scheme has no constant-friction particle".into()
+    } else if eps <= 0.0 {
+        format!("no physical twin: learning_rate {eps:?} <= 0")
+    } else if p < 0.0 {
+        format!("no physical twin: momentum {p:?} < 0")
+    } else {
+        format!("no physical twin: momentum {p:?} >= 1")
+    }
+}
+
 /// The effective heavy-ball coefficients of one discrete entry.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Coefficients {

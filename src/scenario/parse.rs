@@ -98,6 +98,13 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
                 ));
             }
         }
+        let masses = sweep.as_ref().and_then(|s| s.axis(AxisKey::Mass));
+        if let Some(zero) = masses.and_then(|a| a.spec.values().find(|&m| m <= 0.0)) {
+            return Err(sweep_table.error(
+                "mass",
+                format!("the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0 at every point, and this axis has {zero:?}"),
+            ));
+        }
     }
 
     let particle_table = root
@@ -548,7 +555,7 @@ fn particle(
                 "continuous.model = \"nesterov\" sets the friction to 3m/t; remove this key",
             ));
         }
-        if mass <= 0.0 {
+        if mass <= 0.0 && swept(AxisKey::Mass).is_none() {
             return Err(t.error(
                 "mass",
                 "the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0",
