@@ -72,9 +72,9 @@ impl StopRule {
     /// hold ∇E(w)) or m|v|² + 2(E − E*), where `kinetic` gives m|v|² (asked for only by
     /// the energy criterion).
     #[inline]
-    pub fn measure(
+    pub fn measure<P: Potential + ?Sized>(
         &self,
-        potential: &dyn Potential,
+        potential: &P,
         w: &[f64],
         g: &[f64],
         kinetic: impl FnOnce() -> f64,
@@ -144,7 +144,7 @@ impl StopRule {
 
 /// |w − w*|² (|w|² when the minimum is unknown), summed left to right like the peers.
 #[inline]
-pub fn distance2(potential: &dyn Potential, w: &[f64]) -> f64 {
+pub fn distance2<P: Potential + ?Sized>(potential: &P, w: &[f64]) -> f64 {
     match potential.minimum() {
         Some(m) => w.iter().zip(m).map(|(a, b)| (a - b) * (a - b)).sum(),
         None => w.iter().map(|a| a * a).sum(),

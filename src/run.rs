@@ -548,7 +548,7 @@ struct Probe<'a> {
     dt: f64,
     last_step: u64,
     next: u64,
-    iterates: Iterates<'a, Dyn>,
+    iterates: Iterates<'a, Dyn, dyn Potential + 'a>,
     at: u64,
     rows: Vec<[Option<f64>; 5]>,
 }

@@ -31,11 +31,11 @@ enum Update {
 
 /// The iterates of one discrete entry, advanced one step at a time. `D` is the vector
 /// storage: fixed-size for small n, so a step allocates nothing.
-pub struct Iterates<'a, D: Dim>
+pub struct Iterates<'a, D: Dim, P: Potential + ?Sized = dyn Potential>
 where
     DefaultAllocator: Allocator<D>,
 {
-    potential: &'a dyn Potential,
+    potential: &'a P,
     update: Update,
     w: OVector<f64, D>,
     w_prev: OVector<f64, D>,
@@ -48,14 +48,14 @@ where
     evaluations: u64,
 }
 
-impl<'a, D: Dim> Iterates<'a, D>
+impl<'a, D: Dim, P: Potential + ?Sized> Iterates<'a, D, P>
 where
     DefaultAllocator: Allocator<D>,
 {
     /// Starts at `w_0 = position` with `w_{−1} = w_0 − Δt·v_0`; a momentum buffer starts
     /// where it reproduces that `w_{−1}` (`z_0 = −(w_0 − w_{−1})/α`, zero from rest).
     pub fn new(
-        potential: &'a dyn Potential,
+        potential: &'a P,
         scheme: Scheme,
         c: &Coefficients,
         position: &[f64],
@@ -139,7 +139,7 @@ where
     }
 
     /// One step from w_k to w_{k+1}, in the entry's own form.
-    #[inline]
+    #[inline(always)]
     pub fn step(&mut self) {
         if let Update::Nesterov { p, .. } = self.update {
             // The gradient is taken at the look-ahead y = w + p(w − w_prev).
@@ -232,16 +232,28 @@ impl DiscreteRun<'_> {
     /// Runs to convergence, divergence or the end of the budget, showing every iterate
     /// to `observer`.
     pub fn run<O: DiscreteObserver>(&self, observer: &mut O) -> RunReport {
-        crate::with_dim!(self.position.len(), D => self.run_in::<D, O>(observer))
+        // The loop is monomorphised for the quadratic, so its gradient and distance inline.
+        match self.potential.as_quadratic() {
+            Some(q) => {
+                crate::with_dim!(self.position.len(), D => self.run_in::<D, _, O>(q, observer))
+            }
+            None => {
+                crate::with_dim!(self.position.len(), D => self.run_in::<D, _, O>(self.potential, observer))
+            }
+        }
     }
 
-    fn run_in<D: Dim, O: DiscreteObserver>(&self, observer: &mut O) -> RunReport
+    fn run_in<D: Dim, P: Potential + ?Sized, O: DiscreteObserver>(
+        &self,
+        potential: &P,
+        observer: &mut O,
+    ) -> RunReport
     where
         DefaultAllocator: Allocator<D>,
     {
         let stop = &self.stop;
-        let mut it = Iterates::<D>::new(
-            self.potential,
+        let mut it = Iterates::<D, P>::new(
+            potential,
             self.scheme,
             &self.coefficients,
             self.position,
@@ -259,7 +271,7 @@ impl DiscreteRun<'_> {
             if stop.needs_gradient() {
                 it.gradient();
             }
-            let d2 = distance2(self.potential, it.w());
+            let d2 = distance2(potential, it.w());
             let m = if distance_criterion {
                 d2
             } else {
@@ -273,7 +285,7 @@ impl DiscreteRun<'_> {
                         .sum();
                     energy_mass * v2 / (dt * dt)
                 };
-                stop.measure(self.potential, it.w(), it.g(), kinetic)
+                stop.measure(potential, it.w(), it.g(), kinetic)
             };
             observer.step(k, t, it.w(), it.w_prev());
             if crossings.loose.is_none() && m < loose {

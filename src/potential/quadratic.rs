@@ -157,6 +157,7 @@ impl Potential for Quadratic {
         self.hessian_apply(x, out);
     }
 
+    #[inline]
     fn minimum(&self) -> Option<&[f64]> {
         Some(&self.minimum)
     }
