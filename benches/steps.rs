@@ -1,0 +1,282 @@
+//! Per-step costs of the hot loops against their limits (issue 7's table):
+//!
+//! * one dopri5 / dop853 / rk4 step of the engine at n = 2 (W1's particle, in-step crossing
+//!   search and all), reported per accepted step, beside a hand-written allocation-free
+//!   fixed-size Dormand–Prince step of the same system — the limit;
+//! * one heavy-ball step at n = 2, per iteration;
+//! * one W1 grid point, continuous and discrete, as a sweep runs it.
+//!
+//! Run with `cargo bench --bench steps`. (The sparse colorization Hessian of the table
+//! arrives with issue 6's potential.)
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::dynamics::discrete::DiscreteRun;
+use heavyball::dynamics::maps;
+use heavyball::observe::StopRule;
+use heavyball::potential::{self, Potential};
+use heavyball::scenario::{
+    ContinuousSpec, Criterion as StopCriterion, Form, HessianSpec, Method, Model, PotentialSpec,
+    Scheme, StopSpec,
+};
+
+const K: [f64; 2] = [6.0, 60.0];
+
+fn w1_potential() -> Box<dyn Potential> {
+    potential::build(&PotentialSpec::Quadratic {
+        hessian: HessianSpec::Diagonal(K.to_vec()),
+        minimum: vec![0.0, 0.0],
+    })
+}
+
+fn spec(method: Method, t_end: f64) -> ContinuousSpec {
+    ContinuousSpec {
+        method,
+        rtol: 1e-8,
+        atol: 1e-10,
+        t_end,
+        sample_interval: t_end,
+        step: (method == Method::Rk4).then_some(1e-3),
+        max_steps: 10_000_000,
+        model: Model::HeavyBall,
+    }
+}
+
+fn stop(tolerance: f64) -> StopRule {
+    StopRule::new(&StopSpec {
+        criterion: StopCriterion::Distance,
+        tolerance,
+        divergence: 1e12,
+    })
+}
+
+/// One Dormand–Prince 5(4) step of `y' = f(y)` on `[f64; 4]` with FSAL, as a user would
+/// hand-write it with no allocation: the limit the engine's step is measured against.
+struct Reference {
+    m: f64,
+    mu: f64,
+}
+
+impl Reference {
+    #[inline(always)]
+    fn f(&self, y: &[f64; 4]) -> [f64; 4] {
+        let (inv_m, damp) = (1.0 / self.m, self.mu / self.m);
+        [
+            y[2],
+            y[3],
+            -K[0] * y[0] * inv_m - damp * y[2],
+            -K[1] * y[1] * inv_m - damp * y[3],
+        ]
+    }
+
+    /// Integrates to `t_end` with the standard step-size control; returns accepted steps.
+    fn integrate(&self, t_end: f64, rtol: f64, atol: f64) -> u64 {
+        const A: [[f64; 6]; 7] = [
+            [0.0; 6],
+            [0.2, 0.0, 0.0, 0.0, 0.0, 0.0],
+            [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
+            [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
+            [19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0, 0.0, 0.0],
+            [9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0, 0.0],
+            [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0],
+        ];
+        const E: [f64; 7] = [
+            71.0 / 57600.0,
+            0.0,
+            -71.0 / 16695.0,
+            71.0 / 1920.0,
+            -17253.0 / 339200.0,
+            22.0 / 525.0,
+            -1.0 / 40.0,
+        ];
+        let mut y = [1.0, 1.0, 0.0, 0.0];
+        let mut k = [[0.0; 4]; 7];
+        k[0] = self.f(&y);
+        let (mut t, mut h, mut steps) = (0.0f64, 1e-3f64, 0u64);
+        while t < t_end {
+            h = h.min(t_end - t);
+            for s in 1..7 {
+                let mut ys = y;
+                for (j, kj) in k.iter().enumerate().take(s) {
+                    for i in 0..4 {
+                        ys[i] += h * A[s][j] * kj[i];
+                    }
+                }
+                k[s] = self.f(&ys);
+            }
+            // Row 7 of A is the 5th-order solution's weights, so k[6] = f(y_new) (FSAL).
+            let mut y_new = y;
+            let mut err = 0.0f64;
+            for i in 0..4 {
+                let mut e = 0.0;
+                for (s, ks) in k.iter().enumerate() {
+                    if s < 6 {
+                        y_new[i] += h * A[6][s] * ks[i];
+                    }
+                    e += h * E[s] * ks[i];
+                }
+                let sc = atol + rtol * y[i].abs().max(y_new[i].abs());
+                err += (e / sc) * (e / sc);
+            }
+            let err = (err / 4.0).sqrt();
+            if err <= 1.0 {
+                t += h;
+                y = y_new;
+                k[0] = k[6];
+                steps += 1;
+            }
+            h *= (0.9 * err.powf(-0.2)).clamp(0.2, 10.0);
+        }
+        black_box(y);
+        steps
+    }
+}
+
+/// ode_solvers' Dopri5 alone on the same system (SVector, no solout work): what the
+/// solver itself costs per step, before the engine's step watcher.
+struct Bare {
+    m: f64,
+    mu: f64,
+}
+
+impl ode_solvers::System<f64, ode_solvers::SVector<f64, 4>> for Bare {
+    fn system(&self, _t: f64, y: &ode_solvers::SVector<f64, 4>, dy: &mut ode_solvers::SVector<f64, 4>) {
+        let (inv_m, damp) = (1.0 / self.m, self.mu / self.m);
+        dy[0] = y[2];
+        dy[1] = y[3];
+        dy[2] = -K[0] * y[0] * inv_m - damp * y[2];
+        dy[3] = -K[1] * y[1] * inv_m - damp * y[3];
+    }
+}
+
+fn bare_dopri5(m: f64, mu: f64, t_end: f64) -> u64 {
+    let mut s = ode_solvers::Dopri5::from_param(
+        Bare { m, mu },
+        0.0,
+        t_end,
+        t_end,
+        ode_solvers::SVector::<f64, 4>::new(1.0, 1.0, 0.0, 0.0),
+        1e-8,
+        1e-10,
+        0.9,
+        0.04,
+        0.2,
+        10.0,
+        t_end,
+        0.0,
+        10_000_000,
+        u32::MAX,
+        ode_solvers::dop_shared::OutputType::Sparse,
+    );
+    let stats = s.integrate().unwrap();
+    stats.accepted_steps as u64
+}
+
+fn continuous_steps(c: &mut Criterion) {
+    let p = w1_potential();
+    // An ordinary W1 point (m = 1, μ = 1), integrated over a fixed span.
+    let (m, mu, t_end) = (1.0, 1.0, 20.0);
+    let mut group = c.benchmark_group("continuous step, n = 2");
+    for method in [Method::Dopri5, Method::Dop853, Method::Rk4] {
+        let spec = spec(method, t_end);
+        let run = ContinuousRun {
+            potential: p.as_ref(),
+            mass: m,
+            friction: mu,
+            position: &[1.0, 1.0],
+            velocity: &[0.0, 0.0],
+            spec: &spec,
+            stop: stop(1e-300),
+        };
+        let steps = run.run(&mut ()).steps;
+        group.throughput(Throughput::Elements(steps));
+        group.bench_function(method.as_str(), |b| b.iter(|| black_box(run.run(&mut ()))));
+    }
+    let steps = bare_dopri5(m, mu, t_end);
+    group.throughput(Throughput::Elements(steps));
+    group.bench_function("ode_solvers dopri5 alone", |b| {
+        b.iter(|| black_box(bare_dopri5(m, mu, t_end)))
+    });
+    let reference = Reference { m, mu };
+    let steps = reference.integrate(t_end, 1e-8, 1e-10);
+    group.throughput(Throughput::Elements(steps));
+    group.bench_function("hand-written dopri5 (limit)", |b| {
+        b.iter(|| black_box(reference.integrate(t_end, 1e-8, 1e-10)))
+    });
+    group.finish();
+}
+
+fn discrete_steps(c: &mut Criterion) {
+    let p = w1_potential();
+    let particle = Some((1.0, 1.0));
+    let coefficients = maps::coefficients(
+        Scheme::HeavyBall,
+        Form::Polyak,
+        heavyball::scenario::DiscreteParams::FromParticle {
+            dt: 0.1,
+            map: heavyball::scenario::Map::Qian,
+        },
+        particle,
+    );
+    let steps = 10_000;
+    let run = DiscreteRun {
+        potential: p.as_ref(),
+        scheme: Scheme::HeavyBall,
+        coefficients,
+        position: &[1.0, 1.0],
+        velocity: &[0.0, 0.0],
+        steps,
+        stop: stop(1e-300),
+    };
+    let mut group = c.benchmark_group("heavy-ball step, n = 2");
+    group.throughput(Throughput::Elements(steps));
+    group.bench_function("polyak", |b| b.iter(|| black_box(run.run(&mut ()))));
+    group.finish();
+}
+
+fn w1_points(c: &mut Criterion) {
+    let p = w1_potential();
+    let spec = spec(Method::Dopri5, 200.0);
+    let mut group = c.benchmark_group("one W1 point");
+    for (m, mu) in [(1.0, 1.0), (0.01, 31.6)] {
+        let run = ContinuousRun {
+            potential: p.as_ref(),
+            mass: m,
+            friction: mu,
+            position: &[1.0, 1.0],
+            velocity: &[0.0, 0.0],
+            spec: &spec,
+            stop: stop(1e-6),
+        };
+        group.bench_function(format!("continuous m = {m}, mu = {mu}"), |b| {
+            b.iter(|| black_box(run.run(&mut ())))
+        });
+        let coefficients = maps::coefficients(
+            Scheme::HeavyBall,
+            Form::Polyak,
+            heavyball::scenario::DiscreteParams::FromParticle {
+                dt: 0.1,
+                map: heavyball::scenario::Map::Qian,
+            },
+            Some((m, mu)),
+        );
+        let run = DiscreteRun {
+            potential: p.as_ref(),
+            scheme: Scheme::HeavyBall,
+            coefficients,
+            position: &[1.0, 1.0],
+            velocity: &[0.0, 0.0],
+            steps: 200_000,
+            stop: stop(1e-6),
+        };
+        group.bench_function(format!("discrete m = {m}, mu = {mu}"), |b| {
+            b.iter(|| black_box(run.run(&mut ())))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, continuous_steps, discrete_steps, w1_points);
+criterion_main!(benches);
