@@ -155,7 +155,8 @@ pub fn distance2<P: Potential + ?Sized>(potential: &P, w: &[f64]) -> f64 {
 /// (gradient of a quadratic) or L with LᵀL = H (loss of a quadratic). Being affine in w,
 /// it maps a step interpolant's control points to the criterion's own.
 pub struct CriterionMap<'a> {
-    potential: &'a dyn Potential,
+    /// The quadratic behind a loss or gradient map (looked up once, not per point).
+    quadratic: Option<&'a crate::potential::Quadratic>,
     criterion: Criterion,
     minimum: Vec<f64>,
     scratch: Vec<f64>,
@@ -174,7 +175,7 @@ impl<'a> CriterionMap<'a> {
             return None;
         }
         Some(CriterionMap {
-            potential,
+            quadratic: potential.as_quadratic(),
             criterion,
             minimum,
             scratch: vec![0.0; n],
@@ -192,7 +193,10 @@ impl<'a> CriterionMap<'a> {
             *x = w - m;
         }
         // Only quadratics reach the arms below (see `new`).
-        if let Some(q) = self.potential.as_quadratic() {
+        if self.criterion == Criterion::Distance {
+            return;
+        }
+        if let Some(q) = self.quadratic {
             match self.criterion {
                 Criterion::Distance | Criterion::Energy => {}
                 Criterion::Gradient => q.hessian_apply(&self.scratch, u),

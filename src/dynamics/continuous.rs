@@ -40,8 +40,8 @@ pub struct ContinuousRun<'a> {
 
 /// The right-hand side `y' = f(t, y)` with evaluation counting (argmin-style: in the
 /// problem wrapper, not in the solvers). State `y = (w, v)`, or `y = w` when m = 0.
-struct Rhs<'a> {
-    potential: &'a dyn Potential,
+struct Rhs<'a, P: Potential + ?Sized> {
+    potential: &'a P,
     n: usize,
     mass: f64,
     friction: f64,
@@ -50,7 +50,7 @@ struct Rhs<'a> {
     evaluations: Cell<u64>,
 }
 
-impl Rhs<'_> {
+impl<P: Potential + ?Sized> Rhs<'_, P> {
     #[inline]
     fn eval(&self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.evaluations.set(self.evaluations.get() + 1);
@@ -85,12 +85,13 @@ impl Rhs<'_> {
 }
 
 /// The `ode_solvers` system: the right-hand side plus the step watcher in `solout`.
-struct Particle<'r, 'w, O: ContinuousObserver> {
-    rhs: &'r Rhs<'r>,
+struct Particle<'r, 'w, O: ContinuousObserver, P: Potential + ?Sized> {
+    rhs: &'r Rhs<'r, P>,
     watch: &'w mut Watch<'r, O>,
 }
 
-impl<D: Dim, O: ContinuousObserver> System<f64, OVector<f64, D>> for Particle<'_, '_, O>
+impl<D: Dim, O: ContinuousObserver, P: Potential + ?Sized> System<f64, OVector<f64, D>>
+    for Particle<'_, '_, O, P>
 where
     DefaultAllocator: Allocator<D>,
 {
@@ -227,7 +228,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     }
 
     /// The initial state: observers at t = 0, and a start that already meets a threshold.
-    fn start(&mut self, rhs: &Rhs<'_>, y: &[f64]) -> bool {
+    fn start<P: Potential + ?Sized>(&mut self, rhs: &Rhs<'_, P>, y: &[f64]) -> bool {
         let n = self.n;
         self.y0.copy_from_slice(y);
         let mut dy = std::mem::take(&mut self.dy0);
@@ -272,7 +273,13 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     }
 
     /// One accepted step ending at `t1` in state `y1` with derivative `dy1`; true stops.
-    fn on_step(&mut self, rhs: &Rhs<'_>, t1: f64, y1: &[f64], dy1: &[f64]) -> bool {
+    fn on_step<P: Potential + ?Sized>(
+        &mut self,
+        rhs: &Rhs<'_, P>,
+        t1: f64,
+        y1: &[f64],
+        dy1: &[f64],
+    ) -> bool {
         let n = self.n;
         self.steps += 1;
         let mut d1 = std::mem::take(&mut self.dy1);
@@ -385,14 +392,12 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             false
         };
 
+        // The step's end is the next step's start: swap buffers rather than copy them.
         self.t0 = t1;
         self.y0.copy_from_slice(y1);
-        self.dy0.copy_from_slice(&d1);
-        self.acc0.copy_from_slice(&a1);
-        self.jerk0.copy_from_slice(&j1);
-        self.dy1 = d1;
-        self.acc1 = a1;
-        self.jerk1 = j1;
+        self.dy1 = std::mem::replace(&mut self.dy0, d1);
+        self.acc1 = std::mem::replace(&mut self.acc0, a1);
+        self.jerk1 = std::mem::replace(&mut self.jerk0, j1);
         stop
     }
 
@@ -417,10 +422,20 @@ impl ContinuousRun<'_> {
     pub fn run<O: ContinuousObserver>(&self, observer: &mut O) -> RunReport {
         let n = self.potential.dim();
         let state_dim = if self.mass == 0.0 { n } else { 2 * n };
-        crate::with_dim!(state_dim, D => self.run_in::<D, O>(observer))
+        // The right-hand side is monomorphised for the quadratic, so its gradient inlines.
+        match self.potential.as_quadratic() {
+            Some(q) => crate::with_dim!(state_dim, D => self.run_in::<D, _, O>(q, observer)),
+            None => {
+                crate::with_dim!(state_dim, D => self.run_in::<D, _, O>(self.potential, observer))
+            }
+        }
     }
 
-    fn run_in<D: Dim, O: ContinuousObserver>(&self, observer: &mut O) -> RunReport
+    fn run_in<D: Dim, P: Potential + ?Sized, O: ContinuousObserver>(
+        &self,
+        potential: &P,
+        observer: &mut O,
+    ) -> RunReport
     where
         DefaultAllocator: Allocator<D>,
     {
@@ -428,7 +443,7 @@ impl ContinuousRun<'_> {
         let massless = self.mass == 0.0;
         let state_dim = if massless { n } else { 2 * n };
         let rhs = Rhs {
-            potential: self.potential,
+            potential,
             n,
             mass: self.mass,
             friction: self.friction,
