@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The engine and the peers (../shared/peers: numpy, SciPy, optionally diffrax) on workload
+# W1 at the same N, on this machine, in one go: wall times, µs per point, ratios, result
+# agreement, and the engine's peak memory for 10^4..10^6 discrete points.
+#
+#   benches/peers/run.sh [N (default 100)] [--diffrax]
+#
+# Creates a Python virtual environment under target/peers-venv (the peers' pinned numpy and
+# SciPy; jax/diffrax only with --diffrax), reads the peers from $PEERS_DIR (default
+# ../shared/peers beside this checkout) and writes only under target/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-100}
+DIFFRAX=0
+[ "${2:-}" = "--diffrax" ] && DIFFRAX=1
+PEERS_DIR=${PEERS_DIR:-$(cd .. && pwd)/shared/peers}
+[ -f "$PEERS_DIR/sweep_numpy.py" ] || { echo "no peers in $PEERS_DIR (set PEERS_DIR)" >&2; exit 2; }
+WORK=target/peers
+export PEERS_OUT=$PWD/$WORK/out
+rm -rf "$WORK"; mkdir -p "$PEERS_OUT"
+VENV=target/peers-venv
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+pkgs=$(grep -E '^(numpy|scipy)==' "$PEERS_DIR/requirements.txt")
+[ "$DIFFRAX" = 1 ] && pkgs=$(grep -E '^[a-z]' "$PEERS_DIR/requirements.txt")
+# shellcheck disable=SC2086
+"$VENV/bin/pip" install -q $pkgs
+PY=$PWD/$VENV/bin/python
+
+cargo build --release --quiet
+HB=target/release/heavyball
+threads=$(nproc)
+
+# W1 at N from the shipped scenario: both parts, and each part alone (like for like).
+scenario() { # $1 name, $2 keep: both|continuous|discrete
+  sed -e "s/\(logspace = \[[-0-9.]*, [-0-9.]*, \)100\]/\1$N]/" \
+      -e "s/^name = .*/name = \"$1\"/" scenarios/w1-mass-friction.toml > "$WORK/$1.toml"
+  case $2 in
+    continuous) sed -i '/^\[\[discrete\]\]/,/^steps = 200000/d' "$WORK/$1.toml" ;;
+    discrete) sed -i '/^\[continuous\]/,/^t_end = 200.0/d' "$WORK/$1.toml" ;;
+  esac
+}
+timed() { # $1 name: prints the median wall seconds of 3 runs
+  for _ in 1 2 3; do
+    local t0=$EPOCHREALTIME
+    "$HB" run "$WORK/$1.toml" --out "$WORK/engine" --threads "$threads" --quiet
+    echo "$EPOCHREALTIME - $t0" | bc -l
+  done | sort -n | sed -n 2p
+}
+scenario w1-both both; scenario w1-continuous continuous; scenario w1-discrete discrete
+t_both=$(timed w1-both)
+t_cont=$(timed w1-continuous)
+t_disc=$(timed w1-discrete)
+
+echo "peers (this takes a while: SciPy's continuous part runs every 10th point)..." >&2
+(cd "$PEERS_DIR" && "$PY" sweep_numpy.py --N "$N" --repeats 3 >/dev/null)
+(cd "$PEERS_DIR" && "$PY" sweep_scipy.py --N "$N" --stride 10 --parts continuous --repeats 1 >/dev/null)
+if [ "$DIFFRAX" = 1 ]; then
+  (cd "$PEERS_DIR" && "$PY" sweep_diffrax.py --N "$N" --batch map --parts continuous --repeats 1 >/dev/null)
+fi
+
+PEERS_DIR=$PEERS_DIR "$PY" - "$N" "$t_both" "$t_cont" "$t_disc" "$threads" "$PEERS_OUT" "$WORK" <<'PY'
+import csv, math, sys, platform, os
+N, t_both, t_cont, t_disc, threads, out, work = sys.argv[1:]
+N = int(N); pts = N * N
+t_both, t_cont, t_disc = float(t_both), float(t_cont), float(t_disc)
+# Agreement: the engine's discrete steps against the numpy peer's k_conv, point for point.
+peer = list(csv.DictReader(open(f"{out}/numpy_N{N}.csv")))
+ours = [r for r in csv.DictReader(open(f"{work}/engine/w1-both/summary.csv")) if r["method"] == "qian"]
+same = sum(1 for p, o in zip(peer, ours)
+           if (int(p["k_conv"]) >= 0 and o["status"] == "converged" and int(o["steps"]) == int(p["k_conv"]))
+           or (int(p["k_conv"]) < 0 and o["status"] != "converged"))
+print(f"discrete agreement with numpy: {same}/{len(peer)} points identical (steps = k_conv)")
+# Continuous: t_converged against the peers' closed-form crossing (exact.py), every 10th point.
+sys.path.insert(0, os.environ["PEERS_DIR"])
+import exact
+cont = [r for r in csv.DictReader(open(f"{work}/engine/w1-both/summary.csv")) if r["method"] == "continuous"]
+worst, checked, mismatch = 0.0, 0, 0
+for r in cont[::10]:
+    t = exact.t_conv_exact(float(r["mass"]), float(r["friction"]))
+    ours = float(r["t_converged"]) if r["t_converged"] else None
+    if t is None or (isinstance(t, float) and math.isnan(t)):
+        mismatch += ours is not None
+        continue
+    if ours is None:
+        mismatch += 1
+        continue
+    worst = max(worst, abs(ours - t) / t)
+    checked += 1
+print(f"continuous agreement with the closed form: {checked} crossings, worst relative error {worst:.1e}, {mismatch} status mismatches")
+rows = [("engine", "continuous + discrete", t_both), ("engine", "continuous", t_cont), ("engine", "discrete", t_disc)]
+timings = {}
+for r in csv.DictReader(open(f"{out}/timings.csv")):
+    if int(r["N"]) == N:
+        # The peers' scripts already scale a strided run back to the whole grid.
+        timings[(r["peer"], r["part"])] = float(r["median_s"])
+for (peer_name, part), t in timings.items():
+    rows.append((peer_name, part, t))
+print(f"\nW1, N = {N} ({pts} points), {threads} threads; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+print(f"{'who':<10} {'part':<28} {'wall s':>9} {'µs/point':>10} {'engine ×':>9}")
+for who, part, t in rows:
+    ref = t_cont if part.startswith("continuous") else (t_disc if part.startswith("discrete") else t_both)
+    ratio = "" if who == "engine" else f"{t / ref:9.1f}"
+    print(f"{who:<10} {part:<28} {t:9.3f} {1e6 * t / pts:10.1f} {ratio:>9}")
+PY
+
+echo; echo "engine peak RSS, discrete sweeps (/usr/bin/time -v):"
+for n in 100 316 1000; do
+  scenario "mem-$n" discrete
+  sed -i "s/\(logspace = \[[-0-9.]*, [-0-9.]*, \)$N\]/\1$n]/" "$WORK/mem-$n.toml"
+  /usr/bin/time -f "  $((n * n)) points: %M KB, %e s" "$HB" run "$WORK/mem-$n.toml" --out "$WORK/engine" --threads "$threads" --quiet
+done
