@@ -18,8 +18,8 @@ use heavyball::dynamics::maps;
 use heavyball::observe::StopRule;
 use heavyball::potential::{self, Potential};
 use heavyball::scenario::{
-    ContinuousSpec, Criterion as StopCriterion, Form, HessianSpec, Method, Model, PotentialSpec,
-    Scheme, StopSpec,
+    ContinuousSpec, Criterion as StopCriterion, DiscreteParams, Form, HessianSpec, Map, Method,
+    Model, PotentialSpec, Scheme, StopSpec,
 };
 
 const K: [f64; 2] = [6.0, 60.0];
@@ -50,6 +50,47 @@ fn stop(tolerance: f64) -> StopRule {
         tolerance,
         divergence: 1e12,
     })
+}
+
+/// W1's continuous particle (m, μ) from (1, 1) at rest.
+fn w1_continuous<'a>(
+    p: &'a dyn Potential,
+    spec: &'a ContinuousSpec,
+    m: f64,
+    mu: f64,
+    tol: f64,
+) -> ContinuousRun<'a> {
+    ContinuousRun {
+        potential: p,
+        mass: m,
+        friction: mu,
+        position: &[1.0, 1.0],
+        velocity: &[0.0, 0.0],
+        spec,
+        stop: stop(tol),
+    }
+}
+
+/// W1's discrete heavy ball: Qian's map at Δt = 0.1 for (m, μ).
+fn w1_discrete(p: &dyn Potential, m: f64, mu: f64, steps: u64, tol: f64) -> DiscreteRun<'_> {
+    let coefficients = maps::coefficients(
+        Scheme::HeavyBall,
+        Form::Polyak,
+        DiscreteParams::FromParticle {
+            dt: 0.1,
+            map: Map::Qian,
+        },
+        Some((m, mu)),
+    );
+    DiscreteRun {
+        potential: p,
+        scheme: Scheme::HeavyBall,
+        coefficients,
+        position: &[1.0, 1.0],
+        velocity: &[0.0, 0.0],
+        steps,
+        stop: stop(tol),
+    }
 }
 
 /// One Dormand–Prince 5(4) step of `y' = f(y)` on `[f64; 4]` with FSAL, as a user would
@@ -207,15 +248,7 @@ fn continuous_steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("continuous step, n = 2");
     for method in [Method::Dopri5, Method::Dop853, Method::Rk4] {
         let spec = spec(method, t_end);
-        let run = ContinuousRun {
-            potential: p.as_ref(),
-            mass: m,
-            friction: mu,
-            position: &[1.0, 1.0],
-            velocity: &[0.0, 0.0],
-            spec: &spec,
-            stop: stop(1e-300),
-        };
+        let run = w1_continuous(p.as_ref(), &spec, m, mu, 1e-300);
         let steps = run.run(&mut ()).steps;
         group.throughput(Throughput::Elements(steps));
         group.bench_function(method.as_str(), |b| b.iter(|| black_box(run.run(&mut ()))));
@@ -236,26 +269,8 @@ fn continuous_steps(c: &mut Criterion) {
 
 fn discrete_steps(c: &mut Criterion) {
     let p = w1_potential();
-    let particle = Some((1.0, 1.0));
-    let coefficients = maps::coefficients(
-        Scheme::HeavyBall,
-        Form::Polyak,
-        heavyball::scenario::DiscreteParams::FromParticle {
-            dt: 0.1,
-            map: heavyball::scenario::Map::Qian,
-        },
-        particle,
-    );
     let steps = 10_000;
-    let run = DiscreteRun {
-        potential: p.as_ref(),
-        scheme: Scheme::HeavyBall,
-        coefficients,
-        position: &[1.0, 1.0],
-        velocity: &[0.0, 0.0],
-        steps,
-        stop: stop(1e-300),
-    };
+    let run = w1_discrete(p.as_ref(), 1.0, 1.0, steps, 1e-300);
     let mut group = c.benchmark_group("heavy-ball step, n = 2");
     group.throughput(Throughput::Elements(steps));
     group.bench_function("polyak", |b| b.iter(|| black_box(run.run(&mut ()))));
@@ -267,36 +282,11 @@ fn w1_points(c: &mut Criterion) {
     let spec = spec(Method::Dopri5, 200.0);
     let mut group = c.benchmark_group("one W1 point");
     for (m, mu) in [(1.0, 1.0), (0.01, 31.6)] {
-        let run = ContinuousRun {
-            potential: p.as_ref(),
-            mass: m,
-            friction: mu,
-            position: &[1.0, 1.0],
-            velocity: &[0.0, 0.0],
-            spec: &spec,
-            stop: stop(1e-6),
-        };
+        let run = w1_continuous(p.as_ref(), &spec, m, mu, 1e-6);
         group.bench_function(format!("continuous m = {m}, mu = {mu}"), |b| {
             b.iter(|| black_box(run.run(&mut ())))
         });
-        let coefficients = maps::coefficients(
-            Scheme::HeavyBall,
-            Form::Polyak,
-            heavyball::scenario::DiscreteParams::FromParticle {
-                dt: 0.1,
-                map: heavyball::scenario::Map::Qian,
-            },
-            Some((m, mu)),
-        );
-        let run = DiscreteRun {
-            potential: p.as_ref(),
-            scheme: Scheme::HeavyBall,
-            coefficients,
-            position: &[1.0, 1.0],
-            velocity: &[0.0, 0.0],
-            steps: 200_000,
-            stop: stop(1e-6),
-        };
+        let run = w1_discrete(p.as_ref(), m, mu, 200_000, 1e-6);
         group.bench_function(format!("discrete m = {m}, mu = {mu}"), |b| {
             b.iter(|| black_box(run.run(&mut ())))
         });
