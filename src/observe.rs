@@ -241,6 +241,8 @@ pub struct RunReport {
     pub crossings: Crossings,
     /// Physical time at which the run ended.
     pub end_time: f64,
+    /// The continuous method used (`auto` resolved per point); None for discrete runs.
+    pub solver: Option<&'static str>,
 }
 
 impl RunReport {
@@ -253,6 +255,7 @@ impl RunReport {
             final_value: None,
             crossings: Crossings::default(),
             end_time: 0.0,
+            solver: None,
         }
     }
 }

@@ -477,3 +477,55 @@ fn overflow_inside_a_step_is_divergence_not_a_hang() {
         (Status::Diverged, 1, None)
     );
 }
+
+#[test]
+fn auto_switches_to_bdf_on_stiff_points_and_keeps_crossings_exact() {
+    let ks = [6.0, 60.0];
+    let (w0, v0, tol) = ([1.0, 1.0], [0.0, 0.0], 1e-6);
+    // Stiffness: the fastest root over the slowest decay rate (THEORY §2), by hand: at
+    // m = 0.01, μ = 31.6 both components are overdamped; fast roots (μ + s_k)/(2m), slow
+    // rates 2k/(μ + s_k) with s_k = √(μ² − 4mk).
+    let (m, mu) = (0.01, 31.6);
+    let s = |k: f64| (mu * mu - 4.0 * m * k).sqrt();
+    let fastest = ((mu + s(6.0)) / (2.0 * m)).max((mu + s(60.0)) / (2.0 * m));
+    let by_hand = fastest / (2.0 * 6.0 / (mu + s(6.0)));
+    let ratio = heavyball::dynamics::continuous::stiffness(m, mu, &ks);
+    approx::assert_relative_eq!(ratio, by_hand, max_relative = 1e-12);
+    assert!(ratio > heavyball::dynamics::continuous::STIFF);
+
+    let p = quadratic(&ks);
+    let mut steps = Vec::new();
+    for (method, m, mu, solver) in [
+        (Method::Auto, 0.01, 31.6, "bdf"),
+        (Method::Dopri5, 0.01, 31.6, "dopri5"),
+        (Method::Auto, 1.0, 1.0, "dopri5"),
+        (Method::Bdf, 0.0, 2.0, "bdf"),
+    ] {
+        let spec = spec(method, 1e-8, 1e-10, 200.0, None);
+        let run = ContinuousRun {
+            potential: p.as_ref(),
+            mass: m,
+            friction: mu,
+            position: &w0,
+            velocity: &v0,
+            spec: &spec,
+            stop: stop(tol),
+        };
+        let report = run.run(&mut ());
+        assert_eq!(report.solver, Some(solver), "{method:?} m = {m}");
+        assert_eq!(report.status, Status::Converged);
+        // The crossing is found inside the step on either path: the closed form's, to the
+        // accuracy the tolerances give (BDF runs at rtol/100 for that reason).
+        let exact = first_crossing(m, mu, &ks, &w0, &v0, tol, 200.0).unwrap();
+        let t = report.crossings.tight.unwrap();
+        approx::assert_relative_eq!(t, exact, max_relative = 1e-6);
+        steps.push(report.steps);
+    }
+    // The implicit method takes a few hundred steps where the explicit one takes ~70 000.
+    assert!(
+        steps[0] * 20 < steps[1],
+        "bdf {} vs dopri5 {} steps",
+        steps[0],
+        steps[1]
+    );
+}

@@ -269,7 +269,7 @@ tolerance = 1e-300
     let p = potential::build(&s.potential);
     let spec = s.continuous.as_ref().unwrap();
     for method in ["dopri5", "rk4"] {
-        let mut spec = spec.clone();
+        let mut spec = *spec;
         if method == "rk4" {
             spec.method = scenario::Method::Rk4;
             spec.step = Some(0.001);

@@ -523,6 +523,7 @@ eigenvalues = [1.0]
 friction = 1.0
 position = 1.0
 [continuous]
+method = "dopri5"
 t_end = 40.0
 max_steps = 1000
 [sweep]
@@ -540,6 +541,21 @@ mass = { values = [0.5, 1e-7, 2.0] }
         let exact = first_crossing(m, mu, &[1.0], &[1.0], &[0.0], 1e-6, 40.0).unwrap();
         approx::assert_relative_eq!(num(&rows[i], "t_converged"), exact, max_relative = 1e-6);
     }
+    // With method = "auto" the stiff point runs on BDF and converges at the exact time.
+    let text = std::fs::read_to_string(&input)
+        .unwrap()
+        .replace("dopri5", "auto");
+    std::fs::write(&input, text).unwrap();
+    run(&["run", s(&input), "--out", s(dir.path()), "--quiet"]);
+    let rows = read_csv(&dir.path().join("stiff/summary.csv"));
+    assert_eq!(rows[1]["solver"], "bdf");
+    assert_eq!(rows[1]["status"], "converged");
+    let exact = first_crossing(1e-7, 1.0, &[1.0], &[1.0], &[0.0], 1e-6, 40.0).unwrap();
+    approx::assert_relative_eq!(num(&rows[1], "t_converged"), exact, max_relative = 1e-6);
+    assert_eq!(
+        (rows[0]["solver"].as_str(), rows[2]["solver"].as_str()),
+        ("dopri5", "dopri5")
+    );
 }
 
 /// w_k of the heavy ball on E = ½w² from w_0 = w_−1 = 1.

@@ -49,9 +49,11 @@ timed() { # $1 name: prints the median wall seconds of 3 runs
   done | sort -n | sed -n 2p
 }
 scenario w1-both both; scenario w1-continuous continuous; scenario w1-discrete discrete
+scenario w1-dopri5 continuous; sed -i 's/^method = "auto"/method = "dopri5"/' "$WORK/w1-dopri5.toml"
 t_both=$(timed w1-both)
 t_cont=$(timed w1-continuous)
 t_disc=$(timed w1-discrete)
+t_dopri5=$(timed w1-dopri5)
 
 echo "peers (this takes a while: SciPy's continuous part runs every 10th point)..." >&2
 (cd "$PEERS_DIR" && "$PY" sweep_numpy.py --N "$N" --repeats 3 >/dev/null)
@@ -60,9 +62,9 @@ if [ "$DIFFRAX" = 1 ]; then
   (cd "$PEERS_DIR" && "$PY" sweep_diffrax.py --N "$N" --batch map --parts continuous --repeats 1 >/dev/null)
 fi
 
-PEERS_DIR=$PEERS_DIR "$PY" - "$N" "$t_both" "$t_cont" "$t_disc" "$threads" "$PEERS_OUT" "$WORK" <<'PY'
+PEERS_DIR=$PEERS_DIR "$PY" - "$N" "$t_both" "$t_cont" "$t_disc" "$threads" "$PEERS_OUT" "$WORK" "$t_dopri5" <<'PY'
 import csv, math, sys, platform, os
-N, t_both, t_cont, t_disc, threads, out, work = sys.argv[1:]
+N, t_both, t_cont, t_disc, threads, out, work, t_dopri5 = sys.argv[1:]
 N = int(N); pts = N * N
 t_both, t_cont, t_disc = float(t_both), float(t_cont), float(t_disc)
 # Agreement: the engine's discrete steps against the numpy peer's k_conv, point for point.
@@ -89,7 +91,8 @@ for r in cont[::10]:
     worst = max(worst, abs(ours - t) / t)
     checked += 1
 print(f"continuous agreement with the closed form: {checked} crossings, worst relative error {worst:.1e}, {mismatch} status mismatches")
-rows = [("engine", "continuous + discrete", t_both), ("engine", "continuous", t_cont), ("engine", "discrete", t_disc)]
+rows = [("engine", "continuous + discrete", t_both), ("engine", "continuous", t_cont),
+        ("engine", "continuous, dopri5 only", float(t_dopri5)), ("engine", "discrete", t_disc)]
 timings = {}
 for r in csv.DictReader(open(f"{out}/timings.csv")):
     if int(r["N"]) == N:

@@ -51,6 +51,26 @@ struct Rhs<'a, P: Potential + ?Sized> {
 }
 
 impl<P: Potential + ?Sized> Rhs<'_, P> {
+    /// The Jacobian of the right-hand side applied to `v` (for implicit methods): `−H v/μ`
+    /// for gradient flow, `(v_v, (−H v_w − μ v_v)/m)` for the particle (constant friction).
+    fn jacobian_apply(&self, _t: f64, y: &[f64], v: &[f64], out: &mut [f64]) {
+        let n = self.n;
+        if self.mass == 0.0 {
+            self.potential.hessian_vector_into(y, v, out);
+            let s = -1.0 / self.friction;
+            out.iter_mut().for_each(|o| *o *= s);
+        } else {
+            let (vw, vv) = v.split_at(n);
+            let (ow, ov) = out.split_at_mut(n);
+            ow.copy_from_slice(vv);
+            self.potential.hessian_vector_into(&y[..n], vw, ov);
+            let (inv_m, damp) = (1.0 / self.mass, self.friction / self.mass);
+            for (o, v) in ov.iter_mut().zip(vv) {
+                *o = -*o * inv_m - damp * v;
+            }
+        }
+    }
+
     #[inline]
     fn eval(&self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.evaluations.set(self.evaluations.get() + 1);
@@ -422,12 +442,42 @@ impl ContinuousRun<'_> {
     pub fn run<O: ContinuousObserver>(&self, observer: &mut O) -> RunReport {
         let n = self.potential.dim();
         let state_dim = if self.mass == 0.0 { n } else { 2 * n };
+        let mut spec = *self.spec;
+        spec.method = self.solver();
+        let run = ContinuousRun {
+            spec: &spec,
+            ..*self
+        };
+        // diffsol's BDF works on its own dynamic vectors: no fixed-size dispatch.
+        if spec.method == Method::Bdf {
+            return match self.potential.as_quadratic() {
+                Some(q) => run.run_in::<nalgebra::Dyn, _, O>(q, observer),
+                None => run.run_in::<nalgebra::Dyn, _, O>(self.potential, observer),
+            };
+        }
         // The right-hand side is monomorphised for the quadratic, so its gradient inlines.
         match self.potential.as_quadratic() {
-            Some(q) => crate::with_dim!(state_dim, D => self.run_in::<D, _, O>(q, observer)),
+            Some(q) => crate::with_dim!(state_dim, D => run.run_in::<D, _, O>(q, observer)),
             None => {
-                crate::with_dim!(state_dim, D => self.run_in::<D, _, O>(self.potential, observer))
+                crate::with_dim!(state_dim, D => run.run_in::<D, _, O>(self.potential, observer))
             }
+        }
+    }
+
+    /// The method this run uses: the scenario's, or for `auto` BDF where the particle is
+    /// stiff on the Hessian's spectrum (see [`stiffness`]) and dopri5 otherwise (also when
+    /// the spectrum is unknown, or for the Nesterov ODE).
+    pub fn solver(&self) -> Method {
+        match self.spec.method {
+            Method::Auto => {
+                let stiff = self.spec.model == Model::HeavyBall
+                    && self
+                        .potential
+                        .hessian_spectrum()
+                        .is_some_and(|ks| stiffness(self.mass, self.friction, ks) > STIFF);
+                if stiff { Method::Bdf } else { Method::Dopri5 }
+            }
+            m => m,
         }
     }
 
@@ -455,7 +505,7 @@ impl ContinuousRun<'_> {
         // The interpolant's order follows the solver's (see `interp`).
         let interp = match spec.method {
             Method::Dop853 => Hermite::septic(n),
-            Method::Dopri5 | Method::Rk4 => Hermite::quintic(n),
+            Method::Dopri5 | Method::Rk4 | Method::Bdf | Method::Auto => Hermite::quintic(n),
         };
         let mut watch = Watch {
             potential: self.potential,
@@ -464,7 +514,8 @@ impl ContinuousRun<'_> {
             mass: self.mass,
             friction: self.friction,
             t_end: spec.t_end,
-            stale_derivative: spec.method == Method::Rk4,
+            // rk4 hands solout its start derivative; BDF's dy is its own formula's, not f(y).
+            stale_derivative: matches!(spec.method, Method::Rk4 | Method::Bdf),
             stop: self.stop,
             map,
             loose_ball: self.stop.ball(RATE_DECADES * self.stop.tolerance),
@@ -500,17 +551,19 @@ impl ContinuousRun<'_> {
                 .take(state_dim),
         );
         if !watch.start(&rhs, y0.as_slice()) {
-            let result = {
+            let result = if spec.method == Method::Bdf {
+                integrate_bdf(&rhs, &mut watch, y0.as_slice(), spec)
+            } else {
                 let system = Particle {
                     rhs: &rhs,
                     watch: &mut watch,
                 };
-                integrate(system, y0, spec)
+                integrate(system, y0, spec).map_err(|e| failure_note(&e, spec))
             };
             match result {
                 Ok(()) if watch.status.is_none() => watch.close(Status::NotConverged),
                 Ok(()) => {}
-                Err(e) => watch.close(Status::Failed(failure_note(&e, spec))),
+                Err(note) => watch.close(Status::Failed(note)),
             }
         }
         let final_value = watch.stop.final_value(watch.final_measure);
@@ -521,7 +574,102 @@ impl ContinuousRun<'_> {
             final_value,
             crossings: watch.crossings,
             end_time: watch.end_time,
+            solver: Some(spec.method.as_str()),
         }
+    }
+}
+
+/// Runs diffsol's BDF step by step, handing each accepted step's end to the watcher (which
+/// builds the same step interpolant and crossing search as for the explicit methods), until
+/// it stops the run, `t_end` is reached, or `max_steps` are spent.
+fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
+    rhs: &Rhs<'_, P>,
+    watch: &mut Watch<'_, O>,
+    y0: &[f64],
+    spec: &ContinuousSpec,
+) -> Result<(), String> {
+    use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason};
+    let fail = |e: diffsol::error::DiffsolError| format!("BDF: {e}");
+    let start = y0.to_vec();
+    // BDF's global error at a given local tolerance runs ~100× above Dopri5's on these
+    // problems (measured on W1: 1e-5 vs 1e-7 relative in the crossing time at rtol 1e-8):
+    // tighten its tolerances so both paths deliver the same accuracy. The velocity keeps the
+    // given atol: tightened too, BDF's start on a very stiff particle (m = 1e-7) fails
+    // with a step-size underflow while the fast transient settles.
+    let n = rhs.n;
+    let atol: Vec<f64> = (0..y0.len())
+        .map(|i| {
+            if i < n {
+                spec.atol * BDF_TIGHTER
+            } else {
+                spec.atol
+            }
+        })
+        .collect();
+    let problem = OdeBuilder::<NalgebraMat<f64>>::new()
+        .rtol(spec.rtol * BDF_TIGHTER)
+        .atol(atol)
+        .rhs_implicit(
+            |x: &[f64], _p: &[f64], t: f64, y: &mut [f64]| rhs.eval(t, x, y),
+            |x: &[f64], _p: &[f64], t: f64, v: &[f64], y: &mut [f64]| {
+                rhs.jacobian_apply(t, x, v, y)
+            },
+        )
+        .init(
+            move |_p: &[f64], _t: f64, y: &mut [f64]| y.copy_from_slice(&start),
+            y0.len(),
+        )
+        .build()
+        .map_err(fail)?;
+    let mut solver = problem.bdf::<NalgebraLU<f64>>().map_err(fail)?;
+    solver.set_stop_time(spec.t_end).map_err(fail)?;
+    let mut y = vec![0.0; y0.len()];
+    for _ in 0..spec.max_steps {
+        let reason = solver.step().map_err(fail)?;
+        let state = solver.state();
+        for (i, yi) in y.iter_mut().enumerate() {
+            *yi = state.y[i];
+        }
+        // The watcher recomputes f(y) at the step's end (stale_derivative).
+        if watch.on_step(rhs, state.t, &y, &y) {
+            return Ok(());
+        }
+        if matches!(reason, OdeSolverStopReason::TstopReached) {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "max_steps = {} BDF steps spent before t_end = {:?}",
+        spec.max_steps, spec.t_end
+    ))
+}
+
+/// Stiffness ratio above which `auto` integrates with BDF: an explicit method needs about
+/// `ratio × 4` steps (its stability bound holds h·|λ_max| ≲ 3.3 while the run lasts
+/// ~ln(1e6)/r_min), BDF several hundred to a few thousand at ~1.2× the cost per step; on W1
+/// the break-even, measured, lies near 1000 (benches/peers/run.sh, README "Speed").
+pub const STIFF: f64 = 1000.0;
+
+/// Factor applied to rtol, and to the position's atol, for BDF (see `integrate_bdf`).
+const BDF_TIGHTER: f64 = 0.01;
+
+/// Stiffness of the particle on a Hessian spectrum: the fastest root's modulus over the
+/// slowest decay rate, `max_i max|λ_i| / min_i r_i` (THEORY §2); 1 when nothing decays.
+pub fn stiffness(m: f64, mu: f64, ks: &[f64]) -> f64 {
+    use crate::theory::{Roots, continuous_roots};
+    let fastest = ks
+        .iter()
+        .map(|&k| match continuous_roots(m, mu, k) {
+            Roots::Massless(l) | Roots::Repeated(l) => l.abs(),
+            Roots::Real(_, fast) => fast.abs(),
+            Roots::Complex { re, im } => re.hypot(im),
+        })
+        .fold(0.0, f64::max);
+    let slowest = crate::theory::continuous_rate(m, mu, ks);
+    if slowest > 0.0 && slowest.is_finite() {
+        fastest / slowest
+    } else {
+        1.0
     }
 }
 
@@ -599,5 +747,6 @@ where
             let mut s = Rk4::new(system, 0.0, y0, t_end, step);
             s.integrate().map(|_| ())
         }
+        Method::Bdf | Method::Auto => unreachable!("resolved before: BDF runs in integrate_bdf"),
     }
 }

@@ -311,6 +311,7 @@ impl DiscreteRun<'_> {
             final_value: stop.final_value(measure),
             crossings,
             end_time: k as f64 * dt,
+            solver: None,
         }
     }
 }

@@ -133,6 +133,11 @@ pub fn summary() -> Vec<Column> {
             "discrete (heavy-ball, nesterov): the momentum p that minimises the spectral radius at this learning rate (heavy ball: max_i (1 - sqrt(eps k_i))^2, Q35)",
             "1",
         ),
+        col(
+            "solver",
+            "continuous: the method that integrated this row (method = auto picks bdf where the particle is stiff, else dopri5); discrete: empty",
+            "",
+        ),
         col("note", "why a run failed or was skipped", ""),
     ]
 }

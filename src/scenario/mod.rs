@@ -91,6 +91,10 @@ pub enum Method {
     Dop853,
     /// Classical Runge–Kutta 4 with a fixed step.
     Rk4,
+    /// diffsol's variable-order BDF (implicit, for stiff points).
+    Bdf,
+    /// Per point: BDF where the Hessian spectrum shows the particle stiff, else dopri5.
+    Auto,
 }
 
 impl Method {
@@ -100,12 +104,14 @@ impl Method {
             Method::Dopri5 => "dopri5",
             Method::Dop853 => "dop853",
             Method::Rk4 => "rk4",
+            Method::Bdf => "bdf",
+            Method::Auto => "auto",
         }
     }
 }
 
 /// The `[continuous]` table, resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ContinuousSpec {
     /// Integrator.
     pub method: Method,

@@ -614,17 +614,25 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
         t,
         "method",
         &[
+            ("auto", Method::Auto),
             ("dopri5", Method::Dopri5),
             ("dop853", Method::Dop853),
             ("rk4", Method::Rk4),
+            ("bdf", Method::Bdf),
         ],
-        &["bdf", "auto"],
+        &[],
     )?
-    .unwrap_or(Method::Dopri5);
+    .unwrap_or(Method::Auto);
     let rtol = positive_opt(t, "rtol")?.unwrap_or(1e-8);
     let atol = positive_opt(t, "atol")?.unwrap_or(1e-10);
     let t_end = positive_opt(t, "t_end")?.unwrap_or(100.0);
     let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    if model == Model::Nesterov && method == Method::Bdf {
+        return Err(t.error(
+            "method",
+            "bdf is not wired for the Nesterov ODE's friction 3m/t (its Jacobian is singular at t = 0); use dopri5 or rk4",
+        ));
+    }
     if model == Model::Nesterov && method == Method::Dop853 {
         // ode_solvers 0.6.2's DOP853 evaluates stages at wrong times (c12, c13): harmless
         // for autonomous systems, wrong for the time-dependent friction 3m/t.
