@@ -210,6 +210,70 @@ where
     }
 }
 
+/// A diagonal quadratic `½ Σ d_i (w_i − m_i)²` on the run's own vector type: with a
+/// fixed-size `D` its loops have a compile-time length (the discrete loop's hot path).
+struct Diagonal<D: Dim>
+where
+    DefaultAllocator: Allocator<D>,
+{
+    d: OVector<f64, D>,
+    m: OVector<f64, D>,
+}
+
+impl<D: Dim> Diagonal<D>
+where
+    DefaultAllocator: Allocator<D>,
+{
+    fn new(d: &[f64], m: &[f64]) -> Self {
+        let dim = D::from_usize(d.len());
+        Diagonal {
+            d: OVector::<f64, D>::from_iterator_generic(dim, U1, d.iter().copied()),
+            m: OVector::<f64, D>::from_iterator_generic(dim, U1, m.iter().copied()),
+        }
+    }
+}
+
+impl<D: Dim> Potential for Diagonal<D>
+where
+    DefaultAllocator: Allocator<D>,
+    OVector<f64, D>: Send + Sync,
+{
+    fn dim(&self) -> usize {
+        self.d.len()
+    }
+    #[inline]
+    fn value(&self, w: &[f64]) -> f64 {
+        let mut e = 0.0;
+        for ((w, d), m) in w.iter().zip(self.d.iter()).zip(self.m.iter()) {
+            let x = w - m;
+            e += d * x * x;
+        }
+        0.5 * e
+    }
+    #[inline]
+    fn gradient_into(&self, w: &[f64], g: &mut [f64]) {
+        // Quadratic's own diagonal gradient, operation for operation.
+        for (((g, w), d), m) in g.iter_mut().zip(w).zip(self.d.iter()).zip(self.m.iter()) {
+            *g = d * (w - m);
+        }
+    }
+    fn hessian_vector_into(&self, _w: &[f64], x: &[f64], out: &mut [f64]) {
+        for ((o, x), d) in out.iter_mut().zip(x).zip(self.d.iter()) {
+            *o = d * x;
+        }
+    }
+    #[inline]
+    fn minimum(&self) -> Option<&[f64]> {
+        Some(self.m.as_slice())
+    }
+    fn minimum_value(&self) -> Option<f64> {
+        Some(0.0)
+    }
+    fn hessian_spectrum(&self) -> Option<&[f64]> {
+        None
+    }
+}
+
 /// One discrete run: an entry's scheme and coefficients from a start, with a budget.
 pub struct DiscreteRun<'a> {
     /// The loss surface.
@@ -232,11 +296,18 @@ impl DiscreteRun<'_> {
     /// Runs to convergence, divergence or the end of the budget, showing every iterate
     /// to `observer`.
     pub fn run<O: DiscreteObserver>(&self, observer: &mut O) -> RunReport {
-        // The loop is monomorphised for the quadratic, so its gradient and distance inline.
+        // The loop is monomorphised for the quadratic, so its gradient and distance inline;
+        // a diagonal one gets fixed-size vectors too, so the loops unroll.
         match self.potential.as_quadratic() {
-            Some(q) => {
-                crate::with_dim!(self.position.len(), D => self.run_in::<D, _, O>(q, observer))
-            }
+            Some(q) => match q.diagonal() {
+                Some(d) => crate::with_dim!(self.position.len(), D => {
+                    let diagonal = Diagonal::<D>::new(d, q.minimum().unwrap_or(&[]));
+                    self.run_in::<D, _, O>(&diagonal, observer)
+                }),
+                None => {
+                    crate::with_dim!(self.position.len(), D => self.run_in::<D, _, O>(q, observer))
+                }
+            },
             None => {
                 crate::with_dim!(self.position.len(), D => self.run_in::<D, _, O>(self.potential, observer))
             }

@@ -74,6 +74,11 @@ impl Quadratic {
         }
     }
 
+    /// The eigenvalues of a diagonal Hessian (None for a dense one).
+    pub fn diagonal(&self) -> Option<&[f64]> {
+        self.diagonal.as_deref()
+    }
+
     /// Writes H·x into `out`.
     #[inline]
     pub fn hessian_apply(&self, x: &[f64], out: &mut [f64]) {
