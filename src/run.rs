@@ -581,7 +581,7 @@ impl<'a> Probe<'a> {
     /// Records step `next` against the continuous state `w` (None past its end).
     fn record(&mut self, potential: &dyn Potential, w: Option<&[f64]>) {
         while self.at < self.next {
-            self.iterates.advance();
+            self.iterates.step();
             self.at += 1;
         }
         let wk = self.iterates.w();

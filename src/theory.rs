@@ -972,6 +972,14 @@ mod tests {
         assert_eq!(rate_per_time(0.0, 0.1), f64::INFINITY);
     }
 
+    /// The momentum in [0, 1) on a 1e-4 grid where `radius` is smallest.
+    fn scan_minimiser(radius: impl Fn(f64) -> f64) -> f64 {
+        (0..10_000)
+            .map(|i| i as f64 * 1e-4)
+            .min_by(|a, b| radius(*a).total_cmp(&radius(*b)))
+            .unwrap()
+    }
+
     #[test]
     fn optimal_momentum_for_a_spectrum_minimises_the_radius() {
         // Fine scan of p at fixed ε on Goh's spectrum: the scan's minimiser of max_i ρ_i is
@@ -979,15 +987,11 @@ mod tests {
         let ks = [0.01, 0.1, 1.0];
         for eps in [0.5, 1.0, 3.3057851239669422] {
             let p_star = optimal_momentum_for(eps, &ks).unwrap();
-            let radius = |p: f64| {
+            let best = scan_minimiser(|p| {
                 ks.iter()
                     .map(|&k| heavy_ball_radius(eps, p, k))
                     .fold(0.0, f64::max)
-            };
-            let best = (0..10_000)
-                .map(|i| i as f64 * 1e-4)
-                .min_by(|a, b| radius(*a).total_cmp(&radius(*b)))
-                .unwrap();
+            });
             assert!(
                 (best - p_star).abs() <= 1e-4,
                 "eps {eps}: scan {best}, closed form {p_star}"
@@ -1018,15 +1022,11 @@ mod tests {
         let ks = [0.01, 0.1, 0.5];
         let eps = 0.9;
         let p_star = nesterov_optimal_momentum_for(eps, &ks).unwrap();
-        let radius = |p: f64| {
+        let best = scan_minimiser(|p| {
             ks.iter()
                 .map(|&k| nesterov_radius(eps, p, k))
                 .fold(0.0, f64::max)
-        };
-        let best = (0..10_000)
-            .map(|i| i as f64 * 1e-4)
-            .min_by(|a, b| radius(*a).total_cmp(&radius(*b)))
-            .unwrap();
+        });
         assert!(
             (best - p_star).abs() <= 1e-4,
             "scan {best}, closed form {p_star}"

@@ -6,26 +6,10 @@ use std::collections::HashMap;
 
 mod common;
 
-use common::{num, read_csv, run_ok};
-use std::path::{Path, PathBuf};
+use common::{num, read_csv, run_ok, scenarios_dir, shipped};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
-
-fn scenarios_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
-}
-
-/// Runs every shipped scenario once into a shared temporary folder.
-fn shipped() -> &'static Path {
-    static OUT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    OUT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        run_ok(&scenarios_dir(), dir.path());
-        dir
-    })
-    .path()
-}
 
 #[test]
 fn kth_poster_heavy_ball_converges_and_gradient_descent_diverges() {

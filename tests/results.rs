@@ -6,29 +6,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
-use common::{num, read_csv, run_ok};
+use common::{num, read_csv, scenarios_dir, shipped};
 use heavyball::potential;
 use heavyball::scenario::{self, Criterion, Scheme};
 use heavyball::theory::{self, Roots};
 
 type Row = HashMap<String, String>;
-
-/// Runs every shipped scenario once into a shared temporary folder.
-fn shipped() -> &'static Path {
-    static OUT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    OUT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        run_ok(&scenarios_dir(), dir.path());
-        dir
-    })
-    .path()
-}
-
-fn scenarios_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
-}
 
 fn summary(name: &str) -> Vec<Row> {
     read_csv(&shipped().join(name).join("summary.csv"))

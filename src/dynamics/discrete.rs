@@ -203,11 +203,6 @@ where
             }
         }
     }
-
-    /// Advances one step.
-    pub fn advance(&mut self) {
-        self.step();
-    }
 }
 
 /// A diagonal quadratic `½ Σ d_i (w_i − m_i)²` on the run's own vector type: with a

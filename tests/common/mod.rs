@@ -5,7 +5,7 @@ pub mod exact;
 pub mod iterates;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs the binary outside any job array.
@@ -50,4 +50,20 @@ pub fn num(row: &HashMap<String, String>, key: &str) -> f64 {
     row[key]
         .parse()
         .unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
+}
+
+/// The shipped scenarios' folder.
+pub fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+/// Runs every shipped scenario once (per test binary) into a shared temporary folder.
+pub fn shipped() -> &'static Path {
+    static OUT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    OUT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        run_ok(&scenarios_dir(), dir.path());
+        dir
+    })
+    .path()
 }
