@@ -182,6 +182,12 @@ impl<'a> CriterionMap<'a> {
         })
     }
 
+    /// The minimum, when the map is the shift u = w − w* alone (the distance): the step
+    /// interpolant can then be searched directly, measured from w*.
+    pub fn shift_only(&self) -> Option<&[f64]> {
+        (self.criterion == Criterion::Distance).then_some(&self.minimum[..])
+    }
+
     /// Writes u = A(w − w*) into `u`.
     #[inline]
     pub fn apply(&mut self, w: &[f64], u: &mut [f64]) {

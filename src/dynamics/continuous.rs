@@ -74,13 +74,13 @@ impl<P: Potential + ?Sized> Rhs<'_, P> {
     #[inline]
     fn eval(&self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.evaluations.set(self.evaluations.get() + 1);
-        let n = self.n;
         if self.mass == 0.0 {
             // μ w' = −∇E(w): the gradient lands in dy, then is scaled in place.
             self.potential.gradient_into(y, dy);
             let s = -1.0 / self.friction;
             dy.iter_mut().for_each(|d| *d *= s);
         } else {
+            let n = self.n;
             let (w, v) = y.split_at(n);
             let (dw, dv) = dy.split_at_mut(n);
             dw.copy_from_slice(v);
@@ -343,16 +343,22 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         } else if let Some(map) = self.map.as_mut()
             && self.crossings.tight.is_none()
         {
-            self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
+            // A pure shift (the distance) is searched on the interpolant itself, measured
+            // from w* (its origin, set at the start); other maps on a mapped copy.
+            let crit = if map.shift_only().is_some() {
+                &self.interp
+            } else {
+                self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
+                &self.crit
+            };
             if self.crossings.loose.is_none()
-                && self.crit.may_cross(self.loose_ball)
-                && let Some(s) = self.crit.first_below(self.loose_ball, &mut self.stack)
+                && crit.may_cross(self.loose_ball)
+                && let Some(s) = crit.first_below(self.loose_ball, &mut self.stack)
             {
                 self.crossings.loose = Some(t0 + s * h);
             }
-            if self.crossings.loose.is_some() && self.crit.may_cross(self.tight_ball) {
-                hit = self
-                    .crit
+            if self.crossings.loose.is_some() && crit.may_cross(self.tight_ball) {
+                hit = crit
                     .first_below(self.tight_ball, &mut self.stack)
                     .filter(|&s| s <= s_end);
             }
@@ -507,6 +513,10 @@ impl ContinuousRun<'_> {
             Method::Dop853 => Hermite::septic(n),
             Method::Dopri5 | Method::Rk4 | Method::Bdf | Method::Auto => Hermite::quintic(n),
         };
+        let mut interp_main = interp.like();
+        if let Some(origin) = map.as_ref().and_then(CriterionMap::shift_only) {
+            interp_main.set_origin(origin);
+        }
         let mut watch = Watch {
             potential: self.potential,
             n,
@@ -530,7 +540,7 @@ impl ContinuousRun<'_> {
             dy1: vec![0.0; state_dim],
             acc1: vec![0.0; n],
             jerk1: vec![0.0; n],
-            interp: interp.like(),
+            interp: interp_main,
             crit: interp,
             stack: Vec::with_capacity(64),
             w: vec![0.0; n],

@@ -25,6 +25,11 @@ pub struct Hermite {
     n: usize,
     points: usize,
     ctrl: Vec<f64>,
+    /// The point the norm-based searches measure from (`|p − origin|`); zero unless set.
+    origin: Vec<f64>,
+    /// Distance² from the origin to the box of all control points, kept by every setter:
+    /// the per-step screen [`Self::may_cross`] is then one comparison.
+    gap2: f64,
 }
 
 impl Hermite {
@@ -34,6 +39,8 @@ impl Hermite {
             n,
             points: 6,
             ctrl: vec![0.0; 6 * n],
+            origin: vec![0.0; n],
+            gap2: 0.0,
         }
     }
 
@@ -43,6 +50,8 @@ impl Hermite {
             n,
             points: 8,
             ctrl: vec![0.0; 8 * n],
+            origin: vec![0.0; n],
+            gap2: 0.0,
         }
     }
 
@@ -52,7 +61,16 @@ impl Hermite {
             n: self.n,
             points: self.points,
             ctrl: vec![0.0; self.ctrl.len()],
+            origin: vec![0.0; self.n],
+            gap2: 0.0,
         }
+    }
+
+    /// Measures the norm-based searches ([`Self::may_cross`], [`Self::first_below`],
+    /// [`Self::norm2_at`]) from `origin` instead of 0: the distance criterion then runs on
+    /// the step interpolant itself, with no mapped copy per step.
+    pub fn set_origin(&mut self, origin: &[f64]) {
+        self.origin.copy_from_slice(origin);
     }
 
     /// Whether the Hermite data include the third derivative.
@@ -74,33 +92,55 @@ impl Hermite {
     /// both ends, `[x, x′, x″, x‴]` (the last is ignored by a quintic).
     pub fn set_hermite(&mut self, h: f64, start: [&[f64]; 4], end: [&[f64]; 4]) {
         let n = self.n;
-        let c = &mut self.ctrl;
         let ([x0, d0, a0, j0], [x1, d1, a1, j1]) = (start, end);
+        let mut gap2 = 0.0;
         if self.points == 6 {
             let (h1, h2) = (h / 5.0, h * h / 20.0);
             for j in 0..n {
                 // p′(0) = 5(b1 − b0)/h, p″(0) = 20(b2 − 2b1 + b0)/h², mirrored at s = 1.
-                c[j] = x0[j];
-                c[n + j] = x0[j] + h1 * d0[j];
-                c[2 * n + j] = x0[j] + 2.0 * h1 * d0[j] + h2 * a0[j];
-                c[3 * n + j] = x1[j] - 2.0 * h1 * d1[j] + h2 * a1[j];
-                c[4 * n + j] = x1[j] - h1 * d1[j];
-                c[5 * n + j] = x1[j];
+                let b = [
+                    x0[j],
+                    x0[j] + h1 * d0[j],
+                    x0[j] + 2.0 * h1 * d0[j] + h2 * a0[j],
+                    x1[j] - 2.0 * h1 * d1[j] + h2 * a1[j],
+                    x1[j] - h1 * d1[j],
+                    x1[j],
+                ];
+                gap2 += self.store_column(j, &b);
             }
         } else {
             let (h1, h2, h3) = (h / 7.0, h * h / 42.0, h * h * h / 210.0);
             for j in 0..n {
                 // p⁽ʳ⁾(0) = 7!/(7 − r)! Δʳb₀/hʳ for r ≤ 3, mirrored at s = 1.
-                c[j] = x0[j];
-                c[n + j] = x0[j] + h1 * d0[j];
-                c[2 * n + j] = x0[j] + 2.0 * h1 * d0[j] + h2 * a0[j];
-                c[3 * n + j] = x0[j] + 3.0 * h1 * d0[j] + 3.0 * h2 * a0[j] + h3 * j0[j];
-                c[4 * n + j] = x1[j] - 3.0 * h1 * d1[j] + 3.0 * h2 * a1[j] - h3 * j1[j];
-                c[5 * n + j] = x1[j] - 2.0 * h1 * d1[j] + h2 * a1[j];
-                c[6 * n + j] = x1[j] - h1 * d1[j];
-                c[7 * n + j] = x1[j];
+                let b = [
+                    x0[j],
+                    x0[j] + h1 * d0[j],
+                    x0[j] + 2.0 * h1 * d0[j] + h2 * a0[j],
+                    x0[j] + 3.0 * h1 * d0[j] + 3.0 * h2 * a0[j] + h3 * j0[j],
+                    x1[j] - 3.0 * h1 * d1[j] + 3.0 * h2 * a1[j] - h3 * j1[j],
+                    x1[j] - 2.0 * h1 * d1[j] + h2 * a1[j],
+                    x1[j] - h1 * d1[j],
+                    x1[j],
+                ];
+                gap2 += self.store_column(j, &b);
             }
         }
+        self.gap2 = gap2;
+    }
+
+    /// Stores the control points of coordinate `j`; returns the squared distance from the
+    /// origin's coordinate to their range.
+    #[inline]
+    fn store_column(&mut self, j: usize, b: &[f64]) -> f64 {
+        let (n, o) = (self.n, self.origin[j]);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (i, &v) in b.iter().enumerate() {
+            self.ctrl[i * n + j] = v;
+            lo = lo.min(v - o);
+            hi = hi.max(v - o);
+        }
+        let d = box_gap(lo, hi);
+        d * d
     }
 
     /// Sets this polynomial to `f` applied to every control point of `src` (valid for any
@@ -110,6 +150,16 @@ impl Hermite {
         for i in 0..self.points {
             f(src.control(i), &mut self.ctrl[i * n..(i + 1) * n]);
         }
+        self.gap2 = (0..n)
+            .map(|j| {
+                let b = self.column_from_origin(j);
+                let b = &b[..self.points];
+                let lo = b.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = b.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let d = box_gap(lo, hi);
+                d * d
+            })
+            .sum();
     }
 
     /// The control points of coordinate `j`.
@@ -119,6 +169,15 @@ impl Hermite {
         for (i, bi) in b.iter_mut().enumerate().take(self.points) {
             *bi = self.ctrl[i * self.n + j];
         }
+        b
+    }
+
+    /// The control points of coordinate `j`, less the origin's coordinate.
+    #[inline]
+    fn column_from_origin(&self, j: usize) -> [f64; MAX_POINTS] {
+        let mut b = self.column(j);
+        let o = self.origin[j];
+        b.iter_mut().take(self.points).for_each(|x| *x -= o);
         b
     }
 
@@ -154,23 +213,23 @@ impl Hermite {
         }
     }
 
-    /// |p(s)|².
+    /// |p(s) − origin|².
     pub fn norm2_at(&self, s: f64) -> f64 {
         (0..self.n)
-            .map(|j| Self::casteljau(self.column(j), self.points, s))
+            .map(|j| Self::casteljau(self.column_from_origin(j), self.points, s))
             .map(|x| x * x)
             .sum()
     }
 
-    /// Over `[a, b]`: a lower bound of |p|² (distance² from the origin to the box of the
-    /// restricted control points), and |p(a)|², |p(b)|².
+    /// Over `[a, b]`: a lower bound of |p − origin|² (distance² from the origin to the box
+    /// of the restricted control points), and |p(a) − origin|², |p(b) − origin|².
     fn bound(&self, a: f64, b: f64) -> (f64, f64, f64) {
         let p = self.points;
         let (mut lb, mut fa, mut fb) = (0.0, 0.0, 0.0);
         // Restrict by two de Casteljau splits: the right part at a, then its left part at t′.
         let t2 = if a < 1.0 { (b - a) / (1.0 - a) } else { 0.0 };
         for j in 0..self.n {
-            let mut c = self.column(j);
+            let mut c = self.column_from_origin(j);
             if a > 0.0 {
                 // After the sweep, c holds the right part's control points.
                 for r in 1..p {
@@ -201,28 +260,15 @@ impl Hermite {
         (lb, fa, fb)
     }
 
-    /// Whether |p|² can fall below `r2` anywhere on `[0, 1]` (a cheap, conservative
-    /// screen: false means certainly not).
-    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(lb < r2)` is true for NaN: prune it
+    /// Whether |p − origin|² can fall below `r2` anywhere on `[0, 1]` (a cheap, conservative
+    /// screen on the box kept by the setters: false means certainly not).
+    #[inline]
     pub fn may_cross(&self, r2: f64) -> bool {
-        let mut lb = 0.0;
-        for j in 0..self.n {
-            let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-            for i in 0..self.points {
-                let v = self.ctrl[i * self.n + j];
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-            let d = box_gap(lo, hi);
-            lb += d * d;
-            if !(lb < r2) {
-                return false;
-            }
-        }
-        true
+        // False for NaN too: nothing to search.
+        self.gap2 < r2
     }
 
-    /// The first `s ∈ (0, 1]` with |p(s)|² < r2, given |p(0)|² ≥ r2; `None` if there is
+    /// The first `s ∈ (0, 1]` with |p(s) − origin|² < r2, given |p(0) − origin|² ≥ r2; `None` if there is
     /// none. Subdivides left-first, pruning intervals whose control-point box stays
     /// outside the ball, then bisects the first bracket to round-off.
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // `!(lb < r2)` is true for NaN: prune it
@@ -257,7 +303,8 @@ impl Hermite {
         None
     }
 
-    /// Bisection for |p|² = r2 on [a, b] with |p(a)|² ≥ r2 > |p(b)|², to round-off.
+    /// Bisection for |p − origin|² = r2 on [a, b] with |p(a) − origin|² ≥ r2 > |p(b) − origin|²,
+    /// to round-off.
     fn bisect(&self, mut a: f64, mut b: f64, r2: f64) -> f64 {
         for _ in 0..200 {
             let mid = 0.5 * (a + b);
