@@ -3,7 +3,7 @@
 //! * one dopri5 / dop853 / rk4 step of the engine at n = 2 (W1's particle, in-step crossing
 //!   search and all), reported per accepted step, beside a hand-written allocation-free
 //!   fixed-size Dormand–Prince step of the same system — the limit;
-//! * one heavy-ball step at n = 2, per iteration;
+//! * one heavy-ball step at n = 2, per iteration, alone and in a sweep's lanes;
 //! * one W1 grid point, continuous and discrete, as a sweep runs it.
 //!
 //! Run with `cargo bench --bench steps`. (The sparse colorization Hessian of the table
@@ -14,6 +14,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use heavyball::dynamics::continuous::ContinuousRun;
 use heavyball::dynamics::discrete::DiscreteRun;
+use heavyball::dynamics::lanes::{LANES, run_in_lanes};
 use heavyball::dynamics::maps;
 use heavyball::observe::StopRule;
 use heavyball::potential::{self, Potential};
@@ -274,6 +275,14 @@ fn discrete_steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("heavy-ball step, n = 2");
     group.throughput(Throughput::Elements(steps));
     group.bench_function("polyak", |b| b.iter(|| black_box(run.run(&mut ()))));
+    // A sweep's way: runs of neighbouring grid points advanced together in lanes.
+    let runs: Vec<DiscreteRun<'_>> = (0..LANES)
+        .map(|l| w1_discrete(p.as_ref(), 1.0, 1.0 + 0.01 * l as f64, steps, 1e-300))
+        .collect();
+    group.throughput(Throughput::Elements(steps * LANES as u64));
+    group.bench_function(format!("polyak, {LANES} lanes"), |b| {
+        b.iter(|| black_box(run_in_lanes(&runs)))
+    });
     group.finish();
 }
 

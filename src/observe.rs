@@ -123,6 +123,11 @@ impl StopRule {
         self.criterion == Criterion::Gradient
     }
 
+    /// The divergence distance squared, as [`Self::diverged`] compares it.
+    pub fn divergence2(&self) -> f64 {
+        self.div2
+    }
+
     /// The divergence test on |w − w*|² (non-finite counts as diverged).
     #[inline]
     // Deliberately `!(a <= b)` rather than `a > b`: it also catches NaN.

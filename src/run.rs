@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dynamics::continuous::ContinuousRun;
 use crate::dynamics::discrete::{DiscreteRun, Iterates};
+use crate::dynamics::lanes;
 use crate::dynamics::maps::{self, Coefficients};
 use crate::error::{Error, InputError};
 use crate::observe::{
@@ -139,7 +140,7 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
             range.clone(),
             threads,
             &bar,
-            |i, rows| setup.sweep_point(i, rows),
+            |points, rows| setup.sweep_points(points, rows),
             &mut summary,
         )?;
     } else if range.contains(&0) {
@@ -225,45 +226,93 @@ impl<'a> Setup<'a> {
         }
     }
 
+    /// Runs the consecutive points `points` into `rows` (one per point). Their discrete
+    /// runs that can share lanes run together (`dynamics::lanes`); a panic reruns the
+    /// points one by one, so that it fails only its own point's rows.
+    pub(crate) fn sweep_points(&self, points: std::ops::Range<u64>, rows: &mut [Rows]) {
+        let together = catch_unwind(AssertUnwindSafe(|| self.run_points(points.clone(), rows)));
+        if together.is_err() {
+            for (index, rows) in points.zip(rows.iter_mut()) {
+                rows.clear();
+                self.sweep_point(index, rows);
+            }
+        }
+    }
+
     fn run_point(&self, index: u64, rows: &mut Rows) {
+        self.run_points(index..index + 1, std::slice::from_mut(rows));
+    }
+
+    fn run_points(&self, indices: std::ops::Range<u64>, rows: &mut [Rows]) {
         let s = self.s;
-        let point = s.point(index);
-        let coefficients = self.coefficients(&point);
-        let continuous =
-            s.continuous
-                .as_ref()
-                .map(|spec| match self.particle(&point, &coefficients) {
-                    Ok((mass, friction)) => ContinuousRun {
-                        potential: self.potential,
-                        mass,
-                        friction,
-                        position: &s.particle.position,
-                        velocity: &s.particle.velocity,
-                        spec,
-                        stop: self.stop,
-                    }
-                    .run(&mut ()),
-                    Err(note) => RunReport::without_run(Status::Skipped(note)),
-                });
-        let discrete: Vec<RunReport> = s
-            .discrete
-            .iter()
-            .zip(&point.discrete)
-            .zip(&coefficients)
-            .map(|((d, (_, steps)), c)| {
-                DiscreteRun {
-                    potential: self.potential,
-                    scheme: d.scheme,
-                    coefficients: *c,
-                    position: &s.particle.position,
-                    velocity: &s.particle.velocity,
-                    steps: *steps,
-                    stop: self.stop,
-                }
-                .run(&mut ())
+        let points: Vec<(Point, Vec<Coefficients>)> = indices
+            .map(|i| {
+                let point = s.point(i);
+                let coefficients = self.coefficients(&point);
+                (point, coefficients)
             })
             .collect();
-        self.write_rows(&point, &coefficients, continuous.as_ref(), &discrete, rows);
+        let continuous: Vec<Option<RunReport>> = points
+            .iter()
+            .map(|(point, coefficients)| {
+                s.continuous
+                    .as_ref()
+                    .map(|spec| match self.particle(point, coefficients) {
+                        Ok((mass, friction)) => ContinuousRun {
+                            potential: self.potential,
+                            mass,
+                            friction,
+                            position: &s.particle.position,
+                            velocity: &s.particle.velocity,
+                            spec,
+                            stop: self.stop,
+                        }
+                        .run(&mut ()),
+                        Err(note) => RunReport::without_run(Status::Skipped(note)),
+                    })
+            })
+            .collect();
+        // Every discrete run of the chunk, point-major; those that can share lanes run
+        // together, the rest one by one. Each report is the same either way.
+        let runs: Vec<DiscreteRun<'_>> = points
+            .iter()
+            .flat_map(|(point, coefficients)| {
+                s.discrete
+                    .iter()
+                    .zip(&point.discrete)
+                    .zip(coefficients)
+                    .map(|((d, (_, steps)), c)| DiscreteRun {
+                        potential: self.potential,
+                        scheme: d.scheme,
+                        coefficients: *c,
+                        position: &s.particle.position,
+                        velocity: &s.particle.velocity,
+                        steps: *steps,
+                        stop: self.stop,
+                    })
+            })
+            .collect();
+        let (laned, single): (Vec<usize>, Vec<usize>) =
+            (0..runs.len()).partition(|&j| lanes::lane_ready(&runs[j]));
+        let mut reports: Vec<Option<RunReport>> = vec![None; runs.len()];
+        let batch: Vec<DiscreteRun<'_>> = laned.iter().map(|&j| runs[j].clone()).collect();
+        for (j, report) in laned.into_iter().zip(lanes::run_in_lanes(&batch)) {
+            reports[j] = Some(report);
+        }
+        for j in single {
+            reports[j] = Some(runs[j].run(&mut ()));
+        }
+        let reports: Vec<RunReport> = reports
+            .into_iter()
+            .map(|r| r.expect("every run reported"))
+            .collect();
+        let entries = s.discrete.len();
+        for (k, (((point, coefficients), continuous), rows)) in
+            points.iter().zip(&continuous).zip(rows).enumerate()
+        {
+            let discrete = &reports[k * entries..(k + 1) * entries];
+            self.write_rows(point, coefficients, continuous.as_ref(), discrete, rows);
+        }
     }
 
     /// The summary rows of one point: continuous first, then the discrete entries.

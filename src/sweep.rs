@@ -197,13 +197,18 @@ impl Window<'_> {
     }
 }
 
-/// Runs `work(i, rows)` for every point `i` of `range` on `threads` rayon workers and
+/// Points a worker takes at a time: enough for the discrete lanes to keep full (see
+/// `dynamics::lanes`), few enough that uneven points still spread over the workers.
+pub const CHUNK: u64 = 16;
+
+/// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
+/// on `threads` rayon workers (`rows[j]` receives point `points.start + j`'s rows) and
 /// appends each point's rows to `out` in grid order, streaming. `work` writes whole rows.
 pub fn stream(
     range: Range<u64>,
     threads: usize,
     progress: &ProgressBar,
-    work: impl Fn(u64, &mut Rows) + Sync,
+    work: impl Fn(Range<u64>, &mut [Rows]) + Sync,
     out: &mut CsvFile,
 ) -> Result<(), Error> {
     let threads = threads.clamp(1, range.end.saturating_sub(range.start).max(1) as usize);
@@ -223,29 +228,35 @@ pub fn stream(
     });
     let room = Condvar::new();
     let worker = || {
-        let mut rows = Rows::new();
-        let mut buffer = Vec::new();
+        let mut rows: Vec<Rows> = (0..CHUNK).map(|_| Rows::new()).collect();
+        let mut buffers: Vec<Vec<u8>> = Vec::new();
         loop {
-            let i = next_index.fetch_add(1, Ordering::Relaxed);
-            if i >= range.end {
+            let start = next_index.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= range.end {
                 return;
             }
+            let end = (start + CHUNK).min(range.end);
+            let len = (end - start) as usize;
             {
-                // Wait until point i is inside the window (the points before it are all
+                // Wait until the chunk is inside the window (the points before it are all
                 // taken by running workers, so the window always moves on).
                 let mut w = window.lock().expect("window lock");
-                while i >= w.next + WINDOW && !w.stopped() {
+                while end > w.next + WINDOW && !w.stopped() {
                     w = room.wait(w).expect("window lock");
                 }
                 if w.stopped() {
                     return;
                 }
-                buffer = w.spare.pop().unwrap_or(buffer);
+                while buffers.len() < len {
+                    buffers.push(w.spare.pop().unwrap_or_default());
+                }
             }
-            rows.clear();
-            // A panicking point would never be written and would stall the window for
+            rows[..len].iter_mut().for_each(Rows::clear);
+            // A panicking chunk would never be written and would stall the window for
             // good: stop everyone instead, and re-raise it once the workers are done.
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(i, &mut rows))) {
+            if let Err(panic) =
+                catch_unwind(AssertUnwindSafe(|| work(start..end, &mut rows[..len])))
+            {
                 window
                     .lock()
                     .expect("window lock")
@@ -254,12 +265,15 @@ pub fn stream(
                 room.notify_all();
                 return;
             }
-            rows.swap(&mut buffer);
             let mut w = window.lock().expect("window lock");
-            w.deposit(i, std::mem::take(&mut buffer));
+            for (j, r) in rows[..len].iter_mut().enumerate() {
+                let mut bytes = buffers.pop().expect("one buffer per point");
+                r.swap(&mut bytes);
+                w.deposit(start + j as u64, bytes);
+            }
             drop(w);
             room.notify_all();
-            progress.inc(1);
+            progress.inc(len as u64);
         }
     };
     pool.scope(|scope| {
@@ -339,17 +353,19 @@ mod tests {
         let mut out = CsvFile::create(&path, &["i".to_string()]).unwrap();
         let run = catch_unwind(AssertUnwindSafe(|| {
             stream(
-                0..3 * WINDOW,
+                0..3 * WINDOW + 5,
                 threads,
                 &ProgressBar::hidden(),
-                |i, rows| {
-                    assert_ne!(Some(i), panic_at, "a bug at point {i}");
-                    // Uneven work, so that the workers finish out of order.
-                    if i % 7 == 0 {
-                        std::thread::yield_now();
+                |points, rows| {
+                    for (i, rows) in points.zip(rows) {
+                        assert_ne!(Some(i), panic_at, "a bug at point {i}");
+                        // Uneven work, so that the workers finish out of order.
+                        if i % 7 == 0 {
+                            std::thread::yield_now();
+                        }
+                        rows.field(crate::output::Field::Int(i));
+                        rows.end_row();
                     }
-                    rows.field(crate::output::Field::Int(i));
-                    rows.end_row();
                 },
                 &mut out,
             )
@@ -364,7 +380,7 @@ mod tests {
     #[test]
     fn rows_come_out_in_grid_order_for_any_thread_count() {
         let expected: String = std::iter::once("i".to_string())
-            .chain((0..3 * WINDOW).map(|i| i.to_string()))
+            .chain((0..3 * WINDOW + 5).map(|i| i.to_string()))
             .map(|l| l + "\n")
             .collect();
         for threads in [1, 2, 5] {

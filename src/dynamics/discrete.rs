@@ -270,6 +270,7 @@ where
 }
 
 /// One discrete run: an entry's scheme and coefficients from a start, with a budget.
+#[derive(Clone)]
 pub struct DiscreteRun<'a> {
     /// The loss surface.
     pub potential: &'a dyn Potential,

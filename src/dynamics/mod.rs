@@ -9,6 +9,7 @@
 pub mod continuous;
 pub mod discrete;
 pub mod interp;
+pub mod lanes;
 pub mod maps;
 
 /// Largest state dimension served by a fixed-size `SVector`.
