@@ -9,6 +9,9 @@
 //! crossing steps are bit for bit the scalar loop's — and a lane whose run ends takes the
 //! next waiting run.
 
+// Lane loops index several lane arrays by the same `l`: that is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
 use super::discrete::DiscreteRun;
 use crate::observe::{Crossings, RATE_DECADES, RunReport, Status};
 use crate::scenario::{Criterion, Form, Scheme};
@@ -70,6 +73,8 @@ struct Lanes<const N: usize> {
 }
 
 impl<const N: usize> Lanes<N> {
+    // `!(d2 <= div2)` as `StopRule::diverged`: NaN counts as diverged.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn run(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
         let first = &runs[0];
         let q = first
