@@ -6,8 +6,11 @@
 //! * one heavy-ball step at n = 2, per iteration, alone and in a sweep's lanes;
 //! * one W1 grid point, continuous and discrete, as a sweep runs it.
 //!
-//! Run with `cargo bench --bench steps`. (The sparse colorization Hessian of the table
-//! arrives with issue 6's potential.)
+//! * on Goh's colorization problem, 512 × 512 pixels (n = 262 144, sparse Hessian): one
+//!   heavy-ball step beside a bare CSR mat-vec of the same Hessian — its limit — and one
+//!   dopri5 (diffsol's driver), dop853 and rk4 (`ode_solvers`) step.
+//!
+//! Run with `cargo bench --bench steps` (`-- colorization` for that group alone).
 
 use std::hint::black_box;
 
@@ -17,7 +20,7 @@ use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::lanes::{LANES, run_in_lanes};
 use heavyball::dynamics::maps;
 use heavyball::observe::StopRule;
-use heavyball::potential::{self, Potential};
+use heavyball::potential::{self, Colorization, Potential};
 use heavyball::scenario::{
     ContinuousSpec, Criterion as StopCriterion, DiscreteParams, Form, HessianSpec, Map, Method,
     Model, PotentialSpec, Scheme, StopSpec,
@@ -303,5 +306,140 @@ fn w1_points(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, continuous_steps, discrete_steps, w1_points);
+/// The 512 × 512 colorization problem of the issue's table, three colored pixels.
+fn colorization() -> Colorization {
+    Colorization::new(512, 512, &[(5, 5), (400, 50), (260, 310)], 1.0)
+}
+
+/// y = H x on the CSR arrays, nothing else: the limit of a step that needs one gradient.
+fn bare_csr_mat_vec(h: &nalgebra_sparse::CsrMatrix<f64>, x: &[f64], y: &mut [f64]) {
+    let (offsets, cols, values) = (h.row_offsets(), h.col_indices(), h.values());
+    for (i, yi) in y.iter_mut().enumerate() {
+        let mut s = 0.0;
+        for k in offsets[i]..offsets[i + 1] {
+            s += values[k] * x[cols[k]];
+        }
+        *yi = s;
+    }
+}
+
+fn colorization_steps(c: &mut Criterion) {
+    let p = colorization();
+    let n = p.dim();
+    let (w0, v0) = (vec![0.0; n], vec![0.0; n]);
+    let mut group = c.benchmark_group("colorization 512 x 512 step");
+    group.sample_size(10);
+    let x: Vec<f64> = (0..n).map(|i| (i % 7) as f64).collect();
+    let mut y = vec![0.0; n];
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("bare CSR mat-vec (limit)", |b| {
+        b.iter(|| bare_csr_mat_vec(p.hessian(), black_box(&x), &mut y))
+    });
+    let steps = 20;
+    let run = DiscreteRun {
+        potential: &p,
+        scheme: Scheme::HeavyBall,
+        coefficients: maps::Coefficients {
+            learning_rate: 0.2,
+            momentum: 0.9,
+            dt: 1.0,
+            energy_mass: 0.0,
+            particle: None,
+            form: Form::Polyak,
+            native: (0.2, 0.9),
+        },
+        position: &w0,
+        velocity: &v0,
+        steps,
+        stop: stop(1e-300),
+    };
+    group.throughput(Throughput::Elements(steps));
+    group.bench_function("heavy-ball", |b| b.iter(|| black_box(run.run(&mut ()))));
+    for (method, t_end) in [
+        (Method::Dopri5, 2.0),
+        (Method::Dop853, 2.0),
+        (Method::Rk4, 0.02),
+    ] {
+        let spec = ContinuousSpec {
+            step: (method == Method::Rk4).then_some(2e-3),
+            ..spec(method, t_end)
+        };
+        let run = ContinuousRun {
+            potential: &p,
+            mass: 1.0,
+            friction: 0.5,
+            position: &w0,
+            velocity: &v0,
+            spec: &spec,
+            stop: stop(1e-300),
+        };
+        let steps = run.run(&mut ()).steps;
+        group.throughput(Throughput::Elements(steps));
+        group.bench_function(method.as_str(), |b| b.iter(|| black_box(run.run(&mut ()))));
+    }
+    // ode_solvers' own Dopri5 on dynamic vectors, the engine's Hessian in its right-hand
+    // side and nothing in solout: what the engine would pay per step had it kept
+    // ode_solvers for large n (it keeps every step and allocates per stage).
+    let system = SparseParticle {
+        p: &p,
+        m: 1.0,
+        mu: 0.5,
+    };
+    let y0 = ode_solvers::DVector::from_element(2 * n, 0.0);
+    let alone = || {
+        let mut s = ode_solvers::Dopri5::from_param(
+            SparseParticle { ..system },
+            0.0,
+            2.0,
+            2.0,
+            y0.clone(),
+            1e-8,
+            1e-10,
+            0.9,
+            0.04,
+            0.2,
+            10.0,
+            2.0,
+            0.0,
+            10_000_000,
+            u32::MAX,
+            ode_solvers::dop_shared::OutputType::Sparse,
+        );
+        s.integrate().unwrap().accepted_steps as u64
+    };
+    group.throughput(Throughput::Elements(alone()));
+    group.bench_function("ode_solvers dopri5 alone (DVector)", |b| {
+        b.iter(|| black_box(alone()))
+    });
+    group.finish();
+}
+
+/// `m w'' + μ w' = −∇E` on a colorization problem for `ode_solvers` on dynamic vectors.
+#[derive(Clone, Copy)]
+struct SparseParticle<'a> {
+    p: &'a Colorization,
+    m: f64,
+    mu: f64,
+}
+
+impl ode_solvers::System<f64, ode_solvers::DVector<f64>> for SparseParticle<'_> {
+    fn system(&self, _t: f64, y: &ode_solvers::DVector<f64>, dy: &mut ode_solvers::DVector<f64>) {
+        let n = y.len() / 2;
+        let (w, v) = y.as_slice().split_at(n);
+        let (dw, dv) = dy.as_mut_slice().split_at_mut(n);
+        dw.copy_from_slice(v);
+        self.p.gradient_into(w, dv);
+        for (a, v) in dv.iter_mut().zip(v) {
+            *a = -*a / self.m - self.mu / self.m * v;
+        }
+    }
+}
+
+criterion_group!(
+    benches,
+    continuous_steps,
+    discrete_steps,
+    w1_points,
+    colorization_steps
+);
 criterion_main!(benches);

@@ -454,8 +454,9 @@ impl ContinuousRun<'_> {
             spec: &spec,
             ..*self
         };
-        // diffsol's BDF works on its own dynamic vectors: no fixed-size dispatch.
-        if spec.method == Method::Bdf {
+        // diffsol's BDF and explicit RK (large n) work on their own dynamic vectors: no
+        // fixed-size dispatch.
+        if spec.method == Method::Bdf || large_dopri5(&spec, state_dim) {
             return match self.potential.as_quadratic() {
                 Some(q) => run.run_in::<nalgebra::Dyn, _, O>(q, observer),
                 None => run.run_in::<nalgebra::Dyn, _, O>(self.potential, observer),
@@ -563,6 +564,8 @@ impl ContinuousRun<'_> {
         if !watch.start(&rhs, y0.as_slice()) {
             let result = if spec.method == Method::Bdf {
                 integrate_bdf(&rhs, &mut watch, y0.as_slice(), spec)
+            } else if large_dopri5(spec, state_dim) {
+                integrate_dopri5_large(&rhs, &mut watch, y0.as_slice(), spec)
             } else {
                 let system = Particle {
                     rhs: &rhs,
@@ -587,6 +590,128 @@ impl ContinuousRun<'_> {
             solver: Some(spec.method.as_str()),
         }
     }
+}
+
+/// Whether this run's dopri5 goes through diffsol's explicit Runge–Kutta driver: for
+/// states beyond the fixed-size ones. `ode_solvers` keeps every accepted step in memory
+/// and allocates ~45 state vectors a step on dynamic vectors (at n = 262 144: ~200 MB of
+/// allocations and 4 MB kept per step); diffsol's driver allocates nothing per step.
+pub fn large_dopri5(spec: &ContinuousSpec, state_dim: usize) -> bool {
+    spec.method == Method::Dopri5 && state_dim > super::MAX_FIXED_DIM
+}
+
+/// The Dormand–Prince 5(4) tableau (Dormand & Prince 1980; Hairer–Nørsett–Wanner I, Table
+/// II.5.2), the method `ode_solvers`' Dopri5 runs, for diffsol's explicit RK driver: `d` is
+/// b − b̂ (the error estimate's weights), FSAL (the last row of `a` is `b`).
+fn dormand_prince_tableau() -> diffsol::Tableau<f64> {
+    use diffsol::{TableauMat, TableauVec};
+    let c = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
+    let rows: [&[f64]; 7] = [
+        &[],
+        &[1.0 / 5.0],
+        &[3.0 / 40.0, 9.0 / 40.0],
+        &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
+        &[
+            19372.0 / 6561.0,
+            -25360.0 / 2187.0,
+            64448.0 / 6561.0,
+            -212.0 / 729.0,
+        ],
+        &[
+            9017.0 / 3168.0,
+            -355.0 / 33.0,
+            46732.0 / 5247.0,
+            49.0 / 176.0,
+            -5103.0 / 18656.0,
+        ],
+        &[
+            35.0 / 384.0,
+            0.0,
+            500.0 / 1113.0,
+            125.0 / 192.0,
+            -2187.0 / 6784.0,
+            11.0 / 84.0,
+        ],
+    ];
+    let b = [
+        35.0 / 384.0,
+        0.0,
+        500.0 / 1113.0,
+        125.0 / 192.0,
+        -2187.0 / 6784.0,
+        11.0 / 84.0,
+        0.0,
+    ];
+    let b_hat = [
+        5179.0 / 57600.0,
+        0.0,
+        7571.0 / 16695.0,
+        393.0 / 640.0,
+        -92097.0 / 339200.0,
+        187.0 / 2100.0,
+        1.0 / 40.0,
+    ];
+    let mut a = TableauMat::zeros(7, 7);
+    for (i, row) in rows.iter().enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            a[(i, j)] = *v;
+        }
+    }
+    let d: Vec<f64> = b.iter().zip(&b_hat).map(|(x, y)| x - y).collect();
+    diffsol::Tableau::new(
+        a,
+        TableauVec::from_slice(&b),
+        TableauVec::from_slice(&c),
+        TableauVec::from_slice(&d),
+        4,
+        None,
+    )
+}
+
+/// Runs Dormand–Prince 5(4) through diffsol's allocation-free explicit RK step loop (large
+/// states), handing each accepted step's end to the watcher, as [`integrate_bdf`] does.
+/// Steps run past `t_end` at most once; the watcher ends the run at `t_end` on its step
+/// interpolant.
+fn integrate_dopri5_large<P: Potential + ?Sized, O: ContinuousObserver>(
+    rhs: &Rhs<'_, P>,
+    watch: &mut Watch<'_, O>,
+    y0: &[f64],
+    spec: &ContinuousSpec,
+) -> Result<(), String> {
+    use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod};
+    let fail = |e: diffsol::error::DiffsolError| format!("dopri5: {e}");
+    let start = y0.to_vec();
+    let problem = OdeBuilder::<NalgebraMat<f64>>::new()
+        .rtol(spec.rtol)
+        .atol(vec![spec.atol; y0.len()])
+        .rhs(|x: &[f64], _p: &[f64], t: f64, y: &mut [f64]| rhs.eval(t, x, y))
+        .init(
+            move |_p: &[f64], _t: f64, y: &mut [f64]| y.copy_from_slice(&start),
+            y0.len(),
+        )
+        .build()
+        .map_err(fail)?;
+    let tableau = dormand_prince_tableau();
+    let state = problem.rk_state(&tableau).map_err(fail)?;
+    let mut solver = problem
+        .explicit_rk_solver::<NalgebraMat<f64>>(state, tableau)
+        .map_err(fail)?;
+    for _ in 0..spec.max_steps {
+        solver.step().map_err(fail)?;
+        let state = solver.state();
+        // FSAL: the last stage is f at the step's end (checked: equal to f(y) bit for bit).
+        let (y, dy) = (state.y.batch_as_slice(0), state.dy.batch_as_slice(0));
+        if watch.on_step(rhs, state.t, y, dy) {
+            return Ok(());
+        }
+        if state.t >= spec.t_end {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "max_steps = {} dopri5 steps spent before t_end = {:?}",
+        spec.max_steps, spec.t_end
+    ))
 }
 
 /// Runs diffsol's BDF step by step, handing each accepted step's end to the watcher (which

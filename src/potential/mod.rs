@@ -3,8 +3,11 @@
 //!
 //! A potential knows nothing of time, mass or solvers.
 
+mod colorization;
+pub mod lanczos;
 mod quadratic;
 
+pub use colorization::Colorization;
 pub use quadratic::Quadratic;
 
 use crate::scenario::PotentialSpec;
@@ -37,6 +40,11 @@ pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
         PotentialSpec::Quadratic { hessian, minimum } => {
             Box::new(Quadratic::new(hessian, minimum.clone()))
         }
+        PotentialSpec::Colorization {
+            grid,
+            colored,
+            value,
+        } => Box::new(Colorization::new(grid.0, grid.1, colored, *value)),
     }
 }
 

@@ -48,6 +48,15 @@ pub enum PotentialSpec {
         /// `w*`.
         minimum: Vec<f64>,
     },
+    /// Goh's colorization on the 4-neighbour `rows × cols` grid (SPEC "Landscapes").
+    Colorization {
+        /// (rows, cols).
+        grid: (usize, usize),
+        /// Colored pixels `(row, col)`, 0-based, inside the grid, distinct, at least one.
+        colored: Vec<(usize, usize)>,
+        /// Their value c (the minimum is c everywhere); default 1.
+        value: f64,
+    },
 }
 
 impl PotentialSpec {
@@ -55,6 +64,7 @@ impl PotentialSpec {
     pub fn dim(&self) -> usize {
         match self {
             PotentialSpec::Quadratic { minimum, .. } => minimum.len(),
+            PotentialSpec::Colorization { grid, .. } => grid.0 * grid.1,
         }
     }
 }

@@ -388,20 +388,121 @@ fn positive_opt(t: &TableReader<'_, '_>, key: &str) -> Result<Option<f64>> {
     t.num(key)?.map(|n| positive(t, key, &n)).transpose()
 }
 
+/// The potential kinds this version builds.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Quadratic,
+    Colorization,
+}
+
+/// Largest colorization grid (pixels): a sparse Hessian of ~60 bytes a pixel and a few
+/// state vectors stay within a workstation's memory.
+const MAX_PIXELS: f64 = 1e8;
+
 fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
-    t.check_keys(&["kind", "hessian", "eigenvalues", "minimum"])?;
-    choice(
+    let kind = choice(
         t,
         "kind",
-        &[("quadratic", ())],
         &[
-            "rosenbrock",
-            "convex-rosenbrock",
-            "colorization",
-            "expression",
+            ("quadratic", Kind::Quadratic),
+            ("colorization", Kind::Colorization),
         ],
+        &["rosenbrock", "convex-rosenbrock", "expression"],
     )?
     .ok_or_else(|| t.missing("kind", "say which potential, e.g. kind = \"quadratic\""))?;
+    match kind {
+        Kind::Quadratic => quadratic(t),
+        Kind::Colorization => colorization(t),
+    }
+}
+
+fn colorization(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
+    t.check_keys(&["kind", "grid", "colored", "value"])?;
+    let items = t
+        .num_items("grid")?
+        .ok_or_else(|| t.missing("grid", "the image size, grid = [rows, cols]"))?;
+    let whole = |n: f64| n >= 1.0 && n.fract() == 0.0;
+    if items.len() != 2 {
+        let span = items
+            .first()
+            .map(|n| n.span.clone())
+            .unwrap_or(t.span.clone());
+        return Err(t.error_at(
+            "grid",
+            span,
+            format!("must be [rows, cols], got {} entries", items.len()),
+        ));
+    }
+    for item in &items {
+        if !whole(item.value) {
+            return Err(t.error_at(
+                "grid",
+                item.span.clone(),
+                format!(
+                    "must be a whole number >= 1, got {}",
+                    t.src.snippet(&item.span)
+                ),
+            ));
+        }
+    }
+    let (rows, cols) = (items[0].value, items[1].value);
+    if rows * cols > MAX_PIXELS {
+        return Err(t.error_at(
+            "grid",
+            items[0].span.start..items[1].span.end,
+            format!("{rows} x {cols} pixels is more than the {MAX_PIXELS:e} supported"),
+        ));
+    }
+    let (rows, cols) = (rows as usize, cols as usize);
+    let (pixels, span) = t.matrix("colored")?.ok_or_else(|| {
+        t.missing(
+            "colored",
+            "at least one colored pixel, colored = [[row, col], ...] (without one the minimum is not unique)",
+        )
+    })?;
+    if pixels.is_empty() {
+        return Err(t.error_at(
+            "colored",
+            span,
+            "must list at least one pixel (without one the minimum is not unique)",
+        ));
+    }
+    let mut colored = Vec::with_capacity(pixels.len());
+    let mut seen = std::collections::HashSet::new();
+    for (i, p) in pixels.iter().enumerate() {
+        let bad = |m: String| t.error_at("colored", span.clone(), format!("pixel {}: {m}", i + 1));
+        if p.len() != 2 {
+            return Err(bad(format!("must be [row, col], got {} numbers", p.len())));
+        }
+        let (r, c) = (p[0], p[1]);
+        if r < 0.0 || c < 0.0 || r.fract() != 0.0 || c.fract() != 0.0 {
+            return Err(bad(format!(
+                "[{r}, {c}] must be whole numbers >= 0 (0-based)"
+            )));
+        }
+        if r >= rows as f64 || c >= cols as f64 {
+            return Err(bad(format!(
+                "[{r}, {c}] is outside the {rows} x {cols} grid (rows 0..{}, cols 0..{})",
+                rows - 1,
+                cols - 1
+            )));
+        }
+        let pixel = (r as usize, c as usize);
+        if !seen.insert(pixel) {
+            return Err(bad(format!("[{r}, {c}] is listed twice")));
+        }
+        colored.push(pixel);
+    }
+    let value = t.num("value")?.map_or(1.0, |n| n.value);
+    Ok(PotentialSpec::Colorization {
+        grid: (rows, cols),
+        colored,
+        value,
+    })
+}
+
+fn quadratic(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
+    t.check_keys(&["kind", "hessian", "eigenvalues", "minimum"])?;
 
     let hessian = match (t.matrix("hessian")?, t.num_array("eigenvalues")?) {
         (Some(_), Some(_)) => {

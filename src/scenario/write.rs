@@ -41,6 +41,17 @@ pub(super) fn to_toml(s: &Scenario) -> String {
             }
             let _ = writeln!(o, "minimum = {}", list(minimum));
         }
+        PotentialSpec::Colorization {
+            grid,
+            colored,
+            value,
+        } => {
+            let _ = writeln!(o, "kind = \"colorization\"");
+            let _ = writeln!(o, "grid = [{}, {}]", grid.0, grid.1);
+            let pixels: Vec<String> = colored.iter().map(|(r, c)| format!("[{r}, {c}]")).collect();
+            let _ = writeln!(o, "colored = [{}]", pixels.join(", "));
+            let _ = writeln!(o, "value = {}", num(*value));
+        }
     }
 
     // Keys a sweep replaces are written once, in [sweep].

@@ -1,0 +1,190 @@
+//! The non-quadratic-file potentials (issue 6): gradients against central finite
+//! differences, Hessians at the minimum against their closed form, the minimum itself, the
+//! extreme eigenvalues against a dense decomposition, and Goh's optimal rate on the
+//! colorization problem.
+
+use approx::assert_relative_eq;
+use heavyball::dynamics::discrete::DiscreteRun;
+use heavyball::dynamics::maps::Coefficients;
+use heavyball::observe::{Status, StopRule};
+use heavyball::potential::{Colorization, Potential, symmetric_eigenvalues};
+use heavyball::scenario::{Criterion, Form, Scheme, StopSpec};
+
+/// A small xorshift stream in [−1, 1): the tests' random points, reproducible.
+fn uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut s = seed;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        2.0 * ((s >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+    }
+}
+
+/// ∇E at `w` against the central difference (E(w + h e_i) − E(w − h e_i))/2h in every
+/// coordinate. E is quadratic here, so the difference is exact up to round-off:
+/// ~ε|E|/h ≈ 1e-16·10/1e-3 = 1e-12 absolute, far inside 1e-6 relative.
+fn check_gradient(p: &dyn Potential, w: &[f64]) {
+    let n = p.dim();
+    let mut g = vec![0.0; n];
+    p.gradient_into(w, &mut g);
+    let h = 1e-3;
+    let mut x = w.to_vec();
+    for i in 0..n {
+        x[i] = w[i] + h;
+        let up = p.value(&x);
+        x[i] = w[i] - h;
+        let down = p.value(&x);
+        x[i] = w[i];
+        let fd = (up - down) / (2.0 * h);
+        assert!(
+            (g[i] - fd).abs() <= 1e-6 * g[i].abs().max(1.0),
+            "coordinate {i}: gradient {} vs finite difference {fd}",
+            g[i]
+        );
+    }
+}
+
+fn small_grid() -> Colorization {
+    Colorization::new(7, 9, &[(0, 0), (3, 4), (6, 8)], 0.75)
+}
+
+#[test]
+fn colorization_gradient_matches_finite_differences() {
+    let p = small_grid();
+    let mut u = uniform(11);
+    for _ in 0..5 {
+        let w: Vec<f64> = (0..p.dim()).map(|_| 3.0 * u()).collect();
+        check_gradient(&p, &w);
+    }
+}
+
+#[test]
+fn colorization_hessian_is_the_grid_laplacian_plus_the_colored_indicator() {
+    let (rows, cols) = (7usize, 9usize);
+    let colored = [(0usize, 0usize), (3, 4), (6, 8)];
+    let p = small_grid();
+    let n = rows * cols;
+    let minimum = p.minimum().unwrap().to_vec();
+    let mut e = vec![0.0; n];
+    let mut column = vec![0.0; n];
+    for (r, c) in (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))) {
+        let i = r * cols + c;
+        e[i] = 1.0;
+        p.hessian_vector_into(&minimum, &e, &mut column);
+        e[i] = 0.0;
+        // Closed form: degree (+1 if colored) on the diagonal, −1 per 4-neighbour.
+        let mut expected = vec![0.0; n];
+        let mut degree = 0.0;
+        for (dr, dc) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)] {
+            let (rr, cc) = (r as i64 + dr, c as i64 + dc);
+            if (0..rows as i64).contains(&rr) && (0..cols as i64).contains(&cc) {
+                expected[rr as usize * cols + cc as usize] = -1.0;
+                degree += 1.0;
+            }
+        }
+        expected[i] = degree + if colored.contains(&(r, c)) { 1.0 } else { 0.0 };
+        assert_eq!(column, expected, "column of pixel ({r}, {c})");
+    }
+}
+
+#[test]
+fn colorization_minimum_is_the_colored_value_everywhere() {
+    let p = small_grid();
+    let w = vec![0.75; p.dim()];
+    assert_eq!(p.minimum().unwrap(), &w[..]);
+    let mut g = vec![1.0; p.dim()];
+    p.gradient_into(&w, &mut g);
+    assert!(
+        g.iter().all(|&x| x == 0.0),
+        "∇E(c·1) = H·c·1 − c·1_D = 0 exactly"
+    );
+    assert_eq!(p.value(&w), 0.0);
+    // Anywhere else E > 0 (H is positive definite with a colored pixel).
+    let mut u = uniform(5);
+    let x: Vec<f64> = w.iter().map(|v| v + 0.1 * u()).collect();
+    assert!(p.value(&x) > 0.0);
+}
+
+#[test]
+fn lanczos_extremes_match_a_dense_decomposition_on_32_by_32() {
+    let p = Colorization::new(32, 32, &[(3, 3), (20, 28), (30, 5)], 1.0);
+    let n = p.dim();
+    let mut rows = vec![vec![0.0; n]; n];
+    let (mut e, mut col) = (vec![0.0; n], vec![0.0; n]);
+    for j in 0..n {
+        e[j] = 1.0;
+        p.hessian_vector_into(&e, &e, &mut col);
+        e[j] = 0.0;
+        for i in 0..n {
+            rows[i][j] = col[i];
+        }
+    }
+    let dense = symmetric_eigenvalues(&rows);
+    let spectrum = p.hessian_spectrum().unwrap();
+    // λ_min ≈ 1.7e-3 here, λ_max ≈ 8. Lanczos stops at a residual bound r ≤ 1e-10·λ_max;
+    // the Ritz value's error is of order r²/gap (gap ~ 1e-3): far below 1e-9 of λ_min
+    // (measured 1e-11, the dense solver's own error ~1e-15·λ_max/λ_min).
+    assert_relative_eq!(spectrum[0], dense[0], max_relative = 1e-9);
+    assert_relative_eq!(spectrum[1], dense[n - 1], max_relative = 1e-12);
+}
+
+#[test]
+fn heavy_ball_at_gohs_optimum_contracts_at_the_optimal_rate_on_a_32_by_32_grid() {
+    // THEORY §5: with α = (2/(√λ₁ + √λₙ))², β = ((√κ − 1)/(√κ + 1))², every mode of the
+    // heavy ball has |σ| = √β = ρ; the extreme ones are double roots, (a + bk)ρᵏ. Over a
+    // late window [k1, k2] the measured rate is −ln ρ − ln(k2/k1)/(k2 − k1) up to the
+    // (a/b)/k terms: asserted within 1% after that correction (the issue's 5%; measured
+    // 0.2%; without the correction it is 4% off at this window).
+    let p = Colorization::new(
+        32,
+        32,
+        &[(3, 3), (20, 28), (30, 5), (10, 12), (25, 18)],
+        1.0,
+    );
+    let s = p.hessian_spectrum().unwrap();
+    let (l1, ln) = (s[0], s[1]);
+    let kappa = ln / l1;
+    let alpha = (2.0 / (l1.sqrt() + ln.sqrt())).powi(2);
+    let rho = (kappa.sqrt() - 1.0) / (kappa.sqrt() + 1.0);
+    let beta = rho * rho;
+    let n = p.dim();
+    let (w0, v0) = (vec![0.0; n], vec![0.0; n]);
+    let stop = |tolerance| {
+        StopRule::new(&StopSpec {
+            criterion: Criterion::Distance,
+            tolerance,
+            divergence: 1e12,
+        })
+    };
+    // The steps at which |w − w*| first falls below two tolerances: the window.
+    let steps_to = |tolerance: f64| {
+        let report = DiscreteRun {
+            potential: &p,
+            scheme: Scheme::HeavyBall,
+            coefficients: Coefficients {
+                learning_rate: alpha,
+                momentum: beta,
+                dt: 1.0,
+                energy_mass: 0.0,
+                particle: None,
+                form: Form::Polyak,
+                native: (alpha, beta),
+            },
+            position: &w0,
+            velocity: &v0,
+            steps: 1_000_000,
+            stop: stop(tolerance),
+        }
+        .run(&mut ());
+        assert_eq!(report.status, Status::Converged);
+        report.steps as f64
+    };
+    let (k1, k2) = (steps_to(1e-4), steps_to(1e-10));
+    let measured = (1e6f64).ln() / (k2 - k1);
+    let theory = -rho.ln() - (k2 / k1).ln() / (k2 - k1);
+    assert!(
+        (measured / theory - 1.0).abs() < 0.01,
+        "κ = {kappa}: measured {measured} per step over [{k1}, {k2}], theory {theory} (ρ = {rho})"
+    );
+}
