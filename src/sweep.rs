@@ -199,7 +199,7 @@ impl Window<'_> {
 
 /// Points a worker takes at a time: enough for the discrete lanes to keep full (see
 /// `dynamics::lanes`), few enough that uneven points still spread over the workers.
-pub const CHUNK: u64 = 16;
+pub const CHUNK: u64 = 64;
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
 /// on `threads` rayon workers (`rows[j]` receives point `points.start + j`'s rows) and

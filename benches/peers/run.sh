@@ -3,7 +3,10 @@
 # W1 at the same N, on this machine, in one go: wall times, µs per point, ratios, result
 # agreement, and the engine's peak memory for 10^4..10^6 discrete points.
 #
-#   benches/peers/run.sh [N (default 100)] [--diffrax]
+#   benches/peers/run.sh [N (default 100)] [--diffrax | --discrete]
+#
+# --discrete compares the discrete part alone (numpy vs the engine; no SciPy, no
+# continuous runs): how the N = 300 row of the README's table is made.
 #
 # Creates a Python virtual environment under target/peers-venv (the peers' pinned numpy and
 # SciPy; jax/diffrax only with --diffrax), reads the peers from $PEERS_DIR (default
@@ -12,7 +15,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${1:-100}
 DIFFRAX=0
+DISCRETE_ONLY=0
 [ "${2:-}" = "--diffrax" ] && DIFFRAX=1
+[ "${2:-}" = "--discrete" ] && DISCRETE_ONLY=1
 PEERS_DIR=${PEERS_DIR:-$(cd .. && pwd)/shared/peers}
 [ -f "$PEERS_DIR/sweep_numpy.py" ] || { echo "no peers in $PEERS_DIR (set PEERS_DIR)" >&2; exit 2; }
 WORK=target/peers
@@ -50,14 +55,21 @@ timed() { # $1 name: prints the median wall seconds of 3 runs
 }
 scenario w1-both both; scenario w1-continuous continuous; scenario w1-discrete discrete
 scenario w1-dopri5 continuous; sed -i 's/^method = "auto"/method = "dopri5"/' "$WORK/w1-dopri5.toml"
-t_both=$(timed w1-both)
-t_cont=$(timed w1-continuous)
 t_disc=$(timed w1-discrete)
-t_dopri5=$(timed w1-dopri5)
+if [ "$DISCRETE_ONLY" = 1 ]; then
+  t_both=nan; t_cont=nan; t_dopri5=nan
+  cp -r "$WORK/engine/w1-discrete" "$WORK/engine/w1-both"
+else
+  t_both=$(timed w1-both)
+  t_cont=$(timed w1-continuous)
+  t_dopri5=$(timed w1-dopri5)
+fi
 
 echo "peers (this takes a while: SciPy's continuous part runs every 10th point)..." >&2
 (cd "$PEERS_DIR" && "$PY" sweep_numpy.py --N "$N" --repeats 3 >/dev/null)
-(cd "$PEERS_DIR" && "$PY" sweep_scipy.py --N "$N" --stride 10 --parts continuous --repeats 1 >/dev/null)
+if [ "$DISCRETE_ONLY" = 0 ]; then
+  (cd "$PEERS_DIR" && "$PY" sweep_scipy.py --N "$N" --stride 10 --parts continuous --repeats 1 >/dev/null)
+fi
 if [ "$DIFFRAX" = 1 ]; then
   (cd "$PEERS_DIR" && "$PY" sweep_diffrax.py --N "$N" --batch map --parts continuous --repeats 1 >/dev/null)
 fi
@@ -79,7 +91,7 @@ sys.path.insert(0, os.environ["PEERS_DIR"])
 import exact
 cont = [r for r in csv.DictReader(open(f"{work}/engine/w1-both/summary.csv")) if r["method"] == "continuous"]
 worst, checked, mismatch = 0.0, 0, 0
-for r in cont[::10]:
+for r in cont[::10] if not math.isnan(t_cont) else []:
     t = exact.t_conv_exact(float(r["mass"]), float(r["friction"]))
     ours = float(r["t_converged"]) if r["t_converged"] else None
     if t is None or (isinstance(t, float) and math.isnan(t)):
@@ -90,7 +102,8 @@ for r in cont[::10]:
         continue
     worst = max(worst, abs(ours - t) / t)
     checked += 1
-print(f"continuous agreement with the closed form: {checked} crossings, worst relative error {worst:.1e}, {mismatch} status mismatches")
+if not math.isnan(t_cont):
+    print(f"continuous agreement with the closed form: {checked} crossings, worst relative error {worst:.1e}, {mismatch} status mismatches")
 rows = [("engine", "continuous + discrete", t_both), ("engine", "continuous", t_cont),
         ("engine", "continuous, dopri5 only", float(t_dopri5)), ("engine", "discrete", t_disc)]
 timings = {}
@@ -103,6 +116,8 @@ for (peer_name, part), t in timings.items():
 print(f"\nW1, N = {N} ({pts} points), {threads} threads; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
 print(f"{'who':<10} {'part':<28} {'wall s':>9} {'µs/point':>10} {'engine ×':>9}")
 for who, part, t in rows:
+    if math.isnan(t):
+        continue
     ref = t_cont if part.startswith("continuous") else (t_disc if part.startswith("discrete") else t_both)
     ratio = "" if who == "engine" else f"{t / ref:9.1f}"
     print(f"{who:<10} {part:<28} {t:9.3f} {1e6 * t / pts:10.1f} {ratio:>9}")

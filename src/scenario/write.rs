@@ -15,6 +15,15 @@ fn list(xs: &[f64]) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// A state vector: one number when it fills more than 16 coordinates alike (SPEC: a
+/// single number fills every coordinate), so a large problem's file stays readable.
+fn state(xs: &[f64]) -> String {
+    match xs.first() {
+        Some(&x) if xs.len() > 16 && xs.iter().all(|y| y.to_bits() == x.to_bits()) => num(x),
+        _ => list(xs),
+    }
+}
+
 fn string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -64,8 +73,8 @@ pub(super) fn to_toml(s: &Scenario) -> String {
     if let (Some(mu), false) = (p.friction, swept(AxisKey::Friction)) {
         let _ = writeln!(o, "friction = {}", num(mu));
     }
-    let _ = writeln!(o, "position = {}", list(&p.position));
-    let _ = writeln!(o, "velocity = {}", list(&p.velocity));
+    let _ = writeln!(o, "position = {}", state(&p.position));
+    let _ = writeln!(o, "velocity = {}", state(&p.velocity));
 
     if let Some(c) = &s.continuous {
         let _ = writeln!(o, "\n[continuous]");
