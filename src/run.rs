@@ -17,7 +17,7 @@ use crate::error::{Error, InputError};
 use crate::observe::{
     ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance2,
 };
-use crate::output::columns::{self, Column, writes_coordinates};
+use crate::output::columns::{self, Column, StateLayout};
 use crate::output::{CsvFile, Field, Manifest, ResultDir, Rows, SummaryRow};
 use crate::potential::{self, Potential};
 use crate::scenario::{self, Point, Scenario, Scheme};
@@ -183,6 +183,11 @@ impl<'a> Setup<'a> {
     }
 
     /// Each discrete entry's effective (ε, p) at a point.
+    /// The state columns of the trajectory CSVs.
+    fn layout(&self) -> StateLayout {
+        StateLayout::new(self.potential.dim(), self.s.output.coordinates.as_deref())
+    }
+
     fn coefficients(&self, point: &Point) -> Vec<Coefficients> {
         self.s
             .discrete
@@ -397,7 +402,7 @@ impl<'a> Setup<'a> {
         // Discrete runs first: their step counts bound the comparison probes.
         let mut discrete = Vec::new();
         if !s.discrete.is_empty() {
-            let cols = columns::discrete(n);
+            let cols = columns::discrete(&self.layout());
             let mut csv = CsvFile::create(&dir.join("discrete.csv"), &columns::names(&cols))?;
             files.push(("discrete.csv".into(), cols));
             for ((d, (_, steps)), c) in s.discrete.iter().zip(&point.discrete).zip(&coefficients) {
@@ -410,7 +415,7 @@ impl<'a> Setup<'a> {
                     steps: *steps,
                     stop: self.stop,
                 };
-                let mut rows = DiscreteRows::new(&mut csv, &d.label, potential, c);
+                let mut rows = DiscreteRows::new(&mut csv, &d.label, potential, c, self.layout());
                 let report = run.run(&mut rows);
                 rows.result?;
                 discrete.push(report);
@@ -423,7 +428,7 @@ impl<'a> Setup<'a> {
             let report = match self.particle(&point, &coefficients) {
                 Err(note) => RunReport::without_run(Status::Skipped(note)),
                 Ok((mass, friction)) => {
-                    let cols = columns::continuous(n);
+                    let cols = columns::continuous(&self.layout());
                     let csv = CsvFile::create(&dir.join("continuous.csv"), &columns::names(&cols))?;
                     files.push(("continuous.csv".into(), cols));
                     let probes = s
@@ -445,7 +450,8 @@ impl<'a> Setup<'a> {
                             interval: spec.sample_interval,
                             next: 0,
                             last: None,
-                            row: Vec::with_capacity(4 + 2 * n),
+                            row: Vec::with_capacity(5 + 2 * n),
+                            tail: StateTail::new(self.layout(), n),
                         },
                         probes,
                         result: Ok(()),
@@ -501,6 +507,30 @@ pub fn discrete_radius(scheme: Scheme, c: &Coefficients, ks: &[f64]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The state columns after `t, loss, distance, energy` (see [`StateLayout`]), with the
+/// gradient buffer the gradient norm needs.
+struct StateTail {
+    layout: StateLayout,
+    g: Vec<f64>,
+}
+
+impl StateTail {
+    fn new(layout: StateLayout, n: usize) -> Self {
+        let g = vec![0.0; if layout.gradient_norm { n } else { 0 }];
+        StateTail { layout, g }
+    }
+
+    /// Appends |∇E(w)| (large n) and the chosen coordinates of w and v to `row`.
+    fn push(&mut self, p: &dyn Potential, w: &[f64], v: &[f64], row: &mut Vec<f64>) {
+        if self.layout.gradient_norm {
+            p.gradient_into(w, &mut self.g);
+            row.push(self.g.iter().map(|x| x * x).sum::<f64>().sqrt());
+        }
+        row.extend(self.layout.coordinates.iter().map(|&i| w[i]));
+        row.extend(self.layout.coordinates.iter().map(|&i| v[i]));
+    }
+}
+
 /// `t, loss, distance, energy` of a state (energy = ½m|v|² + E).
 fn state_columns(p: &dyn Potential, mass: f64, t: f64, w: &[f64], v: &[f64]) -> [f64; 4] {
     let loss = p.value(w);
@@ -515,8 +545,9 @@ struct DiscreteRows<'a> {
     potential: &'a dyn Potential,
     energy_mass: f64,
     dt: f64,
-    coordinates: bool,
+    tail: StateTail,
     v: Vec<f64>,
+    row: Vec<f64>,
     result: Result<(), Error>,
 }
 
@@ -526,6 +557,7 @@ impl<'a> DiscreteRows<'a> {
         label: &'a str,
         potential: &'a dyn Potential,
         c: &Coefficients,
+        layout: StateLayout,
     ) -> Self {
         let n = potential.dim();
         DiscreteRows {
@@ -534,8 +566,9 @@ impl<'a> DiscreteRows<'a> {
             potential,
             energy_mass: c.energy_mass,
             dt: c.dt,
-            coordinates: writes_coordinates(n),
+            tail: StateTail::new(layout, n),
             v: vec![0.0; n],
+            row: Vec::new(),
             result: Ok(()),
         }
     }
@@ -547,17 +580,16 @@ impl<'a> DiscreteRows<'a> {
         let csv = &mut *self.csv;
         csv.field(Field::Text(self.label))?;
         csv.field(Field::Int(k))?;
-        csv.nums(&state_columns(
+        self.row.clear();
+        self.row.extend_from_slice(&state_columns(
             self.potential,
             self.energy_mass,
             t,
             w,
             &self.v,
-        ))?;
-        if self.coordinates {
-            csv.nums(w)?;
-            csv.nums(&self.v)?;
-        }
+        ));
+        self.tail.push(self.potential, w, &self.v, &mut self.row);
+        csv.nums(&self.row)?;
         csv.end_row()
     }
 }
@@ -577,6 +609,7 @@ struct Samples {
     next: u64,
     last: Option<f64>,
     row: Vec<f64>,
+    tail: StateTail,
 }
 
 impl Samples {
@@ -681,10 +714,7 @@ impl SingleRun<'_> {
         s.row.clear();
         s.row
             .extend_from_slice(&state_columns(self.potential, self.mass, t, w, v));
-        if writes_coordinates(w.len()) {
-            s.row.extend_from_slice(w);
-            s.row.extend_from_slice(v);
-        }
+        s.tail.push(self.potential, w, v, &mut s.row);
         s.csv.nums(&s.row)?;
         s.csv.end_row()?;
         s.last = Some(t);

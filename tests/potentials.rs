@@ -1,13 +1,15 @@
-//! The non-quadratic-file potentials (issue 6): gradients against central finite
-//! differences, Hessians at the minimum against their closed form, the minimum itself, the
-//! extreme eigenvalues against a dense decomposition, and Goh's optimal rate on the
-//! colorization problem.
+//! The potentials beyond a quadratic file (issue 6): gradients against central finite
+//! differences, Hessians at the minimum against their closed form, the minimum itself,
+//! spectra against a dense decomposition, Goh's optimal rate on the colorization problem
+//! and the light cone of his convex Rosenbrock.
 
 use approx::assert_relative_eq;
-use heavyball::dynamics::discrete::DiscreteRun;
+use heavyball::dynamics::discrete::{DiscreteRun, Iterates};
 use heavyball::dynamics::maps::Coefficients;
 use heavyball::observe::{Status, StopRule};
-use heavyball::potential::{Colorization, Potential, symmetric_eigenvalues};
+use heavyball::potential::{
+    Colorization, ConvexRosenbrock, Potential, Rosenbrock, symmetric_eigenvalues,
+};
 use heavyball::scenario::{Criterion, Form, Scheme, StopSpec};
 
 /// A small xorshift stream in [−1, 1): the tests' random points, reproducible.
@@ -22,13 +24,14 @@ fn uniform(seed: u64) -> impl FnMut() -> f64 {
 }
 
 /// ∇E at `w` against the central difference (E(w + h e_i) − E(w − h e_i))/2h in every
-/// coordinate. E is quadratic here, so the difference is exact up to round-off:
-/// ~ε|E|/h ≈ 1e-16·10/1e-3 = 1e-12 absolute, far inside 1e-6 relative.
+/// coordinate, h = 1e-5. For a quadratic the difference is exact up to round-off
+/// (~ε|E|/h ≈ 1e-10); Rosenbrock's quartic adds h²·|∂³E|/6 ≈ 1e-10·(24b|x|)/6 ≈ 1e-7 at
+/// |x| ≤ 2, b = 80: both inside 1e-6 relative (of max(|g|, 1)).
 fn check_gradient(p: &dyn Potential, w: &[f64]) {
     let n = p.dim();
     let mut g = vec![0.0; n];
     p.gradient_into(w, &mut g);
-    let h = 1e-3;
+    let h = 1e-5;
     let mut x = w.to_vec();
     for i in 0..n {
         x[i] = w[i] + h;
@@ -187,4 +190,136 @@ fn heavy_ball_at_gohs_optimum_contracts_at_the_optimal_rate_on_a_32_by_32_grid()
         (measured / theory - 1.0).abs() < 0.01,
         "κ = {kappa}: measured {measured} per step over [{k1}, {k2}], theory {theory} (ρ = {rho})"
     );
+}
+
+/// The columns of the Hessian at `w`, from Hessian-vector products with unit vectors.
+fn hessian_at(p: &dyn Potential, w: &[f64]) -> Vec<Vec<f64>> {
+    let n = p.dim();
+    let (mut e, mut col) = (vec![0.0; n], vec![0.0; n]);
+    let mut rows = vec![vec![0.0; n]; n];
+    for j in 0..n {
+        e[j] = 1.0;
+        p.hessian_vector_into(w, &e, &mut col);
+        e[j] = 0.0;
+        for i in 0..n {
+            rows[i][j] = col[i];
+        }
+    }
+    rows
+}
+
+#[test]
+fn rosenbrock_gradient_hessian_and_minimum() {
+    let (a, b) = (1.3, 80.0);
+    let p = Rosenbrock::new(a, b);
+    let mut u = uniform(3);
+    let mut g = [0.0; 2];
+    for _ in 0..20 {
+        let w = [2.0 * u(), 2.0 * u()];
+        check_gradient(&p, &w);
+        // The closed form, written out independently.
+        p.gradient_into(&w, &mut g);
+        let (x, y) = (w[0], w[1]);
+        assert_relative_eq!(
+            g[0],
+            -2.0 * (a - x) - 4.0 * b * x * (y - x * x),
+            max_relative = 1e-14
+        );
+        assert_relative_eq!(g[1], 2.0 * b * (y - x * x), max_relative = 1e-14);
+    }
+    let m = p.minimum().unwrap();
+    assert_eq!(m, &[a, a * a]);
+    assert_eq!(p.value(m), 0.0);
+    p.gradient_into(m, &mut g);
+    assert_eq!(g, [0.0, 0.0]);
+    // H* = [[2 + 8ba², −4ba], [−4ba, 2b]].
+    let h = hessian_at(&p, m);
+    let expected = [
+        [2.0 + 8.0 * b * a * a, -4.0 * b * a],
+        [-4.0 * b * a, 2.0 * b],
+    ];
+    for i in 0..2 {
+        for j in 0..2 {
+            assert_relative_eq!(h[i][j], expected[i][j], max_relative = 1e-14);
+        }
+    }
+    let dense = symmetric_eigenvalues(&h);
+    let spectrum = p.hessian_spectrum().unwrap();
+    assert_relative_eq!(spectrum[0], dense[0], max_relative = 1e-10);
+    assert_relative_eq!(spectrum[1], dense[1], max_relative = 1e-14);
+}
+
+#[test]
+#[allow(clippy::needless_range_loop)] // (i, j) index the matrix and its closed form alike
+fn convex_rosenbrock_gradient_hessian_minimum_and_spectrum() {
+    let (n, kappa) = (25, 100.0);
+    let p = ConvexRosenbrock::new(n, kappa);
+    let c = 4.0 / (kappa - 1.0);
+    let mut u = uniform(9);
+    for _ in 0..5 {
+        let w: Vec<f64> = (0..n).map(|_| u()).collect();
+        check_gradient(&p, &w);
+    }
+    // Hessian: e₁e₁ᵀ + path Laplacian + c·I, the same everywhere.
+    let h = hessian_at(&p, &vec![0.3; n]);
+    for i in 0..n {
+        for j in 0..n {
+            let expected = if i == j {
+                c + f64::from((i > 0) as u8 + (i + 1 < n) as u8) + if i == 0 { 1.0 } else { 0.0 }
+            } else if i.abs_diff(j) == 1 {
+                -1.0
+            } else {
+                0.0
+            };
+            // Summed as c·x + (x − x₋) + (x − x₊): one rounding from c + degree.
+            assert_relative_eq!(h[i][j], expected, max_relative = 1e-15);
+        }
+    }
+    // The minimum solves H w = e₁: ∇E there is zero to round-off.
+    let m = p.minimum().unwrap().to_vec();
+    let mut g = vec![0.0; n];
+    p.gradient_into(&m, &mut g);
+    assert!(g.iter().all(|x| x.abs() < 1e-14), "{g:?}");
+    assert_relative_eq!(
+        p.minimum_value().unwrap(),
+        p.value(&m),
+        max_relative = 1e-15
+    );
+    // Its spectrum against a dense decomposition.
+    let dense = symmetric_eigenvalues(&h);
+    let spectrum = p.hessian_spectrum().unwrap();
+    assert_eq!(spectrum.len(), n);
+    for (s, d) in spectrum.iter().zip(&dense) {
+        assert_relative_eq!(*s, *d, max_relative = 1e-12, epsilon = 1e-14);
+    }
+}
+
+#[test]
+fn the_light_cone_of_convex_rosenbrock() {
+    // Goh: from w₀ = 0 the gradient is −e₁ and H is tridiagonal, so information moves one
+    // coordinate a step: coordinate i is exactly 0.0 in w₀ … w_{i−1} and non-zero at w_i.
+    let n = 25;
+    let p = ConvexRosenbrock::new(n, 100.0);
+    let c = Coefficients {
+        learning_rate: 0.4,
+        momentum: 0.8,
+        dt: 1.0,
+        energy_mass: 0.0,
+        particle: None,
+        form: Form::Polyak,
+        native: (0.4, 0.8),
+    };
+    let (w0, v0) = (vec![0.0; n], vec![0.0; n]);
+    let mut it = Iterates::<nalgebra::Dyn, dyn Potential>::new(&p, Scheme::HeavyBall, &c, &w0, &v0);
+    let mut iterates = vec![it.w().to_vec()];
+    for _ in 0..20 {
+        it.step();
+        iterates.push(it.w().to_vec());
+    }
+    for i in 1..=20 {
+        for (k, w) in iterates.iter().enumerate().take(i) {
+            assert_eq!(w[i - 1], 0.0, "coordinate {i} at step {k}");
+        }
+        assert_ne!(iterates[i][i - 1], 0.0, "coordinate {i} at step {i}");
+    }
 }

@@ -25,26 +25,50 @@ pub fn names(cols: &[Column]) -> Vec<String> {
     cols.iter().map(|c| c.name.clone()).collect()
 }
 
-fn coordinates(cols: &mut Vec<Column>, n: usize, velocity_meaning: &str) {
-    for i in 1..=n {
-        cols.push(col(
-            &format!("w{i}"),
-            &format!("position, coordinate {i}"),
-            "length",
-        ));
-    }
-    for i in 1..=n {
-        cols.push(col(
-            &format!("v{i}"),
-            &format!("{velocity_meaning}, coordinate {i}"),
-            "length/time",
-        ));
+/// The state columns of a trajectory CSV beyond `t, loss, distance, energy` (SPEC
+/// "Outputs"): the gradient norm for n > 16, and per-coordinate w and v columns for every
+/// coordinate when n ≤ 16 or for those `[output] coordinates` lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateLayout {
+    /// The coordinates written, 0-based, in the listed order.
+    pub coordinates: Vec<usize>,
+    /// Whether a `gradient_norm` column follows `energy`.
+    pub gradient_norm: bool,
+}
+
+impl StateLayout {
+    /// The layout for dimension n and the scenario's `[output] coordinates` (1-based).
+    pub fn new(n: usize, listed: Option<&[usize]>) -> Self {
+        let coordinates = match listed {
+            Some(l) => l.iter().map(|i| i - 1).collect(),
+            None if n <= 16 => (0..n).collect(),
+            None => Vec::new(),
+        };
+        StateLayout {
+            coordinates,
+            gradient_norm: n > 16,
+        }
     }
 }
 
-/// Whether per-coordinate columns are written for dimension n (SPEC: n ≤ 16).
-pub fn writes_coordinates(n: usize) -> bool {
-    n <= 16
+fn state(cols: &mut Vec<Column>, layout: &StateLayout, velocity_meaning: &str) {
+    if layout.gradient_norm {
+        cols.push(col("gradient_norm", "|grad E(w)|", "energy/length"));
+    }
+    for i in &layout.coordinates {
+        cols.push(col(
+            &format!("w{}", i + 1),
+            &format!("position, coordinate {}", i + 1),
+            "length",
+        ));
+    }
+    for i in &layout.coordinates {
+        cols.push(col(
+            &format!("v{}", i + 1),
+            &format!("{velocity_meaning}, coordinate {}", i + 1),
+            "length/time",
+        ));
+    }
 }
 
 /// `summary.csv`.
@@ -143,21 +167,19 @@ pub fn summary() -> Vec<Column> {
 }
 
 /// `continuous.csv`.
-pub fn continuous(n: usize) -> Vec<Column> {
+pub fn continuous(layout: &StateLayout) -> Vec<Column> {
     let mut c = vec![
         col("t", "time", "time"),
         col("loss", "E(w)", "energy"),
         col("distance", "|w - w*|", "length"),
         col("energy", "total energy m|v|^2/2 + E(w)", "energy"),
     ];
-    if writes_coordinates(n) {
-        coordinates(&mut c, n, "velocity dw/dt (m = 0: -grad E/mu)");
-    }
+    state(&mut c, layout, "velocity dw/dt (m = 0: -grad E/mu)");
     c
 }
 
 /// `discrete.csv`.
-pub fn discrete(n: usize) -> Vec<Column> {
+pub fn discrete(layout: &StateLayout) -> Vec<Column> {
     let mut c = vec![
         col("method", "the discrete entry's label", ""),
         col("step", "step index k (0 is the initial point)", "1"),
@@ -170,9 +192,7 @@ pub fn discrete(n: usize) -> Vec<Column> {
             "energy",
         ),
     ];
-    if writes_coordinates(n) {
-        coordinates(&mut c, n, "velocity (w_k - w_{k-1})/dt");
-    }
+    state(&mut c, layout, "velocity (w_k - w_{k-1})/dt");
     c
 }
 

@@ -89,6 +89,21 @@ fn count_below(a: &[f64], b: &[f64], x: f64) -> usize {
 /// The smallest (or largest) eigenvalue of the tridiagonal, by bisection to round-off
 /// inside its Gershgorin interval.
 fn extreme(a: &[f64], b: &[f64], largest: bool) -> f64 {
+    kth_eigenvalue(a, b, if largest { a.len() - 1 } else { 0 })
+}
+
+/// Eigenvalues number `indices` (0-based, ascending order) of the symmetric tridiagonal with
+/// diagonal `a` and off-diagonal `b`, each by Sturm bisection to round-off.
+pub fn tridiagonal_eigenvalues(
+    a: &[f64],
+    b: &[f64],
+    indices: impl Iterator<Item = usize>,
+) -> Vec<f64> {
+    indices.map(|k| kth_eigenvalue(a, b, k)).collect()
+}
+
+/// The eigenvalue of index `target` (0-based, ascending) of the tridiagonal.
+fn kth_eigenvalue(a: &[f64], b: &[f64], target: usize) -> f64 {
     let k = a.len();
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     for i in 0..k {
@@ -97,8 +112,6 @@ fn extreme(a: &[f64], b: &[f64], largest: bool) -> f64 {
         lo = lo.min(a[i] - radius);
         hi = hi.max(a[i] + radius);
     }
-    // Eigenvalue index: 0 (smallest) or k − 1 (largest); bisect on count_below.
-    let target = if largest { k - 1 } else { 0 };
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
         if mid <= lo || mid >= hi {

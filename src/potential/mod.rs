@@ -6,9 +6,11 @@
 mod colorization;
 pub mod lanczos;
 mod quadratic;
+mod rosenbrock;
 
 pub use colorization::Colorization;
 pub use quadratic::Quadratic;
+pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};
 
 use crate::scenario::PotentialSpec;
 
@@ -45,6 +47,8 @@ pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
             colored,
             value,
         } => Box::new(Colorization::new(grid.0, grid.1, colored, *value)),
+        PotentialSpec::Rosenbrock { a, b } => Box::new(Rosenbrock::new(*a, *b)),
+        PotentialSpec::ConvexRosenbrock { n, kappa } => Box::new(ConvexRosenbrock::new(*n, *kappa)),
     }
 }
 

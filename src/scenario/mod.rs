@@ -33,6 +33,8 @@ pub struct Scenario {
     pub discrete: Vec<DiscreteSpec>,
     /// When a run has converged or diverged.
     pub stop: StopSpec,
+    /// Which trajectory columns to write.
+    pub output: OutputSpec,
     /// The grid, if this is a sweep. Keys it replaces hold its first value above;
     /// [`Scenario::point`] gives every point's.
     pub sweep: Option<Sweep>,
@@ -57,6 +59,20 @@ pub enum PotentialSpec {
         /// Their value c (the minimum is c everywhere); default 1.
         value: f64,
     },
+    /// Rosenbrock's banana `(a − x)² + b(y − x²)²`, minimum (a, a²).
+    Rosenbrock {
+        /// a (default 1).
+        a: f64,
+        /// b > 0 (default 100).
+        b: f64,
+    },
+    /// Goh's convex Rosenbrock `½(w₁ − 1)² + ½Σ(wᵢ − wᵢ₊₁)² + (2/(κ − 1))|w|²`.
+    ConvexRosenbrock {
+        /// The dimension.
+        n: usize,
+        /// κ > 1.
+        kappa: f64,
+    },
 }
 
 impl PotentialSpec {
@@ -65,6 +81,8 @@ impl PotentialSpec {
         match self {
             PotentialSpec::Quadratic { minimum, .. } => minimum.len(),
             PotentialSpec::Colorization { grid, .. } => grid.0 * grid.1,
+            PotentialSpec::Rosenbrock { .. } => 2,
+            PotentialSpec::ConvexRosenbrock { n, .. } => *n,
         }
     }
 }
@@ -317,6 +335,14 @@ impl Criterion {
             Criterion::Energy => "energy",
         }
     }
+}
+
+/// The `[output]` table, resolved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputSpec {
+    /// `coordinates`: the per-coordinate columns to write (1-based, distinct, within n);
+    /// None: every coordinate for n ≤ 16, none above.
+    pub coordinates: Option<Vec<usize>>,
 }
 
 /// The `[stop]` table, resolved.

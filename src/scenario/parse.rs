@@ -39,7 +39,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         "gradient",
         "output",
     ])?;
-    for later in ["gradient", "output"] {
+    for later in ["gradient"] {
         if root.has(later) {
             return Err(root.error(
                 later,
@@ -160,6 +160,10 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
             divergence: 1e12,
         },
     };
+    let output = match root.table("output")? {
+        Some(t) => output(&t, n)?,
+        None => OutputSpec::default(),
+    };
     Ok(Scenario {
         name,
         description,
@@ -168,7 +172,45 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         continuous,
         discrete,
         stop,
+        output,
         sweep,
+    })
+}
+
+/// `[output]`: `coordinates` (1-based, distinct, within n); `plot` belongs to a later
+/// version.
+fn output(t: &TableReader<'_, '_>, n: usize) -> Result<OutputSpec> {
+    t.check_keys(&["coordinates", "plot"])?;
+    if t.has("plot") {
+        return Err(t.error("plot", "plots are not supported by this version yet"));
+    }
+    let Some(items) = t.num_items("coordinates")? else {
+        return Ok(OutputSpec::default());
+    };
+    let mut coordinates = Vec::with_capacity(items.len());
+    for item in &items {
+        let i = item.value;
+        if i.fract() != 0.0 || i < 1.0 || i > n as f64 {
+            return Err(t.error_at(
+                "coordinates",
+                item.span.clone(),
+                format!(
+                    "must be whole numbers from 1 to n = {n} (1-based), got {}",
+                    t.src.snippet(&item.span)
+                ),
+            ));
+        }
+        if coordinates.contains(&(i as usize)) {
+            return Err(t.error_at(
+                "coordinates",
+                item.span.clone(),
+                format!("coordinate {i} is listed twice"),
+            ));
+        }
+        coordinates.push(i as usize);
+    }
+    Ok(OutputSpec {
+        coordinates: Some(coordinates),
     })
 }
 
@@ -393,10 +435,12 @@ fn positive_opt(t: &TableReader<'_, '_>, key: &str) -> Result<Option<f64>> {
 enum Kind {
     Quadratic,
     Colorization,
+    Rosenbrock,
+    ConvexRosenbrock,
 }
 
-/// Largest colorization grid (pixels): a sparse Hessian of ~60 bytes a pixel and a few
-/// state vectors stay within a workstation's memory.
+/// Largest colorization grid (pixels) or convex-Rosenbrock dimension: a sparse Hessian of
+/// ~60 bytes a pixel and a few state vectors stay within a workstation's memory.
 const MAX_PIXELS: f64 = 1e8;
 
 fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
@@ -406,13 +450,48 @@ fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
         &[
             ("quadratic", Kind::Quadratic),
             ("colorization", Kind::Colorization),
+            ("rosenbrock", Kind::Rosenbrock),
+            ("convex-rosenbrock", Kind::ConvexRosenbrock),
         ],
-        &["rosenbrock", "convex-rosenbrock", "expression"],
+        &["expression"],
     )?
     .ok_or_else(|| t.missing("kind", "say which potential, e.g. kind = \"quadratic\""))?;
     match kind {
         Kind::Quadratic => quadratic(t),
         Kind::Colorization => colorization(t),
+        Kind::Rosenbrock => {
+            t.check_keys(&["kind", "a", "b"])?;
+            let a = t.num("a")?.map_or(1.0, |n| n.value);
+            let b = positive_opt(t, "b")?.unwrap_or(100.0);
+            Ok(PotentialSpec::Rosenbrock { a, b })
+        }
+        Kind::ConvexRosenbrock => {
+            t.check_keys(&["kind", "n", "kappa"])?;
+            let (n, span) = t
+                .uint("n")?
+                .ok_or_else(|| t.missing("n", "the dimension, e.g. n = 25"))?;
+            if n == 0 || n as f64 > MAX_PIXELS {
+                return Err(t.error_at(
+                    "n",
+                    span,
+                    format!("must be between 1 and {MAX_PIXELS:e}, got {n}"),
+                ));
+            }
+            let kappa = t.num("kappa")?.ok_or_else(|| {
+                t.missing("kappa", "the condition parameter κ > 1, e.g. kappa = 100.0")
+            })?;
+            if kappa.value <= 1.0 {
+                return Err(t.error_at(
+                    "kappa",
+                    kappa.span.clone(),
+                    format!("must be > 1, got {}", t.src.snippet(&kappa.span)),
+                ));
+            }
+            Ok(PotentialSpec::ConvexRosenbrock {
+                n: n as usize,
+                kappa: kappa.value,
+            })
+        }
     }
 }
 

@@ -61,6 +61,16 @@ pub(super) fn to_toml(s: &Scenario) -> String {
             let _ = writeln!(o, "colored = [{}]", pixels.join(", "));
             let _ = writeln!(o, "value = {}", num(*value));
         }
+        PotentialSpec::Rosenbrock { a, b } => {
+            let _ = writeln!(o, "kind = \"rosenbrock\"");
+            let _ = writeln!(o, "a = {}", num(*a));
+            let _ = writeln!(o, "b = {}", num(*b));
+        }
+        PotentialSpec::ConvexRosenbrock { n, kappa } => {
+            let _ = writeln!(o, "kind = \"convex-rosenbrock\"");
+            let _ = writeln!(o, "n = {n}");
+            let _ = writeln!(o, "kappa = {}", num(*kappa));
+        }
     }
 
     // Keys a sweep replaces are written once, in [sweep].
@@ -126,6 +136,12 @@ pub(super) fn to_toml(s: &Scenario) -> String {
     let _ = writeln!(o, "criterion = \"{}\"", s.stop.criterion.as_str());
     let _ = writeln!(o, "tolerance = {}", num(s.stop.tolerance));
     let _ = writeln!(o, "divergence = {}", num(s.stop.divergence));
+
+    if let Some(c) = &s.output.coordinates {
+        let _ = writeln!(o, "\n[output]");
+        let items: Vec<String> = c.iter().map(usize::to_string).collect();
+        let _ = writeln!(o, "coordinates = [{}]", items.join(", "));
+    }
 
     if let Some(sweep) = &s.sweep {
         let _ = writeln!(o, "\n[sweep]");
