@@ -94,6 +94,7 @@ fn w1_discrete(p: &dyn Potential, m: f64, mu: f64, steps: u64, tol: f64) -> Disc
         velocity: &[0.0, 0.0],
         steps,
         stop: stop(tol),
+        noise: None,
     }
 }
 
@@ -352,6 +353,7 @@ fn colorization_steps(c: &mut Criterion) {
         velocity: &v0,
         steps,
         stop: stop(1e-300),
+        noise: None,
     };
     group.throughput(Throughput::Elements(steps));
     group.bench_function("heavy-ball", |b| b.iter(|| black_box(run.run(&mut ()))));

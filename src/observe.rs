@@ -254,6 +254,8 @@ pub struct RunReport {
     pub end_time: f64,
     /// The continuous method used (`auto` resolved per point); None for discrete runs.
     pub solver: Option<&'static str>,
+    /// Mean E − E* over the last 10% of the step budget, for a noisy run that spent it.
+    pub noise_floor: Option<f64>,
 }
 
 impl RunReport {
@@ -267,6 +269,7 @@ impl RunReport {
             crossings: Crossings::default(),
             end_time: 0.0,
             solver: None,
+            noise_floor: None,
         }
     }
 }

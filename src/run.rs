@@ -13,6 +13,7 @@ use crate::dynamics::continuous::ContinuousRun;
 use crate::dynamics::discrete::{DiscreteRun, Iterates};
 use crate::dynamics::lanes;
 use crate::dynamics::maps::{self, Coefficients};
+use crate::dynamics::noise::GradientNoise;
 use crate::error::{Error, InputError};
 use crate::observe::{
     ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance2,
@@ -183,6 +184,14 @@ impl<'a> Setup<'a> {
     }
 
     /// Each discrete entry's effective (ε, p) at a point.
+    /// The gradient noise of discrete entry `entry` at grid point `point` (its own stream).
+    fn noise(&self, point: u64, entry: usize) -> Option<GradientNoise> {
+        self.s
+            .gradient
+            .filter(|g| g.noise > 0.0)
+            .map(|g| GradientNoise::new(g.noise, g.seed, point, entry as u64))
+    }
+
     /// The state columns of the trajectory CSVs.
     fn layout(&self) -> StateLayout {
         StateLayout::new(self.potential.dim(), self.s.output.coordinates.as_deref())
@@ -286,7 +295,8 @@ impl<'a> Setup<'a> {
                     .iter()
                     .zip(&point.discrete)
                     .zip(coefficients)
-                    .map(|((d, (_, steps)), c)| DiscreteRun {
+                    .enumerate()
+                    .map(|(entry, ((d, (_, steps)), c))| DiscreteRun {
                         potential: self.potential,
                         scheme: d.scheme,
                         coefficients: *c,
@@ -294,6 +304,7 @@ impl<'a> Setup<'a> {
                         velocity: &s.particle.velocity,
                         steps: *steps,
                         stop: self.stop,
+                        noise: self.noise(point.index, entry),
                     })
             })
             .collect();
@@ -405,7 +416,13 @@ impl<'a> Setup<'a> {
             let cols = columns::discrete(&self.layout());
             let mut csv = CsvFile::create(&dir.join("discrete.csv"), &columns::names(&cols))?;
             files.push(("discrete.csv".into(), cols));
-            for ((d, (_, steps)), c) in s.discrete.iter().zip(&point.discrete).zip(&coefficients) {
+            for (entry, ((d, (_, steps)), c)) in s
+                .discrete
+                .iter()
+                .zip(&point.discrete)
+                .zip(&coefficients)
+                .enumerate()
+            {
                 let run = DiscreteRun {
                     potential,
                     scheme: d.scheme,
@@ -414,6 +431,7 @@ impl<'a> Setup<'a> {
                     velocity,
                     steps: *steps,
                     stop: self.stop,
+                    noise: self.noise(point.index, entry),
                 };
                 let mut rows = DiscreteRows::new(&mut csv, &d.label, potential, c, self.layout());
                 let report = run.run(&mut rows);

@@ -79,6 +79,7 @@ fn a_step_allocates_nothing() {
                 velocity: &v0,
                 steps,
                 stop: never_stop(),
+                noise: None,
             }
             .run(&mut ())
             .steps
@@ -187,6 +188,7 @@ fn large_n_steps_allocate_nothing() {
                 velocity: &v0,
                 steps,
                 stop: never_stop(),
+                noise: None,
             }
             .run(&mut ())
             .steps

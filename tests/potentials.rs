@@ -178,6 +178,7 @@ fn heavy_ball_at_gohs_optimum_contracts_at_the_optimal_rate_on_a_32_by_32_grid()
             velocity: &v0,
             steps: 1_000_000,
             stop: stop(tolerance),
+            noise: None,
         }
         .run(&mut ());
         assert_eq!(report.status, Status::Converged);

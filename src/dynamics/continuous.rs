@@ -588,6 +588,7 @@ impl ContinuousRun<'_> {
             crossings: watch.crossings,
             end_time: watch.end_time,
             solver: Some(spec.method.as_str()),
+            noise_floor: None,
         }
     }
 }

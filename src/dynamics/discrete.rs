@@ -8,6 +8,7 @@
 use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
 
 use super::maps::Coefficients;
+use super::noise::GradientNoise;
 use crate::observe::{
     Crossings, DiscreteObserver, RATE_DECADES, RunReport, Status, StopRule, distance2,
 };
@@ -46,6 +47,8 @@ where
     /// Whether `g` holds ∇E(w_k).
     fresh: bool,
     evaluations: u64,
+    /// Noise added to every gradient evaluation.
+    noise: Option<GradientNoise>,
 }
 
 impl<'a, D: Dim, P: Potential + ?Sized> Iterates<'a, D, P>
@@ -105,7 +108,14 @@ where
             buffer,
             fresh: false,
             evaluations: 0,
+            noise: None,
         }
+    }
+
+    /// Adds `noise` to every gradient evaluation from now on.
+    pub fn with_noise(mut self, noise: Option<GradientNoise>) -> Self {
+        self.noise = noise;
+        self
     }
 
     /// The current iterate w_k.
@@ -134,6 +144,9 @@ where
     pub fn gradient(&mut self) {
         self.potential
             .gradient_into(self.w.as_slice(), self.g.as_mut_slice());
+        if let Some(noise) = &mut self.noise {
+            noise.add(self.g.as_mut_slice());
+        }
         self.evaluations += 1;
         self.fresh = true;
     }
@@ -153,6 +166,9 @@ where
             }
             self.potential
                 .gradient_into(self.buffer.as_slice(), self.g.as_mut_slice());
+            if let Some(noise) = &mut self.noise {
+                noise.add(self.g.as_mut_slice());
+            }
             self.evaluations += 1;
         } else if !self.fresh {
             self.gradient();
@@ -286,7 +302,12 @@ pub struct DiscreteRun<'a> {
     pub steps: u64,
     /// When the run has converged or diverged.
     pub stop: StopRule,
+    /// Gradient noise (the run's own stream), if any.
+    pub noise: Option<GradientNoise>,
 }
+
+/// The share of a budget over which the noise floor is averaged: its last 10%.
+const FLOOR_SHARE: f64 = 0.1;
 
 impl DiscreteRun<'_> {
     /// Runs to convergence, divergence or the end of the budget, showing every iterate
@@ -325,7 +346,12 @@ impl DiscreteRun<'_> {
             &self.coefficients,
             self.position,
             self.velocity,
-        );
+        )
+        .with_noise(self.noise.clone());
+        // The noise floor: mean E − E* over the budget's last 10% (noisy runs only).
+        let floor_from = ((1.0 - FLOOR_SHARE) * self.steps as f64).ceil() as u64;
+        let e_min = potential.minimum_value().unwrap_or(0.0);
+        let (mut floor_sum, mut floor_count) = (0.0, 0u64);
         let tight = stop.threshold(stop.tolerance);
         let loose = stop.threshold(RATE_DECADES * stop.tolerance);
         let distance_criterion = stop.criterion == crate::scenario::Criterion::Distance;
@@ -355,6 +381,10 @@ impl DiscreteRun<'_> {
                 stop.measure(potential, it.w(), it.g(), kinetic)
             };
             observer.step(k, t, it.w(), it.w_prev());
+            if self.noise.is_some() && k >= floor_from {
+                floor_sum += potential.value(it.w()) - e_min;
+                floor_count += 1;
+            }
             if crossings.loose.is_none() && m < loose {
                 crossings.loose = Some(t);
             }
@@ -371,6 +401,9 @@ impl DiscreteRun<'_> {
             it.step();
             k += 1;
         };
+        // Only a run that spent its budget has a floor to report.
+        let noise_floor = (status == Status::NotConverged && floor_count > 0)
+            .then(|| floor_sum / floor_count as f64);
         RunReport {
             status,
             steps: k,
@@ -379,6 +412,7 @@ impl DiscreteRun<'_> {
             crossings,
             end_time: k as f64 * dt,
             solver: None,
+            noise_floor,
         }
     }
 }

@@ -28,6 +28,7 @@ pub fn lane_ready(run: &DiscreteRun<'_>) -> bool {
     run.scheme == Scheme::HeavyBall
         && run.coefficients.form == Form::Polyak
         && run.stop.criterion == Criterion::Distance
+        && run.noise.is_none()
         && run.position.len() <= MAX_LANE_DIM
         && run
             .potential
@@ -159,6 +160,7 @@ impl<const N: usize> Lanes<N> {
                         },
                         end_time: t,
                         solver: None,
+                        noise_floor: None,
                     });
                     match waiting.next() {
                         Some(next) => {
@@ -307,6 +309,7 @@ mod tests {
                         velocity: v,
                         steps: [0, 3, 500, 5000][j % 4],
                         stop,
+                        noise: None,
                     }
                 })
                 .collect();

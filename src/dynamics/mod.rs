@@ -11,6 +11,7 @@ pub mod discrete;
 pub mod interp;
 pub mod lanes;
 pub mod maps;
+pub mod noise;
 
 /// Largest state dimension served by a fixed-size `SVector`.
 pub const MAX_FIXED_DIM: usize = 16;

@@ -158,6 +158,11 @@ pub fn summary() -> Vec<Column> {
             "1",
         ),
         col(
+            "noise_floor",
+            "discrete with [gradient] noise: mean E(w) - E* over the last 10% of the step budget (empty unless the run spent it)",
+            "energy",
+        ),
+        col(
             "solver",
             "continuous: the method that integrated this row (method = auto picks bdf where the particle is stiff, else dopri5); discrete: empty",
             "",

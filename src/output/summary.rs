@@ -63,6 +63,7 @@ impl SummaryRow<'_> {
         csv.field(Field::Opt(self.speedup));
         csv.field(self.damping.map_or(Field::Empty, Field::Text));
         csv.field(Field::Opt(self.optimal_momentum));
+        csv.field(Field::Opt(r.noise_floor));
         csv.field(r.solver.map_or(Field::Empty, Field::Text));
         csv.field(Field::Text(r.status.note()));
         csv.end_row();

@@ -35,6 +35,8 @@ pub struct Scenario {
     pub stop: StopSpec,
     /// Which trajectory columns to write.
     pub output: OutputSpec,
+    /// Gradient noise, if any.
+    pub gradient: Option<GradientSpec>,
     /// The grid, if this is a sweep. Keys it replaces hold its first value above;
     /// [`Scenario::point`] gives every point's.
     pub sweep: Option<Sweep>,
@@ -335,6 +337,15 @@ impl Criterion {
             Criterion::Energy => "energy",
         }
     }
+}
+
+/// The `[gradient]` table: zero-mean Gaussian noise on every gradient evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradientSpec {
+    /// σ ≥ 0, the standard deviation added to each coordinate.
+    pub noise: f64,
+    /// The stream's seed; each run's own stream derives from it, the point and the entry.
+    pub seed: u64,
 }
 
 /// The `[output]` table, resolved.

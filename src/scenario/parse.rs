@@ -39,14 +39,6 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         "gradient",
         "output",
     ])?;
-    for later in ["gradient"] {
-        if root.has(later) {
-            return Err(root.error(
-                later,
-                format!("[{later}] is not supported by this version yet"),
-            ));
-        }
-    }
 
     let name = match root.string("name")? {
         Some((name, span)) => {
@@ -160,6 +152,10 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
             divergence: 1e12,
         },
     };
+    let gradient = match root.table("gradient")? {
+        Some(t) => Some(gradient(&t, continuous.is_some())?),
+        None => None,
+    };
     let output = match root.table("output")? {
         Some(t) => output(&t, n)?,
         None => OutputSpec::default(),
@@ -173,7 +169,36 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         discrete,
         stop,
         output,
+        gradient,
         sweep,
+    })
+}
+
+/// `[gradient]`: `noise` (σ ≥ 0, required) and `seed` (default 0). Noise on the
+/// continuous run (a stochastic differential equation) is not in this version.
+fn gradient(t: &TableReader<'_, '_>, continuous: bool) -> Result<GradientSpec> {
+    t.check_keys(&["noise", "seed"])?;
+    let noise = t
+        .num("noise")?
+        .ok_or_else(|| t.missing("noise", "the noise's standard deviation, e.g. noise = 0.1"))?;
+    if noise.value < 0.0 {
+        return Err(t.error_at(
+            "noise",
+            noise.span.clone(),
+            format!("must be >= 0, got {}", t.src.snippet(&noise.span)),
+        ));
+    }
+    if continuous && noise.value > 0.0 {
+        return Err(t.error_at(
+            "noise",
+            noise.span.clone(),
+            "noisy gradients in the continuous run (a stochastic differential equation) are not supported by this version yet; remove [continuous] or set noise = 0",
+        ));
+    }
+    let seed = t.uint("seed")?.map_or(0, |(s, _)| s);
+    Ok(GradientSpec {
+        noise: noise.value,
+        seed,
     })
 }
 

@@ -137,6 +137,12 @@ pub(super) fn to_toml(s: &Scenario) -> String {
     let _ = writeln!(o, "tolerance = {}", num(s.stop.tolerance));
     let _ = writeln!(o, "divergence = {}", num(s.stop.divergence));
 
+    if let Some(g) = &s.gradient {
+        let _ = writeln!(o, "\n[gradient]");
+        let _ = writeln!(o, "noise = {}", num(g.noise));
+        let _ = writeln!(o, "seed = {}", g.seed);
+    }
+
     if let Some(c) = &s.output.coordinates {
         let _ = writeln!(o, "\n[output]");
         let items: Vec<String> = c.iter().map(usize::to_string).collect();

@@ -31,6 +31,7 @@ pub fn run_entry(s: &Scenario, i: usize) -> (RunReport, Vec<Vec<f64>>) {
         velocity: &s.particle.velocity,
         steps,
         stop: StopRule::new(&s.stop),
+        noise: None,
     }
     .run(&mut it);
     (report, it.0)
