@@ -4,11 +4,13 @@
 //! A potential knows nothing of time, mass or solvers.
 
 mod colorization;
+mod expression;
 pub mod lanczos;
 mod quadratic;
 mod rosenbrock;
 
 pub use colorization::Colorization;
+pub use expression::{Expression, ExpressionError};
 pub use quadratic::Quadratic;
 pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};
 
@@ -48,6 +50,14 @@ pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
             value,
         } => Box::new(Colorization::new(grid.0, grid.1, colored, *value)),
         PotentialSpec::Rosenbrock { a, b } => Box::new(Rosenbrock::new(*a, *b)),
+        PotentialSpec::Expression {
+            variables,
+            expression,
+            minimum,
+        } => Box::new(
+            Expression::new(variables, expression, minimum.clone())
+                .expect("validated when the scenario was read"),
+        ),
         PotentialSpec::ConvexRosenbrock { n, kappa } => Box::new(ConvexRosenbrock::new(*n, *kappa)),
     }
 }

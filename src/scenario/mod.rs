@@ -68,6 +68,15 @@ pub enum PotentialSpec {
         /// b > 0 (default 100).
         b: f64,
     },
+    /// A formula in named variables, differentiated symbolically (exmex).
+    Expression {
+        /// The coordinate names, in order.
+        variables: Vec<String>,
+        /// E as text.
+        expression: String,
+        /// w*, if known.
+        minimum: Option<Vec<f64>>,
+    },
     /// Goh's convex Rosenbrock `½(w₁ − 1)² + ½Σ(wᵢ − wᵢ₊₁)² + (2/(κ − 1))|w|²`.
     ConvexRosenbrock {
         /// The dimension.
@@ -84,6 +93,7 @@ impl PotentialSpec {
             PotentialSpec::Quadratic { minimum, .. } => minimum.len(),
             PotentialSpec::Colorization { grid, .. } => grid.0 * grid.1,
             PotentialSpec::Rosenbrock { .. } => 2,
+            PotentialSpec::Expression { variables, .. } => variables.len(),
             PotentialSpec::ConvexRosenbrock { n, .. } => *n,
         }
     }

@@ -174,6 +174,80 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     })
 }
 
+/// `kind = "expression"`: `variables`, `expression`, optional `minimum`; the formula is
+/// parsed and differentiated here, so its errors point into the file.
+fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
+    t.check_keys(&["kind", "variables", "expression", "minimum"])?;
+    let variables = match t.get("variables").map(|v| v.get_ref()) {
+        None => {
+            return Err(t.missing(
+                "variables",
+                "the coordinate names, e.g. variables = [\"x\", \"y\"]",
+            ));
+        }
+        Some(toml::de::DeValue::Array(items)) => {
+            let mut names = Vec::with_capacity(items.len());
+            for item in items.iter() {
+                match item.get_ref() {
+                    toml::de::DeValue::String(s) => names.push(s.to_string()),
+                    _ => {
+                        return Err(t.error_at(
+                            "variables",
+                            item.span(),
+                            "must be an array of names (strings)",
+                        ));
+                    }
+                }
+            }
+            names
+        }
+        Some(_) => return Err(t.error("variables", "must be an array of names (strings)")),
+    };
+    let (text, span) = t.string("expression")?.ok_or_else(|| {
+        t.missing(
+            "expression",
+            "the formula, e.g. expression = \"(x^2 - 1)^2 + 0.3*x\"",
+        )
+    })?;
+    let minimum = match t.num_array("minimum")? {
+        Some((m, mspan)) if m.len() != variables.len() => {
+            return Err(t.error_at(
+                "minimum",
+                mspan,
+                format!(
+                    "has {} entries, there are {} variables",
+                    m.len(),
+                    variables.len()
+                ),
+            ));
+        }
+        Some((m, _)) => Some(m),
+        None => None,
+    };
+    if let Err(e) = crate::potential::Expression::new(&variables, &text, minimum.clone()) {
+        // Point inside the string where the formula says (a basic string: one quote, no
+        // escapes shift the offsets in practice), else at the string.
+        let at = match e.span {
+            Some(r) if span.end > span.start + 1 => {
+                let s = (span.start + 1 + r.start).min(span.end);
+                s..(span.start + 1 + r.end).min(span.end).max(s)
+            }
+            _ => span,
+        };
+        let key = if e.message.contains("minimum") {
+            "minimum"
+        } else {
+            "expression"
+        };
+        return Err(t.error_at(key, at, e.message));
+    }
+    Ok(PotentialSpec::Expression {
+        variables,
+        expression: text,
+        minimum,
+    })
+}
+
 /// `[gradient]`: `noise` (σ ≥ 0, required) and `seed` (default 0). Noise on the
 /// continuous run (a stochastic differential equation) is not in this version.
 fn gradient(t: &TableReader<'_, '_>, continuous: bool) -> Result<GradientSpec> {
@@ -462,6 +536,7 @@ enum Kind {
     Colorization,
     Rosenbrock,
     ConvexRosenbrock,
+    Expression,
 }
 
 /// Largest colorization grid (pixels) or convex-Rosenbrock dimension: a sparse Hessian of
@@ -477,8 +552,9 @@ fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             ("colorization", Kind::Colorization),
             ("rosenbrock", Kind::Rosenbrock),
             ("convex-rosenbrock", Kind::ConvexRosenbrock),
+            ("expression", Kind::Expression),
         ],
-        &["expression"],
+        &[],
     )?
     .ok_or_else(|| t.missing("kind", "say which potential, e.g. kind = \"quadratic\""))?;
     match kind {
@@ -490,6 +566,7 @@ fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             let b = positive_opt(t, "b")?.unwrap_or(100.0);
             Ok(PotentialSpec::Rosenbrock { a, b })
         }
+        Kind::Expression => expression(t),
         Kind::ConvexRosenbrock => {
             t.check_keys(&["kind", "n", "kappa"])?;
             let (n, span) = t

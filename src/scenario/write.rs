@@ -66,6 +66,19 @@ pub(super) fn to_toml(s: &Scenario) -> String {
             let _ = writeln!(o, "a = {}", num(*a));
             let _ = writeln!(o, "b = {}", num(*b));
         }
+        PotentialSpec::Expression {
+            variables,
+            expression,
+            minimum,
+        } => {
+            let _ = writeln!(o, "kind = \"expression\"");
+            let names: Vec<String> = variables.iter().map(|v| string(v)).collect();
+            let _ = writeln!(o, "variables = [{}]", names.join(", "));
+            let _ = writeln!(o, "expression = {}", string(expression));
+            if let Some(m) = minimum {
+                let _ = writeln!(o, "minimum = {}", list(m));
+            }
+        }
         PotentialSpec::ConvexRosenbrock { n, kappa } => {
             let _ = writeln!(o, "kind = \"convex-rosenbrock\"");
             let _ = writeln!(o, "n = {n}");

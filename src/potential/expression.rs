@@ -1,0 +1,896 @@
+//! A potential written as a formula, e.g. `(1 - x)^2 + 100*(y - x^2)^2`, parsed by `exmex`.
+//! The gradient and the Hessian are exmex's symbolic partial derivatives, built once in
+//! [`Expression::new`]: exact up to floating-point evaluation, no finite differences.
+//!
+//! Syntax is exmex's: `+ - * / ^`, `sin cos tan asin acos atan sinh cosh tanh asinh acosh
+//! atanh exp ln log log2 log10 sqrt`, the constants `PI`/`π`, `E`/`e`, `TAU`/`τ`, and numbers
+//! like `2`, `0.5`, `.5` (plus, added here, `1e-3` and `2.5E+4`). There is no implicit
+//! multiplication (`2*x`, not `2x`). Two exmex readings that differ from the usual ones are
+//! refused rather than silently taken: exmex applies a unary minus before `^`
+//! (`-x^2` is `(-x)^2`, so `exp(-x^2)` would be `exp(x^2)`), and it chains powers from the left
+//! (`2^3^2` is 64). Write `-(x^2)` or `(-x)^2`, and `a^(b^c)` or `(a^b)^c`.
+
+use std::fmt;
+use std::ops::Range;
+
+use exmex::prelude::*;
+use exmex::{FloatOpsFactory, MatchLiteral};
+
+use super::Potential;
+
+/// Why an expression was refused: a message, and where in the expression string
+/// (a byte range) when exmex says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpressionError {
+    /// What is wrong, in words (exmex's own message included for parse errors).
+    pub message: String,
+    /// The offending bytes of the expression string, when they can be located.
+    pub span: Option<std::ops::Range<usize>>,
+}
+
+impl ExpressionError {
+    fn new(message: impl Into<String>, span: Option<Range<usize>>) -> Self {
+        ExpressionError {
+            message: message.into(),
+            span,
+        }
+    }
+}
+
+impl fmt::Display for ExpressionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExpressionError {}
+
+/// exmex's number literals (`2`, `0.5`, `.5`) plus an exponent (`1e-3`, `2.5E+4`), which
+/// exmex's default matcher lacks (it reads `1e3` as `1` next to the constant `e`).
+#[derive(Clone, Debug)]
+struct Literal;
+
+impl MatchLiteral for Literal {
+    fn is_literal(text: &str) -> Option<&str> {
+        let b = text.as_bytes();
+        let digits = |mut i: usize| {
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            i
+        };
+        let int_end = digits(0);
+        let mut end = int_end;
+        if b.get(end) == Some(&b'.') {
+            let frac_end = digits(end + 1);
+            if int_end == 0 && frac_end == end + 1 {
+                return None; // a lone "."
+            }
+            end = frac_end;
+        } else if int_end == 0 {
+            return None;
+        }
+        if matches!(b.get(end), Some(b'e' | b'E')) {
+            let mut k = end + 1;
+            if matches!(b.get(k), Some(b'+' | b'-')) {
+                k += 1;
+            }
+            let exp_end = digits(k);
+            // Without digits the `e` is not an exponent (it is left to the tokenizer).
+            if exp_end > k {
+                end = exp_end;
+            }
+        }
+        Some(&text[..end])
+    }
+}
+
+type Flat = FlatEx<f64, FloatOpsFactory<f64>, Literal>;
+
+/// Variables up to this count are gathered on the stack for evaluation.
+const STACK_VARS: usize = 16;
+
+/// One exmex expression and where its variables sit in the coordinate vector.
+#[derive(Clone)]
+struct Compiled {
+    ex: Flat,
+    /// `slots[k]` is the coordinate of exmex's k-th variable (exmex orders them
+    /// alphabetically, not as the caller listed them).
+    slots: Box<[usize]>,
+    /// The slots are `0, 1, …, k−1`: the coordinates can be passed as they are.
+    direct: bool,
+}
+
+impl Compiled {
+    /// `variables` must contain every variable of `ex` (checked by the caller).
+    fn new(ex: Flat, variables: &[String]) -> Self {
+        let slots: Box<[usize]> = ex
+            .var_names()
+            .iter()
+            .map(|name| {
+                variables
+                    .iter()
+                    .position(|v| v == name)
+                    .expect("variables were checked against the expression")
+            })
+            .collect();
+        let direct = slots.iter().enumerate().all(|(k, &s)| k == s);
+        Compiled { ex, slots, direct }
+    }
+
+    /// The value at the coordinates `w`. exmex evaluates on the stack for expressions of up
+    /// to 32 flattened nodes and allocates beyond; the permutation of the coordinates into
+    /// exmex's order is on the stack up to [`STACK_VARS`] variables.
+    #[inline]
+    fn eval(&self, w: &[f64]) -> f64 {
+        let k = self.slots.len();
+        let result = if self.direct {
+            self.ex.eval(&w[..k])
+        } else if k <= STACK_VARS {
+            let mut buf = [0.0; STACK_VARS];
+            for (b, &s) in buf.iter_mut().zip(self.slots.iter()) {
+                *b = w[s];
+            }
+            self.ex.eval(&buf[..k])
+        } else {
+            let buf: Vec<f64> = self.slots.iter().map(|&s| w[s]).collect();
+            self.ex.eval(&buf)
+        };
+        // exmex fails only when the number of values differs from its variable count,
+        // which is fixed here at construction.
+        result.expect("exmex evaluation with the expression's own variable count")
+    }
+}
+
+/// A potential given by a formula in named coordinates, with exact (symbolic) gradient and
+/// Hessian.
+///
+/// Evaluating E, a gradient entry or a Hessian entry walks one exmex expression; nothing is
+/// allocated on the heap unless an expression (derivatives included, which grow) flattens
+/// to more than 32 nodes, or it has more than 16 variables in a non-alphabetical order.
+#[derive(Clone)]
+pub struct Expression {
+    text: String,
+    variables: Vec<String>,
+    value: Compiled,
+    /// ∂E/∂w_i; None where E does not depend on w_i.
+    gradient: Vec<Option<Compiled>>,
+    /// ∂²E/∂w_i∂w_j for j ≥ i, row by row (row i holds j = i, …, n−1); None where zero.
+    hessian: Vec<Option<Compiled>>,
+    minimum: Option<Vec<f64>>,
+    minimum_value: Option<f64>,
+    spectrum: Option<Vec<f64>>,
+}
+
+impl fmt::Debug for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Expression")
+            .field("text", &self.text)
+            .field("variables", &self.variables)
+            .field("minimum", &self.minimum)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Expression {
+    /// `variables`: the coordinate names in order (w1 = variables[0], ...).
+    /// `minimum`: w* if the user knows it (validated by the caller to have the right length).
+    pub fn new(
+        variables: &[String],
+        expression: &str,
+        minimum: Option<Vec<f64>>,
+    ) -> Result<Self, ExpressionError> {
+        check_variables(variables)?;
+        // exmex skips only spaces; tabs and newlines (multi-line TOML strings) become spaces,
+        // byte for byte, so spans still point into the caller's string.
+        let text: String = expression
+            .chars()
+            .map(|c| if c.is_ascii_whitespace() { ' ' } else { c })
+            .collect();
+        let ex = Flat::parse(&text).map_err(|e| parse_error(&text, e.msg()))?;
+        if let Some(name) = ex.var_names().iter().find(|v| !variables.contains(v)) {
+            return Err(ExpressionError::new(
+                format!(
+                    "unknown variable \"{name}\"; variables are {}",
+                    variables.join(", ")
+                ),
+                identifier_span(&text, name),
+            ));
+        }
+        if let Some(span) = unary_minus_before_power(&text) {
+            let written = &text[span.clone()];
+            return Err(ExpressionError::new(
+                format!(
+                    "ambiguous \"{written}\": exmex applies a unary minus before ^ \
+                     (-x^2 would mean (-x)^2); write -(x^2) or (-x)^2"
+                ),
+                Some(span),
+            ));
+        }
+        if let Some(span) = chained_power(&text) {
+            return Err(ExpressionError::new(
+                "ambiguous chained power a^b^c: exmex reads it as (a^b)^c; \
+                 write (a^b)^c or a^(b^c)",
+                Some(span),
+            ));
+        }
+
+        let n = variables.len();
+        let mut gradient = Vec::with_capacity(n);
+        let mut hessian = Vec::with_capacity(n * (n + 1) / 2);
+        let partial = |ex: &Flat, name: &str| -> Result<Option<Flat>, String> {
+            match ex.var_names().iter().position(|v| v == name) {
+                None => Ok(None), // E does not involve this variable: the partial is 0.
+                Some(k) => ex
+                    .clone()
+                    .partial(k)
+                    .map(Some)
+                    .map_err(|e| e.msg().to_string()),
+            }
+        };
+        let mut first = Vec::with_capacity(n);
+        for name in variables {
+            let d = partial(&ex, name).map_err(|e| {
+                ExpressionError::new(
+                    format!("cannot differentiate with respect to \"{name}\": {e}"),
+                    None,
+                )
+            })?;
+            gradient.push(d.as_ref().map(|d| Compiled::new(d.clone(), variables)));
+            first.push(d);
+        }
+        for i in 0..n {
+            for j in i..n {
+                let second = match &first[i] {
+                    None => None,
+                    Some(d) => partial(d, &variables[j]).map_err(|e| {
+                        ExpressionError::new(
+                            format!(
+                                "cannot build the second derivative with respect to \"{}\" \
+                                 and \"{}\": {e}",
+                                variables[i], variables[j]
+                            ),
+                            None,
+                        )
+                    })?,
+                };
+                hessian.push(second.map(|d| Compiled::new(d, variables)));
+            }
+        }
+
+        let mut potential = Expression {
+            text,
+            variables: variables.to_vec(),
+            value: Compiled::new(ex, variables),
+            gradient,
+            hessian,
+            minimum: None,
+            minimum_value: None,
+            spectrum: None,
+        };
+        if let Some(w) = minimum {
+            potential.set_minimum(w)?;
+        }
+        Ok(potential)
+    }
+
+    /// The Hessian at `w`, by rows.
+    fn hessian_rows(&self, w: &[f64]) -> Vec<Vec<f64>> {
+        let n = self.variables.len();
+        let mut h = vec![0.0; n * n];
+        let mut entries = self.hessian.iter();
+        for i in 0..n {
+            for j in i..n {
+                let v = entries
+                    .next()
+                    .and_then(Option::as_ref)
+                    .map_or(0.0, |d| d.eval(w));
+                h[i * n + j] = v;
+                h[j * n + i] = v;
+            }
+        }
+        h.chunks(n).map(<[f64]>::to_vec).collect()
+    }
+
+    /// Records w*, E(w*) and the Hessian spectrum there, refusing a point where E, ∇E or
+    /// the Hessian is not finite (the spectrum would be meaningless).
+    fn set_minimum(&mut self, w: Vec<f64>) -> Result<(), ExpressionError> {
+        let n = self.variables.len();
+        if w.len() != n {
+            return Err(ExpressionError::new(
+                format!(
+                    "the minimum has {} coordinates but there are {n} variables",
+                    w.len()
+                ),
+                None,
+            ));
+        }
+        let at = || format!("at the given minimum {w:?}");
+        let e = self.value(&w);
+        if !e.is_finite() {
+            return Err(ExpressionError::new(
+                format!("E is not finite ({e}) {}", at()),
+                None,
+            ));
+        }
+        let mut g = vec![0.0; n];
+        self.gradient_into(&w, &mut g);
+        if let Some((i, gi)) = g.iter().enumerate().find(|(_, g)| !g.is_finite()) {
+            return Err(ExpressionError::new(
+                format!(
+                    "the gradient is not finite (∂E/∂{} = {gi}) {}",
+                    self.variables[i],
+                    at()
+                ),
+                None,
+            ));
+        }
+        let rows = self.hessian_rows(&w);
+        if rows.iter().flatten().any(|h| !h.is_finite()) {
+            return Err(ExpressionError::new(
+                format!("the Hessian is not finite {}", at()),
+                None,
+            ));
+        }
+        self.spectrum = Some(super::symmetric_eigenvalues(&rows));
+        self.minimum_value = Some(e);
+        self.minimum = Some(w);
+        Ok(())
+    }
+}
+
+impl Potential for Expression {
+    fn dim(&self) -> usize {
+        self.variables.len()
+    }
+
+    fn value(&self, w: &[f64]) -> f64 {
+        self.value.eval(w)
+    }
+
+    fn gradient_into(&self, w: &[f64], g: &mut [f64]) {
+        for (g, d) in g.iter_mut().zip(&self.gradient) {
+            *g = d.as_ref().map_or(0.0, |d| d.eval(w));
+        }
+    }
+
+    fn hessian_vector_into(&self, w: &[f64], x: &[f64], out: &mut [f64]) {
+        let n = self.variables.len();
+        out[..n].fill(0.0);
+        // Each symmetric entry is evaluated once and used for both (i, j) and (j, i).
+        let mut k = 0;
+        for i in 0..n {
+            for j in i..n {
+                if let Some(d) = &self.hessian[k] {
+                    let h = d.eval(w);
+                    out[i] += h * x[j];
+                    if j != i {
+                        out[j] += h * x[i];
+                    }
+                }
+                k += 1;
+            }
+        }
+    }
+
+    fn minimum(&self) -> Option<&[f64]> {
+        self.minimum.as_deref()
+    }
+
+    fn minimum_value(&self) -> Option<f64> {
+        self.minimum_value
+    }
+
+    fn hessian_spectrum(&self) -> Option<&[f64]> {
+        self.spectrum.as_deref()
+    }
+}
+
+/// At least one variable, each a name exmex reads as that variable, none twice.
+fn check_variables(variables: &[String]) -> Result<(), ExpressionError> {
+    if variables.is_empty() {
+        return Err(ExpressionError::new(
+            "no variables: name at least one coordinate",
+            None,
+        ));
+    }
+    for (i, name) in variables.iter().enumerate() {
+        if variables[..i].contains(name) {
+            return Err(ExpressionError::new(
+                format!("variable \"{name}\" is listed twice"),
+                None,
+            ));
+        }
+        // The name alone must parse to exactly itself: this rejects constants (e, PI),
+        // function names (sin), numbers and stray characters, whatever exmex's rules are.
+        let alone = Flat::parse(name);
+        if !alone.is_ok_and(|ex| ex.var_names() == [name.as_str()]) {
+            let identifier = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            let why = if identifier {
+                "it is a constant or function name in expressions (e.g. e, E, PI, sin, min)"
+            } else {
+                "use letters, digits and underscores, starting with a letter or underscore"
+            };
+            return Err(ExpressionError::new(
+                format!("invalid variable name \"{name}\": {why}"),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Turns exmex's parse error into one that reads well, locating it where the message allows
+/// (exmex reports no positions: only the unparsed rest of the text, or the operators
+/// involved).
+fn parse_error(text: &str, msg: &str) -> ExpressionError {
+    let error = |m: &str, span| ExpressionError::new(format!("cannot parse expression: {m}"), span);
+    let reprs = quoted_reprs(msg);
+    if let Some(rest) = msg.strip_prefix("don't know how to parse ") {
+        let span = text.ends_with(rest).then(|| {
+            let start = text.len() - rest.len();
+            start..start + rest.chars().next().map_or(0, char::len_utf8)
+        });
+        error(msg, span)
+    } else if msg.starts_with("a binary operator cannot be on the right of another operator") {
+        // exmex prints the operators' Debug form (with function addresses): keep the names.
+        let reprs = debug_reprs(msg);
+        match reprs.as_slice() {
+            [op, previous] => error(
+                &format!("binary operator '{op}' cannot follow operator '{previous}'"),
+                pair_span(text, previous, op),
+            ),
+            _ => error("a binary operator cannot follow another operator", None),
+        }
+    } else if msg.contains("closing paren") && reprs.len() == 1 {
+        let span = if msg.starts_with("an operator cannot be on the left") {
+            pair_span(text, &reprs[0], ")")
+        } else {
+            pair_span(text, ")", &reprs[0])
+        };
+        error(msg, span)
+    } else if msg.contains("violated by") && reprs.len() == 2 {
+        error(msg, pair_span(text, &reprs[0], &reprs[1]))
+    } else if msg == "parentheses mismatch" || msg.starts_with("too many closing parentheses") {
+        error(
+            &format!("unbalanced parentheses (exmex: {msg})"),
+            paren_span(text),
+        )
+    } else if msg.starts_with("we have ") && msg.contains("one more node than op") {
+        error(
+            &format!(
+                "operands and operators do not match: an operator is missing (no implicit \
+                 multiplication: write 2*x, not 2x) or a two-argument function such as \
+                 min(a, b) got one argument (exmex: {msg})"
+            ),
+            None,
+        )
+    } else if msg == "the last element cannot be an operator" {
+        let end = text.trim_end().len();
+        let start = text[..end].char_indices().next_back().map_or(0, |(i, _)| i);
+        error(
+            &format!("the expression ends with an operator (exmex: {msg})"),
+            (end > 0).then_some(start..end),
+        )
+    } else if msg == "cannot parse empty string" {
+        error("the expression is empty", None)
+    } else {
+        error(msg, None)
+    }
+}
+
+/// The names between single quotes in an exmex message (`violated by '+' left of '*'`).
+fn quoted_reprs(msg: &str) -> Vec<String> {
+    let Some((_, tail)) = msg.split_once("violated by") else {
+        return Vec::new();
+    };
+    tail.split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `repr: "…"` fields of operators printed with `{:?}` in an exmex message.
+fn debug_reprs(msg: &str) -> Vec<String> {
+    msg.split("repr: \"")
+        .skip(1)
+        .filter_map(|s| s.split_once('"').map(|(r, _)| r.to_string()))
+        .collect()
+}
+
+/// The first place where `a` is followed (spaces allowed) by `b`.
+fn pair_span(text: &str, a: &str, b: &str) -> Option<Range<usize>> {
+    text.match_indices(a).find_map(|(i, _)| {
+        let after = i + a.len();
+        let rest = &text[after..];
+        let skipped = rest.len() - rest.trim_start_matches(' ').len();
+        rest[skipped..]
+            .starts_with(b)
+            .then(|| i..after + skipped + b.len())
+    })
+}
+
+/// The first `)` without a matching `(`, else the last unclosed `(`.
+fn paren_span(text: &str) -> Option<Range<usize>> {
+    let mut open = Vec::new();
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => open.push(i),
+            ')' if open.pop().is_none() => return Some(i..i + 1),
+            _ => {}
+        }
+    }
+    open.pop().map(|i| i..i + 1)
+}
+
+/// Where `name` first appears as a whole variable (`{name}` or a bare identifier).
+fn identifier_span(text: &str, name: &str) -> Option<Range<usize>> {
+    let braced = format!("{{{name}}}");
+    if let Some(i) = text.find(&braced) {
+        return Some(i..i + braced.len());
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name).find_map(|(i, _)| {
+        let end = i + name.len();
+        let before = text[..i].chars().next_back().is_some_and(is_ident);
+        let after = text[end..].chars().next().is_some_and(is_ident);
+        (!before && !after).then_some(i..end)
+    })
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
+}
+
+/// The index after the parenthesis closing the one at `open`.
+fn after_group(b: &[u8], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, &c) in b.iter().enumerate().skip(open) {
+        match c {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(k + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The end of the operand starting at `i` (after spaces and unary signs): a number, a
+/// `{variable}`, a parenthesised group, or a name with its call's parentheses. Only a
+/// scan for the two ambiguities below, on text exmex has already accepted.
+fn operand_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut i = skip_spaces(b, i);
+    while matches!(b.get(i), Some(b'+' | b'-')) {
+        i = skip_spaces(b, i + 1);
+    }
+    let c = *b.get(i)?;
+    if c == b'(' {
+        after_group(b, i)
+    } else if c == b'{' {
+        b[i..].iter().position(|&c| c == b'}').map(|k| i + k + 1)
+    } else if c.is_ascii_digit() || c == b'.' {
+        // Literal works on text; the bytes from i start at a char boundary (ASCII here).
+        let text = std::str::from_utf8(&b[i..]).ok()?;
+        Literal::is_literal(text).map(|l| i + l.len())
+    } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+        let mut k = i;
+        while b
+            .get(k)
+            .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80)
+        {
+            k += 1;
+        }
+        let after = skip_spaces(b, k);
+        if b.get(after) == Some(&b'(') {
+            after_group(b, after)
+        } else {
+            Some(k)
+        }
+    } else {
+        None
+    }
+}
+
+/// A unary minus whose operand is raised to a power (`-x^2`, `exp(-x^2)`, `2*-sin(x)^2`):
+/// exmex reads it as `(-x)^2`. Returns the bytes from the minus to the `^`.
+fn unary_minus_before_power(text: &str) -> Option<Range<usize>> {
+    let b = text.as_bytes();
+    let mut previous: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'{' {
+            // A braced variable name may hold any characters: step over it.
+            i += b[i..]
+                .iter()
+                .position(|&c| c == b'}')
+                .map_or(b.len() - i, |k| k + 1);
+            previous = Some(b'}');
+            continue;
+        }
+        if c != b' ' {
+            let unary = matches!(
+                previous,
+                None | Some(b'(' | b',' | b'+' | b'-' | b'*' | b'/' | b'^')
+            );
+            if c == b'-'
+                && unary
+                && let Some(end) = operand_end(b, i + 1)
+            {
+                let next = skip_spaces(b, end);
+                if b.get(next) == Some(&b'^') {
+                    return Some(i..next + 1);
+                }
+            }
+            previous = Some(c);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A power whose exponent is itself followed by `^` (`a^b^c`), which exmex reads as
+/// `(a^b)^c`. Returns the bytes from the first `^` to the second.
+fn chained_power(text: &str) -> Option<Range<usize>> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => {
+                i += b[i..]
+                    .iter()
+                    .position(|&c| c == b'}')
+                    .map_or(b.len() - i, |k| k + 1);
+                continue;
+            }
+            b'^' => {
+                if let Some(end) = operand_end(b, i + 1) {
+                    let next = skip_spaces(b, end);
+                    if b.get(next) == Some(&b'^') {
+                        return Some(i..next + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    const ROSENBROCK: &str = "(1 - x)^2 + 100*(y - x^2)^2";
+
+    fn rosenbrock_gradient(x: f64, y: f64) -> [f64; 2] {
+        [
+            -2.0 * (1.0 - x) - 400.0 * x * (y - x * x),
+            200.0 * (y - x * x),
+        ]
+    }
+
+    fn close(a: f64, b: f64, rel: f64) -> bool {
+        (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// xorshift64*: pseudo-random points without a dependency.
+    fn uniform(state: &mut u64, lo: f64, hi: f64) -> f64 {
+        *state ^= *state >> 12;
+        *state ^= *state << 25;
+        *state ^= *state >> 27;
+        let u = (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+        lo + (hi - lo) * u
+    }
+
+    #[test]
+    fn rosenbrock_gradient_closed_form_and_finite_differences() {
+        let p = Expression::new(&vars(&["x", "y"]), ROSENBROCK, None).unwrap();
+        assert_eq!(p.dim(), 2);
+        let mut g = [0.0; 2];
+        for (x, y) in [(0.0, 0.0), (1.0, 1.0), (-1.2, 1.0), (0.3, -0.7), (2.5, 6.1)] {
+            p.gradient_into(&[x, y], &mut g);
+            let want = rosenbrock_gradient(x, y);
+            for k in 0..2 {
+                assert!(close(g[k], want[k], 1e-12), "{x},{y}: {g:?} vs {want:?}");
+            }
+            let e = (1.0 - x) * (1.0 - x) + 100.0 * (y - x * x) * (y - x * x);
+            assert!(close(p.value(&[x, y]), e, 1e-12));
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let h = 1e-5;
+        for _ in 0..20 {
+            let w = [
+                uniform(&mut state, -2.0, 2.0),
+                uniform(&mut state, -1.0, 3.0),
+            ];
+            p.gradient_into(&w, &mut g);
+            for k in 0..2 {
+                let (mut plus, mut minus) = (w, w);
+                plus[k] += h;
+                minus[k] -= h;
+                let fd = (p.value(&plus) - p.value(&minus)) / (2.0 * h);
+                assert!(close(g[k], fd, 1e-6), "{w:?}[{k}]: {} vs {fd}", g[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn rosenbrock_hessian_and_spectrum_at_the_minimum() {
+        let p = Expression::new(&vars(&["x", "y"]), ROSENBROCK, Some(vec![1.0, 1.0])).unwrap();
+        let rows = p.hessian_rows(&[1.0, 1.0]);
+        let want = [[802.0, -400.0], [-400.0, 200.0]];
+        for i in 0..2 {
+            for j in 0..2 {
+                assert!(close(rows[i][j], want[i][j], 1e-12), "{rows:?}");
+            }
+        }
+        // H·x through the Trait, against the same matrix.
+        let mut out = [0.0; 2];
+        p.hessian_vector_into(&[1.0, 1.0], &[0.5, -2.0], &mut out);
+        assert!(close(out[0], 802.0 * 0.5 + 800.0, 1e-12));
+        assert!(close(out[1], -200.0 - 400.0, 1e-12));
+        let r = (301.0f64 * 301.0 + 400.0 * 400.0).sqrt();
+        let spectrum = p.hessian_spectrum().unwrap();
+        assert_eq!(spectrum.len(), 2);
+        assert!((spectrum[0] - (501.0 - r)).abs() < 1e-9, "{spectrum:?}");
+        assert!((spectrum[1] - (501.0 + r)).abs() < 1e-9, "{spectrum:?}");
+        assert_eq!(p.minimum(), Some(&[1.0, 1.0][..]));
+        assert_eq!(p.minimum_value(), Some(0.0));
+    }
+
+    #[test]
+    fn rosenbrock_hessian_vector_away_from_the_minimum() {
+        let p = Expression::new(&vars(&["x", "y"]), ROSENBROCK, None).unwrap();
+        assert!(p.minimum().is_none() && p.minimum_value().is_none());
+        assert!(p.hessian_spectrum().is_none());
+        let (x, y) = (-0.8, 0.4);
+        let h = [
+            [2.0 - 400.0 * (y - x * x) + 800.0 * x * x, -400.0 * x],
+            [-400.0 * x, 200.0],
+        ];
+        let v = [0.3, -1.7];
+        let mut out = [0.0; 2];
+        p.hessian_vector_into(&[x, y], &v, &mut out);
+        for i in 0..2 {
+            assert!(
+                close(out[i], h[i][0] * v[0] + h[i][1] * v[1], 1e-12),
+                "{out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn double_well_gradient() {
+        let p = Expression::new(&vars(&["x"]), "(x^2 - 1)^2 + 0.3*x", None).unwrap();
+        let mut g = [0.0];
+        for x in [-1.5, -1.0, -0.3, 0.0, 0.7, 1.0, 2.2] {
+            p.gradient_into(&[x], &mut g);
+            let want = 4.0 * x * (x * x - 1.0) + 0.3;
+            assert!(close(g[0], want, 1e-12), "{x}: {} vs {want}", g[0]);
+        }
+    }
+
+    #[test]
+    fn variables_in_any_order_and_unused_ones() {
+        // exmex orders variables alphabetically; the caller's order must win.
+        let p = Expression::new(&vars(&["y", "unused", "x"]), "x - 2*y + x*y", None).unwrap();
+        let w = [3.0, 100.0, 5.0]; // y = 3, x = 5
+        assert!(close(p.value(&w), 5.0 - 6.0 + 15.0, 1e-15));
+        let mut g = [f64::NAN; 3];
+        p.gradient_into(&w, &mut g);
+        assert_eq!(g, [-2.0 + 5.0, 0.0, 1.0 + 3.0]);
+        let mut out = [f64::NAN; 3];
+        p.hessian_vector_into(&w, &[1.0, 7.0, 2.0], &mut out);
+        assert_eq!(out, [2.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn functions_whitespace_and_scientific_notation() {
+        let p = Expression::new(
+            &vars(&["a", "b"]),
+            "exp(a)\n\t+ sin(b) * cos(a) + ln(a) + sqrt(b) + 2.5e-1*a + 1E2",
+            None,
+        )
+        .unwrap();
+        let (a, b) = (0.7f64, 1.3f64);
+        let e = a.exp() + b.sin() * a.cos() + a.ln() + b.sqrt() + 0.25 * a + 100.0;
+        assert!(close(p.value(&[a, b]), e, 1e-14));
+        let mut g = [0.0; 2];
+        p.gradient_into(&[a, b], &mut g);
+        assert!(close(
+            g[0],
+            a.exp() - b.sin() * a.sin() + 1.0 / a + 0.25,
+            1e-13
+        ));
+        assert!(close(g[1], b.cos() * a.cos() + 0.5 / b.sqrt(), 1e-13));
+        // A negative base to a constant power: the power rule's ln(base) term is dropped
+        // symbolically, not evaluated as ln(negative)·0 = NaN.
+        let p = Expression::new(&vars(&["x"]), "(x - 3)^3", None).unwrap();
+        p.gradient_into(&[1.0], &mut g[..1]);
+        assert!(close(g[0], 12.0, 1e-15));
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let xy = vars(&["x", "y"]);
+        let e = Expression::new(&xy, "x +* y", None).unwrap_err();
+        assert!(e.message.contains("cannot parse"), "{e:?}");
+        assert!(
+            e.message.contains("'*'") && e.message.contains("'+'"),
+            "{e:?}"
+        );
+        assert_eq!(e.span, Some(2..4));
+
+        let e = Expression::new(&xy, "x $ y", None).unwrap_err();
+        assert!(e.message.contains("don't know how to parse"), "{e:?}");
+        assert_eq!(e.span, Some(2..3));
+
+        let e = Expression::new(&xy, "(x + y", None).unwrap_err();
+        assert!(e.message.contains("parentheses"), "{e:?}");
+        assert_eq!(e.span, Some(0..1));
+
+        let e = Expression::new(&xy, "2x + y", None).unwrap_err();
+        assert!(e.message.contains("implicit multiplication"), "{e:?}");
+
+        let e = Expression::new(&xy, "x^2 + z*y", None).unwrap_err();
+        assert_eq!(e.message, "unknown variable \"z\"; variables are x, y");
+        assert_eq!(e.span, Some(6..7));
+
+        let e = Expression::new(&vars(&["x", "x"]), "x", None).unwrap_err();
+        assert!(e.message.contains("\"x\" is listed twice"), "{e:?}");
+
+        let e = Expression::new(&[], "1", None).unwrap_err();
+        assert!(e.message.contains("no variables"), "{e:?}");
+
+        for bad in ["e", "PI", "sin", "2x", "a b", ""] {
+            let e = Expression::new(&vars(&[bad]), "1", None).unwrap_err();
+            assert!(e.message.contains("invalid variable name"), "{bad}: {e:?}");
+        }
+
+        let e = Expression::new(&xy, "abs(x) + y", None).unwrap_err();
+        assert!(
+            e.message
+                .contains("cannot differentiate with respect to \"x\""),
+            "{e:?}"
+        );
+
+        let e = Expression::new(&xy, "exp(-x^2) + y", None).unwrap_err();
+        assert!(e.message.contains("unary minus"), "{e:?}");
+        assert_eq!(e.span, Some(4..7));
+        // Parenthesised, either reading is accepted.
+        assert!(Expression::new(&xy, "exp(-(x^2)) + (-y)^2 - x^2", None).is_ok());
+
+        let e = Expression::new(&xy, "x^2^y", None).unwrap_err();
+        assert!(e.message.contains("chained power"), "{e:?}");
+        assert_eq!(e.span, Some(1..4));
+
+        let e = Expression::new(&xy, "ln(x) + y", Some(vec![-1.0, 0.0])).unwrap_err();
+        assert!(e.message.contains("E is not finite"), "{e:?}");
+        let e = Expression::new(&xy, "sqrt(x) + y", Some(vec![0.0, 0.0])).unwrap_err();
+        assert!(e.message.contains("gradient is not finite"), "{e:?}");
+    }
+
+    const _: () = {
+        const fn send_sync<T: Send + Sync>() {}
+        send_sync::<Expression>();
+    };
+}
