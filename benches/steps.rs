@@ -223,13 +223,20 @@ impl ode_solvers::System<f64, ode_solvers::SVector<f64, 4>> for Bare {
     }
 }
 
-fn bare_dopri5(m: f64, mu: f64, t_end: f64) -> u64 {
+/// `ode_solvers`' Dopri5 alone on `system` from `y0` to `t_end` (W1's tolerances, the
+/// engine's settings: stiffness detection off, sparse output): its accepted steps.
+fn dopri5_alone<D, S>(system: S, y0: ode_solvers::OVector<f64, D>, t_end: f64) -> u64
+where
+    D: nalgebra::Dim,
+    S: ode_solvers::System<f64, ode_solvers::OVector<f64, D>>,
+    nalgebra::DefaultAllocator: nalgebra::allocator::Allocator<D>,
+{
     let mut s = ode_solvers::Dopri5::from_param(
-        Bare { m, mu },
+        system,
         0.0,
         t_end,
         t_end,
-        ode_solvers::SVector::<f64, 4>::new(1.0, 1.0, 0.0, 0.0),
+        y0,
         1e-8,
         1e-10,
         0.9,
@@ -242,8 +249,12 @@ fn bare_dopri5(m: f64, mu: f64, t_end: f64) -> u64 {
         u32::MAX,
         ode_solvers::dop_shared::OutputType::Sparse,
     );
-    let stats = s.integrate().unwrap();
-    stats.accepted_steps as u64
+    s.integrate().unwrap().accepted_steps as u64
+}
+
+fn bare_dopri5(m: f64, mu: f64, t_end: f64) -> u64 {
+    let y0 = ode_solvers::SVector::<f64, 4>::new(1.0, 1.0, 0.0, 0.0);
+    dopri5_alone(Bare { m, mu }, y0, t_end)
 }
 
 fn continuous_steps(c: &mut Criterion) {
@@ -388,27 +399,7 @@ fn colorization_steps(c: &mut Criterion) {
         mu: 0.5,
     };
     let y0 = ode_solvers::DVector::from_element(2 * n, 0.0);
-    let alone = || {
-        let mut s = ode_solvers::Dopri5::from_param(
-            SparseParticle { ..system },
-            0.0,
-            2.0,
-            2.0,
-            y0.clone(),
-            1e-8,
-            1e-10,
-            0.9,
-            0.04,
-            0.2,
-            10.0,
-            2.0,
-            0.0,
-            10_000_000,
-            u32::MAX,
-            ode_solvers::dop_shared::OutputType::Sparse,
-        );
-        s.integrate().unwrap().accepted_steps as u64
-    };
+    let alone = || dopri5_alone(system, y0.clone(), 2.0);
     group.throughput(Throughput::Elements(alone()));
     group.bench_function("ode_solvers dopri5 alone (DVector)", |b| {
         b.iter(|| black_box(alone()))

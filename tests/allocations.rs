@@ -52,6 +52,77 @@ fn never_stop() -> StopRule {
     })
 }
 
+/// Allocations and steps of a heavy-ball run of `steps` steps that never stops early.
+fn discrete(
+    p: &dyn Potential,
+    c: maps::Coefficients,
+    w0: &[f64],
+    v0: &[f64],
+    steps: u64,
+) -> (u64, u64) {
+    counted(|| {
+        DiscreteRun {
+            potential: p,
+            scheme: Scheme::HeavyBall,
+            coefficients: c,
+            position: w0,
+            velocity: v0,
+            steps,
+            stop: never_stop(),
+            noise: None,
+        }
+        .run(&mut ())
+        .steps
+    })
+}
+
+/// Allocations and accepted steps of a dopri5 run of the particle (m, μ) to `t_end`.
+fn continuous(
+    p: &dyn Potential,
+    (mass, friction): (f64, f64),
+    (rtol, atol): (f64, f64),
+    w0: &[f64],
+    v0: &[f64],
+    t_end: f64,
+) -> (u64, u64) {
+    counted(|| {
+        let spec = ContinuousSpec {
+            method: Method::Dopri5,
+            rtol,
+            atol,
+            t_end,
+            sample_interval: t_end,
+            step: None,
+            max_steps: 10_000_000,
+            model: Model::HeavyBall,
+        };
+        ContinuousRun {
+            potential: p,
+            mass,
+            friction,
+            position: w0,
+            velocity: v0,
+            spec: &spec,
+            stop: never_stop(),
+        }
+        .run(&mut ())
+        .steps
+    })
+}
+
+/// Heavy-ball coefficients (ε, p) in Polyak's form.
+fn polyak(eps: f64, p: f64, dt: f64) -> maps::Coefficients {
+    maps::Coefficients {
+        learning_rate: eps,
+        momentum: p,
+        dt,
+        energy_mass: 0.0,
+        particle: None,
+        form: Form::Polyak,
+        native: (eps, p),
+    }
+}
+
 #[test]
 fn a_step_allocates_nothing() {
     // One test function: the counter is global, so nothing else may run beside it.
@@ -60,68 +131,20 @@ fn a_step_allocates_nothing() {
         minimum: vec![0.0, 0.0],
     });
     let (w0, v0) = ([1.0, 1.0], [0.0, 0.0]);
-    let c = maps::Coefficients {
-        learning_rate: 0.001,
-        momentum: 0.9,
-        dt: 0.1,
-        energy_mass: 0.0,
-        particle: None,
-        form: Form::Polyak,
-        native: (0.001, 0.9),
-    };
-    let discrete = |steps| {
-        counted(|| {
-            DiscreteRun {
-                potential: p.as_ref(),
-                scheme: Scheme::HeavyBall,
-                coefficients: c,
-                position: &w0,
-                velocity: &v0,
-                steps,
-                stop: never_stop(),
-                noise: None,
-            }
-            .run(&mut ())
-            .steps
-        })
-    };
-    let (short, s1) = discrete(10);
-    let (long, s2) = discrete(100_000);
+    let c = polyak(0.001, 0.9, 0.1);
+    let (short, s1) = discrete(p.as_ref(), c, &w0, &v0, 10);
+    let (long, s2) = discrete(p.as_ref(), c, &w0, &v0, 100_000);
     assert_eq!((s1, s2), (10, 100_000));
     assert_eq!(
         short, long,
         "allocations grew with the number of discrete steps"
     );
 
-    let continuous = |t_end: f64| {
-        counted(|| {
-            let spec = ContinuousSpec {
-                method: Method::Dopri5,
-                rtol: 1e-10,
-                atol: 1e-12,
-                t_end,
-                sample_interval: t_end,
-                step: None,
-                max_steps: 10_000_000,
-                model: Model::HeavyBall,
-            };
-            ContinuousRun {
-                potential: p.as_ref(),
-                mass: 1.0,
-                friction: 0.01,
-                position: &w0,
-                velocity: &v0,
-                spec: &spec,
-                stop: never_stop(),
-            }
-            .run(&mut ())
-            .steps
-        })
-    };
     large_n_steps_allocate_nothing();
 
-    let (short, s1) = continuous(10.0);
-    let (long, s2) = continuous(1000.0);
+    let run = |t_end| continuous(p.as_ref(), (1.0, 0.01), (1e-10, 1e-12), &w0, &v0, t_end);
+    let (short, s1) = run(10.0);
+    let (long, s2) = run(1000.0);
     assert!(s2 > 50 * s1, "{s1} vs {s2} steps");
     // Two Vecs (times, states) doubling: ≤ 2·log2(s2/s1) + 2 more reallocations.
     let bound = 2.0 * (s2 as f64 / s1 as f64).log2() + 2.0;
@@ -137,65 +160,17 @@ fn large_n_steps_allocate_nothing() {
     let p = Colorization::new(64, 64, &[(5, 5), (40, 50), (60, 10)], 1.0);
     let n = p.dim();
     let (w0, v0) = (vec![0.0; n], vec![0.0; n]);
-    let continuous = |t_end: f64| {
-        counted(|| {
-            let spec = ContinuousSpec {
-                method: Method::Dopri5,
-                rtol: 1e-8,
-                atol: 1e-10,
-                t_end,
-                sample_interval: t_end,
-                step: None,
-                max_steps: 10_000_000,
-                model: Model::HeavyBall,
-            };
-            ContinuousRun {
-                potential: &p,
-                mass: 1.0,
-                friction: 0.5,
-                position: &w0,
-                velocity: &v0,
-                spec: &spec,
-                stop: never_stop(),
-            }
-            .run(&mut ())
-            .steps
-        })
-    };
-    let (short, s1) = continuous(1.0);
-    let (long, s2) = continuous(40.0);
+    let run = |t_end| continuous(&p, (1.0, 0.5), (1e-8, 1e-10), &w0, &v0, t_end);
+    let (short, s1) = run(1.0);
+    let (long, s2) = run(40.0);
     assert!(s2 > 5 * s1, "{s1} vs {s2} steps");
     assert_eq!(
         short, long,
         "n = {n}: allocations grew from {s1} to {s2} dopri5 steps"
     );
-    let c = maps::Coefficients {
-        learning_rate: 0.2,
-        momentum: 0.9,
-        dt: 1.0,
-        energy_mass: 0.0,
-        particle: None,
-        form: Form::Polyak,
-        native: (0.2, 0.9),
-    };
-    let discrete = |steps| {
-        counted(|| {
-            DiscreteRun {
-                potential: &p,
-                scheme: Scheme::HeavyBall,
-                coefficients: c,
-                position: &w0,
-                velocity: &v0,
-                steps,
-                stop: never_stop(),
-                noise: None,
-            }
-            .run(&mut ())
-            .steps
-        })
-    };
-    let (short, s1) = discrete(10);
-    let (long, s2) = discrete(1000);
+    let c = polyak(0.2, 0.9, 1.0);
+    let (short, s1) = discrete(&p, c, &w0, &v0, 10);
+    let (long, s2) = discrete(&p, c, &w0, &v0, 1000);
     assert_eq!((s1, s2), (10, 1000));
     assert_eq!(
         short, long,

@@ -454,9 +454,9 @@ impl ContinuousRun<'_> {
             spec: &spec,
             ..*self
         };
-        // diffsol's BDF and explicit RK (large n) work on their own dynamic vectors: no
-        // fixed-size dispatch.
-        if spec.method == Method::Bdf || large_dopri5(&spec, state_dim) {
+        // diffsol's BDF works on its own dynamic vectors: no fixed-size dispatch (large
+        // states, where dopri5 also goes through diffsol, are dynamic anyway).
+        if spec.method == Method::Bdf {
             return match self.potential.as_quadratic() {
                 Some(q) => run.run_in::<nalgebra::Dyn, _, O>(q, observer),
                 None => run.run_in::<nalgebra::Dyn, _, O>(self.potential, observer),
@@ -597,7 +597,7 @@ impl ContinuousRun<'_> {
 /// states beyond the fixed-size ones. `ode_solvers` keeps every accepted step in memory
 /// and allocates ~45 state vectors a step on dynamic vectors (at n = 262 144: ~200 MB of
 /// allocations and 4 MB kept per step); diffsol's driver allocates nothing per step.
-pub fn large_dopri5(spec: &ContinuousSpec, state_dim: usize) -> bool {
+fn large_dopri5(spec: &ContinuousSpec, state_dim: usize) -> bool {
     spec.method == Method::Dopri5 && state_dim > super::MAX_FIXED_DIM
 }
 
@@ -607,7 +607,7 @@ pub fn large_dopri5(spec: &ContinuousSpec, state_dim: usize) -> bool {
 fn dormand_prince_tableau() -> diffsol::Tableau<f64> {
     use diffsol::{TableauMat, TableauVec};
     let c = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
-    let rows: [&[f64]; 7] = [
+    let rows: [&[f64]; 6] = [
         &[],
         &[1.0 / 5.0],
         &[3.0 / 40.0, 9.0 / 40.0],
@@ -624,14 +624,6 @@ fn dormand_prince_tableau() -> diffsol::Tableau<f64> {
             46732.0 / 5247.0,
             49.0 / 176.0,
             -5103.0 / 18656.0,
-        ],
-        &[
-            35.0 / 384.0,
-            0.0,
-            500.0 / 1113.0,
-            125.0 / 192.0,
-            -2187.0 / 6784.0,
-            11.0 / 84.0,
         ],
     ];
     let b = [
@@ -653,7 +645,8 @@ fn dormand_prince_tableau() -> diffsol::Tableau<f64> {
         1.0 / 40.0,
     ];
     let mut a = TableauMat::zeros(7, 7);
-    for (i, row) in rows.iter().enumerate() {
+    // FSAL: the last stage's row is b.
+    for (i, row) in rows.iter().chain([&b[..6]].iter()).enumerate() {
         for (j, v) in row.iter().enumerate() {
             a[(i, j)] = *v;
         }
@@ -679,7 +672,7 @@ fn integrate_dopri5_large<P: Potential + ?Sized, O: ContinuousObserver>(
     y0: &[f64],
     spec: &ContinuousSpec,
 ) -> Result<(), String> {
-    use diffsol::{NalgebraMat, OdeBuilder, OdeSolverMethod};
+    use diffsol::{NalgebraMat, OdeBuilder};
     let fail = |e: diffsol::error::DiffsolError| format!("dopri5: {e}");
     let start = y0.to_vec();
     let problem = OdeBuilder::<NalgebraMat<f64>>::new()
@@ -697,20 +690,41 @@ fn integrate_dopri5_large<P: Potential + ?Sized, O: ContinuousObserver>(
     let mut solver = problem
         .explicit_rk_solver::<NalgebraMat<f64>>(state, tableau)
         .map_err(fail)?;
+    // FSAL: the last stage is f at the step's end (checked: equal to f(y) bit for bit).
+    drive(&mut solver, rhs, watch, spec, "dopri5", true)
+}
+
+/// The step loop shared by diffsol's solvers: each accepted step's end goes to the watcher
+/// (with diffsol's f at the end when `fsal`, else the watcher recomputes it), until the
+/// watcher stops the run, `t_end` is reached, or `max_steps` are spent.
+fn drive<'a, Eqn, S, P, O>(
+    solver: &mut S,
+    rhs: &Rhs<'_, P>,
+    watch: &mut Watch<'_, O>,
+    spec: &ContinuousSpec,
+    name: &str,
+    fsal: bool,
+) -> Result<(), String>
+where
+    Eqn: diffsol::OdeEquations<T = f64, V = diffsol::NalgebraVec<f64>> + 'a,
+    S: diffsol::OdeSolverMethod<'a, Eqn>,
+    P: Potential + ?Sized,
+    O: ContinuousObserver,
+{
     for _ in 0..spec.max_steps {
-        solver.step().map_err(fail)?;
+        let reason = solver.step().map_err(|e| format!("{name}: {e}"))?;
         let state = solver.state();
-        // FSAL: the last stage is f at the step's end (checked: equal to f(y) bit for bit).
-        let (y, dy) = (state.y.batch_as_slice(0), state.dy.batch_as_slice(0));
-        if watch.on_step(rhs, state.t, y, dy) {
-            return Ok(());
-        }
-        if state.t >= spec.t_end {
+        let y = state.y.batch_as_slice(0);
+        let dy = if fsal { state.dy.batch_as_slice(0) } else { y };
+        if watch.on_step(rhs, state.t, y, dy)
+            || matches!(reason, diffsol::OdeSolverStopReason::TstopReached)
+            || state.t >= spec.t_end
+        {
             return Ok(());
         }
     }
     Err(format!(
-        "max_steps = {} dopri5 steps spent before t_end = {:?}",
+        "max_steps = {} {name} steps spent before t_end = {:?}",
         spec.max_steps, spec.t_end
     ))
 }
@@ -724,7 +738,7 @@ fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
     y0: &[f64],
     spec: &ContinuousSpec,
 ) -> Result<(), String> {
-    use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason};
+    use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod};
     let fail = |e: diffsol::error::DiffsolError| format!("BDF: {e}");
     let start = y0.to_vec();
     // BDF's global error at a given local tolerance runs ~100× above Dopri5's on these
@@ -759,25 +773,8 @@ fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
         .map_err(fail)?;
     let mut solver = problem.bdf::<NalgebraLU<f64>>().map_err(fail)?;
     solver.set_stop_time(spec.t_end).map_err(fail)?;
-    let mut y = vec![0.0; y0.len()];
-    for _ in 0..spec.max_steps {
-        let reason = solver.step().map_err(fail)?;
-        let state = solver.state();
-        for (i, yi) in y.iter_mut().enumerate() {
-            *yi = state.y[i];
-        }
-        // The watcher recomputes f(y) at the step's end (stale_derivative).
-        if watch.on_step(rhs, state.t, &y, &y) {
-            return Ok(());
-        }
-        if matches!(reason, OdeSolverStopReason::TstopReached) {
-            return Ok(());
-        }
-    }
-    Err(format!(
-        "max_steps = {} BDF steps spent before t_end = {:?}",
-        spec.max_steps, spec.t_end
-    ))
+    // BDF's dy is its own formula's, not f(y): the watcher recomputes f (stale_derivative).
+    drive(&mut solver, rhs, watch, spec, "BDF", false)
 }
 
 /// Stiffness ratio above which `auto` integrates with BDF: an explicit method needs about
