@@ -72,6 +72,7 @@ fn w1_continuous<'a>(
         velocity: &[0.0, 0.0],
         spec,
         stop: stop(tol),
+        noise: None,
     }
 }
 
@@ -385,6 +386,7 @@ fn colorization_steps(c: &mut Criterion) {
             velocity: &v0,
             spec: &spec,
             stop: stop(1e-300),
+            noise: None,
         };
         let steps = run.run(&mut ()).steps;
         group.throughput(Throughput::Elements(steps));

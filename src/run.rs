@@ -13,7 +13,7 @@ use crate::dynamics::continuous::ContinuousRun;
 use crate::dynamics::discrete::{DiscreteRun, Iterates};
 use crate::dynamics::lanes;
 use crate::dynamics::maps::{self, Coefficients};
-use crate::dynamics::noise::GradientNoise;
+use crate::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
 use crate::error::{Error, InputError};
 use crate::observe::{
     ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance2,
@@ -192,6 +192,24 @@ impl<'a> Setup<'a> {
             .map(|g| GradientNoise::new(g.noise, g.seed, point, entry as u64))
     }
 
+    /// The continuous run's Langevin noise at a point (its own stream), if the gradient
+    /// is noisy: σ per evaluation, one evaluation standing for Δt (see [`Self::noise_dt`]),
+    /// is a force noise of intensity σ√Δt (`dynamics::langevin`).
+    fn continuous_noise(&self, point: u64, coefficients: &[Coefficients]) -> Option<GradientNoise> {
+        let dt = self.noise_dt(coefficients);
+        self.s
+            .gradient
+            .filter(|g| g.noise > 0.0)
+            .map(|g| GradientNoise::new(g.noise * dt.sqrt(), g.seed, point, CONTINUOUS_STREAM))
+    }
+
+    /// The time one noisy gradient evaluation stands for in the continuous run: the first
+    /// discrete entry's Δt at the point (the twin's, in a learning-rate × momentum sweep),
+    /// else 1 (the unit of time, as for an explicit learning rate).
+    fn noise_dt(&self, coefficients: &[Coefficients]) -> f64 {
+        coefficients.first().map_or(1.0, |c| c.dt)
+    }
+
     /// The state columns of the trajectory CSVs.
     fn layout(&self) -> StateLayout {
         StateLayout::new(self.potential.dim(), self.s.output.coordinates.as_deref())
@@ -280,6 +298,7 @@ impl<'a> Setup<'a> {
                             velocity: &s.particle.velocity,
                             spec,
                             stop: self.stop,
+                            noise: self.continuous_noise(point.index, coefficients).as_ref(),
                         }
                         .run(&mut ()),
                         Err(note) => RunReport::without_run(Status::Skipped(note)),
@@ -349,6 +368,10 @@ impl<'a> Setup<'a> {
             // The row carries the point's swept values; a twin carries its entry's (ε, p, Δt).
             let (dt, learning_rate, momentum) = match (point.particle, coefficients.first()) {
                 (None, Some(c)) => (Some(c.dt), Some(c.learning_rate), Some(c.momentum)),
+                // A noisy particle's Δt scales its noise (`continuous_noise`): show it.
+                _ if self.s.gradient.is_some_and(|g| g.noise > 0.0) => {
+                    (Some(self.noise_dt(coefficients)), None, None)
+                }
                 _ => (point.values.dt, None, None),
             };
             SummaryRow {
@@ -474,6 +497,7 @@ impl<'a> Setup<'a> {
                         probes,
                         result: Ok(()),
                     };
+                    let noise = self.continuous_noise(point.index, &coefficients);
                     let run = ContinuousRun {
                         potential,
                         mass,
@@ -482,6 +506,7 @@ impl<'a> Setup<'a> {
                         velocity,
                         spec,
                         stop: self.stop,
+                        noise: noise.as_ref(),
                     };
                     let report = run.run(&mut observer);
                     observer.result?;

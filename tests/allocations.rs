@@ -1,8 +1,8 @@
 //! No heap allocation per step at n = 2: a counting global allocator shows that a discrete
 //! run allocates the same whether it takes 10 or 100 000 steps, and a continuous run only
 //! O(log steps) times (the doubling of `ode_solvers`' result vector, which keeps every
-//! accepted step). On the sparse colorization problem (dynamic vectors, diffsol's
-//! explicit RK driver for dopri5) neither allocates anything per step: memory is bounded by
+//! accepted step); a noisy BAOAB run not at all. On the sparse colorization problem (dynamic vectors, diffsol's
+//! explicit RK driver for dopri5, BAOAB) none allocates anything per step: memory is bounded by
 //! the set-up, not by the steps taken.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use heavyball::dynamics::continuous::ContinuousRun;
 use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::maps;
+use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
 use heavyball::observe::StopRule;
 use heavyball::potential::{self, Colorization, Potential};
 use heavyball::scenario::{
@@ -104,6 +105,37 @@ fn continuous(
             velocity: v0,
             spec: &spec,
             stop: never_stop(),
+            noise: None,
+        }
+        .run(&mut ())
+        .steps
+    })
+}
+
+/// Allocations and steps of a noisy BAOAB run of the particle (m, μ) to `t_end`.
+fn langevin(p: &dyn Potential, (mass, friction): (f64, f64), w0: &[f64], t_end: f64) -> (u64, u64) {
+    let v0 = vec![0.0; w0.len()];
+    let noise = GradientNoise::new(0.1, 1, 0, CONTINUOUS_STREAM);
+    counted(|| {
+        let spec = ContinuousSpec {
+            method: Method::Baoab,
+            rtol: 1e-8,
+            atol: 1e-10,
+            t_end,
+            sample_interval: t_end,
+            step: Some(0.01),
+            max_steps: 10_000_000,
+            model: Model::HeavyBall,
+        };
+        ContinuousRun {
+            potential: p,
+            mass,
+            friction,
+            position: w0,
+            velocity: &v0,
+            spec: &spec,
+            stop: never_stop(),
+            noise: Some(&noise),
         }
         .run(&mut ())
         .steps
@@ -140,6 +172,17 @@ fn a_step_allocates_nothing() {
         "allocations grew with the number of discrete steps"
     );
 
+    // BAOAB under noise, and its massless limit: set-up only, whatever the steps.
+    for particle in [(1.0, 2.0), (0.0, 2.0)] {
+        let (short, s1) = langevin(p.as_ref(), particle, &w0, 0.1);
+        let (long, s2) = langevin(p.as_ref(), particle, &w0, 1000.0);
+        assert_eq!((s1, s2), (10, 100_000));
+        assert_eq!(
+            short, long,
+            "{particle:?}: allocations grew with the BAOAB steps"
+        );
+    }
+
     large_n_steps_allocate_nothing();
 
     let run = |t_end| continuous(p.as_ref(), (1.0, 0.01), (1e-10, 1e-12), &w0, &v0, t_end);
@@ -167,6 +210,13 @@ fn large_n_steps_allocate_nothing() {
     assert_eq!(
         short, long,
         "n = {n}: allocations grew from {s1} to {s2} dopri5 steps"
+    );
+    let (short, s1) = langevin(&p, (1.0, 0.5), &w0, 0.1);
+    let (long, s2) = langevin(&p, (1.0, 0.5), &w0, 10.0);
+    assert_eq!((s1, s2), (10, 1000));
+    assert_eq!(
+        short, long,
+        "n = {n}: allocations grew with the BAOAB steps"
     );
     let c = polyak(0.2, 0.9, 1.0);
     let (short, s1) = discrete(&p, c, &w0, &v0, 10);

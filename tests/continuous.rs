@@ -82,6 +82,7 @@ fn run(
         velocity: &case.v0,
         spec,
         stop: stop(tol),
+        noise: None,
     }
     .run(rec)
 }
@@ -394,6 +395,7 @@ fn loss_and_gradient_criteria_cross_at_their_exact_times() {
             velocity: &case.v0,
             spec: &spec(Method::Dopri5, 1e-12, 1e-24, 200.0, None),
             stop: rule,
+            noise: None,
         }
         .run(&mut ());
         let t = report.crossings.tight.unwrap();
@@ -510,6 +512,7 @@ fn auto_switches_to_bdf_on_stiff_points_and_keeps_crossings_exact() {
             velocity: &v0,
             spec: &spec,
             stop: stop(tol),
+            noise: None,
         };
         let report = run.run(&mut ());
         assert_eq!(report.solver, Some(solver), "{method:?} m = {m}");

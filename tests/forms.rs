@@ -288,6 +288,7 @@ tolerance = 1e-300
             velocity: &[0.0; 3],
             spec: &spec,
             stop: StopRule::new(&s.stop),
+            noise: None,
         }
         .run(&mut samples);
         assert_eq!(report.status, Status::NotConverged);
@@ -360,6 +361,7 @@ tolerance = 1e-6
         velocity: &[0.0],
         spec: s.continuous.as_ref().unwrap(),
         stop: StopRule::new(&s.stop),
+        noise: None,
     }
     .run(&mut ());
     assert_eq!(report.status, Status::Converged);

@@ -95,29 +95,40 @@ fn the_noise_floor_grows_with_learning_rate_and_momentum_as_the_closed_form_says
         "--quiet",
     ]);
     let rows = read_csv(&dir.path().join("stochastic-quadratic/summary.csv"));
-    assert_eq!(rows.len(), 9);
-    let floor_at = |eps: f64, p: f64| {
+    assert_eq!(
+        rows.len(),
+        18,
+        "9 points, each a continuous twin and a discrete run"
+    );
+    let floor_of = |method: &str, eps: f64, p: f64| {
         let row = rows
             .iter()
-            .find(|r| num(r, "learning_rate") == eps && num(r, "momentum") == p)
+            .find(|r| {
+                r["method"] == method && num(r, "learning_rate") == eps && num(r, "momentum") == p
+            })
             .unwrap();
         assert_eq!(row["status"], "not-converged");
         num(row, "noise_floor")
     };
+    let floor_at = |eps: f64, p: f64| floor_of("sgd-momentum", eps, p);
     let (rates, momenta) = ([0.01, 0.03, 0.1], [0.0, 0.5, 0.9]);
-    for p in momenta {
-        let f: Vec<f64> = rates.iter().map(|&e| floor_at(e, p)).collect();
-        assert!(
-            f[0] < f[1] && f[1] < f[2],
-            "p = {p}: {f:?} not rising with ε"
-        );
-    }
-    for eps in rates {
-        let f: Vec<f64> = momenta.iter().map(|&p| floor_at(eps, p)).collect();
-        assert!(
-            f[0] < f[1] && f[1] < f[2],
-            "ε = {eps}: {f:?} not rising with p"
-        );
+    // Goh's claim, for the discrete runs and for their continuous twins (the Langevin SDE,
+    // whose floor n·σ²ε/(4(1 − p)) rises with both; its closed form is tests/langevin.rs').
+    for method in ["sgd-momentum", "continuous"] {
+        for p in momenta {
+            let f: Vec<f64> = rates.iter().map(|&e| floor_of(method, e, p)).collect();
+            assert!(
+                f[0] < f[1] && f[1] < f[2],
+                "{method}, p = {p}: {f:?} not rising with ε"
+            );
+        }
+        for eps in rates {
+            let f: Vec<f64> = momenta.iter().map(|&p| floor_of(method, eps, p)).collect();
+            assert!(
+                f[0] < f[1] && f[1] < f[2],
+                "{method}, ε = {eps}: {f:?} not rising with p"
+            );
+        }
     }
     // Against the closed form: the mean of the last 2000 of 20 000 steps. The slowest
     // case (ε = 0.01, p = 0.9, k = 1: |σ| = √0.9, correlation ~20 steps) averages ~100

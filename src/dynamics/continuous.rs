@@ -13,6 +13,7 @@ use ode_solvers::dop_shared::{IntegrationError, System};
 use ode_solvers::{Dop853, Dopri5, OutputType, Rk4};
 
 use super::interp::Hermite;
+use super::noise::GradientNoise;
 use crate::observe::{
     ContinuousObserver, CriterionMap, Crossings, RATE_DECADES, RunReport, Status, StopRule,
     distance2,
@@ -36,6 +37,9 @@ pub struct ContinuousRun<'a> {
     pub spec: &'a ContinuousSpec,
     /// When the run has converged or diverged.
     pub stop: StopRule,
+    /// The Langevin force noise (intensity s = σ√Δt, see [`super::langevin`]) and its
+    /// stream; None for a noise-free particle.
+    pub noise: Option<&'a GradientNoise>,
 }
 
 /// The right-hand side `y' = f(t, y)` with evaluation counting (argmin-style: in the
@@ -454,6 +458,14 @@ impl ContinuousRun<'_> {
             spec: &spec,
             ..*self
         };
+        // A noisy particle obeys an SDE: BAOAB, monomorphised for the quadratic.
+        if spec.method == Method::Baoab {
+            let noise = self.noise.cloned();
+            return match self.potential.as_quadratic() {
+                Some(q) => super::langevin::integrate(&run, q, noise, observer),
+                None => super::langevin::integrate(&run, self.potential, noise, observer),
+            };
+        }
         // diffsol's BDF works on its own dynamic vectors: no fixed-size dispatch (large
         // states, where dopri5 also goes through diffsol, are dynamic anyway).
         if spec.method == Method::Bdf {
@@ -471,11 +483,12 @@ impl ContinuousRun<'_> {
         }
     }
 
-    /// The method this run uses: the scenario's, or for `auto` BDF where the particle is
-    /// stiff on the Hessian's spectrum (see [`stiffness`]) and dopri5 otherwise (also when
-    /// the spectrum is unknown, or for the Nesterov ODE).
+    /// The method this run uses: the scenario's, or for `auto` BAOAB under noise, BDF
+    /// where the particle is stiff on the Hessian's spectrum (see [`stiffness`]) and dopri5
+    /// otherwise (also when the spectrum is unknown, or for the Nesterov ODE).
     pub fn solver(&self) -> Method {
         match self.spec.method {
+            Method::Auto if self.noise.is_some() => Method::Baoab,
             Method::Auto => {
                 let stiff = self.spec.model == Model::HeavyBall
                     && self
@@ -512,7 +525,9 @@ impl ContinuousRun<'_> {
         // The interpolant's order follows the solver's (see `interp`).
         let interp = match spec.method {
             Method::Dop853 => Hermite::septic(n),
-            Method::Dopri5 | Method::Rk4 | Method::Bdf | Method::Auto => Hermite::quintic(n),
+            Method::Dopri5 | Method::Rk4 | Method::Bdf | Method::Auto | Method::Baoab => {
+                Hermite::quintic(n)
+            }
         };
         let mut interp_main = interp.like();
         if let Some(origin) = map.as_ref().and_then(CriterionMap::shift_only) {
@@ -880,6 +895,8 @@ where
             let mut s = Rk4::new(system, 0.0, y0, t_end, step);
             s.integrate().map(|_| ())
         }
-        Method::Bdf | Method::Auto => unreachable!("resolved before: BDF runs in integrate_bdf"),
+        Method::Bdf | Method::Auto | Method::Baoab => {
+            unreachable!("resolved before: BDF and BAOAB run on their own loops")
+        }
     }
 }

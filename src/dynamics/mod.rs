@@ -10,6 +10,7 @@ pub mod continuous;
 pub mod discrete;
 pub mod interp;
 pub mod lanes;
+pub mod langevin;
 pub mod maps;
 pub mod noise;
 

@@ -7,6 +7,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use sha2::{Digest, Sha256};
 
+/// The stream index of a point's continuous run (discrete entries use 0, 1, …).
+pub const CONTINUOUS_STREAM: u64 = u64::MAX;
+
 /// One run's noise.
 #[derive(Debug, Clone)]
 pub struct GradientNoise {
@@ -33,6 +36,15 @@ impl GradientNoise {
     /// σ.
     pub fn sigma(&self) -> f64 {
         self.sigma
+    }
+
+    /// Writes independent standard normals ξ ~ N(0, 1) into `out` (the Langevin scheme
+    /// scales them itself).
+    #[inline]
+    pub fn standard_normals(&mut self, out: &mut [f64]) {
+        for x in out {
+            *x = self.rng.sample(StandardNormal);
+        }
     }
 
     /// Adds σ·ξ, ξ ~ N(0, 1), to every coordinate of `g`.

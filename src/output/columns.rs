@@ -88,7 +88,7 @@ pub fn summary() -> Vec<Column> {
         ),
         col(
             "dt",
-            "physical time of one discrete step (continuous: the swept dt, or the twin's entry's in a learning_rate/momentum sweep; else empty)",
+            "physical time of one discrete step (continuous: the swept dt, or the twin's entry's in a learning_rate/momentum sweep; with gradient noise the dt that scales the Langevin noise to sigma*sqrt(dt); else empty)",
             "time",
         ),
         col(
@@ -159,12 +159,12 @@ pub fn summary() -> Vec<Column> {
         ),
         col(
             "noise_floor",
-            "discrete with [gradient] noise: mean E(w) - E* over the last 10% of the step budget (empty unless the run spent it)",
+            "with [gradient] noise: mean E(w) - E* over the last 10% of the step budget (discrete) or of t_end (continuous, at BAOAB's step ends); empty unless the run spent it",
             "energy",
         ),
         col(
             "solver",
-            "continuous: the method that integrated this row (method = auto picks bdf where the particle is stiff, else dopri5); discrete: empty",
+            "continuous: the method that integrated this row (method = auto picks baoab under gradient noise, bdf where the particle is stiff, else dopri5); discrete: empty",
             "",
         ),
         col("note", "why a run failed or was skipped", ""),

@@ -133,8 +133,12 @@ pub enum Method {
     Rk4,
     /// diffsol's variable-order BDF (implicit, for stiff points).
     Bdf,
-    /// Per point: BDF where the Hessian spectrum shows the particle stiff, else dopri5.
+    /// Per point: BDF where the Hessian spectrum shows the particle stiff, else dopri5;
+    /// BAOAB when the gradient is noisy.
     Auto,
+    /// BAOAB (Leimkuhler–Matthews): the fixed-step splitting for the Langevin SDE that a
+    /// noisy gradient makes of the particle (its overdamped limit for m = 0).
+    Baoab,
 }
 
 impl Method {
@@ -146,6 +150,7 @@ impl Method {
             Method::Rk4 => "rk4",
             Method::Bdf => "bdf",
             Method::Auto => "auto",
+            Method::Baoab => "baoab",
         }
     }
 }
@@ -163,12 +168,28 @@ pub struct ContinuousSpec {
     pub t_end: f64,
     /// Spacing of the rows of `continuous.csv`.
     pub sample_interval: f64,
-    /// Fixed step of `rk4`.
+    /// Fixed step of `rk4` and `baoab`.
     pub step: Option<f64>,
     /// Most solver steps before the run counts as failed.
     pub max_steps: u64,
     /// The equation integrated.
     pub model: Model,
+}
+
+impl ContinuousSpec {
+    /// BAOAB's step: the largest `h ≤ step` that divides `sample_interval`, so that every
+    /// row falls on a step end; None without a step.
+    pub fn baoab_step(&self) -> Option<f64> {
+        self.step
+            .map(|step| step_dividing(step, self.sample_interval))
+    }
+}
+
+/// The largest `h ≤ step` that divides `interval` a whole number of times.
+pub fn step_dividing(step: f64, interval: f64) -> f64 {
+    // A ratio a few ulp above an integer (0.3/0.1) counts as that integer.
+    let per_interval = ((interval / step) * (1.0 - 1e-12)).ceil().max(1.0);
+    interval / per_interval
 }
 
 /// The continuous equation of motion.

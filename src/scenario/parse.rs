@@ -76,8 +76,13 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let potential = potential(&potential_table)?;
     let n = potential.dim();
 
+    let gradient = match root.table("gradient")? {
+        Some(t) => Some(gradient(&t)?),
+        None => None,
+    };
+    let noisy = gradient.is_some_and(|g| g.noise > 0.0);
     let continuous = match root.table("continuous")? {
-        Some(t) => Some(continuous(&t)?),
+        Some(t) => Some(continuous(&t, noisy)?),
         None => None,
     };
     let model = continuous.as_ref().map_or(Model::HeavyBall, |c| c.model);
@@ -151,10 +156,6 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
             tolerance: 1e-6,
             divergence: 1e12,
         },
-    };
-    let gradient = match root.table("gradient")? {
-        Some(t) => Some(gradient(&t, continuous.is_some())?),
-        None => None,
     };
     let output = match root.table("output")? {
         Some(t) => output(&t, n)?,
@@ -248,9 +249,8 @@ fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
     })
 }
 
-/// `[gradient]`: `noise` (σ ≥ 0, required) and `seed` (default 0). Noise on the
-/// continuous run (a stochastic differential equation) is not in this version.
-fn gradient(t: &TableReader<'_, '_>, continuous: bool) -> Result<GradientSpec> {
+/// `[gradient]`: `noise` (σ ≥ 0, required) and `seed` (default 0).
+fn gradient(t: &TableReader<'_, '_>) -> Result<GradientSpec> {
     t.check_keys(&["noise", "seed"])?;
     let noise = t
         .num("noise")?
@@ -260,13 +260,6 @@ fn gradient(t: &TableReader<'_, '_>, continuous: bool) -> Result<GradientSpec> {
             "noise",
             noise.span.clone(),
             format!("must be >= 0, got {}", t.src.snippet(&noise.span)),
-        ));
-    }
-    if continuous && noise.value > 0.0 {
-        return Err(t.error_at(
-            "noise",
-            noise.span.clone(),
-            "noisy gradients in the continuous run (a stochastic differential equation) are not supported by this version yet; remove [continuous] or set noise = 0",
         ));
     }
     let seed = t.uint("seed")?.map_or(0, |(s, _)| s);
@@ -871,7 +864,9 @@ fn particle(
     })
 }
 
-fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
+/// `[continuous]`; `noisy`: the gradient has noise, so the run is a stochastic
+/// differential equation, which only BAOAB integrates.
+fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
     t.check_keys(&[
         "method",
         "rtol",
@@ -901,10 +896,26 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
             ("dop853", Method::Dop853),
             ("rk4", Method::Rk4),
             ("bdf", Method::Bdf),
+            ("baoab", Method::Baoab),
         ],
         &[],
     )?
     .unwrap_or(Method::Auto);
+    if noisy && !matches!(method, Method::Auto | Method::Baoab) {
+        return Err(t.error(
+            "method",
+            format!(
+                "with [gradient] noise > 0 the particle obeys a stochastic differential equation, which {} (an ODE solver) cannot integrate; use method = \"baoab\" (or \"auto\")",
+                method.as_str()
+            ),
+        ));
+    }
+    // What the run will integrate with: `auto` on a noisy gradient is BAOAB at every point.
+    let fixed_step = match method {
+        Method::Rk4 | Method::Baoab => Some(method),
+        Method::Auto if noisy => Some(Method::Baoab),
+        _ => None,
+    };
     let rtol = positive_opt(t, "rtol")?.unwrap_or(1e-8);
     let atol = positive_opt(t, "atol")?.unwrap_or(1e-10);
     let t_end = positive_opt(t, "t_end")?.unwrap_or(100.0);
@@ -924,14 +935,22 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
         ));
     }
     let step = positive_opt(t, "step")?;
-    let step = match (method, step) {
-        (Method::Rk4, None) => return Err(t.missing("step", "rk4 needs a fixed step > 0")),
-        (Method::Rk4, Some(s)) => Some(s),
-        (_, Some(_)) => {
+    let step = match (fixed_step, step) {
+        (Some(Method::Rk4), None) => {
+            return Err(t.missing("step", "rk4 needs a fixed step > 0"));
+        }
+        (Some(_), None) => {
+            return Err(t.missing(
+                "step",
+                "the stochastic scheme (baoab) takes fixed steps: give step > 0, below 2*sqrt(m/k_max) for stability",
+            ));
+        }
+        (Some(_), Some(s)) => Some(s),
+        (None, Some(_)) => {
             return Err(t.error(
                 "step",
                 format!(
-                    "a fixed step is for rk4; {} chooses its own steps",
+                    "a fixed step is for rk4 and baoab; {} chooses its own steps",
                     method.as_str()
                 ),
             ));
@@ -951,13 +970,25 @@ fn continuous(t: &TableReader<'_, '_>) -> Result<ContinuousSpec> {
         Some((s, _)) => s,
         None => DEFAULT_MAX_STEPS,
     };
-    if let Some(step) = step {
+    let step_given = step;
+    let effective = match fixed_step {
+        // BAOAB shortens the step to divide sample_interval (rows on step ends).
+        Some(Method::Baoab) => step.map(|s| super::step_dividing(s, sample_interval)),
+        _ => step,
+    };
+    if let Some(step) = effective {
         // rk4 takes exactly ceil(t_end/step) steps and reserves memory for all of them.
         let needed = (t_end / step).ceil();
         if needed > max_steps as f64 {
             return Err(t.error(
                 "step",
-                format!("t_end/step = {needed} steps, more than max_steps = {max_steps}"),
+                if Some(step) == step_given {
+                    format!("t_end/step = {needed} steps, more than max_steps = {max_steps}")
+                } else {
+                    format!(
+                        "t_end/step = {needed} steps (the step shortened to {step:?} to divide sample_interval), more than max_steps = {max_steps}"
+                    )
+                },
             ));
         }
     }

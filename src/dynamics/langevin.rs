@@ -1,0 +1,365 @@
+//! The particle under a noisy gradient: a Langevin stochastic differential equation,
+//! integrated with fixed steps by BAOAB (Leimkuhler & Matthews 2013).
+//!
+//! A gradient with noise of standard deviation σ per evaluation, one evaluation standing
+//! for a time Δt, is in the continuous limit a force with white noise of intensity
+//! `s = σ√Δt` (the discrete noise's variance per unit time is σ²·Δt):
+//!
+//! ```text
+//! m > 0:  dw = v dt,   m dv = −(μ v + ∇E(w)) dt − s dW
+//! m = 0:  μ dw = −∇E(w) dt − s dW
+//! ```
+//!
+//! Its stationary law is Boltzmann's at temperature `kT = s²/(2μ)`: on a quadratic every
+//! coordinate carries `E − E* = kT/2` on average, whatever m and the curvature — the noise
+//! floor `n·σ²Δt/(4μ)`, which is also the ε → 0 limit of the discrete heavy ball's.
+//!
+//! BAOAB splits each step into a half kick by −∇E (B), a half drift (A), the exact
+//! Ornstein–Uhlenbeck solution of friction plus noise over the whole step (O), a half
+//! drift and a half kick: one gradient evaluation per step, weak order 2, and on a
+//! quadratic its stationary distribution of positions is exact at any stable step
+//! (`h < 2√(m/k_max)`). For m = 0 its limit (Leimkuhler & Matthews 2014) is
+//! `w ← w − (h/μ)∇E(w) + (s/μ)√h (ξ_k + ξ_{k+1})/2`, also exact in its stationary
+//! position variance on a quadratic. Without noise both are ordinary deterministic
+//! schemes: BAOAB is of order 2 (a Strang splitting), its m = 0 limit explicit Euler.
+//!
+//! The stop criterion is tested at step ends (a Brownian path has no interpolant worth
+//! searching); rows fall on step ends (the step divides `sample_interval`); other times
+//! asked for (the comparison with discrete iterates) are read off the straight line
+//! between the two step ends around them.
+
+use crate::dynamics::continuous::ContinuousRun;
+use crate::dynamics::noise::GradientNoise;
+use crate::observe::{
+    ContinuousObserver, Crossings, RATE_DECADES, RunReport, Status, StopRule, distance2,
+};
+use crate::potential::Potential;
+use crate::scenario::{ContinuousSpec, Model};
+
+/// The share of the time budget over which the noise floor is averaged: its last 10%.
+const FLOOR_SHARE: f64 = 0.1;
+
+/// Runs `run` with BAOAB (its m = 0 limit for gradient flow) under `noise` (the force
+/// noise of intensity s; None: no noise), telling `observer` the states it asks for.
+pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
+    run: &ContinuousRun<'_>,
+    potential: &P,
+    noise: Option<GradientNoise>,
+    observer: &mut O,
+) -> RunReport {
+    let spec = run.spec;
+    let h = spec
+        .baoab_step()
+        .expect("baoab has a step (validated when the scenario was read)");
+    let mut scheme = Baoab::new(run, potential, noise, h);
+    let stop = run.stop;
+    let tight = stop.threshold(stop.tolerance);
+    let loose = stop.threshold(RATE_DECADES * stop.tolerance);
+    let e_min = potential.minimum_value();
+    let floor_from = (1.0 - FLOOR_SHARE) * spec.t_end;
+    let (mut floor_sum, mut floor_count) = (0.0, 0u64);
+    let mut crossings = Crossings::default();
+
+    // The start: rows at t = 0, and a start that already meets the criterion.
+    while observer.next_time().is_some_and(|t| t <= 0.0) {
+        observer.observe(0.0, &scheme.w, scheme.velocity());
+    }
+    let mut measure = scheme.measure(&stop);
+    let mut status = None;
+    if measure < loose {
+        crossings.loose = Some(0.0);
+    }
+    if measure < tight {
+        crossings.tight = Some(0.0);
+        status = Some((Status::Converged, 0.0));
+    } else if stop.diverged(distance2(potential, &scheme.w)) {
+        status = Some((Status::Diverged, 0.0));
+    }
+
+    let total = steps_to(spec, h);
+    let mut k = 0u64;
+    let mut t = 0.0;
+    while status.is_none() {
+        if k == spec.max_steps {
+            status = Some((
+                Status::Failed(format!(
+                    "max_steps = {} baoab steps spent before t_end = {:?}",
+                    spec.max_steps, spec.t_end
+                )),
+                t,
+            ));
+            break;
+        }
+        k += 1;
+        // Times as k·h (not a running sum), the last step ending exactly at t_end.
+        let t1 = if k >= total { spec.t_end } else { k as f64 * h };
+        // Keep the step's start only when an observer wants a time inside the step.
+        let between = observer
+            .next_time()
+            .is_some_and(|tq| tq < t1 - ROW_SLACK * h);
+        if between {
+            scheme.keep_start();
+        }
+        scheme.step(t, t1 - t);
+        let finite = scheme
+            .w
+            .iter()
+            .chain(scheme.velocity())
+            .all(|x| x.is_finite());
+        // Rows: those on the step end (all of them, by construction) and any in between.
+        while finite && let Some(tq) = observer.next_time() {
+            if tq > t1 + ROW_SLACK * h {
+                break;
+            }
+            if tq < t1 - ROW_SLACK * h && between {
+                let s = (tq - t) / (t1 - t);
+                scheme.observe_between(s, tq, observer);
+            } else {
+                observer.observe(tq, &scheme.w, scheme.velocity());
+            }
+        }
+        t = t1;
+        measure = scheme.measure(&stop);
+        if t1 >= floor_from
+            && let Some(e_min) = e_min
+        {
+            floor_sum += potential.value(&scheme.w) - e_min;
+            floor_count += 1;
+        }
+        if crossings.loose.is_none() && measure < loose {
+            crossings.loose = Some(t1);
+        }
+        if measure < tight {
+            crossings.tight = Some(t1);
+            status = Some((Status::Converged, t1));
+        } else if stop.diverged(distance2(potential, &scheme.w)) {
+            status = Some((Status::Diverged, t1));
+        } else if k >= total {
+            status = Some((Status::NotConverged, t1));
+        }
+    }
+    let (status, end_time) = status.expect("the loop ends with a status");
+    observer.finish(end_time, &scheme.w, scheme.velocity());
+    let noise_floor = (scheme.noisy() && status == Status::NotConverged && floor_count > 0)
+        .then(|| floor_sum / floor_count as f64);
+    RunReport {
+        status,
+        steps: k,
+        evaluations: scheme.evaluations,
+        final_value: stop.final_value(measure),
+        crossings,
+        end_time,
+        solver: Some("baoab"),
+        noise_floor,
+    }
+}
+
+/// How close (in steps) a requested time must be to a step end to be read there.
+const ROW_SLACK: f64 = 1e-9;
+
+/// The number of steps of length `h` to `t_end` (the last one possibly shorter).
+fn steps_to(spec: &ContinuousSpec, h: f64) -> u64 {
+    ((spec.t_end / h) * (1.0 - 1e-12)).ceil().max(1.0) as u64
+}
+
+/// The scheme's state and scratch (allocated once; nothing is allocated per step).
+struct Baoab<'p, P: Potential + ?Sized> {
+    potential: &'p P,
+    mass: f64,
+    friction: f64,
+    /// Nesterov's friction 3m/t instead of μ.
+    fading: bool,
+    noise: Option<GradientNoise>,
+    /// The force noise's intensity s.
+    intensity: f64,
+    /// The regular step and its O-step coefficients (the last step recomputes them).
+    h: f64,
+    regular: (f64, f64),
+    w: Vec<f64>,
+    /// m > 0: the velocity; m = 0: the drift −∇E(w)/μ (what the v columns hold).
+    v: Vec<f64>,
+    /// ∇E(w), noise-free.
+    g: Vec<f64>,
+    /// This step's normals, and for m = 0 the previous step's (the limit method's pair).
+    xi: Vec<f64>,
+    xi_prev: Vec<f64>,
+    /// The step's start, kept when a time inside the step is observed.
+    w_start: Vec<f64>,
+    v_start: Vec<f64>,
+    w_at: Vec<f64>,
+    v_at: Vec<f64>,
+    evaluations: u64,
+}
+
+impl<'p, P: Potential + ?Sized> Baoab<'p, P> {
+    fn new(
+        run: &ContinuousRun<'_>,
+        potential: &'p P,
+        mut noise: Option<GradientNoise>,
+        h: f64,
+    ) -> Self {
+        let n = potential.dim();
+        let intensity = noise.as_ref().map_or(0.0, GradientNoise::sigma);
+        let mut s = Baoab {
+            potential,
+            mass: run.mass,
+            friction: run.friction,
+            fading: run.spec.model == Model::Nesterov,
+            intensity,
+            h,
+            regular: (0.0, 0.0),
+            w: run.position.to_vec(),
+            v: if run.mass > 0.0 {
+                run.velocity.to_vec()
+            } else {
+                vec![0.0; n]
+            },
+            g: vec![0.0; n],
+            xi: vec![0.0; n],
+            xi_prev: vec![0.0; n],
+            w_start: vec![0.0; n],
+            v_start: vec![0.0; n],
+            w_at: vec![0.0; n],
+            v_at: vec![0.0; n],
+            evaluations: 1,
+            noise: None,
+        };
+        s.regular = s.ou(0.0, h);
+        potential.gradient_into(&s.w, &mut s.g);
+        if run.mass == 0.0 {
+            s.set_drift();
+            // The limit method pairs each step's normals with the next step's.
+            if let Some(noise) = noise.as_mut() {
+                noise.standard_normals(&mut s.xi_prev);
+            }
+        }
+        s.noise = noise;
+        s
+    }
+
+    fn noisy(&self) -> bool {
+        self.noise.is_some() && self.intensity > 0.0
+    }
+
+    /// The v columns: the velocity, or the drift for m = 0.
+    fn velocity(&self) -> &[f64] {
+        &self.v
+    }
+
+    /// For m = 0: v = −∇E(w)/μ.
+    fn set_drift(&mut self) {
+        let k = -1.0 / self.friction;
+        for (v, g) in self.v.iter_mut().zip(&self.g) {
+            *v = k * g;
+        }
+    }
+
+    /// The exact Ornstein–Uhlenbeck step `v ← c₁v + c₃ξ` of `m dv = −γ(t)m v dt − s dW`
+    /// over `[t, t + h]`: γ = μ/m gives `c₁ = e^{−γh}`, `c₃² = (s/m)²(1 − c₁²)/(2γ)`;
+    /// Nesterov's γ = 3/t gives `c₁ = (t/(t+h))³`, `c₃² = (s/m)²((t+h)⁷ − t⁷)/(7(t+h)⁶)`.
+    fn ou(&self, t: f64, h: f64) -> (f64, f64) {
+        if self.mass == 0.0 {
+            return (0.0, 0.0);
+        }
+        let q = self.intensity / self.mass;
+        if self.fading {
+            let t1 = t + h;
+            let c1 = (t / t1).powi(3);
+            let var = q * q * (t1 - t * (t / t1).powi(6)) / 7.0;
+            (c1, var.max(0.0).sqrt())
+        } else {
+            let gamma = self.friction / self.mass;
+            let c1 = (-gamma * h).exp();
+            // 1 − e^{−2γh} without cancellation for small γh.
+            let var = q * q * (-(-2.0 * gamma * h).exp_m1()) / (2.0 * gamma);
+            (c1, var.sqrt())
+        }
+    }
+
+    /// One step from `t` of length `h`.
+    fn step(&mut self, t: f64, h: f64) {
+        if self.mass == 0.0 {
+            self.step_overdamped(h);
+            return;
+        }
+        let (c1, c3) = if h == self.h && !self.fading {
+            self.regular
+        } else {
+            self.ou(t, h)
+        };
+        let kick = -0.5 * h / self.mass;
+        let half = 0.5 * h;
+        // B, A
+        for ((w, v), g) in self.w.iter_mut().zip(self.v.iter_mut()).zip(&self.g) {
+            *v += kick * g;
+            *w += half * *v;
+        }
+        // O
+        if let Some(noise) = self.noise.as_mut()
+            && c3 > 0.0
+        {
+            noise.standard_normals(&mut self.xi);
+            for (v, xi) in self.v.iter_mut().zip(&self.xi) {
+                *v = c1 * *v + c3 * xi;
+            }
+        } else {
+            self.v.iter_mut().for_each(|v| *v *= c1);
+        }
+        // A
+        for (w, v) in self.w.iter_mut().zip(&self.v) {
+            *w += half * v;
+        }
+        // B
+        self.potential.gradient_into(&self.w, &mut self.g);
+        self.evaluations += 1;
+        for (v, g) in self.v.iter_mut().zip(&self.g) {
+            *v += kick * g;
+        }
+    }
+
+    /// The m = 0 limit: `w ← w − (h/μ)∇E(w) + (s/μ)√h (ξ_k + ξ_{k+1})/2`.
+    fn step_overdamped(&mut self, h: f64) {
+        let drift = h / self.friction;
+        for (w, g) in self.w.iter_mut().zip(&self.g) {
+            *w -= drift * g;
+        }
+        if let Some(noise) = self.noise.as_mut()
+            && self.intensity > 0.0
+        {
+            let c = 0.5 * self.intensity / self.friction * h.sqrt();
+            noise.standard_normals(&mut self.xi);
+            for ((w, a), b) in self.w.iter_mut().zip(&self.xi).zip(&self.xi_prev) {
+                *w += c * (a + b);
+            }
+            std::mem::swap(&mut self.xi, &mut self.xi_prev);
+        }
+        self.potential.gradient_into(&self.w, &mut self.g);
+        self.evaluations += 1;
+        self.set_drift();
+    }
+
+    /// The criterion's measure at the current state (∇E is at hand, noise-free).
+    fn measure(&self, stop: &StopRule) -> f64 {
+        let mass = self.mass;
+        let kinetic = || mass * self.v.iter().map(|x| x * x).sum::<f64>();
+        stop.measure(self.potential, &self.w, &self.g, kinetic)
+    }
+
+    fn keep_start(&mut self) {
+        self.w_start.copy_from_slice(&self.w);
+        self.v_start.copy_from_slice(&self.v);
+    }
+
+    /// Tells `observer` the state at fraction `s` of the step just taken (time `tq`), on
+    /// the straight line between its ends.
+    fn observe_between<O: ContinuousObserver>(&mut self, s: f64, tq: f64, observer: &mut O) {
+        let lerp = |out: &mut [f64], a: &[f64], b: &[f64]| {
+            for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                *o = a + s * (b - a);
+            }
+        };
+        lerp(&mut self.w_at, &self.w_start, &self.w);
+        lerp(&mut self.v_at, &self.v_start, &self.v);
+        observer.observe(tq, &self.w_at, &self.v_at);
+    }
+}
