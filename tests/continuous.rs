@@ -532,3 +532,71 @@ fn auto_switches_to_bdf_on_stiff_points_and_keeps_crossings_exact() {
         steps[1]
     );
 }
+
+#[test]
+fn auto_without_a_spectrum_hands_a_stiff_run_from_dopri5_to_bdf() {
+    // E = 500x² − y has no minimum (the particle slides down y forever), so `auto` has no
+    // spectrum to judge stiffness by: dopri5 runs with its own stiffness test on and hands
+    // over to BDF once its steps are held by stability (|λ| = √(k/m) ≈ 316 at k = 1000,
+    // m = 0.01, while x has long decayed at rate μ/(2m) = 50). Exact solution: x as THEORY
+    // §2's damped spring; y under the constant force 1: m y'' + μ y' = 1 from rest, so
+    // y(t) = y₀ + t/μ − (m/μ²)(1 − e^{−μt/m}).
+    let p = heavyball::potential::Expression::new(
+        &["x".to_string(), "y".to_string()],
+        "500*x^2 - y",
+        None,
+    )
+    .unwrap();
+    assert!(p.hessian_spectrum().is_none() && p.minimum().is_none());
+    let (m, mu) = (0.01, 1.0);
+    let (w0, v0) = ([1.0, 0.0], [0.0, 0.0]);
+    let gradient = StopRule::new(&StopSpec {
+        criterion: Criterion::Gradient,
+        tolerance: 1e-6,
+        divergence: 1e12,
+    });
+    let mut steps = Vec::new();
+    for (method, solver) in [(Method::Auto, "dopri5+bdf"), (Method::Dopri5, "dopri5")] {
+        let spec = spec(method, 1e-8, 1e-10, 50.0, None);
+        let mut rec = Recorder {
+            interval: 5.0,
+            next: 0,
+            rows: Vec::new(),
+        };
+        let report = ContinuousRun {
+            potential: &p,
+            mass: m,
+            friction: mu,
+            position: &w0,
+            velocity: &v0,
+            spec: &spec,
+            stop: gradient,
+            noise: None,
+        }
+        .run(&mut rec);
+        assert_eq!(report.solver, Some(solver), "{method:?}");
+        // |∇E| ≥ 1 everywhere: the run spends its time.
+        assert_eq!(report.status, Status::NotConverged);
+        assert_eq!(rec.rows.len(), 11);
+        // Both paths are accurate to the tolerances: rtol 1e-8 on y ≤ 50 and BDF at rtol/100
+        // keep the global error well below 1e-6 (measured ~1e-8); x is 0 to 1e-10 (atol).
+        for (t, w, _) in &rec.rows {
+            let (x, _) = exact_state(m, mu, &[1000.0], &w0[..1], &v0[..1], *t);
+            let y = w0[1] + t / mu - m / (mu * mu) * (1.0 - (-mu * t / m).exp());
+            assert!(
+                (w[0] - x[0]).abs() < 1e-6 && (w[1] - y).abs() < 1e-6,
+                "{method:?} t = {t}: {w:?} vs ({}, {y})",
+                x[0]
+            );
+        }
+        steps.push(report.steps);
+    }
+    // Stability holds dopri5 to h ≈ 3.3/316: ~5000 steps over t = 50; BDF finishes the run
+    // from the hand-over (after ≥ 1000 dopri5 steps) in far fewer.
+    assert!(
+        steps[0] * 2 < steps[1],
+        "auto {} vs dopri5 {} steps",
+        steps[0],
+        steps[1]
+    );
+}

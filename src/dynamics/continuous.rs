@@ -454,6 +454,13 @@ impl ContinuousRun<'_> {
         let state_dim = if self.mass == 0.0 { n } else { 2 * n };
         let mut spec = *self.spec;
         spec.method = self.solver();
+        // `auto` without a spectrum to judge stiffness by: dopri5 watching its own stiffness
+        // estimate, handing over to BDF where it finds the run stiff (ode_solvers' path).
+        let fallback = self.spec.method == Method::Auto
+            && spec.method == Method::Dopri5
+            && self.spec.model == Model::HeavyBall
+            && self.potential.hessian_spectrum().is_none()
+            && !large_dopri5(&spec, state_dim);
         let run = ContinuousRun {
             spec: &spec,
             ..*self
@@ -470,22 +477,25 @@ impl ContinuousRun<'_> {
         // states, where dopri5 also goes through diffsol, are dynamic anyway).
         if spec.method == Method::Bdf {
             return match self.potential.as_quadratic() {
-                Some(q) => run.run_in::<nalgebra::Dyn, _, O>(q, observer),
-                None => run.run_in::<nalgebra::Dyn, _, O>(self.potential, observer),
+                Some(q) => run.run_in::<nalgebra::Dyn, _, O>(q, observer, false),
+                None => run.run_in::<nalgebra::Dyn, _, O>(self.potential, observer, false),
             };
         }
         // The right-hand side is monomorphised for the quadratic, so its gradient inlines.
         match self.potential.as_quadratic() {
-            Some(q) => crate::with_dim!(state_dim, D => run.run_in::<D, _, O>(q, observer)),
+            Some(q) => {
+                crate::with_dim!(state_dim, D => run.run_in::<D, _, O>(q, observer, fallback))
+            }
             None => {
-                crate::with_dim!(state_dim, D => run.run_in::<D, _, O>(self.potential, observer))
+                crate::with_dim!(state_dim, D => run.run_in::<D, _, O>(self.potential, observer, fallback))
             }
         }
     }
 
     /// The method this run uses: the scenario's, or for `auto` BAOAB under noise, BDF
     /// where the particle is stiff on the Hessian's spectrum (see [`stiffness`]) and dopri5
-    /// otherwise (also when the spectrum is unknown, or for the Nesterov ODE).
+    /// otherwise (also for the Nesterov ODE). Without a spectrum it is dopri5 too, which
+    /// then tests its own stiffness and hands a stiff run over to BDF (`dopri5+bdf`).
     pub fn solver(&self) -> Method {
         match self.spec.method {
             Method::Auto if self.noise.is_some() => Method::Baoab,
@@ -501,10 +511,13 @@ impl ContinuousRun<'_> {
         }
     }
 
+    /// `fallback`: dopri5 with its stiffness detection on, continuing with BDF from the
+    /// last accepted step where it finds the run stiff.
     fn run_in<D: Dim, P: Potential + ?Sized, O: ContinuousObserver>(
         &self,
         potential: &P,
         observer: &mut O,
+        fallback: bool,
     ) -> RunReport
     where
         DefaultAllocator: Allocator<D>,
@@ -576,9 +589,10 @@ impl ContinuousRun<'_> {
                 .copied()
                 .take(state_dim),
         );
+        let mut solver = spec.method.as_str();
         if !watch.start(&rhs, y0.as_slice()) {
             let result = if spec.method == Method::Bdf {
-                integrate_bdf(&rhs, &mut watch, y0.as_slice(), spec)
+                integrate_bdf(&rhs, &mut watch, y0.as_slice(), 0.0, spec)
             } else if large_dopri5(spec, state_dim) {
                 integrate_dopri5_large(&rhs, &mut watch, y0.as_slice(), spec)
             } else {
@@ -586,7 +600,24 @@ impl ContinuousRun<'_> {
                     rhs: &rhs,
                     watch: &mut watch,
                 };
-                integrate(system, y0, spec).map_err(|e| failure_note(&e, spec))
+                // Hairer's test (every 1000 accepted steps, 15 in a row with h·λ > 3.25).
+                let n_stiff = if fallback {
+                    STIFFNESS_TEST_EVERY
+                } else {
+                    u32::MAX
+                };
+                match integrate(system, y0, spec, n_stiff) {
+                    Ok(()) => Ok(()),
+                    Err(IntegrationError::StiffnessDetected { .. }) if fallback => {
+                        // The step that raised it was not handed to the watcher: go on
+                        // from the last one that was, with BDF (whose dy is not f(y)).
+                        solver = "dopri5+bdf";
+                        watch.stale_derivative = true;
+                        let (t0, y0) = (watch.t0, watch.y0.clone());
+                        integrate_bdf(&rhs, &mut watch, &y0, t0, spec)
+                    }
+                    Err(e) => Err(failure_note(&e, spec)),
+                }
             };
             match result {
                 Ok(()) if watch.status.is_none() => watch.close(Status::NotConverged),
@@ -602,7 +633,7 @@ impl ContinuousRun<'_> {
             final_value,
             crossings: watch.crossings,
             end_time: watch.end_time,
-            solver: Some(spec.method.as_str()),
+            solver: Some(solver),
             noise_floor: None,
         }
     }
@@ -751,6 +782,7 @@ fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
     rhs: &Rhs<'_, P>,
     watch: &mut Watch<'_, O>,
     y0: &[f64],
+    t0: f64,
     spec: &ContinuousSpec,
 ) -> Result<(), String> {
     use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod};
@@ -772,6 +804,7 @@ fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
         })
         .collect();
     let problem = OdeBuilder::<NalgebraMat<f64>>::new()
+        .t0(t0)
         .rtol(spec.rtol * BDF_TIGHTER)
         .atol(atol)
         .rhs_implicit(
@@ -797,6 +830,10 @@ fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
 /// ~ln(1e6)/r_min), BDF several hundred to a few thousand at ~1.2× the cost per step; on W1
 /// the break-even, measured, lies near 1000 (benches/peers/run.sh, README "Speed").
 pub const STIFF: f64 = 1000.0;
+
+/// How often (in accepted steps) dopri5 tests its own stiffness estimate when `auto` has
+/// no spectrum to judge by (Hairer's default).
+const STIFFNESS_TEST_EVERY: u32 = 1000;
 
 /// Factor applied to rtol, and to the position's atol, for BDF (see `integrate_bdf`).
 const BDF_TIGHTER: f64 = 0.01;
@@ -832,14 +869,16 @@ fn failure_note(e: &IntegrationError, spec: &ContinuousSpec) -> String {
     }
 }
 
-/// Runs the chosen `ode_solvers` method to `t_end` (or until `solout` stops it), with
-/// stiffness detection off (stiff points are the solver choice's business, not an abort)
-/// and sparse output (its dense output is wrong at `x_end`, and rows come from our
+/// Runs the chosen `ode_solvers` method to `t_end` (or until `solout` stops it), testing
+/// stiffness every `n_stiff` accepted steps (`u32::MAX`: never — stiff points are the
+/// solver choice's business, not an abort, unless `auto` asks dopri5 to judge) and with
+/// sparse output (its dense output is wrong at `x_end`, and rows come from our
 /// interpolant anyway).
 fn integrate<D: Dim, S>(
     system: S,
     y0: OVector<f64, D>,
     spec: &ContinuousSpec,
+    n_stiff: u32,
 ) -> Result<(), IntegrationError>
 where
     S: System<f64, OVector<f64, D>>,
@@ -864,7 +903,7 @@ where
                 t_end,
                 0.0,
                 max_steps,
-                u32::MAX,
+                n_stiff,
                 OutputType::Sparse,
             );
             s.integrate().map(|_| ())
