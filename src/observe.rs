@@ -147,6 +147,15 @@ impl StopRule {
     }
 }
 
+/// |w − w*| for the output columns: None when the minimum is unknown (the divergence test
+/// then measures from the origin, but a column must not pass |w| off as a distance).
+pub fn distance_to_minimum<P: Potential + ?Sized>(potential: &P, w: &[f64]) -> Option<f64> {
+    potential
+        .minimum()
+        .is_some()
+        .then(|| distance2(potential, w).sqrt())
+}
+
 /// |w − w*|² (|w|² when the minimum is unknown), summed left to right like the peers.
 #[inline]
 pub fn distance2<P: Potential + ?Sized>(potential: &P, w: &[f64]) -> f64 {

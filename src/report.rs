@@ -61,7 +61,7 @@ use crate::dynamics::maps::{self, Coefficients};
 use crate::error::InputError;
 use crate::output::{Field, Rows, push_num};
 use crate::potential;
-use crate::scenario::{AxisKey, Model, Scenario, Scheme};
+use crate::scenario::{AxisKey, ExpressionMinimum, Model, PotentialSpec, Scenario, Scheme};
 use crate::theory::{self, Damping, Roots};
 
 /// The header of `heavyball theory --format csv`.
@@ -240,9 +240,20 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
     }
     let potential = potential::build(&s.potential);
     let Some(spectrum) = potential.hessian_spectrum() else {
+        let why = match &s.potential {
+            PotentialSpec::Expression {
+                minimum: ExpressionMinimum::Unknown(why),
+                ..
+            } => format!(
+                ": no minimum is given, and Newton's method from [particle] position {why}; give [potential] minimum = [...]"
+            ),
+            _ => String::new(),
+        };
         return Err(err(
             "potential",
-            "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (THEORY §2-§5) need it".into(),
+            format!(
+                "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (THEORY §2-§5) need it{why}"
+            ),
         ));
     };
     let ks = spectrum.to_vec();

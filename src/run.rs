@@ -16,7 +16,7 @@ use crate::dynamics::maps::{self, Coefficients};
 use crate::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
 use crate::error::{Error, InputError};
 use crate::observe::{
-    ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance2,
+    ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance_to_minimum,
 };
 use crate::output::columns::{self, Column, StateLayout};
 use crate::output::{CsvFile, Field, Manifest, ResultDir, Rows, SummaryRow};
@@ -578,7 +578,8 @@ impl StateTail {
 fn state_columns(p: &dyn Potential, mass: f64, t: f64, w: &[f64], v: &[f64]) -> [f64; 4] {
     let loss = p.value(w);
     let kinetic = 0.5 * mass * v.iter().map(|x| x * x).sum::<f64>();
-    [t, loss, distance2(p, w).sqrt(), kinetic + loss]
+    let distance = distance_to_minimum(p, w).unwrap_or(f64::NAN);
+    [t, loss, distance, kinetic + loss]
 }
 
 /// Writes `discrete.csv` rows of one entry.
@@ -713,8 +714,8 @@ impl<'a> Probe<'a> {
         let row = [
             w.map(|w| potential.value(w)),
             Some(potential.value(wk)),
-            w.map(|w| distance2(potential, w).sqrt()),
-            Some(distance2(potential, wk).sqrt()),
+            w.and_then(|w| distance_to_minimum(potential, w)),
+            distance_to_minimum(potential, wk),
             w.map(|w| {
                 w.iter()
                     .zip(wk)

@@ -1,14 +1,15 @@
 //! The potentials beyond a quadratic file (issue 6): gradients against central finite
 //! differences, Hessians at the minimum against their closed form, the minimum itself,
 //! spectra against a dense decomposition, Goh's optimal rate on the colorization problem
-//! and the light cone of his convex Rosenbrock.
+//! and the light cone of his convex Rosenbrock; expressions' symbolic gradients and
+//! Hessians, and the minimum Newton's method finds for them.
 
 use approx::assert_relative_eq;
 use heavyball::dynamics::discrete::{DiscreteRun, Iterates};
 use heavyball::dynamics::maps::Coefficients;
 use heavyball::observe::{Status, StopRule};
 use heavyball::potential::{
-    Colorization, ConvexRosenbrock, Potential, Rosenbrock, symmetric_eigenvalues,
+    Colorization, ConvexRosenbrock, Expression, Potential, Rosenbrock, symmetric_eigenvalues,
 };
 use heavyball::scenario::{Criterion, Form, Scheme, StopSpec};
 
@@ -322,5 +323,171 @@ fn the_light_cone_of_convex_rosenbrock() {
             assert_eq!(w[i - 1], 0.0, "coordinate {i} at step {k}");
         }
         assert_ne!(iterates[i][i - 1], 0.0, "coordinate {i} at step {i}");
+    }
+}
+
+fn expression(variables: &[&str], formula: &str, minimum: Option<Vec<f64>>) -> Expression {
+    let names: Vec<String> = variables.iter().map(|v| v.to_string()).collect();
+    Expression::new(&names, formula, minimum).unwrap()
+}
+
+const BANANA: &str = "(1 - x)^2 + 100*(y - x^2)^2";
+const TILTED_WELL: &str = "(x^2 - 1)^2 + 0.3*x";
+
+/// The root of E'(x) = 4x³ − 4x + 0.3 in [lo, hi] (one sign change there), by bisection to
+/// adjacent doubles: the minima of the tilted double well, computed without the engine.
+fn tilted_well_root(mut lo: f64, mut hi: f64) -> f64 {
+    let d = |x: f64| 4.0 * x * x * x - 4.0 * x + 0.3;
+    let up = d(hi) > 0.0;
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid == lo || mid == hi {
+            break;
+        }
+        if (d(mid) > 0.0) == up {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Rosenbrock's Hessian at (1, 1), [[802, −400], [−400, 200]], has the eigenvalues
+/// 501 ± √(301² + 400²) (trace 1002, determinant 802·200 − 400² = 400).
+fn banana_spectrum() -> [f64; 2] {
+    let r = (301.0f64 * 301.0 + 400.0 * 400.0).sqrt();
+    [501.0 - r, 501.0 + r]
+}
+
+#[test]
+fn expression_gradients_match_finite_differences() {
+    // check_gradient's h = 1e-5: its truncation error h²|∂³E|/6 stays below 1e-6 for
+    // |∂³E| up to 6e4 (the banana's 2400x is 4800 at |x| ≤ 2; the other two formulas' third
+    // derivatives are O(10) on [−1, 1]³), its round-off ε|E|/h ≈ 2e-11|E| with |E| ≤ 1e3.
+    let mut u = uniform(21);
+    let banana = expression(&["x", "y"], BANANA, None);
+    for _ in 0..20 {
+        check_gradient(&banana, &[2.0 * u(), 2.0 * u()]);
+    }
+    let well = expression(&["x"], TILTED_WELL, None);
+    for _ in 0..20 {
+        check_gradient(&well, &[2.0 * u()]);
+    }
+    let mixed = expression(
+        &["x", "y", "z"],
+        "exp(0.5*x)*sin(y) + cos(x*z)^2 + x^2*y*z^3 - 3*x*y + (1 + y^2)^1.5 / (2 + z)",
+        None,
+    );
+    for _ in 0..20 {
+        check_gradient(&mixed, &[u(), u(), u()]);
+    }
+}
+
+#[test]
+fn expression_hessian_at_the_minimum_is_the_closed_form() {
+    let banana = expression(&["x", "y"], BANANA, Some(vec![1.0, 1.0]));
+    // ∂²E = [[2 − 400(y − x²) + 800x², −400x], [−400x, 200]], at (1, 1) exactly in floats.
+    let h = hessian_at(&banana, &[1.0, 1.0]);
+    assert_eq!(h, [[802.0, -400.0], [-400.0, 200.0]]);
+    let spectrum = banana.hessian_spectrum().unwrap();
+    let expected = banana_spectrum();
+    // The small eigenvalue 0.399… is the difference of 501 and 500.6: ~1e-13 relative.
+    assert_relative_eq!(spectrum[0], expected[0], max_relative = 1e-12);
+    assert_relative_eq!(spectrum[1], expected[1], max_relative = 1e-15);
+    assert_eq!(banana.minimum_value(), Some(0.0));
+
+    // The tilted well's E'' = 12x² − 4 at its deep minimum.
+    let x = tilted_well_root(-1.5, -0.5);
+    let well = expression(&["x"], TILTED_WELL, Some(vec![x]));
+    assert_relative_eq!(
+        hessian_at(&well, &[x])[0][0],
+        12.0 * x * x - 4.0,
+        max_relative = 1e-15
+    );
+    assert_relative_eq!(
+        well.hessian_spectrum().unwrap()[0],
+        12.0 * x * x - 4.0,
+        max_relative = 1e-15
+    );
+}
+
+#[test]
+fn newton_finds_the_minimum_of_the_well_the_position_lies_in() {
+    let well = expression(&["x"], TILTED_WELL, None);
+    // From x = 2 the shallow minimum (E'' ≈ 7.06), from x = −2 the deep one (E'' ≈ 8.87).
+    // Newton ends at round-off: the gradient's own rounding, ε·4(|x|³ + |x|) ≈ 2e-15,
+    // moves the root by that over E'': 3e-16, a couple of ulps.
+    for (start, lo, hi) in [(2.0, 0.5, 1.5), (-2.0, -1.5, -0.5)] {
+        let root = tilted_well_root(lo, hi);
+        let found = well.find_minimum(&[start]).unwrap();
+        assert_relative_eq!(found[0], root, max_relative = 1e-15);
+        // The same point read back as a given minimum: E'' = 12x*² − 4 there.
+        let at = expression(&["x"], TILTED_WELL, Some(found.clone()));
+        assert_relative_eq!(
+            at.hessian_spectrum().unwrap()[0],
+            12.0 * root * root - 4.0,
+            max_relative = 1e-14
+        );
+        // Deterministic: the same start gives the same bits.
+        assert_eq!(well.find_minimum(&[start]).unwrap(), found);
+    }
+    assert_relative_eq!(
+        tilted_well_root(0.5, 1.5),
+        0.9601495555191055,
+        max_relative = 1e-15
+    );
+    assert_relative_eq!(
+        tilted_well_root(-1.5, -0.5),
+        -1.035578714088854,
+        max_relative = 1e-15
+    );
+
+    // Rosenbrock's banana from the classic start: Newton with backtracking follows the
+    // valley to (1, 1), where the Hessian's conditioning (κ ≈ 2508) costs at most
+    // κ·ε ≈ 6e-13 of accuracy.
+    let banana = expression(&["x", "y"], BANANA, None);
+    let found = banana.find_minimum(&[-1.2, 1.0]).unwrap();
+    assert!(
+        (found[0] - 1.0).abs() < 1e-10 && (found[1] - 1.0).abs() < 1e-10,
+        "{found:?}"
+    );
+    let at = expression(&["x", "y"], BANANA, Some(found));
+    let spectrum = at.hessian_spectrum().unwrap();
+    let expected = banana_spectrum();
+    // Moving (1, 1) by 1e-10 moves the Hessian's entries by ≤ 1.2e-7 (∂³E ≤ 2400·…):
+    // the small eigenvalue 0.3994 by ≤ 1e-6 relative.
+    assert_relative_eq!(spectrum[0], expected[0], max_relative = 1e-6);
+    assert_relative_eq!(spectrum[1], expected[1], max_relative = 1e-9);
+
+    // A flat minimum (x⁴: E'' = 0 there) is still a minimum: Newton's steps x/3 shrink
+    // geometrically towards 0.
+    let quartic = expression(&["x"], "x^4", None);
+    let found = quartic.find_minimum(&[1.0]).unwrap();
+    assert!(found[0].abs() < 1e-50, "{found:?}");
+}
+
+#[test]
+fn newton_refuses_what_is_no_minimum() {
+    let cases: [(&[&str], &str, &[f64], &str); 6] = [
+        // Downhill for ever: steepest descent on x³ from −1 runs off towards −∞.
+        (&["x"], "x^3", &[-1.0], "unbounded below"),
+        // From x > 0, Newton's steps x/2 creep onto the inflection at 0, where ∇E = 0 and
+        // E'' = 0 but E falls on the left.
+        (&["x"], "x^3", &[1.0], "no minimum"),
+        // A slope: one unit a step, no end.
+        (&["x"], "x", &[0.0], "did not settle"),
+        // Infimum at −∞ only: the Newton step of exp is −1 for ever.
+        (&["x"], "exp(x)", &[0.0], "did not settle"),
+        // Started on a saddle, where ∇E = 0.
+        (&["x", "y"], "x^2 - y^2", &[0.0, 0.0], "saddle"),
+        // √x has an infinite slope at its lower end.
+        (&["x"], "sqrt(x)", &[1.0], "stalled"),
+    ];
+    for (variables, formula, start, why) in cases {
+        let e = expression(variables, formula, None)
+            .find_minimum(start)
+            .unwrap_err();
+        assert!(e.contains(why), "{formula} from {start:?}: {e}");
     }
 }

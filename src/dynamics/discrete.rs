@@ -350,7 +350,8 @@ impl DiscreteRun<'_> {
         .with_noise(self.noise.clone());
         // The noise floor: mean E − E* over the budget's last 10% (noisy runs only).
         let floor_from = ((1.0 - FLOOR_SHARE) * self.steps as f64).ceil() as u64;
-        let e_min = potential.minimum_value().unwrap_or(0.0);
+        // Without E* there is no floor to measure.
+        let e_min = potential.minimum_value();
         let (mut floor_sum, mut floor_count) = (0.0, 0u64);
         let tight = stop.threshold(stop.tolerance);
         let loose = stop.threshold(RATE_DECADES * stop.tolerance);
@@ -381,7 +382,10 @@ impl DiscreteRun<'_> {
                 stop.measure(potential, it.w(), it.g(), kinetic)
             };
             observer.step(k, t, it.w(), it.w_prev());
-            if self.noise.is_some() && k >= floor_from {
+            if self.noise.is_some()
+                && k >= floor_from
+                && let Some(e_min) = e_min
+            {
                 floor_sum += potential.value(it.w()) - e_min;
                 floor_count += 1;
             }

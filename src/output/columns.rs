@@ -176,7 +176,11 @@ pub fn continuous(layout: &StateLayout) -> Vec<Column> {
     let mut c = vec![
         col("t", "time", "time"),
         col("loss", "E(w)", "energy"),
-        col("distance", "|w - w*|", "length"),
+        col(
+            "distance",
+            "|w - w*| (empty when no minimum is known)",
+            "length",
+        ),
         col("energy", "total energy m|v|^2/2 + E(w)", "energy"),
     ];
     state(&mut c, layout, "velocity dw/dt (m = 0: -grad E/mu)");
@@ -190,7 +194,11 @@ pub fn discrete(layout: &StateLayout) -> Vec<Column> {
         col("step", "step index k (0 is the initial point)", "1"),
         col("t", "physical time k*dt", "time"),
         col("loss", "E(w_k)", "energy"),
-        col("distance", "|w_k - w*|", "length"),
+        col(
+            "distance",
+            "|w_k - w*| (empty when no minimum is known)",
+            "length",
+        ),
         col(
             "energy",
             "m|v|^2/2 + E(w_k), m the entry's particle mass (0 for gradient descent or p <= 0)",

@@ -337,6 +337,207 @@ impl Expression {
         self.minimum = Some(w);
         Ok(())
     }
+
+    /// The local minimum that a damped Newton method reaches from `start`, or why it
+    /// reached none (the message completes "Newton's method from the position …").
+    ///
+    /// Each iteration takes the Newton step −H⁻¹∇E where the exact Hessian is positive
+    /// definite (Cholesky), else the steepest descent −∇E, and backtracks (halving) until
+    /// Armijo's sufficient decrease of E holds. It stops when the step is at round-off
+    /// (no coordinate moves by more than a few ulps, or no representable step decreases
+    /// E), or after [`NEWTON_ITERATIONS`]. The end point is accepted only if E and ∇E are
+    /// finite there, |∇E|∞ ≤ 1e-8·max(1, |∇E(start)|∞), the Hessian has no negative
+    /// eigenvalue, and E does not fall along any flat eigen-direction (which rules out a
+    /// degenerate stationary point such as the inflection of x³). Deterministic: the same
+    /// start gives the same bits.
+    pub fn find_minimum(&self, start: &[f64]) -> Result<Vec<f64>, String> {
+        let n = self.variables.len();
+        let mut x = start.to_vec();
+        let mut g = vec![0.0; n];
+        let mut e = self.value(&x);
+        self.gradient_into(&x, &mut g);
+        if !e.is_finite() || !all_finite(&g) {
+            return Err(format!(
+                "cannot start: E = {e:?}, ∇E = {} at w = {}",
+                show(&g),
+                show(&x)
+            ));
+        }
+        let gradient_tolerance = 1e-8 * norm_inf(&g).max(1.0);
+        // The curvature scale below which a Hessian eigenvalue counts as flat: the end
+        // point's own largest, or the start's (at x³'s inflection the whole Hessian is tiny).
+        let h0 = self.hessian_rows(&x).concat();
+        let curvature = if all_finite(&h0) { norm_inf(&h0) } else { 0.0 };
+        let mut last_step = 0.0;
+        // Far beyond any minimum a formula plausibly has: E is falling without bound.
+        let far = 1e100 * norm_inf(start).max(1.0);
+        let mut trial = vec![0.0; n];
+        let mut end = NewtonEnd::Budget;
+        for _ in 0..NEWTON_ITERATIONS {
+            let rows = self.hessian_rows(&x);
+            let newton = all_finite(rows.iter().flatten().copied())
+                .then(|| nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).cholesky())
+                .flatten();
+            let d: Vec<f64> = match newton {
+                Some(c) => c
+                    .solve(&nalgebra::DVector::from_column_slice(&g))
+                    .iter()
+                    .map(|v| -v)
+                    .collect(),
+                None => g.iter().map(|v| -v).collect(),
+            };
+            let slope: f64 = g.iter().zip(&d).map(|(g, d)| g * d).sum();
+            // ∇E = 0 (or a direction that is no descent at round-off): nothing to follow.
+            if !(slope < 0.0 && all_finite(&d)) {
+                end = NewtonEnd::Settled;
+                break;
+            }
+            let mut t = 1.0;
+            let mut accepted = None;
+            while t > 0.0 {
+                for ((y, x), d) in trial.iter_mut().zip(&x).zip(&d) {
+                    *y = x + t * d;
+                }
+                if trial == x {
+                    break; // the step vanished below round-off
+                }
+                let et = self.value(&trial);
+                // Written so that a NaN E fails the test and the step is halved.
+                if et <= e + ARMIJO * t * slope {
+                    accepted = Some(et);
+                    break;
+                }
+                t *= 0.5;
+            }
+            let Some(et) = accepted else {
+                end = NewtonEnd::Settled; // no representable step decreases E
+                break;
+            };
+            let round_off = trial
+                .iter()
+                .zip(&x)
+                .all(|(y, x)| (y - x).abs() <= 4.0 * f64::EPSILON * x.abs());
+            last_step = t * norm_inf(&d);
+            std::mem::swap(&mut x, &mut trial);
+            e = et;
+            self.gradient_into(&x, &mut g);
+            if !all_finite(&g) {
+                return Err(format!(
+                    "reached w = {} where ∇E = {} is not finite",
+                    show(&x),
+                    show(&g)
+                ));
+            }
+            if norm_inf(&x) > far || e < -1e300 {
+                return Err(format!(
+                    "ran off to w = {} with E = {e:?} still falling: E looks unbounded below",
+                    show(&x)
+                ));
+            }
+            if round_off {
+                end = NewtonEnd::Settled;
+                break;
+            }
+        }
+        let g_norm = norm_inf(&g);
+        // A budget spent while still striding (exp(x) drifting to −∞ one unit per Newton
+        // step, with a vanishing gradient) is no convergence; a geometric crawl onto a flat
+        // minimum (x⁴) ends with a tiny step and goes on to the tests below.
+        let striding = matches!(end, NewtonEnd::Budget)
+            && (last_step.is_nan() || last_step > 1e-8 * norm_inf(&x).max(1.0));
+        if striding || g_norm.is_nan() || g_norm > gradient_tolerance {
+            return Err(match end {
+                NewtonEnd::Budget => format!(
+                    "did not settle within {NEWTON_ITERATIONS} iterations: it ended at w = {} \
+                     with E = {e:?}, |∇E| = {g_norm:?} and a last step of {last_step:?} \
+                     (E may be unbounded below, or approach its infimum only at infinity)",
+                    show(&x)
+                ),
+                NewtonEnd::Settled => format!(
+                    "stalled at w = {} where |∇E| = {g_norm:?} is not small (no step decreases E)",
+                    show(&x)
+                ),
+            });
+        }
+        let rows = self.hessian_rows(&x);
+        if !all_finite(rows.iter().flatten().copied()) {
+            return Err(format!(
+                "stopped at w = {} where the Hessian is not finite",
+                show(&x)
+            ));
+        }
+        let eigen = nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).symmetric_eigen();
+        let largest = eigen.eigenvalues.amax();
+        for (k, &lambda) in eigen.eigenvalues.iter().enumerate() {
+            // Round-off leaves the eigenvalues of a singular Hessian a few ulps of the
+            // largest one on either side of zero.
+            if lambda < -1e3 * f64::EPSILON * largest {
+                return Err(format!(
+                    "stopped at w = {}, a saddle point: the Hessian has the eigenvalue {lambda:?} < 0",
+                    show(&x)
+                ));
+            }
+            // A flat direction: second order says nothing; E must not fall along it on
+            // either side (a true flat minimum, x⁴ or a valley, passes; x³ at 0 does not).
+            if lambda <= 1e-8 * largest.max(curvature) {
+                let v = eigen.eigenvectors.column(k);
+                let s = FLAT_PROBE * norm_inf(&x).max(1.0);
+                // Relative to E* alone: far out on 1/x the whole landscape is tiny.
+                let drop = 1e-12 * e.abs();
+                for sign in [1.0, -1.0] {
+                    for ((y, x), v) in trial.iter_mut().zip(&x).zip(v.iter()) {
+                        *y = x + sign * s * v;
+                    }
+                    let ep = self.value(&trial);
+                    if ep < e - drop {
+                        return Err(format!(
+                            "stopped at w = {}, a stationary point that is no minimum: E falls \
+                             from {e:?} to {ep:?} along a flat direction of the Hessian",
+                            show(&x)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// Most iterations of [`Expression::find_minimum`] (Newton converges in tens where it
+/// converges at all; the bound keeps a slow crawl cheap and finite).
+pub const NEWTON_ITERATIONS: usize = 500;
+
+/// Armijo's sufficient-decrease constant: accept a step once E fell by this share of what
+/// the slope promised.
+const ARMIJO: f64 = 1e-4;
+
+/// Relative length of the probe along a flat Hessian direction (times max(1, |w*|∞)).
+const FLAT_PROBE: f64 = 1e-2;
+
+/// Why the Newton iteration stopped.
+#[derive(Clone, Copy)]
+enum NewtonEnd {
+    /// The step reached round-off (or the gradient vanished).
+    Settled,
+    /// The iteration budget ran out.
+    Budget,
+}
+
+fn all_finite(xs: impl IntoIterator<Item = impl std::borrow::Borrow<f64>>) -> bool {
+    xs.into_iter().all(|x| x.borrow().is_finite())
+}
+
+fn norm_inf(xs: &[f64]) -> f64 {
+    xs.iter().fold(0.0, |m, x| m.max(x.abs()))
+}
+
+/// A point for a message: its coordinates, shortened beyond eight.
+fn show(xs: &[f64]) -> String {
+    if xs.len() <= 8 {
+        format!("{xs:?}")
+    } else {
+        format!("{:?} (first 8 of {})", &xs[..8], xs.len())
+    }
 }
 
 impl Potential for Expression {

@@ -10,7 +10,7 @@ mod quadratic;
 mod rosenbrock;
 
 pub use colorization::Colorization;
-pub use expression::{Expression, ExpressionError};
+pub use expression::{Expression, ExpressionError, NEWTON_ITERATIONS};
 pub use quadratic::Quadratic;
 pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};
 
@@ -55,7 +55,7 @@ pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
             expression,
             minimum,
         } => Box::new(
-            Expression::new(variables, expression, minimum.clone())
+            Expression::new(variables, expression, minimum.point().map(<[f64]>::to_vec))
                 .expect("validated when the scenario was read"),
         ),
         PotentialSpec::ConvexRosenbrock { n, kappa } => Box::new(ConvexRosenbrock::new(*n, *kappa)),

@@ -74,8 +74,8 @@ pub enum PotentialSpec {
         variables: Vec<String>,
         /// E as text.
         expression: String,
-        /// w*, if known.
-        minimum: Option<Vec<f64>>,
+        /// w*: given, found by Newton's method from the position, or unknown.
+        minimum: ExpressionMinimum,
     },
     /// Goh's convex Rosenbrock `½(w₁ − 1)² + ½Σ(wᵢ − wᵢ₊₁)² + (2/(κ − 1))|w|²`.
     ConvexRosenbrock {
@@ -95,6 +95,29 @@ impl PotentialSpec {
             PotentialSpec::Rosenbrock { .. } => 2,
             PotentialSpec::Expression { variables, .. } => variables.len(),
             PotentialSpec::ConvexRosenbrock { n, .. } => *n,
+        }
+    }
+}
+
+/// Where an expression's minimum w* comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExpressionMinimum {
+    /// `minimum = [...]` in the file.
+    Given(Vec<f64>),
+    /// Found by Newton's method from `[particle] position`
+    /// ([`crate::potential::Expression::find_minimum`]); also a given minimum that is
+    /// exactly that point, so that a resolved `scenario.toml` reads back as it was written.
+    Found(Vec<f64>),
+    /// None given, and Newton's method from the position reached none: why.
+    Unknown(String),
+}
+
+impl ExpressionMinimum {
+    /// w*, when known.
+    pub fn point(&self) -> Option<&[f64]> {
+        match self {
+            ExpressionMinimum::Given(w) | ExpressionMinimum::Found(w) => Some(w),
+            ExpressionMinimum::Unknown(_) => None,
         }
     }
 }

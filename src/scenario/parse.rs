@@ -5,6 +5,7 @@ use std::path::Path;
 use super::reader::{Num, NumOrArray, Source, TableReader, parse_document};
 use super::*;
 use crate::error::InputError;
+use crate::potential::Expression;
 
 type Result<T> = std::result::Result<T, InputError>;
 
@@ -108,6 +109,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         .table("particle")?
         .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
     let particle = particle(&particle_table, n, sweep.as_ref(), model)?;
+    // The position is never swept: one search serves every point.
+    let potential = find_minimum(potential, &particle.position);
     let t_end = continuous.as_ref().map(|c| c.t_end);
     let mut discrete = Vec::new();
     for (i, t) in root.tables("discrete")?.iter().enumerate() {
@@ -157,6 +160,12 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
             divergence: 1e12,
         },
     };
+    check_criterion_minimum(
+        &potential,
+        stop.criterion,
+        &potential_table,
+        root.table("stop")?.as_ref(),
+    )?;
     let output = match root.table("output")? {
         Some(t) => output(&t, n)?,
         None => OutputSpec::default(),
@@ -225,7 +234,7 @@ fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
         Some((m, _)) => Some(m),
         None => None,
     };
-    if let Err(e) = crate::potential::Expression::new(&variables, &text, minimum.clone()) {
+    if let Err(e) = Expression::new(&variables, &text, minimum.clone()) {
         // Point inside the string where the formula says (a basic string: one quote, no
         // escapes shift the offsets in practice), else at the string.
         let at = match e.span {
@@ -245,7 +254,85 @@ fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
     Ok(PotentialSpec::Expression {
         variables,
         expression: text,
+        // Without a given minimum, `find_minimum` fills this in once the position is read.
+        minimum: minimum.map_or_else(
+            || ExpressionMinimum::Unknown(String::new()),
+            ExpressionMinimum::Given,
+        ),
+    })
+}
+
+/// An expression's minimum once `[particle] position` is known: without a given minimum,
+/// the one Newton's method reaches from the position (or why there is none). A given
+/// minimum stays, marked found when it is bit for bit that point, so that a resolved
+/// `scenario.toml`, which writes a found minimum out, reads back as it was written.
+fn find_minimum(spec: PotentialSpec, position: &[f64]) -> PotentialSpec {
+    let PotentialSpec::Expression {
+        variables,
+        expression,
         minimum,
+    } = spec
+    else {
+        return spec;
+    };
+    let found = Expression::new(&variables, &expression, None)
+        .expect("validated when the potential was read")
+        .find_minimum(position);
+    let same = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .map(|x| x.to_bits())
+            .eq(b.iter().map(|x| x.to_bits()))
+    };
+    let minimum = match (minimum, found) {
+        (ExpressionMinimum::Given(w), Ok(f)) if same(&w, &f) => ExpressionMinimum::Found(f),
+        (ExpressionMinimum::Given(w), _) => ExpressionMinimum::Given(w),
+        (_, Ok(f)) => ExpressionMinimum::Found(f),
+        (_, Err(why)) => ExpressionMinimum::Unknown(why),
+    };
+    PotentialSpec::Expression {
+        variables,
+        expression,
+        minimum,
+    }
+}
+
+/// A stop criterion that measures from w* or E* (all but `gradient`) needs a known
+/// minimum: refused, with Newton's reason, where the potential has none. The error points
+/// at `stop.criterion`, or at the expression when the criterion is the default.
+fn check_criterion_minimum(
+    potential: &PotentialSpec,
+    criterion: Criterion,
+    potential_table: &TableReader<'_, '_>,
+    stop_table: Option<&TableReader<'_, '_>>,
+) -> Result<()> {
+    let PotentialSpec::Expression {
+        minimum: ExpressionMinimum::Unknown(why),
+        ..
+    } = potential
+    else {
+        return Ok(());
+    };
+    let needs = match criterion {
+        Criterion::Gradient => return Ok(()),
+        Criterion::Distance => "is |w - w*|, which needs the minimum w*",
+        Criterion::Loss => "is E - E*, which needs E* = E(w*)",
+        Criterion::Energy => "is sqrt(m|v|^2 + 2(E - E*)), which needs E* = E(w*)",
+    };
+    let reason = format!("no minimum is given, and Newton's method from [particle] position {why}");
+    Err(match stop_table.filter(|t| t.has("criterion")) {
+        Some(t) => t.error(
+            "criterion",
+            format!(
+                "\"{}\" {needs}: {reason}; give [potential] minimum = [...], or use criterion = \"gradient\"",
+                criterion.as_str()
+            ),
+        ),
+        None => potential_table.error(
+            "expression",
+            format!(
+                "the default stop criterion \"distance\" {needs}: {reason}; give minimum = [...], or set [stop] criterion = \"gradient\""
+            ),
+        ),
     })
 }
 

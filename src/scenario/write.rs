@@ -75,8 +75,25 @@ pub(super) fn to_toml(s: &Scenario) -> String {
             let names: Vec<String> = variables.iter().map(|v| string(v)).collect();
             let _ = writeln!(o, "variables = [{}]", names.join(", "));
             let _ = writeln!(o, "expression = {}", string(expression));
-            if let Some(m) = minimum {
-                let _ = writeln!(o, "minimum = {}", list(m));
+            match minimum {
+                ExpressionMinimum::Given(m) => {
+                    let _ = writeln!(o, "minimum = {}", list(m));
+                }
+                ExpressionMinimum::Found(m) => {
+                    let _ = writeln!(
+                        o,
+                        "# the local minimum Newton's method reaches from [particle] position"
+                    );
+                    let _ = writeln!(o, "minimum = {}", list(m));
+                }
+                ExpressionMinimum::Unknown(why) => {
+                    // One comment line, whatever the reason says.
+                    let why = why.replace(['\n', '\r'], " ");
+                    let _ = writeln!(
+                        o,
+                        "# no minimum: Newton's method from [particle] position {why}"
+                    );
+                }
             }
         }
         PotentialSpec::ConvexRosenbrock { n, kappa } => {
