@@ -210,6 +210,31 @@ impl<'a> Setup<'a> {
         coefficients.first().map_or(1.0, |c| c.dt)
     }
 
+    /// σ of a noisy gradient.
+    fn sigma(&self) -> Option<f64> {
+        self.s.gradient.map(|g| g.noise).filter(|&s| s > 0.0)
+    }
+
+    /// Every eigenvalue of a quadratic's Hessian, where all are known (the noise floor's
+    /// closed forms sum over them; colorization knows only the extremes).
+    fn full_spectrum(&self) -> Option<&[f64]> {
+        self.potential.as_quadratic()?;
+        self.spectrum.filter(|ks| ks.len() == self.potential.dim())
+    }
+
+    /// How many directions of a quadratic are curved (k > 0): all when the smallest
+    /// eigenvalue is positive, else counted on the whole spectrum.
+    fn curved_directions(&self) -> Option<usize> {
+        self.potential.as_quadratic()?;
+        let ks = self.spectrum?;
+        if ks.first().is_some_and(|&k| k > 0.0) {
+            Some(self.potential.dim())
+        } else {
+            self.full_spectrum()
+                .map(|ks| ks.iter().filter(|&&k| k > 0.0).count())
+        }
+    }
+
     /// The state columns of the trajectory CSVs.
     fn layout(&self) -> StateLayout {
         StateLayout::new(self.potential.dim(), self.s.output.coordinates.as_deref())
@@ -389,6 +414,17 @@ impl<'a> Setup<'a> {
                 speedup: slowest.and_then(|(m, mu, k)| theory::speedup(m, mu, k)),
                 damping: slowest.map(|(m, mu, k)| theory::damping(m, mu, k).as_str()),
                 optimal_momentum: None,
+                theory_noise_floor: particle.and_then(|(_, mu)| {
+                    let sigma = self.sigma()?;
+                    let dt = self.noise_dt(coefficients);
+                    (!mu.is_nan()).then_some(())?;
+                    let curved = self.curved_directions()?;
+                    Some(theory::continuous_noise_floor(
+                        curved,
+                        sigma * sigma * dt,
+                        mu,
+                    ))
+                }),
             }
             .write(rows);
         }
@@ -414,6 +450,18 @@ impl<'a> Setup<'a> {
                 speedup: None,
                 damping: None,
                 optimal_momentum,
+                theory_noise_floor: self.sigma().zip(self.full_spectrum()).and_then(
+                    |(sigma, ks)| {
+                        let nesterov = d.scheme == Scheme::Nesterov;
+                        theory::discrete_noise_floor(
+                            nesterov,
+                            c.learning_rate,
+                            c.momentum,
+                            sigma,
+                            ks,
+                        )
+                    },
+                ),
             }
             .write(rows);
         }

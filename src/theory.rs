@@ -442,6 +442,50 @@ pub fn rate_per_time(rho: f64, dt: f64) -> f64 {
     -rho.ln() / dt
 }
 
+/// Stationary variance of the AR(2) recursion `x_t = a₁x_{t−1} + a₂x_{t−2} + e_t` with
+/// `Var e = s2`: `(1 − a₂)s2 / ((1 + a₂)((1 − a₂)² − a₁²))`; None where the recursion is
+/// not stationary (a root on or outside the unit circle).
+pub fn ar2_variance(a1: f64, a2: f64, s2: f64) -> Option<f64> {
+    let stationary = a2.abs() < 1.0 && a1.abs() < 1.0 - a2;
+    stationary.then(|| (1.0 - a2) * s2 / ((1.0 + a2) * ((1.0 - a2).powi(2) - a1 * a1)))
+}
+
+/// The discrete noise floor on a quadratic with Hessian eigenvalues `ks` (all of them):
+/// the stationary mean of E − E* = Σ ½kᵢxᵢ² when every gradient evaluation carries
+/// N(0, σ²) per coordinate. Each eigen-component is AR(2) with innovation −εσξ: heavy ball
+/// `a₁ = 1 + p − εk, a₂ = −p`, which gives ½(1 + p)εσ²/((1 − p)(2(1 + p) − εk)) (Goh);
+/// Nesterov (noise at the look-ahead) `a₁ = (1 + p)(1 − εk), a₂ = −p(1 − εk)`. A flat
+/// direction (k = 0) adds nothing to E. None where a component is not stationary.
+pub fn discrete_noise_floor(
+    nesterov: bool,
+    eps: f64,
+    p: f64,
+    sigma: f64,
+    ks: &[f64],
+) -> Option<f64> {
+    let s2 = (eps * sigma).powi(2);
+    ks.iter()
+        .filter(|&&k| k != 0.0)
+        .map(|&k| {
+            let (a1, a2) = if nesterov {
+                let g = 1.0 - eps * k;
+                ((1.0 + p) * g, -p * g)
+            } else {
+                (1.0 + p - eps * k, -p)
+            };
+            ar2_variance(a1, a2, s2).map(|var| 0.5 * k * var)
+        })
+        .sum()
+}
+
+/// The continuous noise floor on a quadratic: the Langevin particle with force noise of
+/// intensity s (s² = σ²Δt) is in Boltzmann's law at kT = s²/(2μ), so each of the `curved`
+/// directions with k > 0 carries E − E* = kT/2 on average, whatever m and k:
+/// `curved·s²/(4μ)` (equipartition).
+pub fn continuous_noise_floor(curved: usize, s2: f64, mu: f64) -> f64 {
+    curved as f64 * s2 / (4.0 * mu)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,6 +495,36 @@ mod tests {
         (0..n)
             .map(|i| 10f64.powf(a + (b - a) * i as f64 / (n - 1) as f64))
             .collect()
+    }
+
+    #[test]
+    fn the_ar2_variance_gives_gohs_heavy_ball_floor_and_tends_to_equipartition() {
+        // The general AR(2) form against the heavy ball's closed form, over a grid.
+        let sigma = 0.3;
+        for eps in [0.001, 0.01, 0.1] {
+            for p in [0.0, 0.5, 0.9, 0.99] {
+                for k in [0.5, 1.0, 10.0] {
+                    let goh = 0.5 * (1.0 + p) * eps * sigma * sigma
+                        / ((1.0 - p) * (2.0 * (1.0 + p) - eps * k));
+                    let ar2 = discrete_noise_floor(false, eps, p, sigma, &[k]).unwrap();
+                    assert_relative_eq!(ar2, goh, max_relative = 1e-12);
+                }
+            }
+        }
+        // εk → 0: the discrete floor tends to the continuous twin's (μ = (1 − p)Δt/ε,
+        // s² = σ²Δt): ε σ²/(4(1 − p)) per component, for the heavy ball and Nesterov.
+        let (eps, p, k, dt) = (1e-7, 0.9, 1.0, 1.0);
+        let twin = continuous_noise_floor(1, sigma * sigma * dt, (1.0 - p) * dt / eps);
+        for nesterov in [false, true] {
+            let d = discrete_noise_floor(nesterov, eps, p, sigma, &[k]).unwrap();
+            assert_relative_eq!(d, twin, max_relative = 1e-5);
+        }
+        // Beyond the stability edge there is no floor; a flat direction adds nothing.
+        assert_eq!(discrete_noise_floor(false, 1.0, 0.5, sigma, &[3.1]), None);
+        assert_eq!(
+            discrete_noise_floor(false, 0.1, 0.5, sigma, &[0.0, 1.0]),
+            discrete_noise_floor(false, 0.1, 0.5, sigma, &[1.0])
+        );
     }
 
     #[test]

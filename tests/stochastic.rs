@@ -134,6 +134,31 @@ fn the_noise_floor_grows_with_learning_rate_and_momentum_as_the_closed_form_says
     // case (ε = 0.01, p = 0.9, k = 1: |σ| = √0.9, correlation ~20 steps) averages ~100
     // independent samples of a χ²-like quantity: ~10% standard error; 25% is 2.5 of them.
     // (Measured: within 11% everywhere.)
+    // The theory_noise_floor column holds the same closed forms: Goh's for the discrete
+    // runs, equipartition's n·σ²Δt/(4μ) = nσ²ε/(4(1 − p)) for their continuous twins.
+    let theory_of = |method: &str, eps: f64, p: f64| {
+        let row = rows
+            .iter()
+            .find(|r| {
+                r["method"] == method && num(r, "learning_rate") == eps && num(r, "momentum") == p
+            })
+            .unwrap();
+        num(row, "theory_noise_floor")
+    };
+    for eps in rates {
+        for p in momenta {
+            approx::assert_relative_eq!(
+                theory_of("sgd-momentum", eps, p),
+                floor(eps, p, 0.1, &[1.0, 10.0]),
+                max_relative = 1e-12
+            );
+            approx::assert_relative_eq!(
+                theory_of("continuous", eps, p),
+                2.0 * 0.01 * eps / (4.0 * (1.0 - p)),
+                max_relative = 1e-12
+            );
+        }
+    }
     for eps in rates {
         for p in momenta {
             let (measured, theory) = (floor_at(eps, p), floor(eps, p, 0.1, &[1.0, 10.0]));
@@ -142,5 +167,77 @@ fn the_noise_floor_grows_with_learning_rate_and_momentum_as_the_closed_form_says
                 "ε = {eps}, p = {p}: noise floor {measured} vs {theory}"
             );
         }
+    }
+}
+
+#[test]
+fn nesterovs_noise_floor_matches_its_ar2_closed_form() {
+    // Nesterov's scheme evaluates the noisy gradient at the look-ahead: each eigen-component
+    // is AR(2) with a₁ = (1 + p)(1 − εk), a₂ = −p(1 − εk), innovation −εσξ, whose stationary
+    // variance gives the theory_noise_floor column. Over the last 20 000 of 200 000 steps
+    // the slowest case (ε = 0.03, p = 0.9, k = 1: radius √(p(1 − εk)) ≈ 0.93, x²'s
+    // correlation ~7 steps) averages ≥ 1000 independent values of a ½χ²₁-like energy
+    // (relative spread √2): ~4% standard error per component, less for the sum. 15% is
+    // more than 3.5 of them.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nesterov-noise.toml");
+    fs::write(
+        &file,
+        r#"
+[potential]
+kind = "quadratic"
+eigenvalues = [1.0, 10.0]
+
+[particle]
+position = [1.0, 1.0]
+
+[[discrete]]
+label = "nesterov"
+scheme = "nesterov"
+learning_rate = 0.03
+momentum = 0.5
+steps = 200000
+
+[gradient]
+noise = 0.1
+seed = 3
+
+[stop]
+tolerance = 1e-12
+
+[sweep]
+learning_rate = { values = [0.03, 0.1] }
+momentum = { values = [0.5, 0.9] }
+"#,
+    )
+    .unwrap();
+    run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    let rows = read_csv(&dir.path().join("nesterov-noise/summary.csv"));
+    assert_eq!(rows.len(), 4);
+    for row in &rows {
+        let (eps, p) = (num(row, "learning_rate"), num(row, "momentum"));
+        let by_hand: f64 = [1.0, 10.0]
+            .iter()
+            .map(|&k| {
+                let g = 1.0 - eps * k;
+                let (a1, a2) = ((1.0 + p) * g, -p * g);
+                let var = (1.0 - a2) * (eps * 0.1f64).powi(2)
+                    / ((1.0 + a2) * ((1.0 - a2).powi(2) - a1 * a1));
+                0.5 * k * var
+            })
+            .sum();
+        let theory = num(row, "theory_noise_floor");
+        approx::assert_relative_eq!(theory, by_hand, max_relative = 1e-12);
+        let measured = num(row, "noise_floor");
+        assert!(
+            (measured / theory - 1.0).abs() < 0.15,
+            "ε = {eps}, p = {p}: noise floor {measured} vs {theory}"
+        );
     }
 }

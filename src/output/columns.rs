@@ -163,6 +163,11 @@ pub fn summary() -> Vec<Column> {
             "energy",
         ),
         col(
+            "theory_noise_floor",
+            "with [gradient] noise on a quadratic: the floor's closed form - discrete: sum of k/2 times the stationary variance of each eigen-component's AR(2) recursion (heavy ball: (1 + p) eps sigma^2 / (2(1 - p)(2(1 + p) - eps k)) each); continuous (heavy-ball model): equipartition, sigma^2 dt / (4 mu) per direction with k > 0; empty beyond the stability edge or where not all eigenvalues are known",
+            "energy",
+        ),
+        col(
             "solver",
             "continuous: the method that integrated this row (method = auto picks baoab under gradient noise, bdf where the particle is stiff, else dopri5); discrete: empty",
             "",

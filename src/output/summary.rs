@@ -34,6 +34,8 @@ pub struct SummaryRow<'a> {
     pub damping: Option<&'static str>,
     /// Discrete: the momentum minimising the spectral radius at this ε.
     pub optimal_momentum: Option<f64>,
+    /// The noise floor's closed form (noisy runs on a quadratic).
+    pub theory_noise_floor: Option<f64>,
 }
 
 impl SummaryRow<'_> {
@@ -64,6 +66,7 @@ impl SummaryRow<'_> {
         csv.field(self.damping.map_or(Field::Empty, Field::Text));
         csv.field(Field::Opt(self.optimal_momentum));
         csv.field(Field::Opt(r.noise_floor));
+        csv.field(Field::Opt(self.theory_noise_floor));
         csv.field(r.solver.map_or(Field::Empty, Field::Text));
         csv.field(Field::Text(r.status.note()));
         csv.end_row();
