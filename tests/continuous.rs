@@ -600,3 +600,30 @@ fn auto_without_a_spectrum_hands_a_stiff_run_from_dopri5_to_bdf() {
         steps[1]
     );
 }
+
+#[test]
+fn auto_keeps_large_problems_off_the_dense_bdf() {
+    // W1's stiffest particle (m = 0.01, μ = 31.6, stiffness ratio > 1000 on {6, 60}) goes to
+    // BDF at n = 2 but stays on dopri5 beyond MAX_BDF_DIM coordinates, where BDF's dense
+    // Jacobian ((2n)² numbers) would not fit.
+    use heavyball::dynamics::continuous::MAX_BDF_DIM;
+    for (n, solver) in [(2, Method::Bdf), (MAX_BDF_DIM + 1, Method::Dopri5)] {
+        let ks: Vec<f64> = (0..n)
+            .map(|i| if i % 2 == 0 { 6.0 } else { 60.0 })
+            .collect();
+        let p = quadratic(&ks);
+        let (w0, v0) = (vec![1.0; n], vec![0.0; n]);
+        let spec = spec(Method::Auto, 1e-8, 1e-10, 200.0, None);
+        let run = ContinuousRun {
+            potential: p.as_ref(),
+            mass: 0.01,
+            friction: 31.6,
+            position: &w0,
+            velocity: &v0,
+            spec: &spec,
+            stop: stop(1e-6),
+            noise: None,
+        };
+        assert_eq!(run.solver(), solver, "n = {n}");
+    }
+}

@@ -496,11 +496,14 @@ impl ContinuousRun<'_> {
     /// where the particle is stiff on the Hessian's spectrum (see [`stiffness`]) and dopri5
     /// otherwise (also for the Nesterov ODE). Without a spectrum it is dopri5 too, which
     /// then tests its own stiffness and hands a stiff run over to BDF (`dopri5+bdf`).
+    /// Beyond [`MAX_BDF_DIM`] coordinates it is always dopri5: BDF's dense Jacobian would
+    /// not fit.
     pub fn solver(&self) -> Method {
         match self.spec.method {
             Method::Auto if self.noise.is_some() => Method::Baoab,
             Method::Auto => {
                 let stiff = self.spec.model == Model::HeavyBall
+                    && self.potential.dim() <= MAX_BDF_DIM
                     && self
                         .potential
                         .hessian_spectrum()
@@ -834,6 +837,10 @@ pub const STIFF: f64 = 1000.0;
 /// How often (in accepted steps) dopri5 tests its own stiffness estimate when `auto` has
 /// no spectrum to judge by (Hairer's default).
 const STIFFNESS_TEST_EVERY: u32 = 1000;
+
+/// Most coordinates BDF takes on: it factorises a dense Jacobian of the state (2n)², 8 MB
+/// and ~10⁹ flops per factorisation at n = 512; at n = 262 144 it would need 2 TB.
+pub const MAX_BDF_DIM: usize = 512;
 
 /// Factor applied to rtol, and to the position's atol, for BDF (see `integrate_bdf`).
 const BDF_TIGHTER: f64 = 0.01;

@@ -83,7 +83,19 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     };
     let noisy = gradient.is_some_and(|g| g.noise > 0.0);
     let continuous = match root.table("continuous")? {
-        Some(t) => Some(continuous(&t, noisy)?),
+        Some(t) => {
+            let c = continuous(&t, noisy)?;
+            let most = crate::dynamics::continuous::MAX_BDF_DIM;
+            if c.method == Method::Bdf && n > most {
+                return Err(t.error(
+                    "method",
+                    format!(
+                        "bdf factorises a dense Jacobian of the state ((2n)^2 numbers): n = {n} coordinates is beyond the {most} it takes; use dopri5 (or auto, which keeps to dopri5 there)"
+                    ),
+                ));
+            }
+            Some(c)
+        }
         None => None,
     };
     let model = continuous.as_ref().map_or(Model::HeavyBall, |c| c.model);
