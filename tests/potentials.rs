@@ -491,3 +491,43 @@ fn newton_refuses_what_is_no_minimum() {
         assert!(e.contains(why), "{formula} from {start:?}: {e}");
     }
 }
+
+#[test]
+fn the_shipped_colorization_scenarios_sit_at_gohs_optimum_for_their_spectrum() {
+    // colorization-64 and the large 512 × 512 one (n = 262 144, not run by CI's batch) give
+    // the momentum entry Goh's optimal (α, β), the gradient-descent entry 2/(λ₁ + λₙ), and
+    // the particle m = β/α, μ = (1 − β)/α (Qian's twin at Δt = 1), all from the Lanczos
+    // extremes of their own Hessians: any change to the grid, the pixels or the Lanczos
+    // iteration that moved them would show here (the files hold the values to the last
+    // digit, so 1e-12 is round-off in the extremes only).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for file in ["colorization-64.toml", "large/colorization-512.toml"] {
+        let s = heavyball::scenario::load(&dir.join(file)).unwrap();
+        let p = heavyball::potential::build(&s.potential);
+        let ks = p.hessian_spectrum().unwrap();
+        let opt = heavyball::theory::goh_optimum(ks[0], ks[ks.len() - 1]);
+        let explicit = |i: usize| match s.discrete[i].params {
+            heavyball::scenario::DiscreteParams::Explicit {
+                learning_rate,
+                momentum,
+                ..
+            } => (learning_rate, momentum),
+            _ => panic!("{file}: entry {i} is not explicit"),
+        };
+        let (alpha, beta) = explicit(0);
+        assert_relative_eq!(alpha, opt.momentum_alpha, max_relative = 1e-12);
+        assert_relative_eq!(beta, opt.momentum_beta, max_relative = 1e-12);
+        assert_relative_eq!(explicit(1).0, opt.gd_alpha, max_relative = 1e-12);
+        let (m, mu) = (s.particle.mass.unwrap(), s.particle.friction.unwrap());
+        assert_relative_eq!(
+            m,
+            opt.momentum_beta / opt.momentum_alpha,
+            max_relative = 1e-12
+        );
+        assert_relative_eq!(
+            mu,
+            (1.0 - opt.momentum_beta) / opt.momentum_alpha,
+            max_relative = 1e-12
+        );
+    }
+}

@@ -100,13 +100,15 @@ fn the_noise_floor_grows_with_learning_rate_and_momentum_as_the_closed_form_says
         18,
         "9 points, each a continuous twin and a discrete run"
     );
-    let floor_of = |method: &str, eps: f64, p: f64| {
-        let row = rows
-            .iter()
+    let row_of = |method: &str, eps: f64, p: f64| {
+        rows.iter()
             .find(|r| {
                 r["method"] == method && num(r, "learning_rate") == eps && num(r, "momentum") == p
             })
-            .unwrap();
+            .unwrap()
+    };
+    let floor_of = |method: &str, eps: f64, p: f64| {
+        let row = row_of(method, eps, p);
         assert_eq!(row["status"], "not-converged");
         num(row, "noise_floor")
     };
@@ -130,21 +132,10 @@ fn the_noise_floor_grows_with_learning_rate_and_momentum_as_the_closed_form_says
             );
         }
     }
-    // Against the closed form: the mean of the last 2000 of 20 000 steps. The slowest
-    // case (ε = 0.01, p = 0.9, k = 1: |σ| = √0.9, correlation ~20 steps) averages ~100
-    // independent samples of a χ²-like quantity: ~10% standard error; 25% is 2.5 of them.
-    // (Measured: within 11% everywhere.)
-    // The theory_noise_floor column holds the same closed forms: Goh's for the discrete
-    // runs, equipartition's n·σ²Δt/(4μ) = nσ²ε/(4(1 − p)) for their continuous twins.
-    let theory_of = |method: &str, eps: f64, p: f64| {
-        let row = rows
-            .iter()
-            .find(|r| {
-                r["method"] == method && num(r, "learning_rate") == eps && num(r, "momentum") == p
-            })
-            .unwrap();
-        num(row, "theory_noise_floor")
-    };
+    // The theory_noise_floor column holds the closed forms: Goh's for the discrete runs,
+    // equipartition's n·σ²Δt/(4μ) = nσ²ε/(4(1 − p)) for their continuous twins.
+    let theory_of =
+        |method: &str, eps: f64, p: f64| num(row_of(method, eps, p), "theory_noise_floor");
     for eps in rates {
         for p in momenta {
             approx::assert_relative_eq!(
@@ -159,6 +150,10 @@ fn the_noise_floor_grows_with_learning_rate_and_momentum_as_the_closed_form_says
             );
         }
     }
+    // Against the closed form: the mean of the last 2000 of 20 000 steps. The slowest
+    // case (ε = 0.01, p = 0.9, k = 1: |σ| = √0.9, correlation ~20 steps) averages ~100
+    // independent samples of a χ²-like quantity: ~10% standard error; 25% is 2.5 of them.
+    // (Measured: within 11% everywhere.)
     for eps in rates {
         for p in momenta {
             let (measured, theory) = (floor_at(eps, p), floor(eps, p, 0.1, &[1.0, 10.0]));
