@@ -727,7 +727,7 @@ fn colorization(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
         ));
     }
     let (rows, cols) = (rows as usize, cols as usize);
-    let (pixels, span) = t.matrix("colored")?.ok_or_else(|| {
+    let (pixels, span) = t.matrix_rows("colored")?.ok_or_else(|| {
         t.missing(
             "colored",
             "at least one colored pixel, colored = [[row, col], ...] (without one the minimum is not unique)",
@@ -742,8 +742,9 @@ fn colorization(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
     }
     let mut colored = Vec::with_capacity(pixels.len());
     let mut seen = std::collections::HashSet::new();
-    for (i, p) in pixels.iter().enumerate() {
-        let bad = |m: String| t.error_at("colored", span.clone(), format!("pixel {}: {m}", i + 1));
+    for (i, (p, at)) in pixels.iter().enumerate() {
+        // The key names the pixel (1-based, like every entry index) and points at it.
+        let bad = |m: String| t.error_at(&format!("colored[{}]", i + 1), at.clone(), m);
         if p.len() != 2 {
             return Err(bad(format!("must be [row, col], got {} numbers", p.len())));
         }

@@ -224,6 +224,16 @@ impl<'a, 'i> TableReader<'a, 'i> {
 
     /// An array of arrays of finite numbers (a matrix, rows as given).
     pub fn matrix(&self, name: &str) -> Result<Option<(Matrix, Range<usize>)>> {
+        Ok(self
+            .matrix_rows(name)?
+            .map(|(rows, span)| (rows.into_iter().map(|(r, _)| r).collect(), span)))
+    }
+
+    /// An array of numeric rows, each with its own span (for errors about one row).
+    pub fn matrix_rows(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Vec<(Vec<f64>, Range<usize>)>, Range<usize>)>> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
@@ -240,7 +250,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
         let mut out = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
             let (r, _) = number_array(self.src, row, &format!("{key}[{}]", i + 1))?;
-            out.push(r);
+            out.push((r, row.span()));
         }
         Ok(Some((out, v.span())))
     }
