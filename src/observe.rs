@@ -306,6 +306,19 @@ impl ContinuousObserver for () {
 pub trait DiscreteObserver {
     /// Step `k` at physical time `t`, with the iterate and its predecessor.
     fn step(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]);
+
+    /// Whether this observer needs ∇E at every iterate (then, where the scheme takes the
+    /// noise-free ∇E(w_k) anyway, it arrives through [`Self::step_with_gradient`] and is
+    /// computed once for both).
+    fn wants_gradient(&self) -> bool {
+        false
+    }
+
+    /// As [`Self::step`], with `g` = ∇E(w_k) (noise-free).
+    fn step_with_gradient(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64], g: &[f64]) {
+        let _ = g;
+        self.step(k, t, w, w_prev);
+    }
 }
 
 impl DiscreteObserver for () {

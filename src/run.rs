@@ -611,11 +611,25 @@ impl StateTail {
         StateTail { layout, g }
     }
 
-    /// Appends |∇E(w)| (large n) and the chosen coordinates of w and v to `row`.
-    fn push(&mut self, p: &dyn Potential, w: &[f64], v: &[f64], row: &mut Vec<f64>) {
+    /// Appends |∇E(w)| (large n; `g` when the caller has ∇E(w) at hand) and the chosen
+    /// coordinates of w and v to `row`.
+    fn push(
+        &mut self,
+        p: &dyn Potential,
+        w: &[f64],
+        v: &[f64],
+        g: Option<&[f64]>,
+        row: &mut Vec<f64>,
+    ) {
         if self.layout.gradient_norm {
-            p.gradient_into(w, &mut self.g);
-            row.push(self.g.iter().map(|x| x * x).sum::<f64>().sqrt());
+            let g = match g {
+                Some(g) => g,
+                None => {
+                    p.gradient_into(w, &mut self.g);
+                    &self.g
+                }
+            };
+            row.push(g.iter().map(|x| x * x).sum::<f64>().sqrt());
         }
         row.extend(self.layout.coordinates.iter().map(|&i| w[i]));
         row.extend(self.layout.coordinates.iter().map(|&i| v[i]));
@@ -665,7 +679,14 @@ impl<'a> DiscreteRows<'a> {
         }
     }
 
-    fn write(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]) -> Result<(), Error> {
+    fn write(
+        &mut self,
+        k: u64,
+        t: f64,
+        w: &[f64],
+        w_prev: &[f64],
+        g: Option<&[f64]>,
+    ) -> Result<(), Error> {
         for ((v, a), b) in self.v.iter_mut().zip(w).zip(w_prev) {
             *v = (a - b) / self.dt;
         }
@@ -680,7 +701,7 @@ impl<'a> DiscreteRows<'a> {
             w,
             &self.v,
         ));
-        self.tail.push(self.potential, w, &self.v, &mut self.row);
+        self.tail.push(self.potential, w, &self.v, g, &mut self.row);
         csv.nums(&self.row)?;
         csv.end_row()
     }
@@ -689,7 +710,17 @@ impl<'a> DiscreteRows<'a> {
 impl DiscreteObserver for DiscreteRows<'_> {
     fn step(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]) {
         if self.result.is_ok() {
-            self.result = self.write(k, t, w, w_prev);
+            self.result = self.write(k, t, w, w_prev, None);
+        }
+    }
+
+    fn wants_gradient(&self) -> bool {
+        self.tail.layout.gradient_norm
+    }
+
+    fn step_with_gradient(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64], g: &[f64]) {
+        if self.result.is_ok() {
+            self.result = self.write(k, t, w, w_prev, Some(g));
         }
     }
 }
@@ -806,7 +837,7 @@ impl SingleRun<'_> {
         s.row.clear();
         s.row
             .extend_from_slice(&state_columns(self.potential, self.mass, t, w, v));
-        s.tail.push(self.potential, w, v, &mut s.row);
+        s.tail.push(self.potential, w, v, None, &mut s.row);
         s.csv.nums(&s.row)?;
         s.csv.end_row()?;
         s.last = Some(t);

@@ -265,3 +265,81 @@ fn check_validates_without_writing() {
     );
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn large_n_rows_hold_the_gradient_norm_of_their_own_iterate() {
+    // n = 25 > 16: the trajectory CSVs carry |∇E(w)|. With every coordinate requested, each
+    // row's w is in the file (shortest round trip: exact), so |∇E(w)| can be recomputed from
+    // the row itself and must match to round-off (the summation order is the same: 1e-15).
+    // The heavy ball shares ∇E(w_k) between its step and its row; Nesterov (look-ahead)
+    // computes the row's own. Either way a run of K steps spends K evaluations.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grad-norm.toml");
+    let coords: Vec<String> = (1..=25).map(|i| i.to_string()).collect();
+    std::fs::write(
+        &file,
+        format!(
+            r#"
+[potential]
+kind = "colorization"
+grid = [5, 5]
+colored = [[0, 0], [4, 4]]
+
+[particle]
+mass = 1.0
+friction = 0.5
+position = 0.0
+
+[continuous]
+method = "dopri5"
+t_end = 20.0
+sample_interval = 1.0
+
+[[discrete]]
+label = "heavy-ball"
+scheme = "heavy-ball"
+learning_rate = 0.2
+momentum = 0.5
+steps = 50
+
+[[discrete]]
+label = "nesterov"
+scheme = "nesterov"
+learning_rate = 0.2
+momentum = 0.5
+steps = 50
+
+[stop]
+tolerance = 1e-300
+
+[output]
+coordinates = [{}]
+"#,
+            coords.join(", ")
+        ),
+    )
+    .unwrap();
+    run_ok(&file, dir.path());
+    let p = heavyball::potential::Colorization::new(5, 5, &[(0, 0), (4, 4)], 1.0);
+    let mut g = vec![0.0; 25];
+    let out = dir.path().join("grad-norm");
+    let mut checked = 0;
+    for csv in ["discrete.csv", "continuous.csv"] {
+        for row in read_csv(&out.join(csv)) {
+            let w: Vec<f64> = (1..=25).map(|i| num(&row, &format!("w{i}"))).collect();
+            heavyball::potential::Potential::gradient_into(&p, &w, &mut g);
+            let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+            approx::assert_relative_eq!(num(&row, "gradient_norm"), norm, max_relative = 1e-15);
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        2 * 51 + 21,
+        "51 rows per entry, 21 continuous samples"
+    );
+    for row in read_csv(&out.join("summary.csv")).iter().skip(1) {
+        assert_eq!(row["status"], "not-converged");
+        assert_eq!((num(row, "steps"), num(row, "evaluations")), (50.0, 50.0));
+    }
+}

@@ -46,6 +46,9 @@ where
     buffer: OVector<f64, D>,
     /// Whether `g` holds ∇E(w_k).
     fresh: bool,
+    /// Whether that ∇E(w_k) was taken for an observer and not counted yet (it counts when
+    /// a step uses it).
+    uncounted: bool,
     evaluations: u64,
     /// Noise added to every gradient evaluation.
     noise: Option<GradientNoise>,
@@ -107,6 +110,7 @@ where
             g: OVector::<f64, D>::zeros_generic(dim, U1),
             buffer,
             fresh: false,
+            uncounted: false,
             evaluations: 0,
             noise: None,
         }
@@ -151,6 +155,25 @@ where
         self.fresh = true;
     }
 
+    /// Whether a step takes the noise-free ∇E(w_k) itself (every form but Nesterov's
+    /// look-ahead, without noise), so that an observer can share it.
+    pub fn steps_on_exact_gradient(&self) -> bool {
+        self.noise.is_none() && !matches!(self.update, Update::Nesterov { .. })
+    }
+
+    /// ∇E(w_k) for an observer, where [`Self::steps_on_exact_gradient`]: the next step
+    /// reuses it, and only then is it counted as an evaluation.
+    pub fn gradient_for_observer(&mut self) -> &[f64] {
+        debug_assert!(self.steps_on_exact_gradient());
+        if !self.fresh {
+            self.potential
+                .gradient_into(self.w.as_slice(), self.g.as_mut_slice());
+            self.fresh = true;
+            self.uncounted = true;
+        }
+        self.g.as_slice()
+    }
+
     /// One step from w_k to w_{k+1}, in the entry's own form.
     #[inline(always)]
     pub fn step(&mut self) {
@@ -172,8 +195,11 @@ where
             self.evaluations += 1;
         } else if !self.fresh {
             self.gradient();
+        } else if self.uncounted {
+            self.evaluations += 1;
         }
         self.fresh = false;
+        self.uncounted = false;
         let (w, wp, g, b) = (
             self.w.as_mut_slice(),
             self.w_prev.as_mut_slice(),
@@ -381,7 +407,13 @@ impl DiscreteRun<'_> {
                 };
                 stop.measure(potential, it.w(), it.g(), kinetic)
             };
-            observer.step(k, t, it.w(), it.w_prev());
+            if observer.wants_gradient() && it.steps_on_exact_gradient() {
+                // The step reuses this ∇E(w_k): one evaluation for the row and the step.
+                it.gradient_for_observer();
+                observer.step_with_gradient(k, t, it.w(), it.w_prev(), it.g());
+            } else {
+                observer.step(k, t, it.w(), it.w_prev());
+            }
             if self.noise.is_some()
                 && k >= floor_from
                 && let Some(e_min) = e_min
