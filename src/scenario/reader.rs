@@ -72,6 +72,8 @@ type Result<T> = std::result::Result<T, InputError>;
 
 /// A matrix as read, rows as given.
 type Matrix = Vec<Vec<f64>>;
+/// Rows of numbers, each with the span of its array in the source.
+type SpannedRows = Vec<(Vec<f64>, Range<usize>)>;
 
 impl<'a, 'i> TableReader<'a, 'i> {
     /// The dotted key of an entry of this table.
@@ -230,10 +232,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
     }
 
     /// An array of numeric rows, each with its own span (for errors about one row).
-    pub fn matrix_rows(
-        &self,
-        name: &str,
-    ) -> Result<Option<(Vec<(Vec<f64>, Range<usize>)>, Range<usize>)>> {
+    pub fn matrix_rows(&self, name: &str) -> Result<Option<(SpannedRows, Range<usize>)>> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
