@@ -19,6 +19,7 @@ use heavyball::dynamics::continuous::ContinuousRun;
 use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::lanes::{LANES, run_in_lanes};
 use heavyball::dynamics::maps;
+use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
 use heavyball::observe::StopRule;
 use heavyball::potential::{self, Colorization, Potential};
 use heavyball::scenario::{
@@ -270,6 +271,16 @@ fn continuous_steps(c: &mut Criterion) {
         group.throughput(Throughput::Elements(steps));
         group.bench_function(method.as_str(), |b| b.iter(|| black_box(run.run(&mut ()))));
     }
+    // The noisy particle: BAOAB at a fixed step 0.01 (one gradient and two normals a step).
+    let mut langevin = spec(Method::Baoab, t_end);
+    langevin.step = Some(0.01);
+    let noise = GradientNoise::new(0.1, 7, 0, CONTINUOUS_STREAM);
+    let run = ContinuousRun {
+        noise: Some(&noise),
+        ..w1_continuous(p.as_ref(), &langevin, m, mu, 1e-300)
+    };
+    group.throughput(Throughput::Elements(run.run(&mut ()).steps));
+    group.bench_function("baoab, noisy", |b| b.iter(|| black_box(run.run(&mut ()))));
     let steps = bare_dopri5(m, mu, t_end);
     group.throughput(Throughput::Elements(steps));
     group.bench_function("ode_solvers dopri5 alone", |b| {
