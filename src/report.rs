@@ -53,6 +53,13 @@
 //! `momentum_beta`, `momentum_rate` (`(√κ − 1)/(√κ + 1)` per step), `gd_alpha`
 //! (`2/(λ1 + λn)`), `gd_rate` (`(κ − 1)/(κ + 1)` per step). All but `lambda_min` and
 //! `lambda_max` are empty when `λ1 ≤ 0` (a flat or negative direction: no optimum).
+//!
+//! Section `noise`, only for a scenario with `[gradient] noise > 0`: entry `noise` with
+//! `sigma` (σ per evaluation), `dt` (the Δt that scales the continuous run's force noise)
+//! and `intensity` (σ√Δt); entry `continuous` with `noise_floor` (equipartition,
+//! `curved·σ²Δt/(4μ)`, on a quadratic); one entry per discrete label with `noise_floor`
+//! (each eigen-component's AR(2) stationary variance, on a quadratic with every eigenvalue
+//! known; empty beyond the stability edge) — the summary's `theory_noise_floor`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -88,6 +95,22 @@ pub struct Report {
     pub discrete: Vec<Discrete>,
     /// Section `optimum`.
     pub optimum: Optimum,
+    /// Section `noise`, for a scenario with gradient noise.
+    pub noise: Option<Noise>,
+}
+
+/// Section `noise`: the noise floors' closed forms (README "Stochastic gradients").
+#[derive(Debug, Clone)]
+pub struct Noise {
+    /// σ per gradient evaluation.
+    pub sigma: f64,
+    /// The Δt that scales the continuous run's force noise to σ√Δt.
+    pub dt: f64,
+    /// The continuous particle's floor, equipartition's `curved·σ²Δt/(4μ)` (quadratics).
+    pub continuous: Option<f64>,
+    /// Each discrete entry's floor (label, AR(2) closed form; quadratics with every
+    /// eigenvalue known, stable entries).
+    pub discrete: Vec<(String, Option<f64>)>,
 }
 
 /// The continuous particle of a point.
@@ -308,6 +331,34 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         .zip(&coefficients)
         .map(|(d, c)| discrete_section(&d.label, d.scheme, *c, &ks))
         .collect();
+    let sigma = s.gradient.map(|g| g.noise).filter(|&x| x > 0.0);
+    let noise = sigma.map(|sigma| {
+        let dt = crate::dynamics::noise::langevin_dt(coefficients.first());
+        let continuous = match &continuous {
+            Continuous::Particle { friction, .. } => potential::curved_directions(&*potential)
+                .map(|c| theory::continuous_noise_floor(c, sigma * sigma * dt, *friction)),
+            Continuous::Skipped { .. } => None,
+        };
+        let full = potential::full_spectrum(&*potential);
+        let discrete = s
+            .discrete
+            .iter()
+            .zip(&coefficients)
+            .map(|(d, c)| {
+                let nesterov = d.scheme == Scheme::Nesterov;
+                let floor = full.and_then(|ks| {
+                    theory::discrete_noise_floor(nesterov, c.learning_rate, c.momentum, sigma, ks)
+                });
+                (d.label.clone(), floor)
+            })
+            .collect();
+        Noise {
+            sigma,
+            dt,
+            continuous,
+            discrete,
+        }
+    });
     Ok(Report {
         name: s.name.clone(),
         point,
@@ -318,6 +369,7 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         continuous,
         discrete,
         optimum: optimum_section(&ks),
+        noise,
     })
 }
 
@@ -657,6 +709,23 @@ impl Report {
         out.row(sec, ent, None, "momentum_rate", o.map(|o| o.momentum_rate));
         out.row(sec, ent, None, "gd_alpha", o.map(|o| o.gd_alpha));
         out.row(sec, ent, None, "gd_rate", o.map(|o| o.gd_rate));
+
+        if let Some(noise) = &self.noise {
+            let sec = "noise";
+            out.row(sec, sec, None, "sigma", Some(noise.sigma));
+            out.row(sec, sec, None, "dt", Some(noise.dt));
+            out.row(
+                sec,
+                sec,
+                None,
+                "intensity",
+                Some(noise.sigma * noise.dt.sqrt()),
+            );
+            out.row(sec, "continuous", None, "noise_floor", noise.continuous);
+            for (label, floor) in &noise.discrete {
+                out.row(sec, label, None, "noise_floor", *floor);
+            }
+        }
         out.rows.bytes().to_vec()
     }
 
@@ -898,6 +967,33 @@ impl Report {
                 ];
                 table(&mut t, &rows);
             }
+        }
+        if let Some(noise) = &self.noise {
+            let _ = writeln!(
+                t,
+                "\nnoise: σ = {} per gradient evaluation; the continuous run's force noise σ√Δt = {} (Δt = {})",
+                num(noise.sigma),
+                num(noise.sigma * noise.dt.sqrt()),
+                num(noise.dt)
+            );
+            let mut rows = vec![vec![
+                "run".to_string(),
+                "noise floor E − E*".into(),
+                "closed form".into(),
+            ]];
+            rows.push(vec![
+                "continuous".into(),
+                opt(noise.continuous),
+                "equipartition: n·σ²Δt/(4μ), n the curved directions".into(),
+            ]);
+            for (label, floor) in &noise.discrete {
+                rows.push(vec![
+                    label.clone(),
+                    opt(*floor),
+                    "Σ ½k·Var of each eigen-component's AR(2) recursion".into(),
+                ]);
+            }
+            table(&mut t, &rows);
         }
         t
     }

@@ -203,36 +203,14 @@ impl<'a> Setup<'a> {
             .map(|g| GradientNoise::new(g.noise * dt.sqrt(), g.seed, point, CONTINUOUS_STREAM))
     }
 
-    /// The time one noisy gradient evaluation stands for in the continuous run: the first
-    /// discrete entry's Δt at the point (the twin's, in a learning-rate × momentum sweep),
-    /// else 1 (the unit of time, as for an explicit learning rate).
+    /// The time one noisy gradient evaluation stands for in the continuous run.
     fn noise_dt(&self, coefficients: &[Coefficients]) -> f64 {
-        coefficients.first().map_or(1.0, |c| c.dt)
+        crate::dynamics::noise::langevin_dt(coefficients.first())
     }
 
     /// σ of a noisy gradient.
     fn sigma(&self) -> Option<f64> {
         self.s.gradient.map(|g| g.noise).filter(|&s| s > 0.0)
-    }
-
-    /// Every eigenvalue of a quadratic's Hessian, where all are known (the noise floor's
-    /// closed forms sum over them; colorization knows only the extremes).
-    fn full_spectrum(&self) -> Option<&[f64]> {
-        self.potential.as_quadratic()?;
-        self.spectrum.filter(|ks| ks.len() == self.potential.dim())
-    }
-
-    /// How many directions of a quadratic are curved (k > 0): all when the smallest
-    /// eigenvalue is positive, else counted on the whole spectrum.
-    fn curved_directions(&self) -> Option<usize> {
-        self.potential.as_quadratic()?;
-        let ks = self.spectrum?;
-        if ks.first().is_some_and(|&k| k > 0.0) {
-            Some(self.potential.dim())
-        } else {
-            self.full_spectrum()
-                .map(|ks| ks.iter().filter(|&&k| k > 0.0).count())
-        }
     }
 
     /// The state columns of the trajectory CSVs.
@@ -418,7 +396,7 @@ impl<'a> Setup<'a> {
                     let sigma = self.sigma()?;
                     let dt = self.noise_dt(coefficients);
                     (!mu.is_nan()).then_some(())?;
-                    let curved = self.curved_directions()?;
+                    let curved = crate::potential::curved_directions(self.potential)?;
                     Some(theory::continuous_noise_floor(
                         curved,
                         sigma * sigma * dt,
@@ -450,8 +428,10 @@ impl<'a> Setup<'a> {
                 speedup: None,
                 damping: None,
                 optimal_momentum,
-                theory_noise_floor: self.sigma().zip(self.full_spectrum()).and_then(
-                    |(sigma, ks)| {
+                theory_noise_floor: self
+                    .sigma()
+                    .zip(crate::potential::full_spectrum(self.potential))
+                    .and_then(|(sigma, ks)| {
                         let nesterov = d.scheme == Scheme::Nesterov;
                         theory::discrete_noise_floor(
                             nesterov,
@@ -460,8 +440,7 @@ impl<'a> Setup<'a> {
                             sigma,
                             ks,
                         )
-                    },
-                ),
+                    }),
             }
             .write(rows);
         }

@@ -89,7 +89,7 @@ impl Table {
             assert_eq!(rec.len(), 5, "{rec:?}");
             let section = rec[0].to_string();
             assert!(
-                ["continuous", "discrete", "optimum"].contains(&section.as_str()),
+                ["continuous", "discrete", "optimum", "noise"].contains(&section.as_str()),
                 "section {section}"
             );
             let component = rec[2].to_string();
@@ -795,4 +795,68 @@ fn missing_or_malformed_file_is_bad_input() {
         "{err}"
     );
     assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn noise_floors_are_the_closed_forms_and_the_summarys() {
+    // The stochastic sweep's point 7 (ε = 0.1, p = 0.5, Δt = 1, σ = 0.1 on diag(1, 10)):
+    // the heavy ball's floor Σ ½(1 + p)εσ²/((1 − p)(2(1 + p) − εk)) and its continuous
+    // twin's equipartition n·σ²Δt/(4μ) = nσ²ε/(4(1 − p)), the same numbers (bit for bit) as
+    // the summary's theory_noise_floor. A scenario without noise has no noise section.
+    let file = shipped("stochastic-quadratic.toml");
+    let t = Table::of(&file, &["--point", "7"]);
+    let (eps, p, sigma) = (0.1, 0.5, 0.1);
+    assert_eq!(t.num("noise", "noise", None, "sigma"), sigma);
+    assert_eq!(t.num("noise", "noise", None, "dt"), 1.0);
+    assert_eq!(t.num("noise", "noise", None, "intensity"), sigma);
+    let goh: f64 = [1.0, 10.0]
+        .iter()
+        .map(|k| 0.5 * (1.0 + p) * eps * sigma * sigma / ((1.0 - p) * (2.0 * (1.0 + p) - eps * k)))
+        .sum();
+    close(
+        t.num("noise", "sgd-momentum", None, "noise_floor"),
+        goh,
+        1e-13,
+    );
+    let twin = 2.0 * sigma * sigma * eps / (4.0 * (1.0 - p));
+    close(
+        t.num("noise", "continuous", None, "noise_floor"),
+        twin,
+        1e-13,
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let o = heavyball(&[
+        "run",
+        &file,
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success());
+    let summary =
+        std::fs::read_to_string(dir.path().join("stochastic-quadratic/summary.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(summary.as_bytes());
+    let header = r.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        if rec[col("point")] != *"7" {
+            continue;
+        }
+        let entry = if &rec[col("method")] == "continuous" {
+            "continuous"
+        } else {
+            "sgd-momentum"
+        };
+        let theory: f64 = rec[col("theory_noise_floor")].parse().unwrap();
+        assert_eq!(
+            theory,
+            t.num("noise", entry, None, "noise_floor"),
+            "{entry}"
+        );
+    }
+
+    let quiet = Table::of(&shipped("kth-poster.toml"), &[]);
+    assert!(!quiet.has("noise", "noise", None, "sigma"));
 }

@@ -7,6 +7,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use sha2::{Digest, Sha256};
 
+/// The time one noisy gradient evaluation stands for in a point's continuous run: the
+/// first discrete entry's Δt (`first`; the twin's, in a learning-rate × momentum sweep),
+/// else 1 (the unit of time, as for an explicit learning rate). σ per evaluation is then
+/// a Langevin force noise of intensity σ√Δt (`dynamics::langevin`).
+pub fn langevin_dt(first: Option<&super::maps::Coefficients>) -> f64 {
+    first.map_or(1.0, |c| c.dt)
+}
+
 /// The stream index of a point's continuous run (discrete entries use 0, 1, …).
 pub const CONTINUOUS_STREAM: u64 = u64::MAX;
 

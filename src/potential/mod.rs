@@ -38,6 +38,24 @@ pub trait Potential: Send + Sync {
     }
 }
 
+/// Every eigenvalue of a quadratic's Hessian, where all are known (the noise floors'
+/// closed forms sum over them; colorization knows only the extremes).
+pub fn full_spectrum(p: &dyn Potential) -> Option<&[f64]> {
+    p.as_quadratic()?;
+    p.hessian_spectrum().filter(|ks| ks.len() == p.dim())
+}
+
+/// How many directions of a quadratic are curved (k > 0): all when the smallest
+/// eigenvalue is positive, else counted on the whole spectrum; None for other potentials.
+pub fn curved_directions(p: &dyn Potential) -> Option<usize> {
+    p.as_quadratic()?;
+    if p.hessian_spectrum()?.first().is_some_and(|&k| k > 0.0) {
+        Some(p.dim())
+    } else {
+        full_spectrum(p).map(|ks| ks.iter().filter(|&&k| k > 0.0).count())
+    }
+}
+
 /// Builds the potential a scenario describes.
 pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
     match spec {
