@@ -334,10 +334,19 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
     let sigma = s.gradient.map(|g| g.noise).filter(|&x| x > 0.0);
     let noise = sigma.map(|sigma| {
         let dt = crate::dynamics::noise::langevin_dt(coefficients.first());
+        // Beyond BAOAB's stability edge (the scenario's step) the run diverges: no floor.
+        let step = s.continuous.as_ref().and_then(|c| c.baoab_step());
+        let k_max = ks.last().copied();
         let continuous = match &continuous {
-            Continuous::Particle { friction, .. } => potential::curved_directions(&*potential)
-                .map(|c| theory::continuous_noise_floor(c, sigma * sigma * dt, *friction)),
-            Continuous::Skipped { .. } => None,
+            Continuous::Particle { mass, friction, .. }
+                if step
+                    .zip(k_max)
+                    .is_none_or(|(h, k)| theory::baoab_stable(*mass, *friction, h, k)) =>
+            {
+                potential::curved_directions(&*potential)
+                    .map(|c| theory::continuous_noise_floor(c, sigma * sigma * dt, *friction))
+            }
+            _ => None,
         };
         let full = potential::full_spectrum(&*potential);
         let discrete = s

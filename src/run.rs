@@ -392,10 +392,16 @@ impl<'a> Setup<'a> {
                 speedup: slowest.and_then(|(m, mu, k)| theory::speedup(m, mu, k)),
                 damping: slowest.map(|(m, mu, k)| theory::damping(m, mu, k).as_str()),
                 optimal_momentum: None,
-                theory_noise_floor: particle.and_then(|(_, mu)| {
+                theory_noise_floor: particle.and_then(|(m, mu)| {
                     let sigma = self.sigma()?;
                     let dt = self.noise_dt(coefficients);
                     (!mu.is_nan()).then_some(())?;
+                    // Beyond BAOAB's stability edge the run diverges: no floor to predict.
+                    let step = self.s.continuous.as_ref().and_then(|c| c.baoab_step());
+                    let k_max = self.spectrum.and_then(|ks| ks.last().copied());
+                    if let (Some(h), Some(k_max)) = (step, k_max) {
+                        theory::baoab_stable(m, mu, h, k_max).then_some(())?;
+                    }
                     let curved = crate::potential::curved_directions(self.potential)?;
                     Some(theory::continuous_noise_floor(
                         curved,

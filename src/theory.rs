@@ -478,6 +478,19 @@ pub fn discrete_noise_floor(
         .sum()
 }
 
+/// Whether BAOAB's fixed step `h` is stable on curvatures up to `k_max`: the velocity
+/// Verlet part needs `h < 2√(m/k_max)` (the exact friction-noise step is stable at any h);
+/// its massless limit, explicit Euler on gradient flow, `h < 2μ/k_max`.
+pub fn baoab_stable(m: f64, mu: f64, h: f64, k_max: f64) -> bool {
+    if k_max <= 0.0 {
+        true
+    } else if m == 0.0 {
+        h < 2.0 * mu / k_max
+    } else {
+        h < 2.0 * (m / k_max).sqrt()
+    }
+}
+
 /// The continuous noise floor on a quadratic: the Langevin particle with force noise of
 /// intensity s (s² = σ²Δt) is in Boltzmann's law at kT = s²/(2μ), so each of the `curved`
 /// directions with k > 0 carries E − E* = kT/2 on average, whatever m and k:

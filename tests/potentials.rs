@@ -460,6 +460,15 @@ fn newton_finds_the_minimum_of_the_well_the_position_lies_in() {
     assert_relative_eq!(spectrum[0], expected[0], max_relative = 1e-6);
     assert_relative_eq!(spectrum[1], expected[1], max_relative = 1e-9);
 
+    // A steep minimum approached from next door: 1e12·(x² − 2)² has |∇E| ≥ 2.5e-3 at every
+    // double beside √2 (|x² − 2| ≥ 4.4e-16 there), however close the start; the Newton
+    // step, at round-off, says it has arrived: √2 to the last bit.
+    let steep = expression(&["x"], "1e12*(x^2 - 2)^2", None);
+    for start in [1.5, 1.41421357, std::f64::consts::SQRT_2 + 5e-14] {
+        let found = steep.find_minimum(&[start]).unwrap();
+        assert_relative_eq!(found[0], 2f64.sqrt(), max_relative = 2.0 * f64::EPSILON);
+    }
+
     // A flat minimum (x⁴: E'' = 0 there) is still a minimum: Newton's steps x/3 shrink
     // geometrically towards 0.
     let quartic = expression(&["x"], "x^4", None);

@@ -236,3 +236,129 @@ momentum = { values = [0.5, 0.9] }
         );
     }
 }
+
+#[test]
+fn a_singular_hessians_flat_directions_add_no_noise_floor() {
+    // H = vvᵀ with v = (1, 2, 3): one curved direction (k = 14), two flat ones, which the
+    // eigen-solver leaves a few ulps from 0 and the engine reads as 0. The continuous floor
+    // is then one direction's kT/2 = σ²/(4μ), the heavy ball's Goh's formula at k = 14
+    // alone. Measured over the last 10% (2000 time units of a particle relaxing at rate ≥ 1;
+    // 20 000 steps whose slowest correlation is ~2 steps): standard errors ~3% and ~1%;
+    // 10% is over three of them.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rank-one.toml");
+    fs::write(
+        &file,
+        r#"
+[potential]
+kind = "quadratic"
+hessian = [[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [3.0, 6.0, 9.0]]
+
+[particle]
+position = [1.0, 1.0, 1.0]
+mass = 1.0
+friction = 2.0
+
+[continuous]
+method = "baoab"
+t_end = 20000.0
+step = 0.05
+
+[[discrete]]
+label = "hb"
+scheme = "heavy-ball"
+learning_rate = 0.01
+momentum = 0.5
+steps = 200000
+
+[gradient]
+noise = 0.1
+seed = 1
+
+[stop]
+criterion = "loss"
+tolerance = 1e-30
+"#,
+    )
+    .unwrap();
+    run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    let rows = read_csv(&dir.path().join("rank-one/summary.csv"));
+    let (sigma, mu, eps, p) = (0.1, 2.0, 0.01, 0.5);
+    for (row, theory) in rows
+        .iter()
+        .zip([sigma * sigma / (4.0 * mu), floor(eps, p, sigma, &[14.0])])
+    {
+        approx::assert_relative_eq!(num(row, "theory_noise_floor"), theory, max_relative = 1e-12);
+        let measured = num(row, "noise_floor");
+        assert!(
+            (measured / theory - 1.0).abs() < 0.1,
+            "{}: noise floor {measured} vs {theory}",
+            row["method"]
+        );
+    }
+}
+
+#[test]
+fn beyond_baoabs_stability_edge_the_run_diverges_and_no_floor_is_predicted() {
+    // On diag(1, 10) with m = 1 the velocity-Verlet part of BAOAB is stable for
+    // h < 2√(m/k_max) = 0.632…: at h = 0.6 the run settles on its floor (predicted,
+    // σ²·2/(4μ)); at h = 0.7 the k = 10 mode grows by |σ| > 1 a step and the run diverges,
+    // with an empty theory_noise_floor.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, step, diverges) in [("stable", 0.6, false), ("unstable", 0.7, true)] {
+        let file = dir.path().join(format!("{name}.toml"));
+        fs::write(
+            &file,
+            format!(
+                r#"
+[potential]
+kind = "quadratic"
+eigenvalues = [1.0, 10.0]
+
+[particle]
+position = [1.0, 1.0]
+mass = 1.0
+friction = 2.0
+
+[continuous]
+t_end = 2000.0
+sample_interval = {step}
+step = {step}
+
+[gradient]
+noise = 0.1
+
+[stop]
+tolerance = 1e-30
+"#
+            ),
+        )
+        .unwrap();
+        run(&[
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--quiet",
+        ]);
+        let rows = read_csv(&dir.path().join(name).join("summary.csv"));
+        let row = &rows[0];
+        if diverges {
+            assert_eq!(row["status"], "diverged");
+            assert_eq!(row["theory_noise_floor"], "");
+        } else {
+            assert_eq!(row["status"], "not-converged");
+            approx::assert_relative_eq!(
+                num(row, "theory_noise_floor"),
+                2.0 * 0.01 / (4.0 * 2.0),
+                max_relative = 1e-12
+            );
+        }
+    }
+}

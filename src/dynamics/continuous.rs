@@ -617,7 +617,12 @@ impl ContinuousRun<'_> {
                         solver = "dopri5+bdf";
                         watch.stale_derivative = true;
                         let (t0, y0) = (watch.t0, watch.y0.clone());
-                        integrate_bdf(&rhs, &mut watch, &y0, t0, spec)
+                        // BDF gets what is left of the step budget.
+                        let rest = ContinuousSpec {
+                            max_steps: spec.max_steps.saturating_sub(watch.steps).max(1),
+                            ..*spec
+                        };
+                        integrate_bdf(&rhs, &mut watch, &y0, t0, &rest)
                     }
                     Err(e) => Err(failure_note(&e, spec)),
                 }

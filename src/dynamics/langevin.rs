@@ -93,10 +93,11 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
         k += 1;
         // Times as k·h (not a running sum), the last step ending exactly at t_end.
         let t1 = if k >= total { spec.t_end } else { k as f64 * h };
+        // Times k·h and the observer's j·interval agree to a few ulps of t: within the
+        // slack a requested time is the step end.
+        let slack = ROW_SLACK * h + 8.0 * f64::EPSILON * t1;
         // Keep the step's start only when an observer wants a time inside the step.
-        let between = observer
-            .next_time()
-            .is_some_and(|tq| tq < t1 - ROW_SLACK * h);
+        let between = observer.next_time().is_some_and(|tq| tq < t1 - slack);
         if between {
             scheme.keep_start();
         }
@@ -108,10 +109,10 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
             .all(|x| x.is_finite());
         // Rows: those on the step end (all of them, by construction) and any in between.
         while finite && let Some(tq) = observer.next_time() {
-            if tq > t1 + ROW_SLACK * h {
+            if tq > t1 + slack {
                 break;
             }
-            if tq < t1 - ROW_SLACK * h && between {
+            if tq < t1 - slack && between {
                 let s = (tq - t) / (t1 - t);
                 scheme.observe_between(s, tq, observer);
             } else {
@@ -154,7 +155,8 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     }
 }
 
-/// How close (in steps) a requested time must be to a step end to be read there.
+/// How close (in steps, beside the round-off of t) a requested time must be to a step end
+/// to be read there.
 const ROW_SLACK: f64 = 1e-9;
 
 /// The number of steps of length `h` to `t_end` (the last one possibly shorter).
@@ -359,7 +361,14 @@ impl<'p, P: Potential + ?Sized> Baoab<'p, P> {
             }
         };
         lerp(&mut self.w_at, &self.w_start, &self.w);
-        lerp(&mut self.v_at, &self.v_start, &self.v);
+        if self.mass == 0.0 {
+            // The v columns of gradient flow hold the drift −∇E/μ at the row's own w.
+            self.potential.gradient_into(&self.w_at, &mut self.v_at);
+            let k = -1.0 / self.friction;
+            self.v_at.iter_mut().for_each(|v| *v *= k);
+        } else {
+            lerp(&mut self.v_at, &self.v_start, &self.v);
+        }
         observer.observe(tq, &self.w_at, &self.v_at);
     }
 }

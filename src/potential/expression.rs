@@ -440,12 +440,23 @@ impl Expression {
             }
         }
         let g_norm = norm_inf(&g);
+        // Near a steep minimum round-off keeps |∇E| at ~ε·|H|·|w*| however close w is (so a
+        // start near w* would tighten the gradient test past reach): where H is positive
+        // definite, a Newton step at round-off of w counts as converged too.
+        let newton_settled = {
+            let rows = self.hessian_rows(&x);
+            all_finite(rows.iter().flatten().copied())
+                .then(|| nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).cholesky())
+                .flatten()
+                .map(|c| c.solve(&nalgebra::DVector::from_column_slice(&g)).amax())
+                .is_some_and(|step| step <= 1e-8 * norm_inf(&x).max(1.0))
+        };
         // A budget spent while still striding (exp(x) drifting to −∞ one unit per Newton
         // step, with a vanishing gradient) is no convergence; a geometric crawl onto a flat
         // minimum (x⁴) ends with a tiny step and goes on to the tests below.
         let striding = matches!(end, NewtonEnd::Budget)
             && (last_step.is_nan() || last_step > 1e-8 * norm_inf(&x).max(1.0));
-        if striding || g_norm.is_nan() || g_norm > gradient_tolerance {
+        if striding || g_norm.is_nan() || (g_norm > gradient_tolerance && !newton_settled) {
             return Err(match end {
                 NewtonEnd::Budget => format!(
                     "did not settle within {NEWTON_ITERATIONS} iterations: it ended at w = {} \

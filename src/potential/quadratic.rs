@@ -51,7 +51,17 @@ impl Quadratic {
                 (ev, f)
             }
             None => {
-                let eig = DMatrix::from_row_slice(n, n, &h).symmetric_eigen();
+                let mut eig = DMatrix::from_row_slice(n, n, &h).symmetric_eigen();
+                // The eigen-solver leaves a singular Hessian's zero eigenvalues ±ε·|H| away
+                // from 0; within the tolerance the parser grants negative ones (1e-12 of the
+                // largest) they are 0: flat directions, which the rate and noise-floor
+                // formulas must see as such.
+                let scale = eig.eigenvalues.amax();
+                for v in eig.eigenvalues.iter_mut() {
+                    if v.abs() <= 1e-12 * scale {
+                        *v = 0.0;
+                    }
+                }
                 let mut f = vec![0.0; n * n];
                 for k in 0..n {
                     let s = eig.eigenvalues[k].max(0.0).sqrt();

@@ -90,7 +90,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
                 return Err(t.error(
                     "method",
                     format!(
-                        "bdf factorises a dense Jacobian of the state ((2n)^2 numbers): n = {n} coordinates is beyond the {most} it takes; use dopri5 (or auto, which keeps to dopri5 there)"
+                        "bdf factorises a dense Jacobian of the state (n^2 numbers for gradient flow, (2n)^2 with mass): n = {n} coordinates is beyond the {most} it takes; use dopri5 (or auto, which keeps to dopri5 there)"
                     ),
                 ));
             }
