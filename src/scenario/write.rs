@@ -124,6 +124,16 @@ pub(super) fn to_toml(s: &Scenario) -> String {
         let _ = writeln!(o, "t_end = {}", num(c.t_end));
         let _ = writeln!(o, "sample_interval = {}", num(c.sample_interval));
         if let Some(step) = c.step {
+            let noisy = s.gradient.is_some_and(|g| g.noise > 0.0);
+            let baoab = c.method == Method::Baoab || (c.method == Method::Auto && noisy);
+            if let Some(h) = c.baoab_step().filter(|&h| baoab && h != step) {
+                // Said, not silently done: rows fall on step ends.
+                let _ = writeln!(
+                    o,
+                    "# baoab steps by {}, the largest step <= step that divides sample_interval",
+                    num(h)
+                );
+            }
             let _ = writeln!(o, "step = {}", num(step));
         }
         let _ = writeln!(o, "max_steps = {}", c.max_steps);
