@@ -12,6 +12,21 @@ fn run(args: &[&str]) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// Runs the scenario `text` as `<name>.toml` in a fresh folder and reads its summary.
+fn summary_of(name: &str, text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(format!("{name}.toml"));
+    fs::write(&file, text).unwrap();
+    run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    read_csv(&dir.path().join(name).join("summary.csv"))
+}
+
 #[test]
 fn the_same_seed_gives_the_same_bytes_for_any_thread_count_or_shard() {
     let scenario = scenarios_dir().join("stochastic-quadratic.toml");
@@ -174,10 +189,8 @@ fn nesterovs_noise_floor_matches_its_ar2_closed_form() {
     // correlation ~7 steps) averages ≥ 1000 independent values of a ½χ²₁-like energy
     // (relative spread √2): ~4% standard error per component, less for the sum. 15% is
     // more than 3.5 of them.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("nesterov-noise.toml");
-    fs::write(
-        &file,
+    let rows = summary_of(
+        "nesterov-noise",
         r#"
 [potential]
 kind = "quadratic"
@@ -204,16 +217,7 @@ tolerance = 1e-12
 learning_rate = { values = [0.03, 0.1] }
 momentum = { values = [0.5, 0.9] }
 "#,
-    )
-    .unwrap();
-    run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--quiet",
-    ]);
-    let rows = read_csv(&dir.path().join("nesterov-noise/summary.csv"));
+    );
     assert_eq!(rows.len(), 4);
     for row in &rows {
         let (eps, p) = (num(row, "learning_rate"), num(row, "momentum"));
@@ -245,10 +249,8 @@ fn a_singular_hessians_flat_directions_add_no_noise_floor() {
     // alone. Measured over the last 10% (2000 time units of a particle relaxing at rate ≥ 1;
     // 20 000 steps whose slowest correlation is ~2 steps): standard errors ~3% and ~1%;
     // 10% is over three of them.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("rank-one.toml");
-    fs::write(
-        &file,
+    let rows = summary_of(
+        "rank-one",
         r#"
 [potential]
 kind = "quadratic"
@@ -279,16 +281,7 @@ seed = 1
 criterion = "loss"
 tolerance = 1e-30
 "#,
-    )
-    .unwrap();
-    run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--quiet",
-    ]);
-    let rows = read_csv(&dir.path().join("rank-one/summary.csv"));
+    );
     let (sigma, mu, eps, p) = (0.1, 2.0, 0.01, 0.5);
     for (row, theory) in rows
         .iter()
@@ -310,12 +303,10 @@ fn beyond_baoabs_stability_edge_the_run_diverges_and_no_floor_is_predicted() {
     // h < 2√(m/k_max) = 0.632…: at h = 0.6 the run settles on its floor (predicted,
     // σ²·2/(4μ)); at h = 0.7 the k = 10 mode grows by |σ| > 1 a step and the run diverges,
     // with an empty theory_noise_floor.
-    let dir = tempfile::tempdir().unwrap();
     for (name, step, diverges) in [("stable", 0.6, false), ("unstable", 0.7, true)] {
-        let file = dir.path().join(format!("{name}.toml"));
-        fs::write(
-            &file,
-            format!(
+        let rows = summary_of(
+            name,
+            &format!(
                 r#"
 [potential]
 kind = "quadratic"
@@ -338,16 +329,7 @@ noise = 0.1
 tolerance = 1e-30
 "#
             ),
-        )
-        .unwrap();
-        run(&[
-            "run",
-            file.to_str().unwrap(),
-            "--out",
-            dir.path().to_str().unwrap(),
-            "--quiet",
-        ]);
-        let rows = read_csv(&dir.path().join(name).join("summary.csv"));
+        );
         let row = &rows[0];
         if diverges {
             assert_eq!(row["status"], "diverged");
