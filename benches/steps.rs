@@ -121,45 +121,8 @@ impl Reference {
 
     /// Integrates to `t_end` with the standard step-size control; returns accepted steps.
     fn integrate(&self, t_end: f64, rtol: f64, atol: f64) -> u64 {
-        const A: [[f64; 6]; 7] = [
-            [0.0; 6],
-            [0.2, 0.0, 0.0, 0.0, 0.0, 0.0],
-            [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
-            [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
-            [
-                19372.0 / 6561.0,
-                -25360.0 / 2187.0,
-                64448.0 / 6561.0,
-                -212.0 / 729.0,
-                0.0,
-                0.0,
-            ],
-            [
-                9017.0 / 3168.0,
-                -355.0 / 33.0,
-                46732.0 / 5247.0,
-                49.0 / 176.0,
-                -5103.0 / 18656.0,
-                0.0,
-            ],
-            [
-                35.0 / 384.0,
-                0.0,
-                500.0 / 1113.0,
-                125.0 / 192.0,
-                -2187.0 / 6784.0,
-                11.0 / 84.0,
-            ],
-        ];
-        const E: [f64; 7] = [
-            71.0 / 57600.0,
-            0.0,
-            -71.0 / 16695.0,
-            71.0 / 1920.0,
-            -17253.0 / 339200.0,
-            22.0 / 525.0,
-            -1.0 / 40.0,
-        ];
+        use heavyball::dynamics::dormand_prince::{A, error_weights};
+        let e_w = error_weights();
         let mut y = [1.0, 1.0, 0.0, 0.0];
         let mut k = [[0.0; 4]; 7];
         k[0] = self.f(&y);
@@ -184,7 +147,7 @@ impl Reference {
                     if s < 6 {
                         y_new[i] += h * A[6][s] * ks[i];
                     }
-                    e += h * E[s] * ks[i];
+                    e += h * e_w[s] * ks[i];
                 }
                 let sc = atol + rtol * y[i].abs().max(y_new[i].abs());
                 err += (e / sc) * (e / sc);

@@ -102,69 +102,63 @@ fn discrete(
     })
 }
 
-/// Allocations and accepted steps of a dopri5 run of the particle (m, μ) to `t_end`.
-fn continuous(
+/// Allocations and steps of a run of the particle (m, μ) under `spec`, with `noise`.
+fn counted_run(
     p: &dyn Potential,
     (mass, friction): (f64, f64),
-    (rtol, atol): (f64, f64),
-    w0: &[f64],
-    v0: &[f64],
-    t_end: f64,
+    (w0, v0): (&[f64], &[f64]),
+    spec: &ContinuousSpec,
+    noise: Option<&GradientNoise>,
 ) -> (u64, u64) {
     counted(|| {
-        let spec = ContinuousSpec {
-            method: Method::Dopri5,
-            rtol,
-            atol,
-            t_end,
-            sample_interval: t_end,
-            step: None,
-            max_steps: 10_000_000,
-            model: Model::HeavyBall,
-        };
         ContinuousRun {
             potential: p,
             mass,
             friction,
             position: w0,
             velocity: v0,
-            spec: &spec,
+            spec,
             stop: never_stop(),
-            noise: None,
+            noise,
         }
         .run(&mut ())
         .steps
     })
 }
 
-/// Allocations and steps of a noisy BAOAB run of the particle (m, μ) to `t_end`.
-fn langevin(p: &dyn Potential, (mass, friction): (f64, f64), w0: &[f64], t_end: f64) -> (u64, u64) {
+/// A run's spec: `method` to `t_end`, no rows but the ends.
+fn spec(method: Method, (rtol, atol): (f64, f64), t_end: f64, step: Option<f64>) -> ContinuousSpec {
+    ContinuousSpec {
+        method,
+        rtol,
+        atol,
+        t_end,
+        sample_interval: t_end,
+        step,
+        max_steps: 10_000_000,
+        model: Model::HeavyBall,
+    }
+}
+
+/// Allocations and accepted steps of a dopri5 run of the particle (m, μ) to `t_end`.
+fn continuous(
+    p: &dyn Potential,
+    particle: (f64, f64),
+    tolerances: (f64, f64),
+    w0: &[f64],
+    v0: &[f64],
+    t_end: f64,
+) -> (u64, u64) {
+    let spec = spec(Method::Dopri5, tolerances, t_end, None);
+    counted_run(p, particle, (w0, v0), &spec, None)
+}
+
+/// Allocations and steps of a noisy BAOAB run (step 0.01) of the particle (m, μ) to `t_end`.
+fn langevin(p: &dyn Potential, particle: (f64, f64), w0: &[f64], t_end: f64) -> (u64, u64) {
     let v0 = vec![0.0; w0.len()];
     let noise = GradientNoise::new(0.1, 1, 0, CONTINUOUS_STREAM);
-    counted(|| {
-        let spec = ContinuousSpec {
-            method: Method::Baoab,
-            rtol: 1e-8,
-            atol: 1e-10,
-            t_end,
-            sample_interval: t_end,
-            step: Some(0.01),
-            max_steps: 10_000_000,
-            model: Model::HeavyBall,
-        };
-        ContinuousRun {
-            potential: p,
-            mass,
-            friction,
-            position: w0,
-            velocity: &v0,
-            spec: &spec,
-            stop: never_stop(),
-            noise: Some(&noise),
-        }
-        .run(&mut ())
-        .steps
-    })
+    let spec = spec(Method::Baoab, (1e-8, 1e-10), t_end, Some(0.01));
+    counted_run(p, particle, (w0, &v0), &spec, Some(&noise))
 }
 
 /// Heavy-ball coefficients (ε, p) in Polyak's form.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::exact::{exact_distance, exact_state, first_crossing};
+use common::exact::{exact_distance, exact_state, first_crossing, max_position_error};
 use heavyball::dynamics::continuous::ContinuousRun;
 use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
 use heavyball::potential::{self, Potential};
@@ -201,17 +201,14 @@ fn rk4_error_falls_as_step_to_the_fourth() {
                     1e-300,
                     &mut rec,
                 );
-                rec.rows
-                    .iter()
-                    .map(|(t, w, _)| {
-                        let (we, _) =
-                            exact_state(case.m, case.mu, &case.ks, &case.w0, &case.v0, *t);
-                        w.iter()
-                            .zip(&we)
-                            .map(|(a, b)| (a - b).abs())
-                            .fold(0.0, f64::max)
-                    })
-                    .fold(0.0, f64::max)
+                max_position_error(
+                    case.m,
+                    case.mu,
+                    &case.ks,
+                    &case.w0,
+                    &case.v0,
+                    rec.rows.iter().map(|(t, w, _)| (*t, &w[..])),
+                )
             })
             .collect();
         for pair in errs.windows(2) {

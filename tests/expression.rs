@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{num, read_csv, run_ok, scenarios_dir};
+use common::{assert_same_results, num, read_csv, run_ok, scenarios_dir};
 
 #[test]
 fn momentum_rolls_through_the_shallow_well_and_gradient_descent_stays() {
@@ -156,17 +156,10 @@ fn a_found_minimum_gives_the_theory_columns_of_a_given_one() {
     // …and running it again reproduces every file byte for byte, itself included.
     let again = dir.path().join("again");
     run_ok(&out.join("found/scenario.toml"), &again);
-    for file in [
-        "summary.csv",
-        "continuous.csv",
-        "discrete.csv",
-        "comparison.csv",
-        "scenario.toml",
-    ] {
-        let a = std::fs::read(out.join("found").join(file)).unwrap();
-        let b = std::fs::read(again.join("found").join(file)).unwrap();
-        assert!(a == b, "{file} differs on the re-run");
+    for file in ["continuous.csv", "discrete.csv", "comparison.csv"] {
+        assert!(out.join("found").join(file).is_file(), "no {file}");
     }
+    assert_same_results(&out.join("found"), &again.join("found"));
 }
 
 #[test]

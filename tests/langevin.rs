@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::exact::exact_state;
+use common::exact::max_position_error;
 use heavyball::dynamics::continuous::ContinuousRun;
 use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
 use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
@@ -124,16 +124,14 @@ fn without_noise_baoab_is_second_order_and_its_massless_limit_first_order() {
                     &mut rec,
                 );
                 assert_eq!(rec.rows.len(), 11, "a row every 0.5 up to t_end = 5");
-                rec.rows
-                    .iter()
-                    .map(|(t, w)| {
-                        let (we, _) = exact_state(m, mu, &ks, &w0, &v0, *t);
-                        w.iter()
-                            .zip(&we)
-                            .map(|(a, b)| (a - b).abs())
-                            .fold(0.0, f64::max)
-                    })
-                    .fold(0.0, f64::max)
+                max_position_error(
+                    m,
+                    mu,
+                    &ks,
+                    &w0,
+                    &v0,
+                    rec.rows.iter().map(|(t, w)| (*t, &w[..])),
+                )
             })
             .collect();
         for pair in errs.windows(2) {

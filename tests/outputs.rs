@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 mod common;
 
-use common::{num, read_csv, run_ok, scenarios_dir, shipped};
+use common::{assert_same_results, num, read_csv, run_ok, scenarios_dir, shipped};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
@@ -107,17 +107,7 @@ fn rerunning_the_written_scenario_reproduces_every_csv_byte_for_byte() {
         let dir = entry.unwrap().path();
         run_ok(&dir.join("scenario.toml"), again.path());
         let name = dir.file_name().unwrap();
-        for file in [
-            "summary.csv",
-            "continuous.csv",
-            "discrete.csv",
-            "comparison.csv",
-            "scenario.toml",
-        ] {
-            let a = std::fs::read(dir.join(file)).ok();
-            let b = std::fs::read(again.path().join(name).join(file)).ok();
-            assert_eq!(a, b, "{}/{file} differs", dir.display());
-        }
+        assert_same_results(&dir, &again.path().join(name));
         n += 1;
     }
     assert!(n >= 6, "only {n} shipped scenarios ran");

@@ -655,62 +655,22 @@ fn large_dopri5(spec: &ContinuousSpec, state_dim: usize) -> bool {
     spec.method == Method::Dopri5 && state_dim > super::MAX_FIXED_DIM
 }
 
-/// The Dormand–Prince 5(4) tableau (Dormand & Prince 1980; Hairer–Nørsett–Wanner I, Table
-/// II.5.2), the method `ode_solvers`' Dopri5 runs, for diffsol's explicit RK driver: `d` is
-/// b − b̂ (the error estimate's weights), FSAL (the last row of `a` is `b`).
+/// The Dormand–Prince 5(4) tableau ([`super::dormand_prince`]) for diffsol's explicit RK
+/// driver: `d` is b − b̂ (the error estimate's weights), FSAL (the last row of `a` is `b`).
 fn dormand_prince_tableau() -> diffsol::Tableau<f64> {
+    use super::dormand_prince::{A, B, C, error_weights};
     use diffsol::{TableauMat, TableauVec};
-    let c = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
-    let rows: [&[f64]; 6] = [
-        &[],
-        &[1.0 / 5.0],
-        &[3.0 / 40.0, 9.0 / 40.0],
-        &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
-        &[
-            19372.0 / 6561.0,
-            -25360.0 / 2187.0,
-            64448.0 / 6561.0,
-            -212.0 / 729.0,
-        ],
-        &[
-            9017.0 / 3168.0,
-            -355.0 / 33.0,
-            46732.0 / 5247.0,
-            49.0 / 176.0,
-            -5103.0 / 18656.0,
-        ],
-    ];
-    let b = [
-        35.0 / 384.0,
-        0.0,
-        500.0 / 1113.0,
-        125.0 / 192.0,
-        -2187.0 / 6784.0,
-        11.0 / 84.0,
-        0.0,
-    ];
-    let b_hat = [
-        5179.0 / 57600.0,
-        0.0,
-        7571.0 / 16695.0,
-        393.0 / 640.0,
-        -92097.0 / 339200.0,
-        187.0 / 2100.0,
-        1.0 / 40.0,
-    ];
     let mut a = TableauMat::zeros(7, 7);
-    // FSAL: the last stage's row is b.
-    for (i, row) in rows.iter().chain([&b[..6]].iter()).enumerate() {
+    for (i, row) in A.iter().enumerate() {
         for (j, v) in row.iter().enumerate() {
             a[(i, j)] = *v;
         }
     }
-    let d: Vec<f64> = b.iter().zip(&b_hat).map(|(x, y)| x - y).collect();
     diffsol::Tableau::new(
         a,
-        TableauVec::from_slice(&b),
-        TableauVec::from_slice(&c),
-        TableauVec::from_slice(&d),
+        TableauVec::from_slice(&B),
+        TableauVec::from_slice(&C),
+        TableauVec::from_slice(&error_weights()),
         4,
         None,
     )

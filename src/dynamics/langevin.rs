@@ -34,7 +34,7 @@ use crate::observe::{
     ContinuousObserver, Crossings, RATE_DECADES, RunReport, Status, StopRule, distance2,
 };
 use crate::potential::Potential;
-use crate::scenario::{ContinuousSpec, Model};
+use crate::scenario::{ContinuousSpec, Criterion, Model};
 
 /// The share of the time budget over which the noise floor is averaged: its last 10%.
 const FLOOR_SHARE: f64 = 0.1;
@@ -64,7 +64,7 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     while observer.next_time().is_some_and(|t| t <= 0.0) {
         observer.observe(0.0, &scheme.w, scheme.velocity());
     }
-    let mut measure = scheme.measure(&stop);
+    let (mut measure, d2) = scheme.measure(&stop);
     let mut status = None;
     if measure < loose {
         crossings.loose = Some(0.0);
@@ -72,7 +72,7 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     if measure < tight {
         crossings.tight = Some(0.0);
         status = Some((Status::Converged, 0.0));
-    } else if stop.diverged(distance2(potential, &scheme.w)) {
+    } else if stop.diverged(d2) {
         status = Some((Status::Diverged, 0.0));
     }
 
@@ -102,14 +102,19 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
             scheme.keep_start();
         }
         scheme.step(t, t1 - t);
-        let finite = scheme
-            .w
-            .iter()
-            .chain(scheme.velocity())
-            .all(|x| x.is_finite());
-        // Rows: those on the step end (all of them, by construction) and any in between.
-        while finite && let Some(tq) = observer.next_time() {
-            if tq > t1 + slack {
+        // Rows: those on the step end (all of them, by construction) and any in between;
+        // none from a state that overflowed (the divergence test below ends the run).
+        let mut finite = None;
+        while let Some(tq) = observer.next_time() {
+            if tq > t1 + slack
+                || !*finite.get_or_insert_with(|| {
+                    scheme
+                        .w
+                        .iter()
+                        .chain(scheme.velocity())
+                        .all(|x| x.is_finite())
+                })
+            {
                 break;
             }
             if tq < t1 - slack && between {
@@ -120,7 +125,8 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
             }
         }
         t = t1;
-        measure = scheme.measure(&stop);
+        let d2;
+        (measure, d2) = scheme.measure(&stop);
         if t1 >= floor_from
             && let Some(e_min) = e_min
         {
@@ -133,7 +139,7 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
         if measure < tight {
             crossings.tight = Some(t1);
             status = Some((Status::Converged, t1));
-        } else if stop.diverged(distance2(potential, &scheme.w)) {
+        } else if stop.diverged(d2) {
             status = Some((Status::Diverged, t1));
         } else if k >= total {
             status = Some((Status::NotConverged, t1));
@@ -340,11 +346,16 @@ impl<'p, P: Potential + ?Sized> Baoab<'p, P> {
         self.set_drift();
     }
 
-    /// The criterion's measure at the current state (∇E is at hand, noise-free).
-    fn measure(&self, stop: &StopRule) -> f64 {
+    /// The criterion's measure and |w − w*|² (the divergence test's) at the current state
+    /// (∇E is at hand, noise-free); the distance criterion's measure is that same number.
+    fn measure(&self, stop: &StopRule) -> (f64, f64) {
+        let d2 = distance2(self.potential, &self.w);
+        if stop.criterion == Criterion::Distance {
+            return (d2, d2);
+        }
         let mass = self.mass;
         let kinetic = || mass * self.v.iter().map(|x| x * x).sum::<f64>();
-        stop.measure(self.potential, &self.w, &self.g, kinetic)
+        (stop.measure(self.potential, &self.w, &self.g, kinetic), d2)
     }
 
     fn keep_start(&mut self) {

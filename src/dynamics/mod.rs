@@ -8,6 +8,7 @@
 
 pub mod continuous;
 pub mod discrete;
+pub mod dormand_prince;
 pub mod interp;
 pub mod lanes;
 pub mod langevin;

@@ -32,6 +32,27 @@ pub fn exact_state(
         .unzip()
 }
 
+/// The largest coordinate error of recorded positions `(t, w(t))` against [`exact_state`]
+/// (the global error an order test compares across step sizes).
+pub fn max_position_error<'a>(
+    m: f64,
+    mu: f64,
+    ks: &[f64],
+    w0: &[f64],
+    v0: &[f64],
+    rows: impl IntoIterator<Item = (f64, &'a [f64])>,
+) -> f64 {
+    rows.into_iter()
+        .map(|(t, w)| {
+            let (we, _) = exact_state(m, mu, ks, w0, v0, t);
+            w.iter()
+                .zip(&we)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max)
+        })
+        .fold(0.0, f64::max)
+}
+
 /// Exact distance `|w(t) − w*|` to the minimum along the same trajectory as
 /// [`exact_state`].
 pub fn exact_distance(m: f64, mu: f64, ks: &[f64], w0: &[f64], v0: &[f64], t: f64) -> f64 {

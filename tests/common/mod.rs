@@ -32,6 +32,32 @@ pub fn run_ok(input: &Path, out: &Path) {
 }
 
 /// A CSV as header → column of strings.
+/// Asserts that two result folders hold the same bytes in every file a run writes (a
+/// trajectory file absent from both is equal; every run writes its summary and scenario).
+pub fn assert_same_results(a: &Path, b: &Path) {
+    for always in ["summary.csv", "scenario.toml"] {
+        assert!(a.join(always).is_file(), "{}: no {always}", a.display());
+    }
+    for file in [
+        "summary.csv",
+        "continuous.csv",
+        "discrete.csv",
+        "comparison.csv",
+        "scenario.toml",
+    ] {
+        let (x, y) = (
+            std::fs::read(a.join(file)).ok(),
+            std::fs::read(b.join(file)).ok(),
+        );
+        assert!(
+            x == y,
+            "{} and {}: {file} differs",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
 pub fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
