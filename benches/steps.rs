@@ -15,7 +15,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::dynamics::ContinuousRun;
 use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::lanes::{LANES, run_in_lanes};
 use heavyball::dynamics::maps;

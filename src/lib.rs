@@ -9,10 +9,12 @@
 
 pub mod dynamics;
 pub mod error;
+pub mod grid;
 pub mod merge;
 pub mod observe;
 pub mod output;
 pub mod potential;
+pub mod problem;
 pub mod report;
 pub mod run;
 pub mod scenario;

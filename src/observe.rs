@@ -3,7 +3,43 @@
 //! finished run, and the observer traits through which samplers receive states.
 
 use crate::potential::Potential;
-use crate::scenario::{Criterion, StopSpec};
+
+/// The quantity the stop rule measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    /// `|w − w*|`.
+    Distance,
+    /// `E(w) − E*`.
+    Loss,
+    /// `|∇E(w)|`.
+    Gradient,
+    /// `sqrt(m|v|² + 2(E − E*))`: Q9's Lyapunov function, which never rises in the
+    /// continuous run and does not vanish when an oscillation passes through `w*`.
+    Energy,
+}
+
+impl Criterion {
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Criterion::Distance => "distance",
+            Criterion::Loss => "loss",
+            Criterion::Gradient => "gradient",
+            Criterion::Energy => "energy",
+        }
+    }
+}
+
+/// When a run has converged or diverged (a scenario's `[stop]` table).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StopSpec {
+    /// What is measured.
+    pub criterion: Criterion,
+    /// Converged once the criterion is below this.
+    pub tolerance: f64,
+    /// Diverged once the distance from the minimum exceeds this.
+    pub divergence: f64,
+}
 
 /// How a run ended (argmin's `TerminationReason`, for this engine).
 #[derive(Debug, Clone, PartialEq)]

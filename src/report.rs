@@ -333,7 +333,7 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         .collect();
     let sigma = s.gradient.map(|g| g.noise).filter(|&x| x > 0.0);
     let noise = sigma.map(|sigma| {
-        let dt = crate::dynamics::noise::langevin_dt(coefficients.first());
+        let dt = crate::dynamics::maps::langevin_dt(coefficients.first());
         // Beyond BAOAB's stability edge (the scenario's step) the run diverges: no floor.
         let step = s.continuous.as_ref().and_then(|c| c.baoab_step());
         let k_max = ks.last().copied();

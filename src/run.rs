@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 use nalgebra::Dyn;
 use sha2::{Digest, Sha256};
 
-use crate::dynamics::continuous::ContinuousRun;
+use crate::dynamics::ContinuousRun;
 use crate::dynamics::discrete::{DiscreteRun, Iterates};
 use crate::dynamics::lanes;
 use crate::dynamics::maps::{self, Coefficients};
@@ -205,7 +205,7 @@ impl<'a> Setup<'a> {
 
     /// The time one noisy gradient evaluation stands for in the continuous run.
     fn noise_dt(&self, coefficients: &[Coefficients]) -> f64 {
-        crate::dynamics::noise::langevin_dt(coefficients.first())
+        crate::dynamics::maps::langevin_dt(coefficients.first())
     }
 
     /// σ of a noisy gradient.

@@ -9,7 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::dynamics::ContinuousRun;
 use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::maps;
 use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};

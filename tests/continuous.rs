@@ -6,7 +6,7 @@
 mod common;
 
 use common::exact::{exact_distance, exact_state, first_crossing, max_position_error};
-use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::dynamics::ContinuousRun;
 use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
 use heavyball::potential::{self, Potential};
 use heavyball::scenario::{

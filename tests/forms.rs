@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::iterates::{relative_gap, run_entry as run};
 
-use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::dynamics::ContinuousRun;
 use heavyball::dynamics::maps;
 use heavyball::observe::{ContinuousObserver, Status, StopRule};
 use heavyball::potential::{self, Potential};

@@ -7,7 +7,7 @@
 mod common;
 
 use common::exact::max_position_error;
-use heavyball::dynamics::continuous::ContinuousRun;
+use heavyball::dynamics::ContinuousRun;
 use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
 use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
 use heavyball::potential::{self, Potential};

@@ -13,34 +13,12 @@ use ode_solvers::dop_shared::{IntegrationError, System};
 use ode_solvers::{Dop853, Dopri5, OutputType, Rk4};
 
 use super::interp::Hermite;
-use super::noise::GradientNoise;
+use super::settings::{ContinuousRun, ContinuousSpec, Method, Model};
 use crate::observe::{
     ContinuousObserver, CriterionMap, Crossings, RATE_DECADES, RunReport, Status, StopRule,
     distance2,
 };
 use crate::potential::Potential;
-use crate::scenario::{ContinuousSpec, Method, Model};
-
-/// One continuous run: the particle, where it starts, and how to integrate.
-pub struct ContinuousRun<'a> {
-    /// The loss surface.
-    pub potential: &'a dyn Potential,
-    /// m ≥ 0 (0: gradient flow on w alone).
-    pub mass: f64,
-    /// μ > 0.
-    pub friction: f64,
-    /// w(0).
-    pub position: &'a [f64],
-    /// v(0) (ignored when m = 0).
-    pub velocity: &'a [f64],
-    /// Method, tolerances, time budget.
-    pub spec: &'a ContinuousSpec,
-    /// When the run has converged or diverged.
-    pub stop: StopRule,
-    /// The Langevin force noise (intensity s = σ√Δt, see [`super::langevin`]) and its
-    /// stream; None for a noise-free particle.
-    pub noise: Option<&'a GradientNoise>,
-}
 
 /// The right-hand side `y' = f(t, y)` with evaluation counting (argmin-style: in the
 /// problem wrapper, not in the solvers). State `y = (w, v)`, or `y = w` when m = 0.

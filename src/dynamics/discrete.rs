@@ -9,11 +9,11 @@ use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
 
 use super::maps::Coefficients;
 use super::noise::GradientNoise;
+use super::settings::{Form, Scheme};
 use crate::observe::{
     Crossings, DiscreteObserver, RATE_DECADES, RunReport, Status, StopRule, distance2,
 };
 use crate::potential::Potential;
-use crate::scenario::{Form, Scheme};
 
 /// The update a run performs, with its own parameters.
 #[derive(Debug, Clone, Copy)]
@@ -381,7 +381,7 @@ impl DiscreteRun<'_> {
         let (mut floor_sum, mut floor_count) = (0.0, 0u64);
         let tight = stop.threshold(stop.tolerance);
         let loose = stop.threshold(RATE_DECADES * stop.tolerance);
-        let distance_criterion = stop.criterion == crate::scenario::Criterion::Distance;
+        let distance_criterion = stop.criterion == crate::observe::Criterion::Distance;
         let dt = self.coefficients.dt;
         let energy_mass = self.coefficients.energy_mass;
         let mut crossings = Crossings::default();

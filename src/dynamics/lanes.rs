@@ -13,8 +13,9 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::discrete::DiscreteRun;
+use super::settings::{Form, Scheme};
+use crate::observe::Criterion;
 use crate::observe::{Crossings, RATE_DECADES, RunReport, Status};
-use crate::scenario::{Criterion, Form, Scheme};
 
 /// Runs advanced together.
 pub const LANES: usize = 8;

@@ -28,13 +28,13 @@
 //! asked for (the comparison with discrete iterates) are read off the straight line
 //! between the two step ends around them.
 
-use crate::dynamics::continuous::ContinuousRun;
+use super::settings::{ContinuousRun, ContinuousSpec, Model};
 use crate::dynamics::noise::GradientNoise;
+use crate::observe::Criterion;
 use crate::observe::{
     ContinuousObserver, Crossings, RATE_DECADES, RunReport, Status, StopRule, distance2,
 };
 use crate::potential::Potential;
-use crate::scenario::{ContinuousSpec, Criterion, Model};
 
 /// The share of the time budget over which the noise floor is averaged: its last 10%.
 const FLOOR_SHARE: f64 = 0.1;

@@ -1,7 +1,7 @@
 //! The one place where a discrete entry's (ε, p) come from (THEORY §3–§4), and the
 //! inverse map back to a particle.
 
-use crate::scenario::{DiscreteParams, Form, Map, Scheme};
+use super::settings::{DiscreteParams, Form, Map, Scheme};
 
 /// Qian's map (Q7, Q8): ε = Δt²/(m + μΔt), p = m/(m + μΔt).
 pub fn qian(m: f64, mu: f64, dt: f64) -> (f64, f64) {
@@ -36,6 +36,14 @@ pub fn no_twin_reason(scheme: Scheme, eps: f64, p: f64) -> String {
     } else {
         format!("no physical twin: momentum {p:?} >= 1")
     }
+}
+
+/// The time one noisy gradient evaluation stands for in a point's continuous run: the
+/// first discrete entry's Δt (`first`; the twin's, in a learning-rate × momentum sweep),
+/// else 1 (the unit of time, as for an explicit learning rate). σ per evaluation is then
+/// a Langevin force noise of intensity σ√Δt (`dynamics::langevin`).
+pub fn langevin_dt(first: Option<&Coefficients>) -> f64 {
+    first.map_or(1.0, |c| c.dt)
 }
 
 /// The effective heavy-ball coefficients of one discrete entry.

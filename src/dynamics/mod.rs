@@ -14,6 +14,13 @@ pub mod lanes;
 pub mod langevin;
 pub mod maps;
 pub mod noise;
+mod settings;
+
+pub use noise::GradientSpec;
+pub use settings::{
+    Budget, ContinuousRun, ContinuousSpec, DiscreteParams, DiscreteSpec, Form, Map, Method, Model,
+    Scheme, step_dividing,
+};
 
 /// Largest state dimension served by a fixed-size `SVector`.
 pub const MAX_FIXED_DIM: usize = 16;

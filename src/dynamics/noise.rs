@@ -7,12 +7,13 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use sha2::{Digest, Sha256};
 
-/// The time one noisy gradient evaluation stands for in a point's continuous run: the
-/// first discrete entry's Δt (`first`; the twin's, in a learning-rate × momentum sweep),
-/// else 1 (the unit of time, as for an explicit learning rate). σ per evaluation is then
-/// a Langevin force noise of intensity σ√Δt (`dynamics::langevin`).
-pub fn langevin_dt(first: Option<&super::maps::Coefficients>) -> f64 {
-    first.map_or(1.0, |c| c.dt)
+/// Stochastic gradients (a scenario's `[gradient]` table): zero-mean Gaussian noise on every gradient evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradientSpec {
+    /// σ ≥ 0, the standard deviation added to each coordinate.
+    pub noise: f64,
+    /// The stream's seed; each run's own stream derives from it, the point and the entry.
+    pub seed: u64,
 }
 
 /// The stream index of a point's continuous run (discrete entries use 0, 1, …).

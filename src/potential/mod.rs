@@ -8,13 +8,13 @@ mod expression;
 pub mod lanczos;
 mod quadratic;
 mod rosenbrock;
+mod spec;
 
 pub use colorization::Colorization;
 pub use expression::{Expression, ExpressionError, NEWTON_ITERATIONS};
 pub use quadratic::Quadratic;
 pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};
-
-use crate::scenario::PotentialSpec;
+pub use spec::{ExpressionMinimum, HessianSpec, PotentialSpec, build, symmetric_eigenvalues};
 
 /// A loss surface E(w) on ℝⁿ.
 pub trait Potential: Send + Sync {
@@ -54,37 +54,4 @@ pub fn curved_directions(p: &dyn Potential) -> Option<usize> {
     } else {
         full_spectrum(p).map(|ks| ks.iter().filter(|&&k| k > 0.0).count())
     }
-}
-
-/// Builds the potential a scenario describes.
-pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
-    match spec {
-        PotentialSpec::Quadratic { hessian, minimum } => {
-            Box::new(Quadratic::new(hessian, minimum.clone()))
-        }
-        PotentialSpec::Colorization {
-            grid,
-            colored,
-            value,
-        } => Box::new(Colorization::new(grid.0, grid.1, colored, *value)),
-        PotentialSpec::Rosenbrock { a, b } => Box::new(Rosenbrock::new(*a, *b)),
-        PotentialSpec::Expression {
-            variables,
-            expression,
-            minimum,
-        } => Box::new(
-            Expression::new(variables, expression, minimum.point().map(<[f64]>::to_vec))
-                .expect("validated when the scenario was read"),
-        ),
-        PotentialSpec::ConvexRosenbrock { n, kappa } => Box::new(ConvexRosenbrock::new(*n, *kappa)),
-    }
-}
-
-/// Eigenvalues (ascending) of a symmetric matrix given by rows.
-pub fn symmetric_eigenvalues(rows: &[Vec<f64>]) -> Vec<f64> {
-    let n = rows.len();
-    let m = nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]);
-    let mut ev: Vec<f64> = m.symmetric_eigenvalues().iter().copied().collect();
-    ev.sort_by(f64::total_cmp);
-    ev
 }

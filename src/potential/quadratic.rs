@@ -2,8 +2,8 @@
 
 use nalgebra::DMatrix;
 
+use super::HessianSpec;
 use super::Potential;
-use crate::scenario::HessianSpec;
 
 /// A quadratic potential with a symmetric positive semi-definite Hessian.
 #[derive(Debug, Clone)]
