@@ -230,9 +230,11 @@ fn continuous_steps(c: &mut Criterion) {
     for method in [Method::Dopri5, Method::Dop853, Method::Rk4] {
         let spec = spec(method, t_end);
         let run = w1_continuous(p.as_ref(), &spec, m, mu, 1e-300);
-        let steps = run.run(&mut ()).steps;
+        let steps = run.run(&mut ()).unwrap().steps;
         group.throughput(Throughput::Elements(steps));
-        group.bench_function(method.as_str(), |b| b.iter(|| black_box(run.run(&mut ()))));
+        group.bench_function(method.as_str(), |b| {
+            b.iter(|| black_box(run.run(&mut ()).unwrap()))
+        });
     }
     // The noisy particle: BAOAB at a fixed step 0.01 (one gradient and two normals a step).
     let mut langevin = spec(Method::Baoab, t_end);
@@ -242,8 +244,10 @@ fn continuous_steps(c: &mut Criterion) {
         noise: Some(&noise),
         ..w1_continuous(p.as_ref(), &langevin, m, mu, 1e-300)
     };
-    group.throughput(Throughput::Elements(run.run(&mut ()).steps));
-    group.bench_function("baoab, noisy", |b| b.iter(|| black_box(run.run(&mut ()))));
+    group.throughput(Throughput::Elements(run.run(&mut ()).unwrap().steps));
+    group.bench_function("baoab, noisy", |b| {
+        b.iter(|| black_box(run.run(&mut ()).unwrap()))
+    });
     let steps = bare_dopri5(m, mu, t_end);
     group.throughput(Throughput::Elements(steps));
     group.bench_function("ode_solvers dopri5 alone", |b| {
@@ -264,7 +268,9 @@ fn discrete_steps(c: &mut Criterion) {
     let run = w1_discrete(p.as_ref(), 1.0, 1.0, steps, 1e-300);
     let mut group = c.benchmark_group("heavy-ball step, n = 2");
     group.throughput(Throughput::Elements(steps));
-    group.bench_function("polyak", |b| b.iter(|| black_box(run.run(&mut ()))));
+    group.bench_function("polyak", |b| {
+        b.iter(|| black_box(run.run(&mut ()).unwrap()))
+    });
     // A sweep's way: runs of neighbouring grid points advanced together in lanes.
     let runs: Vec<DiscreteRun<'_>> = (0..LANES)
         .map(|l| w1_discrete(p.as_ref(), 1.0, 1.0 + 0.01 * l as f64, steps, 1e-300))
@@ -283,11 +289,11 @@ fn w1_points(c: &mut Criterion) {
     for (m, mu) in [(1.0, 1.0), (0.01, 31.6)] {
         let run = w1_continuous(p.as_ref(), &spec, m, mu, 1e-6);
         group.bench_function(format!("continuous m = {m}, mu = {mu}"), |b| {
-            b.iter(|| black_box(run.run(&mut ())))
+            b.iter(|| black_box(run.run(&mut ()).unwrap()))
         });
         let run = w1_discrete(p.as_ref(), m, mu, 200_000, 1e-6);
         group.bench_function(format!("discrete m = {m}, mu = {mu}"), |b| {
-            b.iter(|| black_box(run.run(&mut ())))
+            b.iter(|| black_box(run.run(&mut ()).unwrap()))
         });
     }
     group.finish();
@@ -342,7 +348,9 @@ fn colorization_steps(c: &mut Criterion) {
         noise: None,
     };
     group.throughput(Throughput::Elements(steps));
-    group.bench_function("heavy-ball", |b| b.iter(|| black_box(run.run(&mut ()))));
+    group.bench_function("heavy-ball", |b| {
+        b.iter(|| black_box(run.run(&mut ()).unwrap()))
+    });
     for (method, t_end) in [
         (Method::Dopri5, 2.0),
         (Method::Dop853, 2.0),
@@ -362,9 +370,11 @@ fn colorization_steps(c: &mut Criterion) {
             stop: stop(1e-300),
             noise: None,
         };
-        let steps = run.run(&mut ()).steps;
+        let steps = run.run(&mut ()).unwrap().steps;
         group.throughput(Throughput::Elements(steps));
-        group.bench_function(method.as_str(), |b| b.iter(|| black_box(run.run(&mut ()))));
+        group.bench_function(method.as_str(), |b| {
+            b.iter(|| black_box(run.run(&mut ()).unwrap()))
+        });
     }
     // ode_solvers' own Dopri5 on dynamic vectors, the engine's Hessian in its right-hand
     // side and nothing in solout: what the engine would pay per step had it kept

@@ -37,6 +37,9 @@ pub enum Error {
     /// The scenario is malformed; nothing was written for it.
     #[error("{0}")]
     Input(#[from] InputError),
+    /// An observer of a run failed (a user's own observer); the run stopped there.
+    #[error("observer: {0}")]
+    Observer(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Writing results failed.
     #[error("{path}: {source}")]
     Io {
@@ -61,7 +64,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
-            Error::Io { .. } => 1,
+            Error::Io { .. } | Error::Observer(_) => 1,
         }
     }
 }

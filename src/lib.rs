@@ -13,6 +13,7 @@ pub mod grid;
 pub mod merge;
 pub mod observe;
 pub mod output;
+pub mod point;
 pub mod potential;
 pub mod problem;
 pub mod report;

@@ -2,6 +2,7 @@
 //! divergence test), the threshold crossings behind the measured rate, the status of a
 //! finished run, and the observer traits through which samplers receive states.
 
+use crate::error::Error;
 use crate::potential::Potential;
 
 /// The quantity the stop rule measures.
@@ -321,27 +322,34 @@ impl RunReport {
 
 /// Receives the states of a continuous run at the times it asks for (CSV rows, comparison
 /// probes). `()` asks for nothing, which is what a sweep point uses.
+///
+/// An observer may fail (a full disk, a closed channel): the run stops there and returns
+/// that error (argmin's `Observe::observe_iter`).
 pub trait ContinuousObserver {
     /// The next time at which this observer wants the state, if any; strictly increasing.
     fn next_time(&self) -> Option<f64>;
     /// The state at the time last returned by `next_time`.
-    fn observe(&mut self, t: f64, w: &[f64], v: &[f64]);
+    fn observe(&mut self, t: f64, w: &[f64], v: &[f64]) -> Result<(), Error>;
     /// The run ended at `t` in this state.
-    fn finish(&mut self, t: f64, w: &[f64], v: &[f64]);
+    fn finish(&mut self, t: f64, w: &[f64], v: &[f64]) -> Result<(), Error>;
 }
 
 impl ContinuousObserver for () {
     fn next_time(&self) -> Option<f64> {
         None
     }
-    fn observe(&mut self, _: f64, _: &[f64], _: &[f64]) {}
-    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) {}
+    fn observe(&mut self, _: f64, _: &[f64], _: &[f64]) -> Result<(), Error> {
+        Ok(())
+    }
+    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
-/// Receives every iterate of a discrete run.
+/// Receives every iterate of a discrete run; an error stops the run and is returned.
 pub trait DiscreteObserver {
     /// Step `k` at physical time `t`, with the iterate and its predecessor.
-    fn step(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]);
+    fn step(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64]) -> Result<(), Error>;
 
     /// Whether this observer needs ∇E at every iterate (then, where the scheme takes the
     /// noise-free ∇E(w_k) anyway, it arrives through [`Self::step_with_gradient`] and is
@@ -351,12 +359,21 @@ pub trait DiscreteObserver {
     }
 
     /// As [`Self::step`], with `g` = ∇E(w_k) (noise-free).
-    fn step_with_gradient(&mut self, k: u64, t: f64, w: &[f64], w_prev: &[f64], g: &[f64]) {
+    fn step_with_gradient(
+        &mut self,
+        k: u64,
+        t: f64,
+        w: &[f64],
+        w_prev: &[f64],
+        g: &[f64],
+    ) -> Result<(), Error> {
         let _ = g;
-        self.step(k, t, w, w_prev);
+        self.step(k, t, w, w_prev)
     }
 }
 
 impl DiscreteObserver for () {
-    fn step(&mut self, _: u64, _: f64, _: &[f64], _: &[f64]) {}
+    fn step(&mut self, _: u64, _: f64, _: &[f64], _: &[f64]) -> Result<(), Error> {
+        Ok(())
+    }
 }

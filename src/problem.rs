@@ -1,8 +1,12 @@
 //! One problem as the engine sees it, independent of any file: the particle, and the
 //! resolution of a grid point (the swept values put wherever their keys appear).
 
-use crate::dynamics::{Budget, ContinuousSpec, DiscreteParams, DiscreteSpec, Scheme};
+use std::sync::Arc;
+
+use crate::dynamics::{Budget, ContinuousSpec, DiscreteParams, DiscreteSpec, GradientSpec, Scheme};
 use crate::grid::{Sweep, Values};
+use crate::observe::StopSpec;
+use crate::potential::Potential;
 
 /// The particle: `m w'' + μ w' = −∇E(w)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +42,32 @@ pub struct OutputSpec {
     /// `coordinates`: the per-coordinate columns to write (1-based, distinct, within n);
     /// None: every coordinate for n ≤ 16, none above.
     pub coordinates: Option<Vec<usize>>,
+}
+
+/// The state columns of a trajectory CSV beyond `t, loss, distance, energy` (SPEC
+/// "Outputs"): the gradient norm for n > 16, and per-coordinate w and v columns for every
+/// coordinate when n ≤ 16 or for those `[output] coordinates` lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateLayout {
+    /// The coordinates written, 0-based, in the listed order.
+    pub coordinates: Vec<usize>,
+    /// Whether a `gradient_norm` column follows `energy`.
+    pub gradient_norm: bool,
+}
+
+impl StateLayout {
+    /// The layout for dimension n and the scenario's `[output] coordinates` (1-based).
+    pub fn new(n: usize, listed: Option<&[usize]>) -> Self {
+        let coordinates = match listed {
+            Some(l) => l.iter().map(|i| i - 1).collect(),
+            None if n <= 16 => (0..n).collect(),
+            None => Vec::new(),
+        };
+        StateLayout {
+            coordinates,
+            gradient_norm: n > 16,
+        }
+    }
 }
 
 /// Point `index` of a grid (`None`: the one point of a single run): the swept values put
@@ -91,5 +121,67 @@ pub fn resolve_point(
         values,
         particle,
         discrete,
+    }
+}
+
+/// Everything a run or a sweep needs, in the engine's own types: the loss surface, the
+/// particle, the continuous run and discrete entries, the stop rule, gradient noise, the
+/// trajectory columns and the grid. A scenario file converts into one
+/// (`Scenario::problem`); the builders of [`crate::api`] make one from code.
+#[derive(Clone)]
+pub struct Problem {
+    /// The loss surface (a built-in one, or the user's own).
+    pub potential: Arc<dyn Potential>,
+    /// Mass, friction and initial state.
+    pub particle: Particle,
+    /// The continuous run, if any.
+    pub continuous: Option<ContinuousSpec>,
+    /// The discrete runs, in order.
+    pub discrete: Vec<DiscreteSpec>,
+    /// When a run has converged or diverged.
+    pub stop: StopSpec,
+    /// Gradient noise, if any.
+    pub gradient: Option<GradientSpec>,
+    /// The per-coordinate trajectory columns (1-based); None: all for n ≤ 16, none above.
+    pub coordinates: Option<Vec<usize>>,
+    /// The grid, if this is a sweep.
+    pub grid: Option<Sweep>,
+}
+
+impl std::fmt::Debug for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Problem")
+            .field("dim", &self.potential.dim())
+            .field("particle", &self.particle)
+            .field("continuous", &self.continuous)
+            .field("discrete", &self.discrete)
+            .field("stop", &self.stop)
+            .field("gradient", &self.gradient)
+            .field("coordinates", &self.coordinates)
+            .field("grid", &self.grid)
+            .finish()
+    }
+}
+
+impl Problem {
+    /// Number of grid points (1 without a grid).
+    pub fn points(&self) -> u64 {
+        self.grid.as_ref().map_or(1, Sweep::len)
+    }
+
+    /// Point `index` of the grid (`index < points()`).
+    pub fn point(&self, index: u64) -> Point {
+        resolve_point(
+            index,
+            self.grid.as_ref(),
+            &self.particle,
+            &self.discrete,
+            self.continuous.as_ref(),
+        )
+    }
+
+    /// The state columns of the trajectories.
+    pub fn layout(&self) -> StateLayout {
+        StateLayout::new(self.potential.dim(), self.coordinates.as_deref())
     }
 }

@@ -98,6 +98,7 @@ fn discrete(
             noise: None,
         }
         .run(&mut ())
+        .unwrap()
         .steps
     })
 }
@@ -122,6 +123,7 @@ fn counted_run(
             noise,
         }
         .run(&mut ())
+        .unwrap()
         .steps
     })
 }

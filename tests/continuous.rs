@@ -24,11 +24,14 @@ impl ContinuousObserver for Recorder {
     fn next_time(&self) -> Option<f64> {
         Some(self.next as f64 * self.interval)
     }
-    fn observe(&mut self, t: f64, w: &[f64], v: &[f64]) {
+    fn observe(&mut self, t: f64, w: &[f64], v: &[f64]) -> Result<(), heavyball::Error> {
         self.rows.push((t, w.to_vec(), v.to_vec()));
         self.next += 1;
+        Ok(())
     }
-    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) {}
+    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) -> Result<(), heavyball::Error> {
+        Ok(())
+    }
 }
 
 struct Case {
@@ -85,6 +88,7 @@ fn run(
         noise: None,
     }
     .run(rec)
+    .unwrap()
 }
 
 fn cases() -> Vec<(&'static str, Case)> {
@@ -394,7 +398,8 @@ fn loss_and_gradient_criteria_cross_at_their_exact_times() {
             stop: rule,
             noise: None,
         }
-        .run(&mut ());
+        .run(&mut ())
+        .unwrap();
         let t = report.crossings.tight.unwrap();
         approx::assert_relative_eq!(t, exact, max_relative = 1e-9);
         approx::assert_relative_eq!(report.final_value.unwrap(), tol, max_relative = 1e-9);
@@ -412,11 +417,13 @@ impl ContinuousObserver for Times {
     fn next_time(&self) -> Option<f64> {
         Some(self.seen.len() as f64 * 0.05)
     }
-    fn observe(&mut self, t: f64, _: &[f64], _: &[f64]) {
+    fn observe(&mut self, t: f64, _: &[f64], _: &[f64]) -> Result<(), heavyball::Error> {
         self.seen.push(t);
+        Ok(())
     }
-    fn finish(&mut self, t: f64, _: &[f64], _: &[f64]) {
+    fn finish(&mut self, t: f64, _: &[f64], _: &[f64]) -> Result<(), heavyball::Error> {
         self.end = Some(t);
+        Ok(())
     }
 }
 
@@ -511,7 +518,7 @@ fn auto_switches_to_bdf_on_stiff_points_and_keeps_crossings_exact() {
             stop: stop(tol),
             noise: None,
         };
-        let report = run.run(&mut ());
+        let report = run.run(&mut ()).unwrap();
         assert_eq!(report.solver, Some(solver), "{method:?} m = {m}");
         assert_eq!(report.status, Status::Converged);
         // The crossing is found inside the step on either path: the closed form's, to the
@@ -570,7 +577,8 @@ fn auto_without_a_spectrum_hands_a_stiff_run_from_dopri5_to_bdf() {
             stop: gradient,
             noise: None,
         }
-        .run(&mut rec);
+        .run(&mut rec)
+        .unwrap();
         assert_eq!(report.solver, Some(solver), "{method:?}");
         // |∇E| ≥ 1 everywhere: the run spends its time.
         assert_eq!(report.status, Status::NotConverged);

@@ -238,11 +238,14 @@ impl ContinuousObserver for Samples {
     fn next_time(&self) -> Option<f64> {
         Some(self.next as f64 * self.interval)
     }
-    fn observe(&mut self, t: f64, w: &[f64], _: &[f64]) {
+    fn observe(&mut self, t: f64, w: &[f64], _: &[f64]) -> Result<(), heavyball::Error> {
         self.rows.push((t, w.to_vec()));
         self.next += 1;
+        Ok(())
     }
-    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) {}
+    fn finish(&mut self, _: f64, _: &[f64], _: &[f64]) -> Result<(), heavyball::Error> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -290,7 +293,8 @@ tolerance = 1e-300
             stop: StopRule::new(&s.stop),
             noise: None,
         }
-        .run(&mut samples);
+        .run(&mut samples)
+        .unwrap();
         assert_eq!(report.status, Status::NotConverged);
         // Every 0.05 up to 60 (1200 × 0.05 rounds a hair past t_end).
         assert!(samples.rows.len() >= 1200);
@@ -363,7 +367,8 @@ tolerance = 1e-6
         stop: StopRule::new(&s.stop),
         noise: None,
     }
-    .run(&mut ());
+    .run(&mut ())
+    .unwrap();
     assert_eq!(report.status, Status::Converged);
     let t = report.crossings.tight.unwrap();
     approx::assert_relative_eq!(t, exact, max_relative = 1e-9);

@@ -28,12 +28,14 @@ impl ContinuousObserver for Recorder {
     fn next_time(&self) -> Option<f64> {
         (self.interval > 0.0).then_some(self.next as f64 * self.interval)
     }
-    fn observe(&mut self, t: f64, w: &[f64], _: &[f64]) {
+    fn observe(&mut self, t: f64, w: &[f64], _: &[f64]) -> Result<(), heavyball::Error> {
         self.rows.push((t, w.to_vec()));
         self.next += 1;
+        Ok(())
     }
-    fn finish(&mut self, t: f64, w: &[f64], v: &[f64]) {
+    fn finish(&mut self, t: f64, w: &[f64], v: &[f64]) -> Result<(), heavyball::Error> {
         self.end = Some((t, w.to_vec(), v.to_vec()));
+        Ok(())
     }
 }
 
@@ -88,6 +90,7 @@ fn run(
         noise,
     }
     .run(rec)
+    .unwrap()
 }
 
 #[test]

@@ -181,7 +181,8 @@ fn heavy_ball_at_gohs_optimum_contracts_at_the_optimal_rate_on_a_32_by_32_grid()
             stop: stop(tolerance),
             noise: None,
         }
-        .run(&mut ());
+        .run(&mut ())
+        .unwrap();
         assert_eq!(report.status, Status::Converged);
         report.steps as f64
     };

@@ -14,6 +14,7 @@ use ode_solvers::{Dop853, Dopri5, OutputType, Rk4};
 
 use super::interp::Hermite;
 use super::settings::{ContinuousRun, ContinuousSpec, Method, Model};
+use crate::error::Error;
 use crate::observe::{
     ContinuousObserver, CriterionMap, Crossings, RATE_DECADES, RunReport, Status, StopRule,
     distance2,
@@ -118,6 +119,8 @@ struct Watch<'r, O: ContinuousObserver> {
     /// `rk4` hands `solout` the derivative at the step's start: recompute it at the end.
     stale_derivative: bool,
     stop: StopRule,
+    /// The observer's first error: the run stops there and returns it.
+    failure: Option<Error>,
     map: Option<CriterionMap<'r>>,
     loose_ball: f64,
     tight_ball: f64,
@@ -249,7 +252,9 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             self.v.copy_from_slice(&y[n..2 * n]);
         }
         while self.observer.next_time().is_some_and(|t| t <= 0.0) {
-            self.observer.observe(0.0, &self.w, &self.v);
+            if let Err(e) = self.observer.observe(0.0, &self.w, &self.v) {
+                return self.fail(e, 0.0);
+            }
         }
         let m = self.measure_w();
         self.final_measure = m;
@@ -268,8 +273,18 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     }
 
     fn end(&mut self, status: Status, t: f64) -> bool {
-        self.observer.finish(t, &self.w, &self.v);
+        if let Err(e) = self.observer.finish(t, &self.w, &self.v) {
+            self.failure.get_or_insert(e);
+        }
         self.status = Some(status);
+        self.end_time = t;
+        true
+    }
+
+    /// The observer failed at `t`: the run stops without telling it more.
+    fn fail(&mut self, e: Error, t: f64) -> bool {
+        self.failure = Some(e);
+        self.status = Some(Status::Failed("observer failed".into()));
         self.end_time = t;
         true
     }
@@ -374,7 +389,9 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
                 break;
             }
             self.state_at((tq - t0) / h, h);
-            self.observer.observe(tq, &self.w, &self.v);
+            if let Err(e) = self.observer.observe(tq, &self.w, &self.v) {
+                return self.fail(e, tq);
+            }
         }
 
         let stop = if let Some(s) = hit {
@@ -427,7 +444,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
 
 impl ContinuousRun<'_> {
     /// Integrates the run, telling `observer` the states it asks for.
-    pub fn run<O: ContinuousObserver>(&self, observer: &mut O) -> RunReport {
+    pub fn run<O: ContinuousObserver>(&self, observer: &mut O) -> Result<RunReport, Error> {
         let n = self.potential.dim();
         let state_dim = if self.mass == 0.0 { n } else { 2 * n };
         let mut spec = *self.spec;
@@ -499,7 +516,7 @@ impl ContinuousRun<'_> {
         potential: &P,
         observer: &mut O,
         fallback: bool,
-    ) -> RunReport
+    ) -> Result<RunReport, Error>
     where
         DefaultAllocator: Allocator<D>,
     {
@@ -537,6 +554,7 @@ impl ContinuousRun<'_> {
             // rk4 hands solout its start derivative; BDF's dy is its own formula's, not f(y).
             stale_derivative: matches!(spec.method, Method::Rk4 | Method::Bdf),
             stop: self.stop,
+            failure: None,
             map,
             loose_ball: self.stop.ball(RATE_DECADES * self.stop.tolerance),
             tight_ball: self.stop.ball(self.stop.tolerance),
@@ -611,8 +629,11 @@ impl ContinuousRun<'_> {
                 Err(note) => watch.close(Status::Failed(note)),
             }
         }
+        if let Some(e) = watch.failure.take() {
+            return Err(e);
+        }
         let final_value = watch.stop.final_value(watch.final_measure);
-        RunReport {
+        Ok(RunReport {
             status: watch.status.clone().unwrap_or(Status::NotConverged),
             steps: watch.steps,
             evaluations: rhs.evaluations.get(),
@@ -621,7 +642,7 @@ impl ContinuousRun<'_> {
             end_time: watch.end_time,
             solver: Some(solver),
             noise_floor: None,
-        }
+        })
     }
 }
 

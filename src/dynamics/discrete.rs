@@ -10,6 +10,7 @@ use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
 use super::maps::Coefficients;
 use super::noise::GradientNoise;
 use super::settings::{Form, Scheme};
+use crate::error::Error;
 use crate::observe::{
     Crossings, DiscreteObserver, RATE_DECADES, RunReport, Status, StopRule, distance2,
 };
@@ -338,7 +339,7 @@ const FLOOR_SHARE: f64 = 0.1;
 impl DiscreteRun<'_> {
     /// Runs to convergence, divergence or the end of the budget, showing every iterate
     /// to `observer`.
-    pub fn run<O: DiscreteObserver>(&self, observer: &mut O) -> RunReport {
+    pub fn run<O: DiscreteObserver>(&self, observer: &mut O) -> Result<RunReport, Error> {
         // The loop is monomorphised for the quadratic, so its gradient and distance inline;
         // a diagonal one gets fixed-size vectors too, so the loops unroll.
         match self.potential.as_quadratic() {
@@ -361,7 +362,7 @@ impl DiscreteRun<'_> {
         &self,
         potential: &P,
         observer: &mut O,
-    ) -> RunReport
+    ) -> Result<RunReport, Error>
     where
         DefaultAllocator: Allocator<D>,
     {
@@ -410,9 +411,9 @@ impl DiscreteRun<'_> {
             if observer.wants_gradient() && it.steps_on_exact_gradient() {
                 // The step reuses this ∇E(w_k): one evaluation for the row and the step.
                 it.gradient_for_observer();
-                observer.step_with_gradient(k, t, it.w(), it.w_prev(), it.g());
+                observer.step_with_gradient(k, t, it.w(), it.w_prev(), it.g())?;
             } else {
-                observer.step(k, t, it.w(), it.w_prev());
+                observer.step(k, t, it.w(), it.w_prev())?;
             }
             if self.noise.is_some()
                 && k >= floor_from
@@ -440,7 +441,7 @@ impl DiscreteRun<'_> {
         // Only a run that spent its budget has a floor to report.
         let noise_floor = (status == Status::NotConverged && floor_count > 0)
             .then(|| floor_sum / floor_count as f64);
-        RunReport {
+        Ok(RunReport {
             status,
             steps: k,
             evaluations: it.evaluations(),
@@ -449,6 +450,6 @@ impl DiscreteRun<'_> {
             end_time: k as f64 * dt,
             solver: None,
             noise_floor,
-        }
+        })
     }
 }

@@ -318,7 +318,7 @@ mod tests {
             let laned = run_in_lanes(&runs);
             let statuses: Vec<&Status> = laned.iter().map(|r| &r.status).collect();
             for (j, (run, report)) in runs.iter().zip(&laned).enumerate() {
-                assert_eq!(report, &run.run(&mut ()), "n = {n}, run {j}");
+                assert_eq!(report, &run.run(&mut ()).unwrap(), "n = {n}, run {j}");
             }
             // The mix really holds every ending.
             for s in [Status::Converged, Status::Diverged, Status::NotConverged] {

@@ -30,6 +30,7 @@
 
 use super::settings::{ContinuousRun, ContinuousSpec, Model};
 use crate::dynamics::noise::GradientNoise;
+use crate::error::Error;
 use crate::observe::Criterion;
 use crate::observe::{
     ContinuousObserver, Crossings, RATE_DECADES, RunReport, Status, StopRule, distance2,
@@ -46,7 +47,7 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     potential: &P,
     noise: Option<GradientNoise>,
     observer: &mut O,
-) -> RunReport {
+) -> Result<RunReport, Error> {
     let spec = run.spec;
     let h = spec
         .baoab_step()
@@ -62,7 +63,7 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
 
     // The start: rows at t = 0, and a start that already meets the criterion.
     while observer.next_time().is_some_and(|t| t <= 0.0) {
-        observer.observe(0.0, &scheme.w, scheme.velocity());
+        observer.observe(0.0, &scheme.w, scheme.velocity())?;
     }
     let (mut measure, d2) = scheme.measure(&stop);
     let mut status = None;
@@ -119,9 +120,9 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
             }
             if tq < t1 - slack && between {
                 let s = (tq - t) / (t1 - t);
-                scheme.observe_between(s, tq, observer);
+                scheme.observe_between(s, tq, observer)?;
             } else {
-                observer.observe(tq, &scheme.w, scheme.velocity());
+                observer.observe(tq, &scheme.w, scheme.velocity())?;
             }
         }
         t = t1;
@@ -146,10 +147,10 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
         }
     }
     let (status, end_time) = status.expect("the loop ends with a status");
-    observer.finish(end_time, &scheme.w, scheme.velocity());
+    observer.finish(end_time, &scheme.w, scheme.velocity())?;
     let noise_floor = (scheme.noisy() && status == Status::NotConverged && floor_count > 0)
         .then(|| floor_sum / floor_count as f64);
-    RunReport {
+    Ok(RunReport {
         status,
         steps: k,
         evaluations: scheme.evaluations,
@@ -158,7 +159,7 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
         end_time,
         solver: Some("baoab"),
         noise_floor,
-    }
+    })
 }
 
 /// How close (in steps, beside the round-off of t) a requested time must be to a step end
@@ -365,7 +366,12 @@ impl<'p, P: Potential + ?Sized> Baoab<'p, P> {
 
     /// Tells `observer` the state at fraction `s` of the step just taken (time `tq`), on
     /// the straight line between its ends.
-    fn observe_between<O: ContinuousObserver>(&mut self, s: f64, tq: f64, observer: &mut O) {
+    fn observe_between<O: ContinuousObserver>(
+        &mut self,
+        s: f64,
+        tq: f64,
+        observer: &mut O,
+    ) -> Result<(), Error> {
         let lerp = |out: &mut [f64], a: &[f64], b: &[f64]| {
             for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
                 *o = a + s * (b - a);
@@ -380,6 +386,6 @@ impl<'p, P: Potential + ?Sized> Baoab<'p, P> {
         } else {
             lerp(&mut self.v_at, &self.v_start, &self.v);
         }
-        observer.observe(tq, &self.w_at, &self.v_at);
+        observer.observe(tq, &self.w_at, &self.v_at)
     }
 }

@@ -25,17 +25,41 @@ pub fn particle_of(eps: f64, p: f64, dt: f64) -> Option<(f64, f64)> {
 }
 
 /// Why an entry's (ε, p) has no physical twin (SPEC: `p < 0`, `p ≥ 1` or `ε ≤ 0`; Nesterov's
-/// scheme has no constant-friction particle at all).
-pub fn no_twin_reason(scheme: Scheme, eps: f64, p: f64) -> String {
-    if scheme == Scheme::Nesterov {
-        "no physical twin: Nesterov's scheme has no constant-friction particle".into()
-    } else if eps <= 0.0 {
-        format!("no physical twin: learning_rate {eps:?} <= 0")
-    } else if p < 0.0 {
-        format!("no physical twin: momentum {p:?} < 0")
-    } else {
-        format!("no physical twin: momentum {p:?} >= 1")
+/// scheme has no constant-friction particle at all); displays as the `note` column says it.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum NoTwin {
+    /// Nesterov's scheme.
+    #[error("no physical twin: Nesterov's scheme has no constant-friction particle")]
+    Nesterov,
+    /// ε ≤ 0.
+    #[error("no physical twin: learning_rate {0:?} <= 0")]
+    LearningRate(f64),
+    /// p < 0.
+    #[error("no physical twin: momentum {0:?} < 0")]
+    NegativeMomentum(f64),
+    /// p ≥ 1.
+    #[error("no physical twin: momentum {0:?} >= 1")]
+    MomentumAtLeastOne(f64),
+}
+
+impl NoTwin {
+    /// The reason for a scheme with (ε, p) that has no twin.
+    pub fn of(scheme: Scheme, eps: f64, p: f64) -> Self {
+        if scheme == Scheme::Nesterov {
+            NoTwin::Nesterov
+        } else if eps <= 0.0 {
+            NoTwin::LearningRate(eps)
+        } else if p < 0.0 {
+            NoTwin::NegativeMomentum(p)
+        } else {
+            NoTwin::MomentumAtLeastOne(p)
+        }
     }
+}
+
+/// [`NoTwin::of`] as text.
+pub fn no_twin_reason(scheme: Scheme, eps: f64, p: f64) -> String {
+    NoTwin::of(scheme, eps, p).to_string()
 }
 
 /// The time one noisy gradient evaluation stands for in a point's continuous run: the

@@ -1,6 +1,8 @@
 //! The catalogue of CSV columns: one place names each column, says what it means and in
 //! which unit, for the headers and for `manifest.json`.
 
+pub use crate::problem::StateLayout;
+
 /// One CSV column.
 #[derive(Debug, Clone)]
 pub struct Column {
@@ -23,32 +25,6 @@ fn col(name: &str, meaning: &str, unit: &str) -> Column {
 /// The header names of a column list.
 pub fn names(cols: &[Column]) -> Vec<String> {
     cols.iter().map(|c| c.name.clone()).collect()
-}
-
-/// The state columns of a trajectory CSV beyond `t, loss, distance, energy` (SPEC
-/// "Outputs"): the gradient norm for n > 16, and per-coordinate w and v columns for every
-/// coordinate when n ≤ 16 or for those `[output] coordinates` lists.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StateLayout {
-    /// The coordinates written, 0-based, in the listed order.
-    pub coordinates: Vec<usize>,
-    /// Whether a `gradient_norm` column follows `energy`.
-    pub gradient_norm: bool,
-}
-
-impl StateLayout {
-    /// The layout for dimension n and the scenario's `[output] coordinates` (1-based).
-    pub fn new(n: usize, listed: Option<&[usize]>) -> Self {
-        let coordinates = match listed {
-            Some(l) => l.iter().map(|i| i - 1).collect(),
-            None if n <= 16 => (0..n).collect(),
-            None => Vec::new(),
-        };
-        StateLayout {
-            coordinates,
-            gradient_norm: n > 16,
-        }
-    }
 }
 
 fn state(cols: &mut Vec<Column>, layout: &StateLayout, velocity_meaning: &str) {

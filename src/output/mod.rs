@@ -5,10 +5,12 @@ mod atomic;
 pub mod columns;
 mod manifest;
 mod summary;
+mod trajectories;
 
 pub use atomic::ResultDir;
 pub use manifest::{Manifest, sha256_file};
-pub use summary::SummaryRow;
+pub use summary::{write_point, write_summary_row};
+pub use trajectories::{CsvTrajectories, Table, Trajectories};
 
 use std::fmt::Write as _;
 use std::fs::File;

@@ -54,6 +54,20 @@ impl Scenario {
         write::to_toml(self)
     }
 
+    /// The problem this scenario describes, in the engine's types (its potential built).
+    pub fn problem(&self) -> crate::problem::Problem {
+        crate::problem::Problem {
+            potential: std::sync::Arc::from(crate::potential::build(&self.potential)),
+            particle: self.particle.clone(),
+            continuous: self.continuous,
+            discrete: self.discrete.clone(),
+            stop: self.stop,
+            gradient: self.gradient,
+            coordinates: self.output.coordinates.clone(),
+            grid: self.sweep.clone(),
+        }
+    }
+
     /// Number of grid points (1 for a single run).
     pub fn points(&self) -> u64 {
         self.sweep.as_ref().map_or(1, Sweep::len)

@@ -11,8 +11,9 @@ use heavyball::scenario::Scenario;
 pub struct Iterates(pub Vec<Vec<f64>>);
 
 impl DiscreteObserver for Iterates {
-    fn step(&mut self, _: u64, _: f64, w: &[f64], _: &[f64]) {
+    fn step(&mut self, _: u64, _: f64, w: &[f64], _: &[f64]) -> Result<(), heavyball::Error> {
         self.0.push(w.to_vec());
+        Ok(())
     }
 }
 
@@ -33,7 +34,8 @@ pub fn run_entry(s: &Scenario, i: usize) -> (RunReport, Vec<Vec<f64>>) {
         stop: StopRule::new(&s.stop),
         noise: None,
     }
-    .run(&mut it);
+    .run(&mut it)
+    .expect("recording never fails");
     (report, it.0)
 }
 
