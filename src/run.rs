@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use nalgebra::Dyn;
-use sha2::{Digest, Sha256};
 
 use crate::dynamics::continuous::ContinuousRun;
 use crate::dynamics::discrete::{DiscreteRun, Iterates};
@@ -19,7 +18,7 @@ use crate::observe::{
     ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance_to_minimum,
 };
 use crate::output::columns::{self, Column, StateLayout};
-use crate::output::{CsvFile, Field, Manifest, ResultDir, Rows, SummaryRow};
+use crate::output::{CsvFile, Field, ResultDir, Rows, RunFacts, SummaryRow, scenario_hash};
 use crate::potential::{self, Potential};
 use crate::scenario::{self, Point, Scenario, Scheme};
 use crate::sweep::{self, Shard};
@@ -100,12 +99,6 @@ pub fn run_paths(paths: &[PathBuf], options: &RunOptions, mut report: impl FnMut
     }
 }
 
-/// SHA-256 of the resolved scenario text (the identity of a result).
-pub fn scenario_hash(resolved_toml: &str) -> String {
-    let digest = Sha256::digest(resolved_toml.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs one scenario into `OUT/<name>/` (or its shard folder), atomically.
 pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error> {
     let started = SystemTime::now();
@@ -151,7 +144,7 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     }
     summary.finish()?;
 
-    Manifest {
+    RunFacts {
         started,
         wall_seconds: clock.elapsed().as_secs_f64(),
         threads,

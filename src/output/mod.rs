@@ -7,7 +7,7 @@ mod manifest;
 mod summary;
 
 pub use atomic::ResultDir;
-pub use manifest::{Manifest, sha256_file};
+pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_hash, sha256_file};
 pub use summary::SummaryRow;
 
 use std::fmt::Write as _;
