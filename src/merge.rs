@@ -7,11 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::error::{Error, InputError};
-use crate::output::{columns, sha256_file};
-use crate::run::scenario_hash;
+use crate::output::{ENGINE, Manifest, VERSION, columns, scenario_hash, sha256_file};
 use crate::scenario::{self, Scenario};
 use crate::sweep::Shard;
 
@@ -22,7 +19,7 @@ const OWN_FILES: [&str; 3] = ["summary.csv", "scenario.toml", "manifest.json"];
 struct Checked {
     shard: Shard,
     dir: PathBuf,
-    manifest: Value,
+    manifest: Manifest,
     range: Range<u64>,
 }
 
@@ -140,10 +137,9 @@ fn check(
     scenario: &Scenario,
 ) -> Result<Checked, Error> {
     let manifest_path = sdir.join("manifest.json");
-    let manifest: Value = serde_json::from_str(&read_text(&manifest_path)?)
-        .map_err(|e| refuse(&manifest_path, format!("not valid JSON: {e}")))?;
+    let manifest = read_manifest(&manifest_path)?;
     let own = scenario_hash(&read_text(&sdir.join("scenario.toml"))?);
-    if manifest["scenario_hash"].as_str() != Some(own.as_str()) {
+    if manifest.scenario_hash != own {
         return Err(refuse(
             sdir,
             "damaged: its scenario.toml does not match the scenario_hash in its manifest.json",
@@ -161,26 +157,25 @@ fn check(
         ));
     }
     let summary = sdir.join("summary.csv");
-    if manifest["sha256"]["summary.csv"].as_str() != Some(sha256_file(&summary)?.as_str()) {
+    if manifest.sha256.get("summary.csv") != Some(&sha256_file(&summary)?) {
         return Err(refuse(
             &summary,
             "damaged or incomplete: it does not match the sha256 in the shard's manifest.json; run the shard again",
         ));
     }
     let expected = shard.to_string();
-    if manifest["shard"].as_str() != Some(expected.as_str()) {
+    if manifest.shard.as_deref() != Some(expected.as_str()) {
+        // As JSON: `"1/3"`, or `null` for an unsharded run's manifest.
+        let said = serde_json::json!(manifest.shard);
         return Err(refuse(
             &manifest_path,
-            format!(
-                "says shard {}, but the folder is shard {expected}",
-                manifest["shard"]
-            ),
+            format!("says shard {said}, but the folder is shard {expected}"),
         ));
     }
     let range = shard.range(points);
-    if manifest["grid_points"].as_u64() != Some(points)
-        || manifest["first_point"].as_u64() != Some(range.start)
-        || manifest["points"].as_u64() != Some(range.end - range.start)
+    if manifest.grid_points != points
+        || manifest.first_point != range.start
+        || manifest.points != range.end - range.start
     {
         return Err(refuse(
             &manifest_path,
@@ -228,6 +223,19 @@ fn check(
     })
 }
 
+/// Reads a shard's `manifest.json`, refusing text that is not JSON, or JSON that is not a
+/// manifest (a missing or mistyped field), with the parser's line and column.
+fn read_manifest(path: &Path) -> Result<Manifest, Error> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| {
+        let what = if e.is_data() {
+            "valid JSON but not a heavyball manifest"
+        } else {
+            "not valid JSON"
+        };
+        refuse(path, format!("{what}: {e}"))
+    })
+}
+
 /// Writes `path` through a hidden temporary file renamed into place.
 fn write_atomic(
     path: &Path,
@@ -272,9 +280,9 @@ fn write_merged(
         out.write_all(resolved.as_bytes())
     })?;
     // A single run's trajectories live in the shard that holds point 0.
-    let mut columns = checked[0].manifest["columns"].clone();
+    let mut columns = &checked[0].manifest.columns;
     if let Some(holder) = checked.iter().find(|c| c.range.contains(&0)) {
-        columns = holder.manifest["columns"].clone();
+        columns = &holder.manifest.columns;
         for entry in fs::read_dir(&holder.dir)
             .map_err(|e| Error::io(&holder.dir, e))?
             .flatten()
@@ -288,46 +296,34 @@ fn write_merged(
             }
         }
     }
-    let started = checked
-        .iter()
-        .filter_map(|c| c.manifest["started"].as_str())
-        .min()
-        .unwrap_or_default();
-    let wall: f64 = checked
-        .iter()
-        .filter_map(|c| c.manifest["wall_seconds"].as_f64())
-        .sum();
-    let threads = checked
-        .iter()
-        .filter_map(|c| c.manifest["threads"].as_u64())
-        .max();
-    let manifest = serde_json::json!({
-        "engine": env!("CARGO_PKG_NAME"),
-        "version": env!("CARGO_PKG_VERSION"),
-        "started": started,
-        "wall_seconds": wall,
-        "threads": threads,
-        "shard": null,
-        "scenario_hash": hash,
-        "points": points,
-        "first_point": 0,
-        "grid_points": points,
-        "merged_from": checked.iter().map(|c| format!("shards/{}", c.shard.folder())).collect::<Vec<_>>(),
-        "columns": columns,
-    });
-    let mut manifest = manifest;
-    let mut sums = serde_json::Map::new();
-    for file in manifest["columns"]
-        .as_object()
-        .map(|c| c.keys().cloned().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        sums.insert(file.clone(), Value::String(sha256_file(&dir.join(&file))?));
-    }
-    manifest["sha256"] = Value::Object(sums);
-    let mut text = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| Error::io(dir, std::io::Error::other(e)))?;
-    text.push('\n');
+    let shards = checked.iter().map(|c| &c.manifest);
+    let mut manifest = Manifest {
+        columns: columns.clone(),
+        engine: ENGINE.into(),
+        first_point: 0,
+        grid_points: points,
+        merged_from: Some(
+            checked
+                .iter()
+                .map(|c| format!("shards/{}", c.shard.folder()))
+                .collect(),
+        ),
+        points,
+        scenario_hash: hash.into(),
+        sha256: Default::default(),
+        shard: None,
+        started: shards
+            .clone()
+            .map(|m| &m.started)
+            .min()
+            .cloned()
+            .unwrap_or_default(),
+        threads: shards.clone().map(|m| m.threads).max().unwrap_or_default(),
+        version: VERSION.into(),
+        wall_seconds: shards.map(|m| m.wall_seconds).sum(),
+    };
+    manifest.hash_files(dir)?;
+    let text = manifest.to_text();
     write_atomic(&dir.join("manifest.json"), |out| {
         out.write_all(text.as_bytes())
     })

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, InputError};
 use crate::output::columns;
-use crate::output::{CsvFile, CsvTrajectories, Manifest, ResultDir, Rows, write_point};
+use crate::output::{
+    CsvFile, CsvTrajectories, ResultDir, Rows, RunFacts, scenario_hash, write_point,
+};
 use crate::point::PointRunner;
 use crate::scenario::{self, Scenario};
 use crate::sweep::{self, Shard};
@@ -89,12 +89,6 @@ pub fn run_paths(paths: &[PathBuf], options: &RunOptions, mut report: impl FnMut
     }
 }
 
-/// SHA-256 of the resolved scenario text (the identity of a result).
-pub fn scenario_hash(resolved_toml: &str) -> String {
-    let digest = Sha256::digest(resolved_toml.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs one scenario into `OUT/<name>/` (or its shard folder), atomically.
 pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error> {
     let started = SystemTime::now();
@@ -148,7 +142,7 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     }
     summary.finish()?;
 
-    Manifest {
+    RunFacts {
         started,
         wall_seconds: clock.elapsed().as_secs_f64(),
         threads,

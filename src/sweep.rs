@@ -42,52 +42,127 @@ impl fmt::Display for Shard {
     }
 }
 
+/// Why a shard cannot be made: of [`Shard::new`], [`Shard::parse`] (`--shard I/N`) or
+/// [`Shard::from_env`] (a Slurm job array). Displays as the message the user sees.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardError {
+    /// N = 0.
+    #[error("N must be >= 1")]
+    NoSlices,
+    /// I outside `1..=N`.
+    #[error("I must be between 1 and N = {count}, got {index}")]
+    IndexOutOfRange {
+        /// The I given.
+        index: u64,
+        /// The N given.
+        count: u64,
+    },
+    /// Text that is not `I/N` with whole numbers.
+    #[error("expected I/N with whole numbers 1 <= I <= N, got \"{text}\"")]
+    Syntax {
+        /// The text given.
+        text: String,
+    },
+    /// `I/N` read from `text`, but not a shard.
+    #[error("{reason} (in \"{text}\")")]
+    Invalid {
+        /// The text given.
+        text: String,
+        /// [`ShardError::NoSlices`] or [`ShardError::IndexOutOfRange`].
+        reason: Box<ShardError>,
+    },
+    /// Half a job array's environment (it would run the whole grid in every task).
+    #[error("{set} is set but {unset} is not; give --shard I/N")]
+    HalfArray {
+        /// The variable set.
+        set: &'static str,
+        /// The one missing.
+        unset: &'static str,
+    },
+    /// A variable that is not a whole number.
+    #[error("{name}={value} is not a whole number")]
+    NotWhole {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A task ID that is not in the array `MIN, MIN + STEP, ...`.
+    #[error("SLURM_ARRAY_TASK_ID={id} is not in the array {min}, {}, ... (step {step})", min + step)]
+    NotInArray {
+        /// SLURM_ARRAY_TASK_ID.
+        id: u64,
+        /// SLURM_ARRAY_TASK_MIN (1 when unset).
+        min: u64,
+        /// SLURM_ARRAY_TASK_STEP (1 when unset).
+        step: u64,
+    },
+    /// The job array's task is not a shard.
+    #[error("from SLURM_ARRAY_TASK_*: {reason}")]
+    FromSlurm {
+        /// [`ShardError::NoSlices`] or [`ShardError::IndexOutOfRange`].
+        reason: Box<ShardError>,
+    },
+}
+
 impl Shard {
     /// A shard `I/N` with `1 ≤ I ≤ N`.
-    pub fn new(index: u64, count: u64) -> Result<Self, String> {
+    pub fn new(index: u64, count: u64) -> Result<Self, ShardError> {
         if count == 0 {
-            Err("N must be >= 1".into())
+            Err(ShardError::NoSlices)
         } else if index == 0 || index > count {
-            Err(format!("I must be between 1 and N = {count}, got {index}"))
+            Err(ShardError::IndexOutOfRange { index, count })
         } else {
             Ok(Shard { index, count })
         }
     }
 
     /// Parses `I/N`.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("expected I/N with whole numbers 1 <= I <= N, got \"{text}\"");
+    pub fn parse(text: &str) -> Result<Self, ShardError> {
+        let bad = || ShardError::Syntax { text: text.into() };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let i = i.trim().parse::<u64>().map_err(|_| bad())?;
         let n = n.trim().parse::<u64>().map_err(|_| bad())?;
-        Shard::new(i, n).map_err(|e| format!("{e} (in \"{text}\")"))
+        Shard::new(i, n).map_err(|e| ShardError::Invalid {
+            text: text.into(),
+            reason: Box::new(e),
+        })
     }
 
     /// The shard a job-array task runs: `SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT`,
     /// and where set `SLURM_ARRAY_TASK_MIN` and `SLURM_ARRAY_TASK_STEP`
     /// (`I = (ID − MIN)/STEP + 1`, so `--array=0-3` and `--array=1-7:2` work too). None
     /// outside a job array.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let (id, count) = match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ShardError> {
+        const ID: &str = "SLURM_ARRAY_TASK_ID";
+        const COUNT: &str = "SLURM_ARRAY_TASK_COUNT";
+        let (id, count) = match (var(ID), var(COUNT)) {
             (Some(id), Some(count)) => (id, count),
             (None, None) => return Ok(None),
             // Half a job array would run the whole grid in every task: refuse.
-            (Some(_), None) => return Err(
-                "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; give --shard I/N"
-                    .into(),
-            ),
-            (None, Some(_)) => return Err(
-                "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not; give --shard I/N"
-                    .into(),
-            ),
+            (Some(_), None) => {
+                return Err(ShardError::HalfArray {
+                    set: ID,
+                    unset: COUNT,
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ShardError::HalfArray {
+                    set: COUNT,
+                    unset: ID,
+                });
+            }
         };
-        let num = |name: &str, text: &str| {
+        let num = |name: &'static str, text: &str| {
             text.trim()
                 .parse::<u64>()
-                .map_err(|_| format!("{name}={text} is not a whole number"))
+                .map_err(|_| ShardError::NotWhole {
+                    name,
+                    value: text.into(),
+                })
         };
-        let id = num("SLURM_ARRAY_TASK_ID", &id)?;
-        let count = num("SLURM_ARRAY_TASK_COUNT", &count)?;
+        let id = num(ID, &id)?;
+        let count = num(COUNT, &count)?;
         let min = match var("SLURM_ARRAY_TASK_MIN") {
             Some(m) => num("SLURM_ARRAY_TASK_MIN", &m)?,
             None => 1,
@@ -97,14 +172,13 @@ impl Shard {
             None => 1,
         };
         if id < min || (id - min) % step != 0 {
-            return Err(format!(
-                "SLURM_ARRAY_TASK_ID={id} is not in the array {min}, {}, ... (step {step})",
-                min + step
-            ));
+            return Err(ShardError::NotInArray { id, min, step });
         }
         Shard::new((id - min) / step + 1, count)
             .map(Some)
-            .map_err(|e| format!("from SLURM_ARRAY_TASK_*: {e}"))
+            .map_err(|e| ShardError::FromSlurm {
+                reason: Box::new(e),
+            })
     }
 
     /// The points of this shard among `points`: N slices in order, sizes differing by at
@@ -404,6 +478,54 @@ mod tests {
         assert!(Shard::parse("0/7").is_err());
         assert!(Shard::parse("8/7").is_err());
         assert!(Shard::parse("2").is_err());
+        // The messages `--shard` and a job array's environment give, word for word.
+        let said = |e: ShardError| e.to_string();
+        assert_eq!(
+            said(Shard::parse("0/7").unwrap_err()),
+            "I must be between 1 and N = 7, got 0 (in \"0/7\")"
+        );
+        assert_eq!(
+            said(Shard::parse("1/0").unwrap_err()),
+            "N must be >= 1 (in \"1/0\")"
+        );
+        assert_eq!(
+            said(Shard::parse("a/b").unwrap_err()),
+            "expected I/N with whole numbers 1 <= I <= N, got \"a/b\""
+        );
+        let env = |pairs: &'static [(&str, &str)]| {
+            let var = |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_string());
+            said(Shard::from_env(var).unwrap_err())
+        };
+        assert_eq!(
+            env(&[("SLURM_ARRAY_TASK_ID", "2")]),
+            "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not; give --shard I/N"
+        );
+        assert_eq!(
+            env(&[("SLURM_ARRAY_TASK_COUNT", "2")]),
+            "SLURM_ARRAY_TASK_COUNT is set but SLURM_ARRAY_TASK_ID is not; give --shard I/N"
+        );
+        assert_eq!(
+            env(&[
+                ("SLURM_ARRAY_TASK_ID", "x"),
+                ("SLURM_ARRAY_TASK_COUNT", "2")
+            ]),
+            "SLURM_ARRAY_TASK_ID=x is not a whole number"
+        );
+        assert_eq!(
+            env(&[
+                ("SLURM_ARRAY_TASK_ID", "6"),
+                ("SLURM_ARRAY_TASK_COUNT", "4"),
+                ("SLURM_ARRAY_TASK_STEP", "2")
+            ]),
+            "SLURM_ARRAY_TASK_ID=6 is not in the array 1, 3, ... (step 2)"
+        );
+        assert_eq!(
+            env(&[
+                ("SLURM_ARRAY_TASK_ID", "9"),
+                ("SLURM_ARRAY_TASK_COUNT", "4")
+            ]),
+            "from SLURM_ARRAY_TASK_*: I must be between 1 and N = 4, got 9"
+        );
         assert_eq!(Shard { index: 2, count: 7 }.folder(), "2-of-7");
         assert_eq!(
             Shard::from_folder("2-of-7"),

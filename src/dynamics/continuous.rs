@@ -591,9 +591,10 @@ impl ContinuousRun<'_> {
         let mut solver = spec.method.as_str();
         if !watch.start(&rhs, y0.as_slice()) {
             let result = if spec.method == Method::Bdf {
-                integrate_bdf(&rhs, &mut watch, y0.as_slice(), 0.0, spec)
+                integrate_bdf(&rhs, &mut watch, y0.as_slice(), 0.0, spec).map_err(|e| e.to_string())
             } else if large_dopri5(spec, state_dim) {
                 integrate_dopri5_large(&rhs, &mut watch, y0.as_slice(), spec)
+                    .map_err(|e| e.to_string())
             } else {
                 let system = Particle {
                     rhs: &rhs,
@@ -618,7 +619,7 @@ impl ContinuousRun<'_> {
                             max_steps: spec.max_steps.saturating_sub(watch.steps).max(1),
                             ..*spec
                         };
-                        integrate_bdf(&rhs, &mut watch, &y0, t0, &rest)
+                        integrate_bdf(&rhs, &mut watch, &y0, t0, &rest).map_err(|e| e.to_string())
                     }
                     Err(e) => Err(failure_note(&e, spec)),
                 }
@@ -675,6 +676,38 @@ fn dormand_prince_tableau() -> diffsol::Tableau<f64> {
     )
 }
 
+/// Why a run on diffsol's solvers stopped short of `t_end`; its Display is the run's
+/// `failed` note.
+#[derive(Debug, thiserror::Error)]
+enum DiffsolFailure {
+    /// diffsol refused the problem or failed a step (its error says where, e.g.
+    /// `StepSizeTooSmall { time }`).
+    #[error("{solver}: {error}")]
+    Solver {
+        /// `"dopri5"` or `"BDF"`.
+        solver: &'static str,
+        /// diffsol's error.
+        error: diffsol::error::DiffsolError,
+    },
+    /// `max_steps` accepted steps did not reach `t_end`.
+    #[error("max_steps = {max_steps} {solver} steps spent before t_end = {t_end:?}")]
+    MaxSteps {
+        /// `"dopri5"` or `"BDF"`.
+        solver: &'static str,
+        /// The step budget.
+        max_steps: u64,
+        /// The end time not reached.
+        t_end: f64,
+    },
+}
+
+impl DiffsolFailure {
+    /// `map_err` of a diffsol call by `solver`.
+    fn of(solver: &'static str) -> impl Fn(diffsol::error::DiffsolError) -> Self + Copy {
+        move |error| DiffsolFailure::Solver { solver, error }
+    }
+}
+
 /// Runs Dormand–Prince 5(4) through diffsol's allocation-free explicit RK step loop (large
 /// states), handing each accepted step's end to the watcher, as [`integrate_bdf`] does.
 /// Steps run past `t_end` at most once; the watcher ends the run at `t_end` on its step
@@ -684,9 +717,9 @@ fn integrate_dopri5_large<P: Potential + ?Sized, O: ContinuousObserver>(
     watch: &mut Watch<'_, O>,
     y0: &[f64],
     spec: &ContinuousSpec,
-) -> Result<(), String> {
+) -> Result<(), DiffsolFailure> {
     use diffsol::{NalgebraMat, OdeBuilder};
-    let fail = |e: diffsol::error::DiffsolError| format!("dopri5: {e}");
+    let fail = DiffsolFailure::of("dopri5");
     let start = y0.to_vec();
     let problem = OdeBuilder::<NalgebraMat<f64>>::new()
         .rtol(spec.rtol)
@@ -715,9 +748,9 @@ fn drive<'a, Eqn, S, P, O>(
     rhs: &Rhs<'_, P>,
     watch: &mut Watch<'_, O>,
     spec: &ContinuousSpec,
-    name: &str,
+    name: &'static str,
     fsal: bool,
-) -> Result<(), String>
+) -> Result<(), DiffsolFailure>
 where
     Eqn: diffsol::OdeEquations<T = f64, V = diffsol::NalgebraVec<f64>> + 'a,
     S: diffsol::OdeSolverMethod<'a, Eqn>,
@@ -725,7 +758,7 @@ where
     O: ContinuousObserver,
 {
     for _ in 0..spec.max_steps {
-        let reason = solver.step().map_err(|e| format!("{name}: {e}"))?;
+        let reason = solver.step().map_err(DiffsolFailure::of(name))?;
         let state = solver.state();
         let y = state.y.batch_as_slice(0);
         let dy = if fsal { state.dy.batch_as_slice(0) } else { y };
@@ -736,10 +769,11 @@ where
             return Ok(());
         }
     }
-    Err(format!(
-        "max_steps = {} {name} steps spent before t_end = {:?}",
-        spec.max_steps, spec.t_end
-    ))
+    Err(DiffsolFailure::MaxSteps {
+        solver: name,
+        max_steps: spec.max_steps,
+        t_end: spec.t_end,
+    })
 }
 
 /// Runs diffsol's BDF step by step, handing each accepted step's end to the watcher (which
@@ -751,9 +785,9 @@ fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
     y0: &[f64],
     t0: f64,
     spec: &ContinuousSpec,
-) -> Result<(), String> {
+) -> Result<(), DiffsolFailure> {
     use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod};
-    let fail = |e: diffsol::error::DiffsolError| format!("BDF: {e}");
+    let fail = DiffsolFailure::of("BDF");
     let start = y0.to_vec();
     // BDF's global error at a given local tolerance runs ~100× above Dopri5's on these
     // problems (measured on W1: 1e-5 vs 1e-7 relative in the crossing time at rtol 1e-8):

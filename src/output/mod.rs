@@ -8,7 +8,7 @@ mod summary;
 mod trajectories;
 
 pub use atomic::ResultDir;
-pub use manifest::{Manifest, sha256_file};
+pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_hash, sha256_file};
 pub use summary::{write_point, write_summary_row};
 pub use trajectories::{CsvTrajectories, Table, Trajectories};
 
