@@ -64,7 +64,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::dynamics::maps::{self, Coefficients};
+use crate::dynamics::maps::{self, Coefficients, NoTwin};
 use crate::error::InputError;
 use crate::output::{Field, Rows, push_num};
 use crate::potential;
@@ -122,7 +122,7 @@ pub enum ParticleSource {
     NesterovOde(f64),
     /// A learning-rate × momentum sweep: the twin `m = pΔt²/ε`, `μ = (1 − p)Δt/ε` of the
     /// first discrete entry (label), or why it has none.
-    Twin(String, Result<(f64, f64), String>),
+    Twin(String, Result<(f64, f64), NoTwin>),
 }
 
 /// Section `continuous`.
@@ -247,37 +247,11 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
     };
     let points = s.points();
     if point >= points {
-        return Err(err(
-            "--point",
-            if points == 1 {
-                format!(
-                    "point {point} is out of range: this scenario is a single run, its only point is 0"
-                )
-            } else {
-                format!(
-                    "point {point} is out of range: the grid has {points} points, 0 to {}",
-                    points - 1
-                )
-            },
-        ));
+        return Err(err("--point", point_out_of_range(point, points)));
     }
     let potential = potential::build(&s.potential);
     let Some(spectrum) = potential.hessian_spectrum() else {
-        let why = match &s.potential {
-            PotentialSpec::Expression {
-                minimum: ExpressionMinimum::Unknown(why),
-                ..
-            } => format!(
-                ": no minimum is given, and Newton's method from [particle] position {why}; give [potential] minimum = [...]"
-            ),
-            _ => String::new(),
-        };
-        return Err(err(
-            "potential",
-            format!(
-                "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (THEORY §2-§5) need it{why}"
-            ),
-        ));
+        return Err(err("potential", unknown_spectrum(&s.potential)));
     };
     let ks = spectrum.to_vec();
     let pt = s.point(point);
@@ -291,40 +265,8 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         .zip(&pt.discrete)
         .map(|(d, (params, _))| maps::coefficients(d.scheme, d.form, *params, pt.particle))
         .collect();
-
-    let nesterov_ode = s
-        .continuous
-        .as_ref()
-        .is_some_and(|c| c.model == Model::Nesterov);
-    let particle = match pt.particle {
-        Some((m, _)) if nesterov_ode => ParticleSource::NesterovOde(m),
-        Some((m, mu)) => ParticleSource::Given(m, mu),
-        None => {
-            let d = s
-                .discrete
-                .first()
-                .expect("a learning-rate/momentum sweep has a discrete entry (validated)");
-            let c = coefficients[0];
-            ParticleSource::Twin(
-                d.label.clone(),
-                c.particle
-                    .ok_or_else(|| maps::no_twin_reason(d.scheme, c.learning_rate, c.momentum)),
-            )
-        }
-    };
-    let continuous = match &particle {
-        ParticleSource::NesterovOde(m) => Continuous::Skipped {
-            mass: Some(*m),
-            note: "the Nesterov ODE's friction 3m/t fades with time: no constant-coefficient roots (its exact solution is a Bessel function, THEORY §4)".into(),
-        },
-        ParticleSource::Twin(label, Err(why)) => Continuous::Skipped {
-            mass: None,
-            note: format!("the first discrete entry ({label}) has {why}"),
-        },
-        ParticleSource::Given(m, mu) | ParticleSource::Twin(_, Ok((m, mu))) => {
-            continuous_section(*m, *mu, &ks)
-        }
-    };
+    let particle = particle_source(s, pt.particle, &coefficients);
+    let continuous = continuous_of(&particle, &ks);
     let discrete = s
         .discrete
         .iter()
@@ -332,42 +274,8 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         .map(|(d, c)| discrete_section(&d.label, d.scheme, *c, &ks))
         .collect();
     let sigma = s.gradient.map(|g| g.noise).filter(|&x| x > 0.0);
-    let noise = sigma.map(|sigma| {
-        let dt = crate::dynamics::maps::langevin_dt(coefficients.first());
-        // Beyond BAOAB's stability edge (the scenario's step) the run diverges: no floor.
-        let step = s.continuous.as_ref().and_then(|c| c.baoab_step());
-        let k_max = ks.last().copied();
-        let continuous = match &continuous {
-            Continuous::Particle { mass, friction, .. }
-                if step
-                    .zip(k_max)
-                    .is_none_or(|(h, k)| theory::baoab_stable(*mass, *friction, h, k)) =>
-            {
-                potential::curved_directions(&*potential)
-                    .map(|c| theory::continuous_noise_floor(c, sigma * sigma * dt, *friction))
-            }
-            _ => None,
-        };
-        let full = potential::full_spectrum(&*potential);
-        let discrete = s
-            .discrete
-            .iter()
-            .zip(&coefficients)
-            .map(|(d, c)| {
-                let nesterov = d.scheme == Scheme::Nesterov;
-                let floor = full.and_then(|ks| {
-                    theory::discrete_noise_floor(nesterov, c.learning_rate, c.momentum, sigma, ks)
-                });
-                (d.label.clone(), floor)
-            })
-            .collect();
-        Noise {
-            sigma,
-            dt,
-            continuous,
-            discrete,
-        }
-    });
+    let noise =
+        sigma.map(|sigma| noise_section(s, &*potential, &ks, &coefficients, &continuous, sigma));
     Ok(Report {
         name: s.name.clone(),
         point,
@@ -380,6 +288,125 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         optimum: optimum_section(&ks),
         noise,
     })
+}
+
+fn point_out_of_range(point: u64, points: u64) -> String {
+    if points == 1 {
+        format!("point {point} is out of range: this scenario is a single run, its only point is 0")
+    } else {
+        format!(
+            "point {point} is out of range: the grid has {points} points, 0 to {}",
+            points - 1
+        )
+    }
+}
+
+/// Why the closed forms cannot run: the spectrum at the minimum is unknown (with Newton's
+/// reason where an expression has no minimum).
+fn unknown_spectrum(spec: &PotentialSpec) -> String {
+    let why = match spec {
+        PotentialSpec::Expression {
+            minimum: ExpressionMinimum::Unknown(why),
+            ..
+        } => format!(
+            ": no minimum is given, and Newton's method from [particle] position {why}; give [potential] minimum = [...]"
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (THEORY §2-§5) need it{why}"
+    )
+}
+
+/// The point's continuous particle: as given, the Nesterov ODE's, or (a learning-rate ×
+/// momentum sweep, `particle` None) the first discrete entry's twin.
+fn particle_source(
+    s: &Scenario,
+    particle: Option<(f64, f64)>,
+    coefficients: &[Coefficients],
+) -> ParticleSource {
+    let nesterov_ode = s
+        .continuous
+        .as_ref()
+        .is_some_and(|c| c.model == Model::Nesterov);
+    match particle {
+        Some((m, _)) if nesterov_ode => ParticleSource::NesterovOde(m),
+        Some((m, mu)) => ParticleSource::Given(m, mu),
+        None => {
+            let d = s
+                .discrete
+                .first()
+                .expect("a learning-rate/momentum sweep has a discrete entry (validated)");
+            let c = coefficients[0];
+            ParticleSource::Twin(
+                d.label.clone(),
+                c.particle
+                    .ok_or_else(|| NoTwin::of(d.scheme, c.learning_rate, c.momentum)),
+            )
+        }
+    }
+}
+
+/// Section `continuous` for the point's particle, or why it is skipped.
+fn continuous_of(particle: &ParticleSource, ks: &[f64]) -> Continuous {
+    match particle {
+        ParticleSource::NesterovOde(m) => Continuous::Skipped {
+            mass: Some(*m),
+            note: "the Nesterov ODE's friction 3m/t fades with time: no constant-coefficient roots (its exact solution is a Bessel function, THEORY §4)".into(),
+        },
+        ParticleSource::Twin(label, Err(why)) => Continuous::Skipped {
+            mass: None,
+            note: format!("the first discrete entry ({label}) has {why}"),
+        },
+        ParticleSource::Given(m, mu) | ParticleSource::Twin(_, Ok((m, mu))) => {
+            continuous_section(*m, *mu, ks)
+        }
+    }
+}
+
+/// Section `noise` for gradient noise σ > 0.
+fn noise_section(
+    s: &Scenario,
+    potential: &dyn potential::Potential,
+    ks: &[f64],
+    coefficients: &[Coefficients],
+    continuous: &Continuous,
+    sigma: f64,
+) -> Noise {
+    let dt = crate::dynamics::maps::langevin_dt(coefficients.first());
+    // Beyond BAOAB's stability edge (the scenario's step) the run diverges: no floor.
+    let step = s.continuous.as_ref().and_then(|c| c.baoab_step());
+    let k_max = ks.last().copied();
+    let continuous = match continuous {
+        Continuous::Particle { mass, friction, .. }
+            if step
+                .zip(k_max)
+                .is_none_or(|(h, k)| theory::baoab_stable(*mass, *friction, h, k)) =>
+        {
+            potential::curved_directions(potential)
+                .map(|c| theory::continuous_noise_floor(c, sigma * sigma * dt, *friction))
+        }
+        _ => None,
+    };
+    let full = potential::full_spectrum(potential);
+    let discrete = s
+        .discrete
+        .iter()
+        .zip(coefficients)
+        .map(|(d, c)| {
+            let nesterov = d.scheme == Scheme::Nesterov;
+            let floor = full.and_then(|ks| {
+                theory::discrete_noise_floor(nesterov, c.learning_rate, c.momentum, sigma, ks)
+            });
+            (d.label.clone(), floor)
+        })
+        .collect();
+    Noise {
+        sigma,
+        dt,
+        continuous,
+        discrete,
+    }
 }
 
 fn continuous_section(m: f64, mu: f64, ks: &[f64]) -> Continuous {
@@ -513,235 +540,52 @@ fn optimum_section(ks: &[f64]) -> Optimum {
 }
 
 // ---------------------------------------------------------------------------------------
-// CSV
+// rendering
 
-/// One `section,entry,component,quantity,value` row.
-struct CsvOut {
-    rows: Rows,
-}
-
-impl CsvOut {
-    fn row(
-        &mut self,
-        section: &str,
-        entry: &str,
-        component: Option<usize>,
-        quantity: &str,
-        value: Option<f64>,
-    ) {
-        self.rows.field(Field::Text(section));
-        self.rows.field(Field::Text(entry));
-        match component {
-            Some(i) => self.rows.field(Field::Int(i as u64 + 1)),
-            None => self.rows.field(Field::Empty),
-        }
-        self.rows.field(Field::Text(quantity));
-        // Field::Opt writes non-finite numbers as empty fields.
-        self.rows.field(Field::Opt(value));
-        self.rows.end_row();
-    }
-}
-
-fn flag(b: bool) -> Option<f64> {
-    Some(if b { 1.0 } else { 0.0 })
+/// One rendering of a report, a method per section. [`Report::render`] calls them in the
+/// report's order, so that the text and the CSV walk the sections alike.
+trait Sections {
+    fn continuous(&mut self, c: &Continuous);
+    fn discrete(&mut self, d: &Discrete);
+    fn optimum(&mut self, o: &Optimum);
+    fn noise(&mut self, n: &Noise);
 }
 
 impl Report {
+    fn render(&self, out: &mut impl Sections) {
+        out.continuous(&self.continuous);
+        for d in &self.discrete {
+            out.discrete(d);
+        }
+        out.optimum(&self.optimum);
+        if let Some(n) = &self.noise {
+            out.noise(n);
+        }
+    }
+
     /// The report as CSV (see the module documentation for the quantities).
     pub fn to_csv(&self) -> Vec<u8> {
         let mut out = CsvOut { rows: Rows::new() };
         out.rows
             .header(&CSV_HEADER.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-
-        let (sec, ent) = ("continuous", "continuous");
-        match &self.continuous {
-            Continuous::Skipped { mass, .. } => {
-                out.row(sec, ent, None, "skipped", flag(true));
-                out.row(sec, ent, None, "mass", *mass);
-            }
-            Continuous::Particle {
-                mass,
-                friction,
-                components,
-                rate,
-                slowest,
-            } => {
-                out.row(sec, ent, None, "skipped", flag(false));
-                out.row(sec, ent, None, "mass", Some(*mass));
-                out.row(sec, ent, None, "friction", Some(*friction));
-                out.row(sec, ent, None, "rate", Some(*rate));
-                out.row(
-                    sec,
-                    ent,
-                    None,
-                    "slowest_component",
-                    slowest.map(|i| (i + 1) as f64),
-                );
-                out.row(
-                    sec,
-                    ent,
-                    None,
-                    "slowest_k",
-                    slowest.map(|i| components[i].k),
-                );
-                for (i, c) in components.iter().enumerate() {
-                    let ((l1r, l1i), l2) = match c.roots {
-                        Roots::Massless(l) => ((l, 0.0), None),
-                        Roots::Real(slow, fast) => ((slow, 0.0), Some((fast, 0.0))),
-                        Roots::Repeated(l) => ((l, 0.0), Some((l, 0.0))),
-                        Roots::Complex { re, im } => ((re, im), Some((re, -im))),
-                    };
-                    let i = Some(i);
-                    out.row(sec, ent, i, "k", Some(c.k));
-                    out.row(sec, ent, i, "lambda1_re", Some(l1r));
-                    out.row(sec, ent, i, "lambda1_im", Some(l1i));
-                    out.row(sec, ent, i, "lambda2_re", l2.map(|l| l.0));
-                    out.row(sec, ent, i, "lambda2_im", l2.map(|l| l.1));
-                    out.row(sec, ent, i, "decay_rate", Some(c.decay_rate));
-                    out.row(sec, ent, i, "speedup", c.speedup);
-                    for d in [
-                        Damping::Under,
-                        Damping::Critical,
-                        Damping::Over,
-                        Damping::Massless,
-                    ] {
-                        let q = format!("damping_{}", d.as_str());
-                        out.row(sec, ent, i, &q, flag(c.damping == d));
-                    }
-                    out.row(sec, ent, i, "critical_friction", Some(c.critical_friction));
-                }
-            }
-        }
-
-        let sec = "discrete";
-        for d in &self.discrete {
-            let ent = d.label.as_str();
-            let c = &d.coefficients;
-            out.row(
-                sec,
-                ent,
-                None,
-                "scheme_heavy_ball",
-                flag(d.scheme == Scheme::HeavyBall),
-            );
-            out.row(
-                sec,
-                ent,
-                None,
-                "scheme_nesterov",
-                flag(d.scheme == Scheme::Nesterov),
-            );
-            out.row(
-                sec,
-                ent,
-                None,
-                "scheme_gradient_descent",
-                flag(d.scheme == Scheme::GradientDescent),
-            );
-            out.row(sec, ent, None, "learning_rate", Some(c.learning_rate));
-            out.row(sec, ent, None, "momentum", Some(c.momentum));
-            out.row(sec, ent, None, "dt", Some(c.dt));
-            out.row(sec, ent, None, "mass", c.particle.map(|p| p.0));
-            out.row(sec, ent, None, "friction", c.particle.map(|p| p.1));
-            out.row(sec, ent, None, "radius", Some(d.radius));
-            out.row(sec, ent, None, "stable", flag(d.stable()));
-            out.row(
-                sec,
-                ent,
-                None,
-                "result3_stable",
-                d.result3_stable.and_then(flag),
-            );
-            out.row(
-                sec,
-                ent,
-                None,
-                "rate_per_step",
-                Some(theory::rate_per_time(d.radius, 1.0)),
-            );
-            out.row(
-                sec,
-                ent,
-                None,
-                "rate_per_time",
-                Some(theory::rate_per_time(d.radius, c.dt)),
-            );
-            out.row(
-                sec,
-                ent,
-                None,
-                "max_stable_learning_rate",
-                d.max_stable_learning_rate,
-            );
-            out.row(sec, ent, None, "optimal_momentum", d.optimal.map(|o| o.0));
-            out.row(sec, ent, None, "optimal_radius", d.optimal.map(|o| o.1));
-            for (i, x) in d.components.iter().enumerate() {
-                let i = Some(i);
-                let s1 = x.roots.first().copied();
-                let s2 = x.roots.get(1).copied();
-                out.row(sec, ent, i, "k", Some(x.k));
-                out.row(sec, ent, i, "sigma1_re", s1.map(|s| s.0));
-                out.row(sec, ent, i, "sigma1_im", s1.map(|s| s.1));
-                out.row(sec, ent, i, "sigma2_re", s2.map(|s| s.0));
-                out.row(sec, ent, i, "sigma2_im", s2.map(|s| s.1));
-                out.row(sec, ent, i, "radius", Some(x.radius));
-                out.row(sec, ent, i, "optimal_momentum", x.optimal_momentum);
-                out.row(sec, ent, i, "optimal_radius", x.optimal_radius);
-            }
-        }
-
-        let (sec, ent) = ("optimum", "optimum");
-        let (range, kappa, o) = match &self.optimum {
-            Optimum::Defined {
-                lambda_min,
-                lambda_max,
-                condition_number,
-                optimum,
-            } => (
-                Some((*lambda_min, *lambda_max)),
-                Some(*condition_number),
-                Some(*optimum),
-            ),
-            Optimum::Undefined { range, .. } => (*range, None, None),
-        };
-        out.row(sec, ent, None, "lambda_min", range.map(|r| r.0));
-        out.row(sec, ent, None, "lambda_max", range.map(|r| r.1));
-        out.row(sec, ent, None, "condition_number", kappa);
-        out.row(
-            sec,
-            ent,
-            None,
-            "momentum_alpha",
-            o.map(|o| o.momentum_alpha),
-        );
-        out.row(sec, ent, None, "momentum_beta", o.map(|o| o.momentum_beta));
-        out.row(sec, ent, None, "momentum_rate", o.map(|o| o.momentum_rate));
-        out.row(sec, ent, None, "gd_alpha", o.map(|o| o.gd_alpha));
-        out.row(sec, ent, None, "gd_rate", o.map(|o| o.gd_rate));
-
-        if let Some(noise) = &self.noise {
-            let sec = "noise";
-            out.row(sec, sec, None, "sigma", Some(noise.sigma));
-            out.row(sec, sec, None, "dt", Some(noise.dt));
-            out.row(
-                sec,
-                sec,
-                None,
-                "intensity",
-                Some(noise.sigma * noise.dt.sqrt()),
-            );
-            out.row(sec, "continuous", None, "noise_floor", noise.continuous);
-            for (label, floor) in &noise.discrete {
-                out.row(sec, label, None, "noise_floor", *floor);
-            }
-        }
+        self.render(&mut out);
         out.rows.bytes().to_vec()
     }
 
     /// The report as readable text: a header, then the sections `continuous`, `discrete`
     /// (one block per entry) and `optimum`, each with an aligned table per component.
     pub fn to_text(&self, file: &Path) -> String {
-        let mut t = String::new();
+        let mut out = Text {
+            t: String::new(),
+            eigenvalues: &self.eigenvalues,
+        };
+        self.text_header(&mut out.t, file);
+        self.render(&mut out);
+        out.t
+    }
+
+    /// The text's header: name, file, grid point, spectrum and particle.
+    fn text_header(&self, t: &mut String, file: &Path) {
         let _ = writeln!(t, "{}: closed-form theory (THEORY.md §2-§5)", self.name);
         let _ = writeln!(t, "  file:        {}", file.display());
         if self.points > 1 || !self.swept.is_empty() {
@@ -776,11 +620,108 @@ impl Report {
             }
         };
         let _ = writeln!(t, "  particle:    {particle}");
+    }
+}
 
-        t.push('\n');
-        match &self.continuous {
-            Continuous::Skipped { note, .. } => {
-                let _ = writeln!(t, "continuous: skipped: {note}");
+// ---------------------------------------------------------------------------------------
+// CSV
+
+/// The CSV rendering: `section,entry,component,quantity,value` rows.
+struct CsvOut {
+    rows: Rows,
+}
+
+impl CsvOut {
+    /// The rows of one section and entry.
+    fn entry<'a>(&'a mut self, section: &'a str, entry: &'a str) -> CsvEntry<'a> {
+        CsvEntry {
+            rows: &mut self.rows,
+            section,
+            entry,
+        }
+    }
+}
+
+/// Writes the rows of one section and entry.
+struct CsvEntry<'a> {
+    rows: &'a mut Rows,
+    section: &'a str,
+    entry: &'a str,
+}
+
+impl CsvEntry<'_> {
+    /// One row: `component` is the 0-based eigen-component, None for the whole spectrum.
+    fn row(&mut self, component: Option<usize>, quantity: &str, value: Option<f64>) {
+        self.rows.field(Field::Text(self.section));
+        self.rows.field(Field::Text(self.entry));
+        match component {
+            Some(i) => self.rows.field(Field::Int(i as u64 + 1)),
+            None => self.rows.field(Field::Empty),
+        }
+        self.rows.field(Field::Text(quantity));
+        // Field::Opt writes non-finite numbers as empty fields.
+        self.rows.field(Field::Opt(value));
+        self.rows.end_row();
+    }
+
+    /// A whole-spectrum row.
+    fn whole(&mut self, quantity: &str, value: Option<f64>) {
+        self.row(None, quantity, value);
+    }
+
+    fn continuous_component(&mut self, i: usize, c: &ContinuousComponent) {
+        let ((l1r, l1i), l2) = match c.roots {
+            Roots::Massless(l) => ((l, 0.0), None),
+            Roots::Real(slow, fast) => ((slow, 0.0), Some((fast, 0.0))),
+            Roots::Repeated(l) => ((l, 0.0), Some((l, 0.0))),
+            Roots::Complex { re, im } => ((re, im), Some((re, -im))),
+        };
+        let i = Some(i);
+        self.row(i, "k", Some(c.k));
+        self.row(i, "lambda1_re", Some(l1r));
+        self.row(i, "lambda1_im", Some(l1i));
+        self.row(i, "lambda2_re", l2.map(|l| l.0));
+        self.row(i, "lambda2_im", l2.map(|l| l.1));
+        self.row(i, "decay_rate", Some(c.decay_rate));
+        self.row(i, "speedup", c.speedup);
+        for d in [
+            Damping::Under,
+            Damping::Critical,
+            Damping::Over,
+            Damping::Massless,
+        ] {
+            let q = format!("damping_{}", d.as_str());
+            self.row(i, &q, flag(c.damping == d));
+        }
+        self.row(i, "critical_friction", Some(c.critical_friction));
+    }
+
+    fn discrete_component(&mut self, i: usize, x: &DiscreteComponent) {
+        let i = Some(i);
+        let s1 = x.roots.first().copied();
+        let s2 = x.roots.get(1).copied();
+        self.row(i, "k", Some(x.k));
+        self.row(i, "sigma1_re", s1.map(|s| s.0));
+        self.row(i, "sigma1_im", s1.map(|s| s.1));
+        self.row(i, "sigma2_re", s2.map(|s| s.0));
+        self.row(i, "sigma2_im", s2.map(|s| s.1));
+        self.row(i, "radius", Some(x.radius));
+        self.row(i, "optimal_momentum", x.optimal_momentum);
+        self.row(i, "optimal_radius", x.optimal_radius);
+    }
+}
+
+fn flag(b: bool) -> Option<f64> {
+    Some(if b { 1.0 } else { 0.0 })
+}
+
+impl Sections for CsvOut {
+    fn continuous(&mut self, c: &Continuous) {
+        let mut e = self.entry("continuous", "continuous");
+        match c {
+            Continuous::Skipped { mass, .. } => {
+                e.whole("skipped", flag(true));
+                e.whole("mass", *mass);
             }
             Continuous::Particle {
                 mass,
@@ -789,155 +730,158 @@ impl Report {
                 rate,
                 slowest,
             } => {
-                let _ = writeln!(
-                    t,
-                    "continuous: m x'' + μ x' + k x = 0 per eigen-component, m = {}, μ = {} (Q18-Q25)",
-                    num(*mass),
-                    num(*friction)
-                );
-                let mut rows = vec![vec![
-                    "i".to_string(),
-                    "k".into(),
-                    "roots λ".into(),
-                    "decay rate r".into(),
-                    "speed-up α = r/(k/μ)".into(),
-                    "damping".into(),
-                    "critical μ = 2√(mk)".into(),
-                ]];
-                for (i, c) in components.iter().enumerate() {
-                    rows.push(vec![
-                        (i + 1).to_string(),
-                        num(c.k),
-                        continuous_roots_text(c.roots),
-                        num(c.decay_rate),
-                        c.speedup.map_or_else(|| "— (k = 0)".into(), num),
-                        c.damping.as_str().into(),
-                        num(c.critical_friction),
-                    ]);
-                }
-                table(&mut t, &rows);
-                match slowest {
-                    Some(i) => {
-                        let _ = writeln!(
-                            t,
-                            "  overall rate r = min r_i = {} (slowest: component {}, k = {}); |w − w*| ~ e^(−r t)",
-                            num(*rate),
-                            i + 1,
-                            num(components[*i].k)
-                        );
-                    }
-                    None => {
-                        let _ = writeln!(t, "  overall rate: none (no eigenvalues)");
-                    }
+                e.whole("skipped", flag(false));
+                e.whole("mass", Some(*mass));
+                e.whole("friction", Some(*friction));
+                e.whole("rate", Some(*rate));
+                e.whole("slowest_component", slowest.map(|i| (i + 1) as f64));
+                e.whole("slowest_k", slowest.map(|i| components[i].k));
+                for (i, x) in components.iter().enumerate() {
+                    e.continuous_component(i, x);
                 }
             }
         }
+    }
 
-        for d in &self.discrete {
-            t.push('\n');
-            let c = &d.coefficients;
-            let twin = c.particle.map_or_else(String::new, |(m, mu)| {
-                format!("; particle m = {}, μ = {}", num(m), num(mu))
-            });
-            let _ = writeln!(
-                t,
-                "discrete {}: {}, ε = {}, p = {}, Δt = {}{twin}",
-                d.label,
-                d.scheme.as_str(),
-                num(c.learning_rate),
-                num(c.momentum),
-                num(c.dt)
-            );
-            let momentum = d.scheme != Scheme::GradientDescent;
-            let mut head = vec![
-                "i".to_string(),
-                "k".into(),
-                "roots σ".into(),
-                "radius ρ_i".into(),
-            ];
-            if momentum {
-                head.push(match d.scheme {
-                    Scheme::Nesterov => "p*_i = (1 − √(εk))/(1 + √(εk))".into(),
-                    _ => "p*_i = (1 − √(εk))²".into(),
-                });
-                head.push("ρ at p*_i = |1 − √(εk)|".into());
-            }
-            let mut rows = vec![head];
-            for (i, x) in d.components.iter().enumerate() {
-                let mut row = vec![
-                    (i + 1).to_string(),
-                    num(x.k),
-                    discrete_roots_text(&x.roots),
-                    num(x.radius),
-                ];
-                if momentum {
-                    row.push(opt(x.optimal_momentum));
-                    row.push(opt(x.optimal_radius));
-                }
-                rows.push(row);
-            }
-            table(&mut t, &rows);
-            let verdict = if d.stable() {
-                "stable (ρ < 1)"
-            } else {
-                "unstable (ρ ≥ 1)"
-            };
-            let result3 = match d.result3_stable {
-                Some(true) => "; Result 3: stable (|p| < 1 and 0 < εk_i < 2 + 2p)",
-                Some(false) => "; Result 3: unstable (needs |p| < 1 and 0 < εk_i < 2 + 2p)",
-                None => "",
-            };
-            let _ = writeln!(t, "  ρ = max ρ_i = {}: {verdict}{result3}", num(d.radius));
-            let _ = writeln!(
-                t,
-                "  rate −ln ρ = {} per step, −ln ρ/Δt = {} per unit time",
-                num(theory::rate_per_time(d.radius, 1.0)),
-                num(theory::rate_per_time(d.radius, c.dt))
-            );
-            let bound = match d.scheme {
-                Scheme::HeavyBall => "(2 + 2p)/k_max",
-                Scheme::Nesterov => "(2 + 2p)/((1 + 2p) k_max)",
-                Scheme::GradientDescent => "2/k_max",
-            };
-            let lr = match d.max_stable_learning_rate {
-                Some(x) => format!("{bound} = {}", num(x)),
-                None if self.eigenvalues.first().is_none_or(|&k| k <= 0.0) => {
-                    "none (a flat or negative direction never contracts)".into()
-                }
-                None => "none for this p".into(),
-            };
-            if d.scheme == Scheme::GradientDescent {
-                let _ = writeln!(t, "  largest stable learning rate: {lr}");
-            } else {
-                let _ = writeln!(
-                    t,
-                    "  largest stable learning rate at p = {}: {lr}",
-                    num(c.momentum)
-                );
-                match d.optimal {
-                    Some((p, rho)) => {
-                        let _ = writeln!(
-                            t,
-                            "  optimal momentum for the spectrum at this ε: p = {}, ρ = {}",
-                            num(p),
-                            num(rho)
-                        );
-                    }
-                    None => {
-                        let why = match d.scheme {
-                            Scheme::Nesterov => {
-                                "no closed form (it needs 0 < εk_i < 1 for every i)"
-                            }
-                            _ => "none below 1 (some εk_i ≥ 4, ε ≤ 0, or no positive eigenvalue)",
-                        };
-                        let _ = writeln!(t, "  optimal momentum for the spectrum at this ε: {why}");
-                    }
-                }
-            }
+    fn discrete(&mut self, d: &Discrete) {
+        let c = &d.coefficients;
+        let mut e = self.entry("discrete", &d.label);
+        e.whole("scheme_heavy_ball", flag(d.scheme == Scheme::HeavyBall));
+        e.whole("scheme_nesterov", flag(d.scheme == Scheme::Nesterov));
+        e.whole(
+            "scheme_gradient_descent",
+            flag(d.scheme == Scheme::GradientDescent),
+        );
+        e.whole("learning_rate", Some(c.learning_rate));
+        e.whole("momentum", Some(c.momentum));
+        e.whole("dt", Some(c.dt));
+        e.whole("mass", c.particle.map(|p| p.0));
+        e.whole("friction", c.particle.map(|p| p.1));
+        e.whole("radius", Some(d.radius));
+        e.whole("stable", flag(d.stable()));
+        e.whole("result3_stable", d.result3_stable.and_then(flag));
+        e.whole("rate_per_step", Some(theory::rate_per_time(d.radius, 1.0)));
+        e.whole("rate_per_time", Some(theory::rate_per_time(d.radius, c.dt)));
+        e.whole("max_stable_learning_rate", d.max_stable_learning_rate);
+        e.whole("optimal_momentum", d.optimal.map(|o| o.0));
+        e.whole("optimal_radius", d.optimal.map(|o| o.1));
+        for (i, x) in d.components.iter().enumerate() {
+            e.discrete_component(i, x);
         }
+    }
 
+    fn optimum(&mut self, o: &Optimum) {
+        let (range, kappa, o) = match o {
+            Optimum::Defined {
+                lambda_min,
+                lambda_max,
+                condition_number,
+                optimum,
+            } => (
+                Some((*lambda_min, *lambda_max)),
+                Some(*condition_number),
+                Some(*optimum),
+            ),
+            Optimum::Undefined { range, .. } => (*range, None, None),
+        };
+        let mut e = self.entry("optimum", "optimum");
+        e.whole("lambda_min", range.map(|r| r.0));
+        e.whole("lambda_max", range.map(|r| r.1));
+        e.whole("condition_number", kappa);
+        e.whole("momentum_alpha", o.map(|o| o.momentum_alpha));
+        e.whole("momentum_beta", o.map(|o| o.momentum_beta));
+        e.whole("momentum_rate", o.map(|o| o.momentum_rate));
+        e.whole("gd_alpha", o.map(|o| o.gd_alpha));
+        e.whole("gd_rate", o.map(|o| o.gd_rate));
+    }
+
+    fn noise(&mut self, n: &Noise) {
+        let mut e = self.entry("noise", "noise");
+        e.whole("sigma", Some(n.sigma));
+        e.whole("dt", Some(n.dt));
+        e.whole("intensity", Some(n.sigma * n.dt.sqrt()));
+        self.entry("noise", "continuous")
+            .whole("noise_floor", n.continuous);
+        for (label, floor) in &n.discrete {
+            self.entry("noise", label).whole("noise_floor", *floor);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// text
+
+/// The text rendering, and the spectrum its notes refer to.
+struct Text<'a> {
+    t: String,
+    eigenvalues: &'a [f64],
+}
+
+impl Sections for Text<'_> {
+    fn continuous(&mut self, c: &Continuous) {
+        let t = &mut self.t;
         t.push('\n');
-        match &self.optimum {
+        let (mass, friction, components, rate, slowest) = match c {
+            Continuous::Skipped { note, .. } => {
+                let _ = writeln!(t, "continuous: skipped: {note}");
+                return;
+            }
+            Continuous::Particle {
+                mass,
+                friction,
+                components,
+                rate,
+                slowest,
+            } => (mass, friction, components, rate, slowest),
+        };
+        let _ = writeln!(
+            t,
+            "continuous: m x'' + μ x' + k x = 0 per eigen-component, m = {}, μ = {} (Q18-Q25)",
+            num(*mass),
+            num(*friction)
+        );
+        table(t, &continuous_rows(components));
+        match slowest {
+            Some(i) => {
+                let _ = writeln!(
+                    t,
+                    "  overall rate r = min r_i = {} (slowest: component {}, k = {}); |w − w*| ~ e^(−r t)",
+                    num(*rate),
+                    i + 1,
+                    num(components[*i].k)
+                );
+            }
+            None => {
+                let _ = writeln!(t, "  overall rate: none (no eigenvalues)");
+            }
+        }
+    }
+
+    fn discrete(&mut self, d: &Discrete) {
+        let t = &mut self.t;
+        t.push('\n');
+        let c = &d.coefficients;
+        let twin = c.particle.map_or_else(String::new, |(m, mu)| {
+            format!("; particle m = {}, μ = {}", num(m), num(mu))
+        });
+        let _ = writeln!(
+            t,
+            "discrete {}: {}, ε = {}, p = {}, Δt = {}{twin}",
+            d.label,
+            d.scheme.as_str(),
+            num(c.learning_rate),
+            num(c.momentum),
+            num(c.dt)
+        );
+        table(t, &discrete_rows(d));
+        discrete_stability(t, d);
+        discrete_learning_rate(t, d, self.eigenvalues);
+    }
+
+    fn optimum(&mut self, o: &Optimum) {
+        let t = &mut self.t;
+        t.push('\n');
+        match o {
             Optimum::Undefined { note, .. } => {
                 let _ = writeln!(t, "optimum: {note}");
             }
@@ -945,7 +889,7 @@ impl Report {
                 lambda_min,
                 lambda_max,
                 condition_number,
-                optimum: o,
+                optimum,
             } => {
                 let _ = writeln!(
                     t,
@@ -954,58 +898,180 @@ impl Report {
                     num(*lambda_max),
                     num(*condition_number)
                 );
-                let rows = vec![
-                    vec![
-                        "method".to_string(),
-                        "learning rate α".into(),
-                        "momentum β".into(),
-                        "rate per step".into(),
-                    ],
-                    vec![
-                        "momentum".into(),
-                        num(o.momentum_alpha),
-                        num(o.momentum_beta),
-                        format!("{} = (√κ − 1)/(√κ + 1)", num(o.momentum_rate)),
-                    ],
-                    vec![
-                        "gradient descent".into(),
-                        format!("{} = 2/(λ1 + λn)", num(o.gd_alpha)),
-                        "0.0".into(),
-                        format!("{} = (κ − 1)/(κ + 1)", num(o.gd_rate)),
-                    ],
-                ];
-                table(&mut t, &rows);
+                table(t, &optimum_rows(optimum));
             }
         }
-        if let Some(noise) = &self.noise {
-            let _ = writeln!(
-                t,
-                "\nnoise: σ = {} per gradient evaluation; the continuous run's force noise σ√Δt = {} (Δt = {})",
-                num(noise.sigma),
-                num(noise.sigma * noise.dt.sqrt()),
-                num(noise.dt)
-            );
-            let mut rows = vec![vec![
-                "run".to_string(),
-                "noise floor E − E*".into(),
-                "closed form".into(),
-            ]];
-            rows.push(vec![
-                "continuous".into(),
-                opt(noise.continuous),
-                "equipartition: n·σ²Δt/(4μ), n the curved directions".into(),
-            ]);
-            for (label, floor) in &noise.discrete {
-                rows.push(vec![
-                    label.clone(),
-                    opt(*floor),
-                    "Σ ½k·Var of each eigen-component's AR(2) recursion".into(),
-                ]);
-            }
-            table(&mut t, &rows);
-        }
-        t
     }
+
+    fn noise(&mut self, n: &Noise) {
+        let t = &mut self.t;
+        let _ = writeln!(
+            t,
+            "\nnoise: σ = {} per gradient evaluation; the continuous run's force noise σ√Δt = {} (Δt = {})",
+            num(n.sigma),
+            num(n.sigma * n.dt.sqrt()),
+            num(n.dt)
+        );
+        let mut rows = vec![vec![
+            "run".to_string(),
+            "noise floor E − E*".into(),
+            "closed form".into(),
+        ]];
+        rows.push(vec![
+            "continuous".into(),
+            opt(n.continuous),
+            "equipartition: n·σ²Δt/(4μ), n the curved directions".into(),
+        ]);
+        for (label, floor) in &n.discrete {
+            rows.push(vec![
+                label.clone(),
+                opt(*floor),
+                "Σ ½k·Var of each eigen-component's AR(2) recursion".into(),
+            ]);
+        }
+        table(t, &rows);
+    }
+}
+
+/// The continuous section's table, a row per eigen-component.
+fn continuous_rows(components: &[ContinuousComponent]) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "i".to_string(),
+        "k".into(),
+        "roots λ".into(),
+        "decay rate r".into(),
+        "speed-up α = r/(k/μ)".into(),
+        "damping".into(),
+        "critical μ = 2√(mk)".into(),
+    ]];
+    for (i, c) in components.iter().enumerate() {
+        rows.push(vec![
+            (i + 1).to_string(),
+            num(c.k),
+            continuous_roots_text(c.roots),
+            num(c.decay_rate),
+            c.speedup.map_or_else(|| "— (k = 0)".into(), num),
+            c.damping.as_str().into(),
+            num(c.critical_friction),
+        ]);
+    }
+    rows
+}
+
+/// A discrete entry's table, a row per eigen-component (the momentum schemes add p*_i).
+fn discrete_rows(d: &Discrete) -> Vec<Vec<String>> {
+    let momentum = d.scheme != Scheme::GradientDescent;
+    let mut head = vec![
+        "i".to_string(),
+        "k".into(),
+        "roots σ".into(),
+        "radius ρ_i".into(),
+    ];
+    if momentum {
+        head.push(match d.scheme {
+            Scheme::Nesterov => "p*_i = (1 − √(εk))/(1 + √(εk))".into(),
+            _ => "p*_i = (1 − √(εk))²".into(),
+        });
+        head.push("ρ at p*_i = |1 − √(εk)|".into());
+    }
+    let mut rows = vec![head];
+    for (i, x) in d.components.iter().enumerate() {
+        let mut row = vec![
+            (i + 1).to_string(),
+            num(x.k),
+            discrete_roots_text(&x.roots),
+            num(x.radius),
+        ];
+        if momentum {
+            row.push(opt(x.optimal_momentum));
+            row.push(opt(x.optimal_radius));
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// A discrete entry's radius, verdicts and rates.
+fn discrete_stability(t: &mut String, d: &Discrete) {
+    let verdict = if d.stable() {
+        "stable (ρ < 1)"
+    } else {
+        "unstable (ρ ≥ 1)"
+    };
+    let result3 = match d.result3_stable {
+        Some(true) => "; Result 3: stable (|p| < 1 and 0 < εk_i < 2 + 2p)",
+        Some(false) => "; Result 3: unstable (needs |p| < 1 and 0 < εk_i < 2 + 2p)",
+        None => "",
+    };
+    let _ = writeln!(t, "  ρ = max ρ_i = {}: {verdict}{result3}", num(d.radius));
+    let _ = writeln!(
+        t,
+        "  rate −ln ρ = {} per step, −ln ρ/Δt = {} per unit time",
+        num(theory::rate_per_time(d.radius, 1.0)),
+        num(theory::rate_per_time(d.radius, d.coefficients.dt))
+    );
+}
+
+/// A discrete entry's largest stable learning rate and (momentum schemes) optimal
+/// momentum; `eigenvalues` tells a flat spectrum from a momentum with no stable rate.
+fn discrete_learning_rate(t: &mut String, d: &Discrete, eigenvalues: &[f64]) {
+    let bound = match d.scheme {
+        Scheme::HeavyBall => "(2 + 2p)/k_max",
+        Scheme::Nesterov => "(2 + 2p)/((1 + 2p) k_max)",
+        Scheme::GradientDescent => "2/k_max",
+    };
+    let lr = match d.max_stable_learning_rate {
+        Some(x) => format!("{bound} = {}", num(x)),
+        None if eigenvalues.first().is_none_or(|&k| k <= 0.0) => {
+            "none (a flat or negative direction never contracts)".into()
+        }
+        None => "none for this p".into(),
+    };
+    if d.scheme == Scheme::GradientDescent {
+        let _ = writeln!(t, "  largest stable learning rate: {lr}");
+        return;
+    }
+    let _ = writeln!(
+        t,
+        "  largest stable learning rate at p = {}: {lr}",
+        num(d.coefficients.momentum)
+    );
+    let optimal = match d.optimal {
+        Some((p, rho)) => format!("p = {}, ρ = {}", num(p), num(rho)),
+        None => match d.scheme {
+            Scheme::Nesterov => "no closed form (it needs 0 < εk_i < 1 for every i)",
+            _ => "none below 1 (some εk_i ≥ 4, ε ≤ 0, or no positive eigenvalue)",
+        }
+        .into(),
+    };
+    let _ = writeln!(
+        t,
+        "  optimal momentum for the spectrum at this ε: {optimal}"
+    );
+}
+
+/// Goh's optimum as a table: momentum against gradient descent.
+fn optimum_rows(o: &theory::Optimum) -> Vec<Vec<String>> {
+    vec![
+        vec![
+            "method".to_string(),
+            "learning rate α".into(),
+            "momentum β".into(),
+            "rate per step".into(),
+        ],
+        vec![
+            "momentum".into(),
+            num(o.momentum_alpha),
+            num(o.momentum_beta),
+            format!("{} = (√κ − 1)/(√κ + 1)", num(o.momentum_rate)),
+        ],
+        vec![
+            "gradient descent".into(),
+            format!("{} = 2/(λ1 + λn)", num(o.gd_alpha)),
+            "0.0".into(),
+            format!("{} = (κ − 1)/(κ + 1)", num(o.gd_rate)),
+        ],
+    ]
 }
 
 // ---------------------------------------------------------------------------------------

@@ -57,11 +57,6 @@ impl NoTwin {
     }
 }
 
-/// [`NoTwin::of`] as text.
-pub fn no_twin_reason(scheme: Scheme, eps: f64, p: f64) -> String {
-    NoTwin::of(scheme, eps, p).to_string()
-}
-
 /// The time one noisy gradient evaluation stands for in a point's continuous run: the
 /// first discrete entry's Δt (`first`; the twin's, in a learning-rate × momentum sweep),
 /// else 1 (the unit of time, as for an explicit learning rate). σ per evaluation is then

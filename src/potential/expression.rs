@@ -351,39 +351,45 @@ impl Expression {
     /// degenerate stationary point such as the inflection of x³). Deterministic: the same
     /// start gives the same bits.
     pub fn find_minimum(&self, start: &[f64]) -> Result<Vec<f64>, String> {
-        let n = self.variables.len();
-        let mut x = start.to_vec();
-        let mut g = vec![0.0; n];
-        let mut e = self.value(&x);
-        self.gradient_into(&x, &mut g);
+        let mut g = vec![0.0; self.variables.len()];
+        let e = self.value(start);
+        self.gradient_into(start, &mut g);
         if !e.is_finite() || !all_finite(&g) {
             return Err(format!(
                 "cannot start: E = {e:?}, ∇E = {} at w = {}",
                 show(&g),
-                show(&x)
+                show(start)
             ));
         }
         let gradient_tolerance = 1e-8 * norm_inf(&g).max(1.0);
         // The curvature scale below which a Hessian eigenvalue counts as flat: the end
         // point's own largest, or the start's (at x³'s inflection the whole Hessian is tiny).
-        let h0 = self.hessian_rows(&x).concat();
+        let h0 = self.hessian_rows(start).concat();
         let curvature = if all_finite(&h0) { norm_inf(&h0) } else { 0.0 };
+        let run = self.newton_iterate(start, e, g)?;
+        self.check_converged(&run, gradient_tolerance)?;
+        self.check_second_order(&run.x, run.e, curvature)?;
+        Ok(run.x)
+    }
+
+    /// Newton's phase one: damped steps from `start` (where E is `e` and ∇E is `g`) until
+    /// the step reaches round-off or the budget runs out; an error where ∇E stops being
+    /// finite or E falls without bound.
+    fn newton_iterate(
+        &self,
+        start: &[f64],
+        mut e: f64,
+        mut g: Vec<f64>,
+    ) -> Result<NewtonRun, String> {
+        let mut x = start.to_vec();
         let mut last_step = 0.0;
         // Far beyond any minimum a formula plausibly has: E is falling without bound.
         let far = 1e100 * norm_inf(start).max(1.0);
-        let mut trial = vec![0.0; n];
+        let mut trial = vec![0.0; x.len()];
         let mut end = NewtonEnd::Budget;
         for _ in 0..NEWTON_ITERATIONS {
-            let rows = self.hessian_rows(&x);
-            let newton = all_finite(rows.iter().flatten().copied())
-                .then(|| nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).cholesky())
-                .flatten();
-            let d: Vec<f64> = match newton {
-                Some(c) => c
-                    .solve(&nalgebra::DVector::from_column_slice(&g))
-                    .iter()
-                    .map(|v| -v)
-                    .collect(),
+            let d: Vec<f64> = match self.newton_solve(&x, &g) {
+                Some(step) => step.iter().map(|v| -v).collect(),
                 None => g.iter().map(|v| -v).collect(),
             };
             let slope: f64 = g.iter().zip(&d).map(|(g, d)| g * d).sum();
@@ -392,24 +398,7 @@ impl Expression {
                 end = NewtonEnd::Settled;
                 break;
             }
-            let mut t = 1.0;
-            let mut accepted = None;
-            while t > 0.0 {
-                for ((y, x), d) in trial.iter_mut().zip(&x).zip(&d) {
-                    *y = x + t * d;
-                }
-                if trial == x {
-                    break; // the step vanished below round-off
-                }
-                let et = self.value(&trial);
-                // Written so that a NaN E fails the test and the step is halved.
-                if et <= e + ARMIJO * t * slope {
-                    accepted = Some(et);
-                    break;
-                }
-                t *= 0.5;
-            }
-            let Some(et) = accepted else {
+            let Some((t, et)) = self.line_search(&x, &d, e, slope, &mut trial) else {
                 end = NewtonEnd::Settled; // no representable step decreases E
                 break;
             };
@@ -439,42 +428,103 @@ impl Expression {
                 break;
             }
         }
-        let g_norm = norm_inf(&g);
+        Ok(NewtonRun {
+            x,
+            g,
+            e,
+            last_step,
+            end,
+        })
+    }
+
+    /// H⁻¹·`g` at `x`, where the Hessian there is finite and positive definite (Cholesky).
+    fn newton_solve(&self, x: &[f64], g: &[f64]) -> Option<nalgebra::DVector<f64>> {
+        let n = x.len();
+        let rows = self.hessian_rows(x);
+        all_finite(rows.iter().flatten().copied())
+            .then(|| nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).cholesky())
+            .flatten()
+            .map(|c| c.solve(&nalgebra::DVector::from_column_slice(g)))
+    }
+
+    /// Backtracks along `d` from `x` (halving from the full step) until Armijo's decrease
+    /// of E from `e` holds: the step t and E there, the point left in `trial`; None when
+    /// the step vanishes below round-off first.
+    fn line_search(
+        &self,
+        x: &[f64],
+        d: &[f64],
+        e: f64,
+        slope: f64,
+        trial: &mut [f64],
+    ) -> Option<(f64, f64)> {
+        let mut t = 1.0;
+        while t > 0.0 {
+            for ((y, x), d) in trial.iter_mut().zip(x).zip(d) {
+                *y = x + t * d;
+            }
+            if trial == x {
+                return None; // the step vanished below round-off
+            }
+            let et = self.value(trial);
+            // Written so that a NaN E fails the test and the step is halved.
+            if et <= e + ARMIJO * t * slope {
+                return Some((t, et));
+            }
+            t *= 0.5;
+        }
+        None
+    }
+
+    /// Newton's phase two: the end point must have a small gradient, or sit a round-off
+    /// Newton step from a positive definite minimum, and not be a budget spent striding.
+    fn check_converged(&self, run: &NewtonRun, gradient_tolerance: f64) -> Result<(), String> {
+        let NewtonRun {
+            x,
+            g,
+            e,
+            last_step,
+            end,
+        } = run;
+        let g_norm = norm_inf(g);
         // Near a steep minimum round-off keeps |∇E| at ~ε·|H|·|w*| however close w is (so a
         // start near w* would tighten the gradient test past reach): where H is positive
         // definite, a Newton step at round-off of w counts as converged too.
-        let newton_settled = {
-            let rows = self.hessian_rows(&x);
-            all_finite(rows.iter().flatten().copied())
-                .then(|| nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).cholesky())
-                .flatten()
-                .map(|c| c.solve(&nalgebra::DVector::from_column_slice(&g)).amax())
-                .is_some_and(|step| step <= 1e-8 * norm_inf(&x).max(1.0))
-        };
+        let newton_settled = self
+            .newton_solve(x, g)
+            .map(|step| step.amax())
+            .is_some_and(|step| step <= 1e-8 * norm_inf(x).max(1.0));
         // A budget spent while still striding (exp(x) drifting to −∞ one unit per Newton
         // step, with a vanishing gradient) is no convergence; a geometric crawl onto a flat
         // minimum (x⁴) ends with a tiny step and goes on to the tests below.
         let striding = matches!(end, NewtonEnd::Budget)
-            && (last_step.is_nan() || last_step > 1e-8 * norm_inf(&x).max(1.0));
+            && (last_step.is_nan() || *last_step > 1e-8 * norm_inf(x).max(1.0));
         if striding || g_norm.is_nan() || (g_norm > gradient_tolerance && !newton_settled) {
             return Err(match end {
                 NewtonEnd::Budget => format!(
                     "did not settle within {NEWTON_ITERATIONS} iterations: it ended at w = {} \
                      with E = {e:?}, |∇E| = {g_norm:?} and a last step of {last_step:?} \
                      (E may be unbounded below, or approach its infimum only at infinity)",
-                    show(&x)
+                    show(x)
                 ),
                 NewtonEnd::Settled => format!(
                     "stalled at w = {} where |∇E| = {g_norm:?} is not small (no step decreases E)",
-                    show(&x)
+                    show(x)
                 ),
             });
         }
-        let rows = self.hessian_rows(&x);
+        Ok(())
+    }
+
+    /// Newton's phase three, second order at the end point `x` (E = `e`): a finite
+    /// Hessian with no negative eigenvalue, and E not falling along a flat direction.
+    fn check_second_order(&self, x: &[f64], e: f64, curvature: f64) -> Result<(), String> {
+        let n = x.len();
+        let rows = self.hessian_rows(x);
         if !all_finite(rows.iter().flatten().copied()) {
             return Err(format!(
                 "stopped at w = {} where the Hessian is not finite",
-                show(&x)
+                show(x)
             ));
         }
         let eigen = nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).symmetric_eigen();
@@ -485,32 +535,39 @@ impl Expression {
             if lambda < -1e3 * f64::EPSILON * largest {
                 return Err(format!(
                     "stopped at w = {}, a saddle point: the Hessian has the eigenvalue {lambda:?} < 0",
-                    show(&x)
+                    show(x)
                 ));
             }
             // A flat direction: second order says nothing; E must not fall along it on
             // either side (a true flat minimum, x⁴ or a valley, passes; x³ at 0 does not).
             if lambda <= 1e-8 * largest.max(curvature) {
-                let v = eigen.eigenvectors.column(k);
-                let s = FLAT_PROBE * norm_inf(&x).max(1.0);
-                // Relative to E* alone: far out on 1/x the whole landscape is tiny.
-                let drop = 1e-12 * e.abs();
-                for sign in [1.0, -1.0] {
-                    for ((y, x), v) in trial.iter_mut().zip(&x).zip(v.iter()) {
-                        *y = x + sign * s * v;
-                    }
-                    let ep = self.value(&trial);
-                    if ep < e - drop {
-                        return Err(format!(
-                            "stopped at w = {}, a stationary point that is no minimum: E falls \
-                             from {e:?} to {ep:?} along a flat direction of the Hessian",
-                            show(&x)
-                        ));
-                    }
-                }
+                let v: Vec<f64> = eigen.eigenvectors.column(k).iter().copied().collect();
+                self.probe_flat(x, e, &v)?;
             }
         }
-        Ok(x)
+        Ok(())
+    }
+
+    /// E at `x ± s·v` (`v` a flat eigen-direction) must not fall below `e`.
+    fn probe_flat(&self, x: &[f64], e: f64, v: &[f64]) -> Result<(), String> {
+        let s = FLAT_PROBE * norm_inf(x).max(1.0);
+        // Relative to E* alone: far out on 1/x the whole landscape is tiny.
+        let drop = 1e-12 * e.abs();
+        let mut trial = vec![0.0; x.len()];
+        for sign in [1.0, -1.0] {
+            for ((y, x), v) in trial.iter_mut().zip(x).zip(v) {
+                *y = x + sign * s * v;
+            }
+            let ep = self.value(&trial);
+            if ep < e - drop {
+                return Err(format!(
+                    "stopped at w = {}, a stationary point that is no minimum: E falls \
+                     from {e:?} to {ep:?} along a flat direction of the Hessian",
+                    show(x)
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -524,6 +581,19 @@ const ARMIJO: f64 = 1e-4;
 
 /// Relative length of the probe along a flat Hessian direction (times max(1, |w*|∞)).
 const FLAT_PROBE: f64 = 1e-2;
+
+/// Where Newton's iteration ended, for the checks that follow it.
+struct NewtonRun {
+    /// The end point.
+    x: Vec<f64>,
+    /// ∇E there.
+    g: Vec<f64>,
+    /// E there.
+    e: f64,
+    /// |t·d|∞ of the last step taken (0 when none was).
+    last_step: f64,
+    end: NewtonEnd,
+}
 
 /// Why the Newton iteration stopped.
 #[derive(Clone, Copy)]

@@ -18,6 +18,27 @@ const MAX_ROWS: f64 = 1e7;
 /// Most solver steps of a continuous run (`ode_solvers` keeps every step in memory).
 const MAX_SOLVER_STEPS: f64 = 1e8;
 
+/// The stop rule of a file without `[stop]` (SPEC).
+const DEFAULT_STOP: StopSpec = StopSpec {
+    criterion: Criterion::Distance,
+    tolerance: 1e-6,
+    divergence: 1e12,
+};
+
+/// The keys and tables a scenario file may have at the top level.
+const TOP_LEVEL_KEYS: [&str; 10] = [
+    "name",
+    "description",
+    "potential",
+    "particle",
+    "continuous",
+    "discrete",
+    "stop",
+    "sweep",
+    "gradient",
+    "output",
+];
+
 /// Parses and resolves scenario text; `file` names it in errors and gives the default name.
 pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let src = Source { file, text };
@@ -28,48 +49,15 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         path: String::new(),
         span: 0..0,
     };
-    root.check_keys(&[
-        "name",
-        "description",
-        "potential",
-        "particle",
-        "continuous",
-        "discrete",
-        "stop",
-        "sweep",
-        "gradient",
-        "output",
-    ])?;
-
-    let name = match root.string("name")? {
-        Some((name, span)) => {
-            check_name(&name).map_err(|m| root.error_at("name", span, m))?;
-            name
-        }
-        None => {
-            let stem = file
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            check_name(&stem).map_err(|m| {
-                root.error(
-                    "name",
-                    format!("the file name gives no usable default: {m}"),
-                )
-            })?;
-            stem
-        }
-    };
+    root.check_keys(&TOP_LEVEL_KEYS)?;
+    // The tables are read in this order, so a file with several defects reports the first.
+    let name = scenario_name(&root, file)?;
     let description = root
         .string("description")?
         .map(|(d, _)| d)
         .unwrap_or_default();
 
-    let sweep = match root.table("sweep")? {
-        Some(t) => Some(sweep(&t)?),
-        None => None,
-    };
-    let swept = |key: AxisKey| sweep.as_ref().is_some_and(|s| s.sweeps(key));
+    let sweep = root.table("sweep")?.map(|t| sweep(&t)).transpose()?;
 
     let potential_table = root
         .table("potential")?
@@ -77,45 +65,11 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let potential = potential(&potential_table)?;
     let n = potential.dim();
 
-    let gradient = match root.table("gradient")? {
-        Some(t) => Some(gradient(&t)?),
-        None => None,
-    };
+    let gradient = root.table("gradient")?.map(|t| gradient(&t)).transpose()?;
     let noisy = gradient.is_some_and(|g| g.noise > 0.0);
-    let continuous = match root.table("continuous")? {
-        Some(t) => {
-            let c = continuous(&t, noisy)?;
-            let most = crate::dynamics::continuous::MAX_BDF_DIM;
-            if c.method == Method::Bdf && n > most {
-                return Err(t.error(
-                    "method",
-                    format!(
-                        "bdf factorises a dense Jacobian of the state (n^2 numbers for gradient flow, (2n)^2 with mass): n = {n} coordinates is beyond the {most} it takes; use dopri5 (or auto, which keeps to dopri5 there)"
-                    ),
-                ));
-            }
-            Some(c)
-        }
-        None => None,
-    };
+    let continuous = continuous_table(&root, n, noisy)?;
     let model = continuous.as_ref().map_or(Model::HeavyBall, |c| c.model);
-    if let (Model::Nesterov, Some(sweep_table)) = (model, root.table("sweep")?) {
-        for key in [AxisKey::Friction, AxisKey::LearningRate, AxisKey::Momentum] {
-            if swept(key) {
-                return Err(sweep_table.error(
-                    key.as_str(),
-                    "continuous.model = \"nesterov\" has no friction (it is 3m/t) and no physical twin of an (eps, p) point to sweep",
-                ));
-            }
-        }
-        let masses = sweep.as_ref().and_then(|s| s.axis(AxisKey::Mass));
-        if let Some(zero) = masses.and_then(|a| a.spec.values().find(|&m| m <= 0.0)) {
-            return Err(sweep_table.error(
-                "mass",
-                format!("the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0 at every point, and this axis has {zero:?}"),
-            ));
-        }
-    }
+    check_nesterov_sweep(&root, model, sweep.as_ref())?;
 
     let particle_table = root
         .table("particle")?
@@ -124,64 +78,18 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     // The position is never swept: one search serves every point.
     let potential = find_minimum(potential, &particle.position);
     let t_end = continuous.as_ref().map(|c| c.t_end);
-    let mut discrete = Vec::new();
-    for (i, t) in root.tables("discrete")?.iter().enumerate() {
-        let d = discrete_entry(t, i + 1, &particle, t_end, sweep.as_ref())?;
-        if discrete.iter().any(|e: &DiscreteSpec| e.label == d.label) {
-            return Err(t.error("label", format!("duplicate label \"{}\"", d.label)));
-        }
-        discrete.push(d);
-    }
-    if let Some(sweep_table) = root.table("sweep")? {
-        let sweep_error =
-            |key: AxisKey, why: &str| Err(sweep_table.error(key.as_str(), why.to_string()));
-        if discrete.is_empty() {
-            for key in [AxisKey::Dt, AxisKey::LearningRate, AxisKey::Momentum] {
-                if swept(key) {
-                    return sweep_error(key, "there is no [[discrete]] entry for it to replace");
-                }
-            }
-        }
-        if let (Some(axis), Some(t_end)) = (sweep.as_ref().and_then(|s| s.axis(AxisKey::Dt)), t_end)
-        {
-            // Entries without steps take ceil(t_end/dt) at each point; the smallest dt the most.
-            let smallest = axis.spec.values().fold(f64::INFINITY, f64::min);
-            let most = (t_end / smallest).ceil();
-            if discrete.iter().any(|d| d.steps == Budget::Horizon) && most > MAX_ROWS {
-                return sweep_error(
-                    AxisKey::Dt,
-                    &format!(
-                        "t_end/dt = {most} steps by default at dt = {smallest:?}, more than {MAX_ROWS:e}; give the entries steps or sweep larger dt"
-                    ),
-                );
-            }
-        }
-        if swept(AxisKey::Momentum) && discrete.iter().all(|d| d.scheme == Scheme::GradientDescent)
-        {
-            return sweep_error(
-                AxisKey::Momentum,
-                "no heavy-ball or nesterov entry has a momentum to replace (gradient-descent has none)",
-            );
-        }
-    }
-    let stop = match root.table("stop")? {
-        Some(t) => stop(&t)?,
-        None => StopSpec {
-            criterion: Criterion::Distance,
-            tolerance: 1e-6,
-            divergence: 1e12,
-        },
-    };
+    let discrete = discrete_entries(&root, &particle, t_end, sweep.as_ref())?;
+    check_sweep_discrete(&root, sweep.as_ref(), &discrete, t_end)?;
+    let stop = root.table("stop")?.map(|t| stop(&t)).transpose()?;
+    let stop = stop.unwrap_or(DEFAULT_STOP);
     check_criterion_minimum(
         &potential,
         stop.criterion,
         &potential_table,
         root.table("stop")?.as_ref(),
     )?;
-    let output = match root.table("output")? {
-        Some(t) => output(&t, n)?,
-        None => OutputSpec::default(),
-    };
+    let output = root.table("output")?.map(|t| output(&t, n)).transpose()?;
+    let output = output.unwrap_or_default();
     Ok(Scenario {
         name,
         description,
@@ -194,6 +102,139 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         gradient,
         sweep,
     })
+}
+
+/// `name`, or the file's stem when there is none; either must be a usable folder name.
+fn scenario_name(root: &TableReader<'_, '_>, file: &Path) -> Result<String> {
+    match root.string("name")? {
+        Some((name, span)) => {
+            check_name(&name).map_err(|e| root.error_at("name", span, e.to_string()))?;
+            Ok(name)
+        }
+        None => {
+            let stem = file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            check_name(&stem).map_err(|e| {
+                root.error(
+                    "name",
+                    format!("the file name gives no usable default: {e}"),
+                )
+            })?;
+            Ok(stem)
+        }
+    }
+}
+
+/// `[continuous]`, where there is one, for a potential of `n` coordinates.
+fn continuous_table(
+    root: &TableReader<'_, '_>,
+    n: usize,
+    noisy: bool,
+) -> Result<Option<ContinuousSpec>> {
+    let Some(t) = root.table("continuous")? else {
+        return Ok(None);
+    };
+    let c = continuous(&t, noisy)?;
+    let most = crate::dynamics::continuous::MAX_BDF_DIM;
+    if c.method == Method::Bdf && n > most {
+        return Err(t.error(
+            "method",
+            format!(
+                "bdf factorises a dense Jacobian of the state (n^2 numbers for gradient flow, (2n)^2 with mass): n = {n} coordinates is beyond the {most} it takes; use dopri5 (or auto, which keeps to dopri5 there)"
+            ),
+        ));
+    }
+    Ok(Some(c))
+}
+
+/// The Nesterov ODE has no friction and no twin to sweep, and needs m > 0 everywhere.
+fn check_nesterov_sweep(
+    root: &TableReader<'_, '_>,
+    model: Model,
+    sweep: Option<&Sweep>,
+) -> Result<()> {
+    let (Model::Nesterov, Some(sweep_table)) = (model, root.table("sweep")?) else {
+        return Ok(());
+    };
+    for key in [AxisKey::Friction, AxisKey::LearningRate, AxisKey::Momentum] {
+        if sweep.is_some_and(|s| s.sweeps(key)) {
+            return Err(sweep_table.error(
+                key.as_str(),
+                "continuous.model = \"nesterov\" has no friction (it is 3m/t) and no physical twin of an (eps, p) point to sweep",
+            ));
+        }
+    }
+    let masses = sweep.and_then(|s| s.axis(AxisKey::Mass));
+    if let Some(zero) = masses.and_then(|a| a.spec.values().find(|&m| m <= 0.0)) {
+        return Err(sweep_table.error(
+            "mass",
+            format!("the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0 at every point, and this axis has {zero:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Every `[[discrete]]` entry, in file order; labels must differ.
+fn discrete_entries(
+    root: &TableReader<'_, '_>,
+    particle: &Particle,
+    t_end: Option<f64>,
+    sweep: Option<&Sweep>,
+) -> Result<Vec<DiscreteSpec>> {
+    let mut discrete = Vec::new();
+    for (i, t) in root.tables("discrete")?.iter().enumerate() {
+        let d = discrete_entry(t, i + 1, particle, t_end, sweep)?;
+        if discrete.iter().any(|e: &DiscreteSpec| e.label == d.label) {
+            return Err(t.error("label", format!("duplicate label \"{}\"", d.label)));
+        }
+        discrete.push(d);
+    }
+    Ok(discrete)
+}
+
+/// The sweep's discrete axes need entries to replace, and a swept dt a bounded default
+/// step count.
+fn check_sweep_discrete(
+    root: &TableReader<'_, '_>,
+    sweep: Option<&Sweep>,
+    discrete: &[DiscreteSpec],
+    t_end: Option<f64>,
+) -> Result<()> {
+    let Some(sweep_table) = root.table("sweep")? else {
+        return Ok(());
+    };
+    let swept = |key: AxisKey| sweep.is_some_and(|s| s.sweeps(key));
+    let sweep_error =
+        |key: AxisKey, why: &str| Err(sweep_table.error(key.as_str(), why.to_string()));
+    if discrete.is_empty() {
+        for key in [AxisKey::Dt, AxisKey::LearningRate, AxisKey::Momentum] {
+            if swept(key) {
+                return sweep_error(key, "there is no [[discrete]] entry for it to replace");
+            }
+        }
+    }
+    if let (Some(axis), Some(t_end)) = (sweep.and_then(|s| s.axis(AxisKey::Dt)), t_end) {
+        // Entries without steps take ceil(t_end/dt) at each point; the smallest dt the most.
+        let smallest = axis.spec.values().fold(f64::INFINITY, f64::min);
+        let most = (t_end / smallest).ceil();
+        if discrete.iter().any(|d| d.steps == Budget::Horizon) && most > MAX_ROWS {
+            return sweep_error(
+                AxisKey::Dt,
+                &format!(
+                    "t_end/dt = {most} steps by default at dt = {smallest:?}, more than {MAX_ROWS:e}; give the entries steps or sweep larger dt"
+                ),
+            );
+        }
+    }
+    if swept(AxisKey::Momentum) && discrete.iter().all(|d| d.scheme == Scheme::GradientDescent) {
+        return sweep_error(
+            AxisKey::Momentum,
+            "no heavy-ball or nesterov entry has a momentum to replace (gradient-descent has none)",
+        );
+    }
+    Ok(())
 }
 
 /// `kind = "expression"`: `variables`, `expression`, optional `minimum`; the formula is
@@ -559,16 +600,25 @@ fn axis_values(
     Ok(Axis { key, spec })
 }
 
+/// Why a name is no usable folder name.
+#[derive(Debug, thiserror::Error)]
+enum BadName {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must not start with '.', got \"{0}\"")]
+    Hidden(String),
+    #[error("must be a plain folder name (no '/'), got \"{0}\"")]
+    NotPlain(String),
+}
+
 /// A name must be usable as one folder under the output root.
-fn check_name(name: &str) -> std::result::Result<(), String> {
+fn check_name(name: &str) -> std::result::Result<(), BadName> {
     if name.is_empty() {
-        Err("must not be empty".into())
+        Err(BadName::Empty)
     } else if name.starts_with('.') {
-        Err(format!("must not start with '.', got \"{name}\""))
+        Err(BadName::Hidden(name.into()))
     } else if name.contains(['/', '\\', '\0']) {
-        Err(format!(
-            "must be a plain folder name (no '/'), got \"{name}\""
-        ))
+        Err(BadName::NotPlain(name.into()))
     } else {
         Ok(())
     }
@@ -789,7 +839,7 @@ fn quadratic(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             return Err(t.missing("hessian", "a quadratic needs hessian or eigenvalues"));
         }
         (Some((rows, span)), None) => {
-            check_hessian(&rows).map_err(|m| t.error_at("hessian", span, m))?;
+            check_hessian(&rows).map_err(|e| t.error_at("hessian", span, e.to_string()))?;
             HessianSpec::Dense(rows)
         }
         (None, Some((ev, span))) => {
@@ -827,31 +877,46 @@ fn quadratic(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
     Ok(PotentialSpec::Quadratic { hessian, minimum })
 }
 
+/// Why a dense Hessian is refused (indices 1-based).
+#[derive(Debug, thiserror::Error)]
+enum BadHessian {
+    #[error("must not be empty")]
+    Empty,
+    #[error("not square: row {row} has {len} entries, expected {n}")]
+    NotSquare { row: usize, len: usize, n: usize },
+    #[error("not symmetric: entry ({row}, {col}) is {lower} but ({col}, {row}) is {upper}")]
+    NotSymmetric {
+        row: usize,
+        col: usize,
+        lower: f64,
+        upper: f64,
+    },
+    #[error("not positive semi-definite: it has the eigenvalue {0}")]
+    Indefinite(f64),
+}
+
 /// Square, symmetric, positive semi-definite.
-fn check_hessian(rows: &[Vec<f64>]) -> std::result::Result<(), String> {
+fn check_hessian(rows: &[Vec<f64>]) -> std::result::Result<(), BadHessian> {
     let n = rows.len();
     if n == 0 {
-        return Err("must not be empty".into());
+        return Err(BadHessian::Empty);
     }
     if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
-        return Err(format!(
-            "not square: row {} has {} entries, expected {n}",
-            i + 1,
-            r.len()
-        ));
+        return Err(BadHessian::NotSquare {
+            row: i + 1,
+            len: r.len(),
+            n,
+        });
     }
     for (i, row) in rows.iter().enumerate() {
         for (j, &lower) in row[..i].iter().enumerate() {
             if lower != rows[j][i] {
-                return Err(format!(
-                    "not symmetric: entry ({}, {}) is {} but ({}, {}) is {}",
-                    i + 1,
-                    j + 1,
+                return Err(BadHessian::NotSymmetric {
+                    row: i + 1,
+                    col: j + 1,
                     lower,
-                    j + 1,
-                    i + 1,
-                    rows[j][i]
-                ));
+                    upper: rows[j][i],
+                });
             }
         }
     }
@@ -859,9 +924,7 @@ fn check_hessian(rows: &[Vec<f64>]) -> std::result::Result<(), String> {
     let scale = ev.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let min = ev.iter().copied().fold(f64::INFINITY, f64::min);
     if min < -1e-12 * scale.max(f64::MIN_POSITIVE) {
-        return Err(format!(
-            "not positive semi-definite: it has the eigenvalue {min}"
-        ));
+        return Err(BadHessian::Indefinite(min));
     }
     Ok(())
 }

@@ -28,15 +28,37 @@ fn string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// The scenario as TOML: the top-level keys, then a function per table.
 pub(super) fn to_toml(s: &Scenario) -> String {
     let mut out = String::new();
     let o = &mut out;
     // `writeln!` into a String cannot fail.
     let _ = writeln!(o, "name = {}", string(&s.name));
     let _ = writeln!(o, "description = {}", string(&s.description));
+    potential(o, &s.potential);
+    particle(o, s);
+    if let Some(c) = &s.continuous {
+        continuous(o, s, c);
+    }
+    for d in &s.discrete {
+        discrete(o, s, d);
+    }
+    stop(o, &s.stop);
+    if let Some(g) = &s.gradient {
+        gradient(o, g);
+    }
+    if let Some(c) = &s.output.coordinates {
+        output(o, c);
+    }
+    if let Some(sweep) = &s.sweep {
+        write_sweep(o, sweep);
+    }
+    out
+}
 
+fn potential(o: &mut String, spec: &PotentialSpec) {
     let _ = writeln!(o, "\n[potential]");
-    match &s.potential {
+    match spec {
         PotentialSpec::Quadratic { hessian, minimum } => {
             let _ = writeln!(o, "kind = \"quadratic\"");
             match hessian {
@@ -70,137 +92,147 @@ pub(super) fn to_toml(s: &Scenario) -> String {
             variables,
             expression,
             minimum,
-        } => {
-            let _ = writeln!(o, "kind = \"expression\"");
-            let names: Vec<String> = variables.iter().map(|v| string(v)).collect();
-            let _ = writeln!(o, "variables = [{}]", names.join(", "));
-            let _ = writeln!(o, "expression = {}", string(expression));
-            match minimum {
-                ExpressionMinimum::Given(m) => {
-                    let _ = writeln!(o, "minimum = {}", list(m));
-                }
-                ExpressionMinimum::Found(m) => {
-                    let _ = writeln!(
-                        o,
-                        "# the local minimum Newton's method reaches from [particle] position"
-                    );
-                    let _ = writeln!(o, "minimum = {}", list(m));
-                }
-                ExpressionMinimum::Unknown(why) => {
-                    // One comment line, whatever the reason says.
-                    let why = why.replace(['\n', '\r'], " ");
-                    let _ = writeln!(
-                        o,
-                        "# no minimum: Newton's method from [particle] position {why}"
-                    );
-                }
-            }
-        }
+        } => expression_potential(o, variables, expression, minimum),
         PotentialSpec::ConvexRosenbrock { n, kappa } => {
             let _ = writeln!(o, "kind = \"convex-rosenbrock\"");
             let _ = writeln!(o, "n = {n}");
             let _ = writeln!(o, "kappa = {}", num(*kappa));
         }
     }
+}
 
-    // Keys a sweep replaces are written once, in [sweep].
-    let swept = |key: AxisKey| s.sweeps(key);
+fn expression_potential(
+    o: &mut String,
+    variables: &[String],
+    expression: &str,
+    minimum: &ExpressionMinimum,
+) {
+    let _ = writeln!(o, "kind = \"expression\"");
+    let names: Vec<String> = variables.iter().map(|v| string(v)).collect();
+    let _ = writeln!(o, "variables = [{}]", names.join(", "));
+    let _ = writeln!(o, "expression = {}", string(expression));
+    match minimum {
+        ExpressionMinimum::Given(m) => {
+            let _ = writeln!(o, "minimum = {}", list(m));
+        }
+        ExpressionMinimum::Found(m) => {
+            let _ = writeln!(
+                o,
+                "# the local minimum Newton's method reaches from [particle] position"
+            );
+            let _ = writeln!(o, "minimum = {}", list(m));
+        }
+        ExpressionMinimum::Unknown(why) => {
+            // One comment line, whatever the reason says.
+            let why = why.replace(['\n', '\r'], " ");
+            let _ = writeln!(
+                o,
+                "# no minimum: Newton's method from [particle] position {why}"
+            );
+        }
+    }
+}
+
+fn particle(o: &mut String, s: &Scenario) {
     let p = &s.particle;
     let _ = writeln!(o, "\n[particle]");
-    if let (Some(m), false) = (p.mass, swept(AxisKey::Mass)) {
+    // Keys a sweep replaces are written once, in [sweep].
+    if let (Some(m), false) = (p.mass, s.sweeps(AxisKey::Mass)) {
         let _ = writeln!(o, "mass = {}", num(m));
     }
-    if let (Some(mu), false) = (p.friction, swept(AxisKey::Friction)) {
+    if let (Some(mu), false) = (p.friction, s.sweeps(AxisKey::Friction)) {
         let _ = writeln!(o, "friction = {}", num(mu));
     }
     let _ = writeln!(o, "position = {}", state(&p.position));
     let _ = writeln!(o, "velocity = {}", state(&p.velocity));
+}
 
-    if let Some(c) = &s.continuous {
-        let _ = writeln!(o, "\n[continuous]");
-        let _ = writeln!(o, "method = \"{}\"", c.method.as_str());
-        let _ = writeln!(o, "rtol = {}", num(c.rtol));
-        let _ = writeln!(o, "atol = {}", num(c.atol));
-        let _ = writeln!(o, "t_end = {}", num(c.t_end));
-        let _ = writeln!(o, "sample_interval = {}", num(c.sample_interval));
-        if let Some(step) = c.step {
-            let noisy = s.gradient.is_some_and(|g| g.noise > 0.0);
-            let baoab = c.method == Method::Baoab || (c.method == Method::Auto && noisy);
-            if let Some(h) = c.baoab_step().filter(|&h| baoab && h != step) {
-                // Said, not silently done: rows fall on step ends.
-                let _ = writeln!(
-                    o,
-                    "# baoab steps by {}, the largest step <= step that divides sample_interval",
-                    num(h)
-                );
-            }
-            let _ = writeln!(o, "step = {}", num(step));
+fn continuous(o: &mut String, s: &Scenario, c: &ContinuousSpec) {
+    let _ = writeln!(o, "\n[continuous]");
+    let _ = writeln!(o, "method = \"{}\"", c.method.as_str());
+    let _ = writeln!(o, "rtol = {}", num(c.rtol));
+    let _ = writeln!(o, "atol = {}", num(c.atol));
+    let _ = writeln!(o, "t_end = {}", num(c.t_end));
+    let _ = writeln!(o, "sample_interval = {}", num(c.sample_interval));
+    if let Some(step) = c.step {
+        let noisy = s.gradient.is_some_and(|g| g.noise > 0.0);
+        let baoab = c.method == Method::Baoab || (c.method == Method::Auto && noisy);
+        if let Some(h) = c.baoab_step().filter(|&h| baoab && h != step) {
+            // Said, not silently done: rows fall on step ends.
+            let _ = writeln!(
+                o,
+                "# baoab steps by {}, the largest step <= step that divides sample_interval",
+                num(h)
+            );
         }
-        let _ = writeln!(o, "max_steps = {}", c.max_steps);
-        let _ = writeln!(o, "model = \"{}\"", c.model.as_str());
+        let _ = writeln!(o, "step = {}", num(step));
     }
+    let _ = writeln!(o, "max_steps = {}", c.max_steps);
+    let _ = writeln!(o, "model = \"{}\"", c.model.as_str());
+}
 
-    for d in &s.discrete {
-        let _ = writeln!(o, "\n[[discrete]]");
-        let _ = writeln!(o, "label = {}", string(&d.label));
-        let _ = writeln!(o, "scheme = \"{}\"", d.scheme.as_str());
-        let _ = writeln!(o, "parameterization = \"{}\"", d.form.as_str());
-        if !swept(AxisKey::Dt) {
-            let _ = writeln!(o, "dt = {}", num(d.params.dt()));
-        }
-        match d.params {
-            DiscreteParams::FromParticle { map, .. } => {
-                if d.scheme != Scheme::GradientDescent {
-                    let _ = writeln!(o, "map = \"{}\"", map.as_str());
-                }
-            }
-            DiscreteParams::Explicit {
-                learning_rate,
-                momentum,
-                ..
-            } => {
-                if !swept(AxisKey::LearningRate) {
-                    let _ = writeln!(o, "learning_rate = {}", num(learning_rate));
-                }
-                if !swept(AxisKey::Momentum) {
-                    let _ = writeln!(o, "momentum = {}", num(momentum));
-                }
+fn discrete(o: &mut String, s: &Scenario, d: &DiscreteSpec) {
+    let _ = writeln!(o, "\n[[discrete]]");
+    let _ = writeln!(o, "label = {}", string(&d.label));
+    let _ = writeln!(o, "scheme = \"{}\"", d.scheme.as_str());
+    let _ = writeln!(o, "parameterization = \"{}\"", d.form.as_str());
+    // Keys a sweep replaces are written once, in [sweep].
+    if !s.sweeps(AxisKey::Dt) {
+        let _ = writeln!(o, "dt = {}", num(d.params.dt()));
+    }
+    match d.params {
+        DiscreteParams::FromParticle { map, .. } => {
+            if d.scheme != Scheme::GradientDescent {
+                let _ = writeln!(o, "map = \"{}\"", map.as_str());
             }
         }
-        if let Budget::Steps(n) = d.steps {
-            let _ = writeln!(o, "steps = {n}");
+        DiscreteParams::Explicit {
+            learning_rate,
+            momentum,
+            ..
+        } => {
+            if !s.sweeps(AxisKey::LearningRate) {
+                let _ = writeln!(o, "learning_rate = {}", num(learning_rate));
+            }
+            if !s.sweeps(AxisKey::Momentum) {
+                let _ = writeln!(o, "momentum = {}", num(momentum));
+            }
         }
     }
+    if let Budget::Steps(n) = d.steps {
+        let _ = writeln!(o, "steps = {n}");
+    }
+}
 
+fn stop(o: &mut String, spec: &StopSpec) {
     let _ = writeln!(o, "\n[stop]");
-    let _ = writeln!(o, "criterion = \"{}\"", s.stop.criterion.as_str());
-    let _ = writeln!(o, "tolerance = {}", num(s.stop.tolerance));
-    let _ = writeln!(o, "divergence = {}", num(s.stop.divergence));
+    let _ = writeln!(o, "criterion = \"{}\"", spec.criterion.as_str());
+    let _ = writeln!(o, "tolerance = {}", num(spec.tolerance));
+    let _ = writeln!(o, "divergence = {}", num(spec.divergence));
+}
 
-    if let Some(g) = &s.gradient {
-        let _ = writeln!(o, "\n[gradient]");
-        let _ = writeln!(o, "noise = {}", num(g.noise));
-        let _ = writeln!(o, "seed = {}", g.seed);
-    }
+fn gradient(o: &mut String, g: &GradientSpec) {
+    let _ = writeln!(o, "\n[gradient]");
+    let _ = writeln!(o, "noise = {}", num(g.noise));
+    let _ = writeln!(o, "seed = {}", g.seed);
+}
 
-    if let Some(c) = &s.output.coordinates {
-        let _ = writeln!(o, "\n[output]");
-        let items: Vec<String> = c.iter().map(usize::to_string).collect();
-        let _ = writeln!(o, "coordinates = [{}]", items.join(", "));
-    }
+fn output(o: &mut String, coordinates: &[usize]) {
+    let _ = writeln!(o, "\n[output]");
+    let items: Vec<String> = coordinates.iter().map(usize::to_string).collect();
+    let _ = writeln!(o, "coordinates = [{}]", items.join(", "));
+}
 
-    if let Some(sweep) = &s.sweep {
-        let _ = writeln!(o, "\n[sweep]");
-        for a in &sweep.axes {
-            let form = match &a.spec {
-                AxisSpec::Logspace { start, stop, count }
-                | AxisSpec::Linspace { start, stop, count } => {
-                    format!("[{}, {}, {count}]", num(*start), num(*stop))
-                }
-                AxisSpec::Values(v) => list(v),
-            };
-            let _ = writeln!(o, "{} = {{ {} = {form} }}", a.key.as_str(), a.spec.form());
-        }
+fn write_sweep(o: &mut String, sweep: &Sweep) {
+    let _ = writeln!(o, "\n[sweep]");
+    for a in &sweep.axes {
+        let form = match &a.spec {
+            AxisSpec::Logspace { start, stop, count }
+            | AxisSpec::Linspace { start, stop, count } => {
+                format!("[{}, {}, {count}]", num(*start), num(*stop))
+            }
+            AxisSpec::Values(v) => list(v),
+        };
+        let _ = writeln!(o, "{} = {{ {} = {form} }}", a.key.as_str(), a.spec.form());
     }
-    out
 }
