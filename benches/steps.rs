@@ -34,6 +34,7 @@ fn w1_potential() -> Box<dyn Potential> {
         hessian: HessianSpec::Diagonal(K.to_vec()),
         minimum: vec![0.0, 0.0],
     })
+    .unwrap()
 }
 
 fn spec(method: Method, t_end: f64) -> ContinuousSpec {
@@ -301,7 +302,7 @@ fn w1_points(c: &mut Criterion) {
 
 /// The 512 × 512 colorization problem of the table, three colored pixels.
 fn colorization() -> Colorization {
-    Colorization::new(512, 512, &[(5, 5), (400, 50), (260, 310)], 1.0)
+    Colorization::new(512, 512, &[(5, 5), (400, 50), (260, 310)], 1.0).unwrap()
 }
 
 /// y = H x on the CSR arrays, nothing else: the limit of a step that needs one gradient.

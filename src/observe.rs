@@ -42,6 +42,17 @@ pub struct StopSpec {
     pub divergence: f64,
 }
 
+impl Default for StopSpec {
+    /// The defaults of a `[stop]` table: distance below 1e-6, diverged beyond 1e12.
+    fn default() -> Self {
+        StopSpec {
+            criterion: Criterion::Distance,
+            tolerance: 1e-6,
+            divergence: 1e12,
+        }
+    }
+}
+
 /// How a run ended (argmin's `TerminationReason`, for this engine).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {

@@ -249,7 +249,7 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
     if point >= points {
         return Err(err("--point", point_out_of_range(point, points)));
     }
-    let potential = potential::build(&s.potential);
+    let potential = potential::build(&s.potential).expect("validated when the scenario was read");
     let Some(spectrum) = potential.hessian_spectrum() else {
         return Err(err("potential", unknown_spectrum(&s.potential)));
     };

@@ -182,7 +182,8 @@ fn a_step_allocates_nothing() {
     let p = potential::build(&PotentialSpec::Quadratic {
         hessian: HessianSpec::Diagonal(vec![6.0, 60.0]),
         minimum: vec![0.0, 0.0],
-    });
+    })
+    .unwrap();
     let (w0, v0) = ([1.0, 1.0], [0.0, 0.0]);
     let c = polyak(0.001, 0.9, 0.1);
     let (short, s1) = discrete(p.as_ref(), c, &w0, &v0, 10);
@@ -222,7 +223,7 @@ fn a_step_allocates_nothing() {
 /// The large-n paths, in the same test function as the rest would race on the counter:
 /// called from `a_step_allocates_nothing`.
 fn large_n_steps_allocate_nothing() {
-    let p = Colorization::new(64, 64, &[(5, 5), (40, 50), (60, 10)], 1.0);
+    let p = Colorization::new(64, 64, &[(5, 5), (40, 50), (60, 10)], 1.0).unwrap();
     let n = p.dim();
     let (w0, v0) = (vec![0.0; n], vec![0.0; n]);
     let run = |t_end| continuous(&p, (1.0, 0.5), (1e-8, 1e-10), &w0, &v0, t_end);
@@ -255,7 +256,7 @@ fn large_n_steps_allocate_nothing() {
 /// taken — for dopri5 (diffsol's driver), BAOAB and the heavy ball. Called from
 /// `a_step_allocates_nothing` (one counter).
 fn peak_memory_at_512_by_512_is_set_up_not_steps() {
-    let p = Colorization::new(512, 512, &[(5, 5), (256, 256), (500, 100)], 1.0);
+    let p = Colorization::new(512, 512, &[(5, 5), (256, 256), (500, 100)], 1.0).unwrap();
     let n = p.dim();
     assert_eq!(n, 262_144);
     let state = (2 * n * std::mem::size_of::<f64>()) as u64; // (w, v): 4 MiB

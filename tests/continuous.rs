@@ -47,6 +47,7 @@ fn quadratic(ks: &[f64]) -> Box<dyn Potential> {
         hessian: HessianSpec::Diagonal(ks.to_vec()),
         minimum: vec![0.0; ks.len()],
     })
+    .unwrap()
 }
 
 fn spec(method: Method, rtol: f64, atol: f64, t_end: f64, step: Option<f64>) -> ContinuousSpec {

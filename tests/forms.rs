@@ -269,7 +269,7 @@ t_end = 60.0
 tolerance = 1e-300
 "#,
     );
-    let p = potential::build(&s.potential);
+    let p = potential::build(&s.potential).unwrap();
     let spec = s.continuous.as_ref().unwrap();
     for method in ["dopri5", "rk4"] {
         let mut spec = *spec;
@@ -356,7 +356,7 @@ criterion = "energy"
 tolerance = 1e-6
 "#,
     );
-    let p = potential::build(&s.potential);
+    let p = potential::build(&s.potential).unwrap();
     let report = ContinuousRun {
         potential: p.as_ref(),
         mass: m,

@@ -44,6 +44,7 @@ fn quadratic(ks: &[f64]) -> Box<dyn Potential> {
         hessian: HessianSpec::Diagonal(ks.to_vec()),
         minimum: vec![0.0; ks.len()],
     })
+    .unwrap()
 }
 
 fn spec(t_end: f64, sample_interval: f64, step: f64, model: Model) -> ContinuousSpec {

@@ -310,7 +310,7 @@ coordinates = [{}]
     )
     .unwrap();
     run_ok(&file, dir.path());
-    let p = heavyball::potential::Colorization::new(5, 5, &[(0, 0), (4, 4)], 1.0);
+    let p = heavyball::potential::Colorization::new(5, 5, &[(0, 0), (4, 4)], 1.0).unwrap();
     let mut g = vec![0.0; 25];
     let out = dir.path().join("grad-norm");
     let mut checked = 0;

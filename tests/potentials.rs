@@ -50,7 +50,7 @@ fn check_gradient(p: &dyn Potential, w: &[f64]) {
 }
 
 fn small_grid() -> Colorization {
-    Colorization::new(7, 9, &[(0, 0), (3, 4), (6, 8)], 0.75)
+    Colorization::new(7, 9, &[(0, 0), (3, 4), (6, 8)], 0.75).unwrap()
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn colorization_minimum_is_the_colored_value_everywhere() {
 
 #[test]
 fn lanczos_extremes_match_a_dense_decomposition_on_32_by_32() {
-    let p = Colorization::new(32, 32, &[(3, 3), (20, 28), (30, 5)], 1.0);
+    let p = Colorization::new(32, 32, &[(3, 3), (20, 28), (30, 5)], 1.0).unwrap();
     let n = p.dim();
     let mut rows = vec![vec![0.0; n]; n];
     let (mut e, mut col) = (vec![0.0; n], vec![0.0; n]);
@@ -145,7 +145,8 @@ fn heavy_ball_at_gohs_optimum_contracts_at_the_optimal_rate_on_a_32_by_32_grid()
         32,
         &[(3, 3), (20, 28), (30, 5), (10, 12), (25, 18)],
         1.0,
-    );
+    )
+    .unwrap();
     let s = p.hessian_spectrum().unwrap();
     let (l1, ln) = (s[0], s[1]);
     let kappa = ln / l1;
@@ -214,7 +215,7 @@ fn hessian_at(p: &dyn Potential, w: &[f64]) -> Vec<Vec<f64>> {
 #[test]
 fn rosenbrock_gradient_hessian_and_minimum() {
     let (a, b) = (1.3, 80.0);
-    let p = Rosenbrock::new(a, b);
+    let p = Rosenbrock::new(a, b).unwrap();
     let mut u = uniform(3);
     let mut g = [0.0; 2];
     for _ in 0..20 {
@@ -256,7 +257,7 @@ fn rosenbrock_gradient_hessian_and_minimum() {
 #[allow(clippy::needless_range_loop)] // (i, j) index the matrix and its closed form alike
 fn convex_rosenbrock_gradient_hessian_minimum_and_spectrum() {
     let (n, kappa) = (25, 100.0);
-    let p = ConvexRosenbrock::new(n, kappa);
+    let p = ConvexRosenbrock::new(n, kappa).unwrap();
     let c = 4.0 / (kappa - 1.0);
     let mut u = uniform(9);
     for _ in 0..5 {
@@ -302,7 +303,7 @@ fn the_light_cone_of_convex_rosenbrock() {
     // Goh: from w₀ = 0 the gradient is −e₁ and H is tridiagonal, so information moves one
     // coordinate a step: coordinate i is exactly 0.0 in w₀ … w_{i−1} and non-zero at w_i.
     let n = 25;
-    let p = ConvexRosenbrock::new(n, 100.0);
+    let p = ConvexRosenbrock::new(n, 100.0).unwrap();
     let c = Coefficients {
         learning_rate: 0.4,
         momentum: 0.8,
@@ -513,7 +514,7 @@ fn the_shipped_colorization_scenarios_sit_at_gohs_optimum_for_their_spectrum() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     for file in ["colorization-64.toml", "large/colorization-512.toml"] {
         let s = heavyball::scenario::load(&dir.join(file)).unwrap();
-        let p = heavyball::potential::build(&s.potential);
+        let p = heavyball::potential::build(&s.potential).unwrap();
         let ks = p.hessian_spectrum().unwrap();
         let opt = heavyball::theory::goh_optimum(ks[0], ks[ks.len() - 1]);
         let explicit = |i: usize| match s.discrete[i].params {

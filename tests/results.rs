@@ -301,6 +301,7 @@ fn every_converged_shipped_run_measures_its_theory_rate() {
         }
         let s = scenario::load(&path).unwrap();
         let ks = potential::build(&s.potential)
+            .unwrap()
             .hessian_spectrum()
             .unwrap()
             .to_vec();

@@ -276,7 +276,7 @@ mod tests {
             let d = [6.0, 60.0, 0.5, 13.0][..n].to_vec();
             let k_max = d.iter().copied().fold(0.0, f64::max);
             let minimum = [0.3, -1.0, 0.0, 2.0][..n].to_vec();
-            let q = Quadratic::new(&HessianSpec::Diagonal(d), minimum.clone());
+            let q = Quadratic::new(&HessianSpec::Diagonal(d), minimum.clone()).unwrap();
             let starts: Vec<(Vec<f64>, Vec<f64>)> = (0..40)
                 .map(|j| {
                     let w = if j == 7 {

@@ -60,6 +60,29 @@ pub struct ContinuousSpec {
     pub model: Model,
 }
 
+/// Solver steps a continuous run may take by default.
+pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+/// A discrete entry's step budget without a continuous run to take `t_end` from.
+pub const DEFAULT_STEPS: u64 = 100_000;
+
+impl Default for ContinuousSpec {
+    /// The defaults of a `[continuous]` table: `auto`, rtol 1e-8, atol 1e-10, t_end 100,
+    /// sample_interval t_end/1000, no fixed step, 10⁶ steps, the heavy-ball model.
+    fn default() -> Self {
+        let t_end = 100.0;
+        ContinuousSpec {
+            method: Method::Auto,
+            rtol: 1e-8,
+            atol: 1e-10,
+            t_end,
+            sample_interval: t_end / 1000.0,
+            step: None,
+            max_steps: DEFAULT_MAX_STEPS,
+            model: Model::HeavyBall,
+        }
+    }
+}
+
 impl ContinuousSpec {
     /// BAOAB's step: the largest `h ≤ step` that divides `sample_interval`, so that every
     /// row falls on a step end; None without a step.

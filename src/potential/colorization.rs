@@ -5,8 +5,8 @@
 
 use nalgebra_sparse::{CooMatrix, CsrMatrix};
 
-use super::Potential;
 use super::lanczos;
+use super::{Potential, PotentialError, check_finite};
 
 /// The colorization potential of a `rows × cols` grid; pixel `(r, c)` is coordinate
 /// `r·cols + c`.
@@ -26,9 +26,17 @@ pub struct Colorization {
 }
 
 impl Colorization {
-    /// Builds the Hessian of a grid with the given colored pixels (validated: inside the
-    /// grid, at least one, no repeats) and computes its extreme eigenvalues.
-    pub fn new(rows: usize, cols: usize, colored_pixels: &[(usize, usize)], value: f64) -> Self {
+    /// Builds the Hessian of a `rows × cols` grid with the given colored pixels
+    /// (`(row, col)`, 0-based: inside the grid, at least one, no repeats) of value `value`,
+    /// and computes its extreme eigenvalues.
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        colored_pixels: &[(usize, usize)],
+        value: f64,
+    ) -> Result<Self, PotentialError> {
+        check_finite("value", &[value])?;
+        check_pixels(rows, cols, colored_pixels)?;
         let n = rows * cols;
         let mut colored = vec![false; n];
         for &(r, c) in colored_pixels {
@@ -75,7 +83,7 @@ impl Colorization {
         };
         let (lo, hi) = lanczos::extreme_eigenvalues(n, |x, out| potential.hessian_apply(x, out));
         potential.extremes = [lo, hi];
-        potential
+        Ok(potential)
     }
 
     /// The grid's shape.
@@ -146,6 +154,10 @@ impl Potential for Colorization {
         self.hessian_apply(x, out);
     }
 
+    fn has_hessian(&self) -> bool {
+        true
+    }
+
     fn minimum(&self) -> Option<&[f64]> {
         Some(&self.minimum)
     }
@@ -160,4 +172,28 @@ impl Potential for Colorization {
     fn hessian_spectrum(&self) -> Option<&[f64]> {
         Some(&self.extremes)
     }
+}
+
+/// A grid of at least one pixel, and colored pixels inside it, at least one, distinct.
+fn check_pixels(rows: usize, cols: usize, pixels: &[(usize, usize)]) -> Result<(), PotentialError> {
+    let bad = |why: String| Err(PotentialError::Pixels(why));
+    if rows == 0 || cols == 0 {
+        return bad(format!("the grid {rows} x {cols} has no pixel"));
+    }
+    if pixels.is_empty() {
+        return bad("at least one colored pixel is needed (else E has no unique minimum)".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, &(r, c)) in pixels.iter().enumerate() {
+        if r >= rows || c >= cols {
+            return bad(format!(
+                "pixel {} = [{r}, {c}] is outside the {rows} x {cols} grid",
+                i + 1
+            ));
+        }
+        if !seen.insert((r, c)) {
+            return bad(format!("pixel {} = [{r}, {c}] is listed twice", i + 1));
+        }
+    }
+    Ok(())
 }

@@ -655,6 +655,10 @@ impl Potential for Expression {
         }
     }
 
+    fn has_hessian(&self) -> bool {
+        true
+    }
+
     fn minimum(&self) -> Option<&[f64]> {
         self.minimum.as_deref()
     }

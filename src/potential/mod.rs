@@ -12,11 +12,50 @@ mod spec;
 
 pub use colorization::Colorization;
 pub use expression::{Expression, ExpressionError, NEWTON_ITERATIONS};
-pub use quadratic::Quadratic;
+pub use quadratic::{BadHessian, Quadratic, check_hessian};
 pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};
 pub use spec::{ExpressionMinimum, HessianSpec, PotentialSpec, build, symmetric_eigenvalues};
 
 /// A loss surface E(w) on ℝⁿ.
+///
+/// The built-in potentials implement it, and so can yours: [`Potential::dim`],
+/// [`Potential::value`] and [`Potential::gradient_into`] are required; everything else
+/// has a default, and a better answer where you have one makes the engine better:
+///
+/// | method | default | what uses it |
+/// |---|---|---|
+/// | [`hessian_vector_into`](Potential::hessian_vector_into) | central difference of the gradient (2 gradients) | the step interpolant of a massless particle, BDF's Jacobian |
+/// | [`has_hessian`](Potential::has_hessian) | `false` | `method = bdf` is refused without an exact Hessian, `auto` stays explicit |
+/// | [`minimum`](Potential::minimum) | unknown | the `distance`, `loss` and `energy` criteria and the distance columns |
+/// | [`minimum_value`](Potential::minimum_value) | E(w*) | the `loss` and `energy` criteria |
+/// | [`hessian_spectrum`](Potential::hessian_spectrum) | unknown | every `theory_*` column (empty without it) and `auto`'s stiffness test |
+///
+/// # Example
+///
+/// ```
+/// use heavyball::potential::Potential;
+///
+/// /// E(w) = Σ cosh(wᵢ) − 1, minimum 0 at the origin, Hessian I there.
+/// struct Cosh(usize);
+///
+/// impl Potential for Cosh {
+///     fn dim(&self) -> usize {
+///         self.0
+///     }
+///     fn value(&self, w: &[f64]) -> f64 {
+///         w.iter().map(|x| x.cosh() - 1.0).sum()
+///     }
+///     fn gradient_into(&self, w: &[f64], g: &mut [f64]) {
+///         for (g, x) in g.iter_mut().zip(w) {
+///             *g = x.sinh();
+///         }
+///     }
+/// }
+///
+/// let mut hv = [0.0; 2];
+/// Cosh(2).hessian_vector_into(&[0.0, 0.0], &[1.0, 2.0], &mut hv);
+/// assert!((hv[0] - 1.0).abs() < 1e-6 && (hv[1] - 2.0).abs() < 1e-6);
+/// ```
 pub trait Potential: Send + Sync {
     /// The dimension n.
     fn dim(&self) -> usize;
@@ -24,17 +63,101 @@ pub trait Potential: Send + Sync {
     fn value(&self, w: &[f64]) -> f64;
     /// Writes ∇E(w) into `g` (no allocation).
     fn gradient_into(&self, w: &[f64], g: &mut [f64]);
-    /// Writes H(w)·x into `out`, the Hessian at `w` applied to `x`.
-    fn hessian_vector_into(&self, w: &[f64], x: &[f64], out: &mut [f64]);
+    /// Writes H(w)·x into `out`, the Hessian at `w` applied to `x`. Default: the central
+    /// difference (∇E(w + hx) − ∇E(w − hx))/2h with h = ∛ε·max(1, |w|)/|x| (allocates
+    /// two vectors: override it where speed or exactness matters).
+    fn hessian_vector_into(&self, w: &[f64], x: &[f64], out: &mut [f64]) {
+        finite_difference_hv(self, w, x, out);
+    }
+    /// Whether [`Self::hessian_vector_into`] is exact (BDF needs it).
+    fn has_hessian(&self) -> bool {
+        false
+    }
     /// The minimum w*, where known.
-    fn minimum(&self) -> Option<&[f64]>;
+    fn minimum(&self) -> Option<&[f64]> {
+        None
+    }
     /// E(w*), where known.
-    fn minimum_value(&self) -> Option<f64>;
+    fn minimum_value(&self) -> Option<f64> {
+        self.minimum().map(|w| self.value(w))
+    }
     /// Eigenvalues of the Hessian at the minimum, ascending, where known.
-    fn hessian_spectrum(&self) -> Option<&[f64]>;
+    fn hessian_spectrum(&self) -> Option<&[f64]> {
+        None
+    }
     /// The quadratic structure, for potentials that are quadratic forms.
     fn as_quadratic(&self) -> Option<&Quadratic> {
         None
+    }
+}
+
+/// The central-difference Hessian-vector product behind the trait's default.
+fn finite_difference_hv<P: Potential + ?Sized>(p: &P, w: &[f64], x: &[f64], out: &mut [f64]) {
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let xn = norm(x);
+    if xn == 0.0 {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        return;
+    }
+    let h = f64::EPSILON.cbrt() * norm(w).max(1.0) / xn;
+    let shifted =
+        |sign: f64| -> Vec<f64> { w.iter().zip(x).map(|(a, b)| a + sign * h * b).collect() };
+    let mut minus = vec![0.0; w.len()];
+    p.gradient_into(&shifted(1.0), out);
+    p.gradient_into(&shifted(-1.0), &mut minus);
+    for (o, m) in out.iter_mut().zip(&minus) {
+        *o = (*o - m) / (2.0 * h);
+    }
+}
+
+/// Why a built-in potential cannot be made from the parameters given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PotentialError {
+    /// A parameter is NaN or infinite.
+    #[error("{what}: must be finite, got {value:?}")]
+    NotFinite {
+        /// The parameter.
+        what: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// Two parameters disagree on the dimension.
+    #[error("{what}: has {got} entries, expected {expected}")]
+    Dimension {
+        /// The parameter.
+        what: &'static str,
+        /// The dimension the others give.
+        expected: usize,
+        /// Its own.
+        got: usize,
+    },
+    /// A parameter is outside its range.
+    #[error("{what}: must be {rule}, got {value:?}")]
+    OutOfRange {
+        /// The parameter.
+        what: &'static str,
+        /// The range, in words.
+        rule: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// The Hessian is not a symmetric positive semi-definite matrix.
+    #[error("hessian: {0}")]
+    Hessian(String),
+    /// A colorization pixel is outside the grid, repeated, or missing.
+    #[error("colored: {0}")]
+    Pixels(String),
+    /// An expression that does not parse or differentiate.
+    #[error("expression: {0}")]
+    Expression(String),
+}
+
+/// Checks that every number is finite.
+pub(crate) fn check_finite(what: &'static str, xs: &[f64]) -> Result<(), PotentialError> {
+    match xs.iter().find(|x| !x.is_finite()) {
+        Some(&value) => Err(PotentialError::NotFinite { what, value }),
+        None => Ok(()),
     }
 }
 

@@ -2,8 +2,7 @@
 
 use nalgebra::DMatrix;
 
-use super::HessianSpec;
-use super::Potential;
+use super::{HessianSpec, Potential, PotentialError, check_finite};
 
 /// A quadratic potential with a symmetric positive semi-definite Hessian.
 #[derive(Debug, Clone)]
@@ -21,8 +20,34 @@ pub struct Quadratic {
 }
 
 impl Quadratic {
-    /// Builds the quadratic from a validated Hessian and its minimum.
-    pub fn new(hessian: &HessianSpec, minimum: Vec<f64>) -> Self {
+    /// The quadratic ½ (w − w*)ᵀ H (w − w*) with its minimum w*: H symmetric positive
+    /// semi-definite (eigenvalues within 1e-12 of the largest below 0 count as 0), of
+    /// w*'s dimension, every number finite.
+    ///
+    /// ```
+    /// use heavyball::potential::{HessianSpec, Potential, PotentialError, Quadratic};
+    ///
+    /// let q = Quadratic::new(&HessianSpec::Diagonal(vec![1.0, 10.0]), vec![0.0, 0.0])?;
+    /// assert_eq!(q.hessian_spectrum(), Some(&[1.0, 10.0][..]));
+    /// // A negative eigenvalue, or a minimum of the wrong dimension, is an error.
+    /// assert!(Quadratic::new(&HessianSpec::Diagonal(vec![-1.0]), vec![0.0]).is_err());
+    /// assert!(Quadratic::new(&HessianSpec::Diagonal(vec![1.0, 2.0]), vec![0.0]).is_err());
+    /// # Ok::<(), PotentialError>(())
+    /// ```
+    pub fn new(hessian: &HessianSpec, minimum: Vec<f64>) -> Result<Self, PotentialError> {
+        check(hessian, &minimum)?;
+        Ok(Self::checked(hessian, minimum))
+    }
+
+    /// A diagonal Hessian diag(eigenvalues), minimum at the origin.
+    pub fn from_eigenvalues(eigenvalues: &[f64]) -> Result<Self, PotentialError> {
+        Self::new(
+            &HessianSpec::Diagonal(eigenvalues.to_vec()),
+            vec![0.0; eigenvalues.len()],
+        )
+    }
+
+    fn checked(hessian: &HessianSpec, minimum: Vec<f64>) -> Self {
         let n = minimum.len();
         let (h, diagonal) = match hessian {
             HessianSpec::Diagonal(d) => {
@@ -174,6 +199,10 @@ impl Potential for Quadratic {
     }
 
     #[inline]
+    fn has_hessian(&self) -> bool {
+        true
+    }
+
     fn minimum(&self) -> Option<&[f64]> {
         Some(&self.minimum)
     }
@@ -189,4 +218,112 @@ impl Potential for Quadratic {
     fn as_quadratic(&self) -> Option<&Quadratic> {
         Some(self)
     }
+}
+
+/// The rules of a quadratic: finite numbers, a Hessian of the minimum's dimension,
+/// symmetric positive semi-definite.
+fn check(hessian: &HessianSpec, minimum: &[f64]) -> Result<(), PotentialError> {
+    check_finite("minimum", minimum)?;
+    let n = minimum.len();
+    let dimension = |got| PotentialError::Dimension {
+        what: "hessian",
+        expected: n,
+        got,
+    };
+    match hessian {
+        HessianSpec::Diagonal(d) => {
+            check_finite("eigenvalues", d)?;
+            if d.len() != n {
+                return Err(PotentialError::Dimension {
+                    what: "eigenvalues",
+                    expected: n,
+                    got: d.len(),
+                });
+            }
+            if let Some(&value) = d.iter().find(|&&k| k < 0.0) {
+                return Err(PotentialError::OutOfRange {
+                    what: "eigenvalues",
+                    rule: ">= 0 (a negative curvature has no minimum)",
+                    value,
+                });
+            }
+        }
+        HessianSpec::Dense(rows) => {
+            for row in rows {
+                check_finite("hessian", row)?;
+            }
+            if rows.len() != n {
+                return Err(dimension(rows.len()));
+            }
+            check_hessian(rows).map_err(|e| PotentialError::Hessian(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Why a dense Hessian is refused (indices 1-based).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BadHessian {
+    /// No rows.
+    #[error("must not be empty")]
+    Empty,
+    /// A row of the wrong length.
+    #[error("not square: row {row} has {len} entries, expected {n}")]
+    NotSquare {
+        /// The row.
+        row: usize,
+        /// Its length.
+        len: usize,
+        /// The number of rows.
+        n: usize,
+    },
+    /// H ≠ Hᵀ.
+    #[error("not symmetric: entry ({row}, {col}) is {lower} but ({col}, {row}) is {upper}")]
+    NotSymmetric {
+        /// Row of the lower entry.
+        row: usize,
+        /// Its column.
+        col: usize,
+        /// The lower entry.
+        lower: f64,
+        /// Its mirror.
+        upper: f64,
+    },
+    /// A negative eigenvalue beyond round-off (1e-12 of the largest).
+    #[error("not positive semi-definite: it has the eigenvalue {0}")]
+    Indefinite(f64),
+}
+
+/// Square, symmetric, positive semi-definite.
+pub fn check_hessian(rows: &[Vec<f64>]) -> Result<(), BadHessian> {
+    let n = rows.len();
+    if n == 0 {
+        return Err(BadHessian::Empty);
+    }
+    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
+        return Err(BadHessian::NotSquare {
+            row: i + 1,
+            len: r.len(),
+            n,
+        });
+    }
+    for (i, row) in rows.iter().enumerate() {
+        for (j, &lower) in row[..i].iter().enumerate() {
+            if lower != rows[j][i] {
+                return Err(BadHessian::NotSymmetric {
+                    row: i + 1,
+                    col: j + 1,
+                    lower,
+                    upper: rows[j][i],
+                });
+            }
+        }
+    }
+    let ev = super::symmetric_eigenvalues(rows);
+    let scale = ev.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let min = ev.iter().copied().fold(f64::INFINITY, f64::min);
+    if min < -1e-12 * scale.max(f64::MIN_POSITIVE) {
+        return Err(BadHessian::Indefinite(min));
+    }
+    Ok(())
 }

@@ -2,8 +2,8 @@
 //! `½(w₁ − 1)² + ½Σ(wᵢ − wᵢ₊₁)² + (2/(κ − 1))|w|²` (THEORY §6), with their gradients written
 //! into the caller's buffer and their Hessians in closed form.
 
-use super::Potential;
 use super::lanczos::tridiagonal_eigenvalues;
+use super::{Potential, PotentialError, check_finite};
 
 /// Rosenbrock's function on ℝ², minimum (a, a²) where it is 0.
 #[derive(Debug, Clone)]
@@ -17,16 +17,25 @@ pub struct Rosenbrock {
 
 impl Rosenbrock {
     /// The banana with parameters a and b > 0.
-    pub fn new(a: f64, b: f64) -> Self {
+    pub fn new(a: f64, b: f64) -> Result<Self, PotentialError> {
+        check_finite("a", &[a])?;
+        check_finite("b", &[b])?;
+        if b <= 0.0 {
+            return Err(PotentialError::OutOfRange {
+                what: "b",
+                rule: "> 0",
+                value: b,
+            });
+        }
         // H* = [[2 + 8ba², −4ba], [−4ba, 2b]]: a symmetric 2 × 2 in closed form.
         let (p, q, r) = (2.0 + 8.0 * b * a * a, -4.0 * b * a, 2.0 * b);
         let (mean, half) = (0.5 * (p + r), (0.25 * (p - r) * (p - r) + q * q).sqrt());
-        Rosenbrock {
+        Ok(Rosenbrock {
             a,
             b,
             minimum: [a, a * a],
             spectrum: [mean - half, mean + half],
-        }
+        })
     }
 }
 
@@ -57,6 +66,10 @@ impl Potential for Rosenbrock {
         );
         out[0] = hxx * v[0] + hxy * v[1];
         out[1] = hxy * v[0] + hyy * v[1];
+    }
+
+    fn has_hessian(&self) -> bool {
+        true
     }
 
     fn minimum(&self) -> Option<&[f64]> {
@@ -91,7 +104,22 @@ const FULL_SPECTRUM: usize = 2000;
 
 impl ConvexRosenbrock {
     /// Goh's function with n ≥ 1 coordinates and κ > 1.
-    pub fn new(n: usize, kappa: f64) -> Self {
+    pub fn new(n: usize, kappa: f64) -> Result<Self, PotentialError> {
+        if n == 0 {
+            return Err(PotentialError::OutOfRange {
+                what: "n",
+                rule: ">= 1",
+                value: 0.0,
+            });
+        }
+        check_finite("kappa", &[kappa])?;
+        if kappa <= 1.0 {
+            return Err(PotentialError::OutOfRange {
+                what: "kappa",
+                rule: "> 1",
+                value: kappa,
+            });
+        }
         let c = 4.0 / (kappa - 1.0);
         let (diagonal, off) = Self::tridiagonal(n, c);
         // The minimum solves H w = e₁ (∇E = Hw − e₁): Thomas' algorithm, H being
@@ -121,7 +149,7 @@ impl ConvexRosenbrock {
             spectrum,
         };
         potential.minimum_value = potential.value(&potential.minimum);
-        potential
+        Ok(potential)
     }
 
     /// The Hessian's diagonal and off-diagonal.
@@ -178,6 +206,10 @@ impl Potential for ConvexRosenbrock {
 
     fn hessian_vector_into(&self, _w: &[f64], x: &[f64], out: &mut [f64]) {
         self.hessian_apply(x, out);
+    }
+
+    fn has_hessian(&self) -> bool {
+        true
     }
 
     fn minimum(&self) -> Option<&[f64]> {

@@ -1,6 +1,8 @@
 //! Built-in potentials described by their parameters, and how to build them.
 
-use super::{Colorization, ConvexRosenbrock, Expression, Potential, Quadratic, Rosenbrock};
+use super::{
+    Colorization, ConvexRosenbrock, Expression, Potential, PotentialError, Quadratic, Rosenbrock,
+};
 
 /// A built-in potential, described by its parameters (what a scenario's `[potential]`
 /// table holds); [`build`] makes it.
@@ -93,27 +95,29 @@ pub enum HessianSpec {
 }
 
 /// Builds the potential `spec` describes.
-pub fn build(spec: &PotentialSpec) -> Box<dyn Potential> {
-    match spec {
+pub fn build(spec: &PotentialSpec) -> Result<Box<dyn Potential>, PotentialError> {
+    Ok(match spec {
         PotentialSpec::Quadratic { hessian, minimum } => {
-            Box::new(Quadratic::new(hessian, minimum.clone()))
+            Box::new(Quadratic::new(hessian, minimum.clone())?)
         }
         PotentialSpec::Colorization {
             grid,
             colored,
             value,
-        } => Box::new(Colorization::new(grid.0, grid.1, colored, *value)),
-        PotentialSpec::Rosenbrock { a, b } => Box::new(Rosenbrock::new(*a, *b)),
+        } => Box::new(Colorization::new(grid.0, grid.1, colored, *value)?),
+        PotentialSpec::Rosenbrock { a, b } => Box::new(Rosenbrock::new(*a, *b)?),
         PotentialSpec::Expression {
             variables,
             expression,
             minimum,
         } => Box::new(
             Expression::new(variables, expression, minimum.point().map(<[f64]>::to_vec))
-                .expect("validated when the scenario was read"),
+                .map_err(|e| PotentialError::Expression(e.to_string()))?,
         ),
-        PotentialSpec::ConvexRosenbrock { n, kappa } => Box::new(ConvexRosenbrock::new(*n, *kappa)),
-    }
+        PotentialSpec::ConvexRosenbrock { n, kappa } => {
+            Box::new(ConvexRosenbrock::new(*n, *kappa)?)
+        }
+    })
 }
 
 /// Eigenvalues (ascending) of a symmetric matrix given by rows.

@@ -57,7 +57,10 @@ impl Scenario {
     /// The problem this scenario describes, in the engine's types (its potential built).
     pub fn problem(&self) -> crate::problem::Problem {
         crate::problem::Problem {
-            potential: std::sync::Arc::from(crate::potential::build(&self.potential)),
+            potential: std::sync::Arc::from(
+                crate::potential::build(&self.potential)
+                    .expect("validated when the scenario was read"),
+            ),
             particle: self.particle.clone(),
             continuous: self.continuous,
             discrete: self.discrete.clone(),

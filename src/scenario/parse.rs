@@ -4,26 +4,16 @@ use std::path::Path;
 
 use super::reader::{Num, NumOrArray, Source, TableReader, parse_document};
 use super::*;
+use crate::dynamics::{DEFAULT_MAX_STEPS, DEFAULT_STEPS};
 use crate::error::InputError;
 use crate::potential::Expression;
 
 type Result<T> = std::result::Result<T, InputError>;
 
-/// Default step budget of a discrete entry when there is no continuous run (SPEC).
-const DEFAULT_STEPS: u64 = 100_000;
-/// Default solver step budget of a continuous run.
-const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 /// Most rows a single run writes per file (a typo in an interval must not fill the disk).
 const MAX_ROWS: f64 = 1e7;
 /// Most solver steps of a continuous run (`ode_solvers` keeps every step in memory).
 const MAX_SOLVER_STEPS: f64 = 1e8;
-
-/// The stop rule of a file without `[stop]` (SPEC).
-const DEFAULT_STOP: StopSpec = StopSpec {
-    criterion: Criterion::Distance,
-    tolerance: 1e-6,
-    divergence: 1e12,
-};
 
 /// The keys and tables a scenario file may have at the top level.
 const TOP_LEVEL_KEYS: [&str; 10] = [
@@ -81,7 +71,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let discrete = discrete_entries(&root, &particle, t_end, sweep.as_ref())?;
     check_sweep_discrete(&root, sweep.as_ref(), &discrete, t_end)?;
     let stop = root.table("stop")?.map(|t| stop(&t)).transpose()?;
-    let stop = stop.unwrap_or(DEFAULT_STOP);
+    let stop = stop.unwrap_or_default();
     check_criterion_minimum(
         &potential,
         stop.criterion,
@@ -839,7 +829,8 @@ fn quadratic(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             return Err(t.missing("hessian", "a quadratic needs hessian or eigenvalues"));
         }
         (Some((rows, span)), None) => {
-            check_hessian(&rows).map_err(|e| t.error_at("hessian", span, e.to_string()))?;
+            crate::potential::check_hessian(&rows)
+                .map_err(|e| t.error_at("hessian", span, e.to_string()))?;
             HessianSpec::Dense(rows)
         }
         (None, Some((ev, span))) => {
@@ -875,58 +866,6 @@ fn quadratic(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
         None => vec![0.0; n],
     };
     Ok(PotentialSpec::Quadratic { hessian, minimum })
-}
-
-/// Why a dense Hessian is refused (indices 1-based).
-#[derive(Debug, thiserror::Error)]
-enum BadHessian {
-    #[error("must not be empty")]
-    Empty,
-    #[error("not square: row {row} has {len} entries, expected {n}")]
-    NotSquare { row: usize, len: usize, n: usize },
-    #[error("not symmetric: entry ({row}, {col}) is {lower} but ({col}, {row}) is {upper}")]
-    NotSymmetric {
-        row: usize,
-        col: usize,
-        lower: f64,
-        upper: f64,
-    },
-    #[error("not positive semi-definite: it has the eigenvalue {0}")]
-    Indefinite(f64),
-}
-
-/// Square, symmetric, positive semi-definite.
-fn check_hessian(rows: &[Vec<f64>]) -> std::result::Result<(), BadHessian> {
-    let n = rows.len();
-    if n == 0 {
-        return Err(BadHessian::Empty);
-    }
-    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != n) {
-        return Err(BadHessian::NotSquare {
-            row: i + 1,
-            len: r.len(),
-            n,
-        });
-    }
-    for (i, row) in rows.iter().enumerate() {
-        for (j, &lower) in row[..i].iter().enumerate() {
-            if lower != rows[j][i] {
-                return Err(BadHessian::NotSymmetric {
-                    row: i + 1,
-                    col: j + 1,
-                    lower,
-                    upper: rows[j][i],
-                });
-            }
-        }
-    }
-    let ev = crate::potential::symmetric_eigenvalues(rows);
-    let scale = ev.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let min = ev.iter().copied().fold(f64::INFINITY, f64::min);
-    if min < -1e-12 * scale.max(f64::MIN_POSITIVE) {
-        return Err(BadHessian::Indefinite(min));
-    }
-    Ok(())
 }
 
 fn coordinates(t: &TableReader<'_, '_>, key: &str, n: usize) -> Result<Option<Vec<f64>>> {
@@ -1079,9 +1018,10 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
         Method::Auto if noisy => Some(Method::Baoab),
         _ => None,
     };
-    let rtol = positive_opt(t, "rtol")?.unwrap_or(1e-8);
-    let atol = positive_opt(t, "atol")?.unwrap_or(1e-10);
-    let t_end = positive_opt(t, "t_end")?.unwrap_or(100.0);
+    let defaults = ContinuousSpec::default();
+    let rtol = positive_opt(t, "rtol")?.unwrap_or(defaults.rtol);
+    let atol = positive_opt(t, "atol")?.unwrap_or(defaults.atol);
+    let t_end = positive_opt(t, "t_end")?.unwrap_or(defaults.t_end);
     let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
     if model == Model::Nesterov && method == Method::Bdf {
         return Err(t.error(
@@ -1419,10 +1359,10 @@ fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {
         ],
         &[],
     )?
-    .unwrap_or(Criterion::Distance);
+    .unwrap_or(StopSpec::default().criterion);
     Ok(StopSpec {
         criterion,
-        tolerance: positive_opt(t, "tolerance")?.unwrap_or(1e-6),
-        divergence: positive_opt(t, "divergence")?.unwrap_or(1e12),
+        tolerance: positive_opt(t, "tolerance")?.unwrap_or(StopSpec::default().tolerance),
+        divergence: positive_opt(t, "divergence")?.unwrap_or(StopSpec::default().divergence),
     })
 }

@@ -19,7 +19,7 @@ impl DiscreteObserver for Iterates {
 
 /// Runs discrete entry `i` of a scenario (at grid point 0), recording every iterate.
 pub fn run_entry(s: &Scenario, i: usize) -> (RunReport, Vec<Vec<f64>>) {
-    let p = potential::build(&s.potential);
+    let p = potential::build(&s.potential).unwrap();
     let d = &s.discrete[i];
     let point = s.point(0);
     let (params, steps) = point.discrete[i];
