@@ -694,9 +694,17 @@ impl ProblemBuilder {
         let velocity = self.velocity.clone().unwrap_or_else(|| vec![0.0; n]);
         vector("particle.velocity", &velocity, n)?;
         let nesterov = self.continuous.is_some_and(|c| c.model == Model::Nesterov);
+        // Without a particle: a learning-rate × momentum sweep's twin, or explicit (ε, p)
+        // entries alone.
+        let explicit =
+            !self.discrete.is_empty() && self.discrete.iter().all(|d| d.learning_rate.is_some());
         let twin = swept(AxisKey::LearningRate) || swept(AxisKey::Momentum);
         let (mass, friction) = match (self.mass, self.friction) {
-            (None, None) if twin => (None, None),
+            (None, None) if twin || (explicit && self.continuous.is_none()) => (None, None),
+            (Some(_), Some(_)) if nesterov => {
+                let why = "the Nesterov ODE's friction is 3m/t: give no friction";
+                return Err(conflict("particle.friction", why));
+            }
             (Some(m), _) if nesterov => {
                 if positive("particle.mass", m).is_err() {
                     let why = "the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0";

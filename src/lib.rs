@@ -83,7 +83,7 @@ pub mod prelude {
     pub use crate::dynamics::{Form, Map, Method, Model, Scheme};
     pub use crate::grid::{AxisKey, AxisSpec};
     pub use crate::observe::{Criterion, RunReport, Status};
-    pub use crate::output::{Trajectories, write_summary_row};
+    pub use crate::output::{Trajectories, write_summary, write_summary_row};
     pub use crate::point::{PointResult, SummaryRow};
     pub use crate::potential::{HessianSpec, Potential, PotentialError, Quadratic};
     pub use crate::problem::Problem;

@@ -9,7 +9,7 @@ mod trajectories;
 
 pub use atomic::ResultDir;
 pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_hash, sha256_file};
-pub use summary::{write_point, write_summary_row};
+pub use summary::{write_point, write_summary, write_summary_row};
 pub use trajectories::{CsvTrajectories, Table, Trajectories};
 
 use std::fmt::Write as _;

@@ -45,3 +45,21 @@ pub fn write_point(rows: &[SummaryRow], csv: &mut Rows) {
         write_summary_row(row, csv);
     }
 }
+
+/// Writes a whole `summary.csv` (header, then `rows` in the order given) to `out`: the
+/// same bytes the command line writes for the same rows.
+pub fn write_summary(
+    rows: impl IntoIterator<Item = SummaryRow>,
+    mut out: impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut csv = Rows::new();
+    csv.header(&super::columns::names(&super::columns::summary()));
+    for row in rows {
+        write_summary_row(&row, &mut csv);
+        if csv.bytes().len() >= 1 << 16 {
+            out.write_all(csv.bytes())?;
+            csv.clear();
+        }
+    }
+    out.write_all(csv.bytes())
+}

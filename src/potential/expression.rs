@@ -173,7 +173,7 @@ impl fmt::Debug for Expression {
 }
 
 impl Expression {
-    /// `variables`: the coordinate names in order (w1 = variables[0], ...).
+    /// `variables`: the coordinate names in order (w1 = `variables[0]`, ...).
     /// `minimum`: w* if the user knows it (validated by the caller to have the right length).
     pub fn new(
         variables: &[String],

@@ -3,7 +3,7 @@
 //!
 //! Plain three-term Lanczos without reorthogonalisation: lost orthogonality only adds
 //! spurious copies of converged Ritz values, never moves the extreme ones, and it keeps
-//! memory at three vectors. Every [`CHECK_EVERY`] steps the extreme eigenvalues of the
+//! memory at three vectors. Every `CHECK_EVERY` steps the extreme eigenvalues of the
 //! tridiagonal T_k are found by Sturm-sequence bisection, and each one's residual bound
 //! `β_k |s_k|` (s its unit eigenvector of T_k, by inverse iteration) decides convergence:
 //! |λ − θ| ≤ β_k |s_k|, and the error is of order β_k² s_k² / gap, far below.
