@@ -33,6 +33,7 @@ impl std::error::Error for InputError {}
 
 /// Any failure of a scenario run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The scenario is malformed; nothing was written for it.
     #[error("{0}")]

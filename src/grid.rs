@@ -3,6 +3,7 @@
 
 /// A key a sweep can replace, in the SPEC's grid order (the last varies fastest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum AxisKey {
     /// `particle.mass`.
     Mass,

@@ -49,7 +49,7 @@ enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Print the closed-form analysis of a scenario (THEORY.md §2-§5).
+    /// Print the closed-form analysis of a scenario (docs/theory.md §2-§5).
     ///
     /// Per Hessian eigenvalue the continuous roots, decay rate, speed-up and damping; per
     /// discrete entry ε, p, the roots σ, spectral radius, stability, optimal momentum and

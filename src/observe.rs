@@ -7,6 +7,7 @@ use crate::potential::Potential;
 
 /// The quantity the stop rule measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Criterion {
     /// `|w − w*|`.
     Distance,
@@ -55,6 +56,7 @@ impl Default for StopSpec {
 
 /// How a run ended (argmin's `TerminationReason`, for this engine).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Status {
     /// The stop criterion was met.
     Converged,

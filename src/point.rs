@@ -84,6 +84,7 @@ pub struct PointResult {
 
 /// The trajectory tables of a single run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Trajectory {
     /// The continuous run's states every `sample_interval` (and at its end).
     Continuous,

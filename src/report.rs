@@ -1,5 +1,5 @@
 //! `heavyball theory`: the closed-form analysis of one grid point of a scenario
-//! (THEORY.md §2–§5), as a readable report or a tidy CSV.
+//! (docs/theory.md §2–§5), as a readable report or a tidy CSV.
 //!
 //! Every number comes from [`crate::theory`]; this module only picks the inputs (the
 //! point's particle, each discrete entry's effective `(ε, p, Δt)` from
@@ -48,7 +48,7 @@
 //!   else empty; empty for gradient descent), `optimal_radius` (`|1 − √(εk)|`, the double
 //!   root at `p*_i`).
 //!
-//! Section `optimum`, entry `optimum` (Goh's global optimum, THEORY §5): `lambda_min`
+//! Section `optimum`, entry `optimum` (Goh's global optimum, docs/theory.md §5): `lambda_min`
 //! (λ1), `lambda_max` (λn), `condition_number` (`κ = λn/λ1`), `momentum_alpha`,
 //! `momentum_beta`, `momentum_rate` (`(√κ − 1)/(√κ + 1)` per step), `gd_alpha`
 //! (`2/(λ1 + λn)`), `gd_rate` (`(κ − 1)/(κ + 1)` per step). All but `lambda_min` and
@@ -150,7 +150,7 @@ pub enum Continuous {
     },
 }
 
-/// One eigen-component of the continuous particle (THEORY §2).
+/// One eigen-component of the continuous particle (docs/theory.md §2).
 #[derive(Debug, Clone)]
 pub struct ContinuousComponent {
     /// Spring constant `k_i`.
@@ -167,7 +167,7 @@ pub struct ContinuousComponent {
     pub critical_friction: f64,
 }
 
-/// Section `discrete`, one entry (THEORY §3–§4).
+/// Section `discrete`, one entry (docs/theory.md §3–§4).
 #[derive(Debug, Clone)]
 pub struct Discrete {
     /// The entry's label.
@@ -211,7 +211,7 @@ pub struct DiscreteComponent {
     pub optimal_radius: Option<f64>,
 }
 
-/// Section `optimum`: Goh's global optimum (THEORY §5).
+/// Section `optimum`: Goh's global optimum (docs/theory.md §5).
 #[derive(Debug, Clone)]
 pub enum Optimum {
     /// `λ1 > 0`.
@@ -314,7 +314,7 @@ fn unknown_spectrum(spec: &PotentialSpec) -> String {
         _ => String::new(),
     };
     format!(
-        "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (THEORY §2-§5) need it{why}"
+        "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (docs/theory.md §2-§5) need it{why}"
     )
 }
 
@@ -352,7 +352,7 @@ fn continuous_of(particle: &ParticleSource, ks: &[f64]) -> Continuous {
     match particle {
         ParticleSource::NesterovOde(m) => Continuous::Skipped {
             mass: Some(*m),
-            note: "the Nesterov ODE's friction 3m/t fades with time: no constant-coefficient roots (its exact solution is a Bessel function, THEORY §4)".into(),
+            note: "the Nesterov ODE's friction 3m/t fades with time: no constant-coefficient roots (its exact solution is a Bessel function, docs/theory.md §4)".into(),
         },
         ParticleSource::Twin(label, Err(why)) => Continuous::Skipped {
             mass: None,
@@ -586,7 +586,11 @@ impl Report {
 
     /// The text's header: name, file, grid point, spectrum and particle.
     fn text_header(&self, t: &mut String, file: &Path) {
-        let _ = writeln!(t, "{}: closed-form theory (THEORY.md §2-§5)", self.name);
+        let _ = writeln!(
+            t,
+            "{}: closed-form theory (docs/theory.md §2-§5)",
+            self.name
+        );
         let _ = writeln!(t, "  file:        {}", file.display());
         if self.points > 1 || !self.swept.is_empty() {
             let values: Vec<String> = self
@@ -893,7 +897,7 @@ impl Sections for Text<'_> {
             } => {
                 let _ = writeln!(
                     t,
-                    "optimum: Goh's global optimum for eigenvalues in [λ1, λn] = [{}, {}], κ = {} (THEORY §5)",
+                    "optimum: Goh's global optimum for eigenvalues in [λ1, λn] = [{}, {}], κ = {} (docs/theory.md §5)",
                     num(*lambda_min),
                     num(*lambda_max),
                     num(*condition_number)

@@ -1,4 +1,4 @@
-//! Closed forms of the damped-particle picture of momentum (THEORY.md §2–§5).
+//! Closed forms of the damped-particle picture of momentum (docs/theory.md §2–§5).
 //!
 //! Near a minimum every eigen-direction of the Hessian is an independent damped
 //! oscillator `m x'' + μ x' + k x = 0` (Qian 1999, Q10–Q20), and every discrete scheme is
@@ -36,6 +36,7 @@ pub fn discriminant(m: f64, mu: f64, k: f64) -> f64 {
 
 /// Damping regime of one component `m x'' + μ x' + k x = 0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Damping {
     /// `μ² < 4mk`: complex roots, the component oscillates while it decays.
     Under,
@@ -127,7 +128,7 @@ pub fn damping(m: f64, mu: f64, k: f64) -> Damping {
     }
 }
 
-/// Decay rate `r = −Re λ_slow` of one component (THEORY §2); `k/μ` when `m = 0`.
+/// Decay rate `r = −Re λ_slow` of one component (docs/theory.md §2); `k/μ` when `m = 0`.
 ///
 /// For `k ≥ 0` this is `|Re λ_slow|`: `μ/(2m)` when `k ≥ μ²/(4m)`, otherwise
 /// `2k/(μ + sqrt(μ² − 4mk))` — the Vieta form of `μ/(2m) − sqrt(μ²/(4m²) − k/m)`, which
@@ -296,7 +297,7 @@ pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
 }
 
 /// Spectral radius `max(|σ1|, |σ2|)` of the heavy-ball recurrence for one component
-/// (THEORY §3): `sqrt(p)` for complex roots, `(|b| + sqrt(b² − 4p))/2` for real ones,
+/// (docs/theory.md §3): `sqrt(p)` for complex roots, `(|b| + sqrt(b² − 4p))/2` for real ones,
 /// `b = 1 + p − εk`. At a double root (e.g. the optimal momentum) the radius, like the
 /// roots, is only as accurate as the square root of the rounding in `b² − 4p` (~1e-8).
 pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
@@ -311,7 +312,7 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
 }
 
 /// Spectral radius of Nesterov's scheme on one component: the companion matrix
-/// `[[0, 1], [−p(1 − εk), (1 + p)(1 − εk)]]` (THEORY §4).
+/// `[[0, 1], [−p(1 − εk), (1 + p)(1 − εk)]]` (docs/theory.md §4).
 pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
     let g = 1.0 - eps * k;
     companion_radius((1.0 + p) * g, p * g)
@@ -402,7 +403,7 @@ pub fn nesterov_max_stable_learning_rate(p: f64, k_max: f64) -> Option<f64> {
     (p > -1.0 / 3.0 && p < 1.0).then(|| (2.0 + 2.0 * p) / ((1.0 + 2.0 * p) * k_max))
 }
 
-/// Goh's globally optimal parameters for Hessian eigenvalues in `[λ1, λn]` (THEORY §5),
+/// Goh's globally optimal parameters for Hessian eigenvalues in `[λ1, λn]` (docs/theory.md §5),
 /// rates per step (spectral radii).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Optimum {
@@ -418,7 +419,7 @@ pub struct Optimum {
     pub gd_rate: f64,
 }
 
-/// Goh's global optimum for eigenvalues in `[l1, ln]`, `0 < l1 ≤ ln` (THEORY §5).
+/// Goh's global optimum for eigenvalues in `[l1, ln]`, `0 < l1 ≤ ln` (docs/theory.md §5).
 ///
 /// The rates are written with `λ`s rather than `κ` (e.g. `(√λn − √λ1)/(√λn + √λ1)`), which
 /// is the same number without the extra rounding of forming `κ`.
@@ -436,7 +437,7 @@ pub fn goh_optimum(l1: f64, ln: f64) -> Optimum {
 }
 
 /// Rate per unit of physical time from a per-step spectral radius: `−ln(ρ)/Δt`
-/// (THEORY §3). Negative when `ρ > 1` (divergence); `+∞` when `ρ = 0`. As `Δt → 0` it
+/// (docs/theory.md §3). Negative when `ρ > 1` (divergence); `+∞` when `ρ = 0`. As `Δt → 0` it
 /// tends to the continuous rate of [`continuous_rate`].
 pub fn rate_per_time(rho: f64, dt: f64) -> f64 {
     -rho.ln() / dt
@@ -941,7 +942,7 @@ mod tests {
 
     #[test]
     fn kth_poster_numbers() {
-        // H = diag(3, 30), m = 2, μ = 4, Δt = 0.5 (THEORY §6).
+        // H = diag(3, 30), m = 2, μ = 4, Δt = 0.5 (docs/theory.md §6).
         let (m, mu, dt, ks) = (2.0, 4.0, 0.5, [3.0, 30.0]);
         let (eps, p) = crate::dynamics::maps::qian(m, mu, dt);
         assert_eq!((eps, p), (0.0625, 0.5));

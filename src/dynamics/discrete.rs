@@ -1,4 +1,4 @@
-//! The discrete schemes (THEORY §3–§4), each written the way its users write it: the heavy
+//! The discrete schemes (docs/theory.md §3–§4), each written the way its users write it: the heavy
 //! ball in Polyak's form `w_{k+1} = w_k − ε∇E(w_k) + p(w_k − w_{k−1})`, in PyTorch's
 //! (`z ← βz + ∇E; w ← w − αz`) and as an exponential moving average
 //! (`v ← βv + (1 − β)∇E; w ← w − αv`); Nesterov's `y = w + p(w − w_prev); w ← y − ε∇E(y)`;

@@ -78,11 +78,6 @@ impl Hermite {
         self.points == 8
     }
 
-    /// Dimension of the values.
-    pub fn dim(&self) -> usize {
-        self.n
-    }
-
     /// Control point `i`.
     pub fn control(&self, i: usize) -> &[f64] {
         &self.ctrl[i * self.n..(i + 1) * self.n]

@@ -1,4 +1,4 @@
-//! The one place where a discrete entry's (ε, p) come from (THEORY §3–§4), and the
+//! The one place where a discrete entry's (ε, p) come from (docs/theory.md §3–§4), and the
 //! inverse map back to a particle.
 
 use super::settings::{DiscreteParams, Form, Map, Scheme};
@@ -184,7 +184,7 @@ mod tests {
 
     #[test]
     fn kth_poster_map() {
-        // THEORY §6: m = 2, μ = 4, Δt = 0.5 → ε = 0.0625, p = 0.5; GD ε = Δt/μ = 0.125.
+        // docs/theory.md §6: m = 2, μ = 4, Δt = 0.5 → ε = 0.0625, p = 0.5; GD ε = Δt/μ = 0.125.
         assert_eq!(qian(2.0, 4.0, 0.5), (0.0625, 0.5));
         assert_eq!(gradient_descent(4.0, 0.5), (0.125, 0.0));
     }

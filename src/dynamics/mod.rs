@@ -9,7 +9,7 @@
 pub mod continuous;
 pub mod discrete;
 pub mod dormand_prince;
-pub mod interp;
+pub(crate) mod interp;
 pub mod lanes;
 pub mod langevin;
 pub mod maps;

@@ -8,6 +8,7 @@ use crate::potential::Potential;
 
 /// Integration method of the continuous run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Method {
     /// Dormand–Prince 5(4), adaptive.
     Dopri5,
@@ -101,6 +102,7 @@ pub fn step_dividing(step: f64, interval: f64) -> f64 {
 
 /// The continuous equation of motion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Model {
     /// Q4: `m w'' + μ w' = −∇E(w)`.
     HeavyBall,
@@ -120,6 +122,7 @@ impl Model {
 
 /// Discrete scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Scheme {
     /// `w ← w − ε∇E + p(w − w_prev)`.
     HeavyBall,
@@ -142,10 +145,11 @@ impl Scheme {
 
 /// How (ε, p) follow from the particle and Δt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Map {
-    /// THEORY §3: ε = Δt²/(m + μΔt), p = m/(m + μΔt).
+    /// docs/theory.md §3: ε = Δt²/(m + μΔt), p = m/(m + μΔt).
     Qian,
-    /// THEORY §4: ε = Δt²/m, p = 1 − μΔt/m.
+    /// docs/theory.md §4: ε = Δt²/m, p = 1 − μΔt/m.
     SymplecticEuler,
 }
 
@@ -189,9 +193,10 @@ impl DiscreteParams {
     }
 }
 
-/// How a heavy-ball entry writes its update (THEORY §4); `learning_rate` and `momentum`
+/// How a heavy-ball entry writes its update (docs/theory.md §4); `learning_rate` and `momentum`
 /// are read in the form's own terms, the CSV columns always hold the effective (ε, p).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Form {
     /// Polyak / Qian: `w ← w − ε∇E + p(w − w_prev)` (ε, p as written).
     Polyak,

@@ -100,7 +100,7 @@ pub fn summary() -> Vec<Column> {
         ),
         col(
             "theory_rate",
-            "asymptotic decay rate of the distance: continuous min_i r_i (THEORY 2; empty for the Nesterov ODE, whose decay is not exponential), discrete -ln(rho)/dt (THEORY 3)",
+            "asymptotic decay rate of the distance: continuous min_i r_i (docs/theory.md §2; empty for the Nesterov ODE, whose decay is not exponential), discrete -ln(rho)/dt (docs/theory.md §3)",
             "1/time",
         ),
         col(

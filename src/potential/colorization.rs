@@ -1,4 +1,4 @@
-//! Goh's colorization problem (THEORY §6): on the 4-neighbour grid graph,
+//! Goh's colorization problem (docs/theory.md §6): on the 4-neighbour grid graph,
 //! `E(w) = ½ Σ_{i∈D} (w_i − c)² + ½ Σ_{(i,j)∈E} (w_i − w_j)²`, a quadratic whose Hessian is
 //! the graph Laplacian plus the indicator of the colored pixels D, stored sparse (CSR).
 //! Its minimum is `c` everywhere (the grid is connected and D is not empty).

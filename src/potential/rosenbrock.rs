@@ -1,5 +1,5 @@
 //! Rosenbrock's banana `(a − x)² + b(y − x²)²` and Goh's convex Rosenbrock
-//! `½(w₁ − 1)² + ½Σ(wᵢ − wᵢ₊₁)² + (2/(κ − 1))|w|²` (THEORY §6), with their gradients written
+//! `½(w₁ − 1)² + ½Σ(wᵢ − wᵢ₊₁)² + (2/(κ − 1))|w|²` (docs/theory.md §6), with their gradients written
 //! into the caller's buffer and their Hessians in closed form.
 
 use super::lanczos::tridiagonal_eigenvalues;

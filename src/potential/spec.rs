@@ -7,6 +7,7 @@ use super::{
 /// A built-in potential, described by its parameters (what a scenario's `[potential]`
 /// table holds); [`build`] makes it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum PotentialSpec {
     /// `E = ½ (w − w*)ᵀ H (w − w*)`.
     Quadratic {
