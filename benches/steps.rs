@@ -20,12 +20,11 @@ use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::lanes::{LANES, run_in_lanes};
 use heavyball::dynamics::maps;
 use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
+use heavyball::dynamics::{ContinuousSpec, DiscreteParams, Form, Map, Method, Scheme};
 use heavyball::observe::StopRule;
+use heavyball::observe::StopSpec;
 use heavyball::potential::{self, Colorization, Potential};
-use heavyball::scenario::{
-    ContinuousSpec, Criterion as StopCriterion, DiscreteParams, Form, HessianSpec, Map, Method,
-    Model, PotentialSpec, Scheme, StopSpec,
-};
+use heavyball::potential::{HessianSpec, PotentialSpec};
 
 const K: [f64; 2] = [6.0, 60.0];
 
@@ -40,21 +39,18 @@ fn w1_potential() -> Box<dyn Potential> {
 fn spec(method: Method, t_end: f64) -> ContinuousSpec {
     ContinuousSpec {
         method,
-        rtol: 1e-8,
-        atol: 1e-10,
         t_end,
         sample_interval: t_end,
         step: (method == Method::Rk4).then_some(1e-3),
         max_steps: 10_000_000,
-        model: Model::HeavyBall,
+        ..Default::default()
     }
 }
 
 fn stop(tolerance: f64) -> StopRule {
     StopRule::new(&StopSpec {
-        criterion: StopCriterion::Distance,
         tolerance,
-        divergence: 1e12,
+        ..Default::default()
     })
 }
 

@@ -96,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .stop(Criterion::Gradient, 1e-8)
         .build()?;
-    let result = problem.run_point(0);
+    let result = problem.run_point(0)?;
     for row in &result.rows {
         println!(
             "{:<17} {:<10} steps {:>6}  |grad E| = {:.3e}  gradient evaluations {}",

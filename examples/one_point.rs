@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .stop(Criterion::Distance, 1e-6)
         .build()?;
-    let result = problem.run_point(0);
+    let result = problem.run_point(0)?;
     println!(
         "{:<17} {:<10} {:>12} {:>8} {:>13} {:>13} {:>9}",
         "method", "status", "t_converged", "steps", "measured_rate", "theory_rate", "radius"

@@ -27,6 +27,10 @@ use crate::point::{PointResult, PointRunner, SummaryRow};
 use crate::potential::Potential;
 use crate::problem::{Particle, Problem};
 
+/// Most steps a discrete entry may take (a scenario file's limit too: one trajectory row
+/// each).
+pub const MAX_STEPS: u64 = 10_000_000;
+
 /// Why a problem cannot be built; `key` is the scenario file's key for the same setting
 /// (`particle.friction`, `discrete[2].dt`, …), so messages read like the file's.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -468,8 +472,9 @@ impl Problem {
     }
 
     /// Runs every method of grid point `index` (0 for a single run) in memory.
-    pub fn run_point(&self, index: u64) -> PointResult {
-        PointRunner::new(self).run(index)
+    pub fn run_point(&self, index: u64) -> std::result::Result<PointResult, Error> {
+        self.check_index(index)?;
+        Ok(PointRunner::new(self).run(index))
     }
 
     /// Runs grid point `index` and keeps its trajectories (the tables of
@@ -478,9 +483,19 @@ impl Problem {
         &self,
         index: u64,
     ) -> std::result::Result<(PointResult, Trajectories), Error> {
+        self.check_index(index)?;
         let mut trajectories = Trajectories::default();
         let result = PointRunner::new(self).run_traced(index, &mut trajectories)?;
         Ok((result, trajectories))
+    }
+
+    fn check_index(&self, index: u64) -> std::result::Result<(), Error> {
+        let points = self.points();
+        if index < points {
+            Ok(())
+        } else {
+            Err(Error::NoSuchPoint { index, points })
+        }
     }
 
     /// Every summary row of the grid, in grid order (the rows of `summary.csv`), computed
@@ -610,6 +625,13 @@ impl ProblemBuilder {
     /// Checks everything and makes the problem.
     pub fn build(self) -> Result<Problem> {
         let n = self.potential.dim();
+        if n == 0 {
+            return Err(BuildError::OutOfRange {
+                key: "potential".into(),
+                rule: "of dimension >= 1",
+                value: 0.0,
+            });
+        }
         let grid = self.grid()?;
         let swept = |k| grid.as_ref().is_some_and(|g: &Sweep| g.sweeps(k));
         let particle = self.particle(n, &swept)?;
@@ -635,7 +657,28 @@ impl ProblemBuilder {
             .enumerate()
             .map(|(i, d)| d.spec(i, t_end, swept(AxisKey::Dt)))
             .collect::<Result<Vec<_>>>()?;
-        self.check_discrete(&discrete, &particle)?;
+        // The smallest mass any point has (a swept one included).
+        let least_mass = grid
+            .as_ref()
+            .and_then(|g| g.axis(AxisKey::Mass))
+            .map(|a| a.spec.values().fold(f64::INFINITY, f64::min))
+            .or(particle.mass);
+        if least_mass == Some(0.0) && self.continuous.is_some_and(|c| c.model == Model::Nesterov) {
+            let why = "the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0 at every point";
+            return Err(conflict("sweep.mass", why));
+        }
+        self.check_discrete(&discrete, &particle, least_mass)?;
+        if let (Some(t_end), Some(axis)) = (t_end, grid.as_ref().and_then(|g| g.axis(AxisKey::Dt)))
+        {
+            let smallest = axis.spec.values().fold(f64::INFINITY, f64::min);
+            let most = (t_end / smallest).ceil();
+            if discrete.iter().any(|d| d.steps == Budget::Horizon) && most > MAX_STEPS as f64 {
+                let why = format!(
+                    "t_end/dt = {most} steps by default at dt = {smallest:?}, more than {MAX_STEPS}; give the entries steps"
+                );
+                return Err(conflict("sweep.dt", why));
+            }
+        }
         self.check_stop()?;
         self.check_coordinates(n)?;
         Ok(Problem {
@@ -743,7 +786,12 @@ impl ProblemBuilder {
         })
     }
 
-    fn check_discrete(&self, discrete: &[DiscreteSpec], particle: &Particle) -> Result<()> {
+    fn check_discrete(
+        &self,
+        discrete: &[DiscreteSpec],
+        particle: &Particle,
+        least_mass: Option<f64>,
+    ) -> Result<()> {
         for (i, d) in discrete.iter().enumerate() {
             let key = |k: &str| format!("discrete[{}].{k}", i + 1);
             if discrete[..i].iter().any(|e| e.label == d.label) {
@@ -761,12 +809,18 @@ impl ProblemBuilder {
                 map: Map::SymplecticEuler,
                 ..
             } = d.params
-                && particle.mass == Some(0.0)
+                && least_mass == Some(0.0)
             {
-                return Err(conflict(
-                    key("map"),
-                    "symplectic-euler divides by the mass: m > 0",
-                ));
+                let why = "symplectic-euler divides by the mass: m > 0 at every point";
+                return Err(conflict(key("map"), why));
+            }
+            if let Budget::Steps(steps) = d.steps
+                && steps > MAX_STEPS
+            {
+                let why = format!(
+                    "{steps} steps (one trajectory row each) is more than {MAX_STEPS}; give steps or a larger dt"
+                );
+                return Err(conflict(key("steps"), why));
             }
         }
         let twin = particle.mass.is_none();

@@ -38,6 +38,14 @@ pub enum Error {
     /// The scenario is malformed; nothing was written for it.
     #[error("{0}")]
     Input(#[from] InputError),
+    /// A grid point index beyond the grid.
+    #[error("point {index}: the grid has {points} point(s), 0 to {}", points - 1)]
+    NoSuchPoint {
+        /// The index asked for.
+        index: u64,
+        /// The grid's size.
+        points: u64,
+    },
     /// An observer of a run failed (a user's own observer); the run stopped there.
     #[error("observer: {0}")]
     Observer(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -66,6 +74,7 @@ impl Error {
         match self {
             Error::Input(_) => 2,
             Error::Io { .. } | Error::Observer(_) => 1,
+            Error::NoSuchPoint { .. } => 2,
         }
     }
 }

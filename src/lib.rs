@@ -22,7 +22,7 @@
 //!     .discrete(Discrete::gradient_descent().dt(0.1))
 //!     .stop(Criterion::Distance, 1e-6)
 //!     .build()?;
-//! let result = problem.run_point(0);
+//! let result = problem.run_point(0)?;
 //! for row in &result.rows {
 //!     println!(
 //!         "{:<18} {:<10} t = {:?}, rate {:?} (theory {:?})",

@@ -183,6 +183,11 @@ impl<'a> PointRunner<'a> {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown".into());
+                // `unreachable!` and friends already say "internal error".
+                let why = match why.strip_prefix("internal error: ") {
+                    Some(rest) => rest.to_string(),
+                    None => why,
+                };
                 let failed =
                     RunReport::without_run(Status::Failed(format!("internal error: {why}")));
                 let point = self.problem.point(index);

@@ -65,10 +65,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::dynamics::maps::{self, Coefficients, NoTwin};
+use crate::dynamics::{Model, Scheme};
 use crate::error::InputError;
+use crate::grid::AxisKey;
 use crate::output::{Field, Rows, push_num};
 use crate::potential;
-use crate::scenario::{AxisKey, ExpressionMinimum, Model, PotentialSpec, Scenario, Scheme};
+use crate::potential::{ExpressionMinimum, PotentialSpec};
+use crate::scenario::Scenario;
 use crate::theory::{self, Damping, Roots};
 
 /// The header of `heavyball theory --format csv`.

@@ -13,11 +13,11 @@ use heavyball::dynamics::ContinuousRun;
 use heavyball::dynamics::discrete::DiscreteRun;
 use heavyball::dynamics::maps;
 use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
+use heavyball::dynamics::{ContinuousSpec, Form, Method, Scheme};
 use heavyball::observe::StopRule;
+use heavyball::observe::StopSpec;
 use heavyball::potential::{self, Colorization, Potential};
-use heavyball::scenario::{
-    ContinuousSpec, Criterion, Form, HessianSpec, Method, Model, PotentialSpec, Scheme, StopSpec,
-};
+use heavyball::potential::{HessianSpec, PotentialSpec};
 
 struct Counting;
 
@@ -72,9 +72,9 @@ fn counted(f: impl FnOnce() -> u64) -> (u64, u64) {
 
 fn never_stop() -> StopRule {
     StopRule::new(&StopSpec {
-        criterion: Criterion::Distance,
         tolerance: 1e-300,
         divergence: 1e300,
+        ..Default::default()
     })
 }
 
@@ -138,7 +138,7 @@ fn spec(method: Method, (rtol, atol): (f64, f64), t_end: f64, step: Option<f64>)
         sample_interval: t_end,
         step,
         max_steps: 10_000_000,
-        model: Model::HeavyBall,
+        ..Default::default()
     }
 }
 

@@ -7,11 +7,11 @@ mod common;
 
 use common::exact::{exact_distance, exact_state, first_crossing, max_position_error};
 use heavyball::dynamics::ContinuousRun;
+use heavyball::dynamics::{ContinuousSpec, Method};
 use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
+use heavyball::observe::{Criterion, StopSpec};
 use heavyball::potential::{self, Potential};
-use heavyball::scenario::{
-    ContinuousSpec, Criterion, HessianSpec, Method, Model, PotentialSpec, StopSpec,
-};
+use heavyball::potential::{HessianSpec, PotentialSpec};
 
 /// Records (t, w, v) every `interval`.
 struct Recorder {
@@ -59,15 +59,14 @@ fn spec(method: Method, rtol: f64, atol: f64, t_end: f64, step: Option<f64>) -> 
         sample_interval: 0.01,
         step,
         max_steps: 10_000_000,
-        model: Model::HeavyBall,
+        ..Default::default()
     }
 }
 
 fn stop(tolerance: f64) -> StopRule {
     StopRule::new(&StopSpec {
-        criterion: Criterion::Distance,
         tolerance,
-        divergence: 1e12,
+        ..Default::default()
     })
 }
 
@@ -387,7 +386,7 @@ fn loss_and_gradient_criteria_cross_at_their_exact_times() {
         let rule = StopRule::new(&StopSpec {
             criterion,
             tolerance: tol,
-            divergence: 1e12,
+            ..Default::default()
         });
         let report = ContinuousRun {
             potential: p.as_ref(),
@@ -557,8 +556,7 @@ fn auto_without_a_spectrum_hands_a_stiff_run_from_dopri5_to_bdf() {
     let (w0, v0) = ([1.0, 0.0], [0.0, 0.0]);
     let gradient = StopRule::new(&StopSpec {
         criterion: Criterion::Gradient,
-        tolerance: 1e-6,
-        divergence: 1e12,
+        ..Default::default()
     });
     let mut steps = Vec::new();
     for (method, solver) in [(Method::Auto, "dopri5+bdf"), (Method::Dopri5, "dopri5")] {

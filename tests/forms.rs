@@ -274,7 +274,7 @@ tolerance = 1e-300
     for method in ["dopri5", "rk4"] {
         let mut spec = *spec;
         if method == "rk4" {
-            spec.method = scenario::Method::Rk4;
+            spec.method = heavyball::dynamics::Method::Rk4;
             spec.step = Some(0.001);
             spec.max_steps = 100_000;
         }

@@ -9,11 +9,11 @@ mod common;
 use common::exact::max_position_error;
 use heavyball::dynamics::ContinuousRun;
 use heavyball::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
+use heavyball::dynamics::{ContinuousSpec, Method, Model};
+use heavyball::observe::StopSpec;
 use heavyball::observe::{ContinuousObserver, RunReport, Status, StopRule};
 use heavyball::potential::{self, Potential};
-use heavyball::scenario::{
-    ContinuousSpec, Criterion, HessianSpec, Method, Model, PotentialSpec, StopSpec,
-};
+use heavyball::potential::{HessianSpec, PotentialSpec};
 
 /// Records (t, w) at the times asked for, and the final state.
 #[derive(Default)]
@@ -50,22 +50,20 @@ fn quadratic(ks: &[f64]) -> Box<dyn Potential> {
 fn spec(t_end: f64, sample_interval: f64, step: f64, model: Model) -> ContinuousSpec {
     ContinuousSpec {
         method: Method::Baoab,
-        rtol: 1e-8,
-        atol: 1e-10,
         t_end,
         sample_interval,
         step: Some(step),
         max_steps: 100_000_000,
         model,
+        ..Default::default()
     }
 }
 
 /// A stop rule that never fires (the runs spend their time budget).
 fn never() -> StopRule {
     StopRule::new(&StopSpec {
-        criterion: Criterion::Distance,
         tolerance: 1e-300,
-        divergence: 1e12,
+        ..Default::default()
     })
 }
 

@@ -7,11 +7,12 @@
 use approx::assert_relative_eq;
 use heavyball::dynamics::discrete::{DiscreteRun, Iterates};
 use heavyball::dynamics::maps::Coefficients;
+use heavyball::dynamics::{Form, Scheme};
+use heavyball::observe::StopSpec;
 use heavyball::observe::{Status, StopRule};
 use heavyball::potential::{
     Colorization, ConvexRosenbrock, Expression, Potential, Rosenbrock, symmetric_eigenvalues,
 };
-use heavyball::scenario::{Criterion, Form, Scheme, StopSpec};
 
 /// A small xorshift stream in [−1, 1): the tests' random points, reproducible.
 fn uniform(seed: u64) -> impl FnMut() -> f64 {
@@ -157,9 +158,8 @@ fn heavy_ball_at_gohs_optimum_contracts_at_the_optimal_rate_on_a_32_by_32_grid()
     let (w0, v0) = (vec![0.0; n], vec![0.0; n]);
     let stop = |tolerance| {
         StopRule::new(&StopSpec {
-            criterion: Criterion::Distance,
             tolerance,
-            divergence: 1e12,
+            ..Default::default()
         })
     };
     // The steps at which |w − w*| first falls below two tolerances: the window.
@@ -518,7 +518,7 @@ fn the_shipped_colorization_scenarios_sit_at_gohs_optimum_for_their_spectrum() {
         let ks = p.hessian_spectrum().unwrap();
         let opt = heavyball::theory::goh_optimum(ks[0], ks[ks.len() - 1]);
         let explicit = |i: usize| match s.discrete[i].params {
-            heavyball::scenario::DiscreteParams::Explicit {
+            heavyball::dynamics::DiscreteParams::Explicit {
                 learning_rate,
                 momentum,
                 ..

@@ -8,8 +8,10 @@ mod common;
 use std::collections::HashMap;
 
 use common::{num, read_csv, scenarios_dir, shipped};
+use heavyball::dynamics::Scheme;
+use heavyball::observe::Criterion;
 use heavyball::potential;
-use heavyball::scenario::{self, Criterion, Scheme};
+use heavyball::scenario::{self};
 use heavyball::theory::{self, Roots};
 
 type Row = HashMap<String, String>;
@@ -268,6 +270,7 @@ fn discrete_mode(scheme: Scheme, eps: f64, p: f64, dt: f64, ks: &[f64]) -> Mode 
             Scheme::GradientDescent => roots.push((1.0 - eps * k, 0.0)),
             Scheme::HeavyBall => roots.extend(theory::heavy_ball_roots(eps, p, k)),
             Scheme::Nesterov => roots.extend(theory::nesterov_roots(eps, p, k)),
+            other => panic!("no discrete roots for {other:?}"),
         }
     }
     let modulus = |r: &(f64, f64)| r.0.hypot(r.1);

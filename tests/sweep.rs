@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use common::exact::first_crossing;
 use common::{heavyball, num, read_csv};
-use heavyball::scenario::{self, DiscreteParams, Scenario};
+use heavyball::dynamics::DiscreteParams;
+use heavyball::scenario::{self, Scenario};
 use heavyball::theory;
 
 fn parse(text: &str) -> Scenario {
@@ -105,7 +106,7 @@ fn axes_are_numpys_linspace_and_logspace() {
         let i: usize = row["index"].parse().unwrap();
         // The exponents are numpy's linspace to the last bit.
         assert_eq!(
-            scenario::linspace(start, stop, n)[i],
+            heavyball::grid::linspace(start, stop, n)[i],
             num(row, "exponent"),
             "{key}[{i}]"
         );
@@ -151,7 +152,7 @@ fn grid_order_is_mass_outer_last_axis_fastest() {
             p.discrete[0].0,
             DiscreteParams::FromParticle {
                 dt: 0.1,
-                map: scenario::Map::Qian
+                map: heavyball::dynamics::Map::Qian
             }
         );
     }
@@ -195,7 +196,7 @@ dt = { linspace = [0.1, 0.3, 3] }
         (
             DiscreteParams::FromParticle {
                 dt,
-                map: scenario::Map::Qian
+                map: heavyball::dynamics::Map::Qian
             },
             34
         )
@@ -215,7 +216,7 @@ dt = { linspace = [0.1, 0.3, 3] }
     assert_eq!(s.point(0).discrete[0].1, 100);
     assert_eq!(
         s.point(1).discrete[2].0.dt(),
-        scenario::linspace(0.1, 0.3, 3)[1]
+        heavyball::grid::linspace(0.1, 0.3, 3)[1]
     );
     // The resolved text re-reads as the same scenario.
     assert_eq!(parse(&s.to_toml()), s);

@@ -252,8 +252,9 @@ mod tests {
     use super::*;
     use crate::dynamics::maps::Coefficients;
     use crate::observe::StopRule;
+    use crate::observe::StopSpec;
+    use crate::potential::HessianSpec;
     use crate::potential::Quadratic;
-    use crate::scenario::{HessianSpec, StopSpec};
 
     /// Lanes against the scalar loop, run by run, bit for bit: converging, diverging,
     /// out-of-budget, zero-budget and already-converged runs mixed, so lanes are refilled

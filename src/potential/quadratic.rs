@@ -225,6 +225,13 @@ impl Potential for Quadratic {
 fn check(hessian: &HessianSpec, minimum: &[f64]) -> Result<(), PotentialError> {
     check_finite("minimum", minimum)?;
     let n = minimum.len();
+    if n == 0 {
+        return Err(PotentialError::OutOfRange {
+            what: "minimum",
+            rule: "of dimension >= 1",
+            value: 0.0,
+        });
+    }
     let dimension = |got| PotentialError::Dimension {
         what: "hessian",
         expected: n,

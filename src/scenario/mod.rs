@@ -12,14 +12,16 @@ use std::path::{Path, PathBuf};
 
 use crate::error::InputError;
 
-pub use crate::dynamics::{
+// The engine's types this module converts into (`parse` and `write` see them too).
+use crate::dynamics::{
     Budget, ContinuousSpec, DiscreteParams, DiscreteSpec, Form, GradientSpec, Map, Method, Model,
     Scheme, step_dividing,
 };
-pub use crate::grid::{Axis, AxisKey, AxisSpec, Sweep, Values, linspace, linspace_at};
-pub use crate::observe::{Criterion, StopSpec};
-pub use crate::potential::{ExpressionMinimum, HessianSpec, PotentialSpec};
-pub use crate::problem::{OutputSpec, Particle, Point};
+use crate::grid::{Axis, AxisKey, AxisSpec, Sweep};
+use crate::observe::{Criterion, StopSpec};
+use crate::potential::{ExpressionMinimum, HessianSpec, PotentialSpec};
+use crate::problem::{OutputSpec, Particle, Point};
+
 pub use parse::parse_str;
 
 /// A resolved scenario: every default filled, every rule of SPEC.md checked.
