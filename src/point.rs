@@ -58,9 +58,19 @@ pub struct SummaryRow {
     pub optimal_momentum: Option<f64>,
     /// The noise floor's closed form (noisy runs on a quadratic).
     pub theory_noise_floor: Option<f64>,
+    /// Remarks beyond the status's own (why a run stopped where it did, why a rate is
+    /// missing): the `note` column joins the status's note and these with "; ".
+    pub notes: Vec<String>,
 }
 
 impl SummaryRow {
+    /// The `note` column's text.
+    pub fn note(&self) -> String {
+        let own = self.report.status.note();
+        let parts = std::iter::once(own).chain(self.notes.iter().map(String::as_str));
+        parts.filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
+    }
+
     /// The measured decay rate over the last three decades of the criterion.
     pub fn measured_rate(&self) -> Option<f64> {
         self.report.crossings.measured_rate()
@@ -510,6 +520,7 @@ impl<'a> PointRunner<'a> {
             optimal_momentum: None,
             theory_noise_floor: particle
                 .and_then(|(m, mu)| self.continuous_noise_floor(m, mu, coefficients)),
+            notes: Vec::new(),
         }
     }
 
@@ -578,6 +589,7 @@ impl<'a> PointRunner<'a> {
             damping: None,
             optimal_momentum,
             theory_noise_floor,
+            notes: Vec::new(),
         }
     }
 }

@@ -35,7 +35,11 @@ pub fn write_summary_row(row: &SummaryRow, csv: &mut Rows) {
     csv.field(Field::Opt(r.noise_floor));
     csv.field(Field::Opt(row.theory_noise_floor));
     csv.field(r.solver.map_or(Field::Empty, Field::Text));
-    csv.field(Field::Text(r.status.note()));
+    if row.notes.is_empty() {
+        csv.field(Field::Text(r.status.note()));
+    } else {
+        csv.field(Field::Text(&row.note()));
+    }
     csv.end_row();
 }
 
