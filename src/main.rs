@@ -151,7 +151,8 @@ fn main() -> ExitCode {
                 }
             });
             for (path, s) in ok {
-                println!("{}: ok ({})", path.display(), s.name);
+                let estimate = run::estimate(&s);
+                println!("{}: ok ({}): {estimate}", path.display(), s.name);
             }
         }
         Command::Theory {

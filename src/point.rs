@@ -68,7 +68,10 @@ impl SummaryRow {
     pub fn note(&self) -> String {
         let own = self.report.status.note();
         let parts = std::iter::once(own).chain(self.notes.iter().map(String::as_str));
-        parts.filter(|s| !s.is_empty()).collect::<Vec<_>>().join("; ")
+        parts
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// The measured decay rate over the last three decades of the criterion.

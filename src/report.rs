@@ -657,8 +657,9 @@ struct CsvEntry<'a> {
 }
 
 impl CsvEntry<'_> {
-    /// One row: `component` is the 0-based eigen-component, None for the whole spectrum.
-    fn row(&mut self, component: Option<usize>, quantity: &str, value: Option<f64>) {
+    /// One row: `component` is the 0-based eigen-component, None for the whole spectrum;
+    /// counts and flags are written as integers, everything else as numbers.
+    fn row(&mut self, component: Option<usize>, quantity: &str, value: impl Into<CsvValue>) {
         self.rows.field(Field::Text(self.section));
         self.rows.field(Field::Text(self.entry));
         match component {
@@ -667,12 +668,16 @@ impl CsvEntry<'_> {
         }
         self.rows.field(Field::Text(quantity));
         // Field::Opt writes non-finite numbers as empty fields.
-        self.rows.field(Field::Opt(value));
+        self.rows.field(match value.into() {
+            CsvValue::Num(x) => Field::Opt(x),
+            CsvValue::Int(Some(i)) => Field::Int(i),
+            CsvValue::Int(None) => Field::Empty,
+        });
         self.rows.end_row();
     }
 
     /// A whole-spectrum row.
-    fn whole(&mut self, quantity: &str, value: Option<f64>) {
+    fn whole(&mut self, quantity: &str, value: impl Into<CsvValue>) {
         self.row(None, quantity, value);
     }
 
@@ -718,8 +723,27 @@ impl CsvEntry<'_> {
     }
 }
 
-fn flag(b: bool) -> Option<f64> {
-    Some(if b { 1.0 } else { 0.0 })
+/// A value of the theory CSV: a number, or a count or flag (written as an integer).
+enum CsvValue {
+    Num(Option<f64>),
+    Int(Option<u64>),
+}
+
+impl From<Option<f64>> for CsvValue {
+    fn from(x: Option<f64>) -> Self {
+        CsvValue::Num(x)
+    }
+}
+
+impl From<Option<u64>> for CsvValue {
+    fn from(i: Option<u64>) -> Self {
+        CsvValue::Int(i)
+    }
+}
+
+/// A flag: 1 or 0.
+fn flag(b: bool) -> Option<u64> {
+    Some(u64::from(b))
 }
 
 impl Sections for CsvOut {
@@ -741,7 +765,7 @@ impl Sections for CsvOut {
                 e.whole("mass", Some(*mass));
                 e.whole("friction", Some(*friction));
                 e.whole("rate", Some(*rate));
-                e.whole("slowest_component", slowest.map(|i| (i + 1) as f64));
+                e.whole("slowest_component", slowest.map(|i| i as u64 + 1));
                 e.whole("slowest_k", slowest.map(|i| components[i].k));
                 for (i, x) in components.iter().enumerate() {
                     e.continuous_component(i, x);
@@ -766,7 +790,7 @@ impl Sections for CsvOut {
         e.whole("friction", c.particle.map(|p| p.1));
         e.whole("radius", Some(d.radius));
         e.whole("stable", flag(d.stable()));
-        e.whole("result3_stable", d.result3_stable.and_then(flag));
+        e.whole("result3_stable", d.result3_stable.map(u64::from));
         e.whole("rate_per_step", Some(theory::rate_per_time(d.radius, 1.0)));
         e.whole("rate_per_time", Some(theory::rate_per_time(d.radius, c.dt)));
         e.whole("max_stable_learning_rate", d.max_stable_learning_rate);

@@ -155,3 +155,74 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     .write(dir.path())?;
     dir.commit()
 }
+
+/// What a scenario will write, estimated before it runs (`heavyball check`): the grid's
+/// size, the summary rows, and for a single run the most trajectory rows its budgets
+/// allow (a run that converges early writes fewer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Grid points.
+    pub points: u64,
+    /// Rows of `summary.csv`.
+    pub summary_rows: u64,
+    /// Rows of `continuous.csv`, `discrete.csv` and `comparison.csv`, at most.
+    pub trajectory_rows: u64,
+    /// Bytes of all of them, roughly (at most, for the trajectories).
+    pub bytes: f64,
+}
+
+/// Shortest round-trip numbers average about 19 bytes with their comma; a summary row
+/// about 210 (measured on the shipped scenarios' outputs).
+const BYTES_PER_NUMBER: f64 = 19.0;
+const BYTES_PER_SUMMARY_ROW: f64 = 210.0;
+
+/// The estimate of `s`'s output, without building its potential.
+pub fn estimate(s: &Scenario) -> Estimate {
+    let points = s.points();
+    let runs = u64::from(s.continuous.is_some()) + s.discrete.len() as u64;
+    let summary_rows = points * runs;
+    let mut bytes = summary_rows as f64 * BYTES_PER_SUMMARY_ROW;
+    let mut trajectory_rows = 0;
+    if !s.is_sweep() {
+        let layout =
+            crate::problem::StateLayout::new(s.potential.dim(), s.output.coordinates.as_deref());
+        let state = (columns::continuous(&layout).len()) as f64 * BYTES_PER_NUMBER;
+        let steps: u64 = s.point(0).discrete.iter().map(|(_, k)| k + 1).sum();
+        trajectory_rows += steps;
+        bytes += steps as f64 * (columns::discrete(&layout).len() as f64 * BYTES_PER_NUMBER);
+        if let Some(c) = &s.continuous {
+            let rows = (c.t_end / c.sample_interval).ceil() as u64 + 2;
+            trajectory_rows += rows + if s.discrete.is_empty() { 0 } else { steps };
+            bytes += rows as f64 * state;
+            if !s.discrete.is_empty() {
+                bytes += steps as f64 * columns::comparison().len() as f64 * BYTES_PER_NUMBER;
+            }
+        }
+    }
+    Estimate {
+        points,
+        summary_rows,
+        trajectory_rows,
+        bytes,
+    }
+}
+
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let points = if self.points == 1 { "point" } else { "points" };
+        write!(
+            f,
+            "{} {points}, {} summary rows",
+            self.points, self.summary_rows
+        )?;
+        if self.trajectory_rows > 0 {
+            write!(f, ", up to {} trajectory rows", self.trajectory_rows)?;
+        }
+        let (value, unit) = match self.bytes {
+            b if b >= 1e9 => (b / 1e9, "GB"),
+            b if b >= 1e6 => (b / 1e6, "MB"),
+            b => (b / 1e3, "kB"),
+        };
+        write!(f, ", about {value:.1} {unit}")
+    }
+}

@@ -117,11 +117,17 @@ impl<'a, 'i> TableReader<'a, 'i> {
         unknown.sort_by_key(|k| k.span().start);
         match unknown.first() {
             None => Ok(()),
-            Some(k) => Err(self.error_at(
-                k.get_ref(),
-                k.span(),
-                format!("unknown key; expected one of {}", allowed.join(", ")),
-            )),
+            Some(k) => {
+                let name: &str = k.get_ref().as_ref();
+                let message = match closest(name, allowed) {
+                    Some(near) => format!(
+                        "unknown key; did you mean `{near}`? (expected one of {})",
+                        allowed.join(", ")
+                    ),
+                    None => format!("unknown key; expected one of {}", allowed.join(", ")),
+                };
+                Err(self.error_at(k.get_ref(), k.span(), message))
+            }
         }
     }
 
@@ -388,16 +394,56 @@ fn number_array(
     Ok((items.into_iter().map(|n| n.value).collect(), v.span()))
 }
 
-/// Parses a whole document, mapping a syntax error to `toml` with its position.
+/// The allowed key nearest to a misspelt one (Damerau–Levenshtein distance at most 2, or
+/// at most a third of the name), if any.
+fn closest<'k>(name: &str, allowed: &[&'k str]) -> Option<&'k str> {
+    let limit = (name.chars().count() / 3).max(2);
+    allowed
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k), *k))
+        .filter(|&(d, _)| d <= limit)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, k)| k)
+}
+
+/// Parses a whole document, mapping a syntax error to `toml` with its position and the
+/// parser's message in plain words.
 pub(crate) fn parse_document<'i>(src: &Source<'_>, text: &'i str) -> Result<Spanned<DeTable<'i>>> {
     DeTable::parse(text).map_err(|e| {
-        let message = e
-            .message()
-            .lines()
-            .next()
-            .unwrap_or("invalid TOML")
-            .trim()
-            .to_string();
-        src.error(e.span().or(Some(0..0)), "toml", message)
+        let message = e.message().lines().next().unwrap_or("").trim();
+        src.error(e.span().or(Some(0..0)), "toml", plain_syntax_error(message))
     })
+}
+
+/// The TOML parser's terse messages ("invalid float, expected nothing") as a user would
+/// say them; anything unknown keeps the parser's words, its "expected" in parentheses.
+fn plain_syntax_error(message: &str) -> String {
+    let (what, expected) = match message.split_once(", expected ") {
+        Some((what, expected)) => (what, Some(expected)),
+        None => (message, None),
+    };
+    let plain = match what {
+        "invalid float" | "invalid integer" => "not a number: unexpected characters in or after it",
+        "invalid exponent" => "not a number: the exponent after `e` has no digits",
+        "string values must be quoted" => {
+            "a value is missing or unquoted after `=` (numbers as 1.0, text in \"quotes\")"
+        }
+        "invalid basic string" | "invalid literal string" => {
+            "a string is not closed: its closing quote is missing"
+        }
+        "missing comma between array elements" => {
+            "an array is not closed, or a comma is missing between its elements"
+        }
+        "unclosed table" => "a table header is not closed: `]` is missing",
+        "unclosed array" => "an array is not closed: `]` is missing",
+        "extra `=`" => "one `=` too many: write key = value",
+        "" => return "not valid TOML".into(),
+        _ => {
+            return match expected {
+                Some(e) if e != "nothing" => format!("TOML syntax: {what} (expected {e})"),
+                _ => format!("TOML syntax: {what}"),
+            };
+        }
+    };
+    plain.into()
 }
