@@ -979,6 +979,37 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
         "max_steps",
         "model",
     ])?;
+    let (model, method) = model_and_method(t, noisy)?;
+    // What the run will integrate with: `auto` on a noisy gradient is BAOAB at every point.
+    let fixed_step = match method {
+        Method::Rk4 | Method::Baoab => Some(method),
+        Method::Auto if noisy => Some(Method::Baoab),
+        _ => None,
+    };
+    let defaults = ContinuousSpec::default();
+    let rtol = positive_opt(t, "rtol")?.unwrap_or(defaults.rtol);
+    let atol = positive_opt(t, "atol")?.unwrap_or(defaults.atol);
+    let t_end = positive_opt(t, "t_end")?.unwrap_or(defaults.t_end);
+    let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    // Checked after the tolerances and times, so a file's first error stays the first.
+    check_nesterov_method(t, model, method)?;
+    let step = fixed_step_size(t, method, fixed_step)?;
+    let max_steps = max_solver_steps(t)?;
+    check_run_length(t, fixed_step, step, t_end, sample_interval, max_steps)?;
+    Ok(ContinuousSpec {
+        method,
+        rtol,
+        atol,
+        t_end,
+        sample_interval,
+        step,
+        max_steps,
+        model,
+    })
+}
+
+/// `model` and `method`, refusing an ODE solver for a noisy gradient.
+fn model_and_method(t: &TableReader<'_, '_>, noisy: bool) -> Result<(Model, Method)> {
     let model = choice(
         t,
         "model",
@@ -1012,17 +1043,11 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
             ),
         ));
     }
-    // What the run will integrate with: `auto` on a noisy gradient is BAOAB at every point.
-    let fixed_step = match method {
-        Method::Rk4 | Method::Baoab => Some(method),
-        Method::Auto if noisy => Some(Method::Baoab),
-        _ => None,
-    };
-    let defaults = ContinuousSpec::default();
-    let rtol = positive_opt(t, "rtol")?.unwrap_or(defaults.rtol);
-    let atol = positive_opt(t, "atol")?.unwrap_or(defaults.atol);
-    let t_end = positive_opt(t, "t_end")?.unwrap_or(defaults.t_end);
-    let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    Ok((model, method))
+}
+
+/// The solvers that cannot integrate Nesterov's time-dependent friction 3m/t.
+fn check_nesterov_method(t: &TableReader<'_, '_>, model: Model, method: Method) -> Result<()> {
     if model == Model::Nesterov && method == Method::Bdf {
         return Err(t.error(
             "method",
@@ -1037,42 +1062,60 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
             "dop853 of ode_solvers 0.6.2 has wrong stage times (c12, c13), which the time-dependent Nesterov ODE would feel; use dopri5 or rk4",
         ));
     }
+    Ok(())
+}
+
+/// `step`: required by the fixed-step schemes (`fixed_step`), refused by the adaptive ones.
+fn fixed_step_size(
+    t: &TableReader<'_, '_>,
+    method: Method,
+    fixed_step: Option<Method>,
+) -> Result<Option<f64>> {
     let step = positive_opt(t, "step")?;
-    let step = match (fixed_step, step) {
-        (Some(Method::Rk4), None) => {
-            return Err(t.missing("step", "rk4 needs a fixed step > 0"));
-        }
-        (Some(_), None) => {
-            return Err(t.missing(
-                "step",
-                "the stochastic scheme (baoab) takes fixed steps: give step > 0, below 2*sqrt(m/k_max) for stability",
-            ));
-        }
-        (Some(_), Some(s)) => Some(s),
-        (None, Some(_)) => {
-            return Err(t.error(
-                "step",
-                format!(
-                    "a fixed step is for rk4 and baoab; {} chooses its own steps",
-                    method.as_str()
-                ),
-            ));
-        }
-        (_, None) => None,
-    };
-    let max_steps = match t.uint("max_steps")? {
-        Some((0, span)) => return Err(t.error_at("max_steps", span, "must be >= 1, got 0")),
+    match (fixed_step, step) {
+        (Some(Method::Rk4), None) => Err(t.missing("step", "rk4 needs a fixed step > 0")),
+        (Some(_), None) => Err(t.missing(
+            "step",
+            "the stochastic scheme (baoab) takes fixed steps: give step > 0, below 2*sqrt(m/k_max) for stability",
+        )),
+        (Some(_), Some(s)) => Ok(Some(s)),
+        (None, Some(_)) => Err(t.error(
+            "step",
+            format!(
+                "a fixed step is for rk4 and baoab; {} chooses its own steps",
+                method.as_str()
+            ),
+        )),
+        (_, None) => Ok(None),
+    }
+}
+
+/// `max_steps`: at least 1, at most [`MAX_SOLVER_STEPS`].
+fn max_solver_steps(t: &TableReader<'_, '_>) -> Result<u64> {
+    match t.uint("max_steps")? {
+        Some((0, span)) => Err(t.error_at("max_steps", span, "must be >= 1, got 0")),
         Some((s, span)) if s as f64 > MAX_SOLVER_STEPS => {
             // The solvers keep every step in memory: bound it.
-            return Err(t.error_at(
+            Err(t.error_at(
                 "max_steps",
                 span,
                 format!("must be <= {MAX_SOLVER_STEPS:e}, got {s}"),
-            ));
+            ))
         }
-        Some((s, _)) => s,
-        None => DEFAULT_MAX_STEPS,
-    };
+        Some((s, _)) => Ok(s),
+        None => Ok(DEFAULT_MAX_STEPS),
+    }
+}
+
+/// The caps on a run's length: fixed steps within `max_steps`, rows within [`MAX_ROWS`].
+fn check_run_length(
+    t: &TableReader<'_, '_>,
+    fixed_step: Option<Method>,
+    step: Option<f64>,
+    t_end: f64,
+    sample_interval: f64,
+    max_steps: u64,
+) -> Result<()> {
     let step_given = step;
     let effective = match fixed_step {
         // BAOAB shortens the step to divide sample_interval (rows on step ends).
@@ -1102,16 +1145,7 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
             format!("t_end/sample_interval = {rows:e} rows, more than {MAX_ROWS:e}; use a larger interval"),
         ));
     }
-    Ok(ContinuousSpec {
-        method,
-        rtol,
-        atol,
-        t_end,
-        sample_interval,
-        step,
-        max_steps,
-        model,
-    })
+    Ok(())
 }
 
 fn discrete_entry(
