@@ -161,7 +161,7 @@ struct StepTimes {
 }
 
 impl StepTimes {
-    #[inline]
+    #[inline(always)]
     fn new(t0: f64, t1: f64, t_end: f64) -> Self {
         let h = t1 - t0;
         // A step past t_end (rk4's fixed steps) only counts up to t_end; a sum of fixed steps
@@ -324,6 +324,9 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     }
 
     /// One accepted step ending at `t1` in state `y1` with derivative `dy1`; true stops.
+    ///
+    /// Called once per accepted solver step: its phases below are `#[inline(always)]`, so
+    /// the split costs no call in the loop (plain `#[inline]` left some out of line).
     fn on_step<P: Potential + ?Sized>(
         &mut self,
         rhs: &Rhs<'_, P>,
@@ -352,7 +355,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
 
     /// The step's end: w', w″ (and w‴) at `y1`, and the interpolant from the previous end.
     /// Returns the end's buffers, lent by `self` until [`Self::advance`] (no allocation).
-    #[inline]
+    #[inline(always)]
     fn fit_step<P: Potential + ?Sized>(
         &mut self,
         rhs: &Rhs<'_, P>,
@@ -391,7 +394,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
 
     /// The first crossing of the tight threshold inside the step (as a fraction of it, up to
     /// `s_end`), on the interpolant; records the loose crossing on the way.
-    #[inline]
+    #[inline(always)]
     fn first_crossing(
         &mut self,
         step: &StepTimes,
@@ -416,7 +419,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
 
     /// [`Self::first_crossing`] through the linear criterion map: a screen on the
     /// interpolant's bounds, then its first point below each ball.
-    #[inline]
+    #[inline(always)]
     fn mapped_crossing(&mut self, step: &StepTimes) -> Option<f64> {
         let map = self.map.as_mut()?;
         // A pure shift (the distance) is searched on the interpolant itself, measured
@@ -444,7 +447,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     /// [`Self::first_crossing`] with no linear criterion map (the energy, or a potential
     /// without one): test the step end, and where it is below a threshold bisect for the
     /// crossing inside the step.
-    #[inline]
+    #[inline(always)]
     fn measured_crossing(&mut self, step: &StepTimes, y1: &[f64], d1: &[f64]) -> Option<f64> {
         let n = self.n;
         let (t0, h) = (step.t0, step.h);
@@ -468,7 +471,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
 
     /// Observers: every requested time up to `limit`, read on the interpolant. True if an
     /// observer failed (the run is then marked failed at that time).
-    #[inline]
+    #[inline(always)]
     fn observe_until(&mut self, step: &StepTimes, limit: f64) -> bool {
         let (t0, h) = (step.t0, step.h);
         while let Some(tq) = self.observer.next_time() {
@@ -485,7 +488,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
 
     /// Whether the run ends in this step: converged at the crossing `hit`, diverged at the
     /// step's end, or out of time at t_end; each closes the observer at the ending state.
-    #[inline]
+    #[inline(always)]
     fn decide_end(&mut self, hit: Option<f64>, step: &StepTimes, y1: &[f64]) -> bool {
         let (t0, h) = (step.t0, step.h);
         if let Some(s) = hit {
@@ -513,7 +516,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     }
 
     /// The step's end is the next step's start: swap buffers rather than copy them.
-    #[inline]
+    #[inline(always)]
     fn advance(&mut self, t1: f64, y1: &[f64], d1: Vec<f64>, a1: Vec<f64>, j1: Vec<f64>) {
         self.t0 = t1;
         self.y0.copy_from_slice(y1);
