@@ -1291,21 +1291,27 @@ fn discrete_params(
         (None, Some(_)) => {
             Err(t.missing("learning_rate", "momentum needs learning_rate beside it"))
         }
-        (Some(lr), momentum) => {
-            let momentum = match (scheme, momentum) {
-                (Scheme::HeavyBall | Scheme::Nesterov, None) => {
-                    return Err(t.missing("momentum", "learning_rate needs momentum beside it"));
-                }
-                (Scheme::HeavyBall | Scheme::Nesterov, Some(p)) => p.value,
-                (Scheme::GradientDescent, p) => gradient_descent_momentum(t, p)?,
-            };
-            Ok(DiscreteParams::Explicit {
-                learning_rate: lr,
-                momentum,
-                dt: dt.unwrap_or(1.0),
-            })
-        }
+        (Some(lr), momentum) => Ok(DiscreteParams::Explicit {
+            learning_rate: lr,
+            momentum: explicit_momentum(t, scheme, momentum)?,
+            dt: dt.unwrap_or(1.0),
+        }),
         (None, None) => map_params(t, scheme, dt, map, particle, sweep),
+    }
+}
+
+/// The momentum beside an explicit learning rate: required, except for gradient descent.
+fn explicit_momentum(
+    t: &TableReader<'_, '_>,
+    scheme: Scheme,
+    momentum: Option<Num>,
+) -> Result<f64> {
+    match (scheme, momentum) {
+        (Scheme::HeavyBall | Scheme::Nesterov, None) => {
+            Err(t.missing("momentum", "learning_rate needs momentum beside it"))
+        }
+        (Scheme::HeavyBall | Scheme::Nesterov, Some(p)) => Ok(p.value),
+        (Scheme::GradientDescent, p) => gradient_descent_momentum(t, p),
     }
 }
 
