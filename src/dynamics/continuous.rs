@@ -148,6 +148,40 @@ struct Watch<'r, O: ContinuousObserver> {
     final_measure: f64,
 }
 
+/// The times of one accepted step and how much of it counts.
+#[derive(Clone, Copy)]
+struct StepTimes {
+    t0: f64,
+    t1: f64,
+    h: f64,
+    /// The step reaches t_end: the run's budget ends inside it, at `s_end`.
+    reached: bool,
+    /// The fraction of the step up to t_end (1 unless `reached`).
+    s_end: f64,
+}
+
+impl StepTimes {
+    #[inline(always)]
+    fn new(t0: f64, t1: f64, t_end: f64) -> Self {
+        let h = t1 - t0;
+        // A step past t_end (rk4's fixed steps) only counts up to t_end; a sum of fixed steps
+        // that lands a few ulp short of t_end has reached it.
+        let reached = t1 >= t_end * (1.0 - 4.0 * f64::EPSILON);
+        let s_end = if reached {
+            ((t_end - t0) / h).min(1.0)
+        } else {
+            1.0
+        };
+        StepTimes {
+            t0,
+            t1,
+            h,
+            reached,
+            s_end,
+        }
+    }
+}
+
 impl<'r, O: ContinuousObserver> Watch<'r, O> {
     /// w″ of a state with derivative `dy` (the acceleration, or −H w′/μ when m = 0) and,
     /// for a septic interpolant, w‴ (m > 0: −(H v + μ a)/m; m = 0: −H w″/μ). The third
@@ -290,6 +324,9 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     }
 
     /// One accepted step ending at `t1` in state `y1` with derivative `dy1`; true stops.
+    ///
+    /// Called once per accepted solver step: its phases below are `#[inline(always)]`, so
+    /// the split costs no call in the loop (plain `#[inline]` left some out of line).
     fn on_step<P: Potential + ?Sized>(
         &mut self,
         rhs: &Rhs<'_, P>,
@@ -297,11 +334,39 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         y1: &[f64],
         dy1: &[f64],
     ) -> bool {
-        let n = self.n;
         self.steps += 1;
+        let step = StepTimes::new(self.t0, t1, self.t_end);
+        let (d1, a1, j1) = self.fit_step(rhs, &step, y1, dy1);
+        let finite = y1.iter().chain(&d1).all(|x| x.is_finite());
+        let hit = self.first_crossing(&step, finite, y1, &d1);
+        let limit = match hit {
+            Some(s) => step.t0 + s * step.h,
+            None if step.reached => self.t_end,
+            None => t1,
+        };
+        // An observer that fails stops the run at once, told nothing more.
+        if finite && self.observe_until(&step, limit) {
+            return true;
+        }
+        let stop = self.decide_end(hit, &step, y1);
+        self.advance(t1, y1, d1, a1, j1);
+        stop
+    }
+
+    /// The step's end: w', w″ (and w‴) at `y1`, and the interpolant from the previous end.
+    /// Returns the end's buffers, lent by `self` until [`Self::advance`] (no allocation).
+    #[inline(always)]
+    fn fit_step<P: Potential + ?Sized>(
+        &mut self,
+        rhs: &Rhs<'_, P>,
+        step: &StepTimes,
+        y1: &[f64],
+        dy1: &[f64],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = self.n;
         let mut d1 = std::mem::take(&mut self.dy1);
         if self.stale_derivative {
-            rhs.eval(t1, y1, &mut d1);
+            rhs.eval(step.t1, y1, &mut d1);
         } else {
             d1.copy_from_slice(dy1);
         }
@@ -310,7 +375,6 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             std::mem::take(&mut self.jerk1),
         );
         self.derivatives(y1, &d1, &mut a1, &mut j1);
-        let (t0, h) = (self.t0, t1 - self.t0);
         {
             // w' is v for the particle and dy for gradient flow.
             let (w0, w1) = (&self.y0[..n], &y1[..n]);
@@ -319,72 +383,98 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             } else {
                 (&self.y0[n..2 * n], &y1[n..2 * n])
             };
-            self.interp
-                .set_hermite(h, [w0, v0, &self.acc0, &self.jerk0], [w1, v1, &a1, &j1]);
+            self.interp.set_hermite(
+                step.h,
+                [w0, v0, &self.acc0, &self.jerk0],
+                [w1, v1, &a1, &j1],
+            );
         }
+        (d1, a1, j1)
+    }
 
-        // A step past t_end (rk4's fixed steps) only counts up to t_end; a sum of fixed steps
-        // that lands a few ulp short of t_end has reached it.
-        let reached = t1 >= self.t_end * (1.0 - 4.0 * f64::EPSILON);
-        let s_end = if reached {
-            ((self.t_end - t0) / h).min(1.0)
-        } else {
-            1.0
-        };
-        let finite = y1.iter().chain(&d1).all(|x| x.is_finite());
-
-        // The first crossing inside the step, on the interpolant.
-        let mut hit = None;
+    /// The first crossing of the tight threshold inside the step (as a fraction of it, up to
+    /// `s_end`), on the interpolant; records the loose crossing on the way.
+    #[inline(always)]
+    fn first_crossing(
+        &mut self,
+        step: &StepTimes,
+        finite: bool,
+        y1: &[f64],
+        d1: &[f64],
+    ) -> Option<f64> {
         if !finite {
-            // Overflow inside the step: nothing to interpolate; the divergence test below ends it.
-        } else if let Some(map) = self.map.as_mut()
-            && self.crossings.tight.is_none()
-        {
-            // A pure shift (the distance) is searched on the interpolant itself, measured
-            // from w* (its origin, set at the start); other maps on a mapped copy.
-            let crit = if map.shift_only().is_some() {
-                &self.interp
+            // Overflow inside the step: nothing to interpolate; the divergence test ends it.
+            None
+        } else if self.map.is_some() {
+            // The tight crossing, once found, is not searched for again.
+            if self.crossings.tight.is_none() {
+                self.mapped_crossing(step)
             } else {
-                self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
-                &self.crit
-            };
-            if self.crossings.loose.is_none()
-                && crit.may_cross(self.loose_ball)
-                && let Some(s) = crit.first_below(self.loose_ball, &mut self.stack)
-            {
-                self.crossings.loose = Some(t0 + s * h);
+                None
             }
-            if self.crossings.loose.is_some() && crit.may_cross(self.tight_ball) {
-                hit = crit
-                    .first_below(self.tight_ball, &mut self.stack)
-                    .filter(|&s| s <= s_end);
-            }
-        } else if self.map.is_none() {
-            // No linear criterion map (the energy, or a potential without one): test the step
-            // end, and where it is below a threshold find the crossing inside the step.
-            let v1 = if self.massless {
-                &d1[..n]
-            } else {
-                &y1[n..2 * n]
-            };
-            let m = self.measure(&y1[..n], v1);
-            let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
-            if self.crossings.loose.is_none() && m < loose {
-                self.crossings.loose = Some(t0 + self.bisect_below(loose, h) * h);
-            }
-            let tight = self.stop.threshold(self.stop.tolerance);
-            if m < tight {
-                hit = Some(self.bisect_below(tight, h)).filter(|&s| s <= s_end);
-            }
+        } else {
+            self.measured_crossing(step, y1, d1)
         }
-        let limit = match hit {
-            Some(s) => t0 + s * h,
-            None if reached => self.t_end,
-            None => t1,
-        };
+    }
 
-        // Observers: every requested time up to the limit, read on the interpolant.
-        while finite && let Some(tq) = self.observer.next_time() {
+    /// [`Self::first_crossing`] through the linear criterion map: a screen on the
+    /// interpolant's bounds, then its first point below each ball.
+    #[inline(always)]
+    fn mapped_crossing(&mut self, step: &StepTimes) -> Option<f64> {
+        let map = self.map.as_mut()?;
+        // A pure shift (the distance) is searched on the interpolant itself, measured
+        // from w* (its origin, set at the start); other maps on a mapped copy.
+        let crit = if map.shift_only().is_some() {
+            &self.interp
+        } else {
+            self.crit.set_mapped(&self.interp, |w, u| map.apply(w, u));
+            &self.crit
+        };
+        if self.crossings.loose.is_none()
+            && crit.may_cross(self.loose_ball)
+            && let Some(s) = crit.first_below(self.loose_ball, &mut self.stack)
+        {
+            self.crossings.loose = Some(step.t0 + s * step.h);
+        }
+        if self.crossings.loose.is_some() && crit.may_cross(self.tight_ball) {
+            crit.first_below(self.tight_ball, &mut self.stack)
+                .filter(|&s| s <= step.s_end)
+        } else {
+            None
+        }
+    }
+
+    /// [`Self::first_crossing`] with no linear criterion map (the energy, or a potential
+    /// without one): test the step end, and where it is below a threshold bisect for the
+    /// crossing inside the step.
+    #[inline(always)]
+    fn measured_crossing(&mut self, step: &StepTimes, y1: &[f64], d1: &[f64]) -> Option<f64> {
+        let n = self.n;
+        let (t0, h) = (step.t0, step.h);
+        let v1 = if self.massless {
+            &d1[..n]
+        } else {
+            &y1[n..2 * n]
+        };
+        let m = self.measure(&y1[..n], v1);
+        let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
+        if self.crossings.loose.is_none() && m < loose {
+            self.crossings.loose = Some(t0 + self.bisect_below(loose, h) * h);
+        }
+        let tight = self.stop.threshold(self.stop.tolerance);
+        if m < tight {
+            Some(self.bisect_below(tight, h)).filter(|&s| s <= step.s_end)
+        } else {
+            None
+        }
+    }
+
+    /// Observers: every requested time up to `limit`, read on the interpolant. True if an
+    /// observer failed (the run is then marked failed at that time).
+    #[inline(always)]
+    fn observe_until(&mut self, step: &StepTimes, limit: f64) -> bool {
+        let (t0, h) = (step.t0, step.h);
+        while let Some(tq) = self.observer.next_time() {
             if tq > limit {
                 break;
             }
@@ -393,37 +483,46 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
                 return self.fail(e, tq);
             }
         }
+        false
+    }
 
-        let stop = if let Some(s) = hit {
+    /// Whether the run ends in this step: converged at the crossing `hit`, diverged at the
+    /// step's end, or out of time at t_end; each closes the observer at the ending state.
+    #[inline(always)]
+    fn decide_end(&mut self, hit: Option<f64>, step: &StepTimes, y1: &[f64]) -> bool {
+        let (t0, h) = (step.t0, step.h);
+        if let Some(s) = hit {
             let tc = t0 + s * h;
             self.crossings.tight = Some(tc);
             self.state_at(s, h);
             self.final_measure = self.measure_w();
             self.end(Status::Converged, tc)
-        } else if self.stop.diverged(distance2(self.potential, &y1[..n])) {
+        } else if self.stop.diverged(distance2(self.potential, &y1[..self.n])) {
             self.state_at(1.0, h);
             self.final_measure = if self.w.iter().all(|x| x.is_finite()) {
                 self.measure_w()
             } else {
                 f64::NAN
             };
-            self.end(Status::Diverged, t1)
-        } else if reached {
+            self.end(Status::Diverged, step.t1)
+        } else if step.reached {
             // Budget spent: end exactly at t_end, on the interpolant.
-            self.state_at(s_end, h);
+            self.state_at(step.s_end, h);
             self.final_measure = self.measure_w();
             self.end(Status::NotConverged, self.t_end)
         } else {
             false
-        };
+        }
+    }
 
-        // The step's end is the next step's start: swap buffers rather than copy them.
+    /// The step's end is the next step's start: swap buffers rather than copy them.
+    #[inline(always)]
+    fn advance(&mut self, t1: f64, y1: &[f64], d1: Vec<f64>, a1: Vec<f64>, j1: Vec<f64>) {
         self.t0 = t1;
         self.y0.copy_from_slice(y1);
         self.dy1 = std::mem::replace(&mut self.dy0, d1);
         self.acc1 = std::mem::replace(&mut self.acc0, a1);
         self.jerk1 = std::mem::replace(&mut self.jerk0, j1);
-        stop
     }
 
     /// The run ended without `solout` deciding it (solver error or end of its loop): close

@@ -187,77 +187,8 @@ impl Expression {
             .chars()
             .map(|c| if c.is_ascii_whitespace() { ' ' } else { c })
             .collect();
-        let ex = Flat::parse(&text).map_err(|e| parse_error(&text, e.msg()))?;
-        if let Some(name) = ex.var_names().iter().find(|v| !variables.contains(v)) {
-            return Err(ExpressionError::new(
-                format!(
-                    "unknown variable \"{name}\"; variables are {}",
-                    variables.join(", ")
-                ),
-                identifier_span(&text, name),
-            ));
-        }
-        if let Some(span) = unary_minus_before_power(&text) {
-            let written = &text[span.clone()];
-            return Err(ExpressionError::new(
-                format!(
-                    "ambiguous \"{written}\": exmex applies a unary minus before ^ \
-                     (-x^2 would mean (-x)^2); write -(x^2) or (-x)^2"
-                ),
-                Some(span),
-            ));
-        }
-        if let Some(span) = chained_power(&text) {
-            return Err(ExpressionError::new(
-                "ambiguous chained power a^b^c: exmex reads it as (a^b)^c; \
-                 write (a^b)^c or a^(b^c)",
-                Some(span),
-            ));
-        }
-
-        let n = variables.len();
-        let mut gradient = Vec::with_capacity(n);
-        let mut hessian = Vec::with_capacity(n * (n + 1) / 2);
-        let partial = |ex: &Flat, name: &str| -> Result<Option<Flat>, String> {
-            match ex.var_names().iter().position(|v| v == name) {
-                None => Ok(None), // E does not involve this variable: the partial is 0.
-                Some(k) => ex
-                    .clone()
-                    .partial(k)
-                    .map(Some)
-                    .map_err(|e| e.msg().to_string()),
-            }
-        };
-        let mut first = Vec::with_capacity(n);
-        for name in variables {
-            let d = partial(&ex, name).map_err(|e| {
-                ExpressionError::new(
-                    format!("cannot differentiate with respect to \"{name}\": {e}"),
-                    None,
-                )
-            })?;
-            gradient.push(d.as_ref().map(|d| Compiled::new(d.clone(), variables)));
-            first.push(d);
-        }
-        for i in 0..n {
-            for j in i..n {
-                let second = match &first[i] {
-                    None => None,
-                    Some(d) => partial(d, &variables[j]).map_err(|e| {
-                        ExpressionError::new(
-                            format!(
-                                "cannot build the second derivative with respect to \"{}\" \
-                                 and \"{}\": {e}",
-                                variables[i], variables[j]
-                            ),
-                            None,
-                        )
-                    })?,
-                };
-                hessian.push(second.map(|d| Compiled::new(d, variables)));
-            }
-        }
-
+        let ex = parse_checked(&text, variables)?;
+        let (gradient, hessian) = derivatives(&ex, variables)?;
         let mut potential = Expression {
             text,
             variables: variables.to_vec(),
@@ -669,6 +600,92 @@ impl Potential for Expression {
 
     fn hessian_spectrum(&self) -> Option<&[f64]> {
         self.spectrum.as_deref()
+    }
+}
+
+/// Parses `text` (whitespace already made spaces), refusing variables outside `variables`
+/// and the forms exmex reads differently from the usual convention.
+fn parse_checked(text: &str, variables: &[String]) -> Result<Flat, ExpressionError> {
+    let ex = Flat::parse(text).map_err(|e| parse_error(text, e.msg()))?;
+    if let Some(name) = ex.var_names().iter().find(|v| !variables.contains(v)) {
+        return Err(ExpressionError::new(
+            format!(
+                "unknown variable \"{name}\"; variables are {}",
+                variables.join(", ")
+            ),
+            identifier_span(text, name),
+        ));
+    }
+    if let Some(span) = unary_minus_before_power(text) {
+        let written = &text[span.clone()];
+        return Err(ExpressionError::new(
+            format!(
+                "ambiguous \"{written}\": exmex applies a unary minus before ^ \
+                 (-x^2 would mean (-x)^2); write -(x^2) or (-x)^2"
+            ),
+            Some(span),
+        ));
+    }
+    if let Some(span) = chained_power(text) {
+        return Err(ExpressionError::new(
+            "ambiguous chained power a^b^c: exmex reads it as (a^b)^c; \
+             write (a^b)^c or a^(b^c)",
+            Some(span),
+        ));
+    }
+    Ok(ex)
+}
+
+/// Compiled partial derivatives; None where one is identically zero.
+type Partials = Vec<Option<Compiled>>;
+
+/// The symbolic gradient and upper-triangular Hessian of `ex` (laid out as [`Expression`]'s
+/// fields), compiled.
+fn derivatives(ex: &Flat, variables: &[String]) -> Result<(Partials, Partials), ExpressionError> {
+    let n = variables.len();
+    let mut gradient = Vec::with_capacity(n);
+    let mut hessian = Vec::with_capacity(n * (n + 1) / 2);
+    let mut first = Vec::with_capacity(n);
+    for name in variables {
+        let d = partial(ex, name).map_err(|e| {
+            ExpressionError::new(
+                format!("cannot differentiate with respect to \"{name}\": {e}"),
+                None,
+            )
+        })?;
+        gradient.push(d.as_ref().map(|d| Compiled::new(d.clone(), variables)));
+        first.push(d);
+    }
+    for i in 0..n {
+        for j in i..n {
+            let second = match &first[i] {
+                None => None,
+                Some(d) => partial(d, &variables[j]).map_err(|e| {
+                    ExpressionError::new(
+                        format!(
+                            "cannot build the second derivative with respect to \"{}\" \
+                             and \"{}\": {e}",
+                            variables[i], variables[j]
+                        ),
+                        None,
+                    )
+                })?,
+            };
+            hessian.push(second.map(|d| Compiled::new(d, variables)));
+        }
+    }
+    Ok((gradient, hessian))
+}
+
+/// ∂ex/∂`name`; None when `ex` does not involve `name` (the partial is 0).
+fn partial(ex: &Flat, name: &str) -> Result<Option<Flat>, String> {
+    match ex.var_names().iter().position(|v| v == name) {
+        None => Ok(None),
+        Some(k) => ex
+            .clone()
+            .partial(k)
+            .map(Some)
+            .map_err(|e| e.msg().to_string()),
     }
 }
 

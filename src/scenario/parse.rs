@@ -979,6 +979,37 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
         "max_steps",
         "model",
     ])?;
+    let (model, method) = model_and_method(t, noisy)?;
+    // What the run will integrate with: `auto` on a noisy gradient is BAOAB at every point.
+    let fixed_step = match method {
+        Method::Rk4 | Method::Baoab => Some(method),
+        Method::Auto if noisy => Some(Method::Baoab),
+        _ => None,
+    };
+    let defaults = ContinuousSpec::default();
+    let rtol = positive_opt(t, "rtol")?.unwrap_or(defaults.rtol);
+    let atol = positive_opt(t, "atol")?.unwrap_or(defaults.atol);
+    let t_end = positive_opt(t, "t_end")?.unwrap_or(defaults.t_end);
+    let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    // Checked after the tolerances and times, so a file's first error stays the first.
+    check_nesterov_method(t, model, method)?;
+    let step = fixed_step_size(t, method, fixed_step)?;
+    let max_steps = max_solver_steps(t)?;
+    check_run_length(t, fixed_step, step, t_end, sample_interval, max_steps)?;
+    Ok(ContinuousSpec {
+        method,
+        rtol,
+        atol,
+        t_end,
+        sample_interval,
+        step,
+        max_steps,
+        model,
+    })
+}
+
+/// `model` and `method`, refusing an ODE solver for a noisy gradient.
+fn model_and_method(t: &TableReader<'_, '_>, noisy: bool) -> Result<(Model, Method)> {
     let model = choice(
         t,
         "model",
@@ -1012,17 +1043,11 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
             ),
         ));
     }
-    // What the run will integrate with: `auto` on a noisy gradient is BAOAB at every point.
-    let fixed_step = match method {
-        Method::Rk4 | Method::Baoab => Some(method),
-        Method::Auto if noisy => Some(Method::Baoab),
-        _ => None,
-    };
-    let defaults = ContinuousSpec::default();
-    let rtol = positive_opt(t, "rtol")?.unwrap_or(defaults.rtol);
-    let atol = positive_opt(t, "atol")?.unwrap_or(defaults.atol);
-    let t_end = positive_opt(t, "t_end")?.unwrap_or(defaults.t_end);
-    let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    Ok((model, method))
+}
+
+/// The solvers that cannot integrate Nesterov's time-dependent friction 3m/t.
+fn check_nesterov_method(t: &TableReader<'_, '_>, model: Model, method: Method) -> Result<()> {
     if model == Model::Nesterov && method == Method::Bdf {
         return Err(t.error(
             "method",
@@ -1037,42 +1062,60 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
             "dop853 of ode_solvers 0.6.2 has wrong stage times (c12, c13), which the time-dependent Nesterov ODE would feel; use dopri5 or rk4",
         ));
     }
+    Ok(())
+}
+
+/// `step`: required by the fixed-step schemes (`fixed_step`), refused by the adaptive ones.
+fn fixed_step_size(
+    t: &TableReader<'_, '_>,
+    method: Method,
+    fixed_step: Option<Method>,
+) -> Result<Option<f64>> {
     let step = positive_opt(t, "step")?;
-    let step = match (fixed_step, step) {
-        (Some(Method::Rk4), None) => {
-            return Err(t.missing("step", "rk4 needs a fixed step > 0"));
-        }
-        (Some(_), None) => {
-            return Err(t.missing(
-                "step",
-                "the stochastic scheme (baoab) takes fixed steps: give step > 0, below 2*sqrt(m/k_max) for stability",
-            ));
-        }
-        (Some(_), Some(s)) => Some(s),
-        (None, Some(_)) => {
-            return Err(t.error(
-                "step",
-                format!(
-                    "a fixed step is for rk4 and baoab; {} chooses its own steps",
-                    method.as_str()
-                ),
-            ));
-        }
-        (_, None) => None,
-    };
-    let max_steps = match t.uint("max_steps")? {
-        Some((0, span)) => return Err(t.error_at("max_steps", span, "must be >= 1, got 0")),
+    match (fixed_step, step) {
+        (Some(Method::Rk4), None) => Err(t.missing("step", "rk4 needs a fixed step > 0")),
+        (Some(_), None) => Err(t.missing(
+            "step",
+            "the stochastic scheme (baoab) takes fixed steps: give step > 0, below 2*sqrt(m/k_max) for stability",
+        )),
+        (Some(_), Some(s)) => Ok(Some(s)),
+        (None, Some(_)) => Err(t.error(
+            "step",
+            format!(
+                "a fixed step is for rk4 and baoab; {} chooses its own steps",
+                method.as_str()
+            ),
+        )),
+        (_, None) => Ok(None),
+    }
+}
+
+/// `max_steps`: at least 1, at most [`MAX_SOLVER_STEPS`].
+fn max_solver_steps(t: &TableReader<'_, '_>) -> Result<u64> {
+    match t.uint("max_steps")? {
+        Some((0, span)) => Err(t.error_at("max_steps", span, "must be >= 1, got 0")),
         Some((s, span)) if s as f64 > MAX_SOLVER_STEPS => {
             // The solvers keep every step in memory: bound it.
-            return Err(t.error_at(
+            Err(t.error_at(
                 "max_steps",
                 span,
                 format!("must be <= {MAX_SOLVER_STEPS:e}, got {s}"),
-            ));
+            ))
         }
-        Some((s, _)) => s,
-        None => DEFAULT_MAX_STEPS,
-    };
+        Some((s, _)) => Ok(s),
+        None => Ok(DEFAULT_MAX_STEPS),
+    }
+}
+
+/// The caps on a run's length: fixed steps within `max_steps`, rows within [`MAX_ROWS`].
+fn check_run_length(
+    t: &TableReader<'_, '_>,
+    fixed_step: Option<Method>,
+    step: Option<f64>,
+    t_end: f64,
+    sample_interval: f64,
+    max_steps: u64,
+) -> Result<()> {
     let step_given = step;
     let effective = match fixed_step {
         // BAOAB shortens the step to divide sample_interval (rows on step ends).
@@ -1102,16 +1145,7 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
             format!("t_end/sample_interval = {rows:e} rows, more than {MAX_ROWS:e}; use a larger interval"),
         ));
     }
-    Ok(ContinuousSpec {
-        method,
-        rtol,
-        atol,
-        t_end,
-        sample_interval,
-        step,
-        max_steps,
-        model,
-    })
+    Ok(())
 }
 
 fn discrete_entry(
@@ -1131,7 +1165,33 @@ fn discrete_entry(
         "steps",
         "parameterization",
     ])?;
-    let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
+    let (scheme, form) = scheme_and_form(t)?;
+    let label = entry_label(t, scheme, index)?;
+    let params = discrete_params(t, scheme, particle, sweep)?;
+    let steps = step_budget(t, t_end, sweep, params)?;
+    // Qian's map is a discretisation written in w (Polyak's form); explicit (ε, p) are read
+    // PyTorch's way unless the entry says otherwise (SPEC's default).
+    let form = form.unwrap_or(match (scheme, params) {
+        (Scheme::HeavyBall, DiscreteParams::FromParticle { .. }) => Form::Polyak,
+        _ => Form::PyTorch,
+    });
+    Ok(DiscreteSpec {
+        label,
+        scheme,
+        form,
+        params,
+        steps,
+    })
+}
+
+/// The axis of `key` if the sweep has one.
+fn swept_axis(sweep: Option<&Sweep>, key: AxisKey) -> Option<&Axis> {
+    sweep.and_then(|s| s.axis(key))
+}
+
+/// `scheme` and `parameterization` (None: the default, which depends on the params); only
+/// the heavy ball has more than one form.
+fn scheme_and_form(t: &TableReader<'_, '_>) -> Result<(Scheme, Option<Form>)> {
     let scheme = choice(
         t,
         "scheme",
@@ -1163,21 +1223,32 @@ fn discrete_entry(
             ),
         ));
     }
-    let label = match t.string("label")? {
-        Some((l, span)) if l.is_empty() => {
-            return Err(t.error_at("label", span, "must not be empty"));
-        }
-        Some((l, span)) if l.chars().any(char::is_control) => {
-            return Err(t.error_at(
-                "label",
-                span,
-                "must not hold line breaks or other control characters (it is one CSV field)",
-            ));
-        }
-        Some((l, _)) => l,
-        None => format!("{}-{index}", scheme.as_str()),
-    };
-    let dt = match (positive_opt(t, "dt")?, swept(AxisKey::Dt)) {
+    Ok((scheme, form))
+}
+
+/// `label`, one CSV field; by default the scheme and the entry's index.
+fn entry_label(t: &TableReader<'_, '_>, scheme: Scheme, index: usize) -> Result<String> {
+    match t.string("label")? {
+        Some((l, span)) if l.is_empty() => Err(t.error_at("label", span, "must not be empty")),
+        Some((l, span)) if l.chars().any(char::is_control) => Err(t.error_at(
+            "label",
+            span,
+            "must not hold line breaks or other control characters (it is one CSV field)",
+        )),
+        Some((l, _)) => Ok(l),
+        None => Ok(format!("{}-{index}", scheme.as_str())),
+    }
+}
+
+/// Where the entry's (ε, p) come from: a learning-rate or momentum sweep, its own
+/// `learning_rate` and `momentum`, or a map from the particle's (m, μ) and `dt`.
+fn discrete_params(
+    t: &TableReader<'_, '_>,
+    scheme: Scheme,
+    particle: &Particle,
+    sweep: Option<&Sweep>,
+) -> Result<DiscreteParams> {
+    let dt = match (positive_opt(t, "dt")?, swept_axis(sweep, AxisKey::Dt)) {
         (_, Some(axis)) => Some(axis.first()),
         (dt, None) => dt,
     };
@@ -1192,9 +1263,10 @@ fn discrete_entry(
     )?;
     let learning_rate = t.num("learning_rate")?.map(|n| n.value);
     let momentum = t.num("momentum")?;
-    let rate_axis = swept(AxisKey::LearningRate).or(swept(AxisKey::Momentum));
+    let rate_axis =
+        swept_axis(sweep, AxisKey::LearningRate).or(swept_axis(sweep, AxisKey::Momentum));
 
-    let params = if let Some(axis) = rate_axis {
+    if let Some(axis) = rate_axis {
         // A learning-rate or momentum sweep: every entry takes (ε, p) from it or from its own keys.
         let axis_name = axis.key.as_str();
         if map.is_some() {
@@ -1203,132 +1275,154 @@ fn discrete_entry(
                 format!("{axis_name} is swept, so this entry's (learning_rate, momentum) come from the sweep; remove map"),
             ));
         }
-        let learning_rate = match (swept(AxisKey::LearningRate), learning_rate) {
-            (Some(a), _) => a.first(),
-            (None, Some(lr)) => lr,
-            (None, None) => {
-                return Err(t.missing(
-                    "learning_rate",
-                    "momentum is swept but learning_rate is not: give this entry's learning_rate",
-                ));
-            }
-        };
-        let momentum = match (scheme, swept(AxisKey::Momentum), momentum) {
-            (Scheme::HeavyBall | Scheme::Nesterov, Some(a), _) => a.first(),
-            (Scheme::HeavyBall | Scheme::Nesterov, None, Some(p)) => p.value,
-            (Scheme::HeavyBall | Scheme::Nesterov, None, None) => {
-                return Err(t.missing(
-                    "momentum",
-                    "learning_rate is swept but momentum is not: give this entry's momentum",
-                ));
-            }
-            (Scheme::GradientDescent, Some(_), Some(_)) => {
-                return Err(t.error(
-                    "momentum",
-                    "gradient-descent has no momentum for the momentum sweep to replace; remove this key",
-                ));
-            }
-            (Scheme::GradientDescent, _, p) => gradient_descent_momentum(t, p)?,
-        };
-        DiscreteParams::Explicit {
+        let (learning_rate, momentum) =
+            swept_rate_and_momentum(t, scheme, sweep, learning_rate, momentum)?;
+        return Ok(DiscreteParams::Explicit {
             learning_rate,
             momentum,
             dt: dt.unwrap_or(1.0),
+        });
+    }
+    match (learning_rate, momentum) {
+        (Some(_), _) if map.is_some() => Err(t.error(
+            "map",
+            "a map derives the learning rate; give either map or learning_rate, not both",
+        )),
+        (None, Some(_)) => {
+            Err(t.missing("learning_rate", "momentum needs learning_rate beside it"))
         }
-    } else {
-        match (learning_rate, momentum) {
-            (Some(_), _) if map.is_some() => {
-                return Err(t.error(
-                    "map",
-                    "a map derives the learning rate; give either map or learning_rate, not both",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(t.missing("learning_rate", "momentum needs learning_rate beside it"));
-            }
-            (Some(lr), momentum) => {
-                let momentum = match (scheme, momentum) {
-                    (Scheme::HeavyBall | Scheme::Nesterov, None) => {
-                        return Err(t.missing("momentum", "learning_rate needs momentum beside it"));
-                    }
-                    (Scheme::HeavyBall | Scheme::Nesterov, Some(p)) => p.value,
-                    (Scheme::GradientDescent, p) => gradient_descent_momentum(t, p)?,
-                };
-                DiscreteParams::Explicit {
-                    learning_rate: lr,
-                    momentum,
-                    dt: dt.unwrap_or(1.0),
-                }
-            }
-            (None, None) => {
-                let dt = dt.ok_or_else(|| {
-                    t.missing("dt", "give dt (with a map) or learning_rate and momentum")
-                })?;
-                let map = match (scheme, map) {
-                    (Scheme::GradientDescent, Some(Map::SymplecticEuler)) => {
-                        return Err(t.error(
-                            "map",
-                            "gradient-descent uses Qian's map at m = 0; symplectic-euler needs a mass",
-                        ));
-                    }
-                    (Scheme::GradientDescent, _) => Map::Qian,
-                    (Scheme::HeavyBall | Scheme::Nesterov, map) => map.unwrap_or(Map::Qian),
-                };
-                if particle.friction.is_none() {
-                    return Err(t.error(
-                        "dt",
-                        "continuous.model = \"nesterov\" has no constant friction to derive (eps, p) from; give learning_rate and momentum",
-                    ));
-                }
-                let zero_mass = match swept(AxisKey::Mass) {
-                    Some(a) => a.spec.values().any(|m| m == 0.0),
-                    None => particle.mass == Some(0.0),
-                };
-                if map == Map::SymplecticEuler && zero_mass {
-                    return Err(t.error(
-                        "map",
-                        "symplectic-euler divides by the mass; it needs particle.mass > 0 (at every point of a mass sweep)",
-                    ));
-                }
-                DiscreteParams::FromParticle { dt, map }
-            }
+        (Some(lr), momentum) => Ok(DiscreteParams::Explicit {
+            learning_rate: lr,
+            momentum: explicit_momentum(t, scheme, momentum)?,
+            dt: dt.unwrap_or(1.0),
+        }),
+        (None, None) => map_params(t, scheme, dt, map, particle, sweep),
+    }
+}
+
+/// The momentum beside an explicit learning rate: required, except for gradient descent.
+fn explicit_momentum(
+    t: &TableReader<'_, '_>,
+    scheme: Scheme,
+    momentum: Option<Num>,
+) -> Result<f64> {
+    match (scheme, momentum) {
+        (Scheme::HeavyBall | Scheme::Nesterov, None) => {
+            Err(t.missing("momentum", "learning_rate needs momentum beside it"))
         }
-    };
-    let steps = match t.uint("steps")? {
-        Some((0, span)) => return Err(t.error_at("steps", span, "must be >= 1, got 0")),
-        Some((s, span)) if s as f64 > MAX_ROWS => {
-            return Err(t.error_at(
-                "steps",
-                span,
-                format!("must be <= {MAX_ROWS:e} (one discrete.csv row per step), got {s}"),
+        (Scheme::HeavyBall | Scheme::Nesterov, Some(p)) => Ok(p.value),
+        (Scheme::GradientDescent, p) => gradient_descent_momentum(t, p),
+    }
+}
+
+/// (ε, p) under a learning-rate or momentum sweep: the swept one from its axis, the other
+/// from the entry's own key.
+fn swept_rate_and_momentum(
+    t: &TableReader<'_, '_>,
+    scheme: Scheme,
+    sweep: Option<&Sweep>,
+    learning_rate: Option<f64>,
+    momentum: Option<Num>,
+) -> Result<(f64, f64)> {
+    let learning_rate = match (swept_axis(sweep, AxisKey::LearningRate), learning_rate) {
+        (Some(a), _) => a.first(),
+        (None, Some(lr)) => lr,
+        (None, None) => {
+            return Err(t.missing(
+                "learning_rate",
+                "momentum is swept but learning_rate is not: give this entry's learning_rate",
             ));
         }
-        Some((s, _)) => Budget::Steps(s),
+    };
+    let momentum = match (scheme, swept_axis(sweep, AxisKey::Momentum), momentum) {
+        (Scheme::HeavyBall | Scheme::Nesterov, Some(a), _) => a.first(),
+        (Scheme::HeavyBall | Scheme::Nesterov, None, Some(p)) => p.value,
+        (Scheme::HeavyBall | Scheme::Nesterov, None, None) => {
+            return Err(t.missing(
+                "momentum",
+                "learning_rate is swept but momentum is not: give this entry's momentum",
+            ));
+        }
+        (Scheme::GradientDescent, Some(_), Some(_)) => {
+            return Err(t.error(
+                "momentum",
+                "gradient-descent has no momentum for the momentum sweep to replace; remove this key",
+            ));
+        }
+        (Scheme::GradientDescent, _, p) => gradient_descent_momentum(t, p)?,
+    };
+    Ok((learning_rate, momentum))
+}
+
+/// (ε, p) derived by a map from the particle's (m, μ) and `dt`: needs `dt`, a constant
+/// friction, and for symplectic Euler a mass > 0 at every point.
+fn map_params(
+    t: &TableReader<'_, '_>,
+    scheme: Scheme,
+    dt: Option<f64>,
+    map: Option<Map>,
+    particle: &Particle,
+    sweep: Option<&Sweep>,
+) -> Result<DiscreteParams> {
+    let dt =
+        dt.ok_or_else(|| t.missing("dt", "give dt (with a map) or learning_rate and momentum"))?;
+    let map = match (scheme, map) {
+        (Scheme::GradientDescent, Some(Map::SymplecticEuler)) => {
+            return Err(t.error(
+                "map",
+                "gradient-descent uses Qian's map at m = 0; symplectic-euler needs a mass",
+            ));
+        }
+        (Scheme::GradientDescent, _) => Map::Qian,
+        (Scheme::HeavyBall | Scheme::Nesterov, map) => map.unwrap_or(Map::Qian),
+    };
+    if particle.friction.is_none() {
+        return Err(t.error(
+            "dt",
+            "continuous.model = \"nesterov\" has no constant friction to derive (eps, p) from; give learning_rate and momentum",
+        ));
+    }
+    let zero_mass = match swept_axis(sweep, AxisKey::Mass) {
+        Some(a) => a.spec.values().any(|m| m == 0.0),
+        None => particle.mass == Some(0.0),
+    };
+    if map == Map::SymplecticEuler && zero_mass {
+        return Err(t.error(
+            "map",
+            "symplectic-euler divides by the mass; it needs particle.mass > 0 (at every point of a mass sweep)",
+        ));
+    }
+    Ok(DiscreteParams::FromParticle { dt, map })
+}
+
+/// `steps`: given (1 to [`MAX_ROWS`]), the default, or from `t_end` and `dt`
+/// (each point's own `dt` when it is swept).
+fn step_budget(
+    t: &TableReader<'_, '_>,
+    t_end: Option<f64>,
+    sweep: Option<&Sweep>,
+    params: DiscreteParams,
+) -> Result<Budget> {
+    match t.uint("steps")? {
+        Some((0, span)) => Err(t.error_at("steps", span, "must be >= 1, got 0")),
+        Some((s, span)) if s as f64 > MAX_ROWS => Err(t.error_at(
+            "steps",
+            span,
+            format!("must be <= {MAX_ROWS:e} (one discrete.csv row per step), got {s}"),
+        )),
+        Some((s, _)) => Ok(Budget::Steps(s)),
         None => match t_end {
-            None => Budget::Steps(DEFAULT_STEPS),
-            Some(_) if swept(AxisKey::Dt).is_some() => Budget::Horizon,
+            None => Ok(Budget::Steps(DEFAULT_STEPS)),
+            Some(_) if swept_axis(sweep, AxisKey::Dt).is_some() => Ok(Budget::Horizon),
             Some(t_end) => {
                 let steps = ((t_end / params.dt()).ceil() as u64).max(1);
                 if steps as f64 > MAX_ROWS {
                     return Err(t.error("dt", format!("t_end/dt = {steps} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
                 }
-                Budget::Steps(steps)
+                Ok(Budget::Steps(steps))
             }
         },
-    };
-    // Qian's map is a discretisation written in w (Polyak's form); explicit (ε, p) are read
-    // PyTorch's way unless the entry says otherwise (SPEC's default).
-    let form = form.unwrap_or(match (scheme, params) {
-        (Scheme::HeavyBall, DiscreteParams::FromParticle { .. }) => Form::Polyak,
-        _ => Form::PyTorch,
-    });
-    Ok(DiscreteSpec {
-        label,
-        scheme,
-        form,
-        params,
-        steps,
-    })
+    }
 }
 
 /// A gradient-descent entry's momentum: 0, whether written or not.
