@@ -29,7 +29,7 @@ use crate::problem::{Particle, Problem};
 
 /// Most steps a discrete entry may take (a scenario file's limit too: one trajectory row
 /// each).
-pub const MAX_STEPS: u64 = 10_000_000;
+pub const MAX_STEPS: u64 = crate::dynamics::MAX_ROWS;
 
 /// Why a problem cannot be built; `key` is the scenario file's key for the same setting
 /// (`particle.friction`, `discrete[2].dt`, …), so messages read like the file's.

@@ -1,4 +1,4 @@
-//! The continuous particle `m w'' + μ w' = −∇E(w)` (THEORY §1) integrated by `ode_solvers`,
+//! The continuous particle `m w'' + μ w' = −∇E(w)` (docs/theory.md §1) integrated by `ode_solvers`,
 //! with the stop criterion located inside each step on the step's quintic interpolant.
 //!
 //! `ode_solvers` has no step API: its `solout` hook sees each accepted step's end state and
@@ -943,7 +943,7 @@ pub const MAX_BDF_DIM: usize = 512;
 const BDF_TIGHTER: f64 = 0.01;
 
 /// Stiffness of the particle on a Hessian spectrum: the fastest root's modulus over the
-/// slowest decay rate, `max_i max|λ_i| / min_i r_i` (THEORY §2); 1 when nothing decays.
+/// slowest decay rate, `max_i max|λ_i| / min_i r_i` (docs/theory.md §2); 1 when nothing decays.
 pub fn stiffness(m: f64, mu: f64, ks: &[f64]) -> f64 {
     use crate::theory::{Roots, continuous_roots};
     let fastest = ks

@@ -19,7 +19,7 @@ mod settings;
 pub use noise::GradientSpec;
 pub use settings::{
     Budget, ContinuousRun, ContinuousSpec, DEFAULT_MAX_STEPS, DEFAULT_STEPS, DiscreteParams,
-    DiscreteSpec, Form, Map, Method, Model, Scheme, step_dividing,
+    DiscreteSpec, Form, MAX_ROWS, Map, Method, Model, Scheme, step_dividing,
 };
 
 /// Largest state dimension served by a fixed-size `SVector`.

@@ -63,6 +63,9 @@ pub struct ContinuousSpec {
 
 /// Solver steps a continuous run may take by default.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
+/// Most steps a discrete entry may take, and most rows a trajectory file may hold (one
+/// row per step: a typo in an interval must not fill the disk).
+pub const MAX_ROWS: u64 = 10_000_000;
 /// A discrete entry's step budget without a continuous run to take `t_end` from.
 pub const DEFAULT_STEPS: u64 = 100_000;
 

@@ -11,7 +11,7 @@ use crate::potential::Expression;
 type Result<T> = std::result::Result<T, InputError>;
 
 /// Most rows a single run writes per file (a typo in an interval must not fill the disk).
-const MAX_ROWS: f64 = 1e7;
+const MAX_ROWS: f64 = crate::dynamics::MAX_ROWS as f64;
 /// Most solver steps of a continuous run (`ode_solvers` keeps every step in memory).
 const MAX_SOLVER_STEPS: f64 = 1e8;
 
