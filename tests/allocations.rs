@@ -21,7 +21,20 @@ use heavyball::potential::{HessianSpec, PotentialSpec};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Allocations made by this thread: the test harness's own threads (which may
+    /// allocate at any time, more so on a loaded machine) do not count.
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_one() {
+    // `try_with`: a thread being torn down has no counter left, and needs none.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(std::cell::Cell::get)
+}
 /// Bytes live now, and the most live since the last [`reset_peak`].
 static LIVE: AtomicU64 = AtomicU64::new(0);
 static PEAK: AtomicU64 = AtomicU64::new(0);
@@ -37,7 +50,7 @@ fn shrink(bytes: usize) {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         grow(layout.size());
         unsafe { System.alloc(layout) }
     }
@@ -46,7 +59,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         grow(new_size);
         shrink(layout.size());
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -65,9 +78,9 @@ fn peak_above(f: impl FnOnce() -> (u64, u64)) -> (u64, u64) {
 static GLOBAL: Counting = Counting;
 
 fn counted(f: impl FnOnce() -> u64) -> (u64, u64) {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let steps = f();
-    (ALLOCATIONS.load(Ordering::Relaxed) - before, steps)
+    (allocations() - before, steps)
 }
 
 fn never_stop() -> StopRule {

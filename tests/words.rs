@@ -1,0 +1,140 @@
+//! Clear words where a user stumbles: TOML syntax errors in plain words with their
+//! position, "did you mean" for a misspelt key, integers and flags as integers in the
+//! theory CSV, and `check`'s estimate of what a scenario will write.
+
+mod common;
+
+use common::heavyball;
+
+/// `check` on `text` (a file in a fresh folder): its exit code and stderr.
+fn check(text: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = heavyball(&["check", path.to_str().unwrap()]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    // The path is the temporary file's: keep what follows it.
+    let line = err
+        .trim_end()
+        .split_once("s.toml:")
+        .map(|(_, r)| r.to_string());
+    (out.status.code().unwrap(), line.unwrap_or(err))
+}
+
+fn particle_with(line: &str) -> String {
+    format!(
+        "[potential]\nkind = \"quadratic\"\neigenvalues = [1.0]\n[particle]\n{line}\nfriction = 1.0\nposition = 1.0\n"
+    )
+}
+
+#[test]
+fn toml_syntax_errors_are_in_plain_words_at_their_position() {
+    let cases = [
+        (
+            "mass = 1.0.0",
+            "5:11: toml: not a number: unexpected characters in or after it",
+        ),
+        (
+            "mass = 1e",
+            "5:10: toml: not a number: the exponent after `e` has no digits",
+        ),
+        (
+            "mass = ",
+            "5:8: toml: a value is missing or unquoted after `=` (numbers as 1.0, text in \"quotes\")",
+        ),
+        (
+            "mass = \"x",
+            "5:10: toml: a string is not closed: its closing quote is missing",
+        ),
+        (
+            "mass = [1, 2",
+            "6:1: toml: an array is not closed, or a comma is missing between its elements",
+        ),
+        (
+            "[particle",
+            "5:10: toml: a table header is not closed: `]` is missing",
+        ),
+        (
+            "mass == 2",
+            "5:7: toml: one `=` too many: write key = value",
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(
+            check(&particle_with(line)),
+            (2, expected.to_string()),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_misspelt_key_gets_its_nearest_allowed_key() {
+    let text = "[potential]\nkind = \"quadratic\"\neigenvalues = [1.0]\n[particle]\nmass = 1.0\nfricton = 1.0\nposition = 1.0\n";
+    assert_eq!(
+        check(text),
+        (
+            2,
+            "6:1: particle.fricton: unknown key; did you mean `friction`? (expected one of mass, friction, position, velocity)".to_string()
+        )
+    );
+    // Nothing near: the list alone.
+    let far = text.replace("fricton", "zzzzzz");
+    assert_eq!(
+        check(&far),
+        (
+            2,
+            "6:1: particle.zzzzzz: unknown key; expected one of mass, friction, position, velocity"
+                .to_string()
+        )
+    );
+}
+
+#[test]
+fn the_theory_csv_writes_counts_and_flags_as_integers() {
+    let path = common::scenarios_dir().join("kth-poster.toml");
+    let out = heavyball(&["theory", "--format", "csv", path.to_str().unwrap()]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let value = |entry: &str, component: &str, quantity: &str| -> String {
+        text.lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|f| f[1] == entry && f[2] == component && f[3] == quantity)
+            .unwrap_or_else(|| panic!("no row {entry},{component},{quantity}"))[4]
+            .to_string()
+    };
+    // m = 2, μ = 4 on k = 3, 30: both components underdamped (μ² < 4mk), k = 3 slowest.
+    assert_eq!(value("continuous", "", "skipped"), "0");
+    assert_eq!(value("continuous", "", "slowest_component"), "1");
+    assert_eq!(value("continuous", "1", "damping_under"), "1");
+    assert_eq!(value("continuous", "1", "damping_critical"), "0");
+    assert_eq!(value("heavy-ball", "", "scheme_heavy_ball"), "1");
+    assert_eq!(value("heavy-ball", "", "stable"), "1");
+    assert_eq!(value("gradient-descent", "", "stable"), "0");
+    // Numbers stay numbers: ρ = 1/√2 for the heavy ball.
+    assert_eq!(value("heavy-ball", "", "radius"), "0.7071067811865476");
+}
+
+#[test]
+fn check_estimates_what_a_scenario_writes() {
+    let dir = common::scenarios_dir();
+    let out = heavyball(&[
+        "check",
+        dir.join("w1-mass-friction.toml").to_str().unwrap(),
+        dir.join("kth-poster.toml").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // W1: 100 × 100 points, a continuous and a discrete row each, 210 bytes a row.
+    assert!(
+        lines[0].ends_with("ok (w1-mass-friction): 10000 points, 20000 summary rows, about 4.2 MB"),
+        "{}",
+        lines[0]
+    );
+    // KTH poster: 3 rows; the heavy ball's and gradient descent's budgets ceil(40/0.5) =
+    // 80 steps each (81 rows), the continuous run 40/0.05 + 2 rows and 162 comparison rows.
+    assert!(
+        lines[1].contains("ok (kth-poster): 1 point, 3 summary rows, up to 1126 trajectory rows"),
+        "{}",
+        lines[1]
+    );
+}
