@@ -148,17 +148,24 @@ pub struct PointRunner<'a> {
     potential: &'a dyn Potential,
     spectrum: Option<&'a [f64]>,
     stop: StopRule,
+    /// The `method` column of each run, `continuous` first: shared, not allocated per row.
+    labels: Vec<Arc<str>>,
 }
 
 impl<'a> PointRunner<'a> {
     /// A runner for `problem`'s points.
     pub fn new(problem: &'a Problem) -> Self {
         let potential: &dyn Potential = problem.potential.as_ref();
+        let labels = std::iter::once("continuous")
+            .chain(problem.discrete.iter().map(|d| d.label.as_str()))
+            .map(Arc::from)
+            .collect();
         PointRunner {
             problem,
             potential,
             spectrum: potential.hessian_spectrum(),
             stop: StopRule::new(&problem.stop),
+            labels,
         }
     }
 
@@ -230,7 +237,7 @@ impl<'a> PointRunner<'a> {
             .iter()
             .zip(continuous)
             .map(|((point, coefficients), continuous)| {
-                let reports: Vec<RunReport> = discrete.by_ref().take(entries).collect();
+                let reports = discrete.by_ref().take(entries);
                 self.result(point, coefficients, continuous, reports)
             })
             .collect()
@@ -473,9 +480,9 @@ impl<'a> PointRunner<'a> {
         point: &Point,
         coefficients: &[Coefficients],
         continuous: Option<RunReport>,
-        discrete: Vec<RunReport>,
+        discrete: impl IntoIterator<Item = RunReport>,
     ) -> PointResult {
-        let mut rows = Vec::with_capacity(1 + discrete.len());
+        let mut rows = Vec::with_capacity(1 + self.problem.discrete.len());
         if let Some(report) = continuous {
             rows.push(self.continuous_row(point, coefficients, report));
         }
@@ -508,7 +515,7 @@ impl<'a> PointRunner<'a> {
         };
         SummaryRow {
             point: point.index,
-            method: Arc::from("continuous"),
+            method: self.labels[0].clone(),
             mass: particle.map(|p| p.0),
             friction: particle.map(|p| p.1).filter(|mu| !mu.is_nan()),
             dt,
@@ -578,7 +585,7 @@ impl<'a> PointRunner<'a> {
             });
         SummaryRow {
             point: point.index,
-            method: Arc::from(d.label.as_str()),
+            method: self.labels[entry + 1].clone(),
             mass: c.particle.map(|p| p.0),
             friction: c.particle.map(|p| p.1),
             dt: Some(c.dt),
