@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, InputError};
 use crate::output::{ENGINE, Manifest, VERSION, columns, scenario_hash, sha256_file};
-use crate::scenario::{self, Scenario};
+use crate::scenario;
 use crate::sweep::Shard;
 
 /// Files of a result folder that merge builds itself rather than copies.
@@ -107,35 +107,47 @@ pub fn merge(dir: &Path) -> Result<PathBuf, Error> {
     let header = columns::names(&columns::summary()).join(",");
     let rows_per_point = u64::from(scenario.continuous.is_some()) + scenario.discrete.len() as u64;
 
+    let reference = Reference {
+        hash: &hash,
+        first_dir: &first_dir,
+        points,
+        header: &header,
+        rows_per_point,
+        sweep: scenario.is_sweep(),
+    };
     let mut checked = Vec::new();
     for &shard in &found {
-        let sdir = shards_dir.join(shard.folder());
-        checked.push(check(
-            &sdir,
-            shard,
-            &hash,
-            &first_dir,
-            points,
-            &header,
-            rows_per_point,
-            &scenario,
-        )?);
+        checked.push(check(&shards_dir.join(shard.folder()), shard, &reference)?);
     }
     write_merged(dir, &resolved, &hash, &header, points, &checked)?;
     Ok(dir.to_path_buf())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check(
-    sdir: &Path,
-    shard: Shard,
-    hash: &str,
-    first_dir: &Path,
+/// What every shard must agree with: shard 1's scenario.
+struct Reference<'a> {
+    hash: &'a str,
+    first_dir: &'a Path,
     points: u64,
-    header: &str,
+    header: &'a str,
     rows_per_point: u64,
-    scenario: &Scenario,
-) -> Result<Checked, Error> {
+    sweep: bool,
+}
+
+/// One shard against the reference: its manifest, then its summary's rows.
+fn check(sdir: &Path, shard: Shard, r: &Reference<'_>) -> Result<Checked, Error> {
+    let manifest = check_manifest(sdir, shard, r)?;
+    let range = shard.range(r.points);
+    check_rows(&sdir.join("summary.csv"), &range, r)?;
+    Ok(Checked {
+        shard,
+        dir: sdir.to_path_buf(),
+        manifest,
+        range,
+    })
+}
+
+/// The shard's manifest describes this scenario, this shard and its summary as it is.
+fn check_manifest(sdir: &Path, shard: Shard, r: &Reference<'_>) -> Result<Manifest, Error> {
     let manifest_path = sdir.join("manifest.json");
     let manifest = read_manifest(&manifest_path)?;
     let own = scenario_hash(&read_text(&sdir.join("scenario.toml"))?);
@@ -145,14 +157,14 @@ fn check(
             "damaged: its scenario.toml does not match the scenario_hash in its manifest.json",
         ));
     }
-    if own != hash {
+    if own != r.hash {
         return Err(refuse(
             sdir,
             format!(
                 "is a shard of another scenario: its scenario hash {}… differs from {}'s {}…; nothing was written",
                 &own[..12],
-                first_dir.display(),
-                &hash[..12]
+                r.first_dir.display(),
+                &r.hash[..12]
             ),
         ));
     }
@@ -172,32 +184,35 @@ fn check(
             format!("says shard {said}, but the folder is shard {expected}"),
         ));
     }
-    let range = shard.range(points);
-    if manifest.grid_points != points
+    let range = shard.range(r.points);
+    if manifest.grid_points != r.points
         || manifest.first_point != range.start
         || manifest.points != range.end - range.start
     {
         return Err(refuse(
             &manifest_path,
             format!(
-                "does not describe points {}..{} of a {points}-point grid",
-                range.start, range.end
+                "does not describe points {}..{} of a {}-point grid",
+                range.start, range.end, r.points
             ),
         ));
     }
-    // Every row present, in order: `rows_per_point` rows for each point of the slice.
-    let file =
-        fs::File::open(&summary).map_err(|e| refuse(&summary, format!("cannot read: {e}")))?;
+    Ok(manifest)
+}
+
+/// Every row present, in order: `rows_per_point` rows for each point of the slice.
+fn check_rows(summary: &Path, range: &Range<u64>, r: &Reference<'_>) -> Result<(), Error> {
+    let file = fs::File::open(summary).map_err(|e| refuse(summary, format!("cannot read: {e}")))?;
     let mut lines = BufReader::new(file).lines();
-    let bad = |what: String| refuse(&summary, format!("incomplete or damaged: {what}"));
+    let bad = |what: String| refuse(summary, format!("incomplete or damaged: {what}"));
     match lines.next() {
-        Some(Ok(h)) if h == header => {}
+        Some(Ok(h)) if h == r.header => {}
         _ => return Err(bad("its header is not summary.csv's".into())),
     }
     let mut row = 0u64;
     for line in lines {
-        let line = line.map_err(|e| refuse(&summary, format!("cannot read: {e}")))?;
-        let want = range.start + row / rows_per_point.max(1);
+        let line = line.map_err(|e| refuse(summary, format!("cannot read: {e}")))?;
+        let want = range.start + row / r.rows_per_point.max(1);
         let point = line.split(',').next().and_then(|p| p.parse::<u64>().ok());
         if point != Some(want) || want >= range.end {
             return Err(bad(format!(
@@ -207,20 +222,15 @@ fn check(
         }
         row += 1;
     }
-    let rows = if scenario.is_sweep() || range.contains(&0) {
-        (range.end - range.start) * rows_per_point
+    let rows = if r.sweep || range.contains(&0) {
+        (range.end - range.start) * r.rows_per_point
     } else {
         0
     };
     if row != rows {
         return Err(bad(format!("{row} rows, expected {rows}")));
     }
-    Ok(Checked {
-        shard,
-        dir: sdir.to_path_buf(),
-        manifest,
-        range,
-    })
+    Ok(())
 }
 
 /// Reads a shard's `manifest.json`, refusing text that is not JSON, or JSON that is not a
