@@ -1,6 +1,6 @@
 //! Running one point: the continuous particle ([`continuous`]) and the discrete schemes
 //! ([`discrete`]), both reporting through the observers of [`crate::observe`]; the (ε, p)
-//! maps live in [`maps`], the step interpolant in [`interp`].
+//! maps live in [`maps`], the step interpolant in `interp`.
 //!
 //! The state dimension is a runtime value; [`with_dim!`](crate::with_dim) dispatches small
 //! dimensions to fixed-size vectors (no heap allocation per step) and the rest to dynamic
