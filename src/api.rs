@@ -16,8 +16,8 @@
 use std::sync::Arc;
 
 use crate::dynamics::{
-    Budget, ContinuousSpec, DEFAULT_STEPS, DiscreteParams, DiscreteSpec, Form, GradientSpec, Map,
-    Method, Model, Scheme,
+    Budget, ContinuousSpec, DiscreteParams, DiscreteSpec, Form, GradientSpec, Map, Method, Model,
+    Scheme,
 };
 use crate::error::Error;
 use crate::grid::{Axis, AxisKey, AxisSpec, Sweep};
@@ -414,9 +414,17 @@ impl Discrete {
                 });
             }
             (Some(s), _) => Budget::Steps(s),
-            (None, Some(_)) if dt_swept => Budget::Horizon,
-            (None, Some(t)) => Budget::Steps(((t / dt).ceil() as u64).max(1)),
-            (None, None) => Budget::Steps(DEFAULT_STEPS),
+            (None, Some(t)) => {
+                let steps = crate::problem::horizon_steps(t, dt);
+                if !dt_swept && steps > MAX_STEPS {
+                    let why = format!(
+                        "t_end/dt = {steps} steps (one trajectory row each) by default, more than {MAX_STEPS}; give steps or a larger dt"
+                    );
+                    return Err(conflict(key("steps"), why));
+                }
+                Budget::Horizon
+            }
+            (None, None) => Budget::Default,
         };
         Ok(DiscreteSpec {
             label: self

@@ -110,7 +110,8 @@ pub fn resolve_point(
             };
             let steps = match (d.steps, continuous) {
                 (Budget::Steps(n), _) => n,
-                (Budget::Horizon, Some(c)) => ((c.t_end / params.dt()).ceil() as u64).max(1),
+                (Budget::Default, _) => crate::dynamics::DEFAULT_STEPS,
+                (Budget::Horizon, Some(c)) => horizon_steps(c.t_end, params.dt()),
                 (Budget::Horizon, None) => unreachable!("Horizon budgets need a t_end"),
             };
             (params, steps)
@@ -122,6 +123,11 @@ pub fn resolve_point(
         particle,
         discrete,
     }
+}
+
+/// A step budget of `ceil(t_end/dt)` (at least 1).
+pub fn horizon_steps(t_end: f64, dt: f64) -> u64 {
+    ((t_end / dt).ceil() as u64).max(1)
 }
 
 /// Everything a run or a sweep needs, in the engine's own types: the loss surface, the

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::reader::{Num, NumOrArray, Source, TableReader, parse_document};
 use super::*;
-use crate::dynamics::{DEFAULT_MAX_STEPS, DEFAULT_STEPS};
+use crate::dynamics::DEFAULT_MAX_STEPS;
 use crate::error::InputError;
 use crate::potential::Expression;
 
@@ -1412,14 +1412,14 @@ fn step_budget(
         )),
         Some((s, _)) => Ok(Budget::Steps(s)),
         None => match t_end {
-            None => Ok(Budget::Steps(DEFAULT_STEPS)),
+            None => Ok(Budget::Default),
             Some(_) if swept_axis(sweep, AxisKey::Dt).is_some() => Ok(Budget::Horizon),
             Some(t_end) => {
-                let steps = ((t_end / params.dt()).ceil() as u64).max(1);
+                let steps = crate::problem::horizon_steps(t_end, params.dt());
                 if steps as f64 > MAX_ROWS {
                     return Err(t.error("dt", format!("t_end/dt = {steps} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
                 }
-                Ok(Budget::Steps(steps))
+                Ok(Budget::Horizon)
             }
         },
     }
