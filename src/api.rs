@@ -16,8 +16,8 @@
 use std::sync::Arc;
 
 use crate::dynamics::{
-    Budget, ContinuousSpec, DEFAULT_STEPS, DiscreteParams, DiscreteSpec, Form, GradientSpec, Map,
-    Method, Model, Scheme,
+    Budget, ContinuousSpec, DiscreteParams, DiscreteSpec, Form, GradientSpec, Map, Method, Model,
+    Scheme,
 };
 use crate::error::Error;
 use crate::grid::{Axis, AxisKey, AxisSpec, Sweep};
@@ -414,9 +414,17 @@ impl Discrete {
                 });
             }
             (Some(s), _) => Budget::Steps(s),
-            (None, Some(_)) if dt_swept => Budget::Horizon,
-            (None, Some(t)) => Budget::Steps(((t / dt).ceil() as u64).max(1)),
-            (None, None) => Budget::Steps(DEFAULT_STEPS),
+            (None, Some(t)) => {
+                let steps = crate::problem::horizon_steps(t, dt);
+                if !dt_swept && steps > MAX_STEPS {
+                    let why = format!(
+                        "t_end/dt = {steps} steps (one trajectory row each) by default, more than {MAX_STEPS}; give steps or a larger dt"
+                    );
+                    return Err(conflict(key("steps"), why));
+                }
+                Budget::Horizon
+            }
+            (None, None) => Budget::Default,
         };
         Ok(DiscreteSpec {
             label: self
@@ -742,8 +750,31 @@ impl ProblemBuilder {
         let explicit =
             !self.discrete.is_empty() && self.discrete.iter().all(|d| d.learning_rate.is_some());
         let twin = swept(AxisKey::LearningRate) || swept(AxisKey::Momentum);
+        // A heavy-ball continuous run without mass and friction takes the twin of a first
+        // entry with an explicit learning rate, as the file's [continuous] does.
+        let single_twin = self.continuous.is_some()
+            && !nesterov
+            && !swept(AxisKey::Mass)
+            && !swept(AxisKey::Friction)
+            && self
+                .discrete
+                .first()
+                .is_some_and(|d| d.learning_rate.is_some());
         let (mass, friction) = match (self.mass, self.friction) {
-            (None, None) if twin || (explicit && self.continuous.is_none()) => (None, None),
+            (None, None) if twin || single_twin || (explicit && self.continuous.is_none()) => {
+                (None, None)
+            }
+            (Some(_), None) | (None, Some(_)) if single_twin => {
+                let (given, other) = match self.mass {
+                    Some(_) => ("mass", "friction"),
+                    None => ("friction", "mass"),
+                };
+                let why = format!(
+                    "{given} without {other}: a particle of your own needs both, and without both {}; give {other} too, or neither to take the twin",
+                    self.first_twin()?
+                );
+                return Err(conflict(format!("particle.{given}"), why));
+            }
             (Some(_), Some(_)) if nesterov => {
                 let why = "the Nesterov ODE's friction is 3m/t: give no friction";
                 return Err(conflict("particle.friction", why));
@@ -786,6 +817,13 @@ impl ProblemBuilder {
         })
     }
 
+    /// The twin of the first discrete entry, as messages say it.
+    fn first_twin(&self) -> Result<String> {
+        let d = self.discrete[0].spec(0, None, false)?;
+        let c = crate::dynamics::maps::coefficients(d.scheme, d.form, d.params, None);
+        Ok(crate::problem::twin_description(d.scheme, &c))
+    }
+
     fn check_discrete(
         &self,
         discrete: &[DiscreteSpec],
@@ -802,7 +840,10 @@ impl ProblemBuilder {
             }
             let from_particle = matches!(d.params, DiscreteParams::FromParticle { .. });
             if from_particle && particle.friction.is_none() {
-                let why = "a map derives (ε, p) from the particle's mass and friction, which this problem does not give";
+                let mut why = "a map derives (ε, p) from the particle's mass and friction, which this problem does not give".to_string();
+                if particle.mass.is_none() && !discrete.is_empty() && i > 0 {
+                    why = format!("{why}: {}", self.first_twin()?);
+                }
                 return Err(conflict(key("map"), why));
             }
             if let DiscreteParams::FromParticle {

@@ -15,10 +15,11 @@ use crate::dynamics::discrete::{DiscreteRun, Iterates};
 use crate::dynamics::lanes;
 use crate::dynamics::maps::{self, Coefficients, NoTwin};
 use crate::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
-use crate::dynamics::{ContinuousRun, Scheme};
+use crate::dynamics::{Budget, ContinuousRun, Scheme};
 use crate::error::Error;
 use crate::observe::{
-    ContinuousObserver, DiscreteObserver, RunReport, Status, StopRule, distance_to_minimum,
+    ContinuousObserver, Criterion, DiscreteObserver, RunReport, Status, StopRule,
+    distance_to_minimum,
 };
 use crate::potential::{self, Potential};
 use crate::problem::{Point, Problem, StateLayout};
@@ -54,6 +55,10 @@ pub struct SummaryRow {
     pub speedup: Option<f64>,
     /// Continuous: damping regime of the slowest component.
     pub damping: Option<Damping>,
+    /// ζ = μ/(2√(m k_min)) of the row's particle (continuous, or the particle a discrete
+    /// entry stands for) on the smallest Hessian eigenvalue k_min > 0; None for m = 0
+    /// (ζ = ∞), the Nesterov ODE, or without a known k_min > 0.
+    pub damping_ratio: Option<f64>,
     /// Discrete: the momentum minimising the spectral radius at this ε.
     pub optimal_momentum: Option<f64>,
     /// The noise floor's closed form (noisy runs on a quadratic).
@@ -521,16 +526,79 @@ impl<'a> PointRunner<'a> {
             dt,
             learning_rate,
             momentum,
-            report,
             theory_rate: theory.map(|((m, mu), ks)| theory::continuous_rate(m, mu, ks)),
             theory_radius: None,
             theory_stable: particle.zip(self.spectrum).map(|_| true),
             speedup: slowest.and_then(|(m, mu, k)| theory::speedup(m, mu, k)),
             damping: slowest.map(|(m, mu, k)| theory::damping(m, mu, k)),
+            damping_ratio: particle.and_then(|p| self.damping_ratio(p)),
             optimal_momentum: None,
             theory_noise_floor: particle
                 .and_then(|(m, mu)| self.continuous_noise_floor(m, mu, coefficients)),
-            notes: Vec::new(),
+            notes: self.continuous_notes(&report),
+            report,
+        }
+    }
+
+    /// Why a continuous run stopped where it did: the time it spent, or how it diverged.
+    fn continuous_notes(&self, report: &RunReport) -> Vec<String> {
+        let t_end = self.problem.continuous.as_ref().map(|c| c.t_end);
+        match (&report.status, t_end) {
+            (Status::NotConverged, Some(t_end)) => vec![format!(
+                "budget spent: t_end = {t_end} reached without meeting the criterion"
+            )],
+            (Status::Diverged, _) => {
+                vec![self.divergence_note(report, &format!("t = {}", report.end_time))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Why a discrete run stopped where it did: the step budget it spent and where that
+    /// budget came from, or how it diverged.
+    fn discrete_notes(&self, entry: usize, dt: f64, steps: u64, report: &RunReport) -> Vec<String> {
+        match report.status {
+            Status::NotConverged => {
+                let origin = match self.problem.discrete[entry].steps {
+                    Budget::Steps(_) => "(given)".to_string(),
+                    Budget::Default => "(default without [continuous])".to_string(),
+                    Budget::Horizon => {
+                        let t_end = self
+                            .problem
+                            .continuous
+                            .as_ref()
+                            .map_or(f64::NAN, |c| c.t_end);
+                        format!("= ceil(t_end/dt) = ceil({t_end}/{dt})")
+                    }
+                };
+                vec![format!("budget spent: steps = {steps} {origin}")]
+            }
+            Status::Diverged => {
+                vec![self.divergence_note(report, &format!("step {}", report.steps))]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// How a run diverged: the distance that passed the threshold, or the value that
+    /// stopped being finite, and where.
+    fn divergence_note(&self, report: &RunReport, at: &str) -> String {
+        let divergence = self.stop.divergence;
+        let known = self.potential.minimum().is_some();
+        let distance = if known { "|w - w*|" } else { "|w|" };
+        match (self.stop.criterion, report.final_value) {
+            (Criterion::Distance, Some(d)) => {
+                format!("{distance} = {d:e} passed divergence = {divergence:e} at {at}")
+            }
+            (Criterion::Distance, None) => format!("{distance} not finite at {at}"),
+            (c, Some(v)) => format!(
+                "{distance} passed divergence = {divergence:e} at {at} ({} = {v:e} there)",
+                c.as_str()
+            ),
+            (c, None) => format!(
+                "{distance} passed divergence = {divergence:e} or the state stopped being finite at {at} ({} not finite there)",
+                c.as_str()
+            ),
         }
     }
 
@@ -562,6 +630,14 @@ impl<'a> PointRunner<'a> {
         ))
     }
 
+    /// ζ = μ/(2√(m k_min)) of a particle on the spectrum's smallest eigenvalue (the
+    /// critical line is ζ = 1); None for m = 0, NaN friction (Nesterov's ODE), or
+    /// without a known k_min > 0.
+    fn damping_ratio(&self, (m, mu): (f64, f64)) -> Option<f64> {
+        let k_min = self.spectrum?.first().copied()?;
+        (m > 0.0 && k_min > 0.0 && !mu.is_nan()).then(|| theory::damping_ratio(m, mu, k_min))
+    }
+
     fn discrete_row(
         &self,
         point: &Point,
@@ -591,15 +667,16 @@ impl<'a> PointRunner<'a> {
             dt: Some(c.dt),
             learning_rate: Some(c.learning_rate),
             momentum: Some(c.momentum),
-            report,
             theory_rate: radius.map(|rho| theory::rate_per_time(rho, c.dt)),
             theory_radius: radius,
             theory_stable: radius.map(|rho| rho < 1.0),
             speedup: None,
             damping: None,
+            damping_ratio: c.particle.and_then(|p| self.damping_ratio(p)),
             optimal_momentum,
             theory_noise_floor,
-            notes: Vec::new(),
+            notes: self.discrete_notes(entry, c.dt, point.discrete[entry].1, &report),
+            report,
         }
     }
 }

@@ -110,7 +110,8 @@ pub fn resolve_point(
             };
             let steps = match (d.steps, continuous) {
                 (Budget::Steps(n), _) => n,
-                (Budget::Horizon, Some(c)) => ((c.t_end / params.dt()).ceil() as u64).max(1),
+                (Budget::Default, _) => crate::dynamics::DEFAULT_STEPS,
+                (Budget::Horizon, Some(c)) => horizon_steps(c.t_end, params.dt()),
                 (Budget::Horizon, None) => unreachable!("Horizon budgets need a t_end"),
             };
             (params, steps)
@@ -122,6 +123,30 @@ pub fn resolve_point(
         particle,
         discrete,
     }
+}
+
+/// The continuous twin of the first discrete entry (scheme, effective (ε, p, Δt)) as every
+/// twin-related message says it: `m = pΔt²/ε` and `μ = (1 − p)Δt/ε` with their numbers, or
+/// why there is none.
+pub(crate) fn twin_description(scheme: Scheme, c: &crate::dynamics::maps::Coefficients) -> String {
+    let entry = format!(
+        "discrete[1] (eps = {}, p = {}, dt = {})",
+        c.learning_rate, c.momentum, c.dt
+    );
+    match c.particle.filter(|_| scheme != Scheme::Nesterov) {
+        Some((m, mu)) => format!(
+            "the continuous particle is the twin of {entry}: m = p dt^2/eps = {m}, mu = (1 - p) dt/eps = {mu}"
+        ),
+        None => {
+            let why = crate::dynamics::maps::NoTwin::of(scheme, c.learning_rate, c.momentum);
+            format!("the continuous particle would be the twin of {entry}, which has {why}")
+        }
+    }
+}
+
+/// A step budget of `ceil(t_end/dt)` (at least 1).
+pub fn horizon_steps(t_end: f64, dt: f64) -> u64 {
+    ((t_end / dt).ceil() as u64).max(1)
 }
 
 /// Everything a run or a sweep needs, in the engine's own types: the loss surface, the

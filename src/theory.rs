@@ -128,6 +128,13 @@ pub fn damping(m: f64, mu: f64, k: f64) -> Damping {
     }
 }
 
+/// Damping ratio `ζ = μ/(2√(mk))` of one component (m > 0, k > 0): 1 on the critical
+/// line `μ = 2√(mk)`, below 1 underdamped, above 1 overdamped. Exactly 1 where m·k is a
+/// square the floats hold exactly and μ = 2√(mk) (m = 1, k = 1, μ = 2).
+pub fn damping_ratio(m: f64, mu: f64, k: f64) -> f64 {
+    mu / (2.0 * (m * k).sqrt())
+}
+
 /// Decay rate `r = −Re λ_slow` of one component (docs/theory.md §2); `k/μ` when `m = 0`.
 ///
 /// For `k ≥ 0` this is `|Re λ_slow|`: `μ/(2m)` when `k ≥ μ²/(4m)`, otherwise

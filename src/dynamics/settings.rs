@@ -236,13 +236,16 @@ pub struct DiscreteSpec {
     pub steps: Budget,
 }
 
-/// A discrete entry's step budget.
+/// A discrete entry's step budget, and where it came from (the `note` of a run that
+/// spends it says which).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
-    /// A fixed number of steps.
+    /// A number of steps the entry gives (`steps = n`).
     Steps(u64),
-    /// `ceil(t_end / dt)` of each point (a swept `dt` with no `steps` given).
+    /// `ceil(t_end / dt)` of each point: no `steps` given, a `[continuous]` run's `t_end`.
     Horizon,
+    /// [`DEFAULT_STEPS`]: no `steps` given and no `[continuous]` run to take `t_end` from.
+    Default,
 }
 
 /// One continuous run: the particle, where it starts, and how to integrate.

@@ -129,6 +129,11 @@ pub fn summary() -> Vec<Column> {
             "",
         ),
         col(
+            "damping_ratio",
+            "zeta = mu / (2 sqrt(m k_min)) of the row's particle (continuous, or the particle a discrete entry stands for) on the smallest Hessian eigenvalue k_min: 1 on the critical line mu = 2 sqrt(m k_min), < 1 under, > 1 over; empty for m = 0 (zeta would be infinite), the Nesterov ODE, a row without a particle, or without a known k_min > 0",
+            "1",
+        ),
+        col(
             "optimal_momentum",
             "discrete (heavy-ball, nesterov): the momentum p that minimises the spectral radius at this learning rate (heavy ball: max_i (1 - sqrt(eps k_i))^2, Q35)",
             "1",

@@ -31,6 +31,7 @@ pub fn write_summary_row(row: &SummaryRow, csv: &mut Rows) {
         row.damping
             .map_or(Field::Empty, |d| Field::Text(d.as_str())),
     );
+    csv.field(Field::Opt(row.damping_ratio));
     csv.field(Field::Opt(row.optimal_momentum));
     csv.field(Field::Opt(r.noise_floor));
     csv.field(Field::Opt(row.theory_noise_floor));

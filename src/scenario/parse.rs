@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::reader::{Num, NumOrArray, Source, TableReader, parse_document};
 use super::*;
-use crate::dynamics::{DEFAULT_MAX_STEPS, DEFAULT_STEPS};
+use crate::dynamics::DEFAULT_MAX_STEPS;
 use crate::error::InputError;
 use crate::potential::Expression;
 
@@ -64,11 +64,12 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let particle_table = root
         .table("particle")?
         .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
-    let particle = particle(&particle_table, n, sweep.as_ref(), model)?;
+    let twin = first_entry_twin(&root, &particle_table, continuous.as_ref(), sweep.as_ref())?;
+    let particle = particle(&particle_table, n, sweep.as_ref(), model, twin.as_ref())?;
     // The position is never swept: one search serves every point.
     let potential = find_minimum(potential, &particle.position);
     let t_end = continuous.as_ref().map(|c| c.t_end);
-    let discrete = discrete_entries(&root, &particle, t_end, sweep.as_ref())?;
+    let discrete = discrete_entries(&root, &particle, t_end, sweep.as_ref(), twin.as_ref())?;
     check_sweep_discrete(&root, sweep.as_ref(), &discrete, t_end)?;
     let stop = root.table("stop")?.map(|t| stop(&t)).transpose()?;
     let stop = stop.unwrap_or_default();
@@ -166,16 +167,82 @@ fn check_nesterov_sweep(
     Ok(())
 }
 
-/// Every `[[discrete]]` entry, in file order; labels must differ.
+/// The continuous particle a learning-rate × momentum sweep or a single run can take from
+/// the first `[[discrete]]` entry: its (ε, p, Δt) (at point 0 of a sweep) and the twin
+/// `m = pΔt²/ε`, `μ = (1 − p)Δt/ε` they stand for, where there is one.
+struct Twin {
+    scheme: Scheme,
+    c: crate::dynamics::maps::Coefficients,
+}
+
+impl Twin {
+    /// The twin's values, or why there is none, as every twin-related message says them.
+    fn describe(&self) -> String {
+        crate::problem::twin_description(self.scheme, &self.c)
+    }
+}
+
+/// The first entry's twin, where the continuous particle may be it: under a learning-rate
+/// or momentum sweep (always), or in a heavy-ball `[continuous]` run whose `[particle]`
+/// lacks mass or friction (neither swept) and whose first entry gives `learning_rate`.
+fn first_entry_twin(
+    root: &TableReader<'_, '_>,
+    particle: &TableReader<'_, '_>,
+    continuous: Option<&ContinuousSpec>,
+    sweep: Option<&Sweep>,
+) -> Result<Option<Twin>> {
+    let swept = |key: AxisKey| sweep.is_some_and(|s| s.sweeps(key));
+    let rate_sweep = swept(AxisKey::LearningRate) || swept(AxisKey::Momentum);
+    let single = continuous.is_some_and(|c| c.model == Model::HeavyBall)
+        && !(particle.has("mass") && particle.has("friction"))
+        && !swept(AxisKey::Mass)
+        && !swept(AxisKey::Friction);
+    if !(rate_sweep || single) {
+        return Ok(None);
+    }
+    let tables = root.tables("discrete")?;
+    let Some(t) = tables.first() else {
+        return Ok(None);
+    };
+    if !rate_sweep && !t.has("learning_rate") {
+        return Ok(None);
+    }
+    let (scheme, form) = scheme_and_form(t)?;
+    let none = Particle {
+        mass: None,
+        friction: None,
+        position: Vec::new(),
+        velocity: Vec::new(),
+    };
+    let params = discrete_params(t, scheme, &none, sweep)?;
+    let form = form.unwrap_or(Form::PyTorch);
+    let c = crate::dynamics::maps::coefficients(scheme, form, params, None);
+    Ok(Some(Twin { scheme, c }))
+}
+
+/// Every `[[discrete]]` entry, in file order; labels must differ. Where the continuous
+/// particle is the first entry's twin, no entry can derive (ε, p) from it by a map.
 fn discrete_entries(
     root: &TableReader<'_, '_>,
     particle: &Particle,
     t_end: Option<f64>,
     sweep: Option<&Sweep>,
+    twin: Option<&Twin>,
 ) -> Result<Vec<DiscreteSpec>> {
     let mut discrete = Vec::new();
     for (i, t) in root.tables("discrete")?.iter().enumerate() {
         let d = discrete_entry(t, i + 1, particle, t_end, sweep)?;
+        if let (DiscreteParams::FromParticle { .. }, None, Some(twin)) =
+            (d.params, particle.mass, twin)
+        {
+            return Err(t.error(
+                "dt",
+                format!(
+                    "a map derives (eps, p) from [particle] mass and friction, which are not given: {}; give this entry learning_rate and momentum, or [particle] mass and friction",
+                    twin.describe()
+                ),
+            ));
+        }
         if discrete.iter().any(|e: &DiscreteSpec| e.label == d.label) {
             return Err(t.error("label", format!("duplicate label \"{}\"", d.label)));
         }
@@ -886,6 +953,7 @@ fn particle(
     n: usize,
     sweep: Option<&Sweep>,
     model: Model,
+    twin: Option<&Twin>,
 ) -> Result<Particle> {
     t.check_keys(&["mass", "friction", "position", "velocity"])?;
     let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
@@ -898,8 +966,9 @@ fn particle(
                 return Err(t.error(
                     key,
                     format!(
-                        "{} is swept, so the continuous particle is the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps); remove this key",
-                        axis.key.as_str()
+                        "{} is swept, so the continuous particle is the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps){}; remove this key",
+                        axis.key.as_str(),
+                        twin.map_or(String::new(), |tw| format!(" (at point 0: {})", tw.describe()))
                     ),
                 ));
             }
@@ -910,6 +979,35 @@ fn particle(
             position,
             velocity,
         });
+    }
+    // A single run's [continuous] particle without mass and friction is the first
+    // entry's twin; one of the two alone is refused (a particle needs both).
+    if let Some(twin) = twin {
+        match (t.has("mass"), t.has("friction")) {
+            (false, false) => {
+                return Ok(Particle {
+                    mass: None,
+                    friction: None,
+                    position,
+                    velocity,
+                });
+            }
+            (true, false) | (false, true) => {
+                let (given, other) = if t.has("mass") {
+                    ("mass", "friction")
+                } else {
+                    ("friction", "mass")
+                };
+                return Err(t.error(
+                    given,
+                    format!(
+                        "{given} without {other}: a particle of your own needs both, and without both {}; give {other} too, or remove {given} to take the twin",
+                        twin.describe()
+                    ),
+                ));
+            }
+            (true, true) => {}
+        }
     }
     // A swept key may be written (the sweep replaces it) or left out.
     let mass = match (t.num("mass")?, swept(AxisKey::Mass)) {
@@ -1376,6 +1474,10 @@ fn map_params(
         (Scheme::GradientDescent, _) => Map::Qian,
         (Scheme::HeavyBall | Scheme::Nesterov, map) => map.unwrap_or(Map::Qian),
     };
+    if particle.mass.is_none() {
+        // The first entry's twin: `discrete_entries` says so, naming its values.
+        return Ok(DiscreteParams::FromParticle { dt, map });
+    }
     if particle.friction.is_none() {
         return Err(t.error(
             "dt",
@@ -1412,14 +1514,14 @@ fn step_budget(
         )),
         Some((s, _)) => Ok(Budget::Steps(s)),
         None => match t_end {
-            None => Ok(Budget::Steps(DEFAULT_STEPS)),
+            None => Ok(Budget::Default),
             Some(_) if swept_axis(sweep, AxisKey::Dt).is_some() => Ok(Budget::Horizon),
             Some(t_end) => {
-                let steps = ((t_end / params.dt()).ceil() as u64).max(1);
+                let steps = crate::problem::horizon_steps(t_end, params.dt());
                 if steps as f64 > MAX_ROWS {
                     return Err(t.error("dt", format!("t_end/dt = {steps} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
                 }
-                Ok(Budget::Steps(steps))
+                Ok(Budget::Horizon)
             }
         },
     }

@@ -199,8 +199,26 @@ fn discrete(o: &mut String, s: &Scenario, d: &DiscreteSpec) {
             }
         }
     }
-    if let Budget::Steps(n) = d.steps {
-        let _ = writeln!(o, "steps = {n}");
+    // A defaulted budget stays a default (written as a comment), so that running this
+    // file again says where the budget came from exactly as this run did.
+    match (d.steps, s.continuous.as_ref()) {
+        (Budget::Steps(n), _) => {
+            let _ = writeln!(o, "steps = {n}");
+        }
+        (Budget::Horizon, Some(c)) if !s.sweeps(AxisKey::Dt) => {
+            let n = crate::problem::horizon_steps(c.t_end, d.params.dt());
+            let _ = writeln!(o, "# steps = {n}: the default, ceil(t_end/dt)");
+        }
+        (Budget::Horizon, _) => {
+            let _ = writeln!(o, "# steps: the default, ceil(t_end/dt) at each point's dt");
+        }
+        (Budget::Default, _) => {
+            let _ = writeln!(
+                o,
+                "# steps = {}: the default without [continuous]",
+                crate::dynamics::DEFAULT_STEPS
+            );
+        }
     }
 }
 
