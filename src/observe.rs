@@ -54,6 +54,46 @@ impl Default for StopSpec {
     }
 }
 
+impl StopSpec {
+    /// Why `tolerance` can never be tested honestly for `criterion`, if so: the distance,
+    /// gradient and energy are compared squared (`|w|² < tol²`, as the peers do), and a
+    /// squared norm below `f64::MIN_POSITIVE` loses its digits to underflow (at
+    /// tol = 1e-300 no run could ever converge).
+    pub fn tolerance_problem(criterion: Criterion, tolerance: f64) -> Option<String> {
+        let least = match criterion {
+            Criterion::Loss => f64::MIN_POSITIVE,
+            Criterion::Distance | Criterion::Gradient | Criterion::Energy => {
+                f64::MIN_POSITIVE.sqrt()
+            }
+        };
+        (tolerance < least).then(|| {
+            let how = if criterion == Criterion::Loss {
+                "E − E* below it is not a normal f64"
+            } else {
+                "it is compared squared, and its square underflows"
+            };
+            format!(
+                "must be >= {least:e} for the {} criterion ({how}: no run could meet it), got {tolerance:e}",
+                criterion.as_str()
+            )
+        })
+    }
+
+    /// Why `divergence` cannot be tested honestly, if so: it is compared squared with
+    /// |w − w*|², which overflows beyond [`MAX_DIVERGENCE`].
+    pub fn divergence_problem(divergence: f64) -> Option<String> {
+        (divergence > MAX_DIVERGENCE).then(|| {
+            format!(
+                "must be <= {MAX_DIVERGENCE:e} (it is compared squared, and its square overflows), got {divergence:e}"
+            )
+        })
+    }
+}
+
+/// The largest divergence distance whose square is a finite f64 (√f64::MAX ≈ 1.34e154,
+/// rounded down).
+pub const MAX_DIVERGENCE: f64 = 1e154;
+
 /// How a run ended (argmin's `TerminationReason`, for this engine).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -176,6 +216,14 @@ impl StopRule {
     /// The divergence distance squared, as [`Self::diverged`] compares it.
     pub fn divergence2(&self) -> f64 {
         self.div2
+    }
+
+    /// Whether a state is broken: its |w − w*|² or its criterion's measure is not finite
+    /// (NaN, or an overflow). Tested before any criterion: such a run is `diverged`,
+    /// whatever the criterion reads there (∇E(∞) can be 0).
+    #[inline]
+    pub fn broken(distance2: f64, measure: f64) -> bool {
+        !(distance2.is_finite() && measure.is_finite())
     }
 
     /// The divergence test on |w − w*|² (non-finite counts as diverged).

@@ -292,6 +292,10 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
         let m = self.measure_w();
         self.final_measure = m;
+        // A non-finite start (or criterion there) is diverged before any criterion is read.
+        if StopRule::broken(distance2(self.potential, &self.w), m) {
+            return self.end(Status::Diverged, 0.0);
+        }
         let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
         if m < loose {
             self.crossings.loose = Some(0.0);
@@ -498,6 +502,8 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             self.final_measure = self.measure_w();
             self.end(Status::Converged, tc)
         } else if self.stop.diverged(distance2(self.potential, &y1[..self.n])) {
+            // Also every non-finite end: `hit` needs a finite step, and the divergence
+            // distance is at most √f64::MAX, so |w − w*|² = ∞ counts.
             self.state_at(1.0, h);
             self.final_measure = if self.w.iter().all(|x| x.is_finite()) {
                 self.measure_w()

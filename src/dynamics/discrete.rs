@@ -422,6 +422,11 @@ impl DiscreteRun<'_> {
                 floor_sum += potential.value(it.w()) - e_min;
                 floor_count += 1;
             }
+            // A non-finite iterate (or criterion) is diverged before any criterion is read:
+            // ∇E(∞) or E(∞) − E* can look converged.
+            if StopRule::broken(d2, m) {
+                break (Status::Diverged, m);
+            }
             if crossings.loose.is_none() && m < loose {
                 crossings.loose = Some(t);
             }

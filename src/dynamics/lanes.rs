@@ -140,7 +140,10 @@ impl<const N: usize> Lanes<N> {
                         lanes.loose_at[l] = Some(t);
                         lanes.alarm[l] = tight;
                     }
-                    let status = if m < tight {
+                    // Non-finite first, as the scalar loop's `StopRule::broken`.
+                    let status = if !m.is_finite() {
+                        Status::Diverged
+                    } else if m < tight {
                         Status::Converged
                     } else if stop.diverged(m) {
                         Status::Diverged

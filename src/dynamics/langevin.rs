@@ -70,7 +70,11 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     if measure < loose {
         crossings.loose = Some(0.0);
     }
-    if measure < tight {
+    // A non-finite start (or criterion there) is diverged before any criterion is read.
+    if StopRule::broken(d2, measure) {
+        crossings.loose = None;
+        status = Some((Status::Diverged, 0.0));
+    } else if measure < tight {
         crossings.tight = Some(0.0);
         status = Some((Status::Converged, 0.0));
     } else if stop.diverged(d2) {
@@ -133,6 +137,16 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
         {
             floor_sum += potential.value(&scheme.w) - e_min;
             floor_count += 1;
+        }
+        // A non-finite state is diverged before any criterion is read (∇E(∞) can be 0).
+        let finite = scheme
+            .w
+            .iter()
+            .chain(scheme.velocity())
+            .all(|x| x.is_finite());
+        if !finite || StopRule::broken(d2, measure) {
+            status = Some((Status::Diverged, t1));
+            break;
         }
         if crossings.loose.is_none() && measure < loose {
             crossings.loose = Some(t1);
