@@ -199,7 +199,7 @@ fn gradient_descent_step_counts_are_exact() {
         (Status::Diverged, (12.0 / 2.75f64.log10()).ceil() as u64)
     );
     // εk = 0.5 (Δt = 1/15, ε = Δt/μ): w_k = 2⁻ᵏ falls below 1e-6 at k = ⌈6/log10 2⌉ = 20,
-    // and below 1e-3 at k = 10: measured rate ln(1000)/(10Δt).
+    // and its envelope |w_k| decays by exactly 2 per step: measured rate ln 2/Δt.
     let dt = 1.0 / 15.0;
     let s = scenario(&format!(
         "{base}[[discrete]]\nscheme = \"gradient-descent\"\ndt = {dt:?}\n"
@@ -208,8 +208,8 @@ fn gradient_descent_step_counts_are_exact() {
     assert_eq!((r.status.clone(), r.steps), (Status::Converged, 20));
     assert_eq!(r.crossings.tight, Some(20.0 * dt));
     approx::assert_relative_eq!(
-        r.crossings.measured_rate().unwrap(),
-        1000f64.ln() / (10.0 * dt),
+        r.measured_rate.unwrap(),
+        2f64.ln() / dt,
         max_relative = 1e-12
     );
     // A budget of 10 steps ends not-converged at step 10.

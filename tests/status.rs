@@ -36,7 +36,11 @@ fn inverse(position: &str, run: &str, stop: &str) -> String {
     format!(
         "name = \"inv\"\n[potential]\nkind = \"expression\"\nvariables = [\"x\"]\nexpression = \"1/x\"\n\
          {}\n[particle]\nmass = 1.0\nfriction = 1.0\nposition = [{position}]\n{run}\n[stop]\n{stop}\n",
-        if stop.contains("loss") { "minimum = [1.0]" } else { "" }
+        if stop.contains("loss") {
+            "minimum = [1.0]"
+        } else {
+            ""
+        }
     )
 }
 
@@ -51,7 +55,11 @@ fn a_non_finite_iterate_is_diverged_in_every_loop() {
         ("0.0", DISCRETE, "criterion = \"loss\""),
         ("0.0", BAOAB, "criterion = \"gradient\""),
         ("1e-200", BAOAB, "criterion = \"gradient\""),
-        ("0.0", "[continuous]\nmethod = \"rk4\"\nstep = 0.1", "criterion = \"gradient\""),
+        (
+            "0.0",
+            "[continuous]\nmethod = \"rk4\"\nstep = 0.1",
+            "criterion = \"gradient\"",
+        ),
     ] {
         let rows = run(&inverse(position, run_table, stop)).unwrap();
         assert!(!rows.is_empty());
@@ -84,7 +92,11 @@ fn a_tolerance_whose_square_underflows_is_refused() {
         // The smallest allowed one runs.
         run(&quadratic(criterion, "1.5e-154")).unwrap();
     }
-    assert!(run(&quadratic("loss", "1e-310")).unwrap_err().contains("stop.tolerance"));
+    assert!(
+        run(&quadratic("loss", "1e-310"))
+            .unwrap_err()
+            .contains("stop.tolerance")
+    );
     run(&quadratic("loss", "1e-300")).unwrap();
     let far = quadratic("distance", "1e-6").replace("[stop]\n", "[stop]\ndivergence = 1e200\n");
     assert!(run(&far).unwrap_err().contains("stop.divergence"));

@@ -1460,7 +1460,10 @@ fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {
         _ => Ok(()),
     };
     let tolerance = positive_opt(t, "tolerance")?.unwrap_or(StopSpec::default().tolerance);
-    limit("tolerance", StopSpec::tolerance_problem(criterion, tolerance))?;
+    limit(
+        "tolerance",
+        StopSpec::tolerance_problem(criterion, tolerance),
+    )?;
     let divergence = positive_opt(t, "divergence")?.unwrap_or(StopSpec::default().divergence);
     limit("divergence", StopSpec::divergence_problem(divergence))?;
     Ok(StopSpec {
