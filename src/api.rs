@@ -879,6 +879,12 @@ impl ProblemBuilder {
     fn check_stop(&self) -> Result<()> {
         positive("stop.tolerance", self.stop.tolerance)?;
         positive("stop.divergence", self.stop.divergence)?;
+        if let Some(why) = StopSpec::tolerance_problem(self.stop.criterion, self.stop.tolerance) {
+            return Err(conflict("stop.tolerance", why));
+        }
+        if let Some(why) = StopSpec::divergence_problem(self.stop.divergence) {
+            return Err(conflict("stop.divergence", why));
+        }
         let needs_minimum = matches!(
             self.stop.criterion,
             Criterion::Distance | Criterion::Loss | Criterion::Energy

@@ -54,6 +54,46 @@ impl Default for StopSpec {
     }
 }
 
+impl StopSpec {
+    /// Why `tolerance` can never be tested honestly for `criterion`, if so: the distance,
+    /// gradient and energy are compared squared (`|w|² < tol²`, as the peers do), and a
+    /// squared norm below `f64::MIN_POSITIVE` loses its digits to underflow (at
+    /// tol = 1e-300 no run could ever converge).
+    pub fn tolerance_problem(criterion: Criterion, tolerance: f64) -> Option<String> {
+        let least = match criterion {
+            Criterion::Loss => f64::MIN_POSITIVE,
+            Criterion::Distance | Criterion::Gradient | Criterion::Energy => {
+                f64::MIN_POSITIVE.sqrt()
+            }
+        };
+        (tolerance < least).then(|| {
+            let how = if criterion == Criterion::Loss {
+                "E − E* below it is not a normal f64"
+            } else {
+                "it is compared squared, and its square underflows"
+            };
+            format!(
+                "must be >= {least:e} for the {} criterion ({how}: no run could meet it), got {tolerance:e}",
+                criterion.as_str()
+            )
+        })
+    }
+
+    /// Why `divergence` cannot be tested honestly, if so: it is compared squared with
+    /// |w − w*|², which overflows beyond [`MAX_DIVERGENCE`].
+    pub fn divergence_problem(divergence: f64) -> Option<String> {
+        (divergence > MAX_DIVERGENCE).then(|| {
+            format!(
+                "must be <= {MAX_DIVERGENCE:e} (it is compared squared, and its square overflows), got {divergence:e}"
+            )
+        })
+    }
+}
+
+/// The largest divergence distance whose square is a finite f64 (√f64::MAX ≈ 1.34e154,
+/// rounded down).
+pub const MAX_DIVERGENCE: f64 = 1e154;
+
 /// How a run ended (argmin's `TerminationReason`, for this engine).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -178,6 +218,14 @@ impl StopRule {
         self.div2
     }
 
+    /// Whether a state is broken: its |w − w*|² or its criterion's measure is not finite
+    /// (NaN, or an overflow). Tested before any criterion: such a run is `diverged`,
+    /// whatever the criterion reads there (∇E(∞) can be 0).
+    #[inline]
+    pub fn broken(distance2: f64, measure: f64) -> bool {
+        !(distance2.is_finite() && measure.is_finite())
+    }
+
     /// The divergence test on |w − w*|² (non-finite counts as diverged).
     #[inline]
     // Deliberately `!(a <= b)` rather than `a > b`: it also catches NaN.
@@ -285,15 +333,277 @@ pub struct Crossings {
     pub tight: Option<f64>,
 }
 
-impl Crossings {
-    /// `ln(1000) / (t(tol) − t(1000·tol))`, the decay over the last three decades; `None`
-    /// unless both were met (and apart).
-    pub fn measured_rate(&self) -> Option<f64> {
-        match (self.loose, self.tight) {
-            (Some(a), Some(b)) if b > a => Some(RATE_DECADES.ln() / (b - a)),
-            _ => None,
+/// Spacing of the rate meter's samples in ln L: one every eighth of a decade.
+const RATE_SPACING: f64 = std::f64::consts::LN_10 / 8.0;
+
+/// Samples the rate meter keeps: four decades at [`RATE_SPACING`] (the fit uses three).
+const RATE_SAMPLES: usize = 33;
+
+/// Largest deviation (in ln L) of a kept sample from the fitted line for the slope to be
+/// reported: a deviation A over the three-decade window moves a least-squares slope by at
+/// most ~2A/ln 1000 of itself, so 0.05 keeps the fit within ~1.5%.
+const RATE_MAX_RESIDUAL: f64 = 0.05;
+
+/// The measured decay rate: the least-squares slope of ln L against t over the last three
+/// decades ([`RATE_DECADES`]) of an envelope quantity L that decays like the distance to
+/// the minimum (docs/theory.md §8 "Measured rate"). The loops feed it L² at every step
+/// ([`Self::feed`]: one comparison); it keeps a sample (t, ln L) each time L has fallen by
+/// an eighth of a decade since the last kept one, in a fixed ring of the last four
+/// decades: no allocation, no logarithm per step.
+#[derive(Debug, Clone)]
+pub struct RateMeter {
+    t: [f64; RATE_SAMPLES],
+    y: [f64; RATE_SAMPLES],
+    /// Samples kept so far (the ring holds the last [`RATE_SAMPLES`]).
+    kept: usize,
+    /// L² below which the next sample is kept.
+    next: f64,
+    /// ln L of the first sample.
+    first: f64,
+    /// Why no rate can be measured, decided before the run (noise, no minimum) or on the
+    /// way (L² not positive).
+    off: Option<&'static str>,
+}
+
+impl Default for RateMeter {
+    fn default() -> Self {
+        RateMeter {
+            t: [0.0; RATE_SAMPLES],
+            y: [0.0; RATE_SAMPLES],
+            kept: 0,
+            next: f64::INFINITY,
+            first: f64::NAN,
+            off: None,
         }
     }
+}
+
+impl RateMeter {
+    /// A meter that measures nothing, for the reason given (it goes into the `note`).
+    pub fn off(why: &'static str) -> Self {
+        RateMeter {
+            off: Some(why),
+            next: f64::NEG_INFINITY,
+            ..RateMeter::default()
+        }
+    }
+
+    /// The envelope quantity L² at time t.
+    #[inline(always)]
+    pub fn feed(&mut self, t: f64, l2: f64) {
+        if l2 < self.next {
+            self.keep(t, l2);
+        }
+    }
+
+    /// The threshold below which [`Self::feed`] keeps a sample (for loops that test many
+    /// runs at once and call [`Self::feed`] only then).
+    #[inline(always)]
+    pub fn next(&self) -> f64 {
+        self.next
+    }
+
+    #[inline(never)]
+    fn keep(&mut self, t: f64, l2: f64) {
+        if !(l2 > 0.0 && l2.is_finite()) {
+            // At the minimum to the last bit (nothing left to decay) or an indefinite
+            // quadratic form: no more samples.
+            self.next = f64::NEG_INFINITY;
+            if !(l2 >= 0.0) && self.off.is_none() {
+                self.off = Some("the envelope quantity was not positive");
+            }
+            return;
+        }
+        let y = 0.5 * l2.ln();
+        if self.kept == 0 {
+            self.first = y;
+        }
+        let i = self.kept % RATE_SAMPLES;
+        (self.t[i], self.y[i]) = (t, y);
+        self.kept += 1;
+        self.next = l2 * (-2.0 * RATE_SPACING).exp();
+    }
+
+    /// The rate, or why there is none (for the `note` column).
+    pub fn rate(&self) -> Result<f64, String> {
+        if let Some(why) = self.off {
+            return Err(format!("no measured_rate: {why}"));
+        }
+        let window = RATE_DECADES.ln();
+        let n = self.kept.min(RATE_SAMPLES);
+        let last = self.kept.wrapping_sub(1) % RATE_SAMPLES;
+        let fell = if self.kept == 0 {
+            0.0
+        } else {
+            self.first - self.y[last]
+        };
+        // A hair of slack: samples are an eighth of a decade apart to round-off.
+        if self.kept < 2 || fell < window - 1e-9 {
+            return Err(format!(
+                "no measured_rate: the envelope fell {:.1} decades, {} needed",
+                fell.max(0.0) / std::f64::consts::LN_10,
+                RATE_DECADES.log10()
+            ));
+        }
+        let top = self.y[last] + window + 1e-9;
+        let samples = (0..n)
+            .map(|j| (self.kept - n + j) % RATE_SAMPLES)
+            .map(|i| (self.t[i], self.y[i]))
+            .filter(|&(_, y)| y <= top);
+        let (mut c, mut st, mut sy) = (0.0, 0.0, 0.0);
+        for (t, y) in samples.clone() {
+            c += 1.0;
+            st += t;
+            sy += y;
+        }
+        let (tm, ym) = (st / c, sy / c);
+        let (mut stt, mut sty) = (0.0, 0.0);
+        for (t, y) in samples.clone() {
+            stt += (t - tm) * (t - tm);
+            sty += (t - tm) * (y - ym);
+        }
+        let slope = sty / stt;
+        if !(slope < 0.0 && slope.is_finite()) {
+            return Err(
+                "no measured_rate: the envelope did not decay over its last three decades".into(),
+            );
+        }
+        let worst = samples
+            .map(|(t, y)| (y - ym - slope * (t - tm)).abs())
+            .fold(0.0, f64::max);
+        if worst > RATE_MAX_RESIDUAL {
+            return Err(format!(
+                "no measured_rate: the envelope is not exponential over its last three decades (off a straight line by {:.0}%)",
+                100.0 * worst.exp_m1()
+            ));
+        }
+        Ok(-slope)
+    }
+
+    /// The report's `measured_rate` and its note.
+    pub fn finish(&self, notes: &mut Vec<String>) -> Option<f64> {
+        self.rate().map_err(|why| notes.push(why)).ok()
+    }
+}
+
+/// The quantity L whose square feeds a run's [`RateMeter`]: a norm of the state, so that it
+/// decays at the distance's asymptotic rate, chosen to carry no oscillation where it can
+/// (docs/theory.md §8 "Measured rate").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Envelope {
+    /// The particle: `L² = m|v|² + 2(E − E*) + c·v·(w − w*)`. With `c = 0` the Lyapunov
+    /// energy (never rises); with `c = μ`, used where every mode is underdamped, each mode
+    /// contributes `m|ẋ + γx|² + (k − mγ²)x²`, exactly `∝ e^{−μt/m}` on a quadratic: the
+    /// envelope without its ripple.
+    Particle {
+        /// m.
+        mass: f64,
+        /// c.
+        cross: f64,
+    },
+    /// The heavy ball with every root complex: `L² = |x_k|² − (1 + p)x_k·x_{k−1} +
+    /// ε∇E(w_k)·x_{k−1} + p|x_{k−1}|²` (x = w − w*), which each step multiplies by exactly
+    /// p = ρ² on a quadratic.
+    HeavyBall {
+        /// ε.
+        eps: f64,
+        /// p.
+        p: f64,
+    },
+    /// `L² = |w − w*|²` (gradient descent, real roots, Nesterov).
+    Distance,
+}
+
+/// Why a run has no measured rate before it starts.
+const NOISY: &str = "a noisy run has no asymptotic decay";
+const NO_MINIMUM: &str = "no known minimum (w*, E*) to measure the decay from";
+
+impl Envelope {
+    /// The continuous particle's envelope (`Err`: why there is none).
+    pub fn particle(
+        potential: &dyn Potential,
+        mass: f64,
+        friction: f64,
+        noisy: bool,
+    ) -> Result<Self, &'static str> {
+        if noisy {
+            return Err(NOISY);
+        }
+        if potential.minimum().is_none() || potential.minimum_value().is_none() {
+            return Err(NO_MINIMUM);
+        }
+        let underdamped = mass > 0.0
+            && potential.hessian_spectrum().is_some_and(|ks| {
+                !ks.is_empty() && ks.iter().all(|&k| friction * friction < 4.0 * mass * k)
+            });
+        Ok(Envelope::Particle {
+            mass,
+            cross: if underdamped { friction } else { 0.0 },
+        })
+    }
+
+    /// A discrete run's envelope: `heavy_ball` for the heavy ball in any of its forms, with
+    /// effective (ε, p).
+    pub fn scheme(
+        potential: &dyn Potential,
+        heavy_ball: bool,
+        eps: f64,
+        p: f64,
+        noisy: bool,
+    ) -> Result<Self, &'static str> {
+        if noisy {
+            return Err(NOISY);
+        }
+        if potential.minimum().is_none() {
+            return Err(NO_MINIMUM);
+        }
+        let complex = heavy_ball
+            && potential.hessian_spectrum().is_some_and(|ks| {
+                !ks.is_empty()
+                    && ks.iter().all(|&k| {
+                        let b = 1.0 + p - eps * k;
+                        b * b < 4.0 * p
+                    })
+            });
+        Ok(if complex {
+            Envelope::HeavyBall { eps, p }
+        } else {
+            Envelope::Distance
+        })
+    }
+
+    /// The meter for this envelope (off, with its reason, for `Err`).
+    pub fn meter(envelope: &Result<Self, &'static str>) -> RateMeter {
+        match envelope {
+            Ok(_) => RateMeter::default(),
+            Err(why) => RateMeter::off(why),
+        }
+    }
+
+    /// L² of the particle at (w, v) (for [`Envelope::Particle`]; |w − w*|² otherwise).
+    pub fn particle_l2<P: Potential + ?Sized>(&self, potential: &P, w: &[f64], v: &[f64]) -> f64 {
+        let Envelope::Particle { mass, cross } = *self else {
+            return distance2(potential, w);
+        };
+        let excess = potential.value(w) - potential.minimum_value().unwrap_or(0.0);
+        let mut kinetic = 0.0;
+        let mut along = 0.0;
+        let star = potential.minimum().unwrap_or(&[]);
+        for (i, v) in v.iter().enumerate() {
+            kinetic += v * v;
+            if cross != 0.0 {
+                along += v * (w[i] - star[i]);
+            }
+        }
+        mass * kinetic + 2.0 * excess + cross * along
+    }
+}
+
+/// One coordinate's term of [`Envelope::HeavyBall`]'s L², with x = w_k − w*,
+/// xp = w_{k−1} − w*, g = ∇E(w_k) (shared by the scalar loop and the lanes, bit for bit).
+#[inline(always)]
+pub fn heavy_ball_term(x: f64, xp: f64, g: f64, eps: f64, p: f64) -> f64 {
+    x * x - (1.0 + p) * x * xp + eps * g * xp + p * xp * xp
 }
 
 /// What one run reports for its summary row.
@@ -309,6 +619,10 @@ pub struct RunReport {
     pub final_value: Option<f64>,
     /// Threshold crossings (t_converged is `crossings.tight`).
     pub crossings: Crossings,
+    /// The decay rate of the distance's envelope ([`RateMeter`]), None with a note why.
+    pub measured_rate: Option<f64>,
+    /// Remarks for the `note` column (why there is no rate).
+    pub notes: Vec<String>,
     /// Physical time at which the run ended.
     pub end_time: f64,
     /// The continuous method used (`auto` resolved per point); None for discrete runs.
@@ -326,6 +640,8 @@ impl RunReport {
             evaluations: 0,
             final_value: None,
             crossings: Crossings::default(),
+            measured_rate: None,
+            notes: Vec::new(),
             end_time: 0.0,
             solver: None,
             noise_floor: None,

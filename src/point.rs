@@ -72,16 +72,18 @@ impl SummaryRow {
     /// The `note` column's text.
     pub fn note(&self) -> String {
         let own = self.report.status.note();
-        let parts = std::iter::once(own).chain(self.notes.iter().map(String::as_str));
+        let parts = std::iter::once(own)
+            .chain(self.report.notes.iter().map(String::as_str))
+            .chain(self.notes.iter().map(String::as_str));
         parts
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join("; ")
     }
 
-    /// The measured decay rate over the last three decades of the criterion.
+    /// The measured decay rate of the distance's envelope over its last three decades.
     pub fn measured_rate(&self) -> Option<f64> {
-        self.report.crossings.measured_rate()
+        self.report.measured_rate
     }
 
     /// The time the criterion first met the tolerance.

@@ -362,11 +362,7 @@ fn spiral_orbit_decays_exactly_at_the_theory_rate() {
     );
     let t = report.crossings.tight.unwrap();
     approx::assert_relative_eq!(t, (1.0 / tol).ln() / gamma, max_relative = 1e-9);
-    approx::assert_relative_eq!(
-        report.crossings.measured_rate().unwrap(),
-        gamma,
-        max_relative = 1e-8
-    );
+    approx::assert_relative_eq!(report.measured_rate.unwrap(), gamma, max_relative = 1e-8);
 }
 
 #[test]

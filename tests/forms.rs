@@ -34,7 +34,7 @@ position = [1.0, -2.0, 0.5]
 velocity = [0.3, 0.1, -0.2]
 {entries}
 [stop]
-tolerance = 1e-300
+tolerance = 1e-150
 "#
     ))
 }
@@ -112,7 +112,7 @@ learning_rate = 3.3057851239669422
 momentum = 0.6694214876033058
 steps = 300
 [stop]
-tolerance = 1e-300
+tolerance = 1e-150
 "#,
     );
     let (_, ours) = run(&s, 0);
@@ -150,7 +150,7 @@ learning_rate = {eps:?}
 momentum = {p:?}
 steps = 200
 [stop]
-tolerance = 1e-300
+tolerance = 1e-150
 "#
     ));
     let (report, ours) = run(&s, 0);
@@ -266,7 +266,7 @@ rtol = 1e-11
 atol = 1e-14
 t_end = 60.0
 [stop]
-tolerance = 1e-300
+tolerance = 1e-150
 "#,
     );
     let p = potential::build(&s.potential).unwrap();

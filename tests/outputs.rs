@@ -300,7 +300,7 @@ momentum = 0.5
 steps = 50
 
 [stop]
-tolerance = 1e-300
+tolerance = 1e-150
 
 [output]
 coordinates = [{}]

@@ -16,8 +16,8 @@ use super::interp::Hermite;
 use super::settings::{ContinuousRun, ContinuousSpec, Method, Model};
 use crate::error::Error;
 use crate::observe::{
-    ContinuousObserver, CriterionMap, Crossings, RATE_DECADES, RunReport, Status, StopRule,
-    distance2,
+    ContinuousObserver, CriterionMap, Crossings, Envelope, RATE_DECADES, RateMeter, RunReport,
+    Status, StopRule, distance2,
 };
 use crate::potential::Potential;
 
@@ -125,6 +125,9 @@ struct Watch<'r, O: ContinuousObserver> {
     loose_ball: f64,
     tight_ball: f64,
     crossings: Crossings,
+    /// What the measured rate follows, and its meter.
+    envelope: Result<Envelope, &'static str>,
+    meter: RateMeter,
     observer: &'r mut O,
     // The previous step end: time, state, derivative, w''.
     t0: f64,
@@ -292,6 +295,11 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
         let m = self.measure_w();
         self.final_measure = m;
+        // A non-finite start (or criterion there) is diverged before any criterion is read.
+        if StopRule::broken(distance2(self.potential, &self.w), m) {
+            return self.end(Status::Diverged, 0.0);
+        }
+        self.feed_rate(0.0, None);
         let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
         if m < loose {
             self.crossings.loose = Some(0.0);
@@ -304,6 +312,16 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             return self.end(Status::Diverged, 0.0);
         }
         false
+    }
+
+    /// Feeds the rate meter the envelope at `t`, of the state `(w, v)` given or else of
+    /// `self.w`, `self.v`.
+    fn feed_rate(&mut self, t: f64, state: Option<(&[f64], &[f64])>) {
+        if let Ok(e) = self.envelope {
+            let (w, v) = state.unwrap_or((&self.w, &self.v));
+            let q = e.particle_l2(self.potential, w, v);
+            self.meter.feed(t, q);
+        }
     }
 
     fn end(&mut self, status: Status, t: f64) -> bool {
@@ -349,6 +367,24 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             return true;
         }
         let stop = self.decide_end(hit, &step, y1);
+        if finite {
+            // The rate meter: the step's end, or where the run ended inside the step.
+            match (&self.status, stop) {
+                (None, _) => {
+                    let n = self.n;
+                    let v1 = if self.massless {
+                        &d1[..n]
+                    } else {
+                        &y1[n..2 * n]
+                    };
+                    self.feed_rate(t1, Some((&y1[..n], v1)));
+                }
+                (Some(Status::Converged | Status::NotConverged), true) => {
+                    self.feed_rate(self.end_time, None);
+                }
+                _ => {}
+            }
+        }
         self.advance(t1, y1, d1, a1, j1);
         stop
     }
@@ -498,6 +534,8 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             self.final_measure = self.measure_w();
             self.end(Status::Converged, tc)
         } else if self.stop.diverged(distance2(self.potential, &y1[..self.n])) {
+            // Also every non-finite end: `hit` needs a finite step, and the divergence
+            // distance is at most √f64::MAX, so |w − w*|² = ∞ counts.
             self.state_at(1.0, h);
             self.final_measure = if self.w.iter().all(|x| x.is_finite()) {
                 self.measure_w()
@@ -658,6 +696,13 @@ impl ContinuousRun<'_> {
             loose_ball: self.stop.ball(RATE_DECADES * self.stop.tolerance),
             tight_ball: self.stop.ball(self.stop.tolerance),
             crossings: Crossings::default(),
+            envelope: Envelope::particle(
+                self.potential,
+                self.mass,
+                self.friction,
+                self.noise.is_some(),
+            ),
+            meter: RateMeter::default(),
             observer,
             t0: 0.0,
             y0: vec![0.0; state_dim],
@@ -733,12 +778,19 @@ impl ContinuousRun<'_> {
             return Err(e);
         }
         let final_value = watch.stop.final_value(watch.final_measure);
+        let mut notes = Vec::new();
+        let measured_rate = match watch.envelope {
+            Ok(_) => watch.meter.finish(&mut notes),
+            Err(why) => RateMeter::off(why).finish(&mut notes),
+        };
         Ok(RunReport {
             status: watch.status.clone().unwrap_or(Status::NotConverged),
             steps: watch.steps,
             evaluations: rhs.evaluations.get(),
             final_value,
             crossings: watch.crossings,
+            measured_rate,
+            notes,
             end_time: watch.end_time,
             solver: Some(solver),
             noise_floor: None,

@@ -12,7 +12,8 @@ use super::noise::GradientNoise;
 use super::settings::{Form, Scheme};
 use crate::error::Error;
 use crate::observe::{
-    Crossings, DiscreteObserver, RATE_DECADES, RunReport, Status, StopRule, distance2,
+    Crossings, DiscreteObserver, Envelope, RATE_DECADES, RunReport, Status, StopRule, distance2,
+    heavy_ball_term,
 };
 use crate::potential::Potential;
 
@@ -337,6 +338,18 @@ pub struct DiscreteRun<'a> {
 const FLOOR_SHARE: f64 = 0.1;
 
 impl DiscreteRun<'_> {
+    /// The quantity whose decay this run's `measured_rate` measures (`Err`: why none).
+    pub fn envelope(&self) -> Result<Envelope, &'static str> {
+        // Nesterov's look-ahead gradient is not ∇E(w_k): only the heavy ball's forms.
+        Envelope::scheme(
+            self.potential,
+            self.scheme == Scheme::HeavyBall,
+            self.coefficients.learning_rate,
+            self.coefficients.momentum,
+            self.noise.is_some(),
+        )
+    }
+
     /// Runs to convergence, divergence or the end of the budget, showing every iterate
     /// to `observer`.
     pub fn run<O: DiscreteObserver>(&self, observer: &mut O) -> Result<RunReport, Error> {
@@ -386,6 +399,9 @@ impl DiscreteRun<'_> {
         let dt = self.coefficients.dt;
         let energy_mass = self.coefficients.energy_mass;
         let mut crossings = Crossings::default();
+        let envelope = self.envelope();
+        let mut meter = Envelope::meter(&envelope);
+        let star = potential.minimum().unwrap_or(&[]);
         let mut k = 0u64;
         let (status, measure) = loop {
             let t = k as f64 * dt;
@@ -422,6 +438,24 @@ impl DiscreteRun<'_> {
                 floor_sum += potential.value(it.w()) - e_min;
                 floor_count += 1;
             }
+            // A non-finite iterate (or criterion) is diverged before any criterion is read:
+            // ∇E(∞) or E(∞) − E* can look converged.
+            if StopRule::broken(d2, m) {
+                break (Status::Diverged, m);
+            }
+            match envelope {
+                Ok(Envelope::HeavyBall { eps, p }) => {
+                    // ∇E(w_k), which the step takes anyway: counted only when it does.
+                    it.gradient_for_observer();
+                    let mut q = 0.0;
+                    for (((w, wp), g), s) in it.w().iter().zip(it.w_prev()).zip(it.g()).zip(star) {
+                        q += heavy_ball_term(w - s, wp - s, *g, eps, p);
+                    }
+                    meter.feed(t, q);
+                }
+                Ok(_) => meter.feed(t, d2),
+                Err(_) => {}
+            }
             if crossings.loose.is_none() && m < loose {
                 crossings.loose = Some(t);
             }
@@ -441,12 +475,15 @@ impl DiscreteRun<'_> {
         // Only a run that spent its budget has a floor to report.
         let noise_floor = (status == Status::NotConverged && floor_count > 0)
             .then(|| floor_sum / floor_count as f64);
+        let mut notes = Vec::new();
         Ok(RunReport {
             status,
             steps: k,
             evaluations: it.evaluations(),
             final_value: stop.final_value(measure),
             crossings,
+            measured_rate: meter.finish(&mut notes),
+            notes,
             end_time: k as f64 * dt,
             solver: None,
             noise_floor,

@@ -15,7 +15,8 @@
 use super::discrete::DiscreteRun;
 use super::settings::{Form, Scheme};
 use crate::observe::Criterion;
-use crate::observe::{Crossings, RATE_DECADES, RunReport, Status};
+use crate::observe::heavy_ball_term;
+use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status};
 
 /// Runs advanced together.
 pub const LANES: usize = 8;
@@ -72,6 +73,11 @@ struct Lanes<const N: usize> {
     /// The run each lane holds.
     job: [Option<usize>; LANES],
     loose_at: [Option<f64>; LANES],
+    /// Each run's rate meter, the L² below which it keeps its next sample (−∞ when
+    /// idle), and whether its envelope is the heavy ball's (else the distance).
+    meters: [RateMeter; LANES],
+    next: [f64; LANES],
+    hb: [bool; LANES],
 }
 
 impl<const N: usize> Lanes<N> {
@@ -105,6 +111,9 @@ impl<const N: usize> Lanes<N> {
             last: [u64::MAX; LANES],
             job: [None; LANES],
             loose_at: [None; LANES],
+            meters: std::array::from_fn(|_| RateMeter::default()),
+            next: [f64::NEG_INFINITY; LANES],
+            hb: [false; LANES],
         };
         for l in 0..LANES {
             lanes.idle(l);
@@ -125,9 +134,14 @@ impl<const N: usize> Lanes<N> {
         while busy > 0 {
             // The check before step k: the scalar loop's, across the lanes.
             let d2 = lanes.distance2();
+            let q = if lanes.hb.iter().any(|&b| b) {
+                lanes.envelope2(&d2)
+            } else {
+                d2
+            };
             let mut alarm = k == deadline;
             for l in 0..LANES {
-                alarm |= d2[l] < lanes.alarm[l] || !(d2[l] <= div2);
+                alarm |= d2[l] < lanes.alarm[l] || !(d2[l] <= div2) || q[l] < lanes.next[l];
             }
             if alarm {
                 for l in 0..LANES {
@@ -136,20 +150,30 @@ impl<const N: usize> Lanes<N> {
                     let local = k - lanes.start[l];
                     let t = local as f64 * run.coefficients.dt;
                     let m = d2[l];
-                    if lanes.loose_at[l].is_none() && m < loose {
-                        lanes.loose_at[l] = Some(t);
-                        lanes.alarm[l] = tight;
-                    }
-                    let status = if m < tight {
-                        Status::Converged
-                    } else if stop.diverged(m) {
+                    // Non-finite first, as the scalar loop's `StopRule::broken`; then the
+                    // rate meter and the crossings, in the scalar loop's order.
+                    let status = if !m.is_finite() {
                         Status::Diverged
-                    } else if local >= run.steps {
-                        Status::NotConverged
                     } else {
-                        continue;
+                        lanes.meters[l].feed(t, q[l]);
+                        lanes.next[l] = lanes.meters[l].next();
+                        if lanes.loose_at[l].is_none() && m < loose {
+                            lanes.loose_at[l] = Some(t);
+                            lanes.alarm[l] = tight;
+                        }
+                        if m < tight {
+                            Status::Converged
+                        } else if stop.diverged(m) {
+                            Status::Diverged
+                        } else if local >= run.steps {
+                            Status::NotConverged
+                        } else {
+                            continue;
+                        }
                     };
                     let tight_at = (status == Status::Converged).then_some(t);
+                    let mut notes = Vec::new();
+                    let measured_rate = lanes.meters[l].finish(&mut notes);
                     reports[j] = Some(RunReport {
                         status,
                         steps: local,
@@ -159,6 +183,8 @@ impl<const N: usize> Lanes<N> {
                             loose: lanes.loose_at[l],
                             tight: tight_at,
                         },
+                        measured_rate,
+                        notes,
                         end_time: t,
                         solver: None,
                         noise_floor: None,
@@ -202,6 +228,10 @@ impl<const N: usize> Lanes<N> {
         self.last[l] = k.saturating_add(run.steps);
         self.job[l] = Some(j);
         self.loose_at[l] = None;
+        let envelope = run.envelope();
+        self.hb[l] = matches!(envelope, Ok(Envelope::HeavyBall { .. }));
+        self.meters[l] = Envelope::meter(&envelope);
+        self.next[l] = self.meters[l].next();
     }
 
     /// Parks lane `l` at the minimum with no motion: it never raises an alarm again.
@@ -215,6 +245,29 @@ impl<const N: usize> Lanes<N> {
         self.alarm[l] = f64::NEG_INFINITY;
         self.last[l] = u64::MAX;
         self.job[l] = None;
+        self.next[l] = f64::NEG_INFINITY;
+        self.hb[l] = false;
+    }
+
+    /// Each lane's envelope L² ([`DiscreteRun::envelope`]): the heavy ball's quadratic form
+    /// (the scalar loop's [`heavy_ball_term`] sum, with ∇E = d(w − m) as `Diagonal`
+    /// computes it) where `hb`, else the distance `d2`.
+    #[inline(always)]
+    fn envelope2(&self, d2: &[f64; LANES]) -> [f64; LANES] {
+        let mut q = [0.0; LANES];
+        for i in 0..N {
+            let (d, m) = (self.d[i], self.m[i]);
+            for l in 0..LANES {
+                let (x, xp) = (self.w[i][l] - m, self.wp[i][l] - m);
+                q[l] += heavy_ball_term(x, xp, d * x, self.eps[l], self.p[l]);
+            }
+        }
+        for l in 0..LANES {
+            if !self.hb[l] {
+                q[l] = d2[l];
+            }
+        }
+        q
     }
 
     /// |w − w*|² per lane, summed over components in order (as `observe::distance2`).

@@ -33,7 +33,7 @@ use crate::dynamics::noise::GradientNoise;
 use crate::error::Error;
 use crate::observe::Criterion;
 use crate::observe::{
-    ContinuousObserver, Crossings, RATE_DECADES, RunReport, Status, StopRule, distance2,
+    ContinuousObserver, Crossings, Envelope, RATE_DECADES, RunReport, Status, StopRule, distance2,
 };
 use crate::potential::Potential;
 
@@ -60,6 +60,8 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     let floor_from = (1.0 - FLOOR_SHARE) * spec.t_end;
     let (mut floor_sum, mut floor_count) = (0.0, 0u64);
     let mut crossings = Crossings::default();
+    let envelope = Envelope::particle(run.potential, run.mass, run.friction, scheme.noisy());
+    let mut meter = Envelope::meter(&envelope);
 
     // The start: rows at t = 0, and a start that already meets the criterion.
     while observer.next_time().is_some_and(|t| t <= 0.0) {
@@ -70,11 +72,20 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     if measure < loose {
         crossings.loose = Some(0.0);
     }
-    if measure < tight {
-        crossings.tight = Some(0.0);
-        status = Some((Status::Converged, 0.0));
-    } else if stop.diverged(d2) {
+    // A non-finite start (or criterion there) is diverged before any criterion is read.
+    if StopRule::broken(d2, measure) {
+        crossings.loose = None;
         status = Some((Status::Diverged, 0.0));
+    } else {
+        if let Ok(e) = envelope {
+            meter.feed(0.0, e.particle_l2(potential, &scheme.w, scheme.velocity()));
+        }
+        if measure < tight {
+            crossings.tight = Some(0.0);
+            status = Some((Status::Converged, 0.0));
+        } else if stop.diverged(d2) {
+            status = Some((Status::Diverged, 0.0));
+        }
     }
 
     let total = steps_to(spec, h);
@@ -134,6 +145,19 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
             floor_sum += potential.value(&scheme.w) - e_min;
             floor_count += 1;
         }
+        // A non-finite state is diverged before any criterion is read (∇E(∞) can be 0).
+        let finite = scheme
+            .w
+            .iter()
+            .chain(scheme.velocity())
+            .all(|x| x.is_finite());
+        if !finite || StopRule::broken(d2, measure) {
+            status = Some((Status::Diverged, t1));
+            break;
+        }
+        if let Ok(e) = envelope {
+            meter.feed(t1, e.particle_l2(potential, &scheme.w, scheme.velocity()));
+        }
         if crossings.loose.is_none() && measure < loose {
             crossings.loose = Some(t1);
         }
@@ -150,12 +174,15 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     observer.finish(end_time, &scheme.w, scheme.velocity())?;
     let noise_floor = (scheme.noisy() && status == Status::NotConverged && floor_count > 0)
         .then(|| floor_sum / floor_count as f64);
+    let mut notes = Vec::new();
     Ok(RunReport {
         status,
         steps: k,
         evaluations: scheme.evaluations,
         final_value: stop.final_value(measure),
         crossings,
+        measured_rate: meter.finish(&mut notes),
+        notes,
         end_time,
         solver: Some("baoab"),
         noise_floor,

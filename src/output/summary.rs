@@ -25,7 +25,7 @@ pub fn write_summary_row(row: &SummaryRow, csv: &mut Rows) {
         Some(false) => Field::Text("false"),
         None => Field::Empty,
     });
-    csv.field(Field::Opt(r.crossings.measured_rate()));
+    csv.field(Field::Opt(r.measured_rate));
     csv.field(Field::Opt(row.speedup));
     csv.field(
         row.damping
@@ -36,7 +36,7 @@ pub fn write_summary_row(row: &SummaryRow, csv: &mut Rows) {
     csv.field(Field::Opt(r.noise_floor));
     csv.field(Field::Opt(row.theory_noise_floor));
     csv.field(r.solver.map_or(Field::Empty, Field::Text));
-    if row.notes.is_empty() {
+    if row.notes.is_empty() && r.notes.is_empty() {
         csv.field(Field::Text(r.status.note()));
     } else {
         csv.field(Field::Text(&row.note()));

@@ -1556,9 +1556,21 @@ fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {
         &[],
     )?
     .unwrap_or(StopSpec::default().criterion);
+    // Thresholds no squared norm can be compared with are refused where they are written.
+    let limit = |key: &str, why: Option<String>| match (t.num(key), why) {
+        (Ok(Some(n)), Some(why)) => Err(t.error_at(key, n.span.clone(), why)),
+        _ => Ok(()),
+    };
+    let tolerance = positive_opt(t, "tolerance")?.unwrap_or(StopSpec::default().tolerance);
+    limit(
+        "tolerance",
+        StopSpec::tolerance_problem(criterion, tolerance),
+    )?;
+    let divergence = positive_opt(t, "divergence")?.unwrap_or(StopSpec::default().divergence);
+    limit("divergence", StopSpec::divergence_problem(divergence))?;
     Ok(StopSpec {
         criterion,
-        tolerance: positive_opt(t, "tolerance")?.unwrap_or(StopSpec::default().tolerance),
-        divergence: positive_opt(t, "divergence")?.unwrap_or(StopSpec::default().divergence),
+        tolerance,
+        divergence,
     })
 }

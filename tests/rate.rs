@@ -1,0 +1,155 @@
+//! `measured_rate` measures what `theory_rate` predicts — the asymptotic decay rate of the
+//! distance to the minimum — whatever the stop criterion and whatever the phase of an
+//! oscillation (docs/theory.md §8 "Measured rate"): on H = diag(1, 100) over a 30 × 30
+//! mass × friction sweep under every criterion, and on the shipped KTH and W1 grids,
+//! continuous and discrete.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{num, read_csv, run_ok, shipped};
+use heavyball::theory;
+
+type Row = HashMap<String, String>;
+
+fn grid(criterion: &str, tolerance: &str) -> Vec<Row> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("grid.toml");
+    std::fs::write(
+        &input,
+        format!(
+            "name = \"grid\"\n[potential]\nkind = \"quadratic\"\neigenvalues = [1.0, 100.0]\n\
+             [particle]\nposition = [1.0, 1.0]\n[continuous]\nmethod = \"auto\"\nrtol = 1e-10\n\
+             atol = 1e-14\nt_end = 3000.0\n[stop]\ncriterion = \"{criterion}\"\n\
+             tolerance = {tolerance}\n[sweep]\nmass = {{ logspace = [-2.0, 2.0, 30] }}\n\
+             friction = {{ logspace = [-1.0, 2.0, 30] }}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    run_ok(&input, &out);
+    read_csv(&out.join("grid").join("summary.csv"))
+}
+
+/// The slowest root of the continuous particle on `ks` and the next one's decay rate (for
+/// "simple": the slow root real and at least 10% apart from every other).
+fn continuous_simple(m: f64, mu: f64, ks: &[f64]) -> bool {
+    use theory::Roots;
+    let mut rates: Vec<(f64, bool)> = Vec::new();
+    for &k in ks {
+        match theory::continuous_roots(m, mu, k) {
+            Roots::Massless(l) => rates.push((-l, true)),
+            Roots::Real(a, b) => {
+                rates.push((-a, true));
+                rates.push((-b, true));
+            }
+            Roots::Repeated(l) => {
+                rates.push((-l, false));
+                rates.push((-l, false));
+            }
+            Roots::Complex { re, .. } => {
+                rates.push((-re, false));
+                rates.push((-re, false));
+            }
+        }
+    }
+    rates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    rates[0].1 && rates.get(1).is_none_or(|n| n.0 >= 1.1 * rates[0].0)
+}
+
+/// Checks every row with a theory rate: within 2% where the slow root is real and simple,
+/// within 5% where every mode is underdamped, none off by more than 10%; an empty rate
+/// carries a note. Returns the worst ratio per regime for the log.
+fn check(rows: &[Row], ks: &[f64], what: &str) {
+    let mut worst: HashMap<&str, (f64, f64)> = HashMap::new();
+    for row in rows {
+        let Some(theory) = row["theory_rate"].parse::<f64>().ok().filter(|&r| r > 0.0) else {
+            continue;
+        };
+        let Ok(measured) = row["measured_rate"].parse::<f64>() else {
+            assert!(
+                row["note"].contains("no measured_rate"),
+                "{what} point {}: empty rate without a note: {row:?}",
+                row["point"]
+            );
+            continue;
+        };
+        let ratio = measured / theory;
+        let continuous = row["method"] == "continuous";
+        let (m, mu) = (num(row, "mass"), num(row, "friction"));
+        let regime = if !continuous {
+            "discrete"
+        } else if ks.iter().all(|&k| mu * mu < 4.0 * m * k) {
+            "under"
+        } else if continuous_simple(m, mu, ks) {
+            "simple"
+        } else {
+            "other"
+        };
+        let band = match regime {
+            "simple" => 0.02,
+            "under" => 0.05,
+            _ => 0.10,
+        };
+        assert!(
+            (ratio - 1.0).abs() <= band,
+            "{what} point {} ({regime}, m {m}, mu {mu}): measured/theory = {ratio}",
+            row["point"]
+        );
+        let w = worst.entry(regime).or_insert((1.0, 1.0));
+        *w = (w.0.min(ratio), w.1.max(ratio));
+    }
+    eprintln!("{what}: measured/theory by regime {worst:?}");
+}
+
+#[test]
+fn the_rate_is_the_distances_whatever_the_criterion() {
+    for (criterion, tolerance) in [
+        ("loss", "1e-14"),
+        ("distance", "1e-7"),
+        ("gradient", "1e-7"),
+        ("energy", "1e-7"),
+    ] {
+        let rows = grid(criterion, tolerance);
+        assert_eq!(rows.len(), 900);
+        check(&rows, &[1.0, 100.0], criterion);
+        // Enough points measured: every overdamped one, most underdamped ones.
+        let measured = rows
+            .iter()
+            .filter(|r| !r["measured_rate"].is_empty())
+            .count();
+        assert!(measured >= 850, "{criterion}: {measured} of 900 measured");
+    }
+}
+
+#[test]
+fn a_swing_through_the_minimum_does_not_make_the_rate() {
+    // m = 1.17, μ = 0.1 on diag(1, 100): the path swings through w* near t = 114 and the
+    // loss touches 1e-14 there; the old two-crossing rate read ~1e7 times theory.
+    let rows = grid("loss", "1e-14");
+    for row in &rows {
+        let (m, mu) = (num(row, "mass"), num(row, "friction"));
+        if (m - 1.17).abs() < 0.02 && (mu - 0.1).abs() < 1e-9 {
+            let theory = num(row, "theory_rate");
+            match row["measured_rate"].parse::<f64>() {
+                Ok(r) => assert!((r / theory - 1.0).abs() <= 0.05, "{r} vs {theory}"),
+                Err(_) => assert!(row["note"].contains("no measured_rate"), "{row:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_shipped_kth_and_w1_grids_measure_their_theory() {
+    check(
+        &read_csv(&shipped().join("kth-mass-friction").join("summary.csv")),
+        &[3.0, 30.0],
+        "kth",
+    );
+    check(
+        &read_csv(&shipped().join("w1-mass-friction").join("summary.csv")),
+        &[6.0, 60.0],
+        "w1",
+    );
+}
