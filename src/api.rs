@@ -7,6 +7,7 @@
 //!
 //! | setting | default |
 //! |---|---|
+//! | mass, friction | none needed for explicit (ε, p) entries alone; with a heavy-ball [`Continuous`] run and a first entry with a learning rate, neither given means the particle is that entry's twin m = pΔt²/ε, μ = (1 − p)Δt/ε (one alone is an error) |
 //! | velocity | zero |
 //! | [`Continuous`] | `auto`, rtol 1e-8, atol 1e-10, t_end 100, sample_interval t_end/1000, max_steps 10⁶, model heavy-ball |
 //! | [`Discrete`] | dt 1, map qian (from the particle), form polyak for a map and pytorch for an explicit (ε, p); steps ceil(t_end/dt) with a continuous run, else 100 000; label `<scheme>-<i>` |

@@ -11,8 +11,9 @@ use crate::potential::Potential;
 /// The particle: `m w'' + μ w' = −∇E(w)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Particle {
-    /// Mass m ≥ 0 (0 is gradient flow); None when a learning-rate × momentum sweep makes
-    /// the continuous particle the twin of the first discrete entry.
+    /// Mass m ≥ 0 (0 is gradient flow); None when the continuous particle is the twin of
+    /// the first discrete entry: a learning-rate × momentum sweep, or a heavy-ball
+    /// `[continuous]` run with neither mass nor friction beside an explicit first entry.
     pub mass: Option<f64>,
     /// Friction μ > 0; None exactly when `mass` is.
     pub friction: Option<f64>,
@@ -30,7 +31,7 @@ pub struct Point {
     /// The values of the swept keys.
     pub values: Values,
     /// The continuous particle (m, μ); None when it is the twin of the first discrete
-    /// entry (a learning-rate × momentum sweep); μ is NaN for the Nesterov ODE (3m/t).
+    /// entry (see [`Particle::mass`]); μ is NaN for the Nesterov ODE (3m/t).
     pub particle: Option<(f64, f64)>,
     /// Each discrete entry's parameters and step budget.
     pub discrete: Vec<(DiscreteParams, u64)>,

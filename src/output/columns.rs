@@ -153,7 +153,11 @@ pub fn summary() -> Vec<Column> {
             "continuous: the method that integrated this row (method = auto picks baoab under gradient noise, bdf where the particle is stiff, else dopri5); discrete: empty",
             "",
         ),
-        col("note", "why a run failed or was skipped", ""),
+        col(
+            "note",
+            "why a run stopped where it did: failed or skipped, the reason; not-converged, the budget it spent and where it came from (discrete: steps = N (given) | steps = N = ceil(t_end/dt) = ceil(T/DT) | steps = N (default without [continuous]); continuous: t_end = T reached); diverged, |w - w*| (|w| without a known minimum) past the divergence threshold or not finite, and the step or time",
+            "",
+        ),
     ]
 }
 
