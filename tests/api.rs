@@ -624,12 +624,21 @@ fn a_user_potential_runs_every_integrator_as_the_built_in_quadratic() {
         if criterion == Criterion::Gradient {
             users.push(run_with(Bare::new(&k), &s, None, &schemes()));
         }
-        for user in &users {
+        for (i, user) in users.iter().enumerate() {
             assert_eq!(user.rows.len(), 3);
             for (u, b) in user.rows.iter().zip(&builtin.rows) {
+                let mut u = u.clone();
+                if i == 1 {
+                    // Without w* there is no distance to measure a decay rate from: the
+                    // same run otherwise, its note says so.
+                    assert_eq!(u.report.measured_rate, None);
+                    assert!(u.note().contains("no known minimum"), "{}", u.note());
+                    u.report.measured_rate = b.report.measured_rate;
+                    u.report.notes = b.report.notes.clone();
+                }
                 // The discrete schemes never call the Hessian: bit-identical whatever the
                 // potential implements.
-                assert_same_run(u, b, true, &format!("{criterion:?} {}", b.method));
+                assert_same_run(&u, b, true, &format!("{criterion:?} {}", b.method));
                 assert_eq!((u.learning_rate, u.momentum), (b.learning_rate, b.momentum));
             }
         }

@@ -115,7 +115,7 @@ pub fn summary() -> Vec<Column> {
         ),
         col(
             "measured_rate",
-            "ln(1000) / (t(tol) - t(1000 tol)): decay over the last three decades of the criterion",
+            "asymptotic decay rate of the distance to the minimum, whatever the criterion: minus the least-squares slope of ln L against t over the last three decades of an envelope L of the state (docs/theory.md section 8); empty, with a note why, where none can be measured",
             "1/time",
         ),
         col(
