@@ -113,6 +113,15 @@ fn the_rate_is_the_distances_whatever_the_criterion() {
     ] {
         let rows = grid(criterion, tolerance);
         assert_eq!(rows.len(), 900);
+        // A swing needs an oscillation; the energy criterion never swings.
+        for row in &rows {
+            if row["note"].contains("crossed during a swing") {
+                assert!(
+                    criterion != "energy" && row["damping"] == "under",
+                    "{row:?}"
+                );
+            }
+        }
         check(&rows, &[1.0, 100.0], criterion);
         // Enough points measured: every overdamped one, most underdamped ones.
         let measured = rows
@@ -132,6 +141,9 @@ fn a_swing_through_the_minimum_does_not_make_the_rate() {
         let (m, mu) = (num(row, "mass"), num(row, "friction"));
         if (m - 1.17).abs() < 0.02 && (mu - 0.1).abs() < 1e-9 {
             let theory = num(row, "theory_rate");
+            // The crossing stands, but the note says the particle had not settled.
+            assert_eq!(row["status"], "converged");
+            assert!(row["note"].contains("crossed during a swing"), "{row:?}");
             match row["measured_rate"].parse::<f64>() {
                 Ok(r) => assert!((r / theory - 1.0).abs() <= 0.05, "{r} vs {theory}"),
                 Err(_) => assert!(row["note"].contains("no measured_rate"), "{row:?}"),

@@ -128,6 +128,10 @@ struct Watch<'r, O: ContinuousObserver> {
     /// What the measured rate follows, and its meter.
     envelope: Result<Envelope, &'static str>,
     meter: RateMeter,
+    /// The note of a crossing made during a swing ([`crate::observe::swing_note`]).
+    swing: Option<String>,
+    /// Scratch for the envelope's ∇E.
+    rate_g: Vec<f64>,
     observer: &'r mut O,
     // The previous step end: time, state, derivative, w''.
     t0: f64,
@@ -319,8 +323,17 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     fn feed_rate(&mut self, t: f64, state: Option<(&[f64], &[f64])>) {
         if let Ok(e) = self.envelope {
             let (w, v) = state.unwrap_or((&self.w, &self.v));
-            let q = e.particle_l2(self.potential, w, v);
+            let q = e.particle_l2(self.potential, w, v, &mut self.rate_g);
             self.meter.feed(t, q);
+        }
+    }
+
+    /// At a crossing (`self.w`, `self.v`): the note if the particle was still swinging.
+    fn note_swing(&mut self) {
+        if let Some(e_min) = self.potential.minimum_value() {
+            let kinetic = self.mass * self.v.iter().map(|x| x * x).sum::<f64>();
+            let e2 = kinetic + 2.0 * (self.potential.value(&self.w) - e_min);
+            self.swing = crate::observe::swing_note(&self.stop, self.potential, e2);
         }
     }
 
@@ -532,6 +545,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             self.crossings.tight = Some(tc);
             self.state_at(s, h);
             self.final_measure = self.measure_w();
+            self.note_swing();
             self.end(Status::Converged, tc)
         } else if self.stop.diverged(distance2(self.potential, &y1[..self.n])) {
             // Also every non-finite end: `hit` needs a finite step, and the divergence
@@ -703,6 +717,8 @@ impl ContinuousRun<'_> {
                 self.noise.is_some(),
             ),
             meter: RateMeter::default(),
+            swing: None,
+            rate_g: vec![0.0; n],
             observer,
             t0: 0.0,
             y0: vec![0.0; state_dim],
@@ -778,7 +794,7 @@ impl ContinuousRun<'_> {
             return Err(e);
         }
         let final_value = watch.stop.final_value(watch.final_measure);
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = watch.swing.take().into_iter().collect();
         let measured_rate = match watch.envelope {
             Ok(_) => watch.meter.finish(&mut notes),
             Err(why) => RateMeter::off(why).finish(&mut notes),

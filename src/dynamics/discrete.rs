@@ -12,8 +12,8 @@ use super::noise::GradientNoise;
 use super::settings::{Form, Scheme};
 use crate::error::Error;
 use crate::observe::{
-    Crossings, DiscreteObserver, Envelope, RATE_DECADES, RunReport, Status, StopRule, distance2,
-    heavy_ball_term,
+    Crossings, DiscreteObserver, Envelope, RATE_DECADES, RunReport, Status, StopRule,
+    discrete_energy2, distance2, heavy_ball_term, swing_note,
 };
 use crate::potential::Potential;
 
@@ -476,6 +476,11 @@ impl DiscreteRun<'_> {
         let noise_floor = (status == Status::NotConverged && floor_count > 0)
             .then(|| floor_sum / floor_count as f64);
         let mut notes = Vec::new();
+        if status == Status::Converged
+            && let Some(e2) = discrete_energy2(self.potential, it.w(), it.w_prev(), energy_mass, dt)
+        {
+            notes.extend(swing_note(stop, self.potential, e2));
+        }
         Ok(RunReport {
             status,
             steps: k,

@@ -15,8 +15,8 @@
 use super::discrete::DiscreteRun;
 use super::settings::{Form, Scheme};
 use crate::observe::Criterion;
-use crate::observe::heavy_ball_term;
 use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status};
+use crate::observe::{discrete_energy2, heavy_ball_term, swing_note};
 
 /// Runs advanced together.
 pub const LANES: usize = 8;
@@ -173,6 +173,17 @@ impl<const N: usize> Lanes<N> {
                     };
                     let tight_at = (status == Status::Converged).then_some(t);
                     let mut notes = Vec::new();
+                    if status == Status::Converged {
+                        // The scalar loop's swing note, on the same potential and state.
+                        let w: Vec<f64> = (0..N).map(|i| lanes.w[i][l]).collect();
+                        let wp: Vec<f64> = (0..N).map(|i| lanes.wp[i][l]).collect();
+                        let c = &run.coefficients;
+                        if let Some(e2) =
+                            discrete_energy2(run.potential, &w, &wp, c.energy_mass, c.dt)
+                        {
+                            notes.extend(swing_note(&stop, run.potential, e2));
+                        }
+                    }
                     let measured_rate = lanes.meters[l].finish(&mut notes);
                     reports[j] = Some(RunReport {
                         status,

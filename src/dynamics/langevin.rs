@@ -62,6 +62,7 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     let mut crossings = Crossings::default();
     let envelope = Envelope::particle(run.potential, run.mass, run.friction, scheme.noisy());
     let mut meter = Envelope::meter(&envelope);
+    let mut rate_g = vec![0.0; potential.dim()];
 
     // The start: rows at t = 0, and a start that already meets the criterion.
     while observer.next_time().is_some_and(|t| t <= 0.0) {
@@ -78,7 +79,10 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
         status = Some((Status::Diverged, 0.0));
     } else {
         if let Ok(e) = envelope {
-            meter.feed(0.0, e.particle_l2(potential, &scheme.w, scheme.velocity()));
+            meter.feed(
+                0.0,
+                e.particle_l2(potential, &scheme.w, scheme.velocity(), &mut rate_g),
+            );
         }
         if measure < tight {
             crossings.tight = Some(0.0);
@@ -156,7 +160,10 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
             break;
         }
         if let Ok(e) = envelope {
-            meter.feed(t1, e.particle_l2(potential, &scheme.w, scheme.velocity()));
+            meter.feed(
+                t1,
+                e.particle_l2(potential, &scheme.w, scheme.velocity(), &mut rate_g),
+            );
         }
         if crossings.loose.is_none() && measure < loose {
             crossings.loose = Some(t1);
@@ -175,6 +182,13 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
     let noise_floor = (scheme.noisy() && status == Status::NotConverged && floor_count > 0)
         .then(|| floor_sum / floor_count as f64);
     let mut notes = Vec::new();
+    if status == Status::Converged
+        && let Some(e_min) = run.potential.minimum_value()
+    {
+        let kinetic = run.mass * scheme.velocity().iter().map(|x| x * x).sum::<f64>();
+        let e2 = kinetic + 2.0 * (run.potential.value(&scheme.w) - e_min);
+        notes.extend(crate::observe::swing_note(&stop, run.potential, e2));
+    }
     Ok(RunReport {
         status,
         steps: k,
