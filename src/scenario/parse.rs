@@ -194,7 +194,7 @@ fn first_entry_twin(
     let swept = |key: AxisKey| sweep.is_some_and(|s| s.sweeps(key));
     let rate_sweep = swept(AxisKey::LearningRate) || swept(AxisKey::Momentum);
     let single = continuous.is_some_and(|c| c.model == Model::HeavyBall)
-        && !(particle.has("mass") && particle.has("friction"))
+        && (!particle.has("mass") || !particle.has("friction"))
         && !swept(AxisKey::Mass)
         && !swept(AxisKey::Friction);
     if !(rate_sweep || single) {
