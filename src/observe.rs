@@ -409,7 +409,7 @@ impl RateMeter {
             // At the minimum to the last bit (nothing left to decay) or an indefinite
             // quadratic form: no more samples.
             self.next = f64::NEG_INFINITY;
-            if !(l2 >= 0.0) && self.off.is_none() {
+            if (l2.is_nan() || l2 < 0.0) && self.off.is_none() {
                 self.off = Some("the envelope quantity was not positive");
             }
             return;
