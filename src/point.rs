@@ -72,8 +72,15 @@ impl SummaryRow {
     /// The `note` column's text.
     pub fn note(&self) -> String {
         let own = self.report.status.note();
+        // A diverged run has no rate to explain: its own remark says what happened.
+        let diverged = self.report.status == Status::Diverged;
+        let run = self
+            .report
+            .notes
+            .iter()
+            .filter(move |n| !(diverged && n.starts_with("no measured_rate")));
         let parts = std::iter::once(own)
-            .chain(self.report.notes.iter().map(String::as_str))
+            .chain(run.map(String::as_str))
             .chain(self.notes.iter().map(String::as_str));
         parts
             .filter(|s| !s.is_empty())
