@@ -153,7 +153,7 @@ pub fn horizon_steps(t_end: f64, dt: f64) -> u64 {
 /// Everything a run or a sweep needs, in the engine's own types: the loss surface, the
 /// particle, the continuous run and discrete entries, the stop rule, gradient noise, the
 /// trajectory columns and the grid. A scenario file converts into one
-/// (`Scenario::problem`); the builders of [`crate::api`] make one from code.
+/// (`Scenario::problem`); the builders (`Problem::builder`) make one from code.
 #[derive(Clone)]
 pub struct Problem {
     /// The loss surface (a built-in one, or the user's own).
