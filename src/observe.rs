@@ -334,7 +334,7 @@ pub struct Crossings {
 }
 
 /// Spacing of the rate meter's samples in ln L: one every eighth of a decade.
-const RATE_SPACING: f64 = std::f64::consts::LN_10 / 8.0;
+pub(crate) const RATE_SPACING: f64 = std::f64::consts::LN_10 / 8.0;
 
 /// Samples the rate meter keeps: four decades at [`RATE_SPACING`] (the fit uses three).
 const RATE_SAMPLES: usize = 33;
@@ -347,18 +347,19 @@ const RATE_MAX_RESIDUAL: f64 = 0.05;
 /// The measured decay rate: the least-squares slope of ln L against t over the last three
 /// decades ([`RATE_DECADES`]) of an envelope quantity L that decays like the distance to
 /// the minimum (docs/theory.md §8 "Measured rate"). The loops feed it L² at every step
-/// ([`Self::feed`]: one comparison); it keeps a sample (t, ln L) each time L has fallen by
+/// ([`Self::feed`]: one comparison); it keeps a sample (t, L²) each time L has fallen by
 /// an eighth of a decade since the last kept one, in a fixed ring of the last four
-/// decades: no allocation, no logarithm per step.
+/// decades: no allocation, and no logarithm until the fit.
 #[derive(Debug, Clone)]
 pub struct RateMeter {
     t: [f64; RATE_SAMPLES],
-    y: [f64; RATE_SAMPLES],
+    /// L² of each sample (ln L is taken by the fit).
+    l2: [f64; RATE_SAMPLES],
     /// Samples kept so far (the ring holds the last [`RATE_SAMPLES`]).
     kept: usize,
     /// L² below which the next sample is kept.
     next: f64,
-    /// ln L of the first sample.
+    /// L² of the first sample.
     first: f64,
     /// Why no rate can be measured, decided before the run (noise, no minimum) or on the
     /// way (L² not positive).
@@ -369,7 +370,7 @@ impl Default for RateMeter {
     fn default() -> Self {
         RateMeter {
             t: [0.0; RATE_SAMPLES],
-            y: [0.0; RATE_SAMPLES],
+            l2: [0.0; RATE_SAMPLES],
             kept: 0,
             next: f64::INFINITY,
             first: f64::NAN,
@@ -414,14 +415,18 @@ impl RateMeter {
             }
             return;
         }
-        let y = 0.5 * l2.ln();
         if self.kept == 0 {
-            self.first = y;
+            self.first = l2;
         }
         let i = self.kept % RATE_SAMPLES;
-        (self.t[i], self.y[i]) = (t, y);
+        (self.t[i], self.l2[i]) = (t, l2);
         self.kept += 1;
         self.next = l2 * (-2.0 * RATE_SPACING).exp();
+    }
+
+    /// ln L of the sample in ring slot `i`.
+    fn y(&self, i: usize) -> f64 {
+        0.5 * self.l2[i].ln()
     }
 
     /// The rate, or why there is none (for the `note` column).
@@ -435,7 +440,7 @@ impl RateMeter {
         let fell = if self.kept == 0 {
             0.0
         } else {
-            self.first - self.y[last]
+            0.5 * self.first.ln() - self.y(last)
         };
         // A hair of slack: samples are an eighth of a decade apart to round-off.
         if self.kept < 2 || fell < window - 1e-9 {
@@ -445,10 +450,10 @@ impl RateMeter {
                 RATE_DECADES.log10()
             ));
         }
-        let top = self.y[last] + window + 1e-9;
+        let top = self.y(last) + window + 1e-9;
         let samples = (0..n)
             .map(|j| (self.kept - n + j) % RATE_SAMPLES)
-            .map(|i| (self.t[i], self.y[i]))
+            .map(|i| (self.t[i], self.y(i)))
             .filter(|&(_, y)| y <= top);
         let (mut c, mut st, mut sy) = (0.0, 0.0, 0.0);
         for (t, y) in samples.clone() {

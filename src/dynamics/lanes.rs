@@ -15,7 +15,9 @@
 use super::discrete::DiscreteRun;
 use super::settings::{Form, Scheme};
 use crate::observe::Criterion;
-use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status};
+use crate::observe::{
+    Crossings, Envelope, RATE_DECADES, RATE_SPACING, RateMeter, RunReport, Status,
+};
 use crate::observe::{discrete_energy2, heavy_ball_term, swing_note};
 
 /// Runs advanced together.
@@ -73,12 +75,24 @@ struct Lanes<const N: usize> {
     /// The run each lane holds.
     job: [Option<usize>; LANES],
     loose_at: [Option<f64>; LANES],
-    /// Each run's rate meter, the L² below which it keeps its next sample (−∞ when
-    /// idle), and whether its envelope is the heavy ball's (else the distance).
+    /// Each run's rate meter; for a distance envelope the d² below which it keeps its next
+    /// sample (−∞ when idle or when the envelope is the heavy ball's).
     meters: [RateMeter; LANES],
     next: [f64; LANES],
+    /// Whether a lane's envelope is the heavy ball's, and the global step at which its
+    /// L² must next be evaluated ([`Self::schedule`]; `u64::MAX` when never).
     hb: [bool; LANES],
+    due: [u64; LANES],
+    /// Steps a heavy-ball envelope can wait after a kept sample ([`Self::schedule`]), and
+    /// each run's Δt.
+    wait: [u64; LANES],
+    dt: [f64; LANES],
 }
+
+/// Relative margin of [`Lanes::schedule`]'s prediction: the heavy ball's L² is evaluated
+/// exactly from the step at which p^j·L² is within this factor of the meter's threshold.
+/// Rounding moves a computed L² by ~1e-15 of the form's terms, far inside it.
+const DUE_MARGIN: f64 = 1e-3;
 
 impl<const N: usize> Lanes<N> {
     // `!(d2 <= div2)` as `StopRule::diverged`: NaN counts as diverged.
@@ -114,6 +128,9 @@ impl<const N: usize> Lanes<N> {
             meters: std::array::from_fn(|_| RateMeter::default()),
             next: [f64::NEG_INFINITY; LANES],
             hb: [false; LANES],
+            due: [u64::MAX; LANES],
+            wait: [1; LANES],
+            dt: [0.0; LANES],
         };
         for l in 0..LANES {
             lanes.idle(l);
@@ -129,19 +146,24 @@ impl<const N: usize> Lanes<N> {
         }
         let div2 = stop.divergence2();
         let mut k = 0u64;
-        // The first step at which some lane's budget ends.
-        let mut deadline = lanes.last.iter().copied().min().unwrap_or(u64::MAX);
+        // The first step at which some lane's budget ends, and at which some lane's
+        // heavy-ball envelope is due.
+        let mut deadline = lanes.deadline();
+        let mut due = lanes.first_due();
         while busy > 0 {
-            // The check before step k: the scalar loop's, across the lanes.
+            // The check before step k: the scalar loop's, across the lanes. A rate sample
+            // alone takes the short way ([`Self::sample`]); a crossing, a divergence or a
+            // budget's end the long one, which samples too.
             let d2 = lanes.distance2();
-            let q = if lanes.hb.iter().any(|&b| b) {
-                lanes.envelope2(&d2)
-            } else {
-                d2
-            };
             let mut alarm = k == deadline;
+            let mut sample = k == due;
             for l in 0..LANES {
-                alarm |= d2[l] < lanes.alarm[l] || !(d2[l] <= div2) || q[l] < lanes.next[l];
+                alarm |= d2[l] < lanes.alarm[l] || !(d2[l] <= div2);
+                sample |= d2[l] < lanes.next[l];
+            }
+            if sample && !alarm {
+                lanes.sample(k, &d2);
+                due = lanes.first_due();
             }
             if alarm {
                 for l in 0..LANES {
@@ -155,8 +177,7 @@ impl<const N: usize> Lanes<N> {
                     let status = if !m.is_finite() {
                         Status::Diverged
                     } else {
-                        lanes.meters[l].feed(t, q[l]);
-                        lanes.next[l] = lanes.meters[l].next();
+                        lanes.feed(l, k, m);
                         if lanes.loose_at[l].is_none() && m < loose {
                             lanes.loose_at[l] = Some(t);
                             lanes.alarm[l] = tight;
@@ -211,7 +232,8 @@ impl<const N: usize> Lanes<N> {
                         }
                     }
                 }
-                deadline = lanes.last.iter().copied().min().unwrap_or(u64::MAX);
+                deadline = lanes.deadline();
+                due = lanes.first_due();
                 // A freshly loaded lane must be checked before it steps.
                 continue;
             }
@@ -242,7 +264,72 @@ impl<const N: usize> Lanes<N> {
         let envelope = run.envelope();
         self.hb[l] = matches!(envelope, Ok(Envelope::HeavyBall { .. }));
         self.meters[l] = Envelope::meter(&envelope);
-        self.next[l] = self.meters[l].next();
+        self.next[l] = if self.hb[l] {
+            f64::NEG_INFINITY
+        } else {
+            self.meters[l].next()
+        };
+        self.due[l] = if self.hb[l] { k } else { u64::MAX };
+        // p^j falls below the threshold's factor e^{−2·RATE_SPACING} (with the margin)
+        // at j = s: the lane can wait ⌈s⌉ − 1 steps after a kept sample.
+        let s = ((1.0 + DUE_MARGIN).ln() - 2.0 * RATE_SPACING) / c.momentum.ln();
+        self.wait[l] = if s.is_finite() && s >= 2.0 {
+            s.ceil() as u64 - 1
+        } else {
+            1
+        };
+        self.dt[l] = c.dt;
+    }
+
+    /// The first global step at which some lane's budget ends.
+    fn deadline(&self) -> u64 {
+        self.last.iter().copied().min().unwrap_or(u64::MAX)
+    }
+
+    /// The first global step at which some lane's heavy-ball envelope is due.
+    fn first_due(&self) -> u64 {
+        self.due.iter().copied().min().unwrap_or(u64::MAX)
+    }
+
+    /// Feeds lane `l`'s rate meter at global step `k`, where its distance² is `d2`: the
+    /// heavy ball's envelope when it is due, else d² (a no-op unless below the threshold).
+    #[inline(always)]
+    fn feed(&mut self, l: usize, k: u64, d2: f64) {
+        let t = (k - self.start[l]) as f64 * self.dt[l];
+        if !self.hb[l] {
+            self.meters[l].feed(t, d2);
+            self.next[l] = self.meters[l].next();
+        } else if k >= self.due[l] {
+            let before = self.meters[l].next();
+            self.meters[l].feed(t, self.envelope2(l));
+            self.schedule(l, k, before);
+        }
+    }
+
+    /// The short way of a check that only takes rate samples: every lane fed.
+    #[inline(never)]
+    fn sample(&mut self, k: u64, d2: &[f64; LANES]) {
+        for l in 0..LANES {
+            if self.job[l].is_some() {
+                self.feed(l, k, d2[l]);
+            }
+        }
+    }
+
+    /// When lane `l`'s heavy-ball L², just fed at global step `k` to a meter whose
+    /// threshold was `before`, must be evaluated next. L² falls by exactly p a step on a
+    /// quadratic: after a kept sample it stays above the new threshold for its
+    /// steps (its `wait`, with [`DUE_MARGIN`]); otherwise it is evaluated every step until a sample is
+    /// kept. The kept samples are the scalar loop's: only work is skipped.
+    fn schedule(&mut self, l: usize, k: u64, before: f64) {
+        let threshold = self.meters[l].next();
+        self.due[l] = if threshold == f64::NEG_INFINITY {
+            u64::MAX
+        } else if threshold != before {
+            k.saturating_add(self.wait[l])
+        } else {
+            k + 1
+        };
     }
 
     /// Parks lane `l` at the minimum with no motion: it never raises an alarm again.
@@ -258,25 +345,17 @@ impl<const N: usize> Lanes<N> {
         self.job[l] = None;
         self.next[l] = f64::NEG_INFINITY;
         self.hb[l] = false;
+        self.due[l] = u64::MAX;
     }
 
-    /// Each lane's envelope L² ([`DiscreteRun::envelope`]): the heavy ball's quadratic form
-    /// (the scalar loop's [`heavy_ball_term`] sum, with ∇E = d(w − m) as `Diagonal`
-    /// computes it) where `hb`, else the distance `d2`.
-    #[inline(always)]
-    fn envelope2(&self, d2: &[f64; LANES]) -> [f64; LANES] {
-        let mut q = [0.0; LANES];
+    /// Lane `l`'s heavy-ball envelope L² ([`DiscreteRun::envelope`]): the scalar loop's
+    /// [`heavy_ball_term`] sum, with ∇E = d(w − m) as `Diagonal` computes it.
+    fn envelope2(&self, l: usize) -> f64 {
+        let mut q = 0.0;
         for i in 0..N {
             let (d, m) = (self.d[i], self.m[i]);
-            for l in 0..LANES {
-                let (x, xp) = (self.w[i][l] - m, self.wp[i][l] - m);
-                q[l] += heavy_ball_term(x, xp, d * x, self.eps[l], self.p[l]);
-            }
-        }
-        for l in 0..LANES {
-            if !self.hb[l] {
-                q[l] = d2[l];
-            }
+            let (x, xp) = (self.w[i][l] - m, self.wp[i][l] - m);
+            q += heavy_ball_term(x, xp, d * x, self.eps[l], self.p[l]);
         }
         q
     }
@@ -342,7 +421,7 @@ mod tests {
             let k_max = d.iter().copied().fold(0.0, f64::max);
             let minimum = [0.3, -1.0, 0.0, 2.0][..n].to_vec();
             let q = Quadratic::new(&HessianSpec::Diagonal(d), minimum.clone()).unwrap();
-            let starts: Vec<(Vec<f64>, Vec<f64>)> = (0..40)
+            let starts: Vec<(Vec<f64>, Vec<f64>)> = (0..80)
                 .map(|j| {
                     let w = if j == 7 {
                         minimum.clone()
@@ -385,10 +464,19 @@ mod tests {
             for (j, (run, report)) in runs.iter().zip(&laned).enumerate() {
                 assert_eq!(report, &run.run(&mut ()).unwrap(), "n = {n}, run {j}");
             }
-            // The mix really holds every ending.
+            // The mix really holds every ending, and rates measured on the heavy ball's
+            // envelope (evaluated only when due) as well as on the distance.
             for s in [Status::Converged, Status::Diverged, Status::NotConverged] {
                 assert!(statuses.contains(&&s), "n = {n}: no {s:?}");
             }
+            let rated = |hb: bool| {
+                runs.iter().zip(&laned).filter(move |(run, r)| {
+                    r.measured_rate.is_some()
+                        && matches!(run.envelope(), Ok(Envelope::HeavyBall { .. })) == hb
+                })
+            };
+            assert!(rated(true).count() >= 2, "n = {n}: heavy-ball envelopes");
+            assert!(rated(false).count() >= 3, "n = {n}: distance envelopes");
         }
     }
 }
