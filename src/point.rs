@@ -15,7 +15,7 @@ use crate::dynamics::discrete::{DiscreteRun, Iterates};
 use crate::dynamics::lanes;
 use crate::dynamics::maps::{self, Coefficients, NoTwin};
 use crate::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
-use crate::dynamics::{Budget, ContinuousRun, Scheme};
+use crate::dynamics::{Budget, ContinuousRun, ContinuousSpec, Scheme};
 use crate::error::Error;
 use crate::observe::{
     ContinuousObserver, Criterion, DiscreteObserver, RunReport, Status, StopRule,
@@ -553,9 +553,18 @@ impl<'a> PointRunner<'a> {
     fn continuous_notes(&self, report: &RunReport) -> Vec<String> {
         let t_end = self.problem.continuous.as_ref().map(|c| c.t_end);
         match (&report.status, t_end) {
-            (Status::NotConverged, Some(t_end)) => vec![format!(
-                "budget spent: t_end = {t_end} reached without meeting the criterion"
-            )],
+            (Status::NotConverged, Some(t_end)) => {
+                // Equal to the default whether written or not: a resolved scenario.toml
+                // (which writes it) says the same when run again.
+                let origin = if t_end == ContinuousSpec::default().t_end {
+                    "the default"
+                } else {
+                    "given"
+                };
+                vec![format!(
+                    "budget spent: t_end = {t_end} ({origin}) reached without meeting the criterion"
+                )]
+            }
             (Status::Diverged, _) => {
                 vec![self.divergence_note(report, &format!("t = {}", report.end_time))]
             }

@@ -204,7 +204,7 @@ steps = 500
     );
     assert_eq!(
         note("continuous"),
-        "budget spent: t_end = 100 reached without meeting the criterion"
+        "budget spent: t_end = 100 (the default) reached without meeting the criterion"
     );
     assert_eq!(rows["heavy-ball-1"]["steps"], "200");
     assert_eq!(
@@ -226,6 +226,14 @@ steps = 500
     assert_eq!(
         budget_part(&rows2["heavy-ball-1"]["note"]),
         note("heavy-ball-1")
+    );
+
+    // A t_end other than the default was given; w = e^{-0.01t} is still 0.61 at t = 50.
+    let given = slow.replace("t_end = 100.0", "t_end = 50.0");
+    let rows = run(dir.path(), "slow-given", &given);
+    assert_eq!(
+        budget_part(&rows["continuous"]["note"]),
+        "budget spent: t_end = 50 (given) reached without meeting the criterion"
     );
 
     // Without [continuous]: 100000 steps; k = 1e-6 with ε = 0.01 barely moves.
