@@ -138,3 +138,26 @@ fn check_estimates_what_a_scenario_writes() {
         lines[1]
     );
 }
+
+/// A mass axis beside a momentum axis is refused with the twin's numbers at point 0 (the
+/// entry's ε = 0.02, Δt = 1 and the axis' first p = 0.5: m = pΔt²/ε = 25, μ = (1 − p)Δt/ε
+/// = 25), not only its formula.
+#[test]
+fn a_particle_axis_beside_a_rate_axis_names_the_twin() {
+    let text = "[potential]\nkind = \"quadratic\"\neigenvalues = [1.0, 10.0]\n[particle]\n\
+                position = [1.0, 1.0]\n[continuous]\nt_end = 40.0\n[[discrete]]\n\
+                learning_rate = 0.02\nmomentum = 0.9\n[sweep]\n\
+                mass = { values = [1.0, 2.0] }\nmomentum = { values = [0.5, 0.9] }\n";
+    let (code, line) = check(text);
+    assert_eq!(code, 2);
+    assert!(
+        line.starts_with("12:8: sweep.mass: cannot be swept together with momentum"),
+        "{line}"
+    );
+    assert!(
+        line.contains(
+            "(eps = 0.02, p = 0.5, dt = 1): m = p dt^2/eps = 25, mu = (1 - p) dt/eps = 25)"
+        ),
+        "{line}"
+    );
+}

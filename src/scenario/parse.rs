@@ -64,6 +64,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let particle_table = root
         .table("particle")?
         .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
+    check_particle_and_rate_axes(&root, &particle_table, continuous.as_ref(), sweep.as_ref())?;
     let twin = first_entry_twin(&root, &particle_table, continuous.as_ref(), sweep.as_ref())?;
     let particle = particle(&particle_table, n, sweep.as_ref(), model, twin.as_ref())?;
     // The position is never swept: one search serves every point.
@@ -218,6 +219,43 @@ fn first_entry_twin(
     let form = form.unwrap_or(Form::PyTorch);
     let c = crate::dynamics::maps::coefficients(scheme, form, params, None);
     Ok(Some(Twin { scheme, c }))
+}
+
+/// A mass or friction axis beside a learning-rate or momentum axis is refused: the latter
+/// makes the continuous particle the first entry's twin at every point. The error names
+/// the twin's values at point 0 where the entry gives them.
+fn check_particle_and_rate_axes(
+    root: &TableReader<'_, '_>,
+    particle: &TableReader<'_, '_>,
+    continuous: Option<&ContinuousSpec>,
+    sweep: Option<&Sweep>,
+) -> Result<()> {
+    let (Some(sweep), Some(table)) = (sweep, root.table("sweep")?) else {
+        return Ok(());
+    };
+    let find = |keys: [AxisKey; 2]| keys.into_iter().find(|&k| sweep.sweeps(k));
+    let (Some(p), Some(r)) = (
+        find([AxisKey::Mass, AxisKey::Friction]),
+        find([AxisKey::LearningRate, AxisKey::Momentum]),
+    ) else {
+        return Ok(());
+    };
+    // The entry's own defects are reported once this one is fixed.
+    let twin = first_entry_twin(root, particle, continuous, sweep.into())
+        .ok()
+        .flatten()
+        .map_or(String::new(), |tw| {
+            format!(" (at point 0: {})", tw.describe())
+        });
+    Err(table.error(
+        p.as_str(),
+        format!(
+            "cannot be swept together with {}: a learning_rate/momentum sweep makes the continuous particle the twin of the first discrete entry at every point, m = p dt^2/eps, mu = (1 - p) dt/eps{twin}; sweep {} with the entries derived from the particle (dt and a map), or {} alone",
+            r.as_str(),
+            p.as_str(),
+            r.as_str()
+        ),
+    ))
 }
 
 /// Every `[[discrete]]` entry, in file order; labels must differ. Where the continuous
@@ -523,22 +561,6 @@ fn sweep(t: &TableReader<'_, '_>) -> Result<Sweep> {
             Some(t.span.clone()),
             "sweep",
             format!("has no axis; give one or more of {}", names.join(", ")),
-        ));
-    }
-    let keys: Vec<AxisKey> = drafts.iter().map(|d| d.1).collect();
-    let particle_axis = keys
-        .iter()
-        .find(|k| matches!(k, AxisKey::Mass | AxisKey::Friction));
-    let rate_axis = keys
-        .iter()
-        .find(|k| matches!(k, AxisKey::LearningRate | AxisKey::Momentum));
-    if let (Some(p), Some(r)) = (particle_axis, rate_axis) {
-        return Err(t.error(
-            p.as_str(),
-            format!(
-                "cannot be swept together with {}: a learning_rate/momentum sweep makes the continuous particle the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps)",
-                r.as_str()
-            ),
         ));
     }
     // Counted before any value is computed: a typo in a count must not eat the memory.
