@@ -58,11 +58,37 @@ fn continuous_simple(m: f64, mu: f64, ks: &[f64]) -> bool {
     rates[0].1 && rates.get(1).is_none_or(|n| n.0 >= 1.1 * rates[0].0)
 }
 
+/// A heavy-ball row's regime from its roots on `ks` (rates −ln|σ|/Δt): "under" when every
+/// root is complex (the envelope is exactly ρⁿ); "simple" when the slowest root is real,
+/// decays at least 10% slower than every other, and the next one's weight has fallen below
+/// 1% of it where the fit's window starts (`t_window`: three decades before the end of the
+/// run); else "near" (two roots too close, or a run too short for its window to be
+/// asymptotic: a finite window reads the mix of both, held to 10%).
+fn discrete_regime(eps: f64, p: f64, dt: f64, t_window: f64, ks: &[f64]) -> &'static str {
+    let mut rates: Vec<(f64, bool)> = Vec::new();
+    for &k in ks {
+        for (re, im) in theory::heavy_ball_roots(eps, p, k) {
+            rates.push((-re.hypot(im).ln(), im == 0.0));
+        }
+    }
+    rates.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let gap = (rates[1].0 - rates[0].0) / dt;
+    if rates.iter().all(|r| !r.1) {
+        "under"
+    } else if rates[1].0 >= 1.1 * rates[0].0 && rates[0].1 && gap * t_window >= 100f64.ln() {
+        "simple"
+    } else {
+        "near"
+    }
+}
+
 /// Checks every row with a theory rate: within 2% where the slow root is real and simple,
 /// within 5% where every mode is underdamped, none off by more than 10%; an empty rate
-/// carries a note. Returns the worst ratio per regime for the log.
-fn check(rows: &[Row], ks: &[f64], what: &str) {
-    let mut worst: HashMap<&str, (f64, f64)> = HashMap::new();
+/// carries a note. Logs the extreme ratios per regime; returns the rows checked per (kind,
+/// regime), so that a caller can insist that a band was really exercised.
+fn check(rows: &[Row], ks: &[f64], what: &str) -> HashMap<(&'static str, &'static str), usize> {
+    // Per (kind, regime): the extreme ratios and how many rows.
+    let mut worst: HashMap<(&str, &str), (f64, f64, usize)> = HashMap::new();
     for row in rows {
         let Some(theory) = row["theory_rate"].parse::<f64>().ok().filter(|&r| r > 0.0) else {
             continue;
@@ -79,7 +105,10 @@ fn check(rows: &[Row], ks: &[f64], what: &str) {
         let continuous = row["method"] == "continuous";
         let (m, mu) = (num(row, "mass"), num(row, "friction"));
         let regime = if !continuous {
-            "discrete"
+            let (dt, steps) = (num(row, "dt"), num(row, "steps"));
+            let t_window = steps * dt - 1000f64.ln() / theory;
+            let (eps, p) = (num(row, "learning_rate"), num(row, "momentum"));
+            discrete_regime(eps, p, dt, t_window, ks)
         } else if ks.iter().all(|&k| mu * mu < 4.0 * m * k) {
             "under"
         } else if continuous_simple(m, mu, ks) {
@@ -97,10 +126,12 @@ fn check(rows: &[Row], ks: &[f64], what: &str) {
             "{what} point {} ({regime}, m {m}, mu {mu}): measured/theory = {ratio}",
             row["point"]
         );
-        let w = worst.entry(regime).or_insert((1.0, 1.0));
-        *w = (w.0.min(ratio), w.1.max(ratio));
+        let kind = if continuous { "continuous" } else { "discrete" };
+        let w = worst.entry((kind, regime)).or_insert((1.0, 1.0, 0));
+        *w = (w.0.min(ratio), w.1.max(ratio), w.2 + 1);
     }
     eprintln!("{what}: measured/theory by regime {worst:?}");
+    worst.into_iter().map(|(k, v)| (k, v.2)).collect()
 }
 
 #[test]
@@ -154,14 +185,22 @@ fn a_swing_through_the_minimum_does_not_make_the_rate() {
 
 #[test]
 fn the_shipped_kth_and_w1_grids_measure_their_theory() {
-    check(
-        &read_csv(&shipped().join("kth-mass-friction").join("summary.csv")),
-        &[3.0, 30.0],
-        "kth",
-    );
-    check(
-        &read_csv(&shipped().join("w1-mass-friction").join("summary.csv")),
-        &[6.0, 60.0],
-        "w1",
-    );
+    for (name, ks) in [
+        ("kth-mass-friction", [3.0, 30.0]),
+        ("w1-mass-friction", [6.0, 60.0]),
+    ] {
+        let counts = check(
+            &read_csv(&shipped().join(name).join("summary.csv")),
+            &ks,
+            name,
+        );
+        eprintln!("{name}: rows per regime {counts:?}");
+        // Every band is exercised, on both kinds of run.
+        for kind in ["continuous", "discrete"] {
+            for regime in ["simple", "under"] {
+                let n = counts.get(&(kind, regime)).copied().unwrap_or(0);
+                assert!(n >= 100, "{name}: {n} {kind} rows in the {regime} band");
+            }
+        }
+    }
 }
