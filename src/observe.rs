@@ -515,8 +515,28 @@ pub enum Envelope {
         /// p.
         p: f64,
     },
-    /// `L² = |w − w*|²` (gradient descent, real roots, Nesterov).
+    /// Nesterov's scheme with every root complex: `L² = |x_k|² − (1 + p) x_{k−1}·(x_k −
+    /// ε∇E(w_k)) + p x_{k−1}·(x_{k−1} − ε∇E(w_{k−1}))`, whose part on each mode of a
+    /// quadratic each step multiplies by exactly p(1 − εk) = ρ².
+    Nesterov {
+        /// ε.
+        eps: f64,
+        /// p.
+        p: f64,
+    },
+    /// `L² = |w − w*|²` (gradient descent, real roots).
     Distance,
+}
+
+/// Which recurrence a discrete run follows, for its [`Envelope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recurrence {
+    /// The heavy ball, in any of its forms.
+    HeavyBall,
+    /// Nesterov's look-ahead scheme.
+    Nesterov,
+    /// Anything else (gradient descent).
+    Other,
 }
 
 /// Why a run has no measured rate before it starts.
@@ -547,11 +567,10 @@ impl Envelope {
         })
     }
 
-    /// A discrete run's envelope: `heavy_ball` for the heavy ball in any of its forms, with
-    /// effective (ε, p).
+    /// A discrete run's envelope, for its recurrence with effective (ε, p).
     pub fn scheme(
         potential: &dyn Potential,
-        heavy_ball: bool,
+        recurrence: Recurrence,
         eps: f64,
         p: f64,
         noisy: bool,
@@ -562,18 +581,23 @@ impl Envelope {
         if potential.minimum().is_none() {
             return Err(NO_MINIMUM);
         }
-        let complex = heavy_ball
-            && potential.hessian_spectrum().is_some_and(|ks| {
-                !ks.is_empty()
-                    && ks.iter().all(|&k| {
-                        let b = 1.0 + p - eps * k;
-                        b * b < 4.0 * p
-                    })
-            });
-        Ok(if complex {
-            Envelope::HeavyBall { eps, p }
-        } else {
-            Envelope::Distance
+        // Every mode's companion polynomial σ² − bσ + c with complex roots: b² < 4c.
+        let companion = |k: f64| match recurrence {
+            Recurrence::HeavyBall => (1.0 + p - eps * k, p),
+            Recurrence::Nesterov => ((1.0 + p) * (1.0 - eps * k), p * (1.0 - eps * k)),
+            Recurrence::Other => (0.0, 0.0),
+        };
+        let complex = potential.hessian_spectrum().is_some_and(|ks| {
+            !ks.is_empty()
+                && ks.iter().all(|&k| {
+                    let (b, c) = companion(k);
+                    b * b < 4.0 * c
+                })
+        });
+        Ok(match (recurrence, complex) {
+            (Recurrence::HeavyBall, true) => Envelope::HeavyBall { eps, p },
+            (Recurrence::Nesterov, true) => Envelope::Nesterov { eps, p },
+            _ => Envelope::Distance,
         })
     }
 
@@ -617,6 +641,13 @@ impl Envelope {
 #[inline(always)]
 pub fn heavy_ball_term(x: f64, xp: f64, g: f64, eps: f64, p: f64) -> f64 {
     x * x - (1.0 + p) * x * xp + eps * g * xp + p * xp * xp
+}
+
+/// One coordinate's term of [`Envelope::Nesterov`]'s L², with x = w_k − w*,
+/// xp = w_{k−1} − w*, g = ∇E(w_k), gp = ∇E(w_{k−1}).
+#[inline(always)]
+pub fn nesterov_term(x: f64, xp: f64, g: f64, gp: f64, eps: f64, p: f64) -> f64 {
+    x * x - (1.0 + p) * xp * (x - eps * g) + p * xp * (xp - eps * gp)
 }
 
 /// How far above its value at rest the energy may be at a crossing before the crossing

@@ -204,3 +204,40 @@ fn the_shipped_kth_and_w1_grids_measure_their_theory() {
         }
     }
 }
+
+/// Nesterov's scheme with every root complex has an envelope without ripple (each mode's
+/// quadratic form falls by exactly p(1 − εk) a step), so its rate is measured, at
+/// −ln √(p(1 − εk_min)) per step: on diag(1, 10), ε = 0.05, p = 0.9, Δt = 1 that is
+/// −½ ln 0.855 = 0.07832. With a real double root (the scenario nesterov-goh's optimal
+/// momentum) the distance is no exponential: empty, with the note.
+#[test]
+fn nesterov_with_complex_roots_measures_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("nes.toml");
+    std::fs::write(
+        &input,
+        "name = \"nes\"\n[potential]\nkind = \"quadratic\"\neigenvalues = [1.0, 10.0]\n\
+         [particle]\nmass = 1.0\nfriction = 1.0\nposition = [1.0, 1.0]\n[[discrete]]\nscheme = \"nesterov\"\n\
+         learning_rate = 0.05\nmomentum = 0.9\n[stop]\ntolerance = 1e-12\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    run_ok(&input, &out);
+    let rows = read_csv(&out.join("nes").join("summary.csv"));
+    let row = &rows[0];
+    let theory = -0.5 * (0.9f64 * 0.95).ln();
+    assert!(
+        (num(row, "theory_rate") / theory - 1.0).abs() < 1e-12,
+        "{row:?}"
+    );
+    let measured = num(row, "measured_rate");
+    assert!(
+        (measured / theory - 1.0).abs() < 1e-6,
+        "{measured} vs {theory}"
+    );
+
+    let goh = read_csv(&shipped().join("nesterov-goh").join("summary.csv"));
+    let nesterov = goh.iter().find(|r| r["method"] == "nesterov").unwrap();
+    assert_eq!(nesterov["measured_rate"], "");
+    assert!(nesterov["note"].contains("not exponential"), "{nesterov:?}");
+}

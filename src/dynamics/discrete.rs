@@ -12,8 +12,8 @@ use super::noise::GradientNoise;
 use super::settings::{Form, Scheme};
 use crate::error::Error;
 use crate::observe::{
-    Crossings, DiscreteObserver, Envelope, RATE_DECADES, RunReport, Status, StopRule,
-    discrete_energy2, distance2, heavy_ball_term, swing_note,
+    Crossings, DiscreteObserver, Envelope, RATE_DECADES, Recurrence, RunReport, Status, StopRule,
+    discrete_energy2, distance2, heavy_ball_term, nesterov_term, swing_note,
 };
 use crate::potential::Potential;
 
@@ -340,10 +340,14 @@ const FLOOR_SHARE: f64 = 0.1;
 impl DiscreteRun<'_> {
     /// The quantity whose decay this run's `measured_rate` measures (`Err`: why none).
     pub fn envelope(&self) -> Result<Envelope, &'static str> {
-        // Nesterov's look-ahead gradient is not ∇E(w_k): only the heavy ball's forms.
+        let recurrence = match self.scheme {
+            Scheme::HeavyBall => Recurrence::HeavyBall,
+            Scheme::Nesterov => Recurrence::Nesterov,
+            _ => Recurrence::Other,
+        };
         Envelope::scheme(
             self.potential,
-            self.scheme == Scheme::HeavyBall,
+            recurrence,
             self.coefficients.learning_rate,
             self.coefficients.momentum,
             self.noise.is_some(),
@@ -402,6 +406,12 @@ impl DiscreteRun<'_> {
         let envelope = self.envelope();
         let mut meter = Envelope::meter(&envelope);
         let star = potential.minimum().unwrap_or(&[]);
+        let mut nesterov_grads = (Vec::new(), Vec::new());
+        if let Ok(Envelope::Nesterov { .. }) = envelope {
+            let n = it.w().len();
+            nesterov_grads = (vec![0.0; n], vec![0.0; n]);
+            potential.gradient_into(it.w_prev(), &mut nesterov_grads.1);
+        }
         let mut k = 0u64;
         let (status, measure) = loop {
             let t = k as f64 * dt;
@@ -452,6 +462,19 @@ impl DiscreteRun<'_> {
                         q += heavy_ball_term(w - s, wp - s, *g, eps, p);
                     }
                     meter.feed(t, q);
+                }
+                Ok(Envelope::Nesterov { eps, p }) => {
+                    // ∇E(w_k) and ∇E(w_{k−1}), which Nesterov's step does not take: the
+                    // meter's own evaluations (not counted), each kept for the next step.
+                    let (g, gp) = &mut nesterov_grads;
+                    potential.gradient_into(it.w(), g);
+                    let mut q = 0.0;
+                    for i in 0..g.len() {
+                        let (x, xp) = (it.w()[i] - star[i], it.w_prev()[i] - star[i]);
+                        q += nesterov_term(x, xp, g[i], gp[i], eps, p);
+                    }
+                    meter.feed(t, q);
+                    std::mem::swap(g, gp);
                 }
                 Ok(_) => meter.feed(t, d2),
                 Err(_) => {}
