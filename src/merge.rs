@@ -332,7 +332,7 @@ fn write_merged(
         version: VERSION.into(),
         wall_seconds: shards.map(|m| m.wall_seconds).sum(),
     };
-    manifest.hash_files(dir)?;
+    manifest.hash_files(dir, &Default::default())?;
     let text = manifest.to_text();
     write_atomic(&dir.join("manifest.json"), |out| {
         out.write_all(text.as_bytes())

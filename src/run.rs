@@ -115,6 +115,7 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
         &columns::names(&columns::summary()),
     )?;
     let mut threads = 1;
+    let mut sha256 = std::collections::BTreeMap::new();
     if s.is_sweep() {
         threads = options
             .threads
@@ -136,11 +137,12 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
         let mut sink = CsvTrajectories::new(dir.path());
         let result = runner.run_traced(0, &mut sink)?;
         files.extend(sink.files);
+        sha256 = sink.sha256;
         let mut rows = Rows::new();
         write_point(&result.rows, &mut rows);
         summary.write_rows(rows.bytes())?;
     }
-    summary.finish()?;
+    sha256.insert("summary.csv".to_string(), summary.finish()?);
 
     RunFacts {
         started,
@@ -151,6 +153,7 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
         points: range,
         grid_points: points,
         files,
+        sha256,
     }
     .write(dir.path())?;
     dir.commit()

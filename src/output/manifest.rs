@@ -93,9 +93,11 @@ pub struct RunFacts {
     pub grid_points: u64,
     /// For each CSV written, its columns in order.
     pub files: Vec<(String, Vec<Column>)>,
+    /// SHA-256 (hex) of the CSVs hashed while they were written; the others are read back.
+    pub sha256: BTreeMap<String, String>,
 }
 
-fn hex(digest: &[u8]) -> String {
+pub(crate) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -120,12 +122,23 @@ pub fn sha256_file(path: &Path) -> Result<String, Error> {
 }
 
 impl Manifest {
-    /// Records the SHA-256 of every CSV listed in `columns`, as found in `dir`.
-    pub fn hash_files(&mut self, dir: &Path) -> Result<(), Error> {
+    /// Records the SHA-256 of every CSV listed in `columns`: from `known` (hashed while
+    /// written), else as found in `dir`.
+    pub fn hash_files(
+        &mut self,
+        dir: &Path,
+        known: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
         self.sha256 = self
             .columns
             .keys()
-            .map(|file| Ok((file.clone(), sha256_file(&dir.join(file))?)))
+            .map(|file| {
+                let digest = match known.get(file) {
+                    Some(d) => d.clone(),
+                    None => sha256_file(&dir.join(file))?,
+                };
+                Ok((file.clone(), digest))
+            })
             .collect::<Result<_, Error>>()?;
         Ok(())
     }
@@ -161,7 +174,7 @@ impl RunFacts {
             version: VERSION.into(),
             wall_seconds: self.wall_seconds,
         };
-        manifest.hash_files(dir)?;
+        manifest.hash_files(dir, &self.sha256)?;
         Ok(manifest)
     }
 

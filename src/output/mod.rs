@@ -4,6 +4,7 @@
 mod atomic;
 pub mod columns;
 mod manifest;
+mod number;
 mod summary;
 mod trajectories;
 
@@ -12,7 +13,7 @@ pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_ha
 pub use summary::{write_point, write_summary, write_summary_row};
 pub use trajectories::{CsvTrajectories, Table, Trajectories};
 
-use std::fmt::Write as _;
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,6 @@ pub enum Field<'a> {
 pub struct Rows {
     buf: Vec<u8>,
     row_start: bool,
-    scratch: String,
 }
 
 impl Rows {
@@ -49,7 +49,6 @@ impl Rows {
         Rows {
             buf: Vec::with_capacity(256),
             row_start: true,
-            scratch: String::with_capacity(32),
         }
     }
 
@@ -60,15 +59,10 @@ impl Rows {
         }
         self.row_start = false;
         match f {
-            Field::Num(x) | Field::Opt(Some(x)) => {
-                self.scratch.clear();
-                push_num(&mut self.scratch, x);
-                self.buf.extend_from_slice(self.scratch.as_bytes());
-            }
+            Field::Num(x) | Field::Opt(Some(x)) => push_num_bytes(&mut self.buf, x),
             Field::Int(i) => {
-                self.scratch.clear();
-                let _ = write!(self.scratch, "{i}");
-                self.buf.extend_from_slice(self.scratch.as_bytes());
+                let mut itoa = itoa::Buffer::new();
+                self.buf.extend_from_slice(itoa.format(i).as_bytes());
             }
             Field::Text(s) => {
                 if s.contains([',', '"', '\n', '\r']) {
@@ -125,11 +119,13 @@ impl Rows {
     }
 }
 
-/// A CSV file written row by row through [`Rows`], flushed in large blocks.
+/// A CSV file written row by row through [`Rows`], flushed in large blocks, and hashed
+/// (SHA-256, for the manifest) as it is written rather than read back.
 pub struct CsvFile {
     path: PathBuf,
     out: BufWriter<File>,
     rows: Rows,
+    hasher: Sha256,
 }
 
 impl CsvFile {
@@ -140,6 +136,7 @@ impl CsvFile {
             path: path.to_path_buf(),
             out: BufWriter::with_capacity(1 << 16, file),
             rows: Rows::new(),
+            hasher: Sha256::new(),
         };
         out.rows.header(header);
         out.drain()?;
@@ -147,6 +144,7 @@ impl CsvFile {
     }
 
     fn drain(&mut self) -> Result<(), Error> {
+        self.hasher.update(self.rows.bytes());
         let r = self.out.write_all(self.rows.bytes());
         self.rows.clear();
         r.map_err(|e| Error::io(&self.path, e))
@@ -172,6 +170,7 @@ impl CsvFile {
 
     /// Appends rows formatted elsewhere (whole rows, ending in a line break).
     pub fn write_rows(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.hasher.update(bytes);
         self.out
             .write_all(bytes)
             .map_err(|e| Error::io(&self.path, e))
@@ -182,21 +181,29 @@ impl CsvFile {
         &self.path
     }
 
-    /// Flushes everything to disk.
-    pub fn finish(mut self) -> Result<(), Error> {
+    /// Flushes everything to disk; returns the SHA-256 (hex) of every byte written.
+    pub fn finish(mut self) -> Result<String, Error> {
         let r = self.out.flush();
-        r.map_err(|e| Error::io(&self.path, e))
+        r.map_err(|e| Error::io(&self.path, e))?;
+        Ok(manifest::hex(&self.hasher.finalize()))
     }
 }
 
 /// Rust's shortest round-trip form of a finite number; nothing for NaN or ±inf (SPEC: an
 /// undefined value is an empty field).
 pub fn push_num(out: &mut String, x: f64) {
+    let mut bytes = Vec::with_capacity(24);
+    push_num_bytes(&mut bytes, x);
+    out.push_str(std::str::from_utf8(&bytes).expect("numbers are ASCII"));
+}
+
+/// [`push_num`] into bytes (the CSV writers' fast path).
+fn push_num_bytes(out: &mut Vec<u8>, x: f64) {
     if x == 0.0 {
         // −0.0 (e.g. a zero decay rate written as −ln 1) reads as a sign where there is none.
-        out.push_str("0.0");
+        out.extend_from_slice(b"0.0");
     } else if x.is_finite() {
-        let _ = write!(out, "{x:?}");
+        number::push_shortest(out, x);
     }
 }
 

@@ -1,6 +1,7 @@
 //! A single run's trajectories: written to CSV files as they happen
 //! ([`CsvTrajectories`]), or kept in memory ([`Trajectories`]) with the same columns.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::columns::{self, Column, StateLayout};
@@ -24,6 +25,8 @@ pub struct CsvTrajectories {
     open: Option<CsvFile>,
     /// The files written so far, with their columns.
     pub files: Vec<(String, Vec<Column>)>,
+    /// The SHA-256 (hex) of each file finished, hashed while written.
+    pub sha256: BTreeMap<String, String>,
 }
 
 impl CsvTrajectories {
@@ -33,6 +36,7 @@ impl CsvTrajectories {
             dir: dir.to_path_buf(),
             open: None,
             files: Vec::new(),
+            sha256: BTreeMap::new(),
         }
     }
 
@@ -84,7 +88,10 @@ impl TrajectorySink for CsvTrajectories {
     }
 
     fn end(&mut self, _: Trajectory) -> Result<(), Error> {
-        self.open.take().expect("a table has begun").finish()
+        let digest = self.open.take().expect("a table has begun").finish()?;
+        let (name, _) = self.files.last().expect("a table has begun");
+        self.sha256.insert(name.clone(), digest);
+        Ok(())
     }
 }
 
