@@ -21,12 +21,41 @@ pub struct InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        write!(f, "{}", printable(&self.file.display().to_string()))?;
         if let Some((line, col)) = self.position {
             write!(f, ":{line}:{col}")?;
         }
-        write!(f, ": {}: {}", self.key, self.message)
+        write!(
+            f,
+            ": {}: {}",
+            printable(&self.key),
+            printable(&self.message)
+        )
     }
+}
+
+/// User text as an error prints it: control characters (a line break, a terminal's escape
+/// sequences), the Unicode line and paragraph separators and the bidirectional controls
+/// written as escapes (`\n`, `\u{1b}`, `\u{2028}`), so that a message stays one line and
+/// cannot restyle or reorder the terminal.
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let odd = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.contains(odd) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if odd(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 impl std::error::Error for InputError {}

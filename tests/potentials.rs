@@ -289,6 +289,14 @@ fn convex_rosenbrock_gradient_hessian_minimum_and_spectrum() {
         p.value(&m),
         max_relative = 1e-15
     );
+    // And E* from the closed form, not from the engine's own E: with E = ½wᵀHw − w₁ + ½
+    // and Hw* = e₁, E* = ½ − ½w₁* (w₁* = 0.818…, so E* = 0.0909… is no round-off).
+    assert!((0.81..0.83).contains(&m[0]), "{}", m[0]);
+    assert_relative_eq!(
+        p.minimum_value().unwrap(),
+        0.5 * (1.0 - m[0]),
+        max_relative = 1e-14
+    );
     // Its spectrum against a dense decomposition.
     let dense = symmetric_eigenvalues(&h);
     let spectrum = p.hessian_spectrum().unwrap();

@@ -92,33 +92,37 @@ fn a_million_point_discrete_sweep_streams_in_bounded_memory() {
 /// Starts a run, waits until its partial folder exists, lets it work a moment, and kills
 /// it with SIGKILL; returns the partial folder it left.
 fn kill_midway(input: &Path, out: &Path, name: &str) -> PathBuf {
-    let child = spawn(&[
+    let mut child = spawn(&[
         "run",
         s(input),
         "--out",
         s(out),
         "--threads",
-        "2",
+        "1",
         "--quiet",
     ]);
     let partial = out.join(format!(".{name}.partial-{}", child.id()));
+    let summary = partial.join("summary.csv");
+    // Midway, whatever the machine's speed: once the summary holds a row (more than its
+    // header line), the run is stopped, found alive, and only then killed.
     let start = Instant::now();
-    while !partial.join("summary.csv").exists() {
+    while fs::read(&summary).map_or(true, |b| b.iter().filter(|&&c| c == b'\n').count() < 2) {
         assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no partial folder appeared"
+            start.elapsed() < Duration::from_secs(60),
+            "no summary row appeared"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        std::thread::sleep(Duration::from_millis(1));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let mut child = child;
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the stop"
+    );
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "the run ended before the kill: {status}"
-    );
+    assert_eq!(status.signal(), Some(9), "not killed: {status}");
     partial
 }
 
@@ -174,4 +178,64 @@ fn a_killed_sweep_leaves_nothing_that_looks_complete_and_the_next_run_succeeds()
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(hidden.is_empty(), "leftovers: {hidden:?}");
+}
+
+/// A regular file where the result folder goes is refused before any work (exit 1: no
+/// output can be written there), and nothing of the user's is moved or changed.
+#[test]
+fn a_regular_file_in_the_way_is_refused_and_left_alone() {
+    let out = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kth-poster.toml");
+    let in_the_way = out.path().join("kth-poster");
+    fs::write(&in_the_way, "my notes\n").unwrap();
+    let o = spawn(&["run", s(&input), "--out", s(out.path()), "--quiet"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("kth-poster: is not a folder"), "{err}");
+    assert_eq!(fs::read_to_string(&in_the_way).unwrap(), "my notes\n");
+    let names: Vec<String> = fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["kth-poster"], "nothing else written or moved");
+}
+
+/// Runs of one scenario into one folder that finish together both succeed, and the result
+/// stands whole (its manifest's SHA-256s match its files) with no leftovers: 40 pairs of a
+/// short single run, started together.
+#[test]
+fn concurrent_runs_into_one_folder_both_succeed() {
+    let out = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kth-poster.toml");
+    for _ in 0..40 {
+        let pair: Vec<Child> = (0..2)
+            .map(|_| spawn(&["run", s(&input), "--out", s(out.path()), "--quiet"]))
+            .collect();
+        for child in pair {
+            let o = child.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    let result = out.path().join("kth-poster");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(result.join("manifest.json")).unwrap()).unwrap();
+    let sums = manifest["sha256"].as_object().unwrap();
+    assert_eq!(sums.len(), 4);
+    for (file, sum) in sums {
+        let bytes = fs::read(result.join(file)).unwrap();
+        let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(&digest, sum.as_str().unwrap(), "{file}");
+    }
+    let names: Vec<String> = fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["kth-poster"], "no partial or old folder left");
 }

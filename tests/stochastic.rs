@@ -27,15 +27,37 @@ fn summary_of(name: &str, text: &str) -> Vec<std::collections::HashMap<String, S
     read_csv(&dir.path().join(name).join("summary.csv"))
 }
 
+/// The shipped noisy sweep at 32 × 32 points and short budgets: 1024 points, several
+/// chunks of work for every thread count (a grid smaller than one chunk would run on one
+/// thread whatever was asked, and prove nothing).
+fn noisy_grid(seed: u64) -> String {
+    let text = fs::read_to_string(scenarios_dir().join("stochastic-quadratic.toml")).unwrap();
+    let text = text
+        .replace("t_end = 20000.0", "t_end = 100.0")
+        .replace("steps = 20000", "steps = 200")
+        .replace("seed = 7", &format!("seed = {seed}"))
+        .replace(
+            "learning_rate = { values = [0.01, 0.03, 0.1] }",
+            "learning_rate = { linspace = [0.01, 0.1, 32] }",
+        )
+        .replace(
+            "momentum = { values = [0.0, 0.5, 0.9] }",
+            "momentum = { linspace = [0.0, 0.9, 32] }",
+        );
+    assert!(text.contains("linspace = [0.0, 0.9, 32]") && text.contains("steps = 200\n"));
+    text
+}
+
 #[test]
 fn the_same_seed_gives_the_same_bytes_for_any_thread_count_or_shard() {
-    let scenario = scenarios_dir().join("stochastic-quadratic.toml");
-    let scenario = scenario.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("stochastic-quadratic.toml");
+    fs::write(&scenario, noisy_grid(7)).unwrap();
+    let scenario = scenario.to_str().unwrap();
     let out = |name: &str| dir.path().join(name);
     let summary =
         |name: &str| fs::read(out(name).join("stochastic-quadratic/summary.csv")).unwrap();
-    for threads in ["1", "2"] {
+    for threads in ["1", "2", "5"] {
         let o = out(threads);
         run(&[
             "run",
@@ -47,33 +69,31 @@ fn the_same_seed_gives_the_same_bytes_for_any_thread_count_or_shard() {
             "--quiet",
         ]);
     }
-    assert!(summary("1") == summary("2"), "1 vs 2 threads");
-    let sharded = out("sharded");
-    for shard in ["1/2", "2/2"] {
+    // 1024 points, a continuous and a discrete row each, after the header.
+    let one = summary("1");
+    assert_eq!(one.iter().filter(|&&b| b == b'\n').count(), 1 + 2 * 1024);
+    assert!(one == summary("2"), "1 vs 2 threads");
+    assert!(one == summary("5"), "1 vs 5 threads");
+    for shards in [3, 7] {
+        let sharded = out(&format!("sharded{shards}"));
+        for i in 1..=shards {
+            let shard = format!("{i}/{shards}");
+            let o = sharded.to_str().unwrap();
+            run(&["run", scenario, "--out", o, "--shard", &shard, "--quiet"]);
+        }
         run(&[
-            "run",
-            scenario,
-            "--out",
-            sharded.to_str().unwrap(),
-            "--shard",
-            shard,
-            "--quiet",
+            "merge",
+            sharded.join("stochastic-quadratic").to_str().unwrap(),
         ]);
+        assert!(
+            one == summary(&format!("sharded{shards}")),
+            "{shards} shards merged vs one run"
+        );
     }
-    run(&[
-        "merge",
-        sharded.join("stochastic-quadratic").to_str().unwrap(),
-    ]);
-    assert!(
-        summary("1") == summary("sharded"),
-        "shards merged vs one run"
-    );
     // The noise is there: a different seed changes the numbers.
-    let text = fs::read_to_string(scenario)
-        .unwrap()
-        .replace("seed = 7", "seed = 8");
-    let other = dir.path().join("stochastic-quadratic.toml");
-    fs::write(&other, text).unwrap();
+    let other = dir.path().join("seed8").join("stochastic-quadratic.toml");
+    fs::create_dir_all(other.parent().unwrap()).unwrap();
+    fs::write(&other, noisy_grid(8)).unwrap();
     let o = out("seed8");
     run(&[
         "run",
@@ -82,10 +102,7 @@ fn the_same_seed_gives_the_same_bytes_for_any_thread_count_or_shard() {
         o.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(
-        summary("1") != summary("seed8"),
-        "seed 8 gave seed 7's numbers"
-    );
+    assert!(one != summary("seed8"), "seed 8 gave seed 7's numbers");
 }
 
 /// The stationary mean loss of the heavy ball with N(0, σ²) gradient noise on one

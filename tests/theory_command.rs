@@ -839,11 +839,13 @@ fn noise_floors_are_the_closed_forms_and_the_summarys() {
     let mut r = csv::Reader::from_reader(summary.as_bytes());
     let header = r.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut compared = Vec::new();
     for rec in r.records() {
         let rec = rec.unwrap();
         if rec[col("point")] != *"7" {
             continue;
         }
+        compared.push(rec[col("method")].to_string());
         let entry = if &rec[col("method")] == "continuous" {
             "continuous"
         } else {
@@ -856,6 +858,8 @@ fn noise_floors_are_the_closed_forms_and_the_summarys() {
             "{entry}"
         );
     }
+    // Both of point 7's rows were compared (a summary without them must not pass).
+    assert_eq!(compared, ["continuous", "sgd-momentum"]);
 
     let quiet = Table::of(&shipped("kth-poster.toml"), &[]);
     assert!(!quiet.has("noise", "noise", None, "sigma"));

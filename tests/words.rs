@@ -161,3 +161,55 @@ fn a_particle_axis_beside_a_rate_axis_names_the_twin() {
         "{line}"
     );
 }
+
+/// User text comes back escaped: a line break, a terminal escape sequence and U+2028 in a
+/// value print as `\n`, `\u{1b}` and `\u{2028}`, so the error stays one line with no control
+/// character; a name that some file system cannot take is refused where it is written.
+#[test]
+fn user_text_in_errors_is_escaped_and_names_fit_every_file_system() {
+    let text = "[potential]\nkind = \"a\\nb\\u001b[31mred\\u2028\"\neigenvalues = [1.0]\n";
+    let (code, line) = check(text);
+    assert_eq!(code, 2);
+    assert!(line.starts_with("2:8: potential.kind: "), "{line}");
+    assert!(line.contains(r"a\nb\u{1b}[31mred\u{2028}"), "{line}");
+    assert!(
+        !line.chars().any(|c| c.is_control() || c == '\u{2028}'),
+        "{line:?}"
+    );
+
+    let named = |name: &str| {
+        check(&format!(
+            "name = \"{name}\"\n{}",
+            particle_with("mass = 1.0")
+        ))
+    };
+    let (code, line) = named(&"a".repeat(201));
+    assert_eq!(code, 2);
+    assert!(
+        line.starts_with("1:8: name: is 201 bytes long; at most 200"),
+        "{line}"
+    );
+    assert_eq!(named(&"a".repeat(200)).0, 0);
+    for odd in ["a:b", "a|b", "a?b", "a*b", "a<b"] {
+        let (code, line) = named(odd);
+        assert_eq!(code, 2, "{odd}");
+        assert!(line.contains("must be a plain folder name"), "{line}");
+    }
+}
+
+/// One cap on the trajectory rows a single run writes in all, checked before anything runs:
+/// three entries of 10⁷ steps (each within its own cap) pass 3·10⁷ at the third, which is
+/// named with its position; two pass.
+#[test]
+fn a_single_run_may_not_write_more_than_its_total_of_rows() {
+    let entry =
+        "[[discrete]]\nscheme = \"gradient-descent\"\nlearning_rate = 0.1\nsteps = 10000000\n";
+    let text = |n: usize| format!("{}{}", particle_with("mass = 1.0"), entry.repeat(n));
+    let (code, line) = check(&text(3));
+    assert_eq!(code, 2);
+    assert!(
+        line.starts_with("19:9: discrete[3].steps: the entries up to this one would write 3.0000003e7 trajectory rows, more than 3e7"),
+        "{line}"
+    );
+    assert_eq!(check(&text(2)).0, 0);
+}

@@ -16,8 +16,16 @@ pub struct ResultDir {
 impl ResultDir {
     /// Starts building `root/name`: removes leftovers of killed runs of the same scenario
     /// and creates a fresh partial folder.
+    /// A regular file (or anything but a folder) where the result goes is refused before
+    /// any work, and left as it is.
     pub fn begin(root: &Path, name: &str) -> Result<Self, Error> {
         fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let target = root.join(name);
+        if fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
+            let why = "is not a folder, so no result can be written there; nothing was run \
+                       and it was left as it is: move it away or choose another --out";
+            return Err(Error::io(&target, std::io::Error::other(why)));
+        }
         remove_leftovers(root, name)?;
         let partial = root.join(format!(".{name}.partial-{}", std::process::id()));
         if partial.exists() {
@@ -25,7 +33,7 @@ impl ResultDir {
         }
         fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
         Ok(ResultDir {
-            target: root.join(name),
+            target,
             partial,
             done: false,
         })
@@ -41,29 +49,54 @@ impl ResultDir {
         &self.target
     }
 
-    /// Moves the finished folder into place, replacing an existing result only now.
+    /// Moves the finished folder into place, replacing an existing result only now. Runs
+    /// of one scenario into one folder may finish together: each moves whatever result
+    /// stands aside and retries until its own is in place, so the last to commit stands
+    /// whole and none fails for the other.
     pub fn commit(mut self) -> Result<PathBuf, Error> {
-        let old = self.partial.with_file_name(format!(
-            ".{}.old-{}",
-            file_name(&self.target),
-            std::process::id()
-        ));
-        let had_old = self.target.exists();
-        if had_old {
-            fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
+        let mut aside = Vec::new();
+        let result = self.swap_in(&mut aside);
+        if result.is_ok() {
+            self.done = true;
+        } else if let Some(last) = aside.last()
+            && !self.target.exists()
+        {
+            // Put the previous result back rather than leave nothing.
+            let _ = fs::rename(last, &self.target);
         }
-        if let Err(e) = fs::rename(&self.partial, &self.target) {
-            if had_old {
-                // Put the previous result back rather than leave nothing.
-                let _ = fs::rename(&old, &self.target);
+        for old in &aside {
+            if old.exists() {
+                fs::remove_dir_all(old).map_err(|e| Error::io(old, e))?;
             }
-            return Err(Error::io(&self.target, e));
         }
-        self.done = true;
-        if had_old {
-            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        result.map(|()| self.target.clone())
+    }
+
+    /// Renames the partial folder onto the target, moving what stands there into `aside`.
+    fn swap_in(&self, aside: &mut Vec<PathBuf>) -> Result<(), Error> {
+        const ATTEMPTS: usize = 100;
+        for attempt in 0..ATTEMPTS {
+            if self.target.exists() {
+                let old = self.partial.with_file_name(format!(
+                    ".{}.old-{}-{attempt}",
+                    file_name(&self.target),
+                    std::process::id()
+                ));
+                match fs::rename(&self.target, &old) {
+                    Ok(()) => aside.push(old),
+                    // Another run moved it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&self.target, e)),
+                }
+            }
+            match fs::rename(&self.partial, &self.target) {
+                Ok(()) => return Ok(()),
+                // Another run's result arrived in between: move it aside too.
+                Err(e) if self.target.exists() && attempt + 1 < ATTEMPTS => drop(e),
+                Err(e) => return Err(Error::io(&self.target, e)),
+            }
         }
-        Ok(self.target.clone())
+        unreachable!("the last attempt returns")
     }
 }
 
@@ -87,7 +120,8 @@ fn alive(pid: u32) -> bool {
     pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Removes `.<name>.partial-<pid>` and `.<name>.old-<pid>` folders of processes that are gone.
+/// Removes `.<name>.partial-<pid>` and `.<name>.old-<pid>-<attempt>` folders of processes
+/// that are gone.
 fn remove_leftovers(root: &Path, name: &str) -> Result<(), Error> {
     let Ok(entries) = fs::read_dir(root) else {
         return Ok(());
@@ -98,7 +132,7 @@ fn remove_leftovers(root: &Path, name: &str) -> Result<(), Error> {
             let prefix = format!(".{name}.{kind}-");
             if let Some(pid) = file
                 .strip_prefix(&prefix)
-                .and_then(|p| p.parse::<u32>().ok())
+                .and_then(|p| p.split('-').next()?.parse::<u32>().ok())
                 && pid != std::process::id()
                 && !alive(pid)
             {

@@ -72,6 +72,9 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     let t_end = continuous.as_ref().map(|c| c.t_end);
     let discrete = discrete_entries(&root, &particle, t_end, sweep.as_ref(), twin.as_ref())?;
     check_sweep_discrete(&root, sweep.as_ref(), &discrete, t_end)?;
+    if sweep.is_none() {
+        check_total_rows(&root, continuous.as_ref(), &discrete)?;
+    }
     let stop = root.table("stop")?.map(|t| stop(&t)).transpose()?;
     let stop = stop.unwrap_or_default();
     check_criterion_minimum(
@@ -328,6 +331,48 @@ fn check_sweep_discrete(
             AxisKey::Momentum,
             "no heavy-ball or nesterov entry has a momentum to replace (gradient-descent has none)",
         );
+    }
+    Ok(())
+}
+
+/// Most trajectory rows one single run may write in all: each entry may take up to
+/// [`MAX_ROWS`] steps, and with a continuous run its comparison rows again; several entries
+/// together may not make it many times that (eight entries of 10⁷ steps wrote ~7 GB).
+const MAX_TOTAL_ROWS: f64 = 3.0 * MAX_ROWS;
+
+/// A single run's trajectory rows in all — `discrete.csv` (each entry's budget + 1),
+/// `continuous.csv` and `comparison.csv` — within [`MAX_TOTAL_ROWS`], before anything runs;
+/// the error points at the entry whose budget passes it.
+fn check_total_rows(
+    root: &TableReader<'_, '_>,
+    continuous: Option<&ContinuousSpec>,
+    discrete: &[DiscreteSpec],
+) -> Result<()> {
+    let mut rows = continuous.map_or(0.0, |c| (c.t_end / c.sample_interval).ceil() + 2.0);
+    let per_step = if continuous.is_some() { 2.0 } else { 1.0 };
+    for (i, d) in discrete.iter().enumerate() {
+        let steps = match (d.steps, continuous) {
+            (Budget::Steps(n), _) => n,
+            (Budget::Horizon, Some(c)) => crate::problem::horizon_steps(c.t_end, d.params.dt()),
+            _ => crate::dynamics::DEFAULT_STEPS,
+        };
+        rows += per_step * (steps as f64 + 1.0);
+        if rows > MAX_TOTAL_ROWS {
+            let tables = root.tables("discrete")?;
+            let t = &tables[i];
+            let key = if t.has("steps") { "steps" } else { "dt" };
+            let what = if continuous.is_some() {
+                " (discrete.csv and comparison.csv rows, with continuous.csv's)"
+            } else {
+                ""
+            };
+            return Err(t.error(
+                key,
+                format!(
+                    "the entries up to this one would write {rows:e} trajectory rows{what}, more than {MAX_TOTAL_ROWS:e} for one scenario (about 3 GB); give fewer steps, or run the entries as separate scenarios"
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -686,18 +731,31 @@ enum BadName {
     Empty,
     #[error("must not start with '.', got \"{0}\"")]
     Hidden(String),
-    #[error("must be a plain folder name (no '/'), got \"{0}\"")]
+    #[error(
+        "must be a plain folder name (no '/', '\\', control characters or any of <>:\"|?*), got \"{0}\""
+    )]
     NotPlain(String),
+    #[error(
+        "is {0} bytes long; at most {MAX_NAME_BYTES} (the result's folder, and its hidden .NAME.partial-PID beside it, must fit every file system's 255)"
+    )]
+    TooLong(usize),
 }
 
-/// A name must be usable as one folder under the output root.
+/// The longest scenario name, in bytes: a result folder is written as
+/// `.NAME.partial-PID` (up to 30 bytes more) before it is renamed, and file systems take 255.
+const MAX_NAME_BYTES: usize = 200;
+
+/// A name must be usable as one folder under the output root, on every file system.
 fn check_name(name: &str) -> std::result::Result<(), BadName> {
+    let odd = |c: char| c.is_control() || "/\\<>:\"|?*".contains(c);
     if name.is_empty() {
         Err(BadName::Empty)
     } else if name.starts_with('.') {
         Err(BadName::Hidden(name.into()))
-    } else if name.contains(['/', '\\', '\0']) {
+    } else if name.contains(odd) {
         Err(BadName::NotPlain(name.into()))
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(BadName::TooLong(name.len()))
     } else {
         Ok(())
     }
