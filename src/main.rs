@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use heavyball::run::{self, Outcome, RunOptions};
-use heavyball::sweep::Shard;
+use heavyball::sweep::{Shard, requeued};
 
 /// Gradient descent with momentum as a damped particle: continuous and discrete runs,
 /// compared, with the closed-form theory beside every number.
@@ -37,6 +37,11 @@ enum Command {
         /// Print nothing but errors (no progress bars).
         #[arg(long)]
         quiet: bool,
+        /// Continue a sweep that a killed run (kill -9, a time limit, preemption) left
+        /// half-written: from the last grid point it wrote whole, to the same bytes as an
+        /// uninterrupted run (default when Slurm requeued the job).
+        #[arg(long)]
+        resume: bool,
     },
     /// Join the shards of a sharded sweep (OUT/<name>/shards/I-of-N) into OUT/<name>/.
     Merge {
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
             threads,
             shard,
             quiet,
+            resume,
         } => {
             let shard = match shard {
                 Some(s) => Some(s),
@@ -133,6 +139,7 @@ fn main() -> ExitCode {
                 threads,
                 shard,
                 progress: !quiet,
+                resume: resume || requeued(|k| std::env::var(k).ok()),
             };
             run::run_paths(&paths, &options, |o: Outcome| match &o.result {
                 Ok(dir) if !quiet => println!("{}: wrote {}", o.input.display(), dir.display()),

@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     /// Show a progress bar on stderr (when it is a terminal).
     pub progress: bool,
+    /// Continue a sweep a killed run of the same scenario left behind ([`ResultDir::resume`]).
+    pub resume: bool,
 }
 
 /// What happened to one input of a batch.
@@ -104,25 +106,31 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
         ),
         None => (options.out.clone(), s.name.clone(), 0..points),
     };
-    let dir = ResultDir::begin(&root, &folder)?;
     let resolved = s.to_toml();
+    let resumed = match options.resume && s.is_sweep() {
+        true => ResultDir::resume(&root, &folder, &resolved)?,
+        false => None,
+    };
+    let resuming = resumed.is_some();
+    let dir = match resumed {
+        Some(dir) => dir,
+        None => ResultDir::begin(&root, &folder)?,
+    };
     let path = dir.path().join("scenario.toml");
     std::fs::write(&path, &resolved).map_err(|e| Error::io(&path, e))?;
 
     let mut files = vec![("summary.csv".to_string(), columns::summary())];
-    let mut summary = CsvFile::create(
-        &dir.path().join("summary.csv"),
-        &columns::names(&columns::summary()),
-    )?;
+    let (mut summary, done) = summary_file(&dir, s, resuming)?;
+    let todo = (range.start + done).min(range.end)..range.end;
     let mut threads = 1;
     let mut sha256 = std::collections::BTreeMap::new();
     if s.is_sweep() {
         threads = options
             .threads
-            .clamp(1, (range.end - range.start).max(1) as usize);
-        let bar = sweep::progress_bar(&s.name, range.end - range.start, options.progress);
+            .clamp(1, (todo.end - todo.start).max(1) as usize);
+        let bar = sweep::progress_bar(&s.name, todo.end - todo.start, options.progress);
         sweep::stream(
-            range.clone(),
+            todo,
             threads,
             &bar,
             |points, rows| {
@@ -157,6 +165,18 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     }
     .write(dir.path())?;
     dir.commit()
+}
+
+/// `summary.csv` of the result being built: continued where a resumed sweep's rows end
+/// (with the grid points it already holds), else created with its header.
+fn summary_file(dir: &ResultDir, s: &Scenario, resuming: bool) -> Result<(CsvFile, u64), Error> {
+    let path = dir.path().join("summary.csv");
+    let header = columns::names(&columns::summary());
+    let rows_per_point = u64::from(s.continuous.is_some()) + s.discrete.len() as u64;
+    if resuming && let Some(found) = CsvFile::resume(&path, &header, rows_per_point)? {
+        return Ok(found);
+    }
+    Ok((CsvFile::create(&path, &header)?, 0))
 }
 
 /// What a scenario will write, estimated before it runs (`heavyball check`): the grid's

@@ -207,6 +207,14 @@ impl Shard {
     }
 }
 
+/// Whether Slurm requeued this job (`SLURM_RESTART_COUNT` > 0: preempted, or out of time
+/// with `--requeue`): then `run` resumes the sweep its last attempt left.
+pub fn requeued(var: impl Fn(&str) -> Option<String>) -> bool {
+    var("SLURM_RESTART_COUNT")
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0)
+}
+
 /// A progress bar on stderr (points done, rate, ETA), hidden when `enabled` is false or
 /// stderr is not a terminal.
 pub fn progress_bar(name: &str, points: u64, enabled: bool) -> ProgressBar {

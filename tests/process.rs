@@ -1,5 +1,5 @@
-//! The sweep as a process: peak memory of a million-point sweep (streamed, not collected)
-//! and a SIGKILL in the middle of a run (nothing that looks complete; the next run works).
+//! The sweep as a process: a SIGKILL in the middle of a run (nothing that looks complete;
+//! the next run works, or resumes to the same bytes), a file in the way, concurrent runs.
 
 mod common;
 
@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::read_csv;
-use heavyball::theory;
 
 fn spawn(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_heavyball"))
@@ -25,68 +24,6 @@ fn spawn(args: &[&str]) -> Child {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Waits for a child and returns its exit status and peak resident set size in bytes
-/// (`wait4`'s `ru_maxrss`, what `/usr/bin/time -v` reports as "Maximum resident set size").
-fn wait_with_peak_rss(child: Child) -> (std::process::ExitStatus, u64) {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child with valid out-pointers.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4 failed");
-    std::mem::forget(child); // already reaped
-    (
-        std::process::ExitStatus::from_raw(status),
-        usage.ru_maxrss as u64 * 1024,
-    )
-}
-
-#[test]
-fn a_million_point_discrete_sweep_streams_in_bounded_memory() {
-    // benches/million-discrete.toml: Qian's triangle at 1000 × 1000 on one spring, 100
-    // steps a point: 10^6 summary rows.
-    let dir = tempfile::tempdir().unwrap();
-    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/million-discrete.toml");
-    let child = spawn(&[
-        "run",
-        s(&input),
-        "--out",
-        s(dir.path()),
-        "--threads",
-        "2",
-        "--quiet",
-    ]);
-    let (status, rss) = wait_with_peak_rss(child);
-    assert!(status.success(), "{status}");
-    eprintln!(
-        "peak RSS of the 10^6-point sweep: {:.1} MB",
-        rss as f64 / 1e6
-    );
-    assert!(rss < 64 << 20, "peak RSS {rss} bytes, the limit is 64 MiB");
-
-    // All rows, in grid order; spot-check them against Result 3 away from the edge.
-    let summary = dir.path().join("million/summary.csv");
-    let text = fs::read_to_string(&summary).unwrap();
-    let mut lines = text.lines();
-    lines.next();
-    let mut count = 0u64;
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        assert_eq!(f[0].parse::<u64>().unwrap(), i as u64);
-        if i % 997 == 0 {
-            let (eps, p): (f64, f64) = (f[5].parse().unwrap(), f[6].parse().unwrap());
-            let rho = theory::heavy_ball_radius(eps, p, 1.0);
-            assert_eq!(f[14] == "true", rho < 1.0);
-            // ρ^100 < 1e-6 needs ρ < 0.87; diverging to 1e12 in 100 steps needs ρ > 1.32.
-            if rho < 0.8 {
-                assert_eq!(f[7], "converged", "{line}");
-            }
-        }
-        count += 1;
-    }
-    assert_eq!(count, 1_000_000);
 }
 
 /// Starts a run, waits until its partial folder exists, lets it work a moment, and kills
@@ -238,4 +175,86 @@ fn concurrent_runs_into_one_folder_both_succeed() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["kth-poster"], "no partial or old folder left");
+}
+
+/// `run --resume` continues a sweep from the partial folder a killed run left: from its
+/// last whole grid point (a row cut short is dropped), to the same bytes as an uninterrupted
+/// run. Proved on a planted partial folder whose kept rows carry a mark (the mark survives:
+/// those rows were not recomputed) and whose tail is cut mid-row; a partial folder of
+/// another scenario is never resumed (the mark is gone, the folder removed); and on a real
+/// kill -9 of W1.
+#[test]
+fn a_killed_sweep_resumes_to_the_same_bytes() {
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let input = scenarios.join("kth-mass-friction.toml");
+    let name = "kth-mass-friction";
+    let out = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", s(&input), "--out", s(out.path()), "--quiet"];
+        args.extend(extra);
+        let o = spawn(&args).wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        fs::read(out.path().join(name).join("summary.csv")).unwrap()
+    };
+    let whole = run(&[]);
+    let text = String::from_utf8(whole.clone()).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    assert_eq!(lines.len(), 1 + 2 * 1681);
+    // A partial folder of a process that is gone: the header, 500 whole points (1000
+    // rows, the first marked), and half of the next row.
+    let plant = |scenario_toml: &[u8]| {
+        let partial = out.path().join(format!(".{name}.partial-4000000"));
+        fs::create_dir_all(&partial).unwrap();
+        fs::write(partial.join("scenario.toml"), scenario_toml).unwrap();
+        let marked = lines[1].replacen("continuous", "continuous-resumed", 1);
+        let mut kept = lines[0].to_string() + &marked + &lines[2..1001].concat();
+        let expected = kept.clone() + &lines[1001..].concat();
+        kept.push_str(&lines[1001][..40]);
+        fs::write(partial.join("summary.csv"), kept).unwrap();
+        (partial, expected)
+    };
+    let resolved = fs::read(out.path().join(name).join("scenario.toml")).unwrap();
+    let (partial, expected) = plant(&resolved);
+    assert_eq!(String::from_utf8(run(&["--resume"])).unwrap(), expected);
+    assert!(!partial.exists());
+    // The manifest's SHA-256 covers the kept rows too.
+    let manifest = fs::read_to_string(out.path().join(name).join("manifest.json")).unwrap();
+    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(expected.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert!(
+        manifest.contains(&format!("\"summary.csv\": \"{digest}\"")),
+        "{manifest}"
+    );
+    // Another scenario's partial folder (its scenario.toml differs by one byte): not resumed.
+    let mut other = resolved.clone();
+    other.push(b'\n');
+    let (partial, _) = plant(&other);
+    assert_eq!(run(&["--resume"]), whole);
+    assert!(
+        !partial.exists(),
+        "a dead run's foreign leftover is removed"
+    );
+
+    // A real kill -9 midway through W1, then --resume: W1's uninterrupted bytes.
+    let w1 = scenarios.join("w1-mass-friction.toml");
+    let fresh = tempfile::tempdir().unwrap();
+    let o = spawn(&["run", s(&w1), "--out", s(fresh.path()), "--quiet"])
+        .wait_with_output()
+        .unwrap();
+    assert!(o.status.success());
+    let uninterrupted = fs::read(fresh.path().join("w1-mass-friction/summary.csv")).unwrap();
+    let partial = kill_midway(&w1, out.path(), "w1-mass-friction");
+    let kept = fs::read(partial.join("summary.csv")).unwrap();
+    assert!(kept.len() < uninterrupted.len());
+    let o = spawn(&["run", s(&w1), "--out", s(out.path()), "--quiet", "--resume"])
+        .wait_with_output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resumed = fs::read(out.path().join("w1-mass-friction/summary.csv")).unwrap();
+    assert!(
+        resumed == uninterrupted,
+        "resumed W1 differs from the uninterrupted run"
+    );
 }

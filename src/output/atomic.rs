@@ -21,11 +21,7 @@ impl ResultDir {
     pub fn begin(root: &Path, name: &str) -> Result<Self, Error> {
         fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
         let target = root.join(name);
-        if fs::symlink_metadata(&target).is_ok_and(|m| !m.is_dir()) {
-            let why = "is not a folder, so no result can be written there; nothing was run \
-                       and it was left as it is: move it away or choose another --out";
-            return Err(Error::io(&target, std::io::Error::other(why)));
-        }
+        refuse_non_folder(&target)?;
         remove_leftovers(root, name)?;
         let partial = root.join(format!(".{name}.partial-{}", std::process::id()));
         if partial.exists() {
@@ -37,6 +33,40 @@ impl ResultDir {
             partial,
             done: false,
         })
+    }
+
+    /// Takes over the partial folder of a killed run of the same scenario under `root`
+    /// (its process gone, its `scenario.toml` byte for byte `resolved`), renamed to this
+    /// process's own partial name so that no other run takes it too; None when there is
+    /// none. A partial folder of another scenario is never taken (and is removed by
+    /// [`Self::begin`] as any leftover).
+    pub fn resume(root: &Path, name: &str, resolved: &str) -> Result<Option<Self>, Error> {
+        let Ok(entries) = fs::read_dir(root) else {
+            return Ok(None);
+        };
+        refuse_non_folder(&root.join(name))?;
+        let prefix = format!(".{name}.partial-");
+        let own = root.join(format!("{prefix}{}", std::process::id()));
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = file
+                .strip_prefix(&prefix)
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let same = fs::read_to_string(entry.path().join("scenario.toml"))
+                .is_ok_and(|text| text == resolved);
+            if alive(pid) || !same || fs::rename(entry.path(), &own).is_err() {
+                continue;
+            }
+            return Ok(Some(ResultDir {
+                target: root.join(name),
+                partial: own,
+                done: false,
+            }));
+        }
+        Ok(None)
     }
 
     /// Where files are written while the folder is being built.
@@ -107,6 +137,16 @@ impl Drop for ResultDir {
             let _ = fs::remove_dir_all(&self.partial);
         }
     }
+}
+
+/// Anything but a folder where the result goes (a user's file) is refused before any work.
+fn refuse_non_folder(target: &Path) -> Result<(), Error> {
+    if fs::symlink_metadata(target).is_ok_and(|m| !m.is_dir()) {
+        let why = "is not a folder, so no result can be written there; nothing was run \
+                   and it was left as it is: move it away or choose another --out";
+        return Err(Error::io(target, std::io::Error::other(why)));
+    }
+    Ok(())
 }
 
 fn file_name(p: &Path) -> String {

@@ -129,6 +129,49 @@ pub struct CsvFile {
 }
 
 impl CsvFile {
+    /// Continues the file a killed sweep left: cut back to its last whole grid point
+    /// (`rows_per_point` rows each, after `header`) and opened for appending, hashed from its
+    /// first byte. Returns the file and the points it already holds; None when what is there
+    /// is not this header's file (then the caller starts afresh).
+    pub fn resume(
+        path: &Path,
+        header: &[String],
+        rows_per_point: u64,
+    ) -> Result<Option<(Self, u64)>, Error> {
+        let Ok(bytes) = std::fs::read(path) else {
+            return Ok(None);
+        };
+        let mut head = Rows::new();
+        head.header(header);
+        if !bytes.starts_with(head.bytes()) || rows_per_point == 0 {
+            return Ok(None);
+        }
+        let ends = row_ends(&bytes[head.bytes().len()..]);
+        let points = ends.len() as u64 / rows_per_point;
+        let keep = head.bytes().len()
+            + match points {
+                0 => 0,
+                p => ends[(p * rows_per_point - 1) as usize] + 1,
+            };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        file.set_len(keep as u64).map_err(|e| Error::io(path, e))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .map_err(|e| Error::io(path, e))?;
+        let mut hasher = Sha256::new();
+        hasher.update(&bytes[..keep]);
+        let out = CsvFile {
+            path: path.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 16, file),
+            rows: Rows::new(),
+            hasher,
+        };
+        Ok(Some((out, points)))
+    }
+
     /// Creates the file and writes the header row.
     pub fn create(path: &Path, header: &[String]) -> Result<Self, Error> {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
@@ -187,6 +230,21 @@ impl CsvFile {
         r.map_err(|e| Error::io(&self.path, e))?;
         Ok(manifest::hex(&self.hasher.finalize()))
     }
+}
+
+/// The offsets of the line breaks that end CSV rows in `bytes` (not those inside a quoted
+/// field): a row cut short by a kill has none.
+fn row_ends(bytes: &[u8]) -> Vec<usize> {
+    let mut quoted = false;
+    let mut ends = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => ends.push(i),
+            _ => {}
+        }
+    }
+    ends
 }
 
 /// Rust's shortest round-trip form of a finite number; nothing for NaN or ±inf (SPEC: an

@@ -1,0 +1,90 @@
+//! Peak memory of a million-point sweep (streamed, not collected). Alone in its test
+//! binary: `ru_maxrss` also counts the image the child was forked from (the test process,
+//! shared until exec), so tests holding large files beside it in one process would inflate
+//! it (80 MB measured, against 9 MB alone).
+
+mod common;
+
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use heavyball::theory;
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args(args)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Waits for a child and returns its exit status and peak resident set size in bytes
+/// (`wait4`'s `ru_maxrss`, what `/usr/bin/time -v` reports as "Maximum resident set size").
+fn wait_with_peak_rss(child: Child) -> (std::process::ExitStatus, u64) {
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4 failed");
+    std::mem::forget(child); // already reaped
+    (
+        std::process::ExitStatus::from_raw(status),
+        usage.ru_maxrss as u64 * 1024,
+    )
+}
+
+#[test]
+fn a_million_point_discrete_sweep_streams_in_bounded_memory() {
+    // benches/million-discrete.toml: Qian's triangle at 1000 × 1000 on one spring, 100
+    // steps a point: 10^6 summary rows.
+    let dir = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/million-discrete.toml");
+    let child = spawn(&[
+        "run",
+        s(&input),
+        "--out",
+        s(dir.path()),
+        "--threads",
+        "2",
+        "--quiet",
+    ]);
+    let (status, rss) = wait_with_peak_rss(child);
+    assert!(status.success(), "{status}");
+    eprintln!(
+        "peak RSS of the 10^6-point sweep: {:.1} MB",
+        rss as f64 / 1e6
+    );
+    assert!(rss < 64 << 20, "peak RSS {rss} bytes, the limit is 64 MiB");
+
+    // All rows, in grid order; spot-check them against Result 3 away from the edge.
+    let summary = dir.path().join("million/summary.csv");
+    let text = fs::read_to_string(&summary).unwrap();
+    let mut lines = text.lines();
+    lines.next();
+    let mut count = 0u64;
+    for (i, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[0].parse::<u64>().unwrap(), i as u64);
+        if i % 997 == 0 {
+            let (eps, p): (f64, f64) = (f[5].parse().unwrap(), f[6].parse().unwrap());
+            let rho = theory::heavy_ball_radius(eps, p, 1.0);
+            assert_eq!(f[14] == "true", rho < 1.0);
+            // ρ^100 < 1e-6 needs ρ < 0.87; diverging to 1e12 in 100 steps needs ρ > 1.32.
+            if rho < 0.8 {
+                assert_eq!(f[7], "converged", "{line}");
+            }
+        }
+        count += 1;
+    }
+    assert_eq!(count, 1_000_000);
+}
