@@ -61,6 +61,7 @@
 pub mod api;
 pub mod dynamics;
 pub mod error;
+pub mod figures;
 pub mod grid;
 pub mod merge;
 pub mod observe;

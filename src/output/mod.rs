@@ -4,6 +4,7 @@
 mod atomic;
 pub mod columns;
 mod manifest;
+pub mod plot;
 mod summary;
 mod trajectories;
 
