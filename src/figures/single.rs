@@ -139,6 +139,7 @@ fn series(runs: &Runs, x: &str, y: &str, mark: Mark) -> Vec<Series> {
             });
         }
     }
+    out.retain(|s| s.points.iter().any(|p| p.0.is_some() && p.1.is_some()));
     out
 }
 
