@@ -44,7 +44,7 @@ pub struct OutputSpec {
     /// None: every coordinate for n ≤ 16, none above.
     pub coordinates: Option<Vec<usize>>,
     /// `plot = true`: draw the figures and `index.html` at the end of the run
-    /// ([`crate::figures`]).
+    /// (`heavyball plot`).
     pub plot: bool,
 }
 

@@ -75,6 +75,34 @@ pub(crate) fn refuse(path: &Path, message: impl Into<String>) -> Error {
 /// `manifest.json`, a `scenario.toml` or CSV that does not match the manifest's SHA-256,
 /// a malformed row) is bad input ([`Error::Input`], exit code 2); a failure to write is
 /// [`Error::Io`].
+///
+/// ```
+/// use heavyball::run::{RunOptions, run_scenario};
+/// use heavyball::{PlotOptions, plot_folder};
+///
+/// let text = r#"name = "doc-plot"
+/// [potential]
+/// kind = "quadratic"
+/// eigenvalues = [1.0, 10.0]
+/// [particle]
+/// mass = 1.0
+/// friction = 2.0
+/// position = [1.0, 1.0]
+/// [continuous]
+/// t_end = 20.0
+/// [[discrete]]
+/// map = "qian"
+/// dt = 0.1
+/// "#;
+/// let scenario = heavyball::scenario::parse_str(text, "doc.toml".as_ref())?;
+/// let out = tempfile::tempdir()?;
+/// let options = RunOptions { out: out.path().into(), threads: 1, shard: None, progress: false };
+/// let dir = run_scenario(&scenario, &options)?;
+/// let plotted = plot_folder(&dir, &PlotOptions::default())?;
+/// assert!(plotted.files.iter().any(|f| f.ends_with("plots/criterion.svg")));
+/// assert!(plotted.index.is_file());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn plot_folder(dir: &Path, options: &PlotOptions) -> Result<Plotted, Error> {
     let folder = Folder::open(dir)?;
     let figures = folder.figures(options)?;

@@ -1,7 +1,7 @@
 //! Figures of a result folder as files: a small SVG writer (deterministic bytes, invertible
 //! marks), line charts, heat maps, PNG rasters and the self-contained `index.html`.
 //!
-//! This module draws what it is given; [`crate::figures`] reads a result folder and decides
+//! This module draws what it is given; `figures` (above `report`) reads a result folder and decides
 //! what to draw.
 
 pub(crate) mod heat;
