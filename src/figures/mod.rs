@@ -22,7 +22,8 @@ use crate::scenario::{self, Scenario};
 /// The file format of heat maps (line charts are always SVG).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ImageFormat {
-    /// Every figure as SVG; heat maps beyond 20 000 cells embed their cells as one PNG.
+    /// Every figure as SVG; heat maps beyond 1024 cells embed their cells as one PNG
+    /// image (one pixel a cell).
     #[default]
     Svg,
     /// Heat maps also as PNG rasters (`plots/<name>.png`, one block of pixels per cell),

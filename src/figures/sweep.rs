@@ -268,7 +268,9 @@ fn heat_map(f: &Folder, sweep: &Sweep, c: &Cells, q: &str) -> Option<HeatMap> {
 fn span(a: &CellAxis, n: usize) -> Vec<f64> {
     let lo = a.values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = a.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (u0, u1) = (a.kind.forward(lo), a.kind.forward(hi));
+    // Out to the outer cells' edges, half a step beyond the first and last values.
+    let half = (a.kind.forward(hi) - a.kind.forward(lo)) / (2 * a.values.len().max(2) - 2) as f64;
+    let (u0, u1) = (a.kind.forward(lo) - half, a.kind.forward(hi) + half);
     (0..=n)
         .map(|i| a.kind.inverse(u0 + (u1 - u0) * i as f64 / n as f64))
         .collect()

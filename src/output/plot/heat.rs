@@ -13,7 +13,7 @@ const BAR_X: f64 = LEFT + SIDE + 24.0;
 const FIGURE_W: f64 = 780.0;
 const FIGURE_H: f64 = TOP + SIDE + 56.0;
 /// Grids with more cells than this draw their cells as one embedded PNG image.
-pub(crate) const MAX_RECTS: usize = 20_000;
+pub(crate) const MAX_RECTS: usize = 1024;
 
 /// Viridis at nine evenly spaced stops; colours between are interpolated linearly.
 pub(crate) const VIRIDIS: [[u8; 3]; 9] = [
