@@ -729,3 +729,89 @@ fn index_html_opens_in_headless_chromium_without_errors_and_with_every_figure() 
         );
     }
 }
+
+#[test]
+fn a_noisy_run_draws_its_measured_and_theoretical_floors_at_the_summary_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"name = "noisy"
+[potential]
+kind = "quadratic"
+eigenvalues = [1.0, 4.0]
+[particle]
+mass = 1.0
+friction = 2.0
+position = [1.0, 1.0]
+[continuous]
+t_end = 40.0
+step = 0.01
+sample_interval = 0.1
+[[discrete]]
+label = "sgd"
+learning_rate = 0.05
+momentum = 0.5
+steps = 2000
+[gradient]
+noise = 0.1
+seed = 3
+[output]
+plot = true
+"#;
+    let out = run_text(tmp.path(), "noisy", text);
+    let dir = out.join("noisy");
+    let svg = dir.join("plots/noise.svg");
+    assert!(check_series(&dir, &svg) > 500);
+    let text = fs::read_to_string(&svg).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let a = area(&doc);
+    let mut floors = 0;
+    for row in read_csv(&dir.join("summary.csv")) {
+        for column in ["noise_floor", "theory_noise_floor"] {
+            let want = field(&row, column).expect("a floor");
+            let label = format!("{}: {column}", row["method"]);
+            let g = doc
+                .descendants()
+                .find(|n| n.attribute("data-label") == Some(label.as_str()))
+                .unwrap_or_else(|| panic!("no {label}"));
+            // E* = 0: the line lies at the floor itself, within a pixel.
+            let (_, y) = a.px(1.0, want);
+            for (_, py) in marks(g) {
+                assert!((py - y).abs() <= 1.0, "{label}: at {py}, want {y}");
+            }
+            floors += 1;
+        }
+    }
+    assert_eq!(floors, 4);
+}
+
+#[test]
+fn merge_draws_a_sharded_sweep_with_plot_true_once_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("lrp.toml");
+    fs::write(
+        &input,
+        LR_MOMENTUM.to_string() + "\n[output]\nplot = true\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    for shard in ["1/2", "2/2"] {
+        let o = heavyball(&[
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--shard",
+            shard,
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let dir = out.join("lrp");
+    assert!(
+        !dir.join("shards/1-of-2/plots").exists(),
+        "a shard draws nothing"
+    );
+    let o = heavyball(&["merge", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(check_cells(&dir), 5 * 15 * 13);
+    assert!(dir.join("index.html").is_file());
+}
