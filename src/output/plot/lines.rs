@@ -109,6 +109,35 @@ impl LineChart {
         })
     }
 
+    /// The top of a log y axis: a series that ends a hundred times above where it began
+    /// (a diverging run) counts only with its first value, so that it leaves through the
+    /// top instead of squeezing the others into the bottom.
+    fn log_top(&self) -> Option<f64> {
+        let mut top: Option<f64> = None;
+        for s in &self.series {
+            let ys: Vec<f64> = s
+                .points
+                .iter()
+                .filter_map(|p| p.1)
+                .filter(|&y| self.y_kind.admits(y))
+                .collect();
+            let (Some(&first), Some(&last)) = (ys.first(), ys.last()) else {
+                continue;
+            };
+            let high = if last > 100.0 * first {
+                first
+            } else {
+                ys.iter().copied().fold(first, f64::max)
+            };
+            top = Some(top.map_or(high, |t| t.max(high)));
+        }
+        let fits = self.curves.iter().filter(|c| c.fit);
+        for &(_, y) in fits.flat_map(|c| c.pieces.iter().flatten()) {
+            top = top.map(|t| t.max(y));
+        }
+        top.map(|t| t * 10f64.powf(0.3))
+    }
+
     fn scales(&self) -> (Scale, Scale) {
         let fitted = |kind: ScaleKind, pick: fn((f64, f64)) -> f64| {
             let rows = self.series.iter().flat_map(move |s| {
@@ -125,8 +154,11 @@ impl LineChart {
             svg::range_of(kind, rows.chain(curves)).unwrap_or((1.0, 10.0))
         };
         let (x0, x1) = self.x_range.unwrap_or_else(|| fitted(self.x_kind, |p| p.0));
-        let (mut y0, y1) = self.y_range.unwrap_or_else(|| fitted(self.y_kind, |p| p.1));
-        if self.y_kind == ScaleKind::Log {
+        let (mut y0, mut y1) = self.y_range.unwrap_or_else(|| fitted(self.y_kind, |p| p.1));
+        if self.y_kind == ScaleKind::Log && self.y_range.is_none() {
+            if let Some(top) = self.log_top() {
+                y1 = y1.min(top);
+            }
             y0 = y0.max(y1 * 10f64.powf(-self.max_decades));
         }
         let x = Scale {
@@ -176,12 +208,12 @@ impl LineChart {
             curve(&mut out, c, &x, &y);
         }
         svg::axes(&mut out, &x, &y, &self.x_title, &self.y_title);
-        self.legend(&mut out);
+        self.legend(&mut out, &y);
         out.push_str("</svg>\n");
         out
     }
 
-    fn legend(&self, out: &mut String) {
+    fn legend(&self, out: &mut String, y: &Scale) {
         out.push_str("<g class=\"legend\">\n");
         let mut row = 0.0;
         let mut entry = |out: &mut String, label: &str, colour, dashed: bool, dots: bool| {
@@ -218,7 +250,13 @@ impl LineChart {
             row += 1.0;
         };
         for s in &self.series {
-            entry(out, &s.label, s.colour, false, s.mark == Mark::Dots);
+            let above = s.points.iter().filter_map(|p| p.1).any(|v| v > y.max);
+            let label = if above {
+                format!("{} (leaves the top)", s.label)
+            } else {
+                s.label.clone()
+            };
+            entry(out, &label, s.colour, false, s.mark == Mark::Dots);
         }
         for c in self.curves.iter().filter(|c| !c.label.is_empty()) {
             entry(out, &c.label, c.colour, c.dashed, false);
