@@ -414,6 +414,12 @@ fn every_shipped_scenario_plots_and_every_mark_and_cell_maps_back() {
         let cells = check_cells(&dir);
         assert!(marks + cells > 0, "{}: nothing checked", dir.display());
     }
+    // The README's gallery: well-formed, small SVGs.
+    let gallery = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/gallery");
+    for e in fs::read_dir(gallery).unwrap() {
+        let text = fs::read_to_string(e.unwrap().path()).unwrap();
+        assert!(roxmltree::Document::parse(&text).is_ok() && text.len() < 64 << 10);
+    }
 }
 
 const MASS_FRICTION: &str = r#"name = "mf"
@@ -814,4 +820,73 @@ fn merge_draws_a_sharded_sweep_with_plot_true_once_merged() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(check_cells(&dir), 5 * 15 * 13);
     assert!(dir.join("index.html").is_file());
+}
+
+/// Waits for a child; its exit status and peak resident set size in bytes (`wait4`).
+fn wait_with_peak_rss(child: std::process::Child) -> (std::process::ExitStatus, u64) {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child with valid out-pointers.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4 failed");
+    std::mem::forget(child); // already reaped
+    (
+        std::process::ExitStatus::from_raw(status),
+        usage.ru_maxrss as u64 * 1024,
+    )
+}
+
+#[test]
+fn a_million_point_sweep_draws_in_bounded_memory_within_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/million-discrete.toml");
+    run_ok(&input, tmp.path());
+    let dir = tmp.path().join("million");
+    let clock = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args(["plot", dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (status, rss) = wait_with_peak_rss(child);
+    let seconds = clock.elapsed().as_secs_f64();
+    assert!(status.success());
+    eprintln!(
+        "plot of 10^6 points: {seconds:.2} s, peak RSS {:.1} MB",
+        rss as f64 / 1e6
+    );
+    assert!(rss < 64 << 20, "peak RSS {rss} bytes, the limit is 64 MiB");
+    assert!(seconds < 15.0, "{seconds} s");
+    // The status map: one embedded PNG of 1000 × 1000 cells; every 997th row's cell has
+    // its status' colour.
+    let text = fs::read_to_string(dir.join("plots/hb-status.svg")).unwrap();
+    assert!(text.len() < 1 << 20, "{} bytes", text.len());
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let cells = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("cells"))
+        .unwrap();
+    assert_eq!(attr(cells, "data-form"), "png");
+    let image = cells.children().find(|n| n.has_tag_name("image")).unwrap();
+    let fills = png_cells(&attr(image, "href"), 1000, 1000);
+    let categories: HashMap<String, [u8; 3]> = doc
+        .descendants()
+        .filter_map(|n| {
+            Some((
+                n.attribute("data-category")?.to_string(),
+                hex(n.attribute("fill")?),
+            ))
+        })
+        .collect();
+    let summary = fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let mut checked = 0;
+    for (i, line) in summary.lines().skip(1).enumerate().step_by(997) {
+        let f: Vec<&str> = line.splitn(9, ',').collect();
+        assert_eq!(f[0].parse::<usize>().unwrap(), i);
+        assert_eq!(fills[i], categories[f[7]], "point {i}: {}", f[7]);
+        checked += 1;
+    }
+    assert_eq!(checked, 1004);
 }
