@@ -890,3 +890,101 @@ fn a_million_point_sweep_draws_in_bounded_memory_within_seconds() {
     }
     assert_eq!(checked, 1004);
 }
+
+#[test]
+fn format_png_adds_rasters_of_the_heat_maps_that_index_html_shows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_text(tmp.path(), "lrp", LR_MOMENTUM);
+    let dir = out.join("lrp");
+    let o = heavyball(&["plot", dir.to_str().unwrap(), "--format", "png"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = fs::read_to_string(dir.join("plots/hb-status.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    let cells = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("cells"))
+        .unwrap();
+    let fills: Vec<[u8; 3]> = cells
+        .children()
+        .filter(|n| n.has_tag_name("rect"))
+        .map(|n| hex(&attr(n, "fill")))
+        .collect();
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        fs::File::open(dir.join("plots/hb-status.png")).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (nx, ny) = (15usize, 13usize);
+    let k = info.height as usize / ny;
+    assert_eq!(
+        (info.width as usize, info.height as usize),
+        (nx * k, ny * k)
+    );
+    assert!(k * ny >= 390, "{k} pixels a cell");
+    for ix in 0..nx {
+        for iy in 0..ny {
+            let (col, row) = (ix * k + k / 2, (ny - 1 - iy) * k + k / 2);
+            let o = (row * info.width as usize + col) * 3;
+            assert_eq!([buf[o], buf[o + 1], buf[o + 2]], fills[ix * ny + iy]);
+        }
+    }
+    let html = fs::read_to_string(dir.join("index.html")).unwrap();
+    assert_eq!(html.matches("<img class=\"figure\"").count(), 5);
+}
+
+#[test]
+fn a_three_axis_sweep_maps_the_first_two_at_the_third_axis_first_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"name = "three"
+[potential]
+kind = "quadratic"
+eigenvalues = [1.0, 10.0]
+[particle]
+position = [1.0, 1.0]
+[[discrete]]
+label = "hb"
+map = "qian"
+dt = 0.1
+steps = 300
+[sweep]
+mass = { values = [0.5, 1.0, 2.0] }
+friction = { linspace = [0.5, 4.0, 4] }
+dt = { values = [0.1, 0.3] }
+"#;
+    let out = run_text(tmp.path(), "three", text);
+    let dir = out.join("three");
+    let o = heavyball(&["plot", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = fs::read_to_string(dir.join("plots/hb-status.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap();
+    assert!(text.contains("hb: status, dt = 0.1"));
+    let fills: Vec<[u8; 3]> = doc
+        .descendants()
+        .find(|n| n.attribute("class") == Some("cells"))
+        .unwrap()
+        .children()
+        .filter(|n| n.has_tag_name("rect"))
+        .map(|n| hex(&attr(n, "fill")))
+        .collect();
+    assert_eq!(fills.len(), 12);
+    let categories: HashMap<String, [u8; 3]> = doc
+        .descendants()
+        .filter_map(|n| {
+            Some((
+                n.attribute("data-category")?.to_string(),
+                hex(n.attribute("fill")?),
+            ))
+        })
+        .collect();
+    let mut checked = 0;
+    for row in read_csv(&dir.join("summary.csv")) {
+        let p: usize = row["point"].parse().unwrap();
+        if p.is_multiple_of(2) {
+            assert_eq!(field(&row, "dt"), Some(0.1));
+            assert_eq!(fills[p / 2], categories[&row["status"]], "point {p}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 12);
+}

@@ -54,7 +54,8 @@ pub(super) fn figures(f: &Folder) -> Result<Vec<Figure>, Error> {
     };
     let mut out = Vec::new();
     let mut push = |name: &str, caption: String, chart: Option<LineChart>| {
-        if let Some(c) = chart.filter(LineChart::has_data) {
+        if let Some(mut c) = chart.filter(LineChart::has_data) {
+            c.description = f.scenario.description.clone();
             out.push(Figure {
                 name: name.into(),
                 caption,

@@ -254,6 +254,7 @@ fn heat_map(f: &Folder, sweep: &Sweep, c: &Cells, q: &str) -> Option<HeatMap> {
     let curves = boundaries(f, sweep, c, &x, &y);
     Some(HeatMap {
         title: f.scenario.name.clone(),
+        description: f.scenario.description.clone(),
         subtitle,
         x,
         y,
@@ -413,6 +414,7 @@ fn rates(f: &Folder, sweep: &Sweep) -> Result<Option<Figure>, Error> {
         "decay rate (1/time)",
     );
     c.x_kind = axis_kind(&sweep.axes[0].spec);
+    c.description = f.scenario.description.clone();
     let ys = series
         .iter()
         .flat_map(|s| s.points.iter().filter_map(|p| p.1));

@@ -110,6 +110,8 @@ impl CellAxis {
 #[derive(Debug, Clone)]
 pub(crate) struct HeatMap {
     pub title: String,
+    /// The scenario's description (the SVG's `<desc>`).
+    pub description: String,
     pub subtitle: String,
     pub x: CellAxis,
     pub y: CellAxis,
@@ -150,11 +152,11 @@ impl HeatMap {
         let mut out = String::with_capacity(64 * 1024 + nx * ny * 72);
         svg::open(
             &mut out,
-            FIGURE_W,
-            FIGURE_H,
+            (FIGURE_W, FIGURE_H),
             "heatmap",
             &self.title,
             &self.subtitle,
+            &self.description,
         );
         let _ = writeln!(
             out,

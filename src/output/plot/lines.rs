@@ -67,6 +67,8 @@ pub(crate) struct Curve {
 #[derive(Debug, Clone)]
 pub(crate) struct LineChart {
     pub title: String,
+    /// The scenario's description (the SVG's `<desc>`).
+    pub description: String,
     pub subtitle: String,
     pub x_title: String,
     pub y_title: String,
@@ -86,6 +88,7 @@ impl LineChart {
     pub fn new(title: &str, subtitle: &str, x_title: &str, y_title: &str) -> Self {
         LineChart {
             title: title.into(),
+            description: String::new(),
             subtitle: subtitle.into(),
             x_title: x_title.into(),
             y_title: y_title.into(),
@@ -184,11 +187,11 @@ impl LineChart {
         let mut out = String::with_capacity(64 * 1024);
         svg::open(
             &mut out,
-            FIGURE_W,
-            FIGURE_H,
+            (FIGURE_W, FIGURE_H),
             "lines",
             &self.title,
             &self.subtitle,
+            &self.description,
         );
         let _ = writeln!(
             out,

@@ -182,8 +182,17 @@ pub(crate) fn hex(c: [u8; 3]) -> String {
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
-/// The opening of a figure: the root element, a white background, title and subtitle.
-pub(crate) fn open(out: &mut String, width: f64, height: f64, kind: &str, title: &str, sub: &str) {
+/// The opening of a figure: the root element, its title and description (the scenario's),
+/// a white background, the visible title and subtitle.
+pub(crate) fn open(
+    out: &mut String,
+    size: (f64, f64),
+    kind: &str,
+    title: &str,
+    sub: &str,
+    desc: &str,
+) {
+    let (width, height) = size;
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"figure\" data-kind=\"{kind}\" \
@@ -192,6 +201,9 @@ pub(crate) fn open(out: &mut String, width: f64, height: f64, kind: &str, title:
         h = px(height)
     );
     let _ = writeln!(out, "<title>{}</title>", esc(title));
+    if !desc.is_empty() {
+        let _ = writeln!(out, "<desc>{}</desc>", esc(desc));
+    }
     let _ = writeln!(
         out,
         "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n\
