@@ -235,6 +235,9 @@ fn plot_redraws_the_same_bytes_and_leaves_nothing_hidden() {
     assert!(plot(&dir).status.success());
     let first: Vec<Vec<u8>> = svgs(&dir).iter().map(|p| fs::read(p).unwrap()).collect();
     let index = fs::read(dir.join("index.html")).unwrap();
+    // A killed plot's leftovers (a pid that is gone) are removed by the next one.
+    fs::create_dir(dir.join(".plots.partial-999999")).unwrap();
+    fs::write(dir.join(".index.html.partial-999999"), "x").unwrap();
     let o = plot(&dir);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let second: Vec<Vec<u8>> = svgs(&dir).iter().map(|p| fs::read(p).unwrap()).collect();

@@ -149,7 +149,13 @@ impl Folder {
         for (file, columns) in &manifest.columns {
             check_csv(dir, &manifest, file, columns)?;
         }
-        let potential = crate::potential::build(&scenario.potential).ok();
+        // Built only where a figure needs it: contours (n = 2), the spectrum behind a
+        // sweep's boundaries, E* under noise. A large landscape is not rebuilt for nothing.
+        let needed =
+            scenario.potential.dim() == 2 || scenario.is_sweep() || scenario.gradient.is_some();
+        let potential = needed
+            .then(|| crate::potential::build(&scenario.potential).ok())
+            .flatten();
         Ok(Folder {
             dir: dir.to_path_buf(),
             manifest,
@@ -281,6 +287,7 @@ pub(crate) fn colour(i: usize) -> [u8; 3] {
 /// Writes `plots/` (built in a hidden sibling, renamed into place) and `index.html`.
 fn write(dir: &Path, figures: &[Figure], page: &str) -> Result<Plotted, Error> {
     let pid = std::process::id();
+    remove_leftovers(dir);
     let partial = dir.join(format!(".plots.partial-{pid}"));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
@@ -330,4 +337,29 @@ fn write(dir: &Path, figures: &[Figure], page: &str) -> Result<Plotted, Error> {
     }
     fs::rename(&staged, &index).map_err(|e| Error::io(&index, e))?;
     Ok(Plotted { files, index })
+}
+
+/// Removes `.plots.partial-<pid>`, `.plots.old-<pid>` and `.index.html.partial-<pid>` left
+/// by `plot` processes that were killed (their pid gone).
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = [".plots.partial-", ".plots.old-", ".index.html.partial-"]
+            .iter()
+            .find_map(|prefix| name.strip_prefix(prefix)?.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let p = entry.path();
+            let _ = if p.is_dir() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+    }
 }
