@@ -991,3 +991,35 @@ dt = { values = [0.1, 0.3] }
     }
     assert_eq!(checked, 12);
 }
+
+#[test]
+fn a_large_run_draws_the_coordinates_its_output_table_chose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"name = "chosen"
+[potential]
+kind = "convex-rosenbrock"
+n = 25
+kappa = 10.0
+[particle]
+mass = 1.0
+friction = 2.0
+position = 0.0
+[[discrete]]
+label = "hb"
+scheme = "heavy-ball"
+learning_rate = 0.01
+momentum = 0.9
+steps = 300
+[output]
+coordinates = [1, 2, 25]
+plot = true
+"#;
+    let out = run_text(tmp.path(), "chosen", text);
+    let dir = out.join("chosen");
+    let svg = dir.join("plots/coordinates.svg");
+    assert_eq!(check_series(&dir, &svg), 3 * 250, "w1, w2, w25 of 250 rows");
+    let text = fs::read_to_string(&svg).unwrap();
+    for w in ["w1", "w2", "w25"] {
+        assert!(text.contains(&format!("data-y=\"{w}\"")), "{w}");
+    }
+}

@@ -30,17 +30,18 @@ fn load(f: &Folder, file: &str, wanted: &[&str]) -> Result<Option<Table>, Error>
 
 /// Every figure of a single run.
 pub(super) fn figures(f: &Folder) -> Result<Vec<Figure>, Error> {
-    let state = [
+    let ws = w_columns(f);
+    let mut state = vec![
         "t",
         "loss",
         "distance",
         "energy",
         "gradient_norm",
+        "step",
         "w1",
         "w2",
-        "w3",
-        "step",
     ];
+    state.extend(ws.iter().map(String::as_str));
     let runs = Runs {
         continuous: load(f, "continuous.csv", &state)?,
         discrete: load(f, "discrete.csv", &state)?,
@@ -81,8 +82,8 @@ pub(super) fn figures(f: &Folder) -> Result<Vec<Figure>, Error> {
     } else {
         push(
             "coordinates",
-            "coordinates against t (the first three written)".into(),
-            coordinates(f, &runs),
+            format!("coordinates against t: {}", ws.join(", ")),
+            coordinates(f, &runs, &ws),
         );
     }
     push(
@@ -274,15 +275,33 @@ fn gap(f: &Folder, runs: &Runs) -> Option<LineChart> {
     Some(c)
 }
 
-fn coordinates(f: &Folder, runs: &Runs) -> Option<LineChart> {
+/// The first three per-coordinate position columns written (`[output] coordinates` chooses
+/// them; all for n ≤ 16).
+fn w_columns(f: &Folder) -> Vec<String> {
+    let file = if f.has("continuous.csv") {
+        "continuous.csv"
+    } else {
+        "discrete.csv"
+    };
+    let Some(cols) = f.manifest.columns.get(file) else {
+        return Vec::new();
+    };
+    cols.iter()
+        .map(|c| c.name.clone())
+        .filter(|n| n.len() > 1 && n.starts_with('w') && n[1..].parse::<usize>().is_ok())
+        .take(3)
+        .collect()
+}
+
+fn coordinates(f: &Folder, runs: &Runs, ws: &[String]) -> Option<LineChart> {
     let file = if runs.continuous.is_some() {
         "continuous.csv"
     } else {
         "discrete.csv"
     };
-    let mut c = chart(f, "coordinates against t", file, "t", "w1");
-    c.y_title = "coordinates w_i".into();
-    for w in ["w1", "w2", "w3"] {
+    let mut c = chart(f, "coordinates against t", file, "t", ws.first()?);
+    c.y_title = format!("{} (length)", ws.join(", "));
+    for w in ws {
         for mut s in series(runs, "t", w, Mark::Dots) {
             s.label = format!("{w} {}", s.label);
             c.series.push(s);
