@@ -54,13 +54,14 @@
 //! [`observe`] (stop rule, observers) → [`problem`] and [`point`] (one grid point, in
 //! memory) → [`sweep`] (parallel, shards) → [`output`] (CSV, manifest, atomic folders),
 //! driven by [`run`] for the command line; [`merge`] joins shards, [`report`] is
-//! `heavyball theory`. [`api`] holds the builders. The physics is in `docs/theory.md`.
+//! `heavyball theory`, [`figures`] is `heavyball plot` (drawn by [`output::plot`]). [`api`] holds the builders. The physics is in `docs/theory.md`.
 
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod dynamics;
 pub mod error;
+pub mod figures;
 pub mod grid;
 pub mod merge;
 pub mod observe;
@@ -75,12 +76,14 @@ pub mod sweep;
 pub mod theory;
 
 pub use error::{Error, InputError};
+pub use figures::{ImageFormat, PlotOptions, Plotted, plot_folder};
 pub use problem::Problem;
 
 /// What a program using the engine needs, in one `use`.
 pub mod prelude {
     pub use crate::api::{BuildError, Continuous, Discrete, ProblemBuilder, SweepRows};
     pub use crate::dynamics::{Form, Map, Method, Model, Scheme};
+    pub use crate::figures::{ImageFormat, PlotOptions, plot_folder};
     pub use crate::grid::{AxisKey, AxisSpec};
     pub use crate::observe::{Criterion, RunReport, Status};
     pub use crate::output::{Trajectories, write_summary, write_summary_row};

@@ -48,6 +48,18 @@ enum Command {
         /// The scenario's result folder, OUT/<name>.
         dir: PathBuf,
     },
+    /// Draw the figures of a finished result folder into DIR/plots/, with DIR/index.html.
+    ///
+    /// Reads the CSVs and manifest.json (never re-runs): single runs get the criterion
+    /// against t with the theory's decay, the path (n = 2) or coordinates, the energy and
+    /// the continuous-discrete gap; sweeps get heat maps (two axes) or rate lines (one).
+    Plot {
+        /// The scenario's result folder, OUT/<name>.
+        dir: PathBuf,
+        /// svg: every figure as SVG; png: heat maps also as PNG rasters.
+        #[arg(long, value_enum, default_value_t = PlotFormat::Svg)]
+        format: PlotFormat,
+    },
     /// Validate scenario files without running them.
     Check {
         /// Scenario files or directories.
@@ -78,6 +90,15 @@ enum Format {
     Text,
     /// One number a row, for machines.
     Csv,
+}
+
+/// Image format of `plot`'s heat maps.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlotFormat {
+    /// SVG only.
+    Svg,
+    /// Heat maps also as PNG rasters.
+    Png,
 }
 
 /// SPEC exit codes: 2 if any input was rejected (even beside an I/O failure), else 1 if
@@ -151,6 +172,22 @@ fn main() -> ExitCode {
             Ok(dir) => println!("merged the shards into {}", dir.display()),
             Err(e) => tally.error(&e),
         },
+        Command::Plot { dir, format } => {
+            let format = match format {
+                PlotFormat::Svg => heavyball::figures::ImageFormat::Svg,
+                PlotFormat::Png => heavyball::figures::ImageFormat::Png,
+            };
+            let options = heavyball::figures::PlotOptions { format };
+            match heavyball::figures::plot_folder(&dir, &options) {
+                Ok(p) => println!(
+                    "drew {} figure file(s) into {} and wrote {}",
+                    p.files.len(),
+                    dir.join("plots").display(),
+                    p.index.display()
+                ),
+                Err(e) => tally.error(&e),
+            }
+        }
         Command::Check { paths } => {
             let ok = run::load_all(&paths, |o: Outcome| {
                 if let Err(e) = &o.result {

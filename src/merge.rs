@@ -120,6 +120,9 @@ pub fn merge(dir: &Path) -> Result<PathBuf, Error> {
         checked.push(check(&shards_dir.join(shard.folder()), shard, &reference)?);
     }
     write_merged(dir, &resolved, &hash, &header, points, &checked)?;
+    if scenario.output.plot {
+        crate::figures::plot_folder(dir, &crate::figures::PlotOptions::default())?;
+    }
     Ok(dir.to_path_buf())
 }
 

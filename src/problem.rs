@@ -43,6 +43,9 @@ pub struct OutputSpec {
     /// `coordinates`: the per-coordinate columns to write (1-based, distinct, within n);
     /// None: every coordinate for n ≤ 16, none above.
     pub coordinates: Option<Vec<usize>>,
+    /// `plot = true`: draw the figures and `index.html` at the end of the run
+    /// (`heavyball plot`).
+    pub plot: bool,
 }
 
 /// The state columns of a trajectory CSV beyond `t, loss, distance, energy` (SPEC

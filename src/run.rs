@@ -164,6 +164,10 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
         sha256,
     }
     .write(dir.path())?;
+    if s.output.plot && options.shard.is_none() {
+        // Drawn inside the partial folder: the result appears with its figures or not at all.
+        crate::figures::plot_folder(dir.path(), &crate::figures::PlotOptions::default())?;
+    }
     dir.commit()
 }
 

@@ -5,6 +5,7 @@ mod atomic;
 pub mod columns;
 mod manifest;
 mod number;
+pub mod plot;
 mod summary;
 mod trajectories;
 

@@ -549,15 +549,15 @@ fn gradient(t: &TableReader<'_, '_>) -> Result<GradientSpec> {
     })
 }
 
-/// `[output]`: `coordinates` (1-based, distinct, within n); `plot` belongs to a later
-/// version.
+/// `[output]`: `coordinates` (1-based, distinct, within n); `plot` (a boolean).
 fn output(t: &TableReader<'_, '_>, n: usize) -> Result<OutputSpec> {
     t.check_keys(&["coordinates", "plot"])?;
-    if t.has("plot") {
-        return Err(t.error("plot", "plots are not supported by this version yet"));
-    }
+    let plot = plot_flag(t)?;
     let Some(items) = t.num_items("coordinates")? else {
-        return Ok(OutputSpec::default());
+        return Ok(OutputSpec {
+            coordinates: None,
+            plot,
+        });
     };
     let mut coordinates = Vec::with_capacity(items.len());
     for item in &items {
@@ -583,7 +583,17 @@ fn output(t: &TableReader<'_, '_>, n: usize) -> Result<OutputSpec> {
     }
     Ok(OutputSpec {
         coordinates: Some(coordinates),
+        plot,
     })
+}
+
+/// `[output] plot`: true draws the figures at the end of the run.
+fn plot_flag(t: &TableReader<'_, '_>) -> Result<bool> {
+    match t.get("plot").map(|v| v.get_ref()) {
+        None => Ok(false),
+        Some(toml::de::DeValue::Boolean(b)) => Ok(*b),
+        Some(_) => Err(t.error("plot", "must be true or false")),
+    }
 }
 
 /// Most points of one grid (a typo in a count must not fill the disk).

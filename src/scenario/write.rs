@@ -47,8 +47,8 @@ pub(super) fn to_toml(s: &Scenario) -> String {
     if let Some(g) = &s.gradient {
         gradient(o, g);
     }
-    if let Some(c) = &s.output.coordinates {
-        output(o, c);
+    if s.output.coordinates.is_some() || s.output.plot {
+        output(o, &s.output);
     }
     if let Some(sweep) = &s.sweep {
         write_sweep(o, sweep);
@@ -235,10 +235,15 @@ fn gradient(o: &mut String, g: &GradientSpec) {
     let _ = writeln!(o, "seed = {}", g.seed);
 }
 
-fn output(o: &mut String, coordinates: &[usize]) {
+fn output(o: &mut String, spec: &crate::problem::OutputSpec) {
     let _ = writeln!(o, "\n[output]");
-    let items: Vec<String> = coordinates.iter().map(usize::to_string).collect();
-    let _ = writeln!(o, "coordinates = [{}]", items.join(", "));
+    if let Some(coordinates) = &spec.coordinates {
+        let items: Vec<String> = coordinates.iter().map(usize::to_string).collect();
+        let _ = writeln!(o, "coordinates = [{}]", items.join(", "));
+    }
+    if spec.plot {
+        let _ = writeln!(o, "plot = true");
+    }
 }
 
 fn write_sweep(o: &mut String, sweep: &Sweep) {
