@@ -131,6 +131,7 @@ impl Tally {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    run::file_size_limit_as_error();
     let mut tally = Tally::default();
     match cli.command {
         Command::Run {

@@ -38,6 +38,17 @@ pub struct Outcome {
     pub result: Result<PathBuf, Error>,
 }
 
+/// Makes a write beyond the process's file-size limit (`ulimit -f`, as a cluster may set) an
+/// I/O error — a message naming the file and exit 1, the partial folder removed — instead
+/// of SIGXFSZ killing the process mid-write. Call once, at the start of a program.
+pub fn file_size_limit_as_error() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to "ignore" touches no memory of ours.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Loads every scenario under `paths` (directories: their `*.toml`, in name order),
 /// reporting each file's outcome to `report` as soon as it is known. Bad files do not stop
 /// the others; two files writing the same result folder are an error for the second.

@@ -1,0 +1,129 @@
+//! Output faults: a write error through the file-size limit and a full disk (a private
+//! tmpfs, `unshare -m`) each exit 1 with the file named, leave no hidden folder, and leave
+//! the previous result byte for byte.
+
+mod common;
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_heavyball");
+
+/// KTH's mass × friction grid (1681 points: a 0.7 MB summary), or 5 × 5 of it (17 kB),
+/// under one name.
+fn kth(dir: &Path, points: u32) -> String {
+    let text = fs::read_to_string(common::scenarios_dir().join("kth-mass-friction.toml"))
+        .unwrap()
+        .replace(", 41]", &format!(", {points}]"));
+    let path = dir.join(format!("kth-{points}.toml"));
+    fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_write_beyond_the_file_size_limit_is_an_io_error_and_the_old_result_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = |file: &str, limit: Option<u64>| -> Output {
+        let mut c = Command::new(BIN);
+        c.args(["run", file, "--out", out.to_str().unwrap(), "--quiet"]);
+        if let Some(bytes) = limit {
+            // SAFETY: only setrlimit between fork and exec.
+            unsafe {
+                c.pre_exec(move || {
+                    let l = libc::rlimit {
+                        rlim_cur: bytes,
+                        rlim_max: bytes,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &l) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        c.output().unwrap()
+    };
+    assert!(run(&kth(dir.path(), 5), None).status.success());
+    let old = fs::read(out.join("kth-mass-friction/summary.csv")).unwrap();
+    let o = run(&kth(dir.path(), 41), Some(64 << 10));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "killed by SIGXFSZ? {:?}",
+        o.status
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("summary.csv"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        fs::read(out.join("kth-mass-friction/summary.csv")).unwrap(),
+        old
+    );
+    assert_eq!(names(&out), ["kth-mass-friction"]);
+}
+
+#[test]
+fn a_full_disk_is_an_io_error_and_the_old_result_stays() {
+    if !Command::new("unshare")
+        .args(["-m", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            std::env::var("HEAVYBALL_REQUIRE_FAULTS").as_deref() != Ok("1"),
+            "HEAVYBALL_REQUIRE_FAULTS=1 but `unshare -m` is not allowed here"
+        );
+        eprintln!("skipped: a private tmpfs needs `unshare -m` (root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (small, big) = (kth(dir.path(), 5), kth(dir.path(), 41));
+    let disk = dir.path().join("disk");
+    fs::create_dir(&disk).unwrap();
+    // In a private mount namespace: a 256 kB tmpfs, the small result, then the big one
+    // (0.7 MB) into the same folder; the shell reports the second run's exit code and
+    // copies what the disk holds out of the namespace.
+    let script = format!(
+        "set -u; mount -t tmpfs -o size=256k tmpfs {d}/disk || exit 99; \
+         {bin} run {small} --out {d}/disk --quiet || exit 98; \
+         cp {d}/disk/kth-mass-friction/summary.csv {d}/old.csv; \
+         {bin} run {big} --out {d}/disk --quiet 2> {d}/err; echo $? > {d}/code; \
+         ls -A {d}/disk > {d}/left; cp {d}/disk/kth-mass-friction/summary.csv {d}/after.csv",
+        d = dir.path().display(),
+        bin = BIN,
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |f: &str| fs::read_to_string(dir.path().join(f)).unwrap();
+    assert_eq!(read("code").trim(), "1");
+    let err = read("err");
+    assert!(
+        err.starts_with("error: ") && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert_eq!(
+        read("left").trim(),
+        "kth-mass-friction",
+        "nothing hidden left"
+    );
+    assert_eq!(read("after.csv"), read("old.csv"));
+}
