@@ -144,7 +144,6 @@ fn the_noise_floor_grows_with_learning_rate_and_momentum_as_the_closed_form_says
         assert_eq!(row["status"], "not-converged");
         num(row, "noise_floor")
     };
-    let floor_at = |eps: f64, p: f64| floor_of("sgd-momentum", eps, p);
     let (rates, momenta) = ([0.01, 0.03, 0.1], [0.0, 0.5, 0.9]);
     // Goh's claim, for the discrete runs and for their continuous twins (the Langevin SDE,
     // whose floor n·σ²ε/(4(1 − p)) rises with both; its closed form is tests/langevin.rs').
