@@ -72,7 +72,9 @@ steps = 1000
     let (_, ema) = run(&s, 2);
     let (_, wrong) = run(&s, 3);
     assert_eq!(polyak.len(), 1001);
-    // The forms round differently and drift apart by ~1e-12; a wrong map is off by far more.
+    // The forms round differently: measured 9.4e-16 (PyTorch) and 8.0e-16 (EMA) over 1000
+    // steps, held to 1e-14 (about ten times that, room for another compiler's rounding);
+    // a wrong map is off by far more (0.67).
     let (g_pt, g_ema, g_wrong) = (
         relative_gap(&pytorch, &polyak),
         relative_gap(&ema, &polyak),
@@ -80,7 +82,7 @@ steps = 1000
     );
     eprintln!("pytorch {g_pt:e}, ema {g_ema:e}, wrong map {g_wrong:e}");
     assert!(
-        g_pt <= 1e-11 && g_ema <= 1e-11,
+        g_pt <= 1e-14 && g_ema <= 1e-14,
         "pytorch {g_pt:e}, ema {g_ema:e}"
     );
     assert!(g_wrong >= 1e-2, "a wrong mapping must show: {g_wrong:e}");

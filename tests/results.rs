@@ -279,6 +279,7 @@ fn discrete_mode(scheme: Scheme, eps: f64, p: f64, dt: f64, ks: &[f64]) -> Mode 
 #[test]
 fn every_converged_shipped_run_measures_its_theory_rate() {
     let mut checks = (0, 0, 0);
+    let mut worst_simple: f64 = 0.0;
     for entry in std::fs::read_dir(scenarios_dir()).unwrap().flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|x| x != "toml") {
@@ -334,10 +335,10 @@ fn every_converged_shipped_run_measures_its_theory_rate() {
                         rate,
                         max_relative = 1e-9
                     );
-                    assert!(
-                        (measured - rate).abs() <= 0.05 * rate + quantum(rate),
-                        "{what}"
-                    );
+                    // The envelope's fit (docs/theory.md §8) needs no step quantum: measured
+                    // within 1.4e-5 over every shipped scenario, held to 1e-4.
+                    worst_simple = worst_simple.max((measured / rate - 1.0).abs());
+                    assert!((measured - rate).abs() <= 1e-4 * rate, "{what}");
                     checks.0 += 1;
                 }
                 Mode::Double { rate } => {
@@ -356,5 +357,6 @@ fn every_converged_shipped_run_measures_its_theory_rate() {
         "{} simple, {} double-root, {} oscillating or close",
         checks.0, checks.1, checks.2
     );
+    eprintln!("well-separated rates: worst relative error {worst_simple:e}");
     assert!(checks.0 > 1000 && checks.1 >= 5, "{checks:?}");
 }
