@@ -20,7 +20,8 @@
 //!   makes the binary panic, hang, or exit with anything but 0 or 2.
 //!
 //! Corpus format: the first line of every `tests/bad_input/*.toml` file is
-//! `# expect: KEY` or `# expect: KEY @ LINE:COL`. Two small extensions: `COL` may be
+//! `# expect: KEY ~ WORDS` or `# expect: KEY @ LINE:COL ~ WORDS`, WORDS being words the
+//! message must contain (so that a changed or misleading message fails too). Two small extensions: `COL` may be
 //! `*` (only the line is fixed, used for TOML syntax errors, whose column depends on
 //! the parser), and several alternatives may be given, separated by ` | `, where the
 //! contract genuinely leaves open which of two keys is blamed (e.g. `hessian` together
@@ -267,6 +268,7 @@ fn parse_expect(text: &str) -> Result<Vec<Alternative>, String> {
     let spec = first
         .strip_prefix("# expect:")
         .ok_or_else(|| format!("first line {first:?} is not '# expect: ...'"))?;
+    let spec = spec.split_once(" ~ ").map_or(spec, |(spec, _)| spec);
     let mut alternatives = Vec::new();
     for alt in spec.split('|') {
         let alt = alt.trim();
@@ -297,6 +299,12 @@ fn parse_expect(text: &str) -> Result<Vec<Alternative>, String> {
         });
     }
     Ok(alternatives)
+}
+
+/// The words the message must contain: what follows ` ~ ` on line 1, if anything.
+fn expected_words(text: &str) -> Option<&str> {
+    let first = text.lines().next()?;
+    first.split_once(" ~ ").map(|(_, words)| words.trim())
 }
 
 /// Corpus files as (path relative to the manifest dir, with `/` separators; text).
@@ -409,6 +417,13 @@ fn every_bad_scenario_is_rejected_with_one_precise_line() {
 
         let check = heavyball(&root, &["check", path.as_str()]);
         let check_line = check_outcome("check", &check, path, &alternatives, &mut problems);
+        match (expected_words(text), &run_line) {
+            (None, _) => problems.push("line 1 gives no ` ~ words` of the message".into()),
+            (Some(words), Some(line)) if !line.contains(words) => {
+                problems.push(format!("the message lacks {words:?}: {line:?}"));
+            }
+            _ => {}
+        }
         if let (Some(r), Some(c)) = (&run_line, &check_line)
             && r != c
         {
