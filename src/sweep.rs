@@ -274,7 +274,7 @@ impl Window<'_> {
 /// Points a worker takes at a time: enough for the discrete lanes to keep full (see
 /// `dynamics::lanes`), few enough that uneven points still spread over the workers
 /// (W1 at N = 100: 157 chunks for 2 workers).
-pub const CHUNK: u64 = 64;
+pub const CHUNK: u64 = 256;
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
 /// on `threads` rayon workers (`rows[j]` receives point `points.start + j`'s rows) and
