@@ -1185,4 +1185,45 @@ mod tests {
             }
         }
     }
+
+    /// Any potential (here Rosenbrock's, gradient lane by lane; and `auto` without a
+    /// spectrum, with its stiffness test): the same bits in any lane width, on any
+    /// extension, and alone.
+    #[test]
+    fn a_general_potential_is_the_same_in_lanes_and_alone() {
+        let p = crate::potential::Rosenbrock::new(1.0, 10.0).unwrap();
+        for method in [Method::Dopri5, Method::Auto] {
+            let spec = ContinuousSpec {
+                method,
+                t_end: 30.0,
+                ..ContinuousSpec::default()
+            };
+            let stop = StopRule::new(&StopSpec::default());
+            let starts: Vec<(Vec<f64>, Vec<f64>)> = (0..12)
+                .map(|j| (vec![-1.0 + 0.2 * j as f64, 0.5], vec![0.0, 0.1 * j as f64]))
+                .collect();
+            let runs: Vec<ContinuousRun<'_>> = starts
+                .iter()
+                .enumerate()
+                .map(|(j, (position, velocity))| ContinuousRun {
+                    potential: &p,
+                    mass: 0.5 + 0.25 * j as f64,
+                    friction: 1.0 + 0.5 * j as f64,
+                    position,
+                    velocity,
+                    spec: &spec,
+                    stop,
+                    noise: None,
+                })
+                .collect();
+            assert!(runs.iter().all(lane_ready));
+            let alone: Vec<RunReport> = runs.iter().map(|r| r.run(&mut ()).unwrap()).collect();
+            assert!(alone.iter().any(|r| r.status == Status::Converged));
+            let want = bits(&alone);
+            for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                assert_eq!(lanes_of_width::<1>(isa, &runs), want, "{isa:?}, 1 lane");
+                assert_eq!(lanes_of_width::<LANES>(isa, &runs), want, "{isa:?}");
+            }
+        }
+    }
 }
