@@ -3,6 +3,10 @@
 //! * one dopri5 / dop853 / rk4 step of the engine at n = 2 (W1's particle, in-step crossing
 //!   search and all), reported per accepted step, beside a hand-written allocation-free
 //!   fixed-size Dormand–Prince step of the same system — the limit;
+//! * one accepted dopri5 step per lane in the lane kernel (`dynamics::dopri_lanes`) at
+//!   n = 2, bare and with the watcher's screen, on each vector extension the CPU has, and
+//!   W1's continuous sweep (N = 100 and 300, dopri5 at every point) in lanes on one thread
+//!   (`-- "dopri5 lane"` and `-- "W1 continuous"` for those groups alone);
 //! * one heavy-ball step at n = 2, per iteration, alone and in a sweep's lanes;
 //! * one W1 grid point, continuous and discrete, as a sweep runs it.
 //!
@@ -411,8 +415,57 @@ impl ode_solvers::System<f64, ode_solvers::DVector<f64>> for SparseParticle<'_> 
     }
 }
 
+/// The dopri5 lane kernel: one accepted step per lane, bare and screened, per extension;
+/// then W1's continuous sweeps through `run_in_lanes` (watcher, rate meter, refill).
+fn dopri5_lanes(c: &mut Criterion) {
+    use heavyball::dynamics::dopri_lanes::{self, bench_kernel};
+    use heavyball::dynamics::simd::Isa;
+    let particles = [(1.0, 1.0), (0.1, 0.3), (2.0, 0.5), (0.5, 2.0)];
+    let attempts = 2000;
+    let mut group = c.benchmark_group("dopri5 lane step, W1 (n = 2)");
+    for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+        if !isa.supported() {
+            continue;
+        }
+        for screen in [false, true] {
+            let steps = bench_kernel(isa, screen, &particles, attempts);
+            group.throughput(Throughput::Elements(steps));
+            let what = if screen { "screened" } else { "bare kernel" };
+            let name = format!("{}, {} lanes, {what}", isa.as_str(), dopri_lanes::LANES);
+            group.bench_function(name, |b| {
+                b.iter(|| black_box(bench_kernel(isa, screen, &particles, attempts)))
+            });
+        }
+    }
+    group.finish();
+    let p = w1_potential();
+    let spec = ContinuousSpec {
+        rtol: 1e-8,
+        atol: 1e-10,
+        ..spec(Method::Dopri5, 200.0)
+    };
+    let mut group = c.benchmark_group("W1 continuous sweep, dopri5 lanes, one thread");
+    group.sample_size(10);
+    for n in [100usize, 300] {
+        let logspace =
+            |a: f64, b: f64, i: usize| 10f64.powf(a + (b - a) * i as f64 / (n - 1) as f64);
+        let runs: Vec<ContinuousRun<'_>> = (0..n * n)
+            .map(|k| {
+                let (m, mu) = (logspace(-2.0, 1.0, k / n), logspace(-1.0, 1.5, k % n));
+                w1_continuous(p.as_ref(), &spec, m, mu, 1e-6)
+            })
+            .collect();
+        group.throughput(Throughput::Elements((n * n) as u64));
+        group.bench_function(format!("N = {n}"), |b| {
+            b.iter(|| black_box(dopri_lanes::run_in_lanes(&runs)))
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    dopri5_lanes,
     continuous_steps,
     discrete_steps,
     w1_points,

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use nalgebra::Dyn;
 
 use crate::dynamics::discrete::{DiscreteRun, Iterates};
-use crate::dynamics::lanes;
 use crate::dynamics::maps::{self, Coefficients, NoTwin};
 use crate::dynamics::noise::{CONTINUOUS_STREAM, GradientNoise};
 use crate::dynamics::{Budget, ContinuousRun, ContinuousSpec, Scheme};
+use crate::dynamics::{dopri_lanes, lanes};
 use crate::error::Error;
 use crate::observe::{
     ContinuousObserver, Criterion, DiscreteObserver, RunReport, Status, StopRule,
@@ -241,10 +241,7 @@ impl<'a> PointRunner<'a> {
                 (point, coefficients)
             })
             .collect();
-        let continuous: Vec<Option<RunReport>> = points
-            .iter()
-            .map(|(point, coefficients)| self.continuous_alone(point, coefficients))
-            .collect();
+        let continuous = self.continuous_in_lanes(&points);
         let mut discrete = self.discrete_in_lanes(&points).into_iter();
         let entries = self.problem.discrete.len();
         points
@@ -255,6 +252,34 @@ impl<'a> PointRunner<'a> {
                 self.result(point, coefficients, continuous, reports)
             })
             .collect()
+    }
+
+    /// The points' continuous runs without observers (None without a `[continuous]` run):
+    /// those the dopri5 lane kernel takes run together (`dynamics::dopri_lanes`), the rest
+    /// one by one. Each report is the same either way.
+    fn continuous_in_lanes(&self, points: &[(Point, Vec<Coefficients>)]) -> Vec<Option<RunReport>> {
+        let Some(spec) = self.problem.continuous.as_ref() else {
+            return vec![None; points.len()];
+        };
+        let mut reports: Vec<Option<RunReport>> = vec![None; points.len()];
+        let (mut batch, mut slots) = (Vec::new(), Vec::new());
+        for (k, (point, coefficients)) in points.iter().enumerate() {
+            if let Ok((mass, friction)) = self.particle(point, coefficients)
+                && self.continuous_noise(point.index, coefficients).is_none()
+            {
+                let run = self.continuous_run(mass, friction, None, spec);
+                if dopri_lanes::lane_ready(&run) {
+                    batch.push(run);
+                    slots.push(k);
+                    continue;
+                }
+            }
+            reports[k] = self.continuous_alone(point, coefficients);
+        }
+        for (k, report) in slots.into_iter().zip(dopri_lanes::run_in_lanes(&batch)) {
+            reports[k] = Some(report);
+        }
+        reports
     }
 
     /// A point's continuous run without observers (None without a `[continuous]` run).

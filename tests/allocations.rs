@@ -1,7 +1,7 @@
 //! No heap allocation per step at n = 2: a counting global allocator shows that a discrete
-//! run allocates the same whether it takes 10 or 100 000 steps, a noisy BAOAB run too, and
-//! a continuous run only O(log steps) times (the doubling of `ode_solvers`' result vector,
-//! which keeps every accepted step). On the sparse colorization problem (dynamic vectors;
+//! run allocates the same whether it takes 10 or 100 000 steps, a noisy BAOAB run too, a
+//! continuous dopri5 run in the lane kernel too, and one on `ode_solvers` only O(log steps)
+//! times (the doubling of its result vector, which keeps every accepted step). On the sparse colorization problem (dynamic vectors;
 //! dopri5 through diffsol's explicit RK driver, BAOAB, the heavy ball) none allocates
 //! anything per step: memory is bounded by the set-up, not by the steps taken; at 512 × 512
 //! (n = 262 144) the peak of live memory is the same for a short and a long run.
@@ -221,7 +221,24 @@ fn a_step_allocates_nothing() {
     large_n_steps_allocate_nothing();
     peak_memory_at_512_by_512_is_set_up_not_steps();
 
+    // dopri5 on a small quadratic runs in the lane kernel: nothing per step.
     let run = |t_end| continuous(p.as_ref(), (1.0, 0.01), (1e-10, 1e-12), &w0, &v0, t_end);
+    let (short, s1) = run(10.0);
+    let (long, s2) = run(1000.0);
+    assert!(s2 > 50 * s1, "{s1} vs {s2} steps");
+    assert_eq!(
+        short, long,
+        "the lane kernel allocated per step ({s1} → {s2} steps)"
+    );
+
+    // `ode_solvers` (a quadratic beyond the lanes' 8 coordinates) keeps every step:
+    let p9 = potential::build(&PotentialSpec::Quadratic {
+        hessian: HessianSpec::Diagonal(vec![6.0, 60.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 8.0]),
+        minimum: vec![0.0; 9],
+    })
+    .unwrap();
+    let (w9, v9) = ([1.0; 9], [0.0; 9]);
+    let run = |t_end| continuous(p9.as_ref(), (1.0, 0.01), (1e-10, 1e-12), &w9, &v9, t_end);
     let (short, s1) = run(10.0);
     let (long, s2) = run(1000.0);
     assert!(s2 > 50 * s1, "{s1} vs {s2} steps");

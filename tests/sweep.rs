@@ -8,6 +8,7 @@ mod common;
 use std::cmp::Ordering;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::exact::first_crossing;
 use common::{heavyball, num, read_csv};
@@ -351,10 +352,10 @@ fn w1_continuous_crossings_are_the_exact_first_crossings() {
         match exact {
             Some(t) => {
                 assert_eq!(row["status"], "converged", "m = {m}, mu = {mu}");
-                // rtol 1e-8: 1e-4 relative, as in tests/continuous.rs for the same grid.
+                // rtol 1e-8: 3.5e-6 relative, as in tests/continuous.rs for the same grid.
                 let rel = (num(row, "t_converged") - t).abs() / t;
                 assert!(
-                    rel < 1e-4,
+                    rel < 3.5e-6,
                     "m = {m}, mu = {mu}: {} vs exact {t}",
                     row["t_converged"]
                 );
@@ -401,6 +402,30 @@ fn summaries_are_byte_identical_across_threads_runs_and_shards() {
         ]);
         assert!(
             bytes(&out(tag).join("w1/summary.csv")) == reference,
+            "{tag}"
+        );
+    }
+    // The vector extension of the lane kernels (capped by HEAVYBALL_SIMD; one the CPU
+    // lacks falls back) changes no byte.
+    for isa in ["baseline", "avx2", "avx512"] {
+        let tag = format!("isa-{isa}");
+        let o = Command::new(env!("CARGO_BIN_EXE_heavyball"))
+            .args([
+                "run",
+                s(&input),
+                "--out",
+                s(&out(&tag)),
+                "--threads",
+                "2",
+                "--quiet",
+            ])
+            .env("HEAVYBALL_SIMD", isa)
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            bytes(&out(&tag).join("w1/summary.csv")) == reference,
             "{tag}"
         );
     }
@@ -692,4 +717,52 @@ fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK"));
     assert!(!dir.path().join("bad-env").exists());
+}
+
+/// A single run of a W1 point (the lane kernel with one busy lane) writes the same
+/// continuous row as the point in the sweep, where it shared the lanes with its
+/// neighbours: every column but `point`.
+#[test]
+fn a_single_run_equals_its_sweep_point_bit_for_bit() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "w1.toml", &w1(20, true));
+    run(&[
+        "run",
+        s(&input),
+        "--out",
+        s(&dir.path().join("sweep")),
+        "--quiet",
+    ]);
+    let rows = read_csv(&dir.path().join("sweep/w1/summary.csv"));
+    let continuous: Vec<_> = rows
+        .iter()
+        .filter(|r| r["method"] == "continuous")
+        .collect();
+    for row in [
+        continuous[0],
+        continuous[137],
+        continuous[205],
+        continuous[399],
+    ] {
+        let single = w1(20, true)
+            .replace(
+                "position = [1.0, 1.0]",
+                &format!(
+                    "position = [1.0, 1.0]\nmass = {}\nfriction = {}",
+                    row["mass"], row["friction"]
+                ),
+            )
+            .split("[sweep]")
+            .next()
+            .unwrap()
+            .replace("name = \"w1\"", "name = \"one\"");
+        let one = write(dir.path(), "one.toml", &single);
+        let out = dir.path().join(format!("one-{}", row["point"]));
+        run(&["run", s(&one), "--out", s(&out), "--quiet"]);
+        let alone = read_csv(&out.join("one/summary.csv"));
+        let alone = alone.iter().find(|r| r["method"] == "continuous").unwrap();
+        for (key, value) in row.iter().filter(|(k, _)| *k != "point") {
+            assert_eq!(&alone[key], value, "point {}: {key}", row["point"]);
+        }
+    }
 }

@@ -86,12 +86,12 @@ same = sum(1 for p, o in zip(peer, ours)
            if (int(p["k_conv"]) >= 0 and o["status"] == "converged" and int(o["steps"]) == int(p["k_conv"]))
            or (int(p["k_conv"]) < 0 and o["status"] != "converged"))
 print(f"discrete agreement with numpy: {same}/{len(peer)} points identical (steps = k_conv)")
-# Continuous: t_converged against the peers' closed-form crossing (exact.py), every 10th point.
+# Continuous: t_converged against the peers' closed-form crossing (exact.py), at every point.
 sys.path.insert(0, os.environ["PEERS_DIR"])
 import exact
 cont = [r for r in csv.DictReader(open(f"{work}/engine/w1-both/summary.csv")) if r["method"] == "continuous"]
 worst, checked, mismatch = 0.0, 0, 0
-for r in cont[::10] if not math.isnan(t_cont) else []:
+for r in cont if not math.isnan(t_cont) else []:
     t = exact.t_conv_exact(float(r["mass"]), float(r["friction"]))
     ours = float(r["t_converged"]) if r["t_converged"] else None
     if t is None or (isinstance(t, float) and math.isnan(t)):
@@ -113,7 +113,8 @@ for r in csv.DictReader(open(f"{out}/timings.csv")):
         timings[(r["peer"], r["part"])] = float(r["median_s"])
 for (peer_name, part), t in timings.items():
     rows.append((peer_name, part, t))
-print(f"\nW1, N = {N} ({pts} points), {threads} threads; {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+simd = "avx512" if " avx512f" in open("/proc/cpuinfo").read() else "avx2 or below"
+print(f"\nW1, N = {N} ({pts} points), {threads} threads; {platform.processor() or platform.machine()}, {os.cpu_count()} cores, lane kernels on {os.environ.get('HEAVYBALL_SIMD', simd)}")
 print(f"{'who':<10} {'part':<28} {'wall s':>9} {'µs/point':>10} {'engine ×':>9}")
 for who, part, t in rows:
     if math.isnan(t):
@@ -121,6 +122,11 @@ for who, part, t in rows:
     ref = t_cont if part.startswith("continuous") else (t_disc if part.startswith("discrete") else t_both)
     ratio = "" if who == "engine" else f"{t / ref:9.1f}"
     print(f"{who:<10} {part:<28} {t:9.3f} {1e6 * t / pts:10.1f} {ratio:>9}")
+for (peer_name, part), t in timings.items():
+    if part.startswith("continuous") and not math.isnan(t_cont):
+        print(f"{peer_name} {part} / engine: {t / t_cont:.1f}× (auto), {t / float(t_dopri5):.1f}× (dopri5 only)")
+    if part.startswith("discrete"):
+        print(f"{peer_name} {part} / engine: {t / t_disc:.1f}×")
 PY
 
 echo; echo "engine peak RSS, discrete sweeps (/usr/bin/time -v):"

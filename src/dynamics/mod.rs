@@ -6,8 +6,10 @@
 //! dimensions to fixed-size vectors (no heap allocation per step) and the rest to dynamic
 //! ones, through the same generic code.
 
+mod bdf;
 pub mod continuous;
 pub mod discrete;
+pub mod dopri_lanes;
 pub mod dormand_prince;
 pub(crate) mod interp;
 pub mod lanes;
@@ -15,6 +17,8 @@ pub mod langevin;
 pub mod maps;
 pub mod noise;
 mod settings;
+pub mod simd;
+mod watch;
 
 pub use noise::GradientSpec;
 pub use settings::{

@@ -249,6 +249,7 @@ pub enum Budget {
 }
 
 /// One continuous run: the particle, where it starts, and how to integrate.
+#[derive(Clone, Copy)]
 pub struct ContinuousRun<'a> {
     /// The loss surface.
     pub potential: &'a dyn Potential,

@@ -114,6 +114,11 @@ impl Quadratic {
         self.diagonal.as_deref()
     }
 
+    /// H, row-major (`h[i·n + j]`).
+    pub fn hessian_rows(&self) -> &[f64] {
+        &self.h
+    }
+
     /// Writes H·x into `out`.
     #[inline]
     pub fn hessian_apply(&self, x: &[f64], out: &mut [f64]) {

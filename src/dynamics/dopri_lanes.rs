@@ -1,0 +1,1229 @@
+//! Dormand–Prince 5(4) in lanes: many continuous runs of a sweep on one small quadratic,
+//! advanced in lockstep.
+//!
+//! One run's step is a chain of dependent operations on a few numbers that leaves most of
+//! the core idle. [`run_in_lanes`] holds [`LANES`] runs side by side, lane-minor
+//! (`w[component][lane]`), so that every operation of a step — the six stages, the error
+//! norm, the step-size controller, the accept/reject choice and a screen for anything the
+//! step's watcher must see — runs across the lanes at once, compiled for the vector
+//! extension the CPU has ([`super::simd::Isa`]). Each lane has its own time, step size,
+//! controller state and first-same-as-last stage, and accepts or rejects on its own; a lane
+//! whose run ends takes the next waiting run.
+//!
+//! The screen passes over an accepted step only when the run's watcher (the step
+//! interpolant's crossing search, the rate meter, the observer, the divergence and end
+//! tests of `continuous`) would do nothing there but count it; otherwise that lane's
+//! step goes to the watcher itself, which picks the run up at the step's start (the rare
+//! refinement). So the watcher's results are its own, and every lane computes exactly the
+//! operations of a run alone: a point's report does not depend on its lane, its
+//! neighbours, the number of lanes or the extension, and a single run (which goes through
+//! this kernel with one busy lane) equals its sweep point bit for bit.
+//!
+//! The step-size controller is Hairer's PI controller with exponents made of square roots
+//! (err^(11/64) for 0.17, fac_old^(3/64) for 0.04): no `powf`, whose last bit may differ
+//! between libm builds.
+
+// Lane loops index several lane arrays by the same `l`: that is what vectorises.
+#![allow(clippy::needless_range_loop)]
+
+use super::bdf::integrate_bdf;
+use super::dormand_prince::{A, error_weights};
+use super::settings::ContinuousSpec;
+use super::settings::{ContinuousRun, Method, Model};
+use super::simd::Isa;
+use super::watch::{Rhs, Watch, failure_note};
+use crate::error::Error;
+use crate::observe::{ContinuousObserver, Criterion, RunReport, Status};
+use crate::potential::Potential;
+
+/// Runs advanced together.
+pub const LANES: usize = 16;
+
+/// Largest dimension n of w served by the lanes.
+pub const MAX_LANE_DIM: usize = 8;
+
+/// Whether `run` goes through the lane kernel: dopri5 (chosen, or `auto` on a point that
+/// is not stiff, or `auto` without a spectrum, with Hairer's stiffness test handing over
+/// to BDF) for the heavy-ball particle with m > 0 and no noise, on a potential of
+/// dimension ≤ [`MAX_LANE_DIM`] (a quadratic's gradient runs in the lanes, any other's
+/// lane by lane). Single runs and sweeps decide alike.
+pub fn lane_ready(run: &ContinuousRun<'_>) -> bool {
+    let n = run.potential.dim();
+    run.solver() == Method::Dopri5
+        && run.spec.model == Model::HeavyBall
+        && run.noise.is_none()
+        && run.mass > 0.0
+        && run.mass.is_finite()
+        && run.friction.is_finite()
+        && (1..=MAX_LANE_DIM).contains(&n)
+        && run.position.len() == n
+        && run.velocity.len() == n
+}
+
+/// Runs every run of `runs` (all [`lane_ready`], on the same potential, with the same
+/// tolerances, t_end and stop rule; each its own particle, start and step budget)
+/// in lanes and returns their reports in order, each what [`ContinuousRun::run`] returns
+/// for it without an observer.
+pub fn run_in_lanes(runs: &[ContinuousRun<'_>]) -> Vec<RunReport> {
+    run_in_lanes_on(Isa::current(), runs)
+}
+
+/// [`run_in_lanes`] on a given extension (the baseline where the CPU lacks it): for tests
+/// and benchmarks.
+pub fn run_in_lanes_on(isa: Isa, runs: &[ContinuousRun<'_>]) -> Vec<RunReport> {
+    let mut units = vec![(); runs.len()];
+    run_observed::<(), LANES>(isa, runs, units.iter_mut())
+        .into_iter()
+        .map(|r| r.expect("() never fails"))
+        .collect()
+}
+
+/// One run through the kernel, with its observer (a single run: one busy lane).
+pub(super) fn run_one<O: ContinuousObserver>(
+    run: &ContinuousRun<'_>,
+    observer: &mut O,
+) -> Result<RunReport, Error> {
+    run_observed::<O, LANES>(
+        Isa::current(),
+        std::slice::from_ref(run),
+        std::iter::once(observer),
+    )
+    .pop()
+    .expect("one run, one report")
+}
+
+/// Dispatches on the dimension and the Hessian's form.
+fn run_observed<'r, O: ContinuousObserver + 'r, const L: usize>(
+    isa: Isa,
+    runs: &[ContinuousRun<'r>],
+    observers: impl Iterator<Item = &'r mut O>,
+) -> Vec<Result<RunReport, Error>> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    let n = first.potential.dim();
+    let m = first
+        .potential
+        .minimum()
+        .map_or(vec![0.0; n], <[f64]>::to_vec);
+    macro_rules! go {
+        ($n:literal) => {{
+            let m: [f64; $n] = m[..].try_into().expect("dimension n");
+            let Some(q) = first.potential.as_quadratic() else {
+                let any = AnyPotential {
+                    p: first.potential,
+                    m,
+                };
+                return Batch::<$n, L, AnyPotential<'r, $n>, O>::run(isa, any, runs, observers);
+            };
+            match q.diagonal() {
+                Some(d) => {
+                    let d = d.try_into().expect("dimension n");
+                    Batch::<$n, L, Diagonal<$n>, O>::run(isa, Diagonal { d, m }, runs, observers)
+                }
+                None => {
+                    let rows = q.hessian_rows();
+                    let h = std::array::from_fn(|i| std::array::from_fn(|j| rows[i * $n + j]));
+                    Batch::<$n, L, Dense<$n>, O>::run(isa, Dense { h, m }, runs, observers)
+                }
+            }
+        }};
+    }
+    match n {
+        1 => go!(1),
+        2 => go!(2),
+        3 => go!(3),
+        4 => go!(4),
+        5 => go!(5),
+        6 => go!(6),
+        7 => go!(7),
+        8 => go!(8),
+        n => unreachable!("lane_ready admits n ≤ {MAX_LANE_DIM}, not {n}"),
+    }
+}
+
+/// The gradient of the surface across lanes, operation for operation the potential's own
+/// `gradient_into` in each lane.
+pub(crate) trait Surface<const N: usize>: Copy {
+    /// The minimum w*.
+    fn minimum(&self) -> &[f64; N];
+    /// `g = ∇E(w)` in every lane.
+    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]);
+}
+
+/// A diagonal quadratic: g = d(w − w*).
+#[derive(Clone, Copy)]
+pub(crate) struct Diagonal<const N: usize> {
+    d: [f64; N],
+    m: [f64; N],
+}
+
+impl<const N: usize> Surface<N> for Diagonal<N> {
+    fn minimum(&self) -> &[f64; N] {
+        &self.m
+    }
+
+    #[inline(always)]
+    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]) {
+        for i in 0..N {
+            for l in 0..L {
+                g[i][l] = self.d[i] * (w[i][l] - self.m[i]);
+            }
+        }
+    }
+}
+
+/// A dense quadratic: g_i = Σ_j H_ij (w_j − w*_j), summed from 0 in j's order.
+#[derive(Clone, Copy)]
+pub(crate) struct Dense<const N: usize> {
+    h: [[f64; N]; N],
+    m: [f64; N],
+}
+
+impl<const N: usize> Surface<N> for Dense<N> {
+    fn minimum(&self) -> &[f64; N] {
+        &self.m
+    }
+
+    #[inline(always)]
+    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]) {
+        for i in 0..N {
+            for l in 0..L {
+                let mut s = 0.0;
+                for j in 0..N {
+                    s += self.h[i][j] * (w[j][l] - self.m[j]);
+                }
+                g[i][l] = s;
+            }
+        }
+    }
+}
+
+/// Any potential: its own `gradient_into`, lane by lane (the rest of the step still runs
+/// across the lanes); w* is its minimum, or the origin without one (as `distance2`).
+#[derive(Clone, Copy)]
+pub(crate) struct AnyPotential<'a, const N: usize> {
+    p: &'a dyn Potential,
+    m: [f64; N],
+}
+
+impl<const N: usize> Surface<N> for AnyPotential<'_, N> {
+    fn minimum(&self) -> &[f64; N] {
+        &self.m
+    }
+
+    #[inline(always)]
+    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]) {
+        for l in 0..L {
+            let x: [f64; N] = std::array::from_fn(|i| w[i][l]);
+            let mut gl = [0.0; N];
+            self.p.gradient_into(&x, &mut gl);
+            for i in 0..N {
+                g[i][l] = gl[i];
+            }
+        }
+    }
+}
+
+/// fac_old^(3/64) of Hairer's initial fac_old = 1e-4 (the controller's floor).
+fn floor_power() -> f64 {
+    let (_, p) = powers(1e-4);
+    p
+}
+
+/// x^(11/64) and x^(3/64) of x ≥ 0 by square roots alone (exactly rounded everywhere):
+/// the controller's err^0.17 and fac_old^0.04, to within 0.002 in the exponent.
+#[inline(always)]
+fn powers(x: f64) -> (f64, f64) {
+    let r2 = x.sqrt().sqrt();
+    let r8 = r2.sqrt();
+    let r16 = r8.sqrt();
+    let r32 = r16.sqrt();
+    let r64 = r32.sqrt();
+    let p3 = r32 * r64;
+    (r8 * p3, p3)
+}
+
+/// x^(13/64) (≈ x^(1/5)) by square roots: the initial step's power.
+fn fifth_root(x: f64) -> f64 {
+    let r8 = x.sqrt().sqrt().sqrt();
+    let r16 = r8.sqrt();
+    let r64 = r16.sqrt().sqrt();
+    r8 * r16 * r64
+}
+
+/// Hairer's controller constants as `ode_solvers` sets them for the engine: safety 0.9,
+/// step factor within [0.2, 10].
+const SAFETY: f64 = 0.9;
+const FAC_MIN_INV: f64 = 5.0;
+const FAC_MAX_INV: f64 = 0.1;
+
+/// The state of the lanes for dimension N, L lanes.
+struct Kernel<const N: usize, const L: usize, S> {
+    surface: S,
+    /// The state at the current step's start (after an accepted step: its end).
+    w: [[f64; L]; N],
+    v: [[f64; L]; N],
+    /// The previous accepted step's start and acceleration there, for the watcher.
+    w0: [[f64; L]; N],
+    v0: [[f64; L]; N],
+    a0: [[f64; L]; N],
+    /// Stage derivatives: `kw[s]` is w′ (the stage velocity), `kv[s]` v′; stage 0 is f at
+    /// the step's start (first same as last).
+    kw: [[[f64; L]; N]; 7],
+    kv: [[[f64; L]; N]; 7],
+    /// The stage state, ending as the step's proposed end.
+    yw: [[f64; L]; N],
+    yv: [[f64; L]; N],
+    /// The state of stage 5 (at c = 1), for Hairer's stiffness estimate.
+    sw: [[f64; L]; N],
+    sv: [[f64; L]; N],
+    g: [[f64; L]; N],
+    t: [f64; L],
+    t0: [f64; L],
+    h: [f64; L],
+    /// The step size of the last attempt (`h` then holds the next one).
+    taken: [f64; L],
+    /// fac_old^(3/64) of the controller, and whether the last attempt was rejected.
+    old: [f64; L],
+    rejected: [bool; L],
+    /// The attempt ends at t_end.
+    last: [bool; L],
+    attempts: [u64; L],
+    accepted: [u64; L],
+    active: [bool; L],
+    /// 1/m, μ/m, m, and the envelope's cross weight c.
+    inv_m: [f64; L],
+    damp: [f64; L],
+    mass: [f64; L],
+    cross: [f64; L],
+    /// The screen's thresholds: the criterion ball (∞: always ask the watcher), the rate
+    /// meter's next L², the observer's next time.
+    ball: [f64; L],
+    rate_next: [f64; L],
+    observe_next: [f64; L],
+    /// The accepted step count at which the lane's stiffness test is due (`u64::MAX`: never).
+    stiff_at: [u64; L],
+    rtol: f64,
+    atol: f64,
+    t_end: f64,
+    /// Each lane's attempt budget (`ode_solvers`' n_max: its run's max_steps).
+    max_attempts: [u64; L],
+    div2: f64,
+}
+
+/// What one call of [`Kernel::advance`] leaves for the scalar side: lanes that cannot
+/// attempt a step (budget spent, step size underflow) and accepted steps the watcher must
+/// see, as bit masks.
+#[derive(Clone, Copy)]
+struct Masks {
+    events: u64,
+    fire: u64,
+}
+
+impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
+    /// One attempted step in every busy lane, or (when some lane cannot attempt one) the
+    /// lanes that cannot.
+    #[inline(always)]
+    fn advance<const SCREEN: bool>(&mut self) -> Masks {
+        let events = self.precheck();
+        if events != 0 {
+            return Masks { events, fire: 0 };
+        }
+        self.prepare();
+        self.stage::<1>();
+        self.stage::<2>();
+        self.stage::<3>();
+        self.stage::<4>();
+        self.stage::<5>();
+        self.stage::<6>();
+        let err = self.error();
+        let accept = self.control(&err);
+        self.commit(&accept);
+        Masks {
+            events: 0,
+            fire: if SCREEN { self.screen(&accept) } else { 0 },
+        }
+    }
+
+    /// Lanes out of budget or whose step underflows (`ode_solvers`' tests, in its order).
+    #[inline(always)]
+    fn precheck(&self) -> u64 {
+        let mut mask = 0u64;
+        for l in 0..L {
+            let spent = self.attempts[l] > self.max_attempts[l];
+            let underflow = 0.1 * self.h[l].abs() <= f64::EPSILON * self.t[l].abs();
+            if self.active[l] & (spent | underflow) {
+                mask |= 1 << l;
+            }
+        }
+        mask
+    }
+
+    /// The last step lands on t_end.
+    #[inline(always)]
+    fn prepare(&mut self) {
+        for l in 0..L {
+            let last = self.t[l] + 1.01 * self.h[l] - self.t_end > 0.0;
+            self.last[l] = last;
+            if last {
+                self.h[l] = self.t_end - self.t[l];
+            }
+            self.attempts[l] += u64::from(self.active[l]);
+        }
+    }
+
+    /// Stage `S_`: `y = y0 + h Σ_j A[S_][j] k_j`, then `k_S = f(y)` (at S_ = 6, the step's
+    /// end and its first-same-as-last derivative).
+    #[inline(always)]
+    fn stage<const S_: usize>(&mut self) {
+        for i in 0..N {
+            for l in 0..L {
+                let (mut sw, mut sv) = (0.0, 0.0);
+                for j in 0..S_ {
+                    let a = A[S_][j];
+                    if a != 0.0 {
+                        sw += a * self.kw[j][i][l];
+                        sv += a * self.kv[j][i][l];
+                    }
+                }
+                self.yw[i][l] = self.w[i][l] + self.h[l] * sw;
+                self.yv[i][l] = self.v[i][l] + self.h[l] * sv;
+            }
+        }
+        if S_ == 5 {
+            (self.sw, self.sv) = (self.yw, self.yv);
+        }
+        self.surface.gradient(&self.yw, &mut self.g);
+        for i in 0..N {
+            for l in 0..L {
+                self.kw[S_][i][l] = self.yv[i][l];
+                // `Rhs::eval`'s acceleration: −∇E/m − (μ/m) v.
+                self.kv[S_][i][l] = -self.g[i][l] * self.inv_m[l] - self.damp[l] * self.yv[i][l];
+            }
+        }
+    }
+
+    /// Hairer's error norm: √(mean over the state of (e_i / sc_i)²), with
+    /// e = h Σ (b − b̂)_j k_j and sc_i = atol + rtol·max(|y0_i|, |y1_i|).
+    #[inline(always)]
+    fn error(&self) -> [f64; L] {
+        let e = error_weights();
+        let mut sum = [0.0; L];
+        for (k, y, y1) in [(&self.kw, &self.w, &self.yw), (&self.kv, &self.v, &self.yv)] {
+            for i in 0..N {
+                for l in 0..L {
+                    let mut s = 0.0;
+                    for j in 0..7 {
+                        if e[j] != 0.0 {
+                            s += e[j] * k[j][i][l];
+                        }
+                    }
+                    let est = s * self.h[l];
+                    let sc = self.atol + y[i][l].abs().max(y1[i][l].abs()) * self.rtol;
+                    let r = est / sc;
+                    sum[l] += r * r;
+                }
+            }
+        }
+        let dim = (2 * N) as f64;
+        let mut err = [0.0; L];
+        for l in 0..L {
+            err[l] = (sum[l] / dim).sqrt();
+        }
+        err
+    }
+
+    /// Hairer's PI controller (`ode_solvers`' `Controller::accept`, powers by square
+    /// roots): accepts where err ≤ 1 and sets each lane's next step size.
+    #[inline(always)]
+    fn control(&mut self, err: &[f64; L]) -> [bool; L] {
+        let floor = floor_power();
+        let mut accept = [false; L];
+        for l in 0..L {
+            let (e, h, active) = (err[l], self.h[l], self.active[l]);
+            let (fac11, p3) = powers(e);
+            let fac = FAC_MAX_INV.max(FAC_MIN_INV.min(fac11 / self.old[l] / SAFETY));
+            // Accepted: the PI step, at most h_max = t_end, and no growth right after a
+            // rejection. Rejected: the elementary step.
+            let grown = (h / fac).min(self.t_end);
+            let grown = if self.rejected[l] {
+                grown.min(h)
+            } else {
+                grown
+            };
+            let shrunk = h / FAC_MIN_INV.min(fac11 / SAFETY);
+            let ok = (e <= 1.0) & active;
+            self.taken[l] = h;
+            self.h[l] = if ok {
+                grown
+            } else if active {
+                shrunk
+            } else {
+                h
+            };
+            self.old[l] = if ok { p3.max(floor) } else { self.old[l] };
+            self.rejected[l] = if active { !ok } else { self.rejected[l] };
+            accept[l] = ok;
+        }
+        accept
+    }
+
+    /// Accepted lanes move to the step's end (keeping its start for the watcher).
+    #[inline(always)]
+    fn commit(&mut self, accept: &[bool; L]) {
+        for i in 0..N {
+            for l in 0..L {
+                if accept[l] {
+                    self.w0[i][l] = self.w[i][l];
+                    self.v0[i][l] = self.v[i][l];
+                    self.a0[i][l] = self.kv[0][i][l];
+                    self.w[i][l] = self.yw[i][l];
+                    self.v[i][l] = self.yv[i][l];
+                    self.kw[0][i][l] = self.kw[6][i][l];
+                    self.kv[0][i][l] = self.kv[6][i][l];
+                }
+            }
+        }
+        for l in 0..L {
+            if accept[l] {
+                self.t0[l] = self.t[l];
+                self.t[l] += self.taken[l];
+                self.accepted[l] += 1;
+            }
+        }
+    }
+
+    /// The accepted steps the watcher must see: the last one, an observer's time, a
+    /// non-finite or far state, a rate-meter sample, or an interpolant that may enter the
+    /// criterion's ball.
+    #[inline(always)]
+    // `!(d2 <= div2)` as `StopRule::diverged`: NaN counts.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    fn screen(&mut self, accept: &[bool; L]) -> u64 {
+        let m = *self.surface.minimum();
+        self.surface.gradient(&self.w, &mut self.g);
+        let (mut kinetic, mut curvature, mut along) = ([0.0; L], [0.0; L], [0.0; L]);
+        let (mut d2, mut finite) = ([0.0; L], [0.0; L]);
+        for i in 0..N {
+            for l in 0..L {
+                let x = self.w[i][l] - m[i];
+                let v = self.v[i][l];
+                kinetic[l] += v * v;
+                curvature[l] += x * self.g[i][l];
+                along[l] += v * x;
+                d2[l] += x * x;
+                finite[l] += self.w[i][l] + v + self.kv[0][i][l];
+            }
+        }
+        let gap2 = self.gap2();
+        let mut mask = 0u64;
+        for l in 0..L {
+            let q = self.mass[l] * kinetic[l] + curvature[l] + self.cross[l] * along[l];
+            let any = self.last[l]
+                | (self.t[l] >= self.observe_next[l])
+                | !finite[l].is_finite()
+                | !(d2[l] <= self.div2)
+                | (q < self.rate_next[l] * (1.0 + 1e-9))
+                | (gap2[l] < self.ball[l] * (1.0 + 1e-9))
+                | (self.accepted[l] >= self.stiff_at[l]);
+            if accept[l] & any {
+                mask |= 1 << l;
+            }
+        }
+        mask
+    }
+
+    /// The distance² from w* to the box of the step's quintic Hermite control points, per
+    /// lane: `Hermite::set_hermite`'s own arithmetic.
+    #[inline(always)]
+    fn gap2(&self) -> [f64; L] {
+        let m = *self.surface.minimum();
+        let mut gap2 = [0.0; L];
+        for i in 0..N {
+            for l in 0..L {
+                let h = self.t[l] - self.t0[l];
+                let (h1, h2) = (h / 5.0, h * h / 20.0);
+                let (x0, d0, a0) = (self.w0[i][l], self.v0[i][l], self.a0[i][l]);
+                let (x1, d1, a1) = (self.w[i][l], self.v[i][l], self.kv[0][i][l]);
+                let b = [
+                    x0,
+                    x0 + h1 * d0,
+                    x0 + 2.0 * h1 * d0 + h2 * a0,
+                    x1 - 2.0 * h1 * d1 + h2 * a1,
+                    x1 - h1 * d1,
+                    x1,
+                ];
+                let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+                for v in b {
+                    lo = lo.min(v - m[i]);
+                    hi = hi.max(v - m[i]);
+                }
+                let d = if lo > 0.0 {
+                    lo
+                } else if hi < 0.0 {
+                    -hi
+                } else {
+                    0.0
+                };
+                gap2[l] += d * d;
+            }
+        }
+        gap2
+    }
+}
+
+/// [`Kernel::advance`] compiled for each extension, run on `isa` (already capped at what
+/// the CPU has by the caller); `SCREEN = false` (benchmarks only) leaves out the screen.
+fn advance<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
+    isa: Isa,
+    kernel: &mut Kernel<N, L, S>,
+) -> Masks {
+    #[inline(never)]
+    fn baseline<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
+        k: &mut Kernel<N, L, S>,
+    ) -> Masks {
+        k.advance::<SCREEN>()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    fn avx2<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
+        k: &mut Kernel<N, L, S>,
+    ) -> Masks {
+        k.advance::<SCREEN>()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline(never)]
+    fn avx512<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
+        k: &mut Kernel<N, L, S>,
+    ) -> Masks {
+        k.advance::<SCREEN>()
+    }
+    match isa {
+        // SAFETY: `isa` is at most `Isa::best()`, so the CPU has AVX-512F.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::<N, L, S, SCREEN>(kernel) },
+        // SAFETY: `isa` is at most `Isa::best()`, so the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::<N, L, S, SCREEN>(kernel) },
+        _ => baseline::<N, L, S, SCREEN>(kernel),
+    }
+}
+
+/// For the benchmarks: [`LANES`] W1 particles (E = ½(6w₁² + 60w₂²), from (1, 1) at
+/// rest; `particles[l % len]` in lane l) stepped `attempts` times in lockstep by the
+/// kernel alone on `isa`, with or without the screen (whose thresholds never fire here),
+/// no watcher; returns the accepted steps.
+#[doc(hidden)]
+pub fn bench_kernel(isa: Isa, screen: bool, particles: &[(f64, f64)], attempts: u64) -> u64 {
+    let isa = isa.min(Isa::best());
+    let zero = [[0.0; LANES]; 2];
+    let mut k = Box::new(Kernel {
+        surface: Diagonal {
+            d: [6.0, 60.0],
+            m: [0.0, 0.0],
+        },
+        w: [[1.0; LANES]; 2],
+        v: zero,
+        w0: zero,
+        v0: zero,
+        a0: zero,
+        kw: [zero; 7],
+        kv: [zero; 7],
+        yw: zero,
+        yv: zero,
+        sw: zero,
+        sv: zero,
+        g: zero,
+        t: [0.0; LANES],
+        t0: [0.0; LANES],
+        h: [1e-3; LANES],
+        taken: [0.0; LANES],
+        old: [floor_power(); LANES],
+        rejected: [false; LANES],
+        last: [false; LANES],
+        attempts: [0; LANES],
+        accepted: [0; LANES],
+        active: [true; LANES],
+        inv_m: [0.0; LANES],
+        damp: [0.0; LANES],
+        mass: [0.0; LANES],
+        cross: [0.0; LANES],
+        ball: [f64::NEG_INFINITY; LANES],
+        rate_next: [f64::NEG_INFINITY; LANES],
+        observe_next: [f64::INFINITY; LANES],
+        stiff_at: [u64::MAX; LANES],
+        rtol: 1e-8,
+        atol: 1e-10,
+        t_end: f64::MAX,
+        max_attempts: [u64::MAX; LANES],
+        div2: f64::INFINITY,
+    });
+    for l in 0..LANES {
+        let (m, mu) = particles[l % particles.len()];
+        (k.inv_m[l], k.damp[l], k.mass[l]) = (1.0 / m, mu / m, m);
+        for i in 0..2 {
+            k.kv[0][i][l] = -(k.surface.d[i] * k.w[i][l]) * k.inv_m[l];
+        }
+    }
+    for _ in 0..attempts {
+        let masks = if screen {
+            advance::<2, LANES, _, true>(isa, &mut k)
+        } else {
+            advance::<2, LANES, _, false>(isa, &mut k)
+        };
+        std::hint::black_box(masks.fire);
+    }
+    k.accepted.iter().sum()
+}
+
+/// The lanes with their runs: the kernel, each busy lane's watcher, and the queue.
+struct Batch<'a, 'r, const N: usize, const L: usize, S, O: ContinuousObserver> {
+    kernel: Box<Kernel<N, L, S>>,
+    runs: &'a [ContinuousRun<'r>],
+    observers: Vec<Option<&'r mut O>>,
+    watches: [Option<Watch<'r, O>>; L],
+    jobs: [usize; L],
+    /// Evaluations before the lane's first attempt (the watcher's start, the initial step)
+    /// and by BDF after a hand-over.
+    evals: [u64; L],
+    /// The solver a lane's run reports, and its stiffness test (`auto` without a spectrum).
+    solvers: [&'static str; L],
+    stiff: [Option<Stiffness>; L],
+    reports: Vec<Option<Result<RunReport, Error>>>,
+    waiting: std::ops::Range<usize>,
+    busy: usize,
+    /// The screen's criterion ball applies (the distance): otherwise every accepted step
+    /// goes to the watcher.
+    ball_screen: bool,
+}
+
+/// The set bits of a mask, lowest first.
+fn lanes_of(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (mask != 0).then(|| {
+            let l = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            l
+        })
+    })
+}
+
+impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserver + 'r>
+    Batch<'a, 'r, N, L, S, O>
+{
+    fn run(
+        isa: Isa,
+        surface: S,
+        runs: &'a [ContinuousRun<'r>],
+        observers: impl Iterator<Item = &'r mut O>,
+    ) -> Vec<Result<RunReport, Error>> {
+        let isa = isa.min(Isa::best());
+        let (spec, stop) = (runs[0].spec, runs[0].stop);
+        // The kernel shares the tolerances, t_end and the stop rule across its lanes.
+        assert!(
+            runs.iter().all(|r| (r.spec.rtol, r.spec.atol, r.spec.t_end)
+                == (spec.rtol, spec.atol, spec.t_end)
+                && r.stop.criterion == stop.criterion
+                && (r.stop.tolerance, r.stop.divergence) == (stop.tolerance, stop.divergence)),
+            "runs in lanes share their tolerances, t_end and stop rule"
+        );
+        let zero = [[0.0; L]; N];
+        let kernel = Box::new(Kernel {
+            surface,
+            w: zero,
+            v: zero,
+            w0: zero,
+            v0: zero,
+            a0: zero,
+            kw: [zero; 7],
+            kv: [zero; 7],
+            yw: zero,
+            yv: zero,
+            sw: zero,
+            sv: zero,
+            g: zero,
+            t: [0.0; L],
+            t0: [0.0; L],
+            h: [0.0; L],
+            taken: [0.0; L],
+            old: [0.0; L],
+            rejected: [false; L],
+            last: [false; L],
+            attempts: [0; L],
+            accepted: [0; L],
+            active: [false; L],
+            inv_m: [0.0; L],
+            damp: [0.0; L],
+            mass: [0.0; L],
+            cross: [0.0; L],
+            ball: [0.0; L],
+            rate_next: [0.0; L],
+            observe_next: [0.0; L],
+            stiff_at: [u64::MAX; L],
+            rtol: spec.rtol,
+            atol: spec.atol,
+            t_end: spec.t_end,
+            max_attempts: [0; L],
+            div2: stop.divergence2(),
+        });
+        let mut batch = Batch {
+            kernel,
+            runs,
+            observers: observers.map(Some).collect(),
+            watches: std::array::from_fn(|_| None),
+            jobs: [0; L],
+            evals: [0; L],
+            solvers: [Method::Dopri5.as_str(); L],
+            stiff: [None; L],
+            reports: (0..runs.len()).map(|_| None).collect(),
+            waiting: 0..runs.len(),
+            busy: 0,
+            ball_screen: stop.criterion == Criterion::Distance,
+        };
+        for l in 0..L {
+            batch.idle(l);
+            batch.fill(l);
+        }
+        while batch.busy > 0 {
+            let masks = advance::<N, L, S, true>(isa, &mut batch.kernel);
+            for l in lanes_of(masks.events) {
+                batch.fail(l);
+                batch.fill(l);
+            }
+            for l in lanes_of(masks.fire) {
+                if batch.watch_step(l) {
+                    batch.finish(l);
+                    batch.fill(l);
+                }
+            }
+        }
+        batch
+            .reports
+            .into_iter()
+            .map(|r| r.expect("every run reported"))
+            .collect()
+    }
+
+    /// Gives lane `l` the next waiting run that does not end at its start, or parks it.
+    fn fill(&mut self, l: usize) {
+        while let Some(j) = self.waiting.next() {
+            if self.load(l, j) {
+                self.busy += 1;
+                return;
+            }
+        }
+        self.idle(l);
+    }
+
+    /// Parks lane `l` at rest at the minimum: it steps with the others, changing nothing.
+    fn idle(&mut self, l: usize) {
+        let k = &mut *self.kernel;
+        let m = *k.surface.minimum();
+        for i in 0..N {
+            (k.w[i][l], k.v[i][l], k.kw[0][i][l], k.kv[0][i][l]) = (m[i], 0.0, 0.0, 0.0);
+        }
+        (k.t[l], k.h[l], k.active[l]) = (0.0, 1.0, false);
+        (k.inv_m[l], k.damp[l], k.mass[l], k.cross[l]) = (1.0, 1.0, 1.0, 0.0);
+    }
+
+    /// Starts run `j` in lane `l`: its watcher's start, the initial step size; false when
+    /// the run ended at its start (its report is then written).
+    fn load(&mut self, l: usize, j: usize) -> bool {
+        let run = &self.runs[j];
+        let observer = self.observers[j].take().expect("each run loaded once");
+        let mut watch = Watch::new(run, observer);
+        let rhs = Rhs::new(run, run.potential);
+        let mut y = [0.0; 2 * MAX_LANE_DIM];
+        y[..N].copy_from_slice(run.position);
+        y[N..2 * N].copy_from_slice(run.velocity);
+        let y = &y[..2 * N];
+        if watch.start(&rhs, y) {
+            self.reports[j] = Some(watch.report(rhs.evaluations(), Method::Dopri5.as_str()));
+            return false;
+        }
+        let mut f0 = [0.0; 2 * MAX_LANE_DIM];
+        rhs.eval(0.0, y, &mut f0[..2 * N]);
+        let h = initial_step(&rhs, run, y, &f0[..2 * N]);
+        let k = &mut *self.kernel;
+        for i in 0..N {
+            (k.w[i][l], k.v[i][l]) = (y[i], y[N + i]);
+            (k.kw[0][i][l], k.kv[0][i][l]) = (f0[i], f0[N + i]);
+        }
+        (k.t[l], k.h[l], k.old[l]) = (0.0, h, floor_power());
+        (k.rejected[l], k.last[l], k.active[l]) = (false, false, true);
+        (k.attempts[l], k.accepted[l]) = (0, 0);
+        k.max_attempts[l] = u64::from(u32::try_from(run.spec.max_steps).unwrap_or(u32::MAX));
+        (k.inv_m[l], k.damp[l], k.mass[l]) = (1.0 / run.mass, run.friction / run.mass, run.mass);
+        self.evals[l] = rhs.evaluations();
+        self.solvers[l] = Method::Dopri5.as_str();
+        self.stiff[l] = run.stiffness_fallback().then_some(Stiffness::default());
+        k.stiff_at[l] = if self.stiff[l].is_some() {
+            STIFFNESS_TEST_EVERY
+        } else {
+            u64::MAX
+        };
+        self.jobs[l] = j;
+        self.watches[l] = Some(watch);
+        self.refresh(l);
+        true
+    }
+
+    /// The screen's thresholds of lane `l` from its watcher.
+    fn refresh(&mut self, l: usize) {
+        let watch = self.watches[l].as_ref().expect("a busy lane");
+        let k = &mut *self.kernel;
+        k.ball[l] = if self.ball_screen {
+            let (loose, tight) = watch.balls();
+            if watch.crossings().loose.is_none() {
+                loose
+            } else {
+                tight
+            }
+        } else {
+            f64::INFINITY
+        };
+        (k.rate_next[l], k.cross[l]) = watch.rate_screen().unwrap_or((f64::NEG_INFINITY, 0.0));
+        k.observe_next[l] = watch.next_observation();
+    }
+
+    /// Lane `l`'s accepted step, seen by its watcher; true if the run ended there.
+    fn watch_step(&mut self, l: usize) -> bool {
+        let k = &*self.kernel;
+        let mut y0 = [0.0; 2 * MAX_LANE_DIM];
+        let (mut dy0, mut y1, mut dy1) = (y0, y0, y0);
+        for i in 0..N {
+            (y0[i], y0[N + i]) = (k.w0[i][l], k.v0[i][l]);
+            (dy0[i], dy0[N + i]) = (k.v0[i][l], k.a0[i][l]);
+            (y1[i], y1[N + i]) = (k.w[i][l], k.v[i][l]);
+            (dy1[i], dy1[N + i]) = (k.kw[0][i][l], k.kv[0][i][l]);
+        }
+        let (t0, t1, steps, last) = (k.t0[l], k.t[l], k.accepted[l], k.last[l]);
+        let run = &self.runs[self.jobs[l]];
+        let rhs = Rhs::new(run, run.potential);
+        let d = 2 * N;
+        if self.stiff[l].is_some() && steps >= k.stiff_at[l] && self.stiffness_test(l) {
+            // `ode_solvers` raises it before `solout`: the step is not watched, BDF goes on
+            // from its start.
+            self.hand_to_bdf(l, &y0[..d], &dy0[..d]);
+            return true;
+        }
+        let watch = self.watches[l].as_mut().expect("a busy lane");
+        watch.resume(steps - 1, t0, &y0[..d], &dy0[..d]);
+        if watch.on_step(&rhs, t1, &y1[..d], &dy1[..d]) {
+            return true;
+        }
+        if last {
+            // `ode_solvers` ends its loop after the step to t_end.
+            watch.close(Status::NotConverged);
+            return true;
+        }
+        self.refresh(l);
+        false
+    }
+
+    /// Hairer's stiffness test at lane `l`'s accepted step (`ode_solvers`' Dopri5: h·λ̂ >
+    /// 3.25 from the last two stages, fifteen times in a row ends it; six non-stiff tests in
+    /// a row reset the count); true when the run is found stiff. Sets the next test.
+    fn stiffness_test(&mut self, l: usize) -> bool {
+        let k = &mut *self.kernel;
+        let (mut num, mut den) = (0.0, 0.0);
+        for (stages, y1, ys) in [(&k.kw, &k.w, &k.sw), (&k.kv, &k.v, &k.sv)] {
+            for i in 0..N {
+                let dk = stages[6][i][l] - stages[5][i][l];
+                num += dk * dk;
+                let dy = y1[i][l] - ys[i][l];
+                den += dy * dy;
+            }
+        }
+        let h_lamb = if den > 0.0 {
+            k.taken[l] * (num / den).sqrt()
+        } else {
+            0.0
+        };
+        let stiff = self.stiff[l]
+            .as_mut()
+            .expect("a lane with the stiffness test");
+        if h_lamb > 3.25 {
+            stiff.iasti += 1;
+            stiff.non_stiff = 0;
+            if stiff.iasti == 15 {
+                return true;
+            }
+        } else {
+            stiff.non_stiff += 1;
+            if stiff.non_stiff == 6 {
+                stiff.iasti = 0;
+            }
+        }
+        let accepted = k.accepted[l];
+        k.stiff_at[l] = if stiff.iasti > 0 {
+            accepted + 1
+        } else {
+            (accepted / STIFFNESS_TEST_EVERY + 1) * STIFFNESS_TEST_EVERY
+        };
+        false
+    }
+
+    /// Lane `l`'s run found stiff: BDF goes on from the start `(y0, dy0)` of its last
+    /// accepted step with what is left of the step budget, as `ContinuousRun::run` does.
+    fn hand_to_bdf(&mut self, l: usize, y0: &[f64], dy0: &[f64]) {
+        let (t0, steps) = (self.kernel.t0[l], self.kernel.accepted[l]);
+        let run = &self.runs[self.jobs[l]];
+        let rhs = Rhs::new(run, run.potential);
+        let watch = self.watches[l].as_mut().expect("a busy lane");
+        watch.resume(steps - 1, t0, y0, dy0);
+        watch.stale_derivative = true;
+        let rest = ContinuousSpec {
+            max_steps: run.spec.max_steps.saturating_sub(watch.steps).max(1),
+            ..*run.spec
+        };
+        match integrate_bdf(&rhs, watch, y0, t0, &rest) {
+            Ok(()) if watch.status.is_none() => watch.close(Status::NotConverged),
+            Ok(()) => {}
+            Err(e) => watch.close(Status::Failed(e.to_string())),
+        }
+        self.solvers[l] = "dopri5+bdf";
+        self.evals[l] += rhs.evaluations();
+    }
+
+    /// Lane `l` cannot attempt its next step: the run fails at its last accepted step, with
+    /// `ode_solvers`' note.
+    fn fail(&mut self, l: usize) {
+        use ode_solvers::dop_shared::IntegrationError;
+        let k = &*self.kernel;
+        let mut y = [0.0; 2 * MAX_LANE_DIM];
+        let mut dy = y;
+        for i in 0..N {
+            (y[i], y[N + i]) = (k.w[i][l], k.v[i][l]);
+            (dy[i], dy[N + i]) = (k.kw[0][i][l], k.kv[0][i][l]);
+        }
+        let (t, steps, attempts) = (k.t[l], k.accepted[l], k.attempts[l]);
+        let error = if attempts > k.max_attempts[l] {
+            IntegrationError::MaxNumStepReached {
+                x: t,
+                n_step: u32::try_from(attempts).unwrap_or(u32::MAX),
+            }
+        } else {
+            IntegrationError::StepSizeUnderflow { x: t }
+        };
+        let spec = self.runs[self.jobs[l]].spec;
+        let watch = self.watches[l].as_mut().expect("a busy lane");
+        watch.resume(steps, t, &y[..2 * N], &dy[..2 * N]);
+        watch.close(Status::Failed(failure_note(&error, spec)));
+        self.finish(l);
+    }
+
+    /// Lane `l`'s run has ended: its report.
+    fn finish(&mut self, l: usize) {
+        let watch = self.watches[l].take().expect("a busy lane");
+        let evaluations = self.evals[l] + 6 * self.kernel.attempts[l];
+        self.reports[self.jobs[l]] = Some(watch.report(evaluations, self.solvers[l]));
+        self.kernel.active[l] = false;
+        self.busy -= 1;
+    }
+}
+
+/// Accepted steps between two stiffness tests (Hairer's default, as `continuous`).
+const STIFFNESS_TEST_EVERY: u64 = 1000;
+
+/// A lane's stiffness test state: stiff tests in a row, then non-stiff ones.
+#[derive(Clone, Copy, Default)]
+struct Stiffness {
+    iasti: u32,
+    non_stiff: u32,
+}
+
+/// Hairer's initial step size (`ode_solvers`' `hinit`, its fifth root by square roots),
+/// from the start `y` and `f0 = f(0, y)`; one more evaluation of f.
+fn initial_step<P: Potential + ?Sized>(
+    rhs: &Rhs<'_, P>,
+    run: &ContinuousRun<'_>,
+    y: &[f64],
+    f0: &[f64],
+) -> f64 {
+    let (rtol, atol, h_max) = (run.spec.rtol, run.spec.atol, run.spec.t_end);
+    let (mut d0, mut d1) = (0.0, 0.0);
+    for (yi, fi) in y.iter().zip(f0) {
+        let sc = atol + yi.abs() * rtol;
+        d0 += (yi / sc) * (yi / sc);
+        d1 += (fi / sc) * (fi / sc);
+    }
+    let h0 = if d0 < 1e-10 || d1 < 1e-10 {
+        1e-6
+    } else {
+        0.01 * (d0 / d1).sqrt()
+    };
+    let h0 = h0.min(h_max);
+    let mut y1 = [0.0; 2 * MAX_LANE_DIM];
+    let mut f1 = [0.0; 2 * MAX_LANE_DIM];
+    let d = y.len();
+    for i in 0..d {
+        y1[i] = y[i] + f0[i] * h0;
+    }
+    rhs.eval(h0, &y1[..d], &mut f1[..d]);
+    let mut d2 = 0.0;
+    for i in 0..d {
+        let sc = atol + y[i].abs() * rtol;
+        let r = (f1[i] - f0[i]) / sc;
+        d2 += r * r;
+    }
+    let d2 = d2.sqrt() / h0;
+    let h1 = if d1.sqrt().max(d2.abs()) <= 1e-15 {
+        1e-6f64.max(h0.abs() * 1e-3)
+    } else {
+        fifth_root(0.01 / d1.sqrt().max(d2))
+    };
+    (100.0 * h0.abs()).min(h1.min(h_max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynamics::ContinuousSpec;
+    use crate::observe::{StopRule, StopSpec};
+    use crate::potential::{HessianSpec, Quadratic};
+
+    /// Runs of every ending on one surface: converging (W1's particles), out of time,
+    /// out of step budget, diverging, converged at the start.
+    fn mixed_runs<'a>(
+        q: &'a Quadratic,
+        specs: &'a [ContinuousSpec; 2],
+        starts: &'a [(Vec<f64>, Vec<f64>)],
+        stop: StopRule,
+    ) -> Vec<ContinuousRun<'a>> {
+        let particles = [
+            (0.01, 0.1),
+            (0.1, 1.0),
+            (1.0, 0.3),
+            (10.0, 31.6),
+            (0.5, 2.0),
+        ];
+        (0..40)
+            .map(|j| {
+                let (mass, friction) = particles[j % particles.len()];
+                let (position, velocity) = &starts[j % starts.len()];
+                ContinuousRun {
+                    potential: q,
+                    mass,
+                    friction: friction * (1.0 + 0.01 * j as f64),
+                    position,
+                    velocity,
+                    spec: &specs[usize::from(j % 7 == 3)],
+                    stop,
+                    noise: None,
+                }
+            })
+            .collect()
+    }
+
+    /// Every report as its exact text (Debug prints every f64 to the bit).
+    fn bits(reports: &[RunReport]) -> Vec<String> {
+        reports.iter().map(|r| format!("{r:?}")).collect()
+    }
+
+    fn lanes_of_width<const L: usize>(isa: Isa, runs: &[ContinuousRun<'_>]) -> Vec<String> {
+        let mut units = vec![(); runs.len()];
+        let reports: Vec<RunReport> = run_observed::<(), L>(isa, runs, units.iter_mut())
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        bits(&reports)
+    }
+
+    /// A point's report is the same bits in any lane width, on any extension, among any
+    /// neighbours, and alone (a single run through `ContinuousRun::run`).
+    #[test]
+    fn reports_do_not_depend_on_lanes_extension_or_neighbours() {
+        for hessian in [
+            HessianSpec::Diagonal(vec![6.0, 60.0]),
+            HessianSpec::Dense(vec![vec![6.0, 2.0], vec![2.0, 60.0]]),
+        ] {
+            let q = Quadratic::new(&hessian, vec![0.25, -0.5]).unwrap();
+            let base = ContinuousSpec {
+                method: Method::Dopri5,
+                t_end: 60.0,
+                ..ContinuousSpec::default()
+            };
+            let specs = [
+                base,
+                ContinuousSpec {
+                    max_steps: 40,
+                    ..base
+                },
+            ];
+            let stop = StopRule::new(&StopSpec {
+                criterion: Criterion::Distance,
+                tolerance: 1e-6,
+                divergence: 2.5,
+            });
+            let starts = vec![
+                (vec![1.0, 1.0], vec![0.0, 0.0]),
+                (vec![0.25, -0.5], vec![0.0, 0.0]),
+                (vec![1.0, 1.0], vec![30.0, 0.0]),
+                (vec![-0.5, 0.3], vec![0.2, -1.0]),
+            ];
+            let runs = mixed_runs(&q, &specs, &starts, stop);
+            assert!(runs.iter().all(lane_ready));
+            let alone: Vec<RunReport> = runs.iter().map(|r| r.run(&mut ()).unwrap()).collect();
+            let statuses: Vec<&str> = alone.iter().map(|r| r.status.as_str()).collect();
+            for s in ["converged", "diverged", "failed"] {
+                assert!(statuses.contains(&s), "no {s} run among {statuses:?}");
+            }
+            let want = bits(&alone);
+            for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                assert_eq!(lanes_of_width::<1>(isa, &runs), want, "{isa:?}, 1 lane");
+                assert_eq!(lanes_of_width::<3>(isa, &runs), want, "{isa:?}, 3 lanes");
+                assert_eq!(lanes_of_width::<LANES>(isa, &runs), want, "{isa:?}");
+                // Other neighbours: the runs in reverse order.
+                let reversed: Vec<ContinuousRun<'_>> = runs.iter().rev().copied().collect();
+                let mut back = lanes_of_width::<LANES>(isa, &reversed);
+                back.reverse();
+                assert_eq!(back, want, "{isa:?}, reversed");
+            }
+        }
+    }
+
+    /// Any potential (here Rosenbrock's, gradient lane by lane; and `auto` without a
+    /// spectrum, with its stiffness test): the same bits in any lane width, on any
+    /// extension, and alone.
+    #[test]
+    fn a_general_potential_is_the_same_in_lanes_and_alone() {
+        let p = crate::potential::Rosenbrock::new(1.0, 10.0).unwrap();
+        for method in [Method::Dopri5, Method::Auto] {
+            let spec = ContinuousSpec {
+                method,
+                t_end: 30.0,
+                ..ContinuousSpec::default()
+            };
+            let stop = StopRule::new(&StopSpec::default());
+            let starts: Vec<(Vec<f64>, Vec<f64>)> = (0..12)
+                .map(|j| (vec![-1.0 + 0.2 * j as f64, 0.5], vec![0.0, 0.1 * j as f64]))
+                .collect();
+            let runs: Vec<ContinuousRun<'_>> = starts
+                .iter()
+                .enumerate()
+                .map(|(j, (position, velocity))| ContinuousRun {
+                    potential: &p,
+                    mass: 0.5 + 0.25 * j as f64,
+                    friction: 1.0 + 0.5 * j as f64,
+                    position,
+                    velocity,
+                    spec: &spec,
+                    stop,
+                    noise: None,
+                })
+                .collect();
+            assert!(runs.iter().all(lane_ready));
+            let alone: Vec<RunReport> = runs.iter().map(|r| r.run(&mut ()).unwrap()).collect();
+            assert!(alone.iter().any(|r| r.status == Status::Converged));
+            let want = bits(&alone);
+            for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+                assert_eq!(lanes_of_width::<1>(isa, &runs), want, "{isa:?}, 1 lane");
+                assert_eq!(lanes_of_width::<LANES>(isa, &runs), want, "{isa:?}");
+            }
+        }
+    }
+}
