@@ -126,6 +126,7 @@ fn a_diverging_continuous_run_names_the_value_and_time() {
     let crossing = 2.0 * 1.25e12f64.ln();
     // Measured 3.9e-8 (rtol 1e-8, on a solution that grows 12 decades).
     assert!((x / exact - 1.0).abs() < 1e-7, "{x} vs {exact} at t = {t}");
-    // The step that passed it ends past the crossing (measured: 0.013 past it).
-    assert!(x > 1e12 && t > crossing && t < crossing + 0.1, "{note}");
+    // The step that passed it ends past the crossing, within one step of it (measured:
+    // 0.013 past it with ode_solvers' steps, 0.11 with the lane kernel's).
+    assert!(x > 1e12 && t > crossing && t < crossing + 0.5, "{note}");
 }
