@@ -1,7 +1,7 @@
-//! Peak memory of a million-point sweep (streamed, not collected). Alone in its test
-//! binary: `ru_maxrss` also counts the image the child was forked from (the test process,
-//! shared until exec), so tests holding large files beside it in one process would inflate
-//! it (80 MB measured, against 9 MB alone).
+//! Peak memory of a million-point sweep and of its plot (both streamed, not collected).
+//! Alone in their test binary: `ru_maxrss` also counts the image the child was spawned
+//! from (the test process, shared until exec), so tests holding large files beside them in
+//! one process would inflate it (80 MB measured, against 9 MB alone).
 
 mod common;
 
@@ -87,4 +87,23 @@ fn a_million_point_discrete_sweep_streams_in_bounded_memory() {
         count += 1;
     }
     assert_eq!(count, 1_000_000);
+}
+
+/// `heavyball plot` of the 10⁶-point sweep streams `summary.csv`: its peak memory stays
+/// within the engine's bound.
+#[test]
+fn a_million_point_sweep_draws_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/million-discrete.toml");
+    let o = spawn(&["run", s(&input), "--out", s(dir.path()), "--quiet"]).wait_with_output();
+    assert!(o.unwrap().status.success());
+    let result = dir.path().join("million");
+    let (status, rss) = wait_with_peak_rss(spawn(&["plot", s(&result)]));
+    assert!(status.success(), "{status}");
+    eprintln!(
+        "peak RSS of plotting 10^6 points: {:.1} MB",
+        rss as f64 / 1e6
+    );
+    assert!(rss < 64 << 20, "peak RSS {rss} bytes, the limit is 64 MiB");
+    assert!(result.join("plots/hb-status.svg").is_file());
 }
