@@ -5,27 +5,14 @@
 
 mod common;
 
+use common::{s, spawn};
+
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use heavyball::theory;
-
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_heavyball"))
-        .args(args)
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("SLURM_ARRAY_TASK_COUNT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Waits for a child and returns its exit status and peak resident set size in bytes
 /// (`wait4`'s `ru_maxrss`, what `/usr/bin/time -v` reports as "Maximum resident set size").

@@ -20,6 +20,23 @@ pub fn heavyball(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Starts the binary outside any job array, stdout discarded, stderr piped.
+pub fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args(args)
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_COUNT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A path as the `&str` an argument list takes.
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 pub fn run_ok(input: &Path, out: &Path) {
     let o = heavyball(&[
         "run",
