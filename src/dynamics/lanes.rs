@@ -14,6 +14,7 @@
 
 use super::discrete::DiscreteRun;
 use super::settings::{Form, Scheme};
+use super::simd::Isa;
 use crate::observe::Criterion;
 use crate::observe::{
     Crossings, Envelope, RATE_DECADES, RATE_SPACING, RateMeter, RunReport, Status,
@@ -48,11 +49,42 @@ pub fn run_in_lanes(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
         return Vec::new();
     };
     match first.position.len() {
-        1 => Lanes::<1>::run(runs),
-        2 => Lanes::<2>::run(runs),
-        3 => Lanes::<3>::run(runs),
-        4 => Lanes::<4>::run(runs),
+        1 => on_isa::<1>(runs),
+        2 => on_isa::<2>(runs),
+        3 => on_isa::<3>(runs),
+        4 => on_isa::<4>(runs),
         n => unreachable!("lane_ready admits n ≤ {MAX_LANE_DIM}, not {n}"),
+    }
+}
+
+/// [`Lanes::run`] compiled for each vector extension and run on [`Isa::current`]: with
+/// AVX-512 one instruction covers all [`LANES`]. The same operations in the same order on
+/// every extension (no fused multiply-add: Rust never contracts), so the same bits.
+fn on_isa<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
+    #[inline(never)]
+    fn baseline<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
+        Lanes::<N>::run(runs)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    fn avx2<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
+        Lanes::<N>::run(runs)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline(never)]
+    fn avx512<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
+        Lanes::<N>::run(runs)
+    }
+    match Isa::current() {
+        // SAFETY: `Isa::current` is at most `Isa::best()`: the CPU has the extension.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { avx512::<N>(runs) },
+        // SAFETY: as above, the CPU has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::<N>(runs) },
+        _ => baseline::<N>(runs),
     }
 }
 
@@ -97,6 +129,8 @@ const DUE_MARGIN: f64 = 1e-3;
 impl<const N: usize> Lanes<N> {
     // `!(d2 <= div2)` as `StopRule::diverged`: NaN counts as diverged.
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    // Inlined into each extension's copy in `on_isa`, so that its lane loops use it.
+    #[inline(always)]
     fn run(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
         let first = &runs[0];
         let q = first
