@@ -460,7 +460,7 @@ fn summaries_are_byte_identical_across_threads_runs_and_shards() {
 }
 
 #[test]
-fn merge_refuses_a_missing_foreign_mixed_or_damaged_shard_and_writes_nothing() {
+fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "w1.toml", &w1(6, false));
     let o = dir.path().join("out");
@@ -525,6 +525,37 @@ fn merge_refuses_a_missing_foreign_mixed_or_damaged_shard_and_writes_nothing() {
     fs::write(&s3, &good[..good.len() - 20]).unwrap();
     refuse("damaged", "shards/3-of-3/summary.csv");
     fs::write(&s3, &good).unwrap();
+    // Bad JSON in a shard's manifest.
+    let m3 = shards.join("3-of-3/manifest.json");
+    let manifest = fs::read_to_string(&m3).unwrap();
+    fs::write(&m3, "{\"engine\": ").unwrap();
+    refuse(
+        "bad JSON",
+        "shards/3-of-3/manifest.json: merge: not valid JSON",
+    );
+    // A row short, with a manifest that vouches for it (its SHA-256 redone): the count
+    // of rows, not only the hash, is checked.
+    let short = &good[..good[..good.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1];
+    fs::write(&s3, short).unwrap();
+    let digest = |b: &[u8]| -> String {
+        <sha2::Sha256 as sha2::Digest>::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    fs::write(&m3, manifest.replace(&digest(&good), &digest(short))).unwrap();
+    refuse("a row short", "rows, expected");
+    fs::write(&s3, &good).unwrap();
+    fs::write(&m3, &manifest).unwrap();
+    // A shard still being written: only its hidden partial folder is there.
+    let running = shards.join(format!(".2-of-3.partial-{}", std::process::id()));
+    fs::rename(shards.join("2-of-3"), &running).unwrap();
+    refuse("still running", "shard 2 of 3 is missing (.2-of-3.partial-");
+    fs::rename(&running, shards.join("2-of-3")).unwrap();
     // Whole again: merge succeeds and equals the unsharded run.
     run(&["merge", s(&o.join("w1"))]);
     let whole = dir.path().join("whole");
