@@ -1038,3 +1038,46 @@ fn a_step_budget_beyond_ten_million_rows_is_refused() {
             .is_ok()
     );
 }
+
+/// A loss surface that panics below |w| = 0.5 (a user's bug, or a library's).
+struct Brittle;
+
+impl Potential for Brittle {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn value(&self, w: &[f64]) -> f64 {
+        0.5 * w[0] * w[0]
+    }
+    fn gradient_into(&self, w: &[f64], g: &mut [f64]) {
+        assert!(w[0].abs() >= 0.5, "brittle below 0.5");
+        g[0] = w[0];
+    }
+}
+
+/// A panic fails that point's rows, not the sweep: gradient descent (ε = Δt/μ) from w = 1
+/// over five steps reaches w = (1 − ε)^k < 0.5 only at μ = 0.12 (ε = 0.83: w₁ = 0.17), whose
+/// row is `failed` with the panic's message; the points beside it, in the same chunk, run
+/// as usual.
+#[test]
+fn a_panic_fails_its_point_not_the_sweep() {
+    let problem = Problem::builder(Brittle)
+        .mass(1.0)
+        .friction(1.0)
+        .position([1.0])
+        .discrete(Discrete::gradient_descent().dt(0.1).steps(5))
+        .stop(Criterion::Gradient, 1e-6)
+        .sweep(AxisKey::Friction, AxisSpec::Values(vec![0.12, 1.0, 10.0]))
+        .build()
+        .unwrap();
+    let rows: Vec<SummaryRow> = problem.sweep_rows(2).collect();
+    assert_eq!(rows.len(), 3);
+    match &rows[0].report.status {
+        Status::Failed(why) => assert!(why.contains("brittle below 0.5"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    for row in &rows[1..] {
+        assert_eq!(row.report.status, Status::NotConverged, "{row:?}");
+        assert_eq!(row.report.steps, 5);
+    }
+}
