@@ -143,6 +143,18 @@ fn cases() -> Vec<(&'static str, Case)> {
                 v0: vec![0.0, 0.0],
             },
         ),
+        (
+            // 24 state numbers, beyond the lane kernel's n ≤ 8: the large-state path, in
+            // every regime at once (critical damping falls at k = μ²/4m = 2.25).
+            "large state",
+            Case {
+                m: 1.0,
+                mu: 3.0,
+                ks: (1..=12).map(|i| 0.5 * f64::from(i * i) / 7.2).collect(),
+                w0: (1..=12).map(|i| (f64::from(i) * 0.7).sin()).collect(),
+                v0: (1..=12).map(|i| 0.1 * f64::from(i % 3)).collect(),
+            },
+        ),
     ]
 }
 
