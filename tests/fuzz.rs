@@ -346,10 +346,7 @@ fn check_results(out: &Path, case: &str) {
             serde_json::from_str(&fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
         for (file, sum) in manifest["sha256"].as_object().unwrap() {
             let bytes = fs::read(dir.join(file)).unwrap();
-            let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = common::sha256_hex(&bytes);
             assert_eq!(&digest, sum.as_str().unwrap(), "{file}\n{case}");
             check_csv(&bytes, file, case);
         }

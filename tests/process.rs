@@ -150,10 +150,7 @@ fn concurrent_runs_into_one_folder_both_succeed() {
     assert_eq!(sums.len(), 4);
     for (file, sum) in sums {
         let bytes = fs::read(result.join(file)).unwrap();
-        let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = common::sha256_hex(&bytes);
         assert_eq!(&digest, sum.as_str().unwrap(), "{file}");
     }
     let names: Vec<String> = fs::read_dir(out.path())
@@ -206,10 +203,7 @@ fn a_killed_sweep_resumes_to_the_same_bytes() {
     assert!(!partial.exists());
     // The manifest's SHA-256 covers the kept rows too.
     let manifest = fs::read_to_string(out.path().join(name).join("manifest.json")).unwrap();
-    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(expected.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = common::sha256_hex(expected.as_bytes());
     assert!(
         manifest.contains(&format!("\"summary.csv\": \"{digest}\"")),
         "{manifest}"

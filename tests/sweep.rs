@@ -541,13 +541,11 @@ fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_not
         .unwrap()
         + 1];
     fs::write(&s3, short).unwrap();
-    let digest = |b: &[u8]| -> String {
-        <sha2::Sha256 as sha2::Digest>::digest(b)
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect()
-    };
-    fs::write(&m3, manifest.replace(&digest(&good), &digest(short))).unwrap();
+    fs::write(
+        &m3,
+        manifest.replace(&common::sha256_hex(&good), &common::sha256_hex(short)),
+    )
+    .unwrap();
     refuse("a row short", "rows, expected");
     fs::write(&s3, &good).unwrap();
     fs::write(&m3, &manifest).unwrap();

@@ -32,6 +32,14 @@ pub fn spawn(args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
+/// SHA-256 of `bytes` in hex, as manifests record it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    <sha2::Sha256 as sha2::Digest>::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A path as the `&str` an argument list takes.
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
