@@ -78,6 +78,16 @@ pub enum Error {
     /// An observer of a run failed (a user's own observer); the run stopped there.
     #[error("observer: {0}")]
     Observer(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Building a scenario's potential failed after validation (before anything was
+    /// written): a memory limit, or a spectrum its budget could not find.
+    #[error("scenario {scenario}: setting up the potential: {source}")]
+    Setup {
+        /// The scenario's name.
+        scenario: String,
+        /// What failed.
+        #[source]
+        source: crate::potential::PotentialError,
+    },
     /// Writing results failed.
     #[error("{path}: {source}")]
     Io {
@@ -104,6 +114,12 @@ impl Error {
             Error::Input(_) => 2,
             Error::Io { .. } | Error::Observer(_) => 1,
             Error::NoSuchPoint { .. } => 2,
+            // Out of memory is the machine's limit (like a full disk); an unreachable
+            // spectrum is the input's.
+            Error::Setup { source, .. } => match source {
+                crate::potential::PotentialError::Memory { .. } => 1,
+                _ => 2,
+            },
         }
     }
 }

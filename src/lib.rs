@@ -63,6 +63,7 @@ pub mod dynamics;
 pub mod error;
 pub mod figures;
 pub mod grid;
+pub mod limits;
 pub mod merge;
 pub mod observe;
 pub mod output;

@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use heavyball::run::{self, Outcome, RunOptions};
 use heavyball::sweep::{Shard, requeued};
 
+#[global_allocator]
+static ALLOCATOR: heavyball::limits::RecordingAllocator = heavyball::limits::RecordingAllocator;
+
 /// Gradient descent with momentum as a damped particle: continuous and discrete runs,
 /// compared, with the closed-form theory beside every number.
 #[derive(Parser)]
@@ -131,7 +134,8 @@ impl Tally {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    run::file_size_limit_as_error();
+    heavyball::limits::file_size_limit_as_error();
+    heavyball::limits::out_of_memory_as_error();
     let mut tally = Tally::default();
     match cli.command {
         Command::Run {

@@ -38,17 +38,6 @@ pub struct Outcome {
     pub result: Result<PathBuf, Error>,
 }
 
-/// Makes a write beyond the process's file-size limit (`ulimit -f`, as a cluster may set) an
-/// I/O error — a message naming the file and exit 1, the partial folder removed — instead
-/// of SIGXFSZ killing the process mid-write. Call once, at the start of a program.
-pub fn file_size_limit_as_error() {
-    #[cfg(unix)]
-    // SAFETY: setting a signal's disposition to "ignore" touches no memory of ours.
-    unsafe {
-        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-    }
-}
-
 /// Loads every scenario under `paths` (directories: their `*.toml`, in name order),
 /// reporting each file's outcome to `report` as soon as it is known. Bad files do not stop
 /// the others; two files writing the same result folder are an error for the second.
@@ -106,7 +95,8 @@ pub fn run_paths(paths: &[PathBuf], options: &RunOptions, mut report: impl FnMut
 pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error> {
     let started = SystemTime::now();
     let clock = Instant::now();
-    let problem = s.problem();
+    crate::limits::mark_running(&s.name);
+    let problem = set_up(s, options.progress)?;
     let runner = PointRunner::new(&problem);
     let points = s.points();
     let (root, folder, range) = match options.shard {
@@ -182,6 +172,21 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     dir.commit()
 }
 
+/// Builds `s`'s potential, with a spinner on a terminal when that takes seconds.
+fn set_up(s: &Scenario, progress: bool) -> Result<crate::problem::Problem, Error> {
+    let slow = s.potential.setup_cost().filter(|c| c.operations >= 1e9);
+    let spinner =
+        slow.map(|c| sweep::setup_spinner(&s.name, c.method, c.operations * 1e-9, progress));
+    let problem = s.try_problem().map_err(|source| Error::Setup {
+        scenario: s.name.clone(),
+        source,
+    });
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
+    }
+    problem
+}
+
 /// `summary.csv` of the result being built: continued where a resumed sweep's rows end
 /// (with the grid points it already holds), else created with its header.
 fn summary_file(dir: &ResultDir, s: &Scenario, resuming: bool) -> Result<(CsvFile, u64), Error> {
@@ -207,6 +212,8 @@ pub struct Estimate {
     pub trajectory_rows: u64,
     /// Bytes of all of them, roughly (at most, for the trajectories).
     pub bytes: f64,
+    /// Building the potential, where that is not negligible.
+    pub setup: Option<crate::potential::SetupCost>,
 }
 
 /// Shortest round-trip numbers average about 19 bytes with their comma; a summary row
@@ -242,6 +249,16 @@ pub fn estimate(s: &Scenario) -> Estimate {
         summary_rows,
         trajectory_rows,
         bytes,
+        setup: s.potential.setup_cost(),
+    }
+}
+
+/// `1.2 GB`, `3.4 MB`, `5.6 kB`.
+fn in_bytes(bytes: f64) -> String {
+    match bytes {
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        b => format!("{:.1} kB", b / 1e3),
     }
 }
 
@@ -256,11 +273,21 @@ impl std::fmt::Display for Estimate {
         if self.trajectory_rows > 0 {
             write!(f, ", up to {} trajectory rows", self.trajectory_rows)?;
         }
-        let (value, unit) = match self.bytes {
-            b if b >= 1e9 => (b / 1e9, "GB"),
-            b if b >= 1e6 => (b / 1e6, "MB"),
-            b => (b / 1e3, "kB"),
-        };
-        write!(f, ", about {value:.1} {unit}")
+        write!(f, ", about {}", in_bytes(self.bytes))?;
+        if let Some(setup) = &self.setup {
+            // ~1 ns per operation on the machine of docs/speed.md.
+            write!(
+                f,
+                "; set-up: {}, about {:.1e} operations ({}), {} of memory",
+                setup.method,
+                setup.operations,
+                match setup.operations * 1e-9 {
+                    s if s < 1.0 => "under a second".to_string(),
+                    s => format!("~{s:.0} s"),
+                },
+                in_bytes(setup.bytes)
+            )?;
+        }
+        Ok(())
     }
 }

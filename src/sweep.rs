@@ -238,6 +238,23 @@ pub fn progress_bar(name: &str, points: u64, enabled: bool) -> ProgressBar {
     bar
 }
 
+/// A spinner for a scenario's set-up (building its potential) expected to take about
+/// `seconds`, on stderr when it is a terminal and `enabled`.
+pub fn setup_spinner(name: &str, what: &str, seconds: f64, enabled: bool) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let template = format!("{{prefix}} set-up {{spinner}} {{elapsed}} of ~{seconds:.0} s: {{msg}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar.set_prefix(name.to_string());
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
 /// The reorder window shared by the workers.
 struct Window<'o> {
     /// The next point to write.

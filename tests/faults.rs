@@ -32,29 +32,35 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Runs `file` into `out`, under `limit` = (resource, bytes) when given.
+fn run_limited(file: &str, out: &Path, limit: Option<(libc::__rlimit_resource_t, u64)>) -> Output {
+    let mut c = Command::new(BIN);
+    c.args(["run", file, "--out", out.to_str().unwrap(), "--quiet"]);
+    c.env("RUST_BACKTRACE", "0");
+    if let Some((resource, bytes)) = limit {
+        // SAFETY: only setrlimit between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                let l = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(resource, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    c.output().unwrap()
+}
+
 #[test]
 fn a_write_beyond_the_file_size_limit_is_an_io_error_and_the_old_result_stays() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let run = |file: &str, limit: Option<u64>| -> Output {
-        let mut c = Command::new(BIN);
-        c.args(["run", file, "--out", out.to_str().unwrap(), "--quiet"]);
-        if let Some(bytes) = limit {
-            // SAFETY: only setrlimit between fork and exec.
-            unsafe {
-                c.pre_exec(move || {
-                    let l = libc::rlimit {
-                        rlim_cur: bytes,
-                        rlim_max: bytes,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_FSIZE, &l) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        c.output().unwrap()
+        run_limited(file, &out, limit.map(|b| (libc::RLIMIT_FSIZE, b)))
     };
     assert!(run(&kth(dir.path(), 5), None).status.success());
     let old = fs::read(out.join("kth-mass-friction/summary.csv")).unwrap();
@@ -126,4 +132,69 @@ fn a_full_disk_is_an_io_error_and_the_old_result_stays() {
         "nothing hidden left"
     );
     assert_eq!(read("after.csv"), read("old.csv"));
+}
+
+/// A colorization grid of `side × side` with one colored pixel, named `name`, three
+/// heavy-ball steps and (when `continuous`) a short continuous run.
+fn grid(dir: &Path, name: &str, side: usize, continuous: bool) -> String {
+    let mut text = format!(
+        "name = \"{name}\"\n[potential]\nkind = \"colorization\"\ngrid = [{side}, {side}]\ncolored = [[0, 0]]\n\
+         [particle]\nmass = 1.0\nfriction = 1.0\nposition = 0.0\n\
+         [[discrete]]\nscheme = \"heavy-ball\"\nlearning_rate = 0.1\nmomentum = 0.9\nsteps = 3\n"
+    );
+    if continuous {
+        text.push_str("[continuous]\nt_end = 1.0\n");
+    }
+    let path = dir.join(format!("{name}-{side}.toml"));
+    fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Under a memory cap (`ulimit -v`, as a cluster enforces): a grid whose Hessian does not
+/// fit is refused while its potential is built (fallible allocations, nothing written);
+/// one that fits but whose run does not exits 1 with the scenario named instead of
+/// SIGABRT. Both leave the previous result byte for byte and no other folder.
+#[test]
+fn a_memory_cap_is_an_error_naming_the_scenario_and_the_old_result_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    for (name, side, continuous, cap_mib) in
+        [("c3000", 3000, false, 512u64), ("c2000", 2000, true, 700)]
+    {
+        let small = run_limited(&grid(dir.path(), name, 20, continuous), &out, None);
+        assert!(small.status.success(), "{small:?}");
+        let old = fs::read(out.join(name).join("summary.csv")).unwrap();
+        let o = run_limited(
+            &grid(dir.path(), name, side, continuous),
+            &out,
+            Some((libc::RLIMIT_AS, cap_mib << 20)),
+        );
+        assert_eq!(o.status.code(), Some(1), "killed by SIGABRT? {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        let last = err.lines().last().unwrap();
+        assert!(
+            last.starts_with(&format!("error: scenario {name}: ")) && last.contains("memory"),
+            "{err}"
+        );
+        if name == "c3000" {
+            // 3000² pixels: the Hessian's 4.5e7 column indices (0.36 GB) do not fit in 512 MiB
+            // beside its offsets; refused fallibly, the only line on stderr.
+            assert!(
+                last.contains(
+                    "setting up the potential: the Hessian's column indices needs 0.36 GB"
+                ),
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        assert_eq!(fs::read(out.join(name).join("summary.csv")).unwrap(), old);
+        let committed: Vec<String> = names(&out)
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert!(
+            committed.iter().all(|n| n == "c3000" || n == "c2000"),
+            "{committed:?}"
+        );
+    }
 }

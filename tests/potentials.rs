@@ -112,7 +112,7 @@ fn colorization_minimum_is_the_colored_value_everywhere() {
 }
 
 #[test]
-fn lanczos_extremes_match_a_dense_decomposition_on_32_by_32() {
+fn colorization_extremes_match_a_dense_decomposition_on_32_by_32() {
     let p = Colorization::new(32, 32, &[(3, 3), (20, 28), (30, 5)], 1.0).unwrap();
     let n = p.dim();
     let mut rows = vec![vec![0.0; n]; n];
@@ -127,11 +127,14 @@ fn lanczos_extremes_match_a_dense_decomposition_on_32_by_32() {
     }
     let dense = symmetric_eigenvalues(&rows);
     let spectrum = p.hessian_spectrum().unwrap();
-    // λ_min ≈ 1.7e-3 here, λ_max ≈ 8. Lanczos stops at a residual bound r ≤ 1e-10·λ_max;
-    // the Ritz value's error is of order r²/gap (gap ~ 1e-3): far below 1e-9 of λ_min
-    // (measured 1e-11, the dense solver's own error ~1e-15·λ_max/λ_min).
-    assert_relative_eq!(spectrum[0], dense[0], max_relative = 1e-9);
-    assert_relative_eq!(spectrum[1], dense[n - 1], max_relative = 1e-12);
+    // λ_min ≈ 1.7e-3 here, λ_max ≈ 8, found exactly (bisection on the secular equation).
+    // The dense QR's own error is up to n·ε·λ_max ≈ 2e-12 (measured 1.7e-14 on λ_min);
+    // the same bisection in 40-digit arithmetic (mpmath, 2026-12-05) gives
+    // λ_min = 0.00166583400146885202378…; the f64 value is 4 ulps (8e-19) from it, the
+    // rounding noise of M(λ)'s sums.
+    approx::assert_abs_diff_eq!(spectrum[0], dense[0], epsilon = 5e-14);
+    approx::assert_abs_diff_eq!(spectrum[1], dense[n - 1], epsilon = 5e-14);
+    approx::assert_abs_diff_eq!(spectrum[0], 0.001_665_834_001_468_852, epsilon = 1.1e-18);
 }
 
 #[test]
@@ -515,9 +518,9 @@ fn newton_refuses_what_is_no_minimum() {
 fn the_shipped_colorization_scenarios_sit_at_gohs_optimum_for_their_spectrum() {
     // colorization-64 and the large 512 × 512 one (n = 262 144, not run by CI's batch) give
     // the momentum entry Goh's optimal (α, β), the gradient-descent entry 2/(λ₁ + λₙ), and
-    // the particle m = β/α, μ = (1 − β)/α (Qian's twin at Δt = 1), all from the Lanczos
-    // extremes of their own Hessians: any change to the grid, the pixels or the Lanczos
-    // iteration that moved them would show here (the files hold the values to the last
+    // the particle m = β/α, μ = (1 − β)/α (Qian's twin at Δt = 1), all from the exact
+    // extremes of their own Hessians: any change to the grid, the pixels or the spectrum's
+    // method that moved them would show here (the files hold the values to the last
     // digit, so 1e-12 is round-off in the extremes only).
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     for file in ["colorization-64.toml", "large/colorization-512.toml"] {

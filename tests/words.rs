@@ -139,6 +139,41 @@ fn check_estimates_what_a_scenario_writes() {
     );
 }
 
+/// A colorization grid's set-up is shown by `check` before it runs: 10⁶ pixels, one
+/// colored: its extremes by bisection, 120 evaluations × 10⁶ terms = 1.2e8 operations, and
+/// 97 bytes a pixel (5 CSR entries of 16 bytes, offsets, mask, minimum); with 30 pixels the
+/// exact method's 120·10⁶·465 = 5.6e10 passes the 4e10 budget and Lanczos, capped at
+/// 3076 steps of 13 operations a pixel (4.0e10), takes over.
+#[test]
+fn check_shows_a_colorization_grids_set_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |d: usize| {
+        let pixels: Vec<String> = (0..d).map(|i| format!("[{i}, {i}]")).collect();
+        format!(
+            "name = \"c\"\n[potential]\nkind = \"colorization\"\ngrid = [1000, 1000]\ncolored = [{}]\n\
+             [particle]\nmass = 1.0\nfriction = 1.0\nposition = 0.0\n[[discrete]]\nscheme = \"heavy-ball\"\n\
+             learning_rate = 0.1\nmomentum = 0.9\nsteps = 3\n",
+            pixels.join(", ")
+        )
+    };
+    for (d, expected) in [
+        (
+            1,
+            "; set-up: extreme eigenvalues exactly, by bisection on the secular equation, about 1.2e8 operations (under a second), 97.0 MB of memory",
+        ),
+        (
+            30,
+            "; set-up: extreme eigenvalues by Lanczos, capped, about 4.0e10 operations (~40 s), 97.0 MB of memory",
+        ),
+    ] {
+        let path = dir.path().join(format!("c{d}.toml"));
+        std::fs::write(&path, scenario(d)).unwrap();
+        let out = heavyball(&["check", path.to_str().unwrap()]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.trim_end().ends_with(expected), "{text}");
+    }
+}
+
 /// A mass axis beside a momentum axis is refused with the twin's numbers at point 0 (the
 /// entry's ε = 0.02, Δt = 1 and the axis' first p = 0.5: m = pΔt²/ε = 25, μ = (1 − p)Δt/ε
 /// = 25), not only its formula.

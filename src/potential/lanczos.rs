@@ -14,10 +14,16 @@ const CHECK_EVERY: usize = 10;
 /// Relative residual bound (to the largest |θ|) at which both extremes count as converged.
 const TOLERANCE: f64 = 1e-10;
 
-/// `(λ_min, λ_max)` of the symmetric n × n matrix A given by `apply(x, out)`: out = A x.
-pub fn extreme_eigenvalues(n: usize, mut apply: impl FnMut(&[f64], &mut [f64])) -> (f64, f64) {
+/// `(λ_min, λ_max)` of the symmetric n × n matrix A given by `apply(x, out)`: out = A x,
+/// in at most `max_steps` products (n of them always suffice); `Err(steps)` when both
+/// extremes have not converged by then.
+pub fn extreme_eigenvalues(
+    n: usize,
+    max_steps: usize,
+    mut apply: impl FnMut(&[f64], &mut [f64]),
+) -> Result<(f64, f64), usize> {
     if n == 0 {
-        return (0.0, 0.0);
+        return Ok((0.0, 0.0));
     }
     // A fixed pseudo-random start (xorshift): reproducible, and not orthogonal to any
     // eigenvector in practice (a structured start like all ones can be).
@@ -35,8 +41,7 @@ pub fn extreme_eigenvalues(n: usize, mut apply: impl FnMut(&[f64], &mut [f64])) 
     let mut q_prev = vec![0.0; n];
     let mut r = vec![0.0; n];
     let (mut alpha, mut beta): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
-    let max_steps = n.min(100_000);
-    let mut last = (0.0, 0.0);
+    let max_steps = n.min(max_steps).max(1);
     for k in 0..max_steps {
         apply(&q, &mut r);
         let a: f64 = q.iter().zip(&r).map(|(x, y)| x * y).sum();
@@ -50,13 +55,16 @@ pub fn extreme_eigenvalues(n: usize, mut apply: impl FnMut(&[f64], &mut [f64])) 
         if done || (k + 1) % CHECK_EVERY == 0 {
             let lo = extreme(&alpha, &beta, false);
             let hi = extreme(&alpha, &beta, true);
-            last = (lo, hi);
             let scale = lo.abs().max(hi.abs()).max(f64::MIN_POSITIVE);
             let converged = [lo, hi]
                 .iter()
                 .all(|&theta| b * last_component(&alpha, &beta, theta) <= TOLERANCE * scale);
-            if done || converged {
-                break;
+            // n steps span the whole space: T_n's eigenvalues are A's.
+            if converged || k + 1 == n || b == 0.0 {
+                return Ok((lo, hi));
+            }
+            if done {
+                return Err(max_steps);
             }
         }
         beta.push(b);
@@ -65,7 +73,7 @@ pub fn extreme_eigenvalues(n: usize, mut apply: impl FnMut(&[f64], &mut [f64])) 
             q[i] = r[i] / b;
         }
     }
-    last
+    Err(max_steps)
 }
 
 /// The number of eigenvalues of the tridiagonal (diagonal `a`, off-diagonal `b`) below
@@ -175,13 +183,14 @@ mod tests {
         // The Dirichlet path matrix tridiag(−1, 2, −1) of size n has eigenvalues
         // 2 − 2cos(jπ/(n + 1)), j = 1..n: tiny λ_min, badly conditioned like the grids.
         let n = 400;
-        let (lo, hi) = extreme_eigenvalues(n, |x, out| {
+        let (lo, hi) = extreme_eigenvalues(n, n, |x, out| {
             for i in 0..n {
                 let left = if i > 0 { x[i - 1] } else { 0.0 };
                 let right = if i + 1 < n { x[i + 1] } else { 0.0 };
                 out[i] = 2.0 * x[i] - left - right;
             }
-        });
+        })
+        .unwrap();
         let exact = |j: f64| 2.0 - 2.0 * (j * std::f64::consts::PI / (n as f64 + 1.0)).cos();
         approx::assert_relative_eq!(lo, exact(1.0), max_relative = 1e-8);
         approx::assert_relative_eq!(hi, exact(n as f64), max_relative = 1e-12);

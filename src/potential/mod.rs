@@ -5,6 +5,7 @@
 
 mod colorization;
 mod expression;
+mod grid_spectrum;
 pub mod lanczos;
 mod quadratic;
 mod rosenbrock;
@@ -14,7 +15,9 @@ pub use colorization::Colorization;
 pub use expression::{Expression, ExpressionError, NEWTON_ITERATIONS};
 pub use quadratic::{BadHessian, Quadratic, check_hessian};
 pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};
-pub use spec::{ExpressionMinimum, HessianSpec, PotentialSpec, build, symmetric_eigenvalues};
+pub use spec::{
+    ExpressionMinimum, HessianSpec, PotentialSpec, SetupCost, build, symmetric_eigenvalues,
+};
 
 /// A loss surface E(w) on ℝⁿ.
 ///
@@ -151,6 +154,42 @@ pub enum PotentialError {
     /// An expression that does not parse or differentiate.
     #[error("expression: {0}")]
     Expression(String),
+    /// Lanczos did not find a colorization Hessian's extremes within its budget.
+    #[error(
+        "colored: with this many colored pixels on this grid the Hessian's extreme eigenvalues (for the theory) are found by Lanczos, which did not converge in {steps} steps (about 30 s); color fewer pixels (the exact method costs n·d² for d pixels) or use a smaller grid"
+    )]
+    Spectrum {
+        /// The steps it took.
+        steps: usize,
+    },
+    /// A large array could not be allocated (a memory limit: `ulimit -v`, a job's `--mem`).
+    #[error(
+        "{what} needs {:.2} GB of memory, which could not be allocated (is the process's memory limited? `ulimit -v`, a job's --mem)",
+        *bytes as f64 / 1e9
+    )]
+    Memory {
+        /// The array, in words.
+        what: &'static str,
+        /// Its size in bytes.
+        bytes: usize,
+    },
+}
+
+/// A vector of `len` copies of `value`, allocated fallibly: a memory limit becomes
+/// [`PotentialError::Memory`] instead of an abort.
+pub(crate) fn try_filled<T: Clone>(
+    what: &'static str,
+    len: usize,
+    value: T,
+) -> Result<Vec<T>, PotentialError> {
+    let mut v = Vec::new();
+    let memory = || PotentialError::Memory {
+        what,
+        bytes: len.saturating_mul(std::mem::size_of::<T>()),
+    };
+    v.try_reserve_exact(len).map_err(|_| memory())?;
+    v.resize(len, value);
+    Ok(v)
 }
 
 /// Checks that every number is finite.

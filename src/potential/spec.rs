@@ -63,6 +63,56 @@ impl PotentialSpec {
     }
 }
 
+/// What building a potential costs before anything runs (`heavyball check` prints it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SetupCost {
+    /// How its spectrum is found, in words.
+    pub method: &'static str,
+    /// Floating-point operations, roughly (at most, for an iteration with a cap).
+    pub operations: f64,
+    /// Bytes the potential holds, roughly.
+    pub bytes: f64,
+}
+
+impl PotentialSpec {
+    /// The set-up's cost where it can be large: a colorization grid's Hessian and extreme
+    /// eigenvalues, a dense quadratic's eigendecomposition. `None`: negligible.
+    pub fn setup_cost(&self) -> Option<SetupCost> {
+        match self {
+            PotentialSpec::Colorization { grid, colored, .. } => {
+                let n = grid.0 * grid.1;
+                let plan = super::grid_spectrum::Plan::new(grid.0, grid.1, colored.len());
+                let method = match plan {
+                    super::grid_spectrum::Plan::Secular { .. } => {
+                        "extreme eigenvalues exactly, by bisection on the secular equation"
+                    }
+                    super::grid_spectrum::Plan::Lanczos { .. } => {
+                        "extreme eigenvalues by Lanczos, capped"
+                    }
+                };
+                // CSR: 5 entries a row of 16 bytes, offsets, mask and minimum.
+                Some(SetupCost {
+                    method,
+                    operations: plan.operations(n),
+                    bytes: 97.0 * n as f64,
+                })
+            }
+            PotentialSpec::Quadratic {
+                hessian: HessianSpec::Dense(rows),
+                ..
+            } => {
+                let n = rows.len() as f64;
+                Some(SetupCost {
+                    method: "eigendecomposition of the dense Hessian",
+                    operations: 10.0 * n * n * n,
+                    bytes: 24.0 * n * n,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Where an expression's minimum w* comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExpressionMinimum {

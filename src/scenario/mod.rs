@@ -57,12 +57,20 @@ impl Scenario {
     }
 
     /// The problem this scenario describes, in the engine's types (its potential built).
+    ///
+    /// # Panics
+    /// Where [`Scenario::try_problem`] fails: a memory limit, or a spectrum out of budget.
     pub fn problem(&self) -> crate::problem::Problem {
-        crate::problem::Problem {
-            potential: std::sync::Arc::from(
-                crate::potential::build(&self.potential)
-                    .expect("validated when the scenario was read"),
-            ),
+        self.try_problem()
+            .unwrap_or_else(|e| panic!("scenario {}: {e}", self.name))
+    }
+
+    /// The problem this scenario describes, its potential built: the one step after
+    /// validation that can still fail ([`PotentialError::Memory`](crate::potential::PotentialError::Memory)
+    /// under a memory limit, [`PotentialError::Spectrum`](crate::potential::PotentialError::Spectrum)).
+    pub fn try_problem(&self) -> Result<crate::problem::Problem, crate::potential::PotentialError> {
+        Ok(crate::problem::Problem {
+            potential: std::sync::Arc::from(crate::potential::build(&self.potential)?),
             particle: self.particle.clone(),
             continuous: self.continuous,
             discrete: self.discrete.clone(),
@@ -70,7 +78,7 @@ impl Scenario {
             gradient: self.gradient,
             coordinates: self.output.coordinates.clone(),
             grid: self.sweep.clone(),
-        }
+        })
     }
 
     /// Number of grid points (1 for a single run).
