@@ -64,12 +64,14 @@ impl PyPotential {
         self.stopped.store(true, Ordering::SeqCst);
     }
 
-    /// Calls `f(w, extra...)`, the interpreter attached; None when it failed (kept).
+    /// Runs `f` with the interpreter attached; None when it raised (the exception kept),
+    /// after an earlier failure, or when the interpreter is shutting down (then it is not
+    /// attached to at all: the run ends as not finite).
     fn call<T>(&self, f: impl FnOnce(Python<'_>) -> PyResult<T>) -> Option<T> {
         if self.stopped() {
             return None;
         }
-        Python::attach(|py| f(py).map_err(|e| self.fail(e)).ok())
+        Python::try_attach(|py| f(py).map_err(|e| self.fail(e)).ok()).flatten()
     }
 
     /// `f(*args)` as a vector of `dim` numbers, written into `out`.
