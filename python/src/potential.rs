@@ -1,0 +1,313 @@
+//! A loss surface written in Python: callables on NumPy arrays behind the engine's
+//! [`Potential`] trait, evaluated with the interpreter attached for each call.
+//!
+//! The engine's potentials cannot fail, Python callables can: the first exception a
+//! callable raises is kept, every later evaluation returns NaN at once without calling
+//! Python (so the run stops as not finite within a step), and the caller raises the kept
+//! exception when the run is over.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use heavyball::potential::Potential;
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// The Python callables and the known facts of a potential.
+pub struct PyPotential {
+    value: Py<PyAny>,
+    gradient: Py<PyAny>,
+    hessian_vector: Option<Py<PyAny>>,
+    dim: usize,
+    minimum: Option<Vec<f64>>,
+    minimum_value: Option<f64>,
+    spectrum: Option<Vec<f64>>,
+    /// Set once an evaluation failed or the run was abandoned: evaluations return NaN.
+    stopped: AtomicBool,
+    /// The first exception a callable raised since [`PyPotential::reset`].
+    error: Mutex<Option<PyErr>>,
+}
+
+impl PyPotential {
+    /// Forgets a previous run's failure (a run begins).
+    pub fn reset(&self) {
+        self.stopped.store(false, Ordering::SeqCst);
+        self.lock_error().take();
+    }
+
+    /// Makes every further evaluation return NaN without calling Python (a run was
+    /// abandoned, e.g. on Ctrl-C, and its threads should end soon).
+    pub fn abandon(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether an evaluation failed (or the run was abandoned).
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// The exception a callable raised, if any (taken: a second call returns None).
+    pub fn take_error(&self) -> Option<PyErr> {
+        self.lock_error().take()
+    }
+
+    fn lock_error(&self) -> std::sync::MutexGuard<'_, Option<PyErr>> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fail(&self, e: PyErr) {
+        let mut slot = self.lock_error();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Runs `f` with the interpreter attached; None when it raised (the exception kept),
+    /// after an earlier failure, or when the interpreter is shutting down (then it is not
+    /// attached to at all: the run ends as not finite).
+    fn call<T>(&self, f: impl FnOnce(Python<'_>) -> PyResult<T>) -> Option<T> {
+        if self.stopped() {
+            return None;
+        }
+        Python::try_attach(|py| f(py).map_err(|e| self.fail(e)).ok()).flatten()
+    }
+
+    /// `f(*args)` as a vector of `dim` numbers, written into `out`.
+    fn vector_into(
+        &self,
+        py: Python<'_>,
+        result: Bound<'_, PyAny>,
+        what: &str,
+        out: &mut [f64],
+    ) -> PyResult<()> {
+        let array = match result.cast::<PyArray1<f64>>() {
+            Ok(a) => a.clone(),
+            Err(_) => numpy_float_vector(py, &result)?,
+        };
+        let values = array.readonly();
+        let values = values.as_slice()?;
+        if values.len() != out.len() {
+            return Err(PyValueError::new_err(format!(
+                "{what} returned {} numbers, the potential has dimension {}",
+                values.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(values);
+        Ok(())
+    }
+}
+
+/// `numpy.ascontiguousarray(x, dtype=float64).reshape(-1)`.
+fn numpy_float_vector<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let np = py.import("numpy")?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("dtype", "float64")?;
+    let array = np.call_method("ascontiguousarray", (x,), Some(&kwargs))?;
+    let flat = array.call_method1("reshape", (-1,))?;
+    Ok(flat.cast_into::<PyArray1<f64>>()?)
+}
+
+impl Potential for PyPotential {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn value(&self, w: &[f64]) -> f64 {
+        self.call(|py| {
+            let x = PyArray1::from_slice(py, w);
+            self.value.call1(py, (x,))?.extract::<f64>(py)
+        })
+        .unwrap_or(f64::NAN)
+    }
+
+    fn gradient_into(&self, w: &[f64], g: &mut [f64]) {
+        let done = self.call(|py| {
+            let x = PyArray1::from_slice(py, w);
+            let result = self.gradient.bind(py).call1((x,))?;
+            self.vector_into(py, result, "gradient", g)
+        });
+        if done.is_none() {
+            g.fill(f64::NAN);
+        }
+    }
+
+    fn hessian_vector_into(&self, w: &[f64], x: &[f64], out: &mut [f64]) {
+        let Some(hv) = &self.hessian_vector else {
+            central_difference_hv(self, w, x, out);
+            return;
+        };
+        let done = self.call(|py| {
+            let (w, x) = (PyArray1::from_slice(py, w), PyArray1::from_slice(py, x));
+            let result = hv.bind(py).call1((w, x))?;
+            self.vector_into(py, result, "hessian_vector", out)
+        });
+        if done.is_none() {
+            out.fill(f64::NAN);
+        }
+    }
+
+    fn has_hessian(&self) -> bool {
+        self.hessian_vector.is_some()
+    }
+
+    fn minimum(&self) -> Option<&[f64]> {
+        self.minimum.as_deref()
+    }
+
+    fn minimum_value(&self) -> Option<f64> {
+        match (self.minimum_value, &self.minimum) {
+            (Some(v), _) => Some(v),
+            (None, Some(w)) => Some(self.value(w)),
+            (None, None) => None,
+        }
+    }
+
+    fn hessian_spectrum(&self) -> Option<&[f64]> {
+        self.spectrum.as_deref()
+    }
+}
+
+/// The trait's default Hessian-vector product, (∇E(w + hx) − ∇E(w − hx))/2h with
+/// h = ∛ε·max(1, |w|)/|x| (the trait's own default cannot be called from an override).
+fn central_difference_hv(p: &PyPotential, w: &[f64], x: &[f64], out: &mut [f64]) {
+    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let xn = norm(x);
+    if xn == 0.0 {
+        out.fill(0.0);
+        return;
+    }
+    let h = f64::EPSILON.cbrt() * norm(w).max(1.0) / xn;
+    let shifted =
+        |sign: f64| -> Vec<f64> { w.iter().zip(x).map(|(a, b)| a + sign * h * b).collect() };
+    let mut minus = vec![0.0; w.len()];
+    p.gradient_into(&shifted(1.0), out);
+    p.gradient_into(&shifted(-1.0), &mut minus);
+    for (o, m) in out.iter_mut().zip(&minus) {
+        *o = (*o - m) / (2.0 * h);
+    }
+}
+
+/// A loss surface written in Python.
+///
+/// `value(w) -> float` and `gradient(w) -> array` take `w` as a float64 NumPy array of
+/// length `dim`. Optional: `minimum` (w*, for the distance, loss and energy criteria and
+/// the distance columns), `minimum_value` (E(w*); default `value(minimum)`), `spectrum`
+/// (the Hessian's eigenvalues at w*, for the theory columns and the theory report), and
+/// `hessian_vector(w, x) -> array` (an exact H(w)·x, which `method = "bdf"` needs; default
+/// a central difference of the gradient).
+#[pyclass(name = "Potential", module = "heavyball", frozen)]
+pub struct PotentialHandle {
+    /// The potential the engine evaluates.
+    pub inner: Arc<PyPotential>,
+}
+
+#[pymethods]
+impl PotentialHandle {
+    #[new]
+    #[pyo3(signature = (value, gradient, dim, minimum=None, minimum_value=None, spectrum=None, hessian_vector=None))]
+    fn new(
+        value: Py<PyAny>,
+        gradient: Py<PyAny>,
+        dim: usize,
+        minimum: Option<Vec<f64>>,
+        minimum_value: Option<f64>,
+        spectrum: Option<Vec<f64>>,
+        hessian_vector: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        check_callables(&value, &gradient, hessian_vector.as_ref())?;
+        if dim == 0 {
+            return Err(PyValueError::new_err("dim: must be >= 1, got 0"));
+        }
+        check_vector("minimum", minimum.as_deref(), Some(dim))?;
+        check_vector("spectrum", spectrum.as_deref(), None)?;
+        if let Some(v) = minimum_value.filter(|v| !v.is_finite()) {
+            return Err(PyValueError::new_err(format!(
+                "minimum_value: must be finite, got {v}"
+            )));
+        }
+        let spectrum = spectrum.map(|mut ks| {
+            ks.sort_by(f64::total_cmp);
+            ks
+        });
+        Ok(PotentialHandle {
+            inner: Arc::new(PyPotential {
+                value,
+                gradient,
+                hessian_vector,
+                dim,
+                minimum,
+                minimum_value,
+                spectrum,
+                stopped: AtomicBool::new(false),
+                error: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The dimension n.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim
+    }
+
+    /// w*, or None.
+    #[getter]
+    fn minimum(&self) -> Option<Vec<f64>> {
+        self.inner.minimum.clone()
+    }
+
+    /// The Hessian's eigenvalues at w*, ascending, or None.
+    #[getter]
+    fn spectrum(&self) -> Option<Vec<f64>> {
+        self.inner.spectrum.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("heavyball.Potential(dim={})", self.inner.dim)
+    }
+}
+
+fn check_callables(
+    value: &Py<PyAny>,
+    gradient: &Py<PyAny>,
+    hv: Option<&Py<PyAny>>,
+) -> PyResult<()> {
+    Python::attach(|py| {
+        for (name, f) in [
+            ("value", Some(value)),
+            ("gradient", Some(gradient)),
+            ("hessian_vector", hv),
+        ] {
+            if let Some(f) = f
+                && !f.bind(py).is_callable()
+            {
+                return Err(PyTypeError::new_err(format!("{name}: must be callable")));
+            }
+        }
+        Ok(())
+    })
+}
+
+fn check_vector(name: &str, v: Option<&[f64]>, dim: Option<usize>) -> PyResult<()> {
+    let Some(v) = v else { return Ok(()) };
+    if let Some(n) = dim
+        && v.len() != n
+    {
+        return Err(PyValueError::new_err(format!(
+            "{name}: has {} entries, the potential has dimension {n}",
+            v.len()
+        )));
+    }
+    match v.iter().find(|x| !x.is_finite()) {
+        Some(x) => Err(PyValueError::new_err(format!(
+            "{name}: must be finite, got {x}"
+        ))),
+        None => Ok(()),
+    }
+}

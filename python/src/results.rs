@@ -1,0 +1,295 @@
+//! Running a scenario in memory into the bytes of the files the command line writes (the
+//! same writers), and writing them as the command line's result folder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use heavyball::error::Error;
+use heavyball::output::columns::{self, Column, StateLayout};
+use heavyball::output::{Field, ResultDir, Rows, RunFacts, scenario_hash, write_point};
+use heavyball::point::{ComparisonRow, PointRunner, Trajectory, TrajectorySink};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::errors::engine_error;
+use crate::potential::PyPotential;
+use crate::scenario::ScenarioHandle;
+use crate::stream::SummaryStream;
+
+/// One CSV file of a result: its name, columns (for the manifest) and bytes.
+pub type CsvBytes = (String, Vec<Column>, Vec<u8>);
+
+/// A finished run: every CSV the command line would write for it, in memory.
+#[pyclass(name = "NativeResult", module = "heavyball._heavyball", frozen)]
+pub struct RunResult {
+    scenario: Py<ScenarioHandle>,
+    files: Vec<CsvBytes>,
+    started: SystemTime,
+    wall_seconds: f64,
+    threads: usize,
+}
+
+#[pymethods]
+impl RunResult {
+    /// The scenario that was run.
+    #[getter]
+    fn scenario(&self, py: Python<'_>) -> Py<ScenarioHandle> {
+        self.scenario.clone_ref(py)
+    }
+
+    /// The CSV files, in the order the command line lists them in the manifest.
+    #[getter]
+    fn files(&self) -> Vec<String> {
+        self.files.iter().map(|(name, _, _)| name.clone()).collect()
+    }
+
+    /// The bytes of CSV file `name` (e.g. `summary.csv`), or None when the run has none.
+    fn csv<'py>(&self, py: Python<'py>, name: &str) -> Option<Bound<'py, PyBytes>> {
+        self.files
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, bytes)| PyBytes::new(py, bytes))
+    }
+
+    /// `(name, unit, meaning)` of each column of CSV file `name`, as the manifest says.
+    fn columns(&self, name: &str) -> Option<Vec<(String, String, String)>> {
+        let (_, cols, _) = self.files.iter().find(|(n, _, _)| n == name)?;
+        Some(
+            cols.iter()
+                .map(|c| (c.name.clone(), c.unit.clone(), c.meaning.clone()))
+                .collect(),
+        )
+    }
+
+    /// Wall-clock seconds the run took.
+    #[getter]
+    fn wall_seconds(&self) -> f64 {
+        self.wall_seconds
+    }
+
+    /// Worker threads used (1 for a single run).
+    #[getter]
+    fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+/// Runs a scenario in memory, the interpreter released while the engine works: a single
+/// run with its trajectories, or a whole sweep (its summary) on `threads` workers. Ctrl-C
+/// stops it (KeyboardInterrupt).
+#[pyfunction]
+#[pyo3(signature = (scenario, threads=None))]
+pub fn run(
+    py: Python<'_>,
+    scenario: Py<ScenarioHandle>,
+    threads: Option<usize>,
+) -> PyResult<RunResult> {
+    let handle = scenario.get();
+    let started = SystemTime::now();
+    let clock = Instant::now();
+    let potential = handle.potential.clone();
+    if let Some(p) = &potential {
+        p.reset();
+    }
+    let (files, threads) = if handle.scenario.is_sweep() {
+        let mut stream = SummaryStream::start(handle, threads, crate::stream::DEFAULT_CHUNK);
+        let threads = stream.threads();
+        let mut summary = header(&columns::summary());
+        while let Some(batch) = stream.next_batch(py)? {
+            summary.extend_from_slice(&batch);
+        }
+        (
+            vec![("summary.csv".into(), columns::summary(), summary)],
+            threads,
+        )
+    } else {
+        (run_single(py, handle, potential.as_ref())?, 1)
+    };
+    Ok(RunResult {
+        scenario,
+        files,
+        started,
+        wall_seconds: clock.elapsed().as_secs_f64(),
+        threads,
+    })
+}
+
+/// The header row of a table.
+pub fn header(cols: &[Column]) -> Vec<u8> {
+    let mut rows = Rows::new();
+    rows.header(&columns::names(cols));
+    rows.bytes().to_vec()
+}
+
+/// The one point of a single run, traced: `summary.csv` then the trajectory tables in the
+/// order the command line writes them.
+fn run_single(
+    py: Python<'_>,
+    handle: &ScenarioHandle,
+    potential: Option<&Arc<PyPotential>>,
+) -> PyResult<Vec<CsvBytes>> {
+    let problem = handle.problem();
+    let mut sink = MemorySink::new(potential.cloned());
+    let result = py.detach(|| PointRunner::new(&problem).run_traced(0, &mut sink));
+    if let Some(e) = potential
+        .and_then(|p| p.take_error())
+        .or(sink.interrupt.take())
+    {
+        return Err(e);
+    }
+    let result = result.map_err(|e| engine_error(py, e))?;
+    let mut summary = Rows::new();
+    summary.header(&columns::names(&columns::summary()));
+    write_point(&result.rows, &mut summary);
+    let mut files = vec![(
+        "summary.csv".to_string(),
+        columns::summary(),
+        summary.bytes().to_vec(),
+    )];
+    files.extend(sink.files);
+    Ok(files)
+}
+
+/// How many trajectory rows pass between two looks at Ctrl-C.
+const ROWS_PER_SIGNAL_CHECK: u64 = 1 << 14;
+
+/// Trajectory tables formatted into memory by the engine's CSV formatter, as
+/// `CsvTrajectories` writes them to files.
+struct MemorySink {
+    open: Option<CsvBytes>,
+    rows: Rows,
+    files: Vec<CsvBytes>,
+    potential: Option<Arc<PyPotential>>,
+    seen: u64,
+    /// Ctrl-C (or another signal's exception) caught between rows.
+    interrupt: Option<PyErr>,
+}
+
+impl MemorySink {
+    fn new(potential: Option<Arc<PyPotential>>) -> Self {
+        MemorySink {
+            open: None,
+            rows: Rows::new(),
+            files: Vec::new(),
+            potential,
+            seen: 0,
+            interrupt: None,
+        }
+    }
+
+    /// Ends the row; stops the run when the Python potential failed or Ctrl-C came.
+    fn row_done(&mut self) -> Result<(), Error> {
+        self.rows.end_row();
+        let (_, _, bytes) = self.open.as_mut().expect("a table has begun");
+        bytes.extend_from_slice(self.rows.bytes());
+        self.rows.clear();
+        self.seen += 1;
+        if self.potential.as_ref().is_some_and(|p| p.stopped()) {
+            return Err(stopped("the Python potential raised an exception"));
+        }
+        if self.seen.is_multiple_of(ROWS_PER_SIGNAL_CHECK)
+            && let Err(e) = Python::attach(|py| py.check_signals())
+        {
+            self.interrupt = Some(e);
+            return Err(stopped("interrupted"));
+        }
+        Ok(())
+    }
+}
+
+fn stopped(why: &str) -> Error {
+    Error::Observer(why.into())
+}
+
+impl TrajectorySink for MemorySink {
+    fn begin(&mut self, table: Trajectory, layout: &StateLayout) -> Result<(), Error> {
+        let (name, cols) = match table {
+            Trajectory::Continuous => ("continuous.csv", columns::continuous(layout)),
+            Trajectory::Discrete => ("discrete.csv", columns::discrete(layout)),
+            Trajectory::Comparison => ("comparison.csv", columns::comparison()),
+            _ => return Err(stopped("a trajectory table this package does not know")),
+        };
+        let bytes = header(&cols);
+        self.open = Some((name.to_string(), cols, bytes));
+        Ok(())
+    }
+
+    fn continuous(&mut self, row: &[f64]) -> Result<(), Error> {
+        self.rows.nums(row);
+        self.row_done()
+    }
+
+    fn discrete(&mut self, label: &str, k: u64, row: &[f64]) -> Result<(), Error> {
+        self.rows.field(Field::Text(label));
+        self.rows.field(Field::Int(k));
+        self.rows.nums(row);
+        self.row_done()
+    }
+
+    fn comparison(&mut self, label: &str, row: &ComparisonRow) -> Result<(), Error> {
+        self.rows.field(Field::Text(label));
+        self.rows.field(Field::Int(row.step));
+        self.rows.field(Field::Num(row.t));
+        for f in [
+            row.continuous_loss,
+            row.discrete_loss,
+            row.continuous_distance,
+            row.discrete_distance,
+            row.gap,
+        ] {
+            self.rows.field(Field::Opt(f));
+        }
+        self.row_done()
+    }
+
+    fn end(&mut self, _: Trajectory) -> Result<(), Error> {
+        let file = self.open.take().expect("a table has begun");
+        self.files.push(file);
+        Ok(())
+    }
+}
+
+/// Writes a result as the command line's folder `out/<name>/` (atomically: it appears
+/// whole or not at all): `scenario.toml`, the CSV files byte for byte as the command line
+/// writes them, `manifest.json` (this run's time and threads), and the figures when the
+/// scenario asks for them (`[output] plot = true`). Returns the folder.
+#[pyfunction]
+pub fn write(py: Python<'_>, result: &RunResult, out: PathBuf) -> PyResult<PathBuf> {
+    let handle = result.scenario.get();
+    let resolved = handle.resolved_toml(py)?;
+    let s = &handle.scenario;
+    let folder = py.detach(|| -> Result<PathBuf, Error> {
+        let dir = ResultDir::begin(&out, &s.name)?;
+        let path = dir.path().join("scenario.toml");
+        std::fs::write(&path, &resolved).map_err(|e| Error::io(&path, e))?;
+        for (name, _, bytes) in &result.files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        }
+        RunFacts {
+            started: result.started,
+            wall_seconds: result.wall_seconds,
+            threads: result.threads,
+            shard: None,
+            scenario_hash: scenario_hash(&resolved),
+            points: 0..s.points(),
+            grid_points: s.points(),
+            files: result
+                .files
+                .iter()
+                .map(|(n, c, _)| (n.clone(), c.clone()))
+                .collect(),
+            sha256: Default::default(),
+        }
+        .write(dir.path())?;
+        if s.output.plot {
+            heavyball::figures::plot_folder(
+                dir.path(),
+                &heavyball::figures::PlotOptions::default(),
+            )?;
+        }
+        dir.commit()
+    });
+    folder.map_err(|e| engine_error(py, e))
+}

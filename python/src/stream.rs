@@ -1,0 +1,205 @@
+//! A sweep's summary rows streamed to Python in grid order: the engine's
+//! `Problem::sweep_rows` runs on a thread of its own (and its workers), a bounded channel
+//! holds at most two batches ahead of the reader, and the reader waits with the
+//! interpreter released, looking at Ctrl-C every few milliseconds.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use heavyball::output::{Rows, columns, write_summary_row};
+use heavyball::problem::Problem;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::potential::PyPotential;
+use crate::scenario::ScenarioHandle;
+
+/// Grid points per batch unless the caller says otherwise.
+pub const DEFAULT_CHUNK: u64 = 4096;
+/// How long the reader waits for a batch before looking at Ctrl-C again.
+const SIGNAL_POLL: Duration = Duration::from_millis(20);
+
+/// The summary rows of a sweep, batch by batch: each batch is the `summary.csv` bytes of
+/// up to `chunk` consecutive grid points (the first batch begins with the header), so that
+/// the batches joined are `summary.csv` byte for byte.
+#[pyclass(name = "SummaryStream", module = "heavyball._heavyball")]
+pub struct SummaryStream {
+    /// The producer's batches (in an Option to be moved into the released section).
+    batches: Mutex<Option<Receiver<Vec<u8>>>>,
+    cancel: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    potential: Option<Arc<PyPotential>>,
+    threads: usize,
+    header: Option<Vec<u8>>,
+}
+
+impl SummaryStream {
+    /// Starts the engine on `scenario`'s grid.
+    pub fn start(scenario: &ScenarioHandle, threads: Option<usize>, chunk: u64) -> Self {
+        let problem = scenario.problem();
+        let points = problem.points();
+        let threads = threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .clamp(1, points.max(1) as usize);
+        let runs = problem.continuous.iter().count() + problem.discrete.len();
+        let rows_per_batch = (chunk.max(1) as usize).saturating_mul(runs.max(1));
+        let (tx, rx) = sync_channel(1);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let worker =
+            std::thread::spawn(move || produce(&problem, threads, rows_per_batch, &tx, &flag));
+        let mut header = Rows::new();
+        header.header(&columns::names(&columns::summary()));
+        SummaryStream {
+            batches: Mutex::new(Some(rx)),
+            cancel,
+            worker: Some(worker),
+            potential: scenario.potential.clone(),
+            threads,
+            header: Some(header.bytes().to_vec()),
+        }
+    }
+
+    /// Worker threads of the engine.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The next batch's rows (no header), or None at the end. Raises the Python
+    /// potential's exception, or KeyboardInterrupt on Ctrl-C (and stops the engine).
+    pub fn next_batch(&mut self, py: Python<'_>) -> PyResult<Option<Vec<u8>>> {
+        loop {
+            let slot = self.batches.get_mut().unwrap_or_else(|p| p.into_inner());
+            let Some(rx) = slot.take() else {
+                return Ok(None);
+            };
+            let (rx, got) = py.detach(move || {
+                let got = rx.recv_timeout(SIGNAL_POLL);
+                (rx, got)
+            });
+            *slot = Some(rx);
+            if let Some(e) = self.potential.as_ref().and_then(|p| p.take_error()) {
+                self.stop();
+                return Err(e);
+            }
+            match got {
+                Ok(batch) => return Ok(Some(batch)),
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = py.check_signals() {
+                        self.stop();
+                        return Err(e);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return self.finish(py).map(|()| None),
+            }
+        }
+    }
+
+    /// The producer is done: surface a panic of its own (the engine contains those of
+    /// the points).
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        let Some(worker) = self.worker.take() else {
+            return Ok(());
+        };
+        match py.detach(move || worker.join()) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(PyRuntimeError::new_err("the sweep's thread panicked")),
+        }
+    }
+
+    /// Stops the engine soon: the producer ends after the rows in hand, a Python
+    /// potential returns NaN without calling Python from now on.
+    fn stop(&mut self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        if let Some(p) = &self.potential {
+            p.abandon();
+        }
+    }
+}
+
+/// The producer: formats the engine's rows in grid order into batches and hands them
+/// over, until the grid ends, the reader is gone or `cancel` is set.
+fn produce(
+    problem: &Problem,
+    threads: usize,
+    rows_per_batch: usize,
+    tx: &SyncSender<Vec<u8>>,
+    cancel: &AtomicBool,
+) {
+    let mut rows = Rows::new();
+    let mut count = 0;
+    for row in problem.sweep_rows(threads) {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        write_summary_row(&row, &mut rows);
+        count += 1;
+        if count == rows_per_batch {
+            if tx.send(rows.bytes().to_vec()).is_err() {
+                return;
+            }
+            rows.clear();
+            count = 0;
+        }
+    }
+    if count > 0 {
+        let _ = tx.send(rows.bytes().to_vec());
+    }
+}
+
+impl Drop for SummaryStream {
+    fn drop(&mut self) {
+        // Dropping the receiver ends the producer at its next send; the flag sooner.
+        self.stop();
+        if let Ok(slot) = self.batches.get_mut() {
+            slot.take();
+        }
+    }
+}
+
+#[pymethods]
+impl SummaryStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next batch as CSV bytes (the first with the header).
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let Some(batch) = self.next_batch(py)? else {
+            return Ok(None);
+        };
+        let bytes = match self.header.take() {
+            Some(mut h) => {
+                h.extend_from_slice(&batch);
+                h
+            }
+            None => batch,
+        };
+        Ok(Some(PyBytes::new(py, &bytes)))
+    }
+
+    /// Worker threads of the engine.
+    #[getter(threads)]
+    fn threads_py(&self) -> usize {
+        self.threads
+    }
+
+    /// Stops the sweep (the engine ends after the points in hand).
+    fn close(&mut self) {
+        self.stop();
+    }
+}
+
+/// Streams a sweep's summary in batches of `chunk` grid points (see `SummaryStream`).
+#[pyfunction]
+#[pyo3(signature = (scenario, threads=None, chunk=DEFAULT_CHUNK))]
+pub fn stream(scenario: &ScenarioHandle, threads: Option<usize>, chunk: u64) -> SummaryStream {
+    if let Some(p) = &scenario.potential {
+        p.reset();
+    }
+    SummaryStream::start(scenario, threads, chunk)
+}

@@ -1,0 +1,115 @@
+"""Refused scenarios raise heavyball.ScenarioError with the command line's key, position
+and message, whether the scenario is a file, TOML text or a dict."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import tomllib
+
+import pytest
+
+import heavyball as hb
+from conftest import ROOT, cli_binary
+
+BAD = sorted((ROOT / "tests" / "bad_input").glob("*.toml"))
+
+KTH = {
+    "potential": {"kind": "quadratic", "eigenvalues": [3.0, 30.0]},
+    "particle": {"mass": 2.0, "friction": 4.0, "position": [1.0, 1.0]},
+    "discrete": [{"dt": 0.5}],
+}
+
+
+def test_a_dict_with_a_bad_friction_names_the_key():
+    bad = {**KTH, "particle": {**KTH["particle"], "friction": -0.5}}
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.run(bad)
+    e = caught.value
+    assert isinstance(e, ValueError)
+    assert str(e) == "particle.friction: must be > 0, got -0.5"
+    assert (e.key, e.message) == ("particle.friction", "must be > 0, got -0.5")
+    assert (e.line, e.column, e.file) == (None, None, None)
+
+
+def test_toml_text_with_a_bad_line_gives_line_and_column():
+    text = '[potential]\nkind = "quadratic"\neigenvalues = [1.0]\n\n[particle]\nmass = -1.0\nfriction = 1.0\nposition = [1.0]\n'
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.load(text)
+    e = caught.value
+    assert (e.key, e.line, e.column, e.file) == ("particle.mass", 6, 8, None)
+    assert e.message == "must be >= 0, got -1.0"
+    assert str(e) == "<string>:6:8: particle.mass: must be >= 0, got -1.0"
+
+
+def test_a_toml_syntax_error_has_its_position():
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.load("name = \"x\"\n[particle\nmass = 1\n")
+    assert (caught.value.key, caught.value.line) == ("toml", 2)
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
+def test_every_bad_input_file_reads_as_on_the_command_line(path):
+    """tests/bad_input: the CLI's one line `error: FILE:LINE:COL: KEY: message` is the
+    exception's text, for the path; the same key, position and message for the text."""
+    cli = subprocess.run([str(cli_binary()), "check", str(path)], capture_output=True, text=True)
+    assert cli.returncode == 2
+    line = cli.stderr.strip()
+    with pytest.raises(hb.ScenarioError) as by_path:
+        hb.load(path)
+    assert f"error: {by_path.value}" == line
+    assert by_path.value.file == str(path)
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    if "\ufffd" in text or by_path.value.key == "name" and "file name" in by_path.value.message:
+        return  # a binary file, or a default name taken from the file's own name
+    with pytest.raises(hb.ScenarioError) as by_text:
+        hb.load(text)
+    for attr in ("key", "line", "column", "message"):
+        assert getattr(by_text.value, attr) == getattr(by_path.value, attr), attr
+
+
+def dict_cases():
+    for path in BAD:
+        try:
+            yield pytest.param(tomllib.loads(path.read_text()), path, id=path.stem)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue  # not TOML: no dict to give
+
+
+@pytest.mark.parametrize("tables, path", list(dict_cases()))
+def test_every_bad_input_as_a_dict_names_the_same_key(tables, path):
+    with pytest.raises(hb.ScenarioError) as by_path:
+        hb.load(path)
+    with pytest.raises(hb.ScenarioError) as by_dict:
+        hb.load(tables)
+    e = by_dict.value
+    assert (e.line, e.column, e.file) == (None, None, None)
+    assert e.key == by_path.value.key
+    assert str(e) == f"{e.key}: {e.message}"
+
+
+def test_a_python_object_without_a_toml_form_is_named():
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.load({**KTH, "particle": {**KTH["particle"], "position": [1.0, object()]}})
+    assert caught.value.key == "particle.position[2]"
+    assert "object has no TOML form" in caught.value.message
+
+
+def test_a_missing_file_is_a_scenario_error_naming_the_path(tmp_path):
+    missing = tmp_path / "none.toml"
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.load(missing)
+    assert str(caught.value) == f"{missing}: path: no such file or directory"
+    assert isinstance(pathlib.Path(caught.value.file), pathlib.Path)
+
+
+def test_a_builder_style_check_of_a_python_potential():
+    pot = hb.Potential(value=lambda w: 0.5 * w @ w, gradient=lambda w: w, dim=2)
+    no_potential = {k: v for k, v in KTH.items() if k != "potential"}
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.load(no_potential, potential=pot)  # the default criterion is the distance
+    assert caught.value.key == "stop.criterion"
+    assert "needs the minimum" in caught.value.message
+    with pytest.raises(hb.ScenarioError) as twice:
+        hb.load(KTH, potential=pot)
+    assert twice.value.key == "potential"

@@ -1,0 +1,109 @@
+"""A loss surface written in Python runs through the same integrators as the built-in one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import heavyball as hb
+
+H = np.array([3.0, 30.0])
+
+SCENARIO = {
+    "name": "python-quadratic",
+    "particle": {"mass": 2.0, "friction": 4.0, "position": [1.0, 1.0]},
+    "continuous": {"method": "dopri5", "rtol": 1e-10, "atol": 1e-12, "t_end": 40.0, "sample_interval": 0.05},
+    "discrete": [
+        {"label": "heavy-ball", "dt": 0.5},
+        {"label": "nesterov", "scheme": "nesterov", "learning_rate": 0.03, "momentum": 0.6},
+        {"label": "gradient-descent", "scheme": "gradient-descent", "dt": 0.1},
+    ],
+}
+
+
+def quadratic(**extra):
+    return hb.Potential(
+        value=lambda w: 0.5 * float(w @ (H * w)),
+        gradient=lambda w: H * w,
+        dim=2,
+        minimum=[0.0, 0.0],
+        spectrum=[30.0, 3.0],
+        **extra,
+    )
+
+
+def builtin():
+    return {**SCENARIO, "potential": {"kind": "quadratic", "eigenvalues": H.tolist()}}
+
+
+def test_a_python_quadratic_runs_as_the_built_in_one():
+    ours = hb.run(SCENARIO, potential=quadratic(), backend="numpy")
+    theirs = hb.run(builtin(), backend="numpy")
+    for table in ("summary", "continuous", "discrete", "comparison"):
+        a, b = getattr(ours, table), getattr(theirs, table)
+        assert list(a) == list(b), table
+        for column in a:
+            x, y = a[column], b[column]
+            if x.dtype.kind == "f":
+                assert np.allclose(x, y, rtol=1e-12, atol=1e-300, equal_nan=True), (table, column)
+            elif column != "note":
+                assert x.tolist() == y.tolist(), (table, column)
+    # The theory columns come from the potential's spectrum; the report reads it too.
+    assert ours.theory_dict["discrete"]["heavy-ball"]["radius"] == theirs.theory_dict["discrete"]["heavy-ball"]["radius"]
+
+
+def test_a_python_potential_in_a_sweep():
+    grid = {**SCENARIO, "sweep": {"friction": {"logspace": [0.0, 1.0, 7]}}}
+    ours = hb.run(grid, potential=quadratic(), threads=2, backend="numpy").summary
+    theirs = hb.run({**grid, "potential": builtin()["potential"]}, threads=2, backend="numpy").summary
+    assert len(ours["point"]) == 7 * 4
+    assert ours["status"].tolist() == theirs["status"].tolist()
+    assert np.allclose(ours["t_converged"], theirs["t_converged"], rtol=1e-9, equal_nan=True)
+    assert ours["steps"].tolist() == theirs["steps"].tolist()
+
+
+def test_an_exception_in_the_gradient_is_raised_by_run():
+    calls = []
+
+    def gradient(w):
+        calls.append(1)
+        if len(calls) == 5:
+            raise ZeroDivisionError("my loss broke")
+        return H * w
+
+    pot = hb.Potential(value=lambda w: 0.5 * float(w @ (H * w)), gradient=gradient, dim=2, minimum=[0, 0])
+    with pytest.raises(ZeroDivisionError, match="my loss broke"):
+        hb.run(SCENARIO, potential=pot)
+    # The run stopped there: no more Python calls after the failing one.
+    assert len(calls) == 5
+    # And in a sweep, across the engine's threads.
+    calls.clear()
+    with pytest.raises(ZeroDivisionError):
+        hb.run({**SCENARIO, "sweep": {"friction": {"values": [1.0, 2.0, 4.0]}}}, potential=pot, threads=2)
+
+
+def test_a_gradient_of_the_wrong_length_is_a_clear_error():
+    pot = hb.Potential(value=lambda w: 0.0, gradient=lambda w: np.zeros(3), dim=2, minimum=[0, 0])
+    with pytest.raises(ValueError, match="gradient returned 3 numbers, the potential has dimension 2"):
+        hb.run(SCENARIO, potential=pot)
+
+
+def test_a_list_gradient_and_no_minimum_or_spectrum():
+    """A gradient returned as a list is taken as float64; the gradient criterion needs no
+    minimum; without a spectrum the theory columns stay empty."""
+    pot = hb.Potential(value=lambda w: 0.5 * float(w @ (H * w)), gradient=lambda w: list(H * w), dim=2)
+    scenario = {**SCENARIO, "stop": {"criterion": "gradient", "tolerance": 1e-8}}
+    s = hb.run(scenario, potential=pot, backend="numpy").summary
+    # Heavy ball at rho = 1/sqrt(2): |grad E| below 1e-8 after a few dozen steps.
+    row = s["method"].tolist().index("heavy-ball")
+    assert s["status"][row] == "converged"
+    assert np.isnan(s["theory_radius"][row]) and np.isnan(s["theory_rate"][row])
+    with pytest.raises(hb.ScenarioError, match="spectrum"):
+        hb.load(scenario, potential=pot).theory()
+
+
+def test_write_refuses_a_python_potential(tmp_path):
+    result = hb.run(SCENARIO, potential=quadratic())
+    with pytest.raises(hb.ScenarioError, match="a Python potential has no scenario-file form"):
+        hb.write(result, tmp_path)
+    assert list(tmp_path.iterdir()) == []
