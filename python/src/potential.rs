@@ -139,7 +139,7 @@ impl Potential for PyPotential {
 
     fn hessian_vector_into(&self, w: &[f64], x: &[f64], out: &mut [f64]) {
         let Some(hv) = &self.hessian_vector else {
-            central_difference_hv(self, w, x, out);
+            heavyball::potential::finite_difference_hv(self, w, x, out);
             return;
         };
         let done = self.call(|py| {
@@ -170,26 +170,6 @@ impl Potential for PyPotential {
 
     fn hessian_spectrum(&self) -> Option<&[f64]> {
         self.spectrum.as_deref()
-    }
-}
-
-/// The trait's default Hessian-vector product, (∇E(w + hx) − ∇E(w − hx))/2h with
-/// h = ∛ε·max(1, |w|)/|x| (the trait's own default cannot be called from an override).
-fn central_difference_hv(p: &PyPotential, w: &[f64], x: &[f64], out: &mut [f64]) {
-    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-    let xn = norm(x);
-    if xn == 0.0 {
-        out.fill(0.0);
-        return;
-    }
-    let h = f64::EPSILON.cbrt() * norm(w).max(1.0) / xn;
-    let shifted =
-        |sign: f64| -> Vec<f64> { w.iter().zip(x).map(|(a, b)| a + sign * h * b).collect() };
-    let mut minus = vec![0.0; w.len()];
-    p.gradient_into(&shifted(1.0), out);
-    p.gradient_into(&shifted(-1.0), &mut minus);
-    for (o, m) in out.iter_mut().zip(&minus) {
-        *o = (*o - m) / (2.0 * h);
     }
 }
 

@@ -94,8 +94,10 @@ pub trait Potential: Send + Sync {
     }
 }
 
-/// The central-difference Hessian-vector product behind the trait's default.
-fn finite_difference_hv<P: Potential + ?Sized>(p: &P, w: &[f64], x: &[f64], out: &mut [f64]) {
+/// The central-difference Hessian-vector product behind the trait's default,
+/// `(∇E(w + hx) − ∇E(w − hx))/2h` with `h = ∛ε·max(1, |w|)/|x|`: for an implementation that
+/// overrides [`Potential::hessian_vector_into`] only sometimes.
+pub fn finite_difference_hv<P: Potential + ?Sized>(p: &P, w: &[f64], x: &[f64], out: &mut [f64]) {
     let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
     let xn = norm(x);
     if xn == 0.0 {
