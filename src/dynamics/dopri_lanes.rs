@@ -502,7 +502,8 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn screen(&mut self, accept: &[bool; L]) -> u64 {
         let m = *self.surface.minimum();
-        self.surface.gradient(&self.w, &mut self.g);
+        // `g` still holds stage 6's ∇E at the step's end, which an accepted lane's w now is
+        // (bit for bit): no second evaluation. Rejected lanes are masked out below.
         let (mut kinetic, mut curvature, mut along) = ([0.0; L], [0.0; L], [0.0; L]);
         let (mut d2, mut finite) = ([0.0; L], [0.0; L]);
         for i in 0..N {
