@@ -560,6 +560,29 @@ fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_not
     fs::write(&input, w1(6, false)).unwrap();
     run(&["run", s(&input), "--out", s(&whole), "--quiet"]);
     assert!(bytes(&merged) == bytes(&whole.join("w1/summary.csv")));
+    // The merged manifest: the whole grid (6 × 6 points from 0), the three shards it came
+    // from in order, no shard of its own, the unsharded run's scenario hash, and the
+    // SHA-256 of the merged file as it is on disk.
+    let json =
+        |p: &std::path::Path| -> serde_json::Value { serde_json::from_slice(&bytes(p)).unwrap() };
+    let m = json(&o.join("w1/manifest.json"));
+    let unsharded = json(&whole.join("w1/manifest.json"));
+    assert_eq!(
+        (m["points"].as_u64(), m["grid_points"].as_u64()),
+        (Some(36), Some(36))
+    );
+    assert_eq!(m["first_point"], 0);
+    assert_eq!(
+        m["merged_from"],
+        serde_json::json!(["shards/1-of-3", "shards/2-of-3", "shards/3-of-3"])
+    );
+    assert!(m["shard"].is_null());
+    assert_eq!(m["scenario_hash"], unsharded["scenario_hash"]);
+    assert_eq!(
+        m["sha256"]["summary.csv"],
+        common::sha256_hex(&bytes(&merged))
+    );
+    assert_eq!(m["sha256"], unsharded["sha256"]);
 }
 
 #[test]
