@@ -519,6 +519,19 @@ fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_not
     ]);
     refuse("mixed splits", "1-of-2");
     fs::remove_dir_all(shards.join("1-of-2")).unwrap();
+    // Edited: shard 3's scenario.toml no longer the one its manifest hashed.
+    let t3 = shards.join("3-of-3/scenario.toml");
+    let toml = bytes(&t3);
+    let edited = String::from_utf8(toml.clone())
+        .unwrap()
+        .replace("tolerance = 1e-6", "tolerance = 1e-7");
+    assert_ne!(edited.as_bytes(), &toml[..]);
+    fs::write(&t3, edited).unwrap();
+    refuse(
+        "edited scenario",
+        "its scenario.toml does not match the scenario_hash in its manifest.json",
+    );
+    fs::write(&t3, &toml).unwrap();
     // Damaged: the last row of shard 3 cut short (its manifest's sha256 no longer matches).
     let s3 = shards.join("3-of-3/summary.csv");
     let good = bytes(&s3);
