@@ -299,7 +299,7 @@ impl Window<'_> {
 /// Points a worker takes at a time: enough for the continuous lanes to keep 89% of their
 /// slots busy on W1 (see `dynamics::dopri_lanes`; 71% with 64), few enough that uneven
 /// points still spread over the workers (W1 at N = 100: 40 chunks for 2 workers). The
-/// discrete sweep ran faster on 2 threads with 64 (docs/speed.md).
+/// discrete sweep runs as fast with 64 (docs/speed.md).
 pub const CHUNK: u64 = 256;
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
