@@ -159,7 +159,7 @@ fn check_shows_a_colorization_grids_set_up() {
     for (d, expected) in [
         (
             1,
-            "; set-up: extreme eigenvalues exactly, by bisection on the secular equation, about 1.2e8 operations (under a second), 97.0 MB of memory",
+            "; set-up: extreme eigenvalues exactly, by bisection on the secular equation (Lanczos if λ_min ≥ μ₂/2), about 1.2e8 operations (under a second), 97.0 MB of memory",
         ),
         (
             30,

@@ -53,11 +53,16 @@ impl Colorization {
             minimum: try_filled("the minimum", n, value)?,
             extremes: [0.0, 0.0],
         };
-        potential.extremes = match Plan::new(rows, cols, colored_pixels.len()) {
+        let plan = Plan::new(rows, cols, colored_pixels.len());
+        let exact = match plan {
             Plan::Secular { .. } => grid_spectrum::extremes(rows, cols, colored_pixels),
-            Plan::Lanczos { max_steps } => {
+            Plan::Lanczos { .. } => None,
+        };
+        potential.extremes = match exact {
+            Some(extremes) => extremes,
+            None => {
                 let apply = |x: &[f64], out: &mut [f64]| potential.hessian_apply(x, out);
-                let (lo, hi) = lanczos::extreme_eigenvalues(n, max_steps, apply)
+                let (lo, hi) = lanczos::extreme_eigenvalues(n, plan.lanczos_steps(n), apply)
                     .map_err(|steps| PotentialError::Spectrum { steps })?;
                 [lo, hi]
             }

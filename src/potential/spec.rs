@@ -84,7 +84,7 @@ impl PotentialSpec {
                 let plan = super::grid_spectrum::Plan::new(grid.0, grid.1, colored.len());
                 let method = match plan {
                     super::grid_spectrum::Plan::Secular { .. } => {
-                        "extreme eigenvalues exactly, by bisection on the secular equation"
+                        "extreme eigenvalues exactly, by bisection on the secular equation (Lanczos if λ_min ≥ μ₂/2)"
                     }
                     super::grid_spectrum::Plan::Lanczos { .. } => {
                         "extreme eigenvalues by Lanczos, capped"
