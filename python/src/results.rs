@@ -7,7 +7,10 @@ use std::time::{Instant, SystemTime};
 
 use heavyball::error::Error;
 use heavyball::output::columns::{self, Column, StateLayout};
-use heavyball::output::{Field, ResultDir, Rows, RunFacts, scenario_hash, write_point};
+use heavyball::output::{
+    Field, ResultDir, Rows, RunFacts, comparison_fields, scenario_hash, trajectory_table,
+    write_point,
+};
 use heavyball::point::{ComparisonRow, PointRunner, Trajectory, TrajectorySink};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -204,12 +207,7 @@ fn stopped(why: &str) -> Error {
 
 impl TrajectorySink for MemorySink {
     fn begin(&mut self, table: Trajectory, layout: &StateLayout) -> Result<(), Error> {
-        let (name, cols) = match table {
-            Trajectory::Continuous => ("continuous.csv", columns::continuous(layout)),
-            Trajectory::Discrete => ("discrete.csv", columns::discrete(layout)),
-            Trajectory::Comparison => ("comparison.csv", columns::comparison()),
-            _ => return Err(stopped("a trajectory table this package does not know")),
-        };
+        let (name, cols) = trajectory_table(table, layout);
         let bytes = header(&cols);
         self.open = Some((name.to_string(), cols, bytes));
         Ok(())
@@ -228,17 +226,8 @@ impl TrajectorySink for MemorySink {
     }
 
     fn comparison(&mut self, label: &str, row: &ComparisonRow) -> Result<(), Error> {
-        self.rows.field(Field::Text(label));
-        self.rows.field(Field::Int(row.step));
-        self.rows.field(Field::Num(row.t));
-        for f in [
-            row.continuous_loss,
-            row.discrete_loss,
-            row.continuous_distance,
-            row.discrete_distance,
-            row.gap,
-        ] {
-            self.rows.field(Field::Opt(f));
+        for f in comparison_fields(label, row) {
+            self.rows.field(f);
         }
         self.row_done()
     }

@@ -12,7 +12,7 @@ mod trajectories;
 pub use atomic::ResultDir;
 pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_hash, sha256_file};
 pub use summary::{write_point, write_summary, write_summary_row};
-pub use trajectories::{CsvTrajectories, Table, Trajectories};
+pub use trajectories::{CsvTrajectories, Table, Trajectories, comparison_fields, trajectory_table};
 
 use sha2::{Digest, Sha256};
 use std::fs::File;

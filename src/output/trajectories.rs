@@ -10,12 +10,27 @@ use crate::error::Error;
 use crate::point::{ComparisonRow, Trajectory, TrajectorySink};
 
 /// The file and columns of a trajectory table.
-fn table(kind: Trajectory, layout: &StateLayout) -> (&'static str, Vec<Column>) {
+/// A trajectory table's file name and columns.
+pub fn trajectory_table(kind: Trajectory, layout: &StateLayout) -> (&'static str, Vec<Column>) {
     match kind {
         Trajectory::Continuous => ("continuous.csv", columns::continuous(layout)),
         Trajectory::Discrete => ("discrete.csv", columns::discrete(layout)),
         Trajectory::Comparison => ("comparison.csv", columns::comparison()),
     }
+}
+
+/// A comparison row's fields, in `comparison.csv`'s column order.
+pub fn comparison_fields<'a>(label: &'a str, row: &ComparisonRow) -> [Field<'a>; 8] {
+    [
+        Field::Text(label),
+        Field::Int(row.step),
+        Field::Num(row.t),
+        Field::Opt(row.continuous_loss),
+        Field::Opt(row.discrete_loss),
+        Field::Opt(row.continuous_distance),
+        Field::Opt(row.discrete_distance),
+        Field::Opt(row.gap),
+    ]
 }
 
 /// Writes `continuous.csv`, `discrete.csv` and `comparison.csv` into a folder, row by
@@ -47,7 +62,7 @@ impl CsvTrajectories {
 
 impl TrajectorySink for CsvTrajectories {
     fn begin(&mut self, kind: Trajectory, layout: &StateLayout) -> Result<(), Error> {
-        let (name, cols) = table(kind, layout);
+        let (name, cols) = trajectory_table(kind, layout);
         self.open = Some(CsvFile::create(
             &self.dir.join(name),
             &columns::names(&cols),
@@ -72,17 +87,8 @@ impl TrajectorySink for CsvTrajectories {
 
     fn comparison(&mut self, label: &str, row: &ComparisonRow) -> Result<(), Error> {
         let csv = self.csv();
-        csv.field(Field::Text(label))?;
-        csv.field(Field::Int(row.step))?;
-        csv.field(Field::Num(row.t))?;
-        for f in [
-            row.continuous_loss,
-            row.discrete_loss,
-            row.continuous_distance,
-            row.discrete_distance,
-            row.gap,
-        ] {
-            csv.field(Field::Opt(f))?;
+        for f in comparison_fields(label, row) {
+            csv.field(f)?;
         }
         csv.end_row()
     }
@@ -144,7 +150,7 @@ impl Trajectories {
 
 impl TrajectorySink for Trajectories {
     fn begin(&mut self, kind: Trajectory, layout: &StateLayout) -> Result<(), Error> {
-        self.table(kind).columns = columns::names(&table(kind, layout).1);
+        self.table(kind).columns = columns::names(&trajectory_table(kind, layout).1);
         Ok(())
     }
 
