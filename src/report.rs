@@ -239,8 +239,8 @@ pub enum Optimum {
 
 /// Analyses grid point `point` of scenario `s` (read from `file`).
 ///
-/// Errors (bad input, exit code 2): `point` outside the grid, or a potential whose Hessian
-/// spectrum at the minimum is not known.
+/// Errors (bad input, exit code 2): `point` outside the grid, a potential whose Hessian
+/// spectrum at the minimum is not known, or one whose set-up fails.
 pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputError> {
     let err = |key: &str, message: String| InputError {
         file: file.to_path_buf(),
@@ -252,7 +252,9 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
     if point >= points {
         return Err(err("--point", point_out_of_range(point, points)));
     }
-    let potential = potential::build(&s.potential).expect("validated when the scenario was read");
+    // Validated when the scenario was read; what can still fail is set-up (a memory limit,
+    // a Lanczos spectrum out of budget), said under the potential's key.
+    let potential = potential::build(&s.potential).map_err(|e| err("potential", e.to_string()))?;
     let Some(spectrum) = potential.hessian_spectrum() else {
         return Err(err("potential", unknown_spectrum(&s.potential)));
     };

@@ -188,6 +188,29 @@ fn a_memory_cap_is_an_error_naming_the_scenario_and_the_old_result_stays() {
             assert_eq!(err.lines().count(), 1, "{err}");
         }
         assert_eq!(fs::read(out.join(name).join("summary.csv")).unwrap(), old);
+        if name == "c3000" {
+            // `heavyball theory` builds the same potential: refused under its key, exit 2.
+            let mut c = Command::new(BIN);
+            c.args(["theory", &grid(dir.path(), name, side, continuous)]);
+            let l = libc::rlimit {
+                rlim_cur: cap_mib << 20,
+                rlim_max: cap_mib << 20,
+            };
+            // SAFETY: only setrlimit between fork and exec.
+            unsafe {
+                c.pre_exec(move || match libc::setrlimit(libc::RLIMIT_AS, &l) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                });
+            }
+            let o = c.output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{err}");
+            assert!(
+                err.contains(": potential: the Hessian's column indices needs 0.36 GB"),
+                "{err}"
+            );
+        }
         let committed: Vec<String> = names(&out)
             .into_iter()
             .filter(|n| !n.starts_with('.'))

@@ -3,7 +3,8 @@
 //! carrying the key and, where the input has them, the file, line and column.
 
 use heavyball::error::{Error as EngineError, InputError};
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use heavyball::potential::PotentialError;
+use pyo3::exceptions::{PyMemoryError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 pyo3::create_exception!(
@@ -76,11 +77,17 @@ fn raise(
 }
 
 /// Any other engine error: `OSError` for I/O (naming the path), `ScenarioError` for bad
-/// input, `RuntimeError` for the rest.
+/// input and a potential whose set-up fails (under the key `potential`), `MemoryError`
+/// for a memory limit met while building it, `RuntimeError` for the rest.
 pub fn engine_error(py: Python<'_>, e: EngineError) -> PyErr {
     match e {
         EngineError::Input(input) => scenario_error(py, &input, &Origin::File),
         EngineError::Io { .. } => PyOSError::new_err(e.to_string()),
+        EngineError::Setup {
+            source: PotentialError::Memory { .. },
+            ..
+        } => PyMemoryError::new_err(e.to_string()),
+        EngineError::Setup { source, .. } => key_error(py, "potential", &source.to_string()),
         other => PyRuntimeError::new_err(other.to_string()),
     }
 }

@@ -96,7 +96,7 @@ pub fn run(
         p.reset();
     }
     let (files, threads) = if handle.scenario.is_sweep() {
-        let mut stream = SummaryStream::start(handle, threads, crate::stream::DEFAULT_CHUNK);
+        let mut stream = SummaryStream::start(py, handle, threads, crate::stream::DEFAULT_CHUNK)?;
         let threads = stream.threads();
         let mut summary = header(&columns::summary());
         while let Some(batch) = stream.next_batch(py)? {
@@ -132,7 +132,9 @@ fn run_single(
     handle: &ScenarioHandle,
     potential: Option<&Arc<PyPotential>>,
 ) -> PyResult<Vec<CsvBytes>> {
-    let problem = handle.problem();
+    let problem = handle
+        .problem()
+        .map_err(|e| crate::errors::engine_error(py, e))?;
     let mut sink = MemorySink::new(potential.cloned());
     let result = py.detach(|| PointRunner::new(&problem).run_traced(0, &mut sink));
     if let Some(e) = potential

@@ -35,13 +35,20 @@ pub struct ScenarioHandle {
 }
 
 impl ScenarioHandle {
-    /// The problem to run: the scenario's, with the Python potential in its place.
-    pub fn problem(&self) -> Problem {
-        let mut problem = self.scenario.problem();
+    /// The problem to run: the scenario's, with the Python potential in its place. Building
+    /// a built-in potential can still fail (a memory limit, a spectrum out of budget).
+    pub fn problem(&self) -> Result<Problem, heavyball::Error> {
+        let mut problem =
+            self.scenario
+                .try_problem()
+                .map_err(|source| heavyball::Error::Setup {
+                    scenario: self.scenario.name.clone(),
+                    source,
+                })?;
         if let Some(p) = &self.potential {
             problem.potential = p.clone() as Arc<dyn Potential>;
         }
-        problem
+        Ok(problem)
     }
 
     /// The scenario text, or why a scenario with a Python potential has none.

@@ -15,6 +15,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::errors::engine_error;
 use crate::potential::PyPotential;
 use crate::scenario::ScenarioHandle;
 
@@ -39,8 +40,13 @@ pub struct SummaryStream {
 
 impl SummaryStream {
     /// Starts the engine on `scenario`'s grid.
-    pub fn start(scenario: &ScenarioHandle, threads: Option<usize>, chunk: u64) -> Self {
-        let problem = scenario.problem();
+    pub fn start(
+        py: Python<'_>,
+        scenario: &ScenarioHandle,
+        threads: Option<usize>,
+        chunk: u64,
+    ) -> PyResult<Self> {
+        let problem = scenario.problem().map_err(|e| engine_error(py, e))?;
         let points = problem.points();
         let threads = threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -54,14 +60,14 @@ impl SummaryStream {
             std::thread::spawn(move || produce(&problem, threads, rows_per_batch, &tx, &flag));
         let mut header = Rows::new();
         header.header(&columns::names(&columns::summary()));
-        SummaryStream {
+        Ok(SummaryStream {
             batches: Mutex::new(Some(rx)),
             cancel,
             worker: Some(worker),
             potential: scenario.potential.clone(),
             threads,
             header: Some(header.bytes().to_vec()),
-        }
+        })
     }
 
     /// Worker threads of the engine.
@@ -197,9 +203,14 @@ impl SummaryStream {
 /// Streams a sweep's summary in batches of `chunk` grid points (see `SummaryStream`).
 #[pyfunction]
 #[pyo3(signature = (scenario, threads=None, chunk=DEFAULT_CHUNK))]
-pub fn stream(scenario: &ScenarioHandle, threads: Option<usize>, chunk: u64) -> SummaryStream {
+pub fn stream(
+    py: Python<'_>,
+    scenario: &ScenarioHandle,
+    threads: Option<usize>,
+    chunk: u64,
+) -> PyResult<SummaryStream> {
     if let Some(p) = &scenario.potential {
         p.reset();
     }
-    SummaryStream::start(scenario, threads, chunk)
+    SummaryStream::start(py, scenario, threads, chunk)
 }

@@ -113,3 +113,33 @@ def test_a_builder_style_check_of_a_python_potential():
     with pytest.raises(hb.ScenarioError) as twice:
         hb.load(KTH, potential=pot)
     assert twice.value.key == "potential"
+
+
+MEMORY_CAP = """
+import resource
+import heavyball as hb
+cap = 768 << 20
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+grid = {"name": "c3000",
+        "potential": {"kind": "colorization", "grid": [3000, 3000], "colored": [[0, 0]]},
+        "particle": {"mass": 1.0, "friction": 1.0, "position": 0.0},
+        "discrete": [{"scheme": "heavy-ball", "learning_rate": 0.1, "momentum": 0.9,
+                      "steps": 3}]}
+try:
+    hb.run(grid, backend="numpy")
+except MemoryError as e:
+    print("MemoryError:", e)
+"""
+
+
+def test_a_memory_limit_while_building_the_potential_is_a_memory_error():
+    """3000 x 3000 pixels under a 768 MiB address-space cap: the Hessian's 0.36 GB arrays
+    are allocated fallibly, so the interpreter gets a MemoryError naming the scenario and
+    what did not fit, and lives on (run in a child: the cap is for the whole process)."""
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", MEMORY_CAP], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith("MemoryError: scenario c3000: setting up the potential: the Hessian's")
+    assert "needs 0.36 GB of memory, which could not be allocated" in line
