@@ -580,37 +580,14 @@ fn advance<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
     isa: Isa,
     kernel: &mut Kernel<N, L, S>,
 ) -> Masks {
-    #[inline(never)]
-    fn baseline<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
-        k: &mut Kernel<N, L, S>,
-    ) -> Masks {
-        k.advance::<SCREEN>()
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline(never)]
-    fn avx2<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
-        k: &mut Kernel<N, L, S>,
-    ) -> Masks {
-        k.advance::<SCREEN>()
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[inline(never)]
-    fn avx512<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
-        k: &mut Kernel<N, L, S>,
-    ) -> Masks {
-        k.advance::<SCREEN>()
-    }
-    match isa {
-        // SAFETY: `isa` is at most `Isa::best()`, so the CPU has AVX-512F.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { avx512::<N, L, S, SCREEN>(kernel) },
-        // SAFETY: `isa` is at most `Isa::best()`, so the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { avx2::<N, L, S, SCREEN>(kernel) },
-        _ => baseline::<N, L, S, SCREEN>(kernel),
-    }
+    super::simd::on_isa!(
+        isa,
+        [const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool],
+        [N, L, S, SCREEN],
+        fn(kernel: &mut Kernel<N, L, S>) -> Masks {
+            kernel.advance::<SCREEN>()
+        }
+    )
 }
 
 /// For the benchmarks: [`LANES`] W1 particles (E = ½(6w₁² + 60w₂²), from (1, 1) at

@@ -61,31 +61,14 @@ pub fn run_in_lanes(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
 /// AVX-512 one instruction covers all [`LANES`]. The same operations in the same order on
 /// every extension (no fused multiply-add: Rust never contracts), so the same bits.
 fn on_isa<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
-    #[inline(never)]
-    fn baseline<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
-        Lanes::<N>::run(runs)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline(never)]
-    fn avx2<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
-        Lanes::<N>::run(runs)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    #[inline(never)]
-    fn avx512<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
-        Lanes::<N>::run(runs)
-    }
-    match Isa::current() {
-        // SAFETY: `Isa::current` is at most `Isa::best()`: the CPU has the extension.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { avx512::<N>(runs) },
-        // SAFETY: as above, the CPU has AVX2.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { avx2::<N>(runs) },
-        _ => baseline::<N>(runs),
-    }
+    super::simd::on_isa!(
+        Isa::current(),
+        [const N: usize],
+        [N],
+        fn(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
+            Lanes::<N>::run(runs)
+        }
+    )
 }
 
 /// The lanes' state for dimension `N`.

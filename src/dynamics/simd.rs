@@ -79,6 +79,37 @@ impl Isa {
     }
 }
 
+/// Compiles one function body once per extension with `#[target_feature]` and calls the
+/// copy `isa` names (already capped at what the CPU has: [`Isa::current`] or
+/// `isa.min(Isa::best())`). The body must be `#[inline(always)]` code so that each copy's
+/// lane loops use its extension.
+///
+/// `on_isa!(isa, [generic parameters], [generic arguments], fn(arg: Type, …) -> Ret { body })`
+macro_rules! on_isa {
+    ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
+        #[inline(never)]
+        fn baseline<$($gp)*>($($arg: $ty),*) -> $ret $body
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[inline(never)]
+        fn avx2<$($gp)*>($($arg: $ty),*) -> $ret $body
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[inline(never)]
+        fn avx512<$($gp)*>($($arg: $ty),*) -> $ret $body
+        match $isa {
+            // SAFETY: the caller's `isa` is at most `Isa::best()`: the CPU has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            $crate::dynamics::simd::Isa::Avx512 => unsafe { avx512::<$($ga)*>($($arg),*) },
+            // SAFETY: as above, the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            $crate::dynamics::simd::Isa::Avx2 => unsafe { avx2::<$($ga)*>($($arg),*) },
+            _ => baseline::<$($ga)*>($($arg),*),
+        }
+    }};
+}
+pub(crate) use on_isa;
+
 #[cfg(test)]
 mod tests {
     use super::*;
