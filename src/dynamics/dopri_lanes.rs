@@ -322,6 +322,50 @@ struct Masks {
 }
 
 impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
+    /// Lanes all idle (no run loaded, every state zero) sharing `(rtol, atol)`, t_end and
+    /// the divergence distance², boxed (a few kB of lane arrays).
+    fn idle(surface: S, (rtol, atol): (f64, f64), t_end: f64, div2: f64) -> Box<Self> {
+        let zero = [[0.0; L]; N];
+        Box::new(Kernel {
+            surface,
+            w: zero,
+            v: zero,
+            w0: zero,
+            v0: zero,
+            a0: zero,
+            kw: [zero; 7],
+            kv: [zero; 7],
+            yw: zero,
+            yv: zero,
+            sw: zero,
+            sv: zero,
+            g: zero,
+            t: [0.0; L],
+            t0: [0.0; L],
+            h: [0.0; L],
+            taken: [0.0; L],
+            old: [0.0; L],
+            rejected: [false; L],
+            last: [false; L],
+            attempts: [0; L],
+            accepted: [0; L],
+            active: [false; L],
+            inv_m: [0.0; L],
+            damp: [0.0; L],
+            mass: [0.0; L],
+            cross: [0.0; L],
+            ball: [0.0; L],
+            rate_next: [0.0; L],
+            observe_next: [0.0; L],
+            stiff_at: [u64::MAX; L],
+            rtol,
+            atol,
+            t_end,
+            max_attempts: [0; L],
+            div2,
+        })
+    }
+
     /// One attempted step in every busy lane, or (when some lane cannot attempt one) the
     /// lanes that cannot.
     #[inline(always)]
@@ -597,48 +641,21 @@ fn advance<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
 #[doc(hidden)]
 pub fn bench_kernel(isa: Isa, screen: bool, particles: &[(f64, f64)], attempts: u64) -> u64 {
     let isa = isa.min(Isa::best());
-    let zero = [[0.0; LANES]; 2];
-    let mut k = Box::new(Kernel {
-        surface: Diagonal {
-            d: [6.0, 60.0],
-            m: [0.0, 0.0],
-        },
-        w: [[1.0; LANES]; 2],
-        v: zero,
-        w0: zero,
-        v0: zero,
-        a0: zero,
-        kw: [zero; 7],
-        kv: [zero; 7],
-        yw: zero,
-        yv: zero,
-        sw: zero,
-        sv: zero,
-        g: zero,
-        t: [0.0; LANES],
-        t0: [0.0; LANES],
-        h: [1e-3; LANES],
-        taken: [0.0; LANES],
-        old: [floor_power(); LANES],
-        rejected: [false; LANES],
-        last: [false; LANES],
-        attempts: [0; LANES],
-        accepted: [0; LANES],
-        active: [true; LANES],
-        inv_m: [0.0; LANES],
-        damp: [0.0; LANES],
-        mass: [0.0; LANES],
-        cross: [0.0; LANES],
-        ball: [f64::NEG_INFINITY; LANES],
-        rate_next: [f64::NEG_INFINITY; LANES],
-        observe_next: [f64::INFINITY; LANES],
-        stiff_at: [u64::MAX; LANES],
-        rtol: 1e-8,
-        atol: 1e-10,
-        t_end: f64::MAX,
-        max_attempts: [u64::MAX; LANES],
-        div2: f64::INFINITY,
-    });
+    let surface = Diagonal {
+        d: [6.0, 60.0],
+        m: [0.0, 0.0],
+    };
+    let mut k = Kernel::<2, LANES, _>::idle(surface, (1e-8, 1e-10), f64::MAX, f64::INFINITY);
+    // Every lane busy from (1, 1) at rest with h = 1e-3, no budget, no screen threshold
+    // that could fire.
+    k.w = [[1.0; LANES]; 2];
+    k.h = [1e-3; LANES];
+    k.old = [floor_power(); LANES];
+    k.active = [true; LANES];
+    k.ball = [f64::NEG_INFINITY; LANES];
+    k.rate_next = [f64::NEG_INFINITY; LANES];
+    k.observe_next = [f64::INFINITY; LANES];
+    k.max_attempts = [u64::MAX; LANES];
     for l in 0..LANES {
         let (m, mu) = particles[l % particles.len()];
         (k.inv_m[l], k.damp[l], k.mass[l]) = (1.0 / m, mu / m, m);
@@ -708,45 +725,12 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
                 && (r.stop.tolerance, r.stop.divergence) == (stop.tolerance, stop.divergence)),
             "runs in lanes share their tolerances, t_end and stop rule"
         );
-        let zero = [[0.0; L]; N];
-        let kernel = Box::new(Kernel {
+        let kernel = Kernel::idle(
             surface,
-            w: zero,
-            v: zero,
-            w0: zero,
-            v0: zero,
-            a0: zero,
-            kw: [zero; 7],
-            kv: [zero; 7],
-            yw: zero,
-            yv: zero,
-            sw: zero,
-            sv: zero,
-            g: zero,
-            t: [0.0; L],
-            t0: [0.0; L],
-            h: [0.0; L],
-            taken: [0.0; L],
-            old: [0.0; L],
-            rejected: [false; L],
-            last: [false; L],
-            attempts: [0; L],
-            accepted: [0; L],
-            active: [false; L],
-            inv_m: [0.0; L],
-            damp: [0.0; L],
-            mass: [0.0; L],
-            cross: [0.0; L],
-            ball: [0.0; L],
-            rate_next: [0.0; L],
-            observe_next: [0.0; L],
-            stiff_at: [u64::MAX; L],
-            rtol: spec.rtol,
-            atol: spec.atol,
-            t_end: spec.t_end,
-            max_attempts: [0; L],
-            div2: stop.divergence2(),
-        });
+            (spec.rtol, spec.atol),
+            spec.t_end,
+            stop.divergence2(),
+        );
         let mut batch = Batch {
             kernel,
             runs,
