@@ -26,6 +26,15 @@ const EVALUATIONS: f64 = 120.0;
 /// which bounds Lanczos too: about 30 s on the machine of docs/speed.md.
 const BUDGET: f64 = 4e10;
 
+/// Operations of one Lanczos step per coordinate: one CSR product (5 entries a row) and
+/// ~8 vector operations.
+const LANCZOS_STEP: f64 = 13.0;
+
+/// The Lanczos steps the budget allows on n coordinates (at least 1, at most 10⁵).
+fn budget_steps(n: usize) -> usize {
+    ((BUDGET / (LANCZOS_STEP * n as f64)) as usize).clamp(1, 100_000)
+}
+
 /// How the extremes of a grid's Hessian are found, and what that costs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Plan {
@@ -49,10 +58,9 @@ impl Plan {
         if operations <= BUDGET {
             return Plan::Secular { operations };
         }
-        // A step: one CSR product (5 entries a row) and ~8 vector operations.
-        let per_step = 13.0 * n;
-        let max_steps = (BUDGET / per_step).min(100_000.0) as usize;
-        Plan::Lanczos { max_steps }
+        Plan::Lanczos {
+            max_steps: budget_steps(rows * cols),
+        }
     }
 
     /// Lanczos's step cap: the plan's, or (where the exact method hands over, λ_min ≥ μ₂/2)
@@ -60,7 +68,7 @@ impl Plan {
     pub(crate) fn lanczos_steps(&self, n: usize) -> usize {
         match *self {
             Plan::Lanczos { max_steps } => max_steps,
-            Plan::Secular { .. } => ((BUDGET / (13.0 * n as f64)) as usize).clamp(1, 100_000),
+            Plan::Secular { .. } => budget_steps(n),
         }
     }
 
@@ -68,7 +76,7 @@ impl Plan {
     pub(crate) fn operations(&self, n: usize) -> f64 {
         match *self {
             Plan::Secular { operations } => operations,
-            Plan::Lanczos { max_steps } => max_steps.min(n) as f64 * 13.0 * n as f64,
+            Plan::Lanczos { max_steps } => max_steps.min(n) as f64 * LANCZOS_STEP * n as f64,
         }
     }
 }
