@@ -617,7 +617,7 @@ fn auto_without_a_spectrum_hands_a_stiff_run_from_dopri5_to_bdf() {
 
 #[test]
 fn auto_keeps_large_problems_off_the_dense_bdf() {
-    // W1's stiffest particle (m = 0.01, μ = 31.6, stiffness ratio > 1000 on {6, 60}) goes to
+    // W1's stiffest particle (m = 0.01, μ = 31.6, stiffness ratio > 3000 on {6, 60}) goes to
     // BDF at n = 2 but stays on dopri5 beyond MAX_BDF_DIM coordinates, where BDF's dense
     // Jacobian ((2n)² numbers) would not fit.
     use heavyball::dynamics::continuous::MAX_BDF_DIM;

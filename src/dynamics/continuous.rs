@@ -257,8 +257,8 @@ fn integrate_dopri5_large<P: Potential + ?Sized, O: ContinuousObserver>(
 /// Stiffness ratio above which `auto` integrates with BDF: an explicit method needs about
 /// `ratio × 4` steps (its stability bound holds h·|λ_max| ≲ 3.3 while the run lasts
 /// ~ln(1e6)/r_min), BDF several hundred to a few thousand at ~1.2× the cost per step; on W1
-/// the break-even, measured, lies near 1000 (benches/peers/run.sh, README "Speed").
-pub const STIFF: f64 = 1000.0;
+/// the break-even, measured with the dopri5 lane kernel, lies near 3000 (docs/solvers.md).
+pub const STIFF: f64 = 3000.0;
 
 /// How often (in accepted steps) dopri5 tests its own stiffness estimate when `auto` has
 /// no spectrum to judge by (Hairer's default).

@@ -19,9 +19,12 @@
 //! neighbours, the number of lanes or the extension, and a single run (which goes through
 //! this kernel with one busy lane) equals its sweep point bit for bit.
 //!
-//! The step-size controller is Hairer's PI controller with exponents made of square roots
-//! (err^(11/64) for 0.17, fac_old^(3/64) for 0.04): no `powf`, whose last bit may differ
-//! between libm builds.
+//! The step-size controller is Hairer's PI controller (err^−0.17·fac_old^0.04) computed on
+//! log₂ err² by bit manipulation and short polynomials, and the error norm's 1/sc by Newton
+//! steps: no `powf`, whose last bit may differ between libm builds, and no division or
+//! square root, whose units would hold every lane back (the step is otherwise a few
+//! hundred products and sums). Products and sums round alike on every extension (no fused
+//! multiply-add anywhere), so the step is the same bits on all of them.
 
 // Lane loops index several lane arrays by the same `l`: that is what vectorises.
 #![allow(clippy::needless_range_loop)]
@@ -145,6 +148,12 @@ fn run_observed<'r, O: ContinuousObserver + 'r, const L: usize>(
 /// The gradient of the surface across lanes, operation for operation the potential's own
 /// `gradient_into` in each lane.
 pub(crate) trait Surface<const N: usize>: Copy {
+    /// The Hessian's diagonal where the surface is a diagonal quadratic: then the kernel
+    /// forms the acceleration as (−d_i/m)(w_i − w*_i) − (μ/m)v_i with −d_i/m per lane
+    /// (two products fewer a component than through ∇E).
+    fn diagonal(&self) -> Option<[f64; N]> {
+        None
+    }
     /// The minimum w*.
     fn minimum(&self) -> &[f64; N];
     /// `g = ∇E(w)` in every lane.
@@ -159,6 +168,10 @@ pub(crate) struct Diagonal<const N: usize> {
 }
 
 impl<const N: usize> Surface<N> for Diagonal<N> {
+    fn diagonal(&self) -> Option<[f64; N]> {
+        Some(self.d)
+    }
+
     fn minimum(&self) -> &[f64; N] {
         &self.m
     }
@@ -225,23 +238,55 @@ impl<const N: usize> Surface<N> for AnyPotential<'_, N> {
     }
 }
 
-/// fac_old^(3/64) of Hairer's initial fac_old = 1e-4 (the controller's floor).
-fn floor_power() -> f64 {
-    let (_, p) = powers(1e-4);
-    p
+/// log₂ x of a positive x to within 2·10⁻⁵ (any other input gives some finite number), by
+/// the exponent's bits and a quintic in the mantissa: integer operations, products and
+/// sums only, so every extension rounds it alike and vectorises it without a division.
+#[inline(always)]
+fn log2_approx(x: f64) -> f64 {
+    const C: [f64; 5] = [
+        1.441_879_776_008_684_6,
+        -0.708_863_875_998_740_2,
+        0.415_240_960_154_599_6,
+        -0.193_510_390_959_215_96,
+        0.045_265_504_582_836_18,
+    ];
+    let bits = x.to_bits();
+    // 2⁵² + the biased exponent, exactly, without an integer-to-float conversion.
+    let e = f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - (4_503_599_627_370_496.0 + 1023.0);
+    let t = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000) - 1.0;
+    e + t * (C[0] + t * (C[1] + t * (C[2] + t * (C[3] + t * C[4]))))
 }
 
-/// x^(11/64) and x^(3/64) of x ≥ 0 by square roots alone (exactly rounded everywhere):
-/// the controller's err^0.17 and fac_old^0.04, to within 0.002 in the exponent.
+/// 2^x for |x| ≤ 100, to within 1.1·10⁻⁷ relative: the nearest integer by the 1.5·2⁵²
+/// rounding trick, a quintic for the rest, the integer into the exponent's bits.
 #[inline(always)]
-fn powers(x: f64) -> (f64, f64) {
-    let r2 = x.sqrt().sqrt();
-    let r8 = r2.sqrt();
-    let r16 = r8.sqrt();
-    let r32 = r16.sqrt();
-    let r64 = r32.sqrt();
-    let p3 = r32 * r64;
-    (r8 * p3, p3)
+fn exp2_approx(x: f64) -> f64 {
+    const C: [f64; 6] = [
+        1.000_000_075_533_061_6,
+        0.693_147_206_721_810_6,
+        0.240_221_071_748_093_98,
+        0.055_503_271_903_365_78,
+        0.009_676_046_752_326_887,
+        0.001_340_044_171_433_036_3,
+    ];
+    const ROUND: f64 = 6_755_399_441_055_744.0;
+    let r = x + ROUND;
+    let n = r.to_bits().wrapping_sub(ROUND.to_bits());
+    let f = x - (r - ROUND);
+    let p = C[0] + f * (C[1] + f * (C[2] + f * (C[3] + f * (C[4] + f * C[5]))));
+    f64::from_bits(p.to_bits().wrapping_add(n << 52))
+}
+
+/// 1/x of a positive normal x to within 10⁻⁵ relative (enough for an error norm that
+/// only steers the step size): a first guess from the bits and two Newton steps
+/// (products and sums only).
+#[inline(always)]
+fn recip_approx(x: f64) -> f64 {
+    let mut y = f64::from_bits(0x7FDE_6238_22FC_16E6u64.wrapping_sub(x.to_bits()));
+    for _ in 0..2 {
+        y = y * (2.0 - x * y);
+    }
+    y
 }
 
 /// x^(13/64) (≈ x^(1/5)) by square roots: the initial step's power.
@@ -253,10 +298,14 @@ fn fifth_root(x: f64) -> f64 {
 }
 
 /// Hairer's controller constants as `ode_solvers` sets them for the engine: safety 0.9,
-/// step factor within [0.2, 10].
+/// step factor within [0.2, 10], exponents 0.17 and 0.04 of err (here of err², halved),
+/// fac_old at least 10⁻⁴ (log₂ of its square).
 const SAFETY: f64 = 0.9;
-const FAC_MIN_INV: f64 = 5.0;
-const FAC_MAX_INV: f64 = 0.1;
+const FAC_MIN: f64 = 0.2;
+const FAC_MAX: f64 = 10.0;
+const ALPHA: f64 = 0.085;
+const BETA: f64 = 0.02;
+const OLD_FLOOR: f64 = -26.575_424_759_098_9;
 
 /// The state of the lanes for dimension N, L lanes.
 struct Kernel<const N: usize, const L: usize, S> {
@@ -279,12 +328,15 @@ struct Kernel<const N: usize, const L: usize, S> {
     sw: [[f64; L]; N],
     sv: [[f64; L]; N],
     g: [[f64; L]; N],
+    /// −d_i/m per lane on a diagonal surface ([`Surface::diagonal`]).
+    scale: [[f64; L]; N],
     t: [f64; L],
     t0: [f64; L],
     h: [f64; L],
     /// The step size of the last attempt (`h` then holds the next one).
     taken: [f64; L],
-    /// fac_old^(3/64) of the controller, and whether the last attempt was rejected.
+    /// log₂ fac_old² of the controller (err² of the last accepted step, floored), and
+    /// whether the last attempt was rejected.
     old: [f64; L],
     rejected: [bool; L],
     /// The attempt ends at t_end.
@@ -340,6 +392,7 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
             sw: zero,
             sv: zero,
             g: zero,
+            scale: zero,
             t: [0.0; L],
             t0: [0.0; L],
             h: [0.0; L],
@@ -381,8 +434,8 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
         self.stage::<4>();
         self.stage::<5>();
         self.stage::<6>();
-        let err = self.error();
-        let accept = self.control(&err);
+        let err2 = self.error2();
+        let accept = self.control(&err2);
         self.commit(&accept);
         Masks {
             events: 0,
@@ -438,6 +491,17 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
         if S_ == 5 {
             (self.sw, self.sv) = (self.yw, self.yv);
         }
+        if self.surface.diagonal().is_some() {
+            let m = *self.surface.minimum();
+            for i in 0..N {
+                for l in 0..L {
+                    self.kw[S_][i][l] = self.yv[i][l];
+                    let x = self.yw[i][l] - m[i];
+                    self.kv[S_][i][l] = self.scale[i][l] * x - self.damp[l] * self.yv[i][l];
+                }
+            }
+            return;
+        }
         self.surface.gradient(&self.yw, &mut self.g);
         for i in 0..N {
             for l in 0..L {
@@ -448,10 +512,11 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
         }
     }
 
-    /// Hairer's error norm: √(mean over the state of (e_i / sc_i)²), with
-    /// e = h Σ (b − b̂)_j k_j and sc_i = atol + rtol·max(|y0_i|, |y1_i|).
+    /// The square of Hairer's error norm, mean over the state of (e_i / sc_i)², with
+    /// e = h Σ (b − b̂)_j k_j and sc_i = atol + rtol·max(|y0_i|, |y1_i|); 1/sc_i by
+    /// [`recip_approx`], so no lane waits on a divider.
     #[inline(always)]
-    fn error(&self) -> [f64; L] {
+    fn error2(&self) -> [f64; L] {
         let e = error_weights();
         let mut sum = [0.0; L];
         for (k, y, y1) in [(&self.kw, &self.w, &self.yw), (&self.kv, &self.v, &self.yv)] {
@@ -465,48 +530,55 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
                     }
                     let est = s * self.h[l];
                     let sc = self.atol + y[i][l].abs().max(y1[i][l].abs()) * self.rtol;
-                    let r = est / sc;
+                    let r = est * recip_approx(sc);
                     sum[l] += r * r;
                 }
             }
         }
-        let dim = (2 * N) as f64;
-        let mut err = [0.0; L];
+        let inv_dim = 1.0 / (2 * N) as f64;
+        let mut err2 = [0.0; L];
         for l in 0..L {
-            err[l] = (sum[l] / dim).sqrt();
+            err2[l] = sum[l] * inv_dim;
         }
-        err
+        err2
     }
 
-    /// Hairer's PI controller (`ode_solvers`' `Controller::accept`, powers by square
-    /// roots): accepts where err ≤ 1 and sets each lane's next step size.
+    /// Hairer's PI controller (`ode_solvers`' `Controller::accept`) on log₂ err²: accepts
+    /// where err ≤ 1 and sets each lane's next step size, h·clamp(0.9·err^−0.17·
+    /// fac_old^0.04, 0.2, 10) after an accepted step, h·max(0.2, 0.9·err^−0.17) after a
+    /// rejected one — one [`log2_approx`] and one [`exp2_approx`], no division.
     #[inline(always)]
-    fn control(&mut self, err: &[f64; L]) -> [bool; L] {
-        let floor = floor_power();
+    fn control(&mut self, err2: &[f64; L]) -> [bool; L] {
+        // Exponents past these clamp the factor anyway (and keep 2^x finite).
+        let (lo, hi) = ((FAC_MIN / SAFETY).log2() - 0.01, (FAC_MAX / SAFETY).log2() + 0.01);
         let mut accept = [false; L];
         for l in 0..L {
-            let (e, h, active) = (err[l], self.h[l], self.active[l]);
-            let (fac11, p3) = powers(e);
-            let fac = FAC_MAX_INV.max(FAC_MIN_INV.min(fac11 / self.old[l] / SAFETY));
+            let (q, h, active) = (err2[l], self.h[l], self.active[l]);
+            let lq = log2_approx(q);
+            let ok = (q <= 1.0) & active;
+            let x = if ok {
+                BETA * self.old[l] - ALPHA * lq
+            } else {
+                -ALPHA * lq
+            };
+            let fac = (SAFETY * exp2_approx(x.max(lo).min(hi))).max(FAC_MIN);
             // Accepted: the PI step, at most h_max = t_end, and no growth right after a
             // rejection. Rejected: the elementary step.
-            let grown = (h / fac).min(self.t_end);
+            let grown = (h * fac.min(FAC_MAX)).min(self.t_end);
             let grown = if self.rejected[l] {
                 grown.min(h)
             } else {
                 grown
             };
-            let shrunk = h / FAC_MIN_INV.min(fac11 / SAFETY);
-            let ok = (e <= 1.0) & active;
             self.taken[l] = h;
             self.h[l] = if ok {
                 grown
             } else if active {
-                shrunk
+                h * fac.min(SAFETY)
             } else {
                 h
             };
-            self.old[l] = if ok { p3.max(floor) } else { self.old[l] };
+            self.old[l] = if ok { lq.max(OLD_FLOOR) } else { self.old[l] };
             self.rejected[l] = if active { !ok } else { self.rejected[l] };
             accept[l] = ok;
         }
@@ -547,15 +619,18 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
     fn screen(&mut self, accept: &[bool; L]) -> u64 {
         let m = *self.surface.minimum();
         // `g` still holds stage 6's ∇E at the step's end, which an accepted lane's w now is
-        // (bit for bit): no second evaluation. Rejected lanes are masked out below.
+        // (bit for bit): no second evaluation (a diagonal surface's is two products).
+        // Rejected lanes are masked out below.
+        let diagonal = self.surface.diagonal();
         let (mut kinetic, mut curvature, mut along) = ([0.0; L], [0.0; L], [0.0; L]);
         let (mut d2, mut finite) = ([0.0; L], [0.0; L]);
         for i in 0..N {
             for l in 0..L {
                 let x = self.w[i][l] - m[i];
                 let v = self.v[i][l];
+                let g = diagonal.map_or(self.g[i][l], |d| d[i] * x);
                 kinetic[l] += v * v;
-                curvature[l] += x * self.g[i][l];
+                curvature[l] += x * g;
                 along[l] += v * x;
                 d2[l] += x * x;
                 finite[l] += self.w[i][l] + v + self.kv[0][i][l];
@@ -588,7 +663,7 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
         for i in 0..N {
             for l in 0..L {
                 let h = self.t[l] - self.t0[l];
-                let (h1, h2) = (h / 5.0, h * h / 20.0);
+                let (h1, h2) = (h * 0.2, h * h * 0.05);
                 let (x0, d0, a0) = (self.w0[i][l], self.v0[i][l], self.a0[i][l]);
                 let (x1, d1, a1) = (self.w[i][l], self.v[i][l], self.kv[0][i][l]);
                 let b = [
@@ -650,7 +725,7 @@ pub fn bench_kernel(isa: Isa, screen: bool, particles: &[(f64, f64)], attempts: 
     // that could fire.
     k.w = [[1.0; LANES]; 2];
     k.h = [1e-3; LANES];
-    k.old = [floor_power(); LANES];
+    k.old = [OLD_FLOOR; LANES];
     k.active = [true; LANES];
     k.ball = [f64::NEG_INFINITY; LANES];
     k.rate_next = [f64::NEG_INFINITY; LANES];
@@ -659,6 +734,9 @@ pub fn bench_kernel(isa: Isa, screen: bool, particles: &[(f64, f64)], attempts: 
     for l in 0..LANES {
         let (m, mu) = particles[l % particles.len()];
         (k.inv_m[l], k.damp[l], k.mass[l]) = (1.0 / m, mu / m, m);
+        for i in 0..2 {
+            k.scale[i][l] = -k.surface.d[i] * k.inv_m[l];
+        }
         for i in 0..2 {
             k.kv[0][i][l] = -(k.surface.d[i] * k.w[i][l]) * k.inv_m[l];
         }
@@ -814,11 +892,16 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
             (k.w[i][l], k.v[i][l]) = (y[i], y[N + i]);
             (k.kw[0][i][l], k.kv[0][i][l]) = (f0[i], f0[N + i]);
         }
-        (k.t[l], k.h[l], k.old[l]) = (0.0, h, floor_power());
+        (k.t[l], k.h[l], k.old[l]) = (0.0, h, OLD_FLOOR);
         (k.rejected[l], k.last[l], k.active[l]) = (false, false, true);
         (k.attempts[l], k.accepted[l]) = (0, 0);
         k.max_attempts[l] = u64::from(u32::try_from(run.spec.max_steps).unwrap_or(u32::MAX));
         (k.inv_m[l], k.damp[l], k.mass[l]) = (1.0 / run.mass, run.friction / run.mass, run.mass);
+        if let Some(d) = k.surface.diagonal() {
+            for i in 0..N {
+                k.scale[i][l] = -d[i] * k.inv_m[l];
+            }
+        }
         self.evals[l] = rhs.evaluations();
         self.solvers[l] = Method::Dopri5.as_str();
         self.stiff[l] = run.stiffness_fallback().then_some(Stiffness::default());
@@ -1047,6 +1130,32 @@ mod tests {
     use crate::dynamics::ContinuousSpec;
     use crate::observe::{StopRule, StopSpec};
     use crate::potential::{HessianSpec, Quadratic};
+
+    /// The controller's arithmetic against the standard library's correctly rounded
+    /// functions, over the ranges it meets: log₂ within 2·10⁻⁵, 2^x within 1.1·10⁻⁷
+    /// relative, 1/x within 10⁻⁵ relative; and the special inputs it must survive.
+    #[test]
+    fn controller_arithmetic_is_within_its_bounds() {
+        let mut x = 1e-300;
+        while x < 1e300 {
+            for f in [1.0, 1.234_567, 1.5, 1.999_999] {
+                let y = x * f;
+                assert!((log2_approx(y) - y.log2()).abs() <= 2e-5, "log2 {y}");
+                assert!((recip_approx(y) * y - 1.0).abs() <= 1e-5, "1/{y}");
+            }
+            x *= 7.3;
+        }
+        for i in -2000..=2000 {
+            let x = f64::from(i) * 0.05 + 0.001;
+            assert!((exp2_approx(x) / x.exp2() - 1.0).abs() <= 1.1e-7, "2^{x}");
+        }
+        // err = 0 (log₂ of 0 is the exponent's floor) and err² NaN or ∞ stay finite.
+        assert_eq!(log2_approx(0.0), -1023.0);
+        for q in [f64::NAN, f64::INFINITY] {
+            assert!(log2_approx(q).is_finite() && log2_approx(q) >= 1024.0);
+        }
+        assert_eq!(exp2_approx(0.0), 1.000_000_075_533_061_6);
+    }
 
     /// Runs of every ending on one surface: converging (W1's particles), out of time,
     /// out of step budget, diverging, converged at the start.

@@ -90,7 +90,7 @@ impl Hermite {
         let ([x0, d0, a0, j0], [x1, d1, a1, j1]) = (start, end);
         let mut gap2 = 0.0;
         if self.points == 6 {
-            let (h1, h2) = (h / 5.0, h * h / 20.0);
+            let (h1, h2) = (h * 0.2, h * h * 0.05);
             for j in 0..n {
                 // p′(0) = 5(b1 − b0)/h, p″(0) = 20(b2 − 2b1 + b0)/h², mirrored at s = 1.
                 let b = [
