@@ -252,7 +252,8 @@ fn log2_approx(x: f64) -> f64 {
     ];
     let bits = x.to_bits();
     // 2⁵² + the biased exponent, exactly, without an integer-to-float conversion.
-    let e = f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - (4_503_599_627_370_496.0 + 1023.0);
+    let e =
+        f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - (4_503_599_627_370_496.0 + 1023.0);
     let t = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000) - 1.0;
     e + t * (C[0] + t * (C[1] + t * (C[2] + t * (C[3] + t * C[4]))))
 }
@@ -549,8 +550,9 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
     /// rejected one — one [`log2_approx`] and one [`exp2_approx`], no division.
     #[inline(always)]
     fn control(&mut self, err2: &[f64; L]) -> [bool; L] {
-        // Exponents past these clamp the factor anyway (and keep 2^x finite).
-        let (lo, hi) = ((FAC_MIN / SAFETY).log2() - 0.01, (FAC_MAX / SAFETY).log2() + 0.01);
+        // Exponents past log₂(0.2/0.9) = −2.17 and log₂(10/0.9) = 3.47 clamp the factor
+        // anyway (and keep 2^x finite); literals, not a libm call.
+        let (lo, hi) = (-2.18, 3.49);
         let mut accept = [false; L];
         for l in 0..L {
             let (q, h, active) = (err2[l], self.h[l], self.active[l]);
