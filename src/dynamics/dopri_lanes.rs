@@ -150,7 +150,7 @@ fn run_observed<'r, O: ContinuousObserver + 'r, const L: usize>(
 pub(crate) trait Surface<const N: usize>: Copy {
     /// The Hessian's diagonal where the surface is a diagonal quadratic: then the kernel
     /// forms the acceleration as (−d_i/m)(w_i − w*_i) − (μ/m)v_i with −d_i/m per lane
-    /// (two products fewer a component than through ∇E).
+    /// (a product and a negation fewer a component than through ∇E).
     fn diagonal(&self) -> Option<[f64; N]> {
         None
     }
