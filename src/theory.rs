@@ -187,6 +187,25 @@ pub fn continuous_rate(m: f64, mu: f64, ks: &[f64]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// Stiffness of the particle on a Hessian spectrum: the fastest root's modulus over the
+/// slowest decay rate, `max_i max|λ_i| / min_i r_i` (docs/theory.md §2); 1 when nothing decays.
+pub fn stiffness(m: f64, mu: f64, ks: &[f64]) -> f64 {
+    let fastest = ks
+        .iter()
+        .map(|&k| match continuous_roots(m, mu, k) {
+            Roots::Massless(l) | Roots::Repeated(l) => l.abs(),
+            Roots::Real(_, fast) => fast.abs(),
+            Roots::Complex { re, im } => re.hypot(im),
+        })
+        .fold(0.0, f64::max);
+    let slowest = continuous_rate(m, mu, ks);
+    if slowest > 0.0 && slowest.is_finite() {
+        fastest / slowest
+    } else {
+        1.0
+    }
+}
+
 /// Exact solution `(x(t), x'(t))` of one eigen-component `m x'' + μ x' + k x = 0` with
 /// `x(0) = x0`, `x'(0) = v0`, for `m ≥ 0`, `μ > 0`, `k ≥ 0` (a negative `k` is exact too)
 /// and `t ≥ 0`.

@@ -268,25 +268,9 @@ const STIFFNESS_TEST_EVERY: u32 = 1000;
 /// and ~10⁹ flops per factorisation at n = 512; at n = 262 144 it would need 2 TB.
 pub const MAX_BDF_DIM: usize = 512;
 
-/// Stiffness of the particle on a Hessian spectrum: the fastest root's modulus over the
-/// slowest decay rate, `max_i max|λ_i| / min_i r_i` (docs/theory.md §2); 1 when nothing decays.
-pub fn stiffness(m: f64, mu: f64, ks: &[f64]) -> f64 {
-    use crate::theory::{Roots, continuous_roots};
-    let fastest = ks
-        .iter()
-        .map(|&k| match continuous_roots(m, mu, k) {
-            Roots::Massless(l) | Roots::Repeated(l) => l.abs(),
-            Roots::Real(_, fast) => fast.abs(),
-            Roots::Complex { re, im } => re.hypot(im),
-        })
-        .fold(0.0, f64::max);
-    let slowest = crate::theory::continuous_rate(m, mu, ks);
-    if slowest > 0.0 && slowest.is_finite() {
-        fastest / slowest
-    } else {
-        1.0
-    }
-}
+/// Stiffness of the particle on a Hessian spectrum ([`crate::theory::stiffness`]): what
+/// `auto` compares with [`STIFF`].
+pub use crate::theory::stiffness;
 
 /// Runs the chosen `ode_solvers` method to `t_end` (or until `solout` stops it), testing
 /// stiffness every `n_stiff` accepted steps (`u32::MAX`: never — stiff points are the

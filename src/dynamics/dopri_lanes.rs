@@ -768,11 +768,29 @@ struct Batch<'a, 'r, const N: usize, const L: usize, S, O: ContinuousObserver> {
     solvers: [&'static str; L],
     stiff: [Option<Stiffness>; L],
     reports: Vec<Option<Result<RunReport, Error>>>,
-    waiting: std::ops::Range<usize>,
+    /// The runs not yet loaded, costliest first ([`load_order`]).
+    waiting: std::vec::IntoIter<usize>,
     busy: usize,
     /// The screen's criterion ball applies (the distance): otherwise every accepted step
     /// goes to the watcher.
     ball_screen: bool,
+}
+
+/// The order in which lanes take the runs: costliest first, so that the long runs start
+/// early and the short ones fill the lanes around them, instead of a few long runs
+/// finishing alone in a nearly idle kernel. An explicit run's steps grow with the
+/// stiffness ratio (docs/solvers.md), the cost used; without a spectrum, the runs' own
+/// order. Each lane computes its run alone, so the order changes no result.
+fn load_order(runs: &[ContinuousRun<'_>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    if let Some(ks) = runs.first().and_then(|r| r.potential.hessian_spectrum()) {
+        let cost: Vec<f64> = runs
+            .iter()
+            .map(|r| crate::theory::stiffness(r.mass, r.friction, ks))
+            .collect();
+        order.sort_by(|&a, &b| cost[b].total_cmp(&cost[a]));
+    }
+    order
 }
 
 /// The set bits of a mask, lowest first.
@@ -821,7 +839,7 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
             solvers: [Method::Dopri5.as_str(); L],
             stiff: [None; L],
             reports: (0..runs.len()).map(|_| None).collect(),
-            waiting: 0..runs.len(),
+            waiting: load_order(runs).into_iter(),
             busy: 0,
             ball_screen: stop.criterion == Criterion::Distance,
         };
