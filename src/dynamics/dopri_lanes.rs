@@ -328,6 +328,7 @@ struct Kernel<const N: usize, const L: usize, S> {
     /// The state of stage 5 (at c = 1), for Hairer's stiffness estimate.
     sw: [[f64; L]; N],
     sv: [[f64; L]; N],
+    /// ∇E at the last stage's state (not formed on a diagonal surface: see `scale`).
     g: [[f64; L]; N],
     /// −d_i/m per lane on a diagonal surface ([`Surface::diagonal`]).
     scale: [[f64; L]; N],
@@ -418,6 +419,16 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
             max_attempts: [0; L],
             div2,
         })
+    }
+
+    /// Lane `l`'s particle: 1/m, μ/m, m and, on a diagonal surface, −d_i/m.
+    fn set_particle(&mut self, l: usize, mass: f64, friction: f64) {
+        (self.inv_m[l], self.damp[l], self.mass[l]) = (1.0 / mass, friction / mass, mass);
+        if let Some(d) = self.surface.diagonal() {
+            for i in 0..N {
+                self.scale[i][l] = -d[i] * self.inv_m[l];
+            }
+        }
     }
 
     /// One attempted step in every busy lane, or (when some lane cannot attempt one) the
@@ -735,10 +746,7 @@ pub fn bench_kernel(isa: Isa, screen: bool, particles: &[(f64, f64)], attempts: 
     k.max_attempts = [u64::MAX; LANES];
     for l in 0..LANES {
         let (m, mu) = particles[l % particles.len()];
-        (k.inv_m[l], k.damp[l], k.mass[l]) = (1.0 / m, mu / m, m);
-        for i in 0..2 {
-            k.scale[i][l] = -k.surface.d[i] * k.inv_m[l];
-        }
+        k.set_particle(l, m, mu);
         for i in 0..2 {
             k.kv[0][i][l] = -(k.surface.d[i] * k.w[i][l]) * k.inv_m[l];
         }
@@ -916,12 +924,7 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
         (k.rejected[l], k.last[l], k.active[l]) = (false, false, true);
         (k.attempts[l], k.accepted[l]) = (0, 0);
         k.max_attempts[l] = u64::from(u32::try_from(run.spec.max_steps).unwrap_or(u32::MAX));
-        (k.inv_m[l], k.damp[l], k.mass[l]) = (1.0 / run.mass, run.friction / run.mass, run.mass);
-        if let Some(d) = k.surface.diagonal() {
-            for i in 0..N {
-                k.scale[i][l] = -d[i] * k.inv_m[l];
-            }
-        }
+        k.set_particle(l, run.mass, run.friction);
         self.evals[l] = rhs.evaluations();
         self.solvers[l] = Method::Dopri5.as_str();
         self.stiff[l] = run.stiffness_fallback().then_some(Stiffness::default());
