@@ -333,10 +333,11 @@ pub struct Crossings {
     pub tight: Option<f64>,
 }
 
-/// Spacing of the rate meter's samples in ln L: one every eighth of a decade.
-pub(crate) const RATE_SPACING: f64 = std::f64::consts::LN_10 / 8.0;
+/// The factor by which L² falls between kept samples: one every eighth of a decade of L,
+/// e^{−2·ln 10/8} (a literal, so that the lanes' inlined keep calls no `exp`).
+const KEEP_FACTOR: f64 = 0.562_341_325_190_349_1;
 
-/// Samples the rate meter keeps: four decades at [`RATE_SPACING`] (the fit uses three).
+/// Samples the rate meter keeps: four decades at an eighth of a decade (the fit uses three).
 const RATE_SAMPLES: usize = 33;
 
 /// Largest deviation (in ln L) of a kept sample from the fitted line for the slope to be
@@ -406,6 +407,13 @@ impl RateMeter {
 
     #[inline(never)]
     fn keep(&mut self, t: f64, l2: f64) {
+        self.keep_below(t, l2);
+    }
+
+    /// [`Self::feed`]'s keeping of a sample `l2` already known to be below the threshold,
+    /// inlined (for loops whose state is in vector registers).
+    #[inline(always)]
+    pub(crate) fn keep_below(&mut self, t: f64, l2: f64) {
         if !(l2 > 0.0 && l2.is_finite()) {
             // At the minimum to the last bit (nothing left to decay) or an indefinite
             // quadratic form: no more samples.
@@ -421,7 +429,7 @@ impl RateMeter {
         let i = self.kept % RATE_SAMPLES;
         (self.t[i], self.l2[i]) = (t, l2);
         self.kept += 1;
-        self.next = l2 * (-2.0 * RATE_SPACING).exp();
+        self.next = l2 * KEEP_FACTOR;
     }
 
     /// ln L of the sample in ring slot `i`.
@@ -451,19 +459,27 @@ impl RateMeter {
             ));
         }
         let top = self.y(last) + window + 1e-9;
-        let samples = (0..n)
-            .map(|j| (self.kept - n + j) % RATE_SAMPLES)
-            .map(|i| (self.t[i], self.y(i)))
-            .filter(|&(_, y)| y <= top);
-        let (mut c, mut st, mut sy) = (0.0, 0.0, 0.0);
-        for (t, y) in samples.clone() {
-            c += 1.0;
+        // Each sample's ln L once (the fit passes over them three times).
+        let mut kept = [(0.0, 0.0); RATE_SAMPLES];
+        let mut c = 0;
+        for j in 0..n {
+            let i = (self.kept - n + j) % RATE_SAMPLES;
+            let y = self.y(i);
+            if y <= top {
+                kept[c] = (self.t[i], y);
+                c += 1;
+            }
+        }
+        let samples = &kept[..c];
+        let (mut st, mut sy) = (0.0, 0.0);
+        for &(t, y) in samples {
             st += t;
             sy += y;
         }
+        let c = c as f64;
         let (tm, ym) = (st / c, sy / c);
         let (mut stt, mut sty) = (0.0, 0.0);
-        for (t, y) in samples.clone() {
+        for &(t, y) in samples {
             stt += (t - tm) * (t - tm);
             sty += (t - tm) * (y - ym);
         }
@@ -474,7 +490,8 @@ impl RateMeter {
             );
         }
         let worst = samples
-            .map(|(t, y)| (y - ym - slope * (t - tm)).abs())
+            .iter()
+            .map(|&(t, y)| (y - ym - slope * (t - tm)).abs())
             .fold(0.0, f64::max);
         if worst > RATE_MAX_RESIDUAL {
             return Err(format!(
@@ -801,5 +818,16 @@ pub trait DiscreteObserver {
 impl DiscreteObserver for () {
     fn step(&mut self, _: u64, _: f64, _: &[f64], _: &[f64]) -> Result<(), Error> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constant the lanes' inline keep uses is the threshold step itself, to the bit.
+    #[test]
+    fn keep_factor_is_two_sample_spacings() {
+        assert_eq!(KEEP_FACTOR, (-2.0 * std::f64::consts::LN_10 / 8.0).exp());
     }
 }

@@ -14,11 +14,9 @@
 
 use super::discrete::DiscreteRun;
 use super::settings::{Form, Scheme};
-use super::simd::Isa;
+use super::simd::{Isa, Vector};
 use crate::observe::Criterion;
-use crate::observe::{
-    Crossings, Envelope, RATE_DECADES, RATE_SPACING, RateMeter, RunReport, Status,
-};
+use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status};
 use crate::observe::{discrete_energy2, heavy_ball_term, swing_note};
 
 /// Runs advanced together.
@@ -65,8 +63,9 @@ fn on_isa<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
         Isa::current(),
         [const N: usize],
         [N],
+        V,
         fn(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
-            Lanes::<N>::run(runs)
+            Lanes::<N>::run::<V>(runs)
         }
     )
 }
@@ -90,31 +89,22 @@ struct Lanes<const N: usize> {
     /// The run each lane holds.
     job: [Option<usize>; LANES],
     loose_at: [Option<f64>; LANES],
-    /// Each run's rate meter; for a distance envelope the d² below which it keeps its next
-    /// sample (−∞ when idle or when the envelope is the heavy ball's).
+    /// Each run's rate meter, and the L² below which it keeps its next sample (−∞ when
+    /// idle or measuring nothing).
     meters: [RateMeter; LANES],
     next: [f64; LANES],
-    /// Whether a lane's envelope is the heavy ball's, and the global step at which its
-    /// L² must next be evaluated ([`Self::schedule`]; `u64::MAX` when never).
-    hb: [bool; LANES],
-    due: [u64; LANES],
-    /// Steps a heavy-ball envelope can wait after a kept sample ([`Self::schedule`]), and
-    /// each run's Δt.
-    wait: [u64; LANES],
+    /// Whether a lane's envelope is the heavy ball's L² (else the distance's square), as a
+    /// bit per lane, and each run's Δt.
+    hb: u32,
     dt: [f64; LANES],
 }
-
-/// Relative margin of [`Lanes::schedule`]'s prediction: the heavy ball's L² is evaluated
-/// exactly from the step at which p^j·L² is within this factor of the meter's threshold.
-/// Rounding moves a computed L² by ~1e-15 of the form's terms, far inside it.
-const DUE_MARGIN: f64 = 1e-3;
 
 impl<const N: usize> Lanes<N> {
     // `!(d2 <= div2)` as `StopRule::diverged`: NaN counts as diverged.
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     // Inlined into each extension's copy in `on_isa`, so that its lane loops use it.
     #[inline(always)]
-    fn run(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
+    fn run<V: Vector>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
         let first = &runs[0];
         let q = first
             .potential
@@ -144,9 +134,7 @@ impl<const N: usize> Lanes<N> {
             loose_at: [None; LANES],
             meters: std::array::from_fn(|_| RateMeter::default()),
             next: [f64::NEG_INFINITY; LANES],
-            hb: [false; LANES],
-            due: [u64::MAX; LANES],
-            wait: [1; LANES],
+            hb: 0,
             dt: [0.0; LANES],
         };
         for l in 0..LANES {
@@ -163,99 +151,80 @@ impl<const N: usize> Lanes<N> {
         }
         let div2 = stop.divergence2();
         let mut k = 0u64;
-        // The first step at which some lane's budget ends, and at which some lane's
-        // heavy-ball envelope is due.
+        // The first step at which some lane's budget ends.
         let mut deadline = lanes.deadline();
-        let mut due = lanes.first_due();
         while busy > 0 {
-            // The check before step k: the scalar loop's, across the lanes. A rate sample
-            // alone takes the short way ([`Self::sample`]); a crossing, a divergence or a
-            // budget's end the long one, which samples too.
+            // Up to the first step at which some lane needs more than a step and a rate
+            // sample; its check, the scalar loop's across the lanes, is made here.
+            k = lanes.cruise::<V>(k, deadline, div2);
             let d2 = lanes.distance2();
-            let mut alarm = k == deadline;
-            let mut sample = k == due;
             for l in 0..LANES {
-                alarm |= d2[l] < lanes.alarm[l] || !(d2[l] <= div2);
-                sample |= d2[l] < lanes.next[l];
-            }
-            if sample && !alarm {
-                lanes.sample(k, &d2);
-                due = lanes.first_due();
-            }
-            if alarm {
-                for l in 0..LANES {
-                    let Some(j) = lanes.job[l] else { continue };
-                    let run = &runs[j];
-                    let local = k - lanes.start[l];
-                    let t = local as f64 * run.coefficients.dt;
-                    let m = d2[l];
-                    // Non-finite first, as the scalar loop's `StopRule::broken`; then the
-                    // rate meter and the crossings, in the scalar loop's order.
-                    let status = if !m.is_finite() {
-                        Status::Diverged
-                    } else {
-                        lanes.feed(l, k, m);
-                        if lanes.loose_at[l].is_none() && m < loose {
-                            lanes.loose_at[l] = Some(t);
-                            lanes.alarm[l] = tight;
-                        }
-                        if m < tight {
-                            Status::Converged
-                        } else if stop.diverged(m) {
-                            Status::Diverged
-                        } else if local >= run.steps {
-                            Status::NotConverged
-                        } else {
-                            continue;
-                        }
-                    };
-                    let tight_at = (status == Status::Converged).then_some(t);
-                    let mut notes = Vec::new();
-                    if status == Status::Converged {
-                        // The scalar loop's swing note, on the same potential and state.
-                        let w: Vec<f64> = (0..N).map(|i| lanes.w[i][l]).collect();
-                        let wp: Vec<f64> = (0..N).map(|i| lanes.wp[i][l]).collect();
-                        let c = &run.coefficients;
-                        if let Some(e2) =
-                            discrete_energy2(run.potential, &w, &wp, c.energy_mass, c.dt)
-                        {
-                            notes.extend(swing_note(&stop, run.potential, e2));
-                        }
+                let Some(j) = lanes.job[l] else { continue };
+                let run = &runs[j];
+                let local = k - lanes.start[l];
+                let t = local as f64 * run.coefficients.dt;
+                let m = d2[l];
+                // Non-finite first, as the scalar loop's `StopRule::broken`; then the
+                // rate meter and the crossings, in the scalar loop's order.
+                let status = if !m.is_finite() {
+                    Status::Diverged
+                } else {
+                    lanes.feed(l, k, m);
+                    if lanes.loose_at[l].is_none() && m < loose {
+                        lanes.loose_at[l] = Some(t);
+                        lanes.alarm[l] = tight;
                     }
-                    let measured_rate = lanes.meters[l].finish(&mut notes);
-                    reports[j] = Some(RunReport {
-                        status,
-                        steps: local,
-                        evaluations: local,
-                        final_value: stop.final_value(m),
-                        crossings: Crossings {
-                            loose: lanes.loose_at[l],
-                            tight: tight_at,
-                        },
-                        measured_rate,
-                        notes,
-                        end_time: t,
-                        solver: None,
-                        noise_floor: None,
-                    });
-                    match waiting.next() {
-                        Some(next) => {
-                            lanes.load(l, next, &runs[next], k, loose);
-                            // The new run's own check at its step 0 comes round again.
-                        }
-                        None => {
-                            lanes.idle(l);
-                            busy -= 1;
-                        }
+                    if m < tight {
+                        Status::Converged
+                    } else if stop.diverged(m) {
+                        Status::Diverged
+                    } else if local >= run.steps {
+                        Status::NotConverged
+                    } else {
+                        continue;
+                    }
+                };
+                let tight_at = (status == Status::Converged).then_some(t);
+                let mut notes = Vec::new();
+                if status == Status::Converged {
+                    // The scalar loop's swing note, on the same potential and state.
+                    let w: Vec<f64> = (0..N).map(|i| lanes.w[i][l]).collect();
+                    let wp: Vec<f64> = (0..N).map(|i| lanes.wp[i][l]).collect();
+                    let c = &run.coefficients;
+                    if let Some(e2) = discrete_energy2(run.potential, &w, &wp, c.energy_mass, c.dt)
+                    {
+                        notes.extend(swing_note(&stop, run.potential, e2));
                     }
                 }
-                deadline = lanes.deadline();
-                due = lanes.first_due();
-                // A freshly loaded lane must be checked before it steps.
-                continue;
+                let measured_rate = lanes.meters[l].finish(&mut notes);
+                reports[j] = Some(RunReport {
+                    status,
+                    steps: local,
+                    evaluations: local,
+                    final_value: stop.final_value(m),
+                    crossings: Crossings {
+                        loose: lanes.loose_at[l],
+                        tight: tight_at,
+                    },
+                    measured_rate,
+                    notes,
+                    end_time: t,
+                    solver: None,
+                    noise_floor: None,
+                });
+                match waiting.next() {
+                    Some(next) => {
+                        lanes.load(l, next, &runs[next], k, loose);
+                        // The new run's own check at its step 0 comes round again.
+                    }
+                    None => {
+                        lanes.idle(l);
+                        busy -= 1;
+                    }
+                }
             }
-            lanes.step();
-            k += 1;
+            deadline = lanes.deadline();
+            // A freshly loaded lane is checked (the others again, a no-op) before it steps.
         }
         reports
             .into_iter()
@@ -279,22 +248,10 @@ impl<const N: usize> Lanes<N> {
         self.job[l] = Some(j);
         self.loose_at[l] = None;
         let envelope = run.envelope();
-        self.hb[l] = matches!(envelope, Ok(Envelope::HeavyBall { .. }));
+        let hb = matches!(envelope, Ok(Envelope::HeavyBall { .. }));
+        self.hb = (self.hb & !(1 << l)) | (u32::from(hb) << l);
         self.meters[l] = Envelope::meter(&envelope);
-        self.next[l] = if self.hb[l] {
-            f64::NEG_INFINITY
-        } else {
-            self.meters[l].next()
-        };
-        self.due[l] = if self.hb[l] { k } else { u64::MAX };
-        // p^j falls below the threshold's factor e^{−2·RATE_SPACING} (with the margin)
-        // at j = s: the lane can wait ⌈s⌉ − 1 steps after a kept sample.
-        let s = ((1.0 + DUE_MARGIN).ln() - 2.0 * RATE_SPACING) / c.momentum.ln();
-        self.wait[l] = if s.is_finite() && s >= 2.0 {
-            s.ceil() as u64 - 1
-        } else {
-            1
-        };
+        self.next[l] = self.meters[l].next();
         self.dt[l] = c.dt;
     }
 
@@ -303,50 +260,18 @@ impl<const N: usize> Lanes<N> {
         self.last.iter().copied().min().unwrap_or(u64::MAX)
     }
 
-    /// The first global step at which some lane's heavy-ball envelope is due.
-    fn first_due(&self) -> u64 {
-        self.due.iter().copied().min().unwrap_or(u64::MAX)
-    }
-
     /// Feeds lane `l`'s rate meter at global step `k`, where its distance² is `d2`: the
-    /// heavy ball's envelope when it is due, else d² (a no-op unless below the threshold).
+    /// heavy ball's L² or d² (a no-op unless below the threshold).
     #[inline(always)]
     fn feed(&mut self, l: usize, k: u64, d2: f64) {
         let t = (k - self.start[l]) as f64 * self.dt[l];
-        if !self.hb[l] {
-            self.meters[l].feed(t, d2);
-            self.next[l] = self.meters[l].next();
-        } else if k >= self.due[l] {
-            let before = self.meters[l].next();
-            self.meters[l].feed(t, self.envelope2(l));
-            self.schedule(l, k, before);
-        }
-    }
-
-    /// The short way of a check that only takes rate samples: every lane fed.
-    #[inline(never)]
-    fn sample(&mut self, k: u64, d2: &[f64; LANES]) {
-        for l in 0..LANES {
-            if self.job[l].is_some() {
-                self.feed(l, k, d2[l]);
-            }
-        }
-    }
-
-    /// When lane `l`'s heavy-ball L², just fed at global step `k` to a meter whose
-    /// threshold was `before`, must be evaluated next. L² falls by exactly p a step on a
-    /// quadratic: after a kept sample it stays above the new threshold for its
-    /// steps (its `wait`, with [`DUE_MARGIN`]); otherwise it is evaluated every step until a sample is
-    /// kept. The kept samples are the scalar loop's: only work is skipped.
-    fn schedule(&mut self, l: usize, k: u64, before: f64) {
-        let threshold = self.meters[l].next();
-        self.due[l] = if threshold == f64::NEG_INFINITY {
-            u64::MAX
-        } else if threshold != before {
-            k.saturating_add(self.wait[l])
+        let l2 = if self.hb & (1 << l) != 0 {
+            self.envelope2(l)
         } else {
-            k + 1
+            d2
         };
+        self.meters[l].feed(t, l2);
+        self.next[l] = self.meters[l].next();
     }
 
     /// Parks lane `l` at the minimum with no motion: it never raises an alarm again.
@@ -361,8 +286,7 @@ impl<const N: usize> Lanes<N> {
         self.last[l] = u64::MAX;
         self.job[l] = None;
         self.next[l] = f64::NEG_INFINITY;
-        self.hb[l] = false;
-        self.due[l] = u64::MAX;
+        self.hb &= !(1 << l);
     }
 
     /// Lane `l`'s heavy-ball envelope L² ([`DiscreteRun::envelope`]): the scalar loop's
@@ -377,6 +301,112 @@ impl<const N: usize> Lanes<N> {
         q
     }
 
+    /// Checks and steps every lane from global step `k` on, in registers of `V`, until
+    /// step `until` or an alarm in some lane (a crossing threshold, a divergence, a
+    /// non-finite distance), and returns the step whose check is left to the caller.
+    /// Each lane's rate samples are kept on the way, as [`Self::feed`] keeps them: the
+    /// check, L² and the step are [`Self::distance2`]'s, [`Self::envelope2`]'s and the
+    /// scalar loop's operations, in their order.
+    #[inline(always)]
+    fn cruise<V: Vector>(&mut self, mut k: u64, until: u64, div2: f64) -> u64 {
+        let (g, width) = (LANES / V::WIDTH, V::WIDTH);
+        // SAFETY: `V` is the vector type of the `on_isa!` copy this is inlined into.
+        unsafe {
+            let zero = V::splat(0.0);
+            let (mut w, mut wp) = ([[zero; LANES]; N], [[zero; LANES]; N]);
+            for i in 0..N {
+                (w[i], wp[i]) = (load::<V>(&self.w[i]), load::<V>(&self.wp[i]));
+            }
+            // Loops, not closures: a closure would not inherit the copy's extension.
+            let (mut d, mut m) = ([zero; N], [zero; N]);
+            for i in 0..N {
+                (d[i], m[i]) = (V::splat(self.d[i]), V::splat(self.m[i]));
+            }
+            let (eps, p) = (load::<V>(&self.eps), load::<V>(&self.p));
+            let mut onep = [zero; LANES];
+            for j in 0..g {
+                onep[j] = V::splat(1.0).add(p[j]);
+            }
+            let alarm = load::<V>(&self.alarm);
+            let mut next = load::<V>(&self.next);
+            let div2 = V::splat(div2);
+            while k < until {
+                let (mut stop, mut sample) = (0u32, 0u32);
+                let (mut d2, mut l2) = ([zero; LANES], [zero; LANES]);
+                let mut eg = [[zero; LANES]; N];
+                for j in 0..g {
+                    let hb = (self.hb >> (j * width)) & ((1 << width) - 1);
+                    for i in 0..N {
+                        let x = w[i][j].sub(m[i]);
+                        d2[j] = d2[j].add(x.mul(x));
+                        eg[i][j] = eps[j].mul(d[i].mul(x));
+                        if hb != 0 {
+                            let xp = wp[i][j].sub(m[i]);
+                            let term = x.mul(x).sub(onep[j].mul(x).mul(xp));
+                            let term = term.add(eg[i][j].mul(xp)).add(p[j].mul(xp).mul(xp));
+                            l2[j] = l2[j].add(term);
+                        }
+                    }
+                    stop |= (d2[j].lt(alarm[j]) | d2[j].not_le(div2)) << (j * width);
+                    let below = (d2[j].lt(next[j]) & !hb) | (l2[j].lt(next[j]) & hb);
+                    sample |= below << (j * width);
+                }
+                if stop != 0 {
+                    break;
+                }
+                if sample != 0 {
+                    self.keep(k, sample, &d2, &l2);
+                    next = load::<V>(&self.next);
+                }
+                for i in 0..N {
+                    for j in 0..g {
+                        let x = w[i][j];
+                        let moved = x.sub(eg[i][j]).add(p[j].mul(x.sub(wp[i][j])));
+                        (wp[i][j], w[i][j]) = (x, moved);
+                    }
+                }
+                k += 1;
+            }
+            for i in 0..N {
+                for j in 0..g {
+                    w[i][j].store(&mut self.w[i][j * width..]);
+                    wp[i][j].store(&mut self.wp[i][j * width..]);
+                }
+            }
+        }
+        k
+    }
+
+    /// [`Self::cruise`]'s rate samples at global step `k`: the lanes of `sample`, with d²
+    /// and the heavy ball's L² in `d2` and `l2`.
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn keep<V: Vector>(&mut self, k: u64, mut sample: u32, d2: &[V], l2: &[V]) {
+        let width = V::WIDTH;
+        let (mut at, mut hb_at) = ([0.0; LANES], [0.0; LANES]);
+        for j in 0..LANES / width {
+            // SAFETY: the caller's.
+            unsafe {
+                d2[j].store(&mut at[j * width..]);
+                l2[j].store(&mut hb_at[j * width..]);
+            }
+        }
+        while sample != 0 {
+            let l = sample.trailing_zeros() as usize;
+            sample &= sample - 1;
+            let t = (k - self.start[l]) as f64 * self.dt[l];
+            let value = if self.hb & (1 << l) != 0 {
+                hb_at[l]
+            } else {
+                at[l]
+            };
+            self.meters[l].keep_below(t, value);
+            self.next[l] = self.meters[l].next();
+        }
+    }
+
     /// |w − w*|² per lane, summed over components in order (as `observe::distance2`).
     #[inline(always)]
     fn distance2(&self) -> [f64; LANES] {
@@ -389,21 +419,21 @@ impl<const N: usize> Lanes<N> {
         }
         d2
     }
+}
 
-    /// One Polyak step in every lane: the scalar loop's `g = d(w − m)` and
-    /// `w − εg + p(w − w_prev)`, operation for operation.
-    #[inline(always)]
-    fn step(&mut self) {
-        for i in 0..N {
-            let (d, m) = (self.d[i], self.m[i]);
-            for l in 0..LANES {
-                let w = self.w[i][l];
-                let g = d * (w - m);
-                let next = w - self.eps[l] * g + self.p[l] * (w - self.wp[i][l]);
-                self.wp[i][l] = w;
-                self.w[i][l] = next;
-            }
+/// A lane array as vectors of `V` (the first `LANES / V::WIDTH` entries).
+///
+/// # Safety
+/// As [`Vector`]'s methods.
+#[inline(always)]
+unsafe fn load<V: Vector>(x: &[f64; LANES]) -> [V; LANES] {
+    // SAFETY: the caller's.
+    unsafe {
+        let mut v = [V::splat(0.0); LANES];
+        for j in 0..LANES / V::WIDTH {
+            v[j] = V::load(&x[j * V::WIDTH..]);
         }
+        v
     }
 }
 

@@ -84,8 +84,20 @@ impl Isa {
 /// `isa.min(Isa::best())`). The body must be `#[inline(always)]` code so that each copy's
 /// lane loops use its extension.
 ///
-/// `on_isa!(isa, [generic parameters], [generic arguments], fn(arg: Type, …) -> Ret { body })`
+/// `on_isa!(isa, [generic parameters], [generic arguments], fn(arg: Type, …) -> Ret { body })`;
+/// with `V,` before `fn`, the body also sees `V`, the copy's [`Vector`] type.
 macro_rules! on_isa {
+    (@pick $isa:expr, [$($ga:tt)*], $($arg:ident),*) => {
+        match $isa {
+            // SAFETY: the caller's `isa` is at most `Isa::best()`: the CPU has AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            $crate::dynamics::simd::Isa::Avx512 => unsafe { avx512::<$($ga)*>($($arg),*) },
+            // SAFETY: as above, the CPU has AVX2.
+            #[cfg(target_arch = "x86_64")]
+            $crate::dynamics::simd::Isa::Avx2 => unsafe { avx2::<$($ga)*>($($arg),*) },
+            _ => baseline::<$($ga)*>($($arg),*),
+        }
+    };
     ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
         #[inline(never)]
         fn baseline<$($gp)*>($($arg: $ty),*) -> $ret $body
@@ -97,18 +109,190 @@ macro_rules! on_isa {
         #[target_feature(enable = "avx512f")]
         #[inline(never)]
         fn avx512<$($gp)*>($($arg: $ty),*) -> $ret $body
-        match $isa {
-            // SAFETY: the caller's `isa` is at most `Isa::best()`: the CPU has AVX-512F.
-            #[cfg(target_arch = "x86_64")]
-            $crate::dynamics::simd::Isa::Avx512 => unsafe { avx512::<$($ga)*>($($arg),*) },
-            // SAFETY: as above, the CPU has AVX2.
-            #[cfg(target_arch = "x86_64")]
-            $crate::dynamics::simd::Isa::Avx2 => unsafe { avx2::<$($ga)*>($($arg),*) },
-            _ => baseline::<$($ga)*>($($arg),*),
+        $crate::dynamics::simd::on_isa!(@pick $isa, [$($ga)*], $($arg),*)
+    }};
+    // The same, with `$v` naming each copy's [`Vector`] type inside the body.
+    ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], $v:ident, fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
+        #[inline(never)]
+        fn baseline<$($gp)*>($($arg: $ty),*) -> $ret {
+            type $v = $crate::dynamics::simd::BaselineVector;
+            $body
         }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[inline(never)]
+        fn avx2<$($gp)*>($($arg: $ty),*) -> $ret {
+            type $v = $crate::dynamics::simd::F64x4;
+            $body
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[inline(never)]
+        fn avx512<$($gp)*>($($arg: $ty),*) -> $ret {
+            type $v = $crate::dynamics::simd::F64x8;
+            $body
+        }
+        $crate::dynamics::simd::on_isa!(@pick $isa, [$($ga)*], $($arg),*)
     }};
 }
 pub(crate) use on_isa;
+
+/// A few f64 lanes in one register, for kernels whose state must stay in registers across
+/// a loop (where plain lane arrays come out of the compiler in mixed, shuffled widths).
+/// Only exactly rounded operations, so every width gives the same bits.
+///
+/// # Safety
+/// Each method may only run on a CPU with the type's extension: call them from a copy of
+/// [`on_isa!`] for that extension (they are `#[inline(always)]` into it).
+pub(crate) unsafe trait Vector: Copy {
+    /// Lanes per register.
+    const WIDTH: usize;
+    /// `x[..WIDTH]`.
+    unsafe fn load(x: &[f64]) -> Self;
+    /// Into `x[..WIDTH]`.
+    unsafe fn store(self, x: &mut [f64]);
+    /// Every lane `x`.
+    unsafe fn splat(x: f64) -> Self;
+    /// Lane by lane.
+    unsafe fn add(self, o: Self) -> Self;
+    /// Lane by lane.
+    unsafe fn sub(self, o: Self) -> Self;
+    /// Lane by lane.
+    unsafe fn mul(self, o: Self) -> Self;
+    /// Bit l set where lane l of `self < o`.
+    unsafe fn lt(self, o: Self) -> u32;
+    /// Bit l set where lane l of `!(self <= o)` (NaN included).
+    unsafe fn not_le(self, o: Self) -> u32;
+}
+
+/// One lane: the plain fallback.
+// SAFETY: plain f64 arithmetic runs everywhere.
+unsafe impl Vector for f64 {
+    const WIDTH: usize = 1;
+    #[inline(always)]
+    unsafe fn load(x: &[f64]) -> Self {
+        x[0]
+    }
+    #[inline(always)]
+    unsafe fn store(self, x: &mut [f64]) {
+        x[0] = self;
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    unsafe fn add(self, o: Self) -> Self {
+        self + o
+    }
+    #[inline(always)]
+    unsafe fn sub(self, o: Self) -> Self {
+        self - o
+    }
+    #[inline(always)]
+    unsafe fn mul(self, o: Self) -> Self {
+        self * o
+    }
+    #[inline(always)]
+    unsafe fn lt(self, o: Self) -> u32 {
+        u32::from(self < o)
+    }
+    #[inline(always)]
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    unsafe fn not_le(self, o: Self) -> u32 {
+        u32::from(!(self <= o))
+    }
+}
+
+/// The baseline's [`Vector`]: SSE2's two lanes on x86-64, one lane elsewhere.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type BaselineVector = F64x2;
+/// The baseline's [`Vector`]: SSE2's two lanes on x86-64, one lane elsewhere.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) type BaselineVector = f64;
+
+/// Implements [`Vector`] on an x86-64 register type from its intrinsics.
+#[cfg(target_arch = "x86_64")]
+macro_rules! x86_vector {
+    ($name:ident, $reg:ty, $width:expr, $doc:literal, load $load:ident, store $store:ident,
+     splat $splat:ident, add $add:ident, sub $sub:ident, mul $mul:ident,
+     lt $lt:expr, not_le $nle:expr) => {
+        #[doc = $doc]
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name($reg);
+
+        // SAFETY: the trait's contract: used only where the extension is present.
+        unsafe impl Vector for $name {
+            const WIDTH: usize = $width;
+            #[inline(always)]
+            unsafe fn load(x: &[f64]) -> Self {
+                assert!(x.len() >= $width);
+                // SAFETY: `x` holds WIDTH values; unaligned load.
+                unsafe { $name(std::arch::x86_64::$load(x.as_ptr())) }
+            }
+            #[inline(always)]
+            unsafe fn store(self, x: &mut [f64]) {
+                assert!(x.len() >= $width);
+                // SAFETY: as `load`.
+                unsafe { std::arch::x86_64::$store(x.as_mut_ptr(), self.0) }
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f64) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe { $name(std::arch::x86_64::$splat(x)) }
+            }
+            #[inline(always)]
+            unsafe fn add(self, o: Self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe { $name(std::arch::x86_64::$add(self.0, o.0)) }
+            }
+            #[inline(always)]
+            unsafe fn sub(self, o: Self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe { $name(std::arch::x86_64::$sub(self.0, o.0)) }
+            }
+            #[inline(always)]
+            unsafe fn mul(self, o: Self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe { $name(std::arch::x86_64::$mul(self.0, o.0)) }
+            }
+            #[inline(always)]
+            unsafe fn lt(self, o: Self) -> u32 {
+                // SAFETY: the trait's contract.
+                unsafe { ($lt)(self.0, o.0) }
+            }
+            #[inline(always)]
+            unsafe fn not_le(self, o: Self) -> u32 {
+                // SAFETY: the trait's contract.
+                unsafe { ($nle)(self.0, o.0) }
+            }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64 as x86;
+
+#[cfg(target_arch = "x86_64")]
+x86_vector!(F64x2, x86::__m128d, 2, "SSE2: two lanes.",
+    load _mm_loadu_pd, store _mm_storeu_pd, splat _mm_set1_pd,
+    add _mm_add_pd, sub _mm_sub_pd, mul _mm_mul_pd,
+    lt |a, b| x86::_mm_movemask_pd(x86::_mm_cmplt_pd(a, b)) as u32,
+    not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32);
+
+#[cfg(target_arch = "x86_64")]
+x86_vector!(F64x4, x86::__m256d, 4, "AVX2: four lanes.",
+    load _mm256_loadu_pd, store _mm256_storeu_pd, splat _mm256_set1_pd,
+    add _mm256_add_pd, sub _mm256_sub_pd, mul _mm256_mul_pd,
+    lt |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b)) as u32,
+    not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b)) as u32);
+
+#[cfg(target_arch = "x86_64")]
+x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
+    load _mm512_loadu_pd, store _mm512_storeu_pd, splat _mm512_set1_pd,
+    add _mm512_add_pd, sub _mm512_sub_pd, mul _mm512_mul_pd,
+    lt |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LT_OQ }>(a, b)),
+    not_le |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_NLE_UQ }>(a, b)));
 
 #[cfg(test)]
 mod tests {
