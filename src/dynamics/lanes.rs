@@ -7,7 +7,9 @@
 //! of a step runs across the lanes at once. Each lane performs exactly the operations of
 //! [`super::discrete::DiscreteRun::run`] in the same order — its iterates, step counts and
 //! crossing steps are bit for bit the scalar loop's — and a lane whose run ends takes the
-//! next waiting run.
+//! next waiting run. Between the steps at which some lane ends or crosses a threshold, the
+//! lanes run in a cruise loop, their state in vector registers (`simd::Vector`), their
+//! rate samples kept on the way.
 
 // Lane loops index several lane arrays by the same `l`: that is what vectorises.
 #![allow(clippy::needless_range_loop)]
@@ -512,7 +514,7 @@ mod tests {
                 assert_eq!(report, &run.run(&mut ()).unwrap(), "n = {n}, run {j}");
             }
             // The mix really holds every ending, and rates measured on the heavy ball's
-            // envelope (evaluated only when due) as well as on the distance.
+            // envelope (evaluated in the cruise loop's registers) as well as on the distance.
             for s in [Status::Converged, Status::Diverged, Status::NotConverged] {
                 assert!(statuses.contains(&&s), "n = {n}: no {s:?}");
             }
