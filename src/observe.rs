@@ -335,7 +335,7 @@ pub struct Crossings {
 
 /// The factor by which L² falls between kept samples: one every eighth of a decade of L,
 /// e^{−2·ln 10/8} (a literal, so that the lanes' inlined keep calls no `exp`).
-const KEEP_FACTOR: f64 = 0.562_341_325_190_349_1;
+pub(crate) const KEEP_FACTOR: f64 = 0.562_341_325_190_349_1;
 
 /// Samples the rate meter keeps: four decades at an eighth of a decade (the fit uses three).
 const RATE_SAMPLES: usize = 33;

@@ -19,7 +19,7 @@ use super::settings::{Form, Scheme};
 use super::simd::{Isa, Vector};
 use crate::observe::Criterion;
 use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status};
-use crate::observe::{discrete_energy2, heavy_ball_term, swing_note};
+use crate::observe::{KEEP_FACTOR, discrete_energy2, heavy_ball_term, swing_note};
 
 /// Runs advanced together.
 pub const LANES: usize = 8;
@@ -305,13 +305,17 @@ impl<const N: usize> Lanes<N> {
 
     /// Checks and steps every lane from global step `k` on, in registers of `V`, until
     /// step `until` or an alarm in some lane (a crossing threshold, a divergence, a
-    /// non-finite distance), and returns the step whose check is left to the caller.
-    /// Each lane's rate samples are kept on the way, as [`Self::feed`] keeps them: the
-    /// check, L² and the step are [`Self::distance2`]'s, [`Self::envelope2`]'s and the
-    /// scalar loop's operations, in their order.
+    /// non-finite distance, a rate sample that is not a positive finite number), and
+    /// returns the step whose check is left to the caller. Each lane's rate samples are
+    /// taken on the way, as [`Self::feed`] takes them: the check, L² and the step are
+    /// [`Self::distance2`]'s, [`Self::envelope2`]'s and the scalar loop's operations, in
+    /// their order. A kept sample lowers the lane's threshold at once, in the registers;
+    /// its (t, L²) waits in a [`Pending`] batch for the meters, so that no branch depends
+    /// on whether a sample was kept.
     #[inline(always)]
     fn cruise<V: Vector>(&mut self, mut k: u64, until: u64, div2: f64) -> u64 {
         let (g, width) = (LANES / V::WIDTH, V::WIDTH);
+        let mut pending = Pending::new();
         // SAFETY: `V` is the vector type of the `on_isa!` copy this is inlined into.
         unsafe {
             let zero = V::splat(0.0);
@@ -331,16 +335,19 @@ impl<const N: usize> Lanes<N> {
             }
             let alarm = load::<V>(&self.alarm);
             let mut next = load::<V>(&self.next);
-            let div2 = V::splat(div2);
+            let (div2, keep) = (V::splat(div2), V::splat(KEEP_FACTOR));
+            let (tiny, huge) = (V::splat(f64::MIN_POSITIVE), V::splat(f64::MAX));
             while k < until {
                 let (mut stop, mut sample) = (0u32, 0u32);
-                let (mut d2, mut l2) = ([zero; LANES], [zero; LANES]);
+                let mut l2 = [zero; LANES];
                 let mut eg = [[zero; LANES]; N];
+                let mut value = [zero; LANES];
                 for j in 0..g {
                     let hb = (self.hb >> (j * width)) & ((1 << width) - 1);
+                    let mut d2 = zero;
                     for i in 0..N {
                         let x = w[i][j].sub(m[i]);
-                        d2[j] = d2[j].add(x.mul(x));
+                        d2 = d2.add(x.mul(x));
                         eg[i][j] = eps[j].mul(d[i].mul(x));
                         if hb != 0 {
                             let xp = wp[i][j].sub(m[i]);
@@ -349,16 +356,19 @@ impl<const N: usize> Lanes<N> {
                             l2[j] = l2[j].add(term);
                         }
                     }
-                    stop |= (d2[j].lt(alarm[j]) | d2[j].not_le(div2)) << (j * width);
-                    let below = (d2[j].lt(next[j]) & !hb) | (l2[j].lt(next[j]) & hb);
+                    value[j] = V::select(hb, l2[j], d2);
+                    let below = value[j].lt(next[j]);
+                    let odd = below & (value[j].lt(tiny) | value[j].not_le(huge));
+                    stop |= (d2.lt(alarm[j]) | d2.not_le(div2) | odd) << (j * width);
+                    next[j] = V::select(below, value[j].mul(keep), next[j]);
                     sample |= below << (j * width);
                 }
                 if stop != 0 {
                     break;
                 }
-                if sample != 0 {
-                    self.keep(k, sample, &d2, &l2);
-                    next = load::<V>(&self.next);
+                pending.push(k, sample, &value);
+                if pending.full() {
+                    self.take(&mut pending);
                 }
                 for i in 0..N {
                     for j in 0..g {
@@ -376,37 +386,26 @@ impl<const N: usize> Lanes<N> {
                 }
             }
         }
+        self.take(&mut pending);
         k
     }
 
-    /// [`Self::cruise`]'s rate samples at global step `k`: the lanes of `sample`, with d²
-    /// and the heavy ball's L² in `d2` and `l2`.
-    ///
-    /// # Safety
-    /// As [`Vector`]'s methods.
+    /// Hands [`Self::cruise`]'s pending samples to the meters, in step order: each keeps
+    /// it exactly as [`RateMeter::feed`] would have (the cruise let through only positive
+    /// finite samples below the threshold) and lowers its threshold as the cruise did.
     #[inline(always)]
-    unsafe fn keep<V: Vector>(&mut self, k: u64, mut sample: u32, d2: &[V], l2: &[V]) {
-        let width = V::WIDTH;
-        let (mut at, mut hb_at) = ([0.0; LANES], [0.0; LANES]);
-        for j in 0..LANES / width {
-            // SAFETY: the caller's.
-            unsafe {
-                d2[j].store(&mut at[j * width..]);
-                l2[j].store(&mut hb_at[j * width..]);
+    fn take(&mut self, pending: &mut Pending) {
+        for e in 0..pending.len {
+            let (k, mut sample) = (pending.k[e], pending.sample[e]);
+            while sample != 0 {
+                let l = sample.trailing_zeros() as usize;
+                sample &= sample - 1;
+                let t = (k - self.start[l]) as f64 * self.dt[l];
+                self.meters[l].keep_below(t, pending.value[e][l]);
+                self.next[l] = self.meters[l].next();
             }
         }
-        while sample != 0 {
-            let l = sample.trailing_zeros() as usize;
-            sample &= sample - 1;
-            let t = (k - self.start[l]) as f64 * self.dt[l];
-            let value = if self.hb & (1 << l) != 0 {
-                hb_at[l]
-            } else {
-                at[l]
-            };
-            self.meters[l].keep_below(t, value);
-            self.next[l] = self.meters[l].next();
-        }
+        pending.len = 0;
     }
 
     /// |w − w*|² per lane, summed over components in order (as `observe::distance2`).
@@ -420,6 +419,48 @@ impl<const N: usize> Lanes<N> {
             }
         }
         d2
+    }
+}
+
+/// Steps with rate samples that [`Lanes::cruise`] took and the meters have not yet kept:
+/// written at every step, advanced only past a step that took one (no branch).
+struct Pending {
+    k: [u64; PENDING],
+    sample: [u32; PENDING],
+    value: [[f64; LANES]; PENDING],
+    len: usize,
+}
+
+/// Steps with samples a [`Pending`] batch holds.
+const PENDING: usize = 32;
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            k: [0; PENDING],
+            sample: [0; PENDING],
+            value: [[0.0; LANES]; PENDING],
+            len: 0,
+        }
+    }
+
+    /// Step `k`'s samples (lanes `sample`, values `value`); kept only if there are any.
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn push<V: Vector>(&mut self, k: u64, sample: u32, value: &[V; LANES]) {
+        let e = self.len;
+        (self.k[e], self.sample[e]) = (k, sample);
+        for j in 0..LANES / V::WIDTH {
+            // SAFETY: the caller's.
+            unsafe { value[j].store(&mut self.value[e][j * V::WIDTH..]) };
+        }
+        self.len += usize::from(sample != 0);
+    }
+
+    fn full(&self) -> bool {
+        self.len == PENDING
     }
 }
 

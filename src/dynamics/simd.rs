@@ -163,6 +163,8 @@ pub(crate) unsafe trait Vector: Copy {
     unsafe fn lt(self, o: Self) -> u32;
     /// Bit l set where lane l of `!(self <= o)` (NaN included).
     unsafe fn not_le(self, o: Self) -> u32;
+    /// Lane l of `a` where bit l of `bits` is set, else of `b`.
+    unsafe fn select(bits: u32, a: Self, b: Self) -> Self;
 }
 
 /// One lane: the plain fallback.
@@ -202,6 +204,10 @@ unsafe impl Vector for f64 {
     unsafe fn not_le(self, o: Self) -> u32 {
         u32::from(!(self <= o))
     }
+    #[inline(always)]
+    unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
+        if bits & 1 != 0 { a } else { b }
+    }
 }
 
 /// The baseline's [`Vector`]: SSE2's two lanes on x86-64, one lane elsewhere.
@@ -216,7 +222,7 @@ pub(crate) type BaselineVector = f64;
 macro_rules! x86_vector {
     ($name:ident, $reg:ty, $width:expr, $doc:literal, load $load:ident, store $store:ident,
      splat $splat:ident, add $add:ident, sub $sub:ident, mul $mul:ident,
-     lt $lt:expr, not_le $nle:expr) => {
+     lt $lt:expr, not_le $nle:expr, select $sel:expr) => {
         #[doc = $doc]
         #[derive(Clone, Copy)]
         pub(crate) struct $name($reg);
@@ -266,6 +272,11 @@ macro_rules! x86_vector {
                 // SAFETY: the trait's contract.
                 unsafe { ($nle)(self.0, o.0) }
             }
+            #[inline(always)]
+            unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe { $name(($sel)(bits, a.0, b.0)) }
+            }
         }
     };
 }
@@ -273,26 +284,54 @@ macro_rules! x86_vector {
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64 as x86;
 
+/// Lane masks of SSE2's and AVX2's `select`: entry `bits` has lane l all ones where bit l
+/// of `bits` is set.
+#[cfg(target_arch = "x86_64")]
+static LANE_MASKS: [[u64; 4]; 16] = {
+    let mut t = [[0u64; 4]; 16];
+    let mut bits = 0;
+    while bits < 16 {
+        let mut l = 0;
+        while l < 4 {
+            if bits >> l & 1 != 0 {
+                t[bits][l] = u64::MAX;
+            }
+            l += 1;
+        }
+        bits += 1;
+    }
+    t
+};
+
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x2, x86::__m128d, 2, "SSE2: two lanes.",
     load _mm_loadu_pd, store _mm_storeu_pd, splat _mm_set1_pd,
     add _mm_add_pd, sub _mm_sub_pd, mul _mm_mul_pd,
     lt |a, b| x86::_mm_movemask_pd(x86::_mm_cmplt_pd(a, b)) as u32,
-    not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32);
+    not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32,
+    select |bits: u32, a, b| {
+        let mask = x86::_mm_loadu_pd(LANE_MASKS[bits as usize & 3].as_ptr().cast());
+        x86::_mm_or_pd(x86::_mm_and_pd(mask, a), x86::_mm_andnot_pd(mask, b))
+    });
 
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x4, x86::__m256d, 4, "AVX2: four lanes.",
     load _mm256_loadu_pd, store _mm256_storeu_pd, splat _mm256_set1_pd,
     add _mm256_add_pd, sub _mm256_sub_pd, mul _mm256_mul_pd,
     lt |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b)) as u32,
-    not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b)) as u32);
+    not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b)) as u32,
+    select |bits: u32, a, b| {
+        let mask = x86::_mm256_loadu_pd(LANE_MASKS[bits as usize & 15].as_ptr().cast());
+        x86::_mm256_blendv_pd(b, a, mask)
+    });
 
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
     load _mm512_loadu_pd, store _mm512_storeu_pd, splat _mm512_set1_pd,
     add _mm512_add_pd, sub _mm512_sub_pd, mul _mm512_mul_pd,
     lt |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LT_OQ }>(a, b)),
-    not_le |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_NLE_UQ }>(a, b)));
+    not_le |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_NLE_UQ }>(a, b)),
+    select |bits: u32, a, b| x86::_mm512_mask_blend_pd(bits as u8, b, a));
 
 #[cfg(test)]
 mod tests {
