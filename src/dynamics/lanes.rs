@@ -155,10 +155,12 @@ impl<const N: usize> Lanes<N> {
         let mut k = 0u64;
         // The first step at which some lane's budget ends.
         let mut deadline = lanes.deadline();
+        // The cruise's batch of samples for the meters, empty between cruises.
+        let mut pending = Pending::new();
         while busy > 0 {
             // Up to the first step at which some lane needs more than a step and a rate
             // sample; its check, the scalar loop's across the lanes, is made here.
-            k = lanes.cruise::<V>(k, deadline, div2);
+            k = lanes.cruise::<V>(k, deadline, div2, &mut pending);
             let d2 = lanes.distance2();
             for l in 0..LANES {
                 let Some(j) = lanes.job[l] else { continue };
@@ -313,9 +315,14 @@ impl<const N: usize> Lanes<N> {
     /// its (t, L²) waits in a [`Pending`] batch for the meters, so that no branch depends
     /// on whether a sample was kept.
     #[inline(always)]
-    fn cruise<V: Vector>(&mut self, mut k: u64, until: u64, div2: f64) -> u64 {
+    fn cruise<V: Vector>(
+        &mut self,
+        mut k: u64,
+        until: u64,
+        div2: f64,
+        pending: &mut Pending,
+    ) -> u64 {
         let (g, width) = (LANES / V::WIDTH, V::WIDTH);
-        let mut pending = Pending::new();
         // SAFETY: `V` is the vector type of the `on_isa!` copy this is inlined into.
         unsafe {
             let zero = V::splat(0.0);
@@ -368,7 +375,7 @@ impl<const N: usize> Lanes<N> {
                 }
                 pending.push(k, sample, &value);
                 if pending.full() {
-                    self.take(&mut pending);
+                    self.take(pending);
                 }
                 for i in 0..N {
                     for j in 0..g {
@@ -386,7 +393,7 @@ impl<const N: usize> Lanes<N> {
                 }
             }
         }
-        self.take(&mut pending);
+        self.take(pending);
         k
     }
 

@@ -305,25 +305,25 @@ static LANE_MASKS: [[u64; 4]; 16] = {
 
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x2, x86::__m128d, 2, "SSE2: two lanes.",
-    load _mm_loadu_pd, store _mm_storeu_pd, splat _mm_set1_pd,
-    add _mm_add_pd, sub _mm_sub_pd, mul _mm_mul_pd,
-    lt |a, b| x86::_mm_movemask_pd(x86::_mm_cmplt_pd(a, b)) as u32,
-    not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32,
-    select |bits: u32, a, b| {
-        let mask = x86::_mm_loadu_pd(LANE_MASKS[bits as usize & 3].as_ptr().cast());
-        x86::_mm_or_pd(x86::_mm_and_pd(mask, a), x86::_mm_andnot_pd(mask, b))
-    });
+load _mm_loadu_pd, store _mm_storeu_pd, splat _mm_set1_pd,
+add _mm_add_pd, sub _mm_sub_pd, mul _mm_mul_pd,
+lt |a, b| x86::_mm_movemask_pd(x86::_mm_cmplt_pd(a, b)) as u32,
+not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32,
+select |bits: u32, a, b| {
+    let mask = x86::_mm_loadu_pd(LANE_MASKS[bits as usize & 3].as_ptr().cast());
+    x86::_mm_or_pd(x86::_mm_and_pd(mask, a), x86::_mm_andnot_pd(mask, b))
+});
 
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x4, x86::__m256d, 4, "AVX2: four lanes.",
-    load _mm256_loadu_pd, store _mm256_storeu_pd, splat _mm256_set1_pd,
-    add _mm256_add_pd, sub _mm256_sub_pd, mul _mm256_mul_pd,
-    lt |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b)) as u32,
-    not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b)) as u32,
-    select |bits: u32, a, b| {
-        let mask = x86::_mm256_loadu_pd(LANE_MASKS[bits as usize & 15].as_ptr().cast());
-        x86::_mm256_blendv_pd(b, a, mask)
-    });
+load _mm256_loadu_pd, store _mm256_storeu_pd, splat _mm256_set1_pd,
+add _mm256_add_pd, sub _mm256_sub_pd, mul _mm256_mul_pd,
+lt |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b)) as u32,
+not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b)) as u32,
+select |bits: u32, a, b| {
+    let mask = x86::_mm256_loadu_pd(LANE_MASKS[bits as usize & 15].as_ptr().cast());
+    x86::_mm256_blendv_pd(b, a, mask)
+});
 
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
@@ -346,5 +346,71 @@ mod tests {
         assert_eq!(Isa::parse("neon"), None);
         assert!(Isa::current().supported());
         assert!(Isa::Baseline.supported());
+    }
+
+    /// Every [`Vector`] this CPU can run gives each lane the plain f64 operation's bits,
+    /// NaN, infinities and signed zeros included, and selects and compares lane by lane.
+    #[test]
+    fn vectors_match_plain_arithmetic_lane_by_lane() {
+        fn check<V: Vector>() {
+            let w = V::WIDTH;
+            let xs = [
+                1.5,
+                -0.0,
+                f64::NAN,
+                3e300,
+                f64::INFINITY,
+                1e-310,
+                -2.25,
+                0.1,
+            ];
+            let ys = [0.1, 0.0, 1.0, 3e300, 5.0, f64::NAN, -2.25, 7.0];
+            for start in 0..=xs.len() - w {
+                let (x, y) = (&xs[start..start + w], &ys[start..start + w]);
+                // SAFETY: called only for types the CPU supports (below).
+                unsafe {
+                    let (a, b) = (V::load(x), V::load(y));
+                    let mut out = [0.0; 8];
+                    for (op, plain) in [
+                        (
+                            a.add(b),
+                            x.iter().zip(y).map(|(x, y)| x + y).collect::<Vec<_>>(),
+                        ),
+                        (a.sub(b), x.iter().zip(y).map(|(x, y)| x - y).collect()),
+                        (a.mul(b), x.iter().zip(y).map(|(x, y)| x * y).collect()),
+                    ] {
+                        op.store(&mut out);
+                        for l in 0..w {
+                            assert_eq!(out[l].to_bits(), plain[l].to_bits(), "width {w}");
+                        }
+                    }
+                    for l in 0..w {
+                        assert_eq!(a.lt(b) >> l & 1 == 1, x[l] < y[l]);
+                        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                        let nle = !(x[l] <= y[l]);
+                        assert_eq!(a.not_le(b) >> l & 1 == 1, nle);
+                    }
+                    for bits in 0..1u32 << w {
+                        V::select(bits, a, b).store(&mut out);
+                        for l in 0..w {
+                            let want = if bits >> l & 1 == 1 { x[l] } else { y[l] };
+                            assert_eq!(out[l].to_bits(), want.to_bits(), "bits {bits:b}");
+                        }
+                    }
+                    assert_eq!(V::splat(2.5).lt(V::splat(3.0)), (1 << w) - 1);
+                }
+            }
+        }
+        check::<f64>();
+        check::<BaselineVector>();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Isa::Avx2.supported() {
+                check::<F64x4>();
+            }
+            if Isa::Avx512.supported() {
+                check::<F64x8>();
+            }
+        }
     }
 }
