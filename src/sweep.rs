@@ -1,6 +1,7 @@
 //! Grid points in parallel, rows in grid order: rayon workers take chunks of consecutive
-//! point indices in increasing order, format each point's rows on the worker, and hand them to a reorder
-//! window that appends them to the output as soon as every earlier point is written.
+//! point indices in increasing order, format each point's rows on the worker, and hand each
+//! chunk's rows to a reorder window that appends them to the output as soon as every
+//! earlier chunk is written.
 //!
 //! Memory stays bounded whatever the grid size: a worker does not start a point more than
 //! [`WINDOW`] points ahead of the last one written, so at most that many points' rows wait
@@ -257,10 +258,11 @@ pub fn setup_spinner(name: &str, what: &str, seconds: f64, enabled: bool) -> Pro
 
 /// The reorder window shared by the workers.
 struct Window<'o> {
-    /// The next point to write.
+    /// The next point to write: the start of a chunk.
     next: u64,
-    /// Rows of points `next, next + 1, ...` that are done (None: still running).
-    done: VecDeque<Option<Vec<u8>>>,
+    /// Rows of the chunks from `next` on, in order, each with its end (None: still
+    /// running).
+    done: VecDeque<Option<(u64, Vec<u8>)>>,
     /// Emptied buffers, reused.
     spare: Vec<Vec<u8>>,
     out: &'o mut CsvFile,
@@ -276,22 +278,23 @@ impl Window<'_> {
 }
 
 impl Window<'_> {
-    /// Files point `i`'s rows and writes every point now complete in order.
-    fn deposit(&mut self, i: u64, rows: Vec<u8>) {
-        let slot = (i - self.next) as usize;
+    /// Files the rows of the chunk `points` and writes every chunk now complete in order,
+    /// each in one piece.
+    fn deposit(&mut self, points: Range<u64>, rows: Vec<u8>) {
+        let slot = ((points.start - self.next) / CHUNK) as usize;
         if self.done.len() <= slot {
             self.done.resize(slot + 1, None);
         }
-        self.done[slot] = Some(rows);
+        self.done[slot] = Some((points.end, rows));
         while let Some(Some(_)) = self.done.front() {
-            let bytes = self.done.pop_front().flatten().expect("front is Some");
+            let (end, bytes) = self.done.pop_front().flatten().expect("front is Some");
             if self.error.is_none()
                 && let Err(e) = self.out.write_rows(&bytes)
             {
                 self.error = Some(e);
             }
             self.spare.push(bytes);
-            self.next += 1;
+            self.next = end;
         }
     }
 }
@@ -330,7 +333,6 @@ pub fn stream(
     let room = Condvar::new();
     let worker = || {
         let mut rows: Vec<Rows> = (0..CHUNK).map(|_| Rows::new()).collect();
-        let mut buffers: Vec<Vec<u8>> = Vec::new();
         loop {
             let start = next_index.fetch_add(CHUNK, Ordering::Relaxed);
             if start >= range.end {
@@ -348,9 +350,6 @@ pub fn stream(
                 if w.stopped() {
                     return;
                 }
-                while buffers.len() < len {
-                    buffers.push(w.spare.pop().unwrap_or_default());
-                }
             }
             rows[..len].iter_mut().for_each(Rows::clear);
             // A panicking chunk would never be written and would stall the window for
@@ -366,13 +365,19 @@ pub fn stream(
                 room.notify_all();
                 return;
             }
-            let mut w = window.lock().expect("window lock");
-            for (j, r) in rows[..len].iter_mut().enumerate() {
-                let mut bytes = buffers.pop().expect("one buffer per point");
-                r.swap(&mut bytes);
-                w.deposit(start + j as u64, bytes);
-            }
-            drop(w);
+            // The chunk's rows in one buffer, joined here in parallel, so that the window
+            // writes and hashes each chunk in one piece (past the file's buffer).
+            let mut bytes = window.lock().expect("window lock").spare.pop();
+            let bytes = bytes.get_or_insert_default();
+            bytes.clear();
+            rows[..len]
+                .iter()
+                .for_each(|r| bytes.extend_from_slice(r.bytes()));
+            let bytes = std::mem::take(bytes);
+            window
+                .lock()
+                .expect("window lock")
+                .deposit(start..end, bytes);
             room.notify_all();
             progress.inc(len as u64);
         }

@@ -110,14 +110,6 @@ impl Rows {
         self.buf.clear();
         self.row_start = true;
     }
-
-    /// Swaps the formatted bytes out for `spare` (cleared): hands rows to a writer without
-    /// copying them.
-    pub fn swap(&mut self, spare: &mut Vec<u8>) {
-        spare.clear();
-        std::mem::swap(&mut self.buf, spare);
-        self.row_start = true;
-    }
 }
 
 /// A CSV file written row by row through [`Rows`], flushed in large blocks, and hashed
