@@ -98,23 +98,14 @@ macro_rules! on_isa {
             _ => baseline::<$($ga)*>($($arg),*),
         }
     };
-    ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
-        #[inline(never)]
-        fn baseline<$($gp)*>($($arg: $ty),*) -> $ret $body
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        #[inline(never)]
-        fn avx2<$($gp)*>($($arg: $ty),*) -> $ret $body
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f")]
-        #[inline(never)]
-        fn avx512<$($gp)*>($($arg: $ty),*) -> $ret $body
-        $crate::dynamics::simd::on_isa!(@pick $isa, [$($ga)*], $($arg),*)
-    }};
-    // The same, with `$v` naming each copy's [`Vector`] type inside the body.
+    ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        $crate::dynamics::simd::on_isa!($isa, [$($gp)*], [$($ga)*], UnusedVector, fn($($arg: $ty),*) -> $ret $body)
+    };
+    // `$v` names each copy's [`Vector`] type inside the body.
     ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], $v:ident, fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
         #[inline(never)]
         fn baseline<$($gp)*>($($arg: $ty),*) -> $ret {
+            #[allow(dead_code)]
             type $v = $crate::dynamics::simd::BaselineVector;
             $body
         }
@@ -122,6 +113,7 @@ macro_rules! on_isa {
         #[target_feature(enable = "avx2")]
         #[inline(never)]
         fn avx2<$($gp)*>($($arg: $ty),*) -> $ret {
+            #[allow(dead_code)]
             type $v = $crate::dynamics::simd::F64x4;
             $body
         }
@@ -129,6 +121,7 @@ macro_rules! on_isa {
         #[target_feature(enable = "avx512f")]
         #[inline(never)]
         fn avx512<$($gp)*>($($arg: $ty),*) -> $ret {
+            #[allow(dead_code)]
             type $v = $crate::dynamics::simd::F64x8;
             $body
         }
