@@ -188,34 +188,7 @@ impl<const N: usize> Lanes<N> {
                         continue;
                     }
                 };
-                let tight_at = (status == Status::Converged).then_some(t);
-                let mut notes = Vec::new();
-                if status == Status::Converged {
-                    // The scalar loop's swing note, on the same potential and state.
-                    let w: Vec<f64> = (0..N).map(|i| lanes.w[i][l]).collect();
-                    let wp: Vec<f64> = (0..N).map(|i| lanes.wp[i][l]).collect();
-                    let c = &run.coefficients;
-                    if let Some(e2) = discrete_energy2(run.potential, &w, &wp, c.energy_mass, c.dt)
-                    {
-                        notes.extend(swing_note(&stop, run.potential, e2));
-                    }
-                }
-                let measured_rate = lanes.meters[l].finish(&mut notes);
-                reports[j] = Some(RunReport {
-                    status,
-                    steps: local,
-                    evaluations: local,
-                    final_value: stop.final_value(m),
-                    crossings: Crossings {
-                        loose: lanes.loose_at[l],
-                        tight: tight_at,
-                    },
-                    measured_rate,
-                    notes,
-                    end_time: t,
-                    solver: None,
-                    noise_floor: None,
-                });
+                reports[j] = Some(lanes.report(l, run, status, local, m));
                 match waiting.next() {
                     Some(next) => {
                         lanes.load(l, next, &runs[next], k, loose);
@@ -234,6 +207,46 @@ impl<const N: usize> Lanes<N> {
             .into_iter()
             .map(|r| r.expect("every run reported"))
             .collect()
+    }
+
+    /// The report of lane `l`'s run, ended with `status` at its step `local`, where its
+    /// distance² is `d2`: the scalar loop's, swing note included.
+    fn report(
+        &self,
+        l: usize,
+        run: &DiscreteRun<'_>,
+        status: Status,
+        local: u64,
+        d2: f64,
+    ) -> RunReport {
+        let c = &run.coefficients;
+        let t = local as f64 * c.dt;
+        let mut notes = Vec::new();
+        if status == Status::Converged {
+            // The scalar loop's swing note, on the same potential and state.
+            let w: Vec<f64> = (0..N).map(|i| self.w[i][l]).collect();
+            let wp: Vec<f64> = (0..N).map(|i| self.wp[i][l]).collect();
+            if let Some(e2) = discrete_energy2(run.potential, &w, &wp, c.energy_mass, c.dt) {
+                notes.extend(swing_note(&run.stop, run.potential, e2));
+            }
+        }
+        let measured_rate = self.meters[l].finish(&mut notes);
+        let tight = (status == Status::Converged).then_some(t);
+        RunReport {
+            status,
+            steps: local,
+            evaluations: local,
+            final_value: run.stop.final_value(d2),
+            crossings: Crossings {
+                loose: self.loose_at[l],
+                tight,
+            },
+            measured_rate,
+            notes,
+            end_time: t,
+            solver: None,
+            noise_floor: None,
+        }
     }
 
     /// Puts run `j` into lane `l` at global step `k`: `w_{−1} = w_0 − Δt·v_0`, as the scalar
