@@ -102,8 +102,6 @@ struct Lanes<const N: usize> {
 }
 
 impl<const N: usize> Lanes<N> {
-    // `!(d2 <= div2)` as `StopRule::diverged`: NaN counts as diverged.
-    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     // Inlined into each extension's copy in `on_isa`, so that its lane loops use it.
     #[inline(always)]
     fn run<V: Vector>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
