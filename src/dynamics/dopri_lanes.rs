@@ -33,11 +33,12 @@ use super::bdf::integrate_bdf;
 use super::dormand_prince::{A, error_weights};
 use super::settings::ContinuousSpec;
 use super::settings::{ContinuousRun, Method, Model};
-use super::simd::Isa;
+use super::simd::{Isa, Vector};
 use super::watch::{Rhs, Watch, failure_note};
 use crate::error::Error;
 use crate::observe::{ContinuousObserver, Criterion, RunReport, Status};
 use crate::potential::Potential;
+use std::ops::Range;
 
 /// Runs advanced together.
 pub const LANES: usize = 16;
@@ -156,8 +157,13 @@ pub(crate) trait Surface<const N: usize>: Copy {
     }
     /// The minimum w*.
     fn minimum(&self) -> &[f64; N];
-    /// `g = ∇E(w)` in every lane.
-    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]);
+    /// `g = ∇E(w)` in lanes `lanes`.
+    fn gradient<const L: usize>(
+        &self,
+        w: &[[f64; L]; N],
+        g: &mut [[f64; L]; N],
+        lanes: Range<usize>,
+    );
 }
 
 /// A diagonal quadratic: g = d(w − w*).
@@ -177,9 +183,14 @@ impl<const N: usize> Surface<N> for Diagonal<N> {
     }
 
     #[inline(always)]
-    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]) {
+    fn gradient<const L: usize>(
+        &self,
+        w: &[[f64; L]; N],
+        g: &mut [[f64; L]; N],
+        lanes: Range<usize>,
+    ) {
         for i in 0..N {
-            for l in 0..L {
+            for l in lanes.clone() {
                 g[i][l] = self.d[i] * (w[i][l] - self.m[i]);
             }
         }
@@ -199,9 +210,14 @@ impl<const N: usize> Surface<N> for Dense<N> {
     }
 
     #[inline(always)]
-    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]) {
+    fn gradient<const L: usize>(
+        &self,
+        w: &[[f64; L]; N],
+        g: &mut [[f64; L]; N],
+        lanes: Range<usize>,
+    ) {
         for i in 0..N {
-            for l in 0..L {
+            for l in lanes.clone() {
                 let mut s = 0.0;
                 for j in 0..N {
                     s += self.h[i][j] * (w[j][l] - self.m[j]);
@@ -226,8 +242,13 @@ impl<const N: usize> Surface<N> for AnyPotential<'_, N> {
     }
 
     #[inline(always)]
-    fn gradient<const L: usize>(&self, w: &[[f64; L]; N], g: &mut [[f64; L]; N]) {
-        for l in 0..L {
+    fn gradient<const L: usize>(
+        &self,
+        w: &[[f64; L]; N],
+        g: &mut [[f64; L]; N],
+        lanes: Range<usize>,
+    ) {
+        for l in lanes {
             let x: [f64; N] = std::array::from_fn(|i| w[i][l]);
             let mut gl = [0.0; N];
             self.p.gradient_into(&x, &mut gl);
@@ -242,7 +263,7 @@ impl<const N: usize> Surface<N> for AnyPotential<'_, N> {
 /// the exponent's bits and a quintic in the mantissa: integer operations, products and
 /// sums only, so every extension rounds it alike and vectorises it without a division.
 #[inline(always)]
-fn log2_approx(x: f64) -> f64 {
+unsafe fn log2_approx<V: Vector>(x: V) -> V {
     const C: [f64; 5] = [
         1.441_879_776_008_684_6,
         -0.708_863_875_998_740_2,
@@ -250,18 +271,25 @@ fn log2_approx(x: f64) -> f64 {
         -0.193_510_390_959_215_96,
         0.045_265_504_582_836_18,
     ];
-    let bits = x.to_bits();
-    // 2⁵² + the biased exponent, exactly, without an integer-to-float conversion.
-    let e =
-        f64::from_bits(0x4330_0000_0000_0000 | (bits >> 52)) - (4_503_599_627_370_496.0 + 1023.0);
-    let t = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000) - 1.0;
-    e + t * (C[0] + t * (C[1] + t * (C[2] + t * (C[3] + t * C[4]))))
+    // SAFETY: the caller runs on `V`'s extension.
+    unsafe {
+        // 2⁵² + the biased exponent, exactly, without an integer-to-float conversion.
+        let e = x
+            .exponent_field()
+            .sub(V::splat(4_503_599_627_370_496.0 + 1023.0));
+        let t = x.mantissa_field().sub(V::splat(1.0));
+        let mut p = V::splat(C[4]);
+        for c in C[..4].iter().rev() {
+            p = V::splat(*c).add(t.mul(p));
+        }
+        e.add(t.mul(p))
+    }
 }
 
 /// 2^x for |x| ≤ 100, to within 1.1·10⁻⁷ relative: the nearest integer by the 1.5·2⁵²
 /// rounding trick, a quintic for the rest, the integer into the exponent's bits.
 #[inline(always)]
-fn exp2_approx(x: f64) -> f64 {
+unsafe fn exp2_approx<V: Vector>(x: V) -> V {
     const C: [f64; 6] = [
         1.000_000_075_533_061_6,
         0.693_147_206_721_810_6,
@@ -270,24 +298,32 @@ fn exp2_approx(x: f64) -> f64 {
         0.009_676_046_752_326_887,
         0.001_340_044_171_433_036_3,
     ];
-    const ROUND: f64 = 6_755_399_441_055_744.0;
-    let r = x + ROUND;
-    let n = r.to_bits().wrapping_sub(ROUND.to_bits());
-    let f = x - (r - ROUND);
-    let p = C[0] + f * (C[1] + f * (C[2] + f * (C[3] + f * (C[4] + f * C[5]))));
-    f64::from_bits(p.to_bits().wrapping_add(n << 52))
+    // SAFETY: the caller runs on `V`'s extension.
+    unsafe {
+        let round = V::splat(6_755_399_441_055_744.0);
+        let r = x.add(round);
+        let f = x.sub(r.sub(round));
+        let mut p = V::splat(C[5]);
+        for c in C[..5].iter().rev() {
+            p = V::splat(*c).add(f.mul(p));
+        }
+        p.scale_by(r, round)
+    }
 }
 
 /// 1/x of a positive normal x to within 10⁻⁵ relative (enough for an error norm that
 /// only steers the step size): a first guess from the bits and two Newton steps
 /// (products and sums only).
 #[inline(always)]
-fn recip_approx(x: f64) -> f64 {
-    let mut y = f64::from_bits(0x7FDE_6238_22FC_16E6u64.wrapping_sub(x.to_bits()));
-    for _ in 0..2 {
-        y = y * (2.0 - x * y);
+unsafe fn recip_approx<V: Vector>(x: V) -> V {
+    // SAFETY: the caller runs on `V`'s extension.
+    unsafe {
+        let mut y = x.bits_from(0x7FDE_6238_22FC_16E6);
+        for _ in 0..2 {
+            y = y.mul(V::splat(2.0).sub(x.mul(y)));
+        }
+        y
     }
-    y
 }
 
 /// x^(13/64) (≈ x^(1/5)) by square roots: the initial step's power.
@@ -319,12 +355,12 @@ struct Kernel<const N: usize, const L: usize, S> {
     v0: [[f64; L]; N],
     a0: [[f64; L]; N],
     /// Stage derivatives: `kw[s]` is w′ (the stage velocity), `kv[s]` v′; stage 0 is f at
-    /// the step's start (first same as last).
+    /// the step's start (first same as last). Stages 1–4 live in registers only; 5 and 6
+    /// are stored for Hairer's stiffness estimate.
     kw: [[[f64; L]; N]; 7],
     kv: [[[f64; L]; N]; 7],
-    /// The stage state, ending as the step's proposed end.
+    /// The stage state, for a surface's gradient (not kept on a diagonal surface).
     yw: [[f64; L]; N],
-    yv: [[f64; L]; N],
     /// The state of stage 5 (at c = 1), for Hairer's stiffness estimate.
     sw: [[f64; L]; N],
     sv: [[f64; L]; N],
@@ -338,14 +374,15 @@ struct Kernel<const N: usize, const L: usize, S> {
     /// The step size of the last attempt (`h` then holds the next one).
     taken: [f64; L],
     /// log₂ fac_old² of the controller (err² of the last accepted step, floored), and
-    /// whether the last attempt was rejected.
+    /// the lanes whose last attempt was rejected (bit l: lane l).
     old: [f64; L],
-    rejected: [bool; L],
-    /// The attempt ends at t_end.
-    last: [bool; L],
+    rejected: u64,
+    /// The lanes whose attempt ends at t_end.
+    last: u64,
     attempts: [u64; L],
     accepted: [u64; L],
-    active: [bool; L],
+    /// The lanes with a run.
+    active: u64,
     /// 1/m, μ/m, m, and the envelope's cross weight c.
     inv_m: [f64; L],
     damp: [f64; L],
@@ -390,7 +427,6 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
             kw: [zero; 7],
             kv: [zero; 7],
             yw: zero,
-            yv: zero,
             sw: zero,
             sv: zero,
             g: zero,
@@ -400,11 +436,11 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
             h: [0.0; L],
             taken: [0.0; L],
             old: [0.0; L],
-            rejected: [false; L],
-            last: [false; L],
+            rejected: 0,
+            last: 0,
             attempts: [0; L],
             accepted: [0; L],
-            active: [false; L],
+            active: 0,
             inv_m: [0.0; L],
             damp: [0.0; L],
             mass: [0.0; L],
@@ -432,27 +468,36 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
     }
 
     /// One attempted step in every busy lane, or (when some lane cannot attempt one) the
-    /// lanes that cannot.
+    /// lanes that cannot: blocks of G groups of `V`'s lanes, each block's step in
+    /// registers (small enough for the compiler to keep there).
     #[inline(always)]
-    fn advance<const SCREEN: bool>(&mut self) -> Masks {
+    unsafe fn advance<const SCREEN: bool, V: Vector, const G: usize>(&mut self) -> Masks {
         let events = self.precheck();
         if events != 0 {
             return Masks { events, fire: 0 };
         }
-        self.prepare();
-        self.stage::<1>();
-        self.stage::<2>();
-        self.stage::<3>();
-        self.stage::<4>();
-        self.stage::<5>();
-        self.stage::<6>();
-        let err2 = self.error2();
-        let accept = self.control(&err2);
-        self.commit(&accept);
-        Masks {
-            events: 0,
-            fire: if SCREEN { self.screen(&accept) } else { 0 },
+        for l in 0..L {
+            self.attempts[l] += self.active >> l & 1;
         }
+        let (mut accept, mut fire, mut last) = (0, 0, 0);
+        for base in (0..L).step_by(G * V::WIDTH) {
+            // SAFETY: the caller runs on `V`'s extension.
+            unsafe {
+                let (ok, r) = self.attempt::<V, G>(base);
+                (accept, last) = (accept | ok, last | r.last);
+                if SCREEN {
+                    let seen = self.screen(&r, ok);
+                    if seen != 0 {
+                        self.keep(&r);
+                    }
+                    fire |= seen;
+                }
+            }
+        }
+        self.last = last;
+        // The rejected lanes: those active that did not accept; idle ones keep theirs.
+        self.rejected = (self.active & !accept) | (self.rejected & !self.active);
+        Masks { events: 0, fire }
     }
 
     /// Lanes out of budget or whose step underflows (`ode_solvers`' tests, in its order).
@@ -462,64 +507,83 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
         for l in 0..L {
             let spent = self.attempts[l] > self.max_attempts[l];
             let underflow = 0.1 * self.h[l].abs() <= f64::EPSILON * self.t[l].abs();
-            if self.active[l] & (spent | underflow) {
-                mask |= 1 << l;
-            }
+            mask |= u64::from(spent | underflow) << l;
         }
-        mask
+        mask & self.active
     }
 
-    /// The last step lands on t_end.
+    /// One attempted step in the block of lanes from `base`, held in `V`'s registers with
+    /// its G groups interleaved (plain lane arrays come out of the compiler stored and
+    /// reloaded between stages, and as masked stores that the next step's loads wait for):
+    /// the last step lands on t_end, six stages, the error norm, the controller, and the
+    /// accepted lanes' move to the step's end. Returns the accepted lanes and the registers.
     #[inline(always)]
-    fn prepare(&mut self) {
-        for l in 0..L {
-            let last = self.t[l] + 1.01 * self.h[l] - self.t_end > 0.0;
-            self.last[l] = last;
-            if last {
-                self.h[l] = self.t_end - self.t[l];
-            }
-            self.attempts[l] += u64::from(self.active[l]);
+    unsafe fn attempt<V: Vector, const G: usize>(&mut self, base: usize) -> (u64, Regs<V, N, G>) {
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            let mut r = Regs::<V, N, G>::load(self, base);
+            self.stage::<V, G, 1>(&mut r);
+            self.stage::<V, G, 2>(&mut r);
+            self.stage::<V, G, 3>(&mut r);
+            self.stage::<V, G, 4>(&mut r);
+            self.stage::<V, G, 5>(&mut r);
+            self.stage::<V, G, 6>(&mut r);
+            let err2 = self.error2(&r);
+            let accept = self.control(&mut r, &err2);
+            self.commit(&r, accept);
+            (accept, r)
         }
     }
 
     /// Stage `S_`: `y = y0 + h Σ_j A[S_][j] k_j`, then `k_S = f(y)` (at S_ = 6, the step's
     /// end and its first-same-as-last derivative).
     #[inline(always)]
-    fn stage<const S_: usize>(&mut self) {
-        for i in 0..N {
-            for l in 0..L {
-                let (mut sw, mut sv) = (0.0, 0.0);
-                for j in 0..S_ {
-                    let a = A[S_][j];
-                    if a != 0.0 {
-                        sw += a * self.kw[j][i][l];
-                        sv += a * self.kv[j][i][l];
+    unsafe fn stage<V: Vector, const G: usize, const S_: usize>(&mut self, r: &mut Regs<V, N, G>) {
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            for i in 0..N {
+                for j in 0..G {
+                    let (mut sw, mut sv) = (None::<V>, None::<V>);
+                    for s in 0..S_ {
+                        if A[S_][s] != 0.0 {
+                            let a = V::splat(A[S_][s]);
+                            let (tw, tv) = (a.mul(r.kw[s][i][j]), a.mul(r.kv[s][i][j]));
+                            sw = Some(sw.map_or(tw, |x| x.add(tw)));
+                            sv = Some(sv.map_or(tv, |x| x.add(tv)));
+                        }
+                    }
+                    let (sw, sv) = (sw.expect("a stage term"), sv.expect("a stage term"));
+                    r.yw[i][j] = r.w[i][j].add(r.h[j].mul(sw));
+                    r.yv[i][j] = r.v[i][j].add(r.h[j].mul(sv));
+                }
+            }
+            if S_ == 5 {
+                (r.sw, r.sv) = (r.yw, r.yv);
+            }
+            let m = *self.surface.minimum();
+            let diagonal = self.surface.diagonal().is_some();
+            if !diagonal {
+                for i in 0..N {
+                    for j in 0..G {
+                        r.yw[i][j].store(&mut self.yw[i][r.base + j * V::WIDTH..]);
                     }
                 }
-                self.yw[i][l] = self.w[i][l] + self.h[l] * sw;
-                self.yv[i][l] = self.v[i][l] + self.h[l] * sv;
+                let lanes = r.base..r.base + G * V::WIDTH;
+                self.surface.gradient(&self.yw, &mut self.g, lanes);
             }
-        }
-        if S_ == 5 {
-            (self.sw, self.sv) = (self.yw, self.yv);
-        }
-        if self.surface.diagonal().is_some() {
-            let m = *self.surface.minimum();
             for i in 0..N {
-                for l in 0..L {
-                    self.kw[S_][i][l] = self.yv[i][l];
-                    let x = self.yw[i][l] - m[i];
-                    self.kv[S_][i][l] = self.scale[i][l] * x - self.damp[l] * self.yv[i][l];
+                for j in 0..G {
+                    r.kw[S_][i][j] = r.yv[i][j];
+                    let damped = r.damp[j].mul(r.yv[i][j]);
+                    r.kv[S_][i][j] = if diagonal {
+                        let x = r.yw[i][j].sub(V::splat(m[i]));
+                        r.scale[i][j].mul(x).sub(damped)
+                    } else {
+                        // `Rhs::eval`'s acceleration: −∇E/m − (μ/m) v.
+                        let g = V::load(&self.g[i][r.base + j * V::WIDTH..]);
+                        g.mul(V::splat(-1.0)).mul(r.inv_m[j]).sub(damped)
+                    };
                 }
-            }
-            return;
-        }
-        self.surface.gradient(&self.yw, &mut self.g);
-        for i in 0..N {
-            for l in 0..L {
-                self.kw[S_][i][l] = self.yv[i][l];
-                // `Rhs::eval`'s acceleration: −∇E/m − (μ/m) v.
-                self.kv[S_][i][l] = -self.g[i][l] * self.inv_m[l] - self.damp[l] * self.yv[i][l];
             }
         }
     }
@@ -528,181 +592,302 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
     /// e = h Σ (b − b̂)_j k_j and sc_i = atol + rtol·max(|y0_i|, |y1_i|); 1/sc_i by
     /// [`recip_approx`], so no lane waits on a divider.
     #[inline(always)]
-    fn error2(&self) -> [f64; L] {
+    unsafe fn error2<V: Vector, const G: usize>(&self, r: &Regs<V, N, G>) -> [V; G] {
         let e = error_weights();
-        let mut sum = [0.0; L];
-        for (k, y, y1) in [(&self.kw, &self.w, &self.yw), (&self.kv, &self.v, &self.yv)] {
-            for i in 0..N {
-                for l in 0..L {
-                    let mut s = 0.0;
-                    for j in 0..7 {
-                        if e[j] != 0.0 {
-                            s += e[j] * k[j][i][l];
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            let (atol, rtol) = (V::splat(self.atol), V::splat(self.rtol));
+            let mut sum = [None::<V>; G];
+            for (k, y, y1) in [(&r.kw, &r.w, &r.yw), (&r.kv, &r.v, &r.yv)] {
+                for i in 0..N {
+                    for j in 0..G {
+                        let mut s = None::<V>;
+                        for (st, e) in e.iter().enumerate() {
+                            if *e != 0.0 {
+                                let term = V::splat(*e).mul(k[st][i][j]);
+                                s = Some(s.map_or(term, |x| x.add(term)));
+                            }
                         }
+                        let est = s.expect("an error term").mul(r.h[j]);
+                        let sc = atol.add(y[i][j].abs().max(y1[i][j].abs()).mul(rtol));
+                        let q = est.mul(recip_approx(sc));
+                        let q2 = q.mul(q);
+                        sum[j] = Some(sum[j].map_or(q2, |x| x.add(q2)));
                     }
-                    let est = s * self.h[l];
-                    let sc = self.atol + y[i][l].abs().max(y1[i][l].abs()) * self.rtol;
-                    let r = est * recip_approx(sc);
-                    sum[l] += r * r;
                 }
             }
+            let inv_dim = V::splat(1.0 / (2 * N) as f64);
+            let mut err2 = [V::splat(0.0); G];
+            for j in 0..G {
+                err2[j] = sum[j].expect("a state").mul(inv_dim);
+            }
+            err2
         }
-        let inv_dim = 1.0 / (2 * N) as f64;
-        let mut err2 = [0.0; L];
-        for l in 0..L {
-            err2[l] = sum[l] * inv_dim;
-        }
-        err2
     }
 
     /// Hairer's PI controller (`ode_solvers`' `Controller::accept`) on log₂ err²: accepts
     /// where err ≤ 1 and sets each lane's next step size, h·clamp(0.9·err^−0.17·
     /// fac_old^0.04, 0.2, 10) after an accepted step, h·max(0.2, 0.9·err^−0.17) after a
-    /// rejected one — one [`log2_approx`] and one [`exp2_approx`], no division.
+    /// rejected one — one [`log2_approx`] and one [`exp2_approx`], no division. Returns
+    /// the accepted lanes.
     #[inline(always)]
-    fn control(&mut self, err2: &[f64; L]) -> [bool; L] {
+    unsafe fn control<V: Vector, const G: usize>(
+        &mut self,
+        r: &mut Regs<V, N, G>,
+        err2: &[V; G],
+    ) -> u64 {
         // Exponents past log₂(0.2/0.9) = −2.17 and log₂(10/0.9) = 3.47 clamp the factor
         // anyway (and keep 2^x finite); literals, not a libm call.
         let (lo, hi) = (-2.18, 3.49);
-        let mut accept = [false; L];
-        for l in 0..L {
-            let (q, h, active) = (err2[l], self.h[l], self.active[l]);
-            let lq = log2_approx(q);
-            let ok = (q <= 1.0) & active;
-            let x = if ok {
-                BETA * self.old[l] - ALPHA * lq
-            } else {
-                -ALPHA * lq
-            };
-            let fac = (SAFETY * exp2_approx(x.max(lo).min(hi))).max(FAC_MIN);
-            // Accepted: the PI step, at most h_max = t_end, and no growth right after a
-            // rejection. Rejected: the elementary step.
-            let grown = (h * fac.min(FAC_MAX)).min(self.t_end);
-            let grown = if self.rejected[l] {
-                grown.min(h)
-            } else {
-                grown
-            };
-            self.taken[l] = h;
-            self.h[l] = if ok {
-                grown
-            } else if active {
-                h * fac.min(SAFETY)
-            } else {
-                h
-            };
-            self.old[l] = if ok { lq.max(OLD_FLOOR) } else { self.old[l] };
-            self.rejected[l] = if active { !ok } else { self.rejected[l] };
-            accept[l] = ok;
+        let mut accept = 0u64;
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            for j in 0..G {
+                let (q, h, active) = (err2[j], r.h[j], r.active[j]);
+                let lq = log2_approx(q);
+                let ok = V::and(q.le_mask(V::splat(1.0)), active);
+                let pi = V::splat(BETA).mul(r.old[j]).sub(V::splat(ALPHA).mul(lq));
+                let x = V::blend(ok, pi, V::splat(-ALPHA).mul(lq));
+                let x = x.max(V::splat(lo)).min(V::splat(hi));
+                let fac = V::splat(SAFETY).mul(exp2_approx(x)).max(V::splat(FAC_MIN));
+                // Accepted: the PI step, at most h_max = t_end, and no growth right after
+                // a rejection. Rejected: the elementary step.
+                let grown = h.mul(fac.min(V::splat(FAC_MAX))).min(V::splat(self.t_end));
+                let grown = V::blend(r.rejected[j], grown.min(h), grown);
+                let shrunk = V::blend(active, h.mul(fac.min(V::splat(SAFETY))), h);
+                r.taken[j] = h;
+                r.h[j] = V::blend(ok, grown, shrunk);
+                r.old[j] = V::blend(ok, lq.max(V::splat(OLD_FLOOR)), r.old[j]);
+                accept |= u64::from(V::bits_of(ok)) << (r.base + j * V::WIDTH);
+            }
         }
         accept
     }
 
-    /// Accepted lanes move to the step's end (keeping its start for the watcher).
+    /// The registers back into the lane arrays, the accepted lanes moved to the step's end
+    /// (their start is kept by [`Self::keep`] when the watcher sees them). Whole stores of
+    /// blends: the next step's loads of a masked store's lanes would wait for it to reach
+    /// the cache.
     #[inline(always)]
-    fn commit(&mut self, accept: &[bool; L]) {
-        for i in 0..N {
-            for l in 0..L {
-                if accept[l] {
-                    self.w0[i][l] = self.w[i][l];
-                    self.v0[i][l] = self.v[i][l];
-                    self.a0[i][l] = self.kv[0][i][l];
-                    self.w[i][l] = self.yw[i][l];
-                    self.v[i][l] = self.yv[i][l];
-                    self.kw[0][i][l] = self.kw[6][i][l];
-                    self.kv[0][i][l] = self.kv[6][i][l];
+    unsafe fn commit<V: Vector, const G: usize>(&mut self, r: &Regs<V, N, G>, accept: u64) {
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            for j in 0..G {
+                let at = r.base + j * V::WIDTH;
+                let ok = V::mask_of((accept >> at) as u32);
+                for i in 0..N {
+                    V::blend(ok, r.yw[i][j], r.w[i][j]).store(&mut self.w[i][at..]);
+                    V::blend(ok, r.yv[i][j], r.v[i][j]).store(&mut self.v[i][at..]);
+                    V::blend(ok, r.kw[6][i][j], r.kw[0][i][j]).store(&mut self.kw[0][i][at..]);
+                    V::blend(ok, r.kv[6][i][j], r.kv[0][i][j]).store(&mut self.kv[0][i][at..]);
                 }
+                // (t + 0 is t: t ≥ 0.)
+                r.t[j]
+                    .add(V::blend(ok, r.taken[j], V::splat(0.0)))
+                    .store(&mut self.t[at..]);
+                r.h[j].store(&mut self.h[at..]);
+                r.old[j].store(&mut self.old[at..]);
             }
         }
-        for l in 0..L {
-            if accept[l] {
-                self.t0[l] = self.t[l];
-                self.t[l] += self.taken[l];
-                self.accepted[l] += 1;
+        for l in r.base..r.base + G * V::WIDTH {
+            self.accepted[l] += accept >> l & 1;
+        }
+    }
+
+    /// What the watcher reads of the block's lanes it sees (accepted in this attempt): the
+    /// step's start, its size, and the stiffness estimate's last two stages and stage 5's
+    /// state. Stored only for a block with such a lane.
+    #[inline(always)]
+    unsafe fn keep<V: Vector, const G: usize>(&mut self, r: &Regs<V, N, G>) {
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            for j in 0..G {
+                let at = r.base + j * V::WIDTH;
+                for i in 0..N {
+                    r.w[i][j].store(&mut self.w0[i][at..]);
+                    r.v[i][j].store(&mut self.v0[i][at..]);
+                    r.kv[0][i][j].store(&mut self.a0[i][at..]);
+                    for s in [5, 6] {
+                        r.kw[s][i][j].store(&mut self.kw[s][i][at..]);
+                        r.kv[s][i][j].store(&mut self.kv[s][i][at..]);
+                    }
+                    r.sw[i][j].store(&mut self.sw[i][at..]);
+                    r.sv[i][j].store(&mut self.sv[i][at..]);
+                }
+                r.t[j].store(&mut self.t0[at..]);
+                r.taken[j].store(&mut self.taken[at..]);
             }
         }
     }
 
-    /// The accepted steps the watcher must see: the last one, an observer's time, a
-    /// non-finite or far state, a rate-meter sample, or an interpolant that may enter the
-    /// criterion's ball.
+    /// The accepted lanes the watcher must see: the last step, an observer's time, a
+    /// non-finite or far state, a rate-meter sample, an interpolant that may enter the
+    /// criterion's ball, a stiffness test. From the registers: the step's start and end.
     #[inline(always)]
-    // `!(d2 <= div2)` as `StopRule::diverged`: NaN counts.
-    #[allow(clippy::neg_cmp_op_on_partial_ord)]
-    fn screen(&mut self, accept: &[bool; L]) -> u64 {
-        let m = *self.surface.minimum();
-        // `g` still holds stage 6's ∇E at the step's end, which an accepted lane's w now is
-        // (bit for bit): no second evaluation (a diagonal surface's is two products).
-        // Rejected lanes are masked out below.
-        let diagonal = self.surface.diagonal();
-        let (mut kinetic, mut curvature, mut along) = ([0.0; L], [0.0; L], [0.0; L]);
-        let (mut d2, mut finite) = ([0.0; L], [0.0; L]);
-        for i in 0..N {
-            for l in 0..L {
-                let x = self.w[i][l] - m[i];
-                let v = self.v[i][l];
-                let g = diagonal.map_or(self.g[i][l], |d| d[i] * x);
-                kinetic[l] += v * v;
-                curvature[l] += x * g;
-                along[l] += v * x;
-                d2[l] += x * x;
-                finite[l] += self.w[i][l] + v + self.kv[0][i][l];
+    unsafe fn screen<V: Vector, const G: usize>(&self, r: &Regs<V, N, G>, accept: u64) -> u64 {
+        let (m, diagonal) = (*self.surface.minimum(), self.surface.diagonal());
+        let mut any = r.last;
+        for l in r.base..r.base + G * V::WIDTH {
+            any |= u64::from(self.accepted[l] >= self.stiff_at[l]) << l;
+        }
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            let zero = V::splat(0.0);
+            let margin = V::splat(1.0 + 1e-9);
+            for j in 0..G {
+                let at = r.base + j * V::WIDTH;
+                let (mut kinetic, mut curvature, mut along) = (zero, zero, zero);
+                let (mut d2, mut finite) = (zero, zero);
+                for i in 0..N {
+                    let x = r.yw[i][j].sub(V::splat(m[i]));
+                    let v = r.yv[i][j];
+                    // ∇E at the step's end: stage 6's, whose state the end is (bit for bit).
+                    let grad = match diagonal {
+                        Some(d) => V::splat(d[i]).mul(x),
+                        None => V::load(&self.g[i][at..]),
+                    };
+                    kinetic = kinetic.add(v.mul(v));
+                    curvature = curvature.add(x.mul(grad));
+                    along = along.add(v.mul(x));
+                    d2 = d2.add(x.mul(x));
+                    finite = finite.add(r.yw[i][j].add(v).add(r.kv[6][i][j]));
+                }
+                let q = V::load(&self.mass[at..])
+                    .mul(kinetic)
+                    .add(curvature)
+                    .add(V::load(&self.cross[at..]).mul(along));
+                let t = r.t[j].add(r.taken[j]);
+                let gap2 = self.gap2(r, j, t);
+                let observe = V::load(&self.observe_next[at..]).le_mask(t);
+                let lane = V::bits_of(observe)
+                    | finite.abs().not_le(V::splat(f64::MAX))
+                    | d2.not_le(V::splat(self.div2))
+                    | q.lt(V::load(&self.rate_next[at..]).mul(margin))
+                    | gap2.lt(V::load(&self.ball[at..]).mul(margin));
+                any |= u64::from(lane) << at;
             }
         }
-        let gap2 = self.gap2();
-        let mut mask = 0u64;
-        for l in 0..L {
-            let q = self.mass[l] * kinetic[l] + curvature[l] + self.cross[l] * along[l];
-            let any = self.last[l]
-                | (self.t[l] >= self.observe_next[l])
-                | !finite[l].is_finite()
-                | !(d2[l] <= self.div2)
-                | (q < self.rate_next[l] * (1.0 + 1e-9))
-                | (gap2[l] < self.ball[l] * (1.0 + 1e-9))
-                | (self.accepted[l] >= self.stiff_at[l]);
-            if accept[l] & any {
-                mask |= 1 << l;
-            }
-        }
-        mask
+        accept & any
     }
 
-    /// The distance² from w* to the box of the step's quintic Hermite control points, per
-    /// lane: `Hermite::set_hermite`'s own arithmetic.
+    /// The distance² from w* to the box of the step's quintic Hermite control points in
+    /// group `j`, ending at `t`: `Hermite::set_hermite`'s own arithmetic.
     #[inline(always)]
-    fn gap2(&self) -> [f64; L] {
+    unsafe fn gap2<V: Vector, const G: usize>(&self, r: &Regs<V, N, G>, j: usize, t: V) -> V {
         let m = *self.surface.minimum();
-        let mut gap2 = [0.0; L];
-        for i in 0..N {
-            for l in 0..L {
-                let h = self.t[l] - self.t0[l];
-                let (h1, h2) = (h * 0.2, h * h * 0.05);
-                let (x0, d0, a0) = (self.w0[i][l], self.v0[i][l], self.a0[i][l]);
-                let (x1, d1, a1) = (self.w[i][l], self.v[i][l], self.kv[0][i][l]);
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            let zero = V::splat(0.0);
+            let h = t.sub(r.t[j]);
+            let (h1, h2) = (h.mul(V::splat(0.2)), h.mul(h).mul(V::splat(0.05)));
+            let twice = V::splat(2.0).mul(h1);
+            let mut gap2 = zero;
+            for i in 0..N {
+                let (x0, d0, a0) = (r.w[i][j], r.v[i][j], r.kv[0][i][j]);
+                let (x1, d1, a1) = (r.yw[i][j], r.yv[i][j], r.kv[6][i][j]);
                 let b = [
-                    x0,
-                    x0 + h1 * d0,
-                    x0 + 2.0 * h1 * d0 + h2 * a0,
-                    x1 - 2.0 * h1 * d1 + h2 * a1,
-                    x1 - h1 * d1,
+                    x0.add(h1.mul(d0)),
+                    x0.add(twice.mul(d0)).add(h2.mul(a0)),
+                    x1.sub(twice.mul(d1)).add(h2.mul(a1)),
+                    x1.sub(h1.mul(d1)),
                     x1,
                 ];
-                let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-                for v in b {
-                    lo = lo.min(v - m[i]);
-                    hi = hi.max(v - m[i]);
+                let (mut lo, mut hi) = (x0, x0);
+                for p in b {
+                    (lo, hi) = (lo.min(p), hi.max(p));
                 }
-                let d = if lo > 0.0 {
-                    lo
-                } else if hi < 0.0 {
-                    -hi
-                } else {
-                    0.0
-                };
-                gap2[l] += d * d;
+                // Rounding is monotone: fl(min b − m) = min fl(b − m), the watcher's value.
+                let (lo, hi) = (lo.sub(V::splat(m[i])), hi.sub(V::splat(m[i])));
+                let d = V::blend(
+                    zero.lt_mask(lo),
+                    lo,
+                    V::blend(hi.lt_mask(zero), zero.sub(hi), zero),
+                );
+                gap2 = gap2.add(d.mul(d));
             }
+            gap2
         }
-        gap2
+    }
+}
+
+/// One attempt's block of lanes in registers of `V`: the state at the step's start, the
+/// stages, the stage state, the step and the controller (group j: lanes `base + j·WIDTH`
+/// on).
+struct Regs<V: Vector, const N: usize, const G: usize> {
+    base: usize,
+    w: [[V; G]; N],
+    v: [[V; G]; N],
+    kw: [[[V; G]; N]; 7],
+    kv: [[[V; G]; N]; 7],
+    yw: [[V; G]; N],
+    yv: [[V; G]; N],
+    sw: [[V; G]; N],
+    sv: [[V; G]; N],
+    scale: [[V; G]; N],
+    damp: [V; G],
+    inv_m: [V; G],
+    t: [V; G],
+    h: [V; G],
+    taken: [V; G],
+    old: [V; G],
+    active: [V::Mask; G],
+    rejected: [V::Mask; G],
+    /// The block's lanes whose step is cut to end at t_end.
+    last: u64,
+}
+
+impl<V: Vector, const N: usize, const G: usize> Regs<V, N, G> {
+    /// The block's state from the kernel, with the last step of each lane cut to end at
+    /// t_end.
+    #[inline(always)]
+    unsafe fn load<S: Surface<N>, const L: usize>(k: &Kernel<N, L, S>, base: usize) -> Self {
+        // SAFETY: the caller runs on `V`'s extension.
+        unsafe {
+            let zero = V::splat(0.0);
+            let (none, state) = (V::mask_of(0), [[zero; G]; N]);
+            let mut r = Regs {
+                base,
+                w: state,
+                v: state,
+                kw: [state; 7],
+                kv: [state; 7],
+                yw: state,
+                yv: state,
+                sw: state,
+                sv: state,
+                scale: state,
+                damp: [zero; G],
+                inv_m: [zero; G],
+                t: [zero; G],
+                h: [zero; G],
+                taken: [zero; G],
+                old: [zero; G],
+                active: [none; G],
+                rejected: [none; G],
+                last: 0,
+            };
+            let t_end = V::splat(k.t_end);
+            for j in 0..G {
+                let at = base + j * V::WIDTH;
+                for i in 0..N {
+                    r.w[i][j] = V::load(&k.w[i][at..]);
+                    r.v[i][j] = V::load(&k.v[i][at..]);
+                    r.kw[0][i][j] = V::load(&k.kw[0][i][at..]);
+                    r.kv[0][i][j] = V::load(&k.kv[0][i][at..]);
+                    r.scale[i][j] = V::load(&k.scale[i][at..]);
+                }
+                r.damp[j] = V::load(&k.damp[at..]);
+                r.inv_m[j] = V::load(&k.inv_m[at..]);
+                r.old[j] = V::load(&k.old[at..]);
+                r.active[j] = V::mask_of((k.active >> at) as u32);
+                r.rejected[j] = V::mask_of((k.rejected >> at) as u32);
+                let (t, h) = (V::load(&k.t[at..]), V::load(&k.h[at..]));
+                let ends = zero.lt_mask(t.add(V::splat(1.01).mul(h)).sub(t_end));
+                (r.t[j], r.h[j]) = (t, V::blend(ends, t_end.sub(t), h));
+                r.last |= u64::from(V::bits_of(ends)) << at;
+            }
+            r
+        }
     }
 }
 
@@ -716,8 +901,19 @@ fn advance<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
         isa,
         [const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool],
         [N, L, S, SCREEN],
+        V,
         fn(kernel: &mut Kernel<N, L, S>) -> Masks {
-            kernel.advance::<SCREEN>()
+            // SAFETY: `V` is this copy's vector type. Two groups of it interleave (the
+            // stages' latency hidden, the registers still enough); a lane count that is not
+            // a multiple of two groups (tests' 1 and 3) takes one lane at a time, the same
+            // operations.
+            unsafe {
+                if L.is_multiple_of(2 * V::WIDTH) {
+                    kernel.advance::<SCREEN, V, 2>()
+                } else {
+                    kernel.advance::<SCREEN, f64, 1>()
+                }
+            }
         }
     )
 }
@@ -739,7 +935,7 @@ pub fn bench_kernel(isa: Isa, screen: bool, particles: &[(f64, f64)], attempts: 
     k.w = [[1.0; LANES]; 2];
     k.h = [1e-3; LANES];
     k.old = [OLD_FLOOR; LANES];
-    k.active = [true; LANES];
+    k.active = u64::MAX >> (64 - LANES);
     k.ball = [f64::NEG_INFINITY; LANES];
     k.rate_next = [f64::NEG_INFINITY; LANES];
     k.observe_next = [f64::INFINITY; LANES];
@@ -893,7 +1089,8 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
         for i in 0..N {
             (k.w[i][l], k.v[i][l], k.kw[0][i][l], k.kv[0][i][l]) = (m[i], 0.0, 0.0, 0.0);
         }
-        (k.t[l], k.h[l], k.active[l]) = (0.0, 1.0, false);
+        (k.t[l], k.h[l]) = (0.0, 1.0);
+        k.active &= !(1 << l);
         (k.inv_m[l], k.damp[l], k.mass[l], k.cross[l]) = (1.0, 1.0, 1.0, 0.0);
     }
 
@@ -921,7 +1118,9 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
             (k.kw[0][i][l], k.kv[0][i][l]) = (f0[i], f0[N + i]);
         }
         (k.t[l], k.h[l], k.old[l]) = (0.0, h, OLD_FLOOR);
-        (k.rejected[l], k.last[l], k.active[l]) = (false, false, true);
+        k.rejected &= !(1 << l);
+        k.last &= !(1 << l);
+        k.active |= 1 << l;
         (k.attempts[l], k.accepted[l]) = (0, 0);
         k.max_attempts[l] = u64::from(u32::try_from(run.spec.max_steps).unwrap_or(u32::MAX));
         k.set_particle(l, run.mass, run.friction);
@@ -968,7 +1167,7 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
             (y1[i], y1[N + i]) = (k.w[i][l], k.v[i][l]);
             (dy1[i], dy1[N + i]) = (k.kw[0][i][l], k.kv[0][i][l]);
         }
-        let (t0, t1, steps, last) = (k.t0[l], k.t[l], k.accepted[l], k.last[l]);
+        let (t0, t1, steps, last) = (k.t0[l], k.t[l], k.accepted[l], k.last >> l & 1 != 0);
         let run = &self.runs[self.jobs[l]];
         let rhs = Rhs::new(run, run.potential);
         let d = 2 * N;
@@ -1089,7 +1288,7 @@ impl<'a, 'r, const N: usize, const L: usize, S: Surface<N>, O: ContinuousObserve
         let watch = self.watches[l].take().expect("a busy lane");
         let evaluations = self.evals[l] + 6 * self.kernel.attempts[l];
         self.reports[self.jobs[l]] = Some(watch.report(evaluations, self.solvers[l]));
-        self.kernel.active[l] = false;
+        self.kernel.active &= !(1 << l);
         self.busy -= 1;
     }
 }
@@ -1159,6 +1358,10 @@ mod tests {
     /// relative, 1/x within 10⁻⁵ relative; and the special inputs it must survive.
     #[test]
     fn controller_arithmetic_is_within_its_bounds() {
+        // SAFETY: plain f64 runs everywhere.
+        let log2_approx = |x: f64| unsafe { log2_approx::<f64>(x) };
+        let exp2_approx = |x: f64| unsafe { exp2_approx::<f64>(x) };
+        let recip_approx = |x: f64| unsafe { recip_approx::<f64>(x) };
         let mut x = 1e-300;
         while x < 1e300 {
             for f in [1.0, 1.234_567, 1.5, 1.999_999] {

@@ -158,6 +158,40 @@ pub(crate) unsafe trait Vector: Copy {
     unsafe fn not_le(self, o: Self) -> u32;
     /// Lane l of `a` where bit l of `bits` is set, else of `b`.
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self;
+    /// A lane mask in the extension's own form (a register of all-ones lanes, AVX-512's
+    /// mask register, a `bool`), so that a comparison feeds a blend without a trip
+    /// through bits.
+    type Mask: Copy;
+    /// Where `self <= o` (false where either is NaN).
+    unsafe fn le_mask(self, o: Self) -> Self::Mask;
+    /// Where `self < o` (false where either is NaN).
+    unsafe fn lt_mask(self, o: Self) -> Self::Mask;
+    /// The mask of bit l of `bits` in lane l.
+    unsafe fn mask_of(bits: u32) -> Self::Mask;
+    /// Bit l set where lane l of `m` is.
+    unsafe fn bits_of(m: Self::Mask) -> u32;
+    /// `a & b`.
+    unsafe fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// Lane l of `a` where lane l of `m` is set, else of `b`.
+    unsafe fn blend(m: Self::Mask, a: Self, b: Self) -> Self;
+    /// `if self < o { self } else { o }`: one instruction (x86's `min`), where `f64::min`'s
+    /// NaN rule takes three.
+    unsafe fn min(self, o: Self) -> Self;
+    /// `if self > o { self } else { o }` (x86's `max`).
+    unsafe fn max(self, o: Self) -> Self;
+    /// |self| (the sign bit cleared).
+    unsafe fn abs(self) -> Self;
+    /// The float with bits `0x4330_0000_0000_0000 | (self.to_bits() >> 52)`: 2⁵² plus the
+    /// sign and biased exponent, exactly.
+    unsafe fn exponent_field(self) -> Self;
+    /// The float with bits `(self.to_bits() & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000`:
+    /// the mantissa as a number in [1, 2).
+    unsafe fn mantissa_field(self) -> Self;
+    /// The float with bits `c.wrapping_sub(self.to_bits())`.
+    unsafe fn bits_from(self, c: u64) -> Self;
+    /// The float with bits `self.to_bits() + ((r.to_bits() − base.to_bits()) << 52)`
+    /// (wrapping): `self` scaled by 2ⁿ, n the integer `r` holds above `base`.
+    unsafe fn scale_by(self, r: Self, base: Self) -> Self;
 }
 
 /// One lane: the plain fallback.
@@ -201,7 +235,68 @@ unsafe impl Vector for f64 {
     unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
         if bits & 1 != 0 { a } else { b }
     }
+    type Mask = bool;
+    #[inline(always)]
+    unsafe fn le_mask(self, o: Self) -> bool {
+        self <= o
+    }
+    #[inline(always)]
+    unsafe fn lt_mask(self, o: Self) -> bool {
+        self < o
+    }
+    #[inline(always)]
+    unsafe fn mask_of(bits: u32) -> bool {
+        bits & 1 != 0
+    }
+    #[inline(always)]
+    unsafe fn bits_of(m: bool) -> u32 {
+        u32::from(m)
+    }
+    #[inline(always)]
+    unsafe fn and(a: bool, b: bool) -> bool {
+        a & b
+    }
+    #[inline(always)]
+    unsafe fn blend(m: bool, a: Self, b: Self) -> Self {
+        if m { a } else { b }
+    }
+    #[inline(always)]
+    unsafe fn min(self, o: Self) -> Self {
+        if self < o { self } else { o }
+    }
+    #[inline(always)]
+    unsafe fn max(self, o: Self) -> Self {
+        if self > o { self } else { o }
+    }
+    #[inline(always)]
+    unsafe fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    unsafe fn exponent_field(self) -> Self {
+        f64::from_bits(EXPONENT_BASE | (self.to_bits() >> 52))
+    }
+    #[inline(always)]
+    unsafe fn mantissa_field(self) -> Self {
+        f64::from_bits((self.to_bits() & MANTISSA) | ONE_BITS)
+    }
+    #[inline(always)]
+    unsafe fn bits_from(self, c: u64) -> Self {
+        f64::from_bits(c.wrapping_sub(self.to_bits()))
+    }
+    #[inline(always)]
+    unsafe fn scale_by(self, r: Self, base: Self) -> Self {
+        let n = r.to_bits().wrapping_sub(base.to_bits());
+        f64::from_bits(self.to_bits().wrapping_add(n << 52))
+    }
 }
+
+/// The bits [`Vector::exponent_field`] sets: 2⁵²'s.
+const EXPONENT_BASE: u64 = 0x4330_0000_0000_0000;
+/// The mantissa's bits.
+const MANTISSA: u64 = 0x000F_FFFF_FFFF_FFFF;
+/// 1.0's bits.
+const ONE_BITS: u64 = 0x3FF0_0000_0000_0000;
 
 /// The baseline's [`Vector`]: SSE2's two lanes on x86-64, one lane elsewhere.
 #[cfg(target_arch = "x86_64")]
@@ -215,7 +310,12 @@ pub(crate) type BaselineVector = f64;
 macro_rules! x86_vector {
     ($name:ident, $reg:ty, $width:expr, $doc:literal, load $load:ident, store $store:ident,
      splat $splat:ident, add $add:ident, sub $sub:ident, mul $mul:ident,
-     lt $lt:expr, not_le $nle:expr, select $sel:expr) => {
+     lt $lt:expr, not_le $nle:expr, select $sel:expr,
+     mask $mask:ty, le_mask $lem:expr, lt_mask $ltm:expr, mask_of $mof:expr, bits_of $bof:expr,
+     and $and:expr, blend $blend:expr, min $min:ident, max $max:ident,
+     bits $cast:ident / $uncast:ident, and_int $andi:ident,
+     or_int $ori:ident, srl $srl:ident, sll $sll:ident, add_int $addi:ident,
+     sub_int $subi:ident, splat_int $spliti:ident) => {
         #[doc = $doc]
         #[derive(Clone, Copy)]
         pub(crate) struct $name($reg);
@@ -270,6 +370,96 @@ macro_rules! x86_vector {
                 // SAFETY: the trait's contract.
                 unsafe { $name(($sel)(bits, a.0, b.0)) }
             }
+            type Mask = $mask;
+            #[inline(always)]
+            unsafe fn le_mask(self, o: Self) -> $mask {
+                // SAFETY: the trait's contract.
+                unsafe { ($lem)(self.0, o.0) }
+            }
+            #[inline(always)]
+            unsafe fn lt_mask(self, o: Self) -> $mask {
+                // SAFETY: the trait's contract.
+                unsafe { ($ltm)(self.0, o.0) }
+            }
+            #[inline(always)]
+            // AVX-512's masks are plain integers.
+            #[allow(unused_unsafe)]
+            unsafe fn mask_of(bits: u32) -> $mask {
+                // SAFETY: the trait's contract.
+                unsafe { ($mof)(bits) }
+            }
+            #[inline(always)]
+            // AVX-512's masks are plain integers.
+            #[allow(unused_unsafe)]
+            unsafe fn bits_of(m: $mask) -> u32 {
+                // SAFETY: the trait's contract.
+                unsafe { ($bof)(m) }
+            }
+            #[inline(always)]
+            // AVX-512's masks are plain integers.
+            #[allow(unused_unsafe)]
+            unsafe fn and(a: $mask, b: $mask) -> $mask {
+                // SAFETY: the trait's contract.
+                unsafe { ($and)(a, b) }
+            }
+            #[inline(always)]
+            unsafe fn blend(m: $mask, a: Self, b: Self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe { $name(($blend)(m, a.0, b.0)) }
+            }
+            #[inline(always)]
+            unsafe fn min(self, o: Self) -> Self {
+                // SAFETY: the trait's contract (x86's min is `a < b ? a : b`).
+                unsafe { $name(x86::$min(self.0, o.0)) }
+            }
+            #[inline(always)]
+            unsafe fn max(self, o: Self) -> Self {
+                // SAFETY: the trait's contract (x86's max is `a > b ? a : b`).
+                unsafe { $name(x86::$max(self.0, o.0)) }
+            }
+            #[inline(always)]
+            unsafe fn abs(self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe {
+                    let bits = x86::$cast(self.0);
+                    let mask = x86::$spliti(i64::MAX);
+                    $name(x86::$uncast(x86::$andi(bits, mask)))
+                }
+            }
+            #[inline(always)]
+            unsafe fn exponent_field(self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe {
+                    let e = x86::$srl::<52>(x86::$cast(self.0));
+                    let base = x86::$spliti(EXPONENT_BASE as i64);
+                    $name(x86::$uncast(x86::$ori(e, base)))
+                }
+            }
+            #[inline(always)]
+            unsafe fn mantissa_field(self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe {
+                    let m = x86::$andi(x86::$cast(self.0), x86::$spliti(MANTISSA as i64));
+                    $name(x86::$uncast(x86::$ori(m, x86::$spliti(ONE_BITS as i64))))
+                }
+            }
+            #[inline(always)]
+            unsafe fn bits_from(self, c: u64) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe {
+                    let c = x86::$spliti(c as i64);
+                    $name(x86::$uncast(x86::$subi(c, x86::$cast(self.0))))
+                }
+            }
+            #[inline(always)]
+            unsafe fn scale_by(self, r: Self, base: Self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe {
+                    let n = x86::$subi(x86::$cast(r.0), x86::$cast(base.0));
+                    let bits = x86::$addi(x86::$cast(self.0), x86::$sll::<52>(n));
+                    $name(x86::$uncast(bits))
+                }
+            }
         }
     };
 }
@@ -305,7 +495,18 @@ not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32,
 select |bits: u32, a, b| {
     let mask = x86::_mm_loadu_pd(LANE_MASKS[bits as usize & 3].as_ptr().cast());
     x86::_mm_or_pd(x86::_mm_and_pd(mask, a), x86::_mm_andnot_pd(mask, b))
-});
+},
+mask x86::__m128d,
+le_mask |a, b| x86::_mm_cmple_pd(a, b),
+lt_mask |a, b| x86::_mm_cmplt_pd(a, b),
+mask_of |bits: u32| x86::_mm_loadu_pd(LANE_MASKS[bits as usize & 3].as_ptr().cast()),
+bits_of |m| x86::_mm_movemask_pd(m) as u32,
+and |a, b| x86::_mm_and_pd(a, b),
+blend |m, a, b| x86::_mm_or_pd(x86::_mm_and_pd(m, a), x86::_mm_andnot_pd(m, b)),
+min _mm_min_pd, max _mm_max_pd,
+bits _mm_castpd_si128 / _mm_castsi128_pd, and_int _mm_and_si128,
+or_int _mm_or_si128, srl _mm_srli_epi64, sll _mm_slli_epi64, add_int _mm_add_epi64,
+sub_int _mm_sub_epi64, splat_int _mm_set1_epi64x);
 
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x4, x86::__m256d, 4, "AVX2: four lanes.",
@@ -316,7 +517,18 @@ not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>
 select |bits: u32, a, b| {
     let mask = x86::_mm256_loadu_pd(LANE_MASKS[bits as usize & 15].as_ptr().cast());
     x86::_mm256_blendv_pd(b, a, mask)
-});
+},
+mask x86::__m256d,
+le_mask |a, b| x86::_mm256_cmp_pd::<{ x86::_CMP_LE_OQ }>(a, b),
+lt_mask |a, b| x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b),
+mask_of |bits: u32| x86::_mm256_loadu_pd(LANE_MASKS[bits as usize & 15].as_ptr().cast()),
+bits_of |m| x86::_mm256_movemask_pd(m) as u32,
+and |a, b| x86::_mm256_and_pd(a, b),
+blend |m, a, b| x86::_mm256_blendv_pd(b, a, m),
+min _mm256_min_pd, max _mm256_max_pd,
+bits _mm256_castpd_si256 / _mm256_castsi256_pd, and_int _mm256_and_si256,
+or_int _mm256_or_si256, srl _mm256_srli_epi64, sll _mm256_slli_epi64,
+add_int _mm256_add_epi64, sub_int _mm256_sub_epi64, splat_int _mm256_set1_epi64x);
 
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
@@ -324,7 +536,18 @@ x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
     add _mm512_add_pd, sub _mm512_sub_pd, mul _mm512_mul_pd,
     lt |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LT_OQ }>(a, b)),
     not_le |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_NLE_UQ }>(a, b)),
-    select |bits: u32, a, b| x86::_mm512_mask_blend_pd(bits as u8, b, a));
+    select |bits: u32, a, b| x86::_mm512_mask_blend_pd(bits as u8, b, a),
+    mask x86::__mmask8,
+    le_mask |a, b| x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LE_OQ }>(a, b),
+    lt_mask |a, b| x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LT_OQ }>(a, b),
+    mask_of |bits: u32| bits as u8,
+    bits_of |m: u8| u32::from(m),
+    and |a: u8, b: u8| a & b,
+    blend |m, a, b| x86::_mm512_mask_blend_pd(m, b, a),
+    min _mm512_min_pd, max _mm512_max_pd,
+    bits _mm512_castpd_si512 / _mm512_castsi512_pd, and_int _mm512_and_si512,
+    or_int _mm512_or_si512, srl _mm512_srli_epi64, sll _mm512_slli_epi64,
+    add_int _mm512_add_epi64, sub_int _mm512_sub_epi64, splat_int _mm512_set1_epi64);
 
 #[cfg(test)]
 mod tests {
