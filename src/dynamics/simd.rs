@@ -614,7 +614,70 @@ mod tests {
                         }
                     }
                     assert_eq!(V::splat(2.5).lt(V::splat(3.0)), (1 << w) - 1);
+                    check_more::<V>(x, y);
                 }
+            }
+        }
+        /// The mask, min/max, abs and bit-field operations, against plain f64 (whose
+        /// `Vector` methods are the definitions: one comparison, the bits as stated).
+        unsafe fn check_more<V: Vector>(x: &[f64], y: &[f64]) {
+            let w = V::WIDTH;
+            let mut out = [0.0; 8];
+            // SAFETY: as `check`.
+            unsafe {
+                let (a, b) = (V::load(x), V::load(y));
+                let lanes = |f: &dyn Fn(f64, f64) -> f64| -> Vec<f64> {
+                    x.iter().zip(y).map(|(x, y)| f(*x, *y)).collect()
+                };
+                let ops: [(V, Vec<f64>); 7] = [
+                    (a.min(b), lanes(&|x, y| x.min_of(y))),
+                    (a.max(b), lanes(&|x, y| x.max_of(y))),
+                    (a.abs(), lanes(&|x, _| x.abs())),
+                    (a.exponent_field(), lanes(&|x, _| f64::exponent_field(x))),
+                    (a.mantissa_field(), lanes(&|x, _| f64::mantissa_field(x))),
+                    (
+                        a.bits_from(0x7FDE_6238_22FC_16E6),
+                        lanes(&|x, _| x.bits_from(0x7FDE_6238_22FC_16E6)),
+                    ),
+                    (
+                        a.scale_by(b, V::splat(3.5)),
+                        lanes(&|x, y| x.scale_by(y, 3.5)),
+                    ),
+                ];
+                for (k, (op, plain)) in ops.into_iter().enumerate() {
+                    op.store(&mut out);
+                    for l in 0..w {
+                        assert_eq!(out[l].to_bits(), plain[l].to_bits(), "op {k}, width {w}");
+                    }
+                }
+                let (le, lt) = (a.le_mask(b), a.lt_mask(b));
+                for l in 0..w {
+                    assert_eq!(V::bits_of(le) >> l & 1 == 1, x[l] <= y[l]);
+                    assert_eq!(V::bits_of(lt) >> l & 1 == 1, x[l] < y[l]);
+                }
+                for bits in 0..1u32 << w {
+                    let m = V::mask_of(bits);
+                    assert_eq!(V::bits_of(m), bits);
+                    assert_eq!(V::bits_of(V::and(m, le)), bits & V::bits_of(le));
+                    V::blend(m, a, b).store(&mut out);
+                    for l in 0..w {
+                        let want = if bits >> l & 1 == 1 { x[l] } else { y[l] };
+                        assert_eq!(out[l].to_bits(), want.to_bits(), "blend {bits:b}");
+                    }
+                }
+            }
+        }
+        /// Plain f64's `Vector::min`/`max` under names that do not clash with `f64::min`.
+        trait Plain {
+            fn min_of(self, o: f64) -> f64;
+            fn max_of(self, o: f64) -> f64;
+        }
+        impl Plain for f64 {
+            fn min_of(self, o: f64) -> f64 {
+                if self < o { self } else { o }
+            }
+            fn max_of(self, o: f64) -> f64 {
+                if self > o { self } else { o }
             }
         }
         check::<f64>();
