@@ -350,28 +350,30 @@ struct Kernel<const N: usize, const L: usize, S> {
     /// The state at the current step's start (after an accepted step: its end).
     w: [[f64; L]; N],
     v: [[f64; L]; N],
-    /// The previous accepted step's start and acceleration there, for the watcher.
+    /// The last attempt's start and acceleration there, for the watcher (stored by
+    /// [`Self::keep`] only for a block in which a lane goes to the watcher).
     w0: [[f64; L]; N],
     v0: [[f64; L]; N],
     a0: [[f64; L]; N],
     /// Stage derivatives: `kw[s]` is w′ (the stage velocity), `kv[s]` v′; stage 0 is f at
     /// the step's start (first same as last). Stages 1–4 live in registers only; 5 and 6
-    /// are stored for Hairer's stiffness estimate.
+    /// are stored for Hairer's stiffness estimate (as `w0`).
     kw: [[[f64; L]; N]; 7],
     kv: [[[f64; L]; N]; 7],
     /// The stage state, for a surface's gradient (not kept on a diagonal surface).
     yw: [[f64; L]; N],
-    /// The state of stage 5 (at c = 1), for Hairer's stiffness estimate.
+    /// The state of stage 5 (at c = 1), for Hairer's stiffness estimate (as `w0`).
     sw: [[f64; L]; N],
     sv: [[f64; L]; N],
     /// ∇E at the last stage's state (not formed on a diagonal surface: see `scale`).
     g: [[f64; L]; N],
     /// −d_i/m per lane on a diagonal surface ([`Surface::diagonal`]).
     scale: [[f64; L]; N],
+    /// Each lane's time, the last attempt's start (as `w0`), and the next step size.
     t: [f64; L],
     t0: [f64; L],
     h: [f64; L],
-    /// The step size of the last attempt (`h` then holds the next one).
+    /// The step size of the last attempt (`h` then holds the next one; as `w0`).
     taken: [f64; L],
     /// log₂ fac_old² of the controller (err² of the last accepted step, floored), and
     /// the lanes whose last attempt was rejected (bit l: lane l).
