@@ -11,7 +11,7 @@
 //! This module knows nothing of the physics: it runs a closure per chunk of point indices.
 
 use std::any::Any;
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::IsTerminal;
 use std::ops::Range;
@@ -257,45 +257,72 @@ pub fn setup_spinner(name: &str, what: &str, seconds: f64, enabled: bool) -> Pro
 }
 
 /// The reorder window shared by the workers.
-struct Window<'o> {
+struct Window {
     /// The next point to write: the start of a chunk.
     next: u64,
-    /// Rows of the chunks from `next` on, in order, each with its end (None: still
-    /// running).
-    done: VecDeque<Option<(u64, Vec<u8>)>>,
+    /// Rows of the finished chunks past `next`, by their first point, each with its end.
+    done: BTreeMap<u64, (u64, Vec<u8>)>,
     /// Emptied buffers, reused.
     spare: Vec<Vec<u8>>,
-    out: &'o mut CsvFile,
+    /// A worker is writing chunks out (outside this lock); the others only file theirs.
+    writing: bool,
     error: Option<Error>,
     /// A point's work panicked (an engine bug): everyone stops, the panic goes on after.
     panic: Option<Box<dyn Any + Send>>,
 }
 
-impl Window<'_> {
+impl Window {
     fn stopped(&self) -> bool {
         self.error.is_some() || self.panic.is_some()
     }
-}
 
-impl Window<'_> {
-    /// Files the rows of the chunk `points` and writes every chunk now complete in order,
-    /// each in one piece.
-    fn deposit(&mut self, points: Range<u64>, rows: Vec<u8>) {
-        let slot = ((points.start - self.next) / CHUNK) as usize;
-        if self.done.len() <= slot {
-            self.done.resize(slot + 1, None);
-        }
-        self.done[slot] = Some((points.end, rows));
-        while let Some(Some(_)) = self.done.front() {
-            let (end, bytes) = self.done.pop_front().flatten().expect("front is Some");
-            if self.error.is_none()
-                && let Err(e) = self.out.write_rows(&bytes)
-            {
-                self.error = Some(e);
-            }
-            self.spare.push(bytes);
+    /// The chunks now complete in order from `next` on, taken out (`next` moves past them).
+    fn take_ready(&mut self) -> Vec<Vec<u8>> {
+        let mut ready = Vec::new();
+        while let Some((end, bytes)) = self.done.remove(&self.next) {
+            ready.push(bytes);
             self.next = end;
         }
+        ready
+    }
+}
+
+/// Files the rows of the chunk `points`; unless another worker is writing already, writes
+/// every chunk complete in order, each in one piece, with the window unlocked (so that the
+/// other workers never wait on the file), until none is left.
+fn deposit(
+    window: &Mutex<Window>,
+    out: &Mutex<&mut CsvFile>,
+    room: &Condvar,
+    points: Range<u64>,
+    rows: Vec<u8>,
+) {
+    let mut w = window.lock().expect("window lock");
+    w.done.insert(points.start, (points.end, rows));
+    if w.writing {
+        return;
+    }
+    w.writing = true;
+    loop {
+        let ready = w.take_ready();
+        if ready.is_empty() {
+            w.writing = false;
+            return;
+        }
+        let failed = w.error.is_some();
+        drop(w);
+        room.notify_all();
+        let mut error = None;
+        if !failed {
+            let mut out = out.lock().expect("file lock");
+            error = ready.iter().find_map(|bytes| out.write_rows(bytes).err());
+        }
+        w = window.lock().expect("window lock");
+        if let Some(e) = error {
+            w.error.get_or_insert(e);
+            room.notify_all();
+        }
+        w.spare.extend(ready);
     }
 }
 
@@ -304,6 +331,19 @@ impl Window<'_> {
 /// points still spread over the workers (W1 at N = 100: 40 chunks for 2 workers). The
 /// discrete sweep runs as fast with 64 (docs/speed.md).
 pub const CHUNK: u64 = 256;
+
+/// The smallest chunk of a sweep's tail (see [`chunk_len`]).
+const MIN_CHUNK: u64 = 32;
+
+/// The chunk a worker takes when `remaining` points are left: [`CHUNK`] while each worker
+/// has four or more ahead, then shorter, down to [`MIN_CHUNK`], so that the workers finish
+/// together (W1's heaviest points come last in its grid: a last full chunk left one
+/// worker running alone). Results do not depend on it: each point is computed alone.
+fn chunk_len(remaining: u64, threads: usize) -> u64 {
+    (remaining / (4 * threads as u64))
+        .clamp(MIN_CHUNK, CHUNK)
+        .min(remaining)
+}
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
 /// on `threads` rayon workers (`rows[j]` receives point `points.start + j`'s rows) and
@@ -324,21 +364,33 @@ pub fn stream(
     let next_index = AtomicU64::new(range.start);
     let window = Mutex::new(Window {
         next: range.start,
-        done: VecDeque::new(),
+        done: BTreeMap::new(),
         spare: Vec::new(),
-        out,
+        writing: false,
         error: None,
         panic: None,
     });
+    let out = Mutex::new(out);
     let room = Condvar::new();
     let worker = || {
         let mut rows: Vec<Rows> = (0..CHUNK).map(|_| Rows::new()).collect();
         loop {
-            let start = next_index.fetch_add(CHUNK, Ordering::Relaxed);
-            if start >= range.end {
-                return;
-            }
-            let end = (start + CHUNK).min(range.end);
+            let mut start = next_index.load(Ordering::Relaxed);
+            let end = loop {
+                if start >= range.end {
+                    return;
+                }
+                let end = start + chunk_len(range.end - start, threads);
+                match next_index.compare_exchange_weak(
+                    start,
+                    end,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break end,
+                    Err(now) => start = now,
+                }
+            };
             let len = (end - start) as usize;
             {
                 // Wait until the chunk is inside the window (the points before it are all
@@ -374,11 +426,7 @@ pub fn stream(
                 .iter()
                 .for_each(|r| bytes.extend_from_slice(r.bytes()));
             let bytes = std::mem::take(bytes);
-            window
-                .lock()
-                .expect("window lock")
-                .deposit(start..end, bytes);
-            room.notify_all();
+            deposit(&window, &out, &room, start..end, bytes);
             progress.inc(len as u64);
         }
     };
@@ -495,6 +543,28 @@ mod tests {
                 "{threads} threads"
             );
         }
+    }
+
+    /// Full chunks while each worker has four ahead, then a quarter of each worker's share,
+    /// never under 32 points (unless fewer remain); the chunks tile the range.
+    #[test]
+    fn the_tail_of_a_sweep_comes_in_shorter_chunks() {
+        assert_eq!(chunk_len(10_000, 2), 256);
+        assert_eq!(chunk_len(2_048, 2), 256);
+        assert_eq!(chunk_len(2_000, 2), 250);
+        assert_eq!(chunk_len(300, 2), 37);
+        assert_eq!(chunk_len(100, 2), 32);
+        assert_eq!(chunk_len(20, 2), 20);
+        assert_eq!(chunk_len(1_000, 1), 250);
+        let (mut at, mut lens) = (0, Vec::new());
+        while at < 10_000 {
+            lens.push(chunk_len(10_000 - at, 2));
+            at += lens.last().unwrap();
+        }
+        assert_eq!(at, 10_000);
+        assert_eq!(lens.iter().filter(|&&l| l == 256).count(), 32);
+        assert_eq!(lens.len(), 55);
+        assert_eq!(lens[30..39], [256, 256, 226, 197, 173, 151, 132, 116, 101]);
     }
 
     #[test]
