@@ -5,8 +5,9 @@
 //! the core idle. [`run_in_lanes`] holds [`LANES`] runs side by side, lane-minor
 //! (`w[component][lane]`), so that every operation of a step — the six stages, the error
 //! norm, the step-size controller, the accept/reject choice and a screen for anything the
-//! step's watcher must see — runs across the lanes at once, compiled for the vector
-//! extension the CPU has ([`super::simd::Isa`]). Each lane has its own time, step size,
+//! step's watcher must see — runs across the lanes at once, in registers of the vector
+//! extension the CPU has ([`super::simd::Isa`], `simd::Vector`), two registers'
+//! worth of lanes interleaved at a time. Each lane has its own time, step size,
 //! controller state and first-same-as-last stage, and accepts or rejects on its own; a lane
 //! whose run ends takes the next waiting run.
 //!

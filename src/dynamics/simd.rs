@@ -2,12 +2,13 @@
 //! serves every CPU (a cluster's mixed nodes), built for the target's baseline (SSE2 on
 //! x86-64) with no `target-cpu=native`.
 //!
-//! The kernels are plain Rust loops over lanes, compiled once per extension with
-//! `#[target_feature]` and picked by [`Isa::current`]. The extension changes how many
-//! lanes one instruction covers, never a number: Rust neither fuses `a·b + c` into a
-//! fused multiply-add nor reorders floating-point operations, and the kernels use only
-//! +, −, ×, ÷, √, min, max and comparisons (all exactly rounded IEEE operations), so a
-//! lane's results are the same bits on every extension and in every lane.
+//! The kernels are written against `Vector` (SSE2, AVX2 and AVX-512 intrinsics, or one
+//! plain f64 lane elsewhere), compiled once per extension with `#[target_feature]` by
+//! `on_isa!` and picked by [`Isa::current`]. The extension changes how many lanes one
+//! instruction covers, never a number: Rust neither fuses `a·b + c` into a fused
+//! multiply-add nor reorders floating-point operations, and the kernels use only +, −, ×,
+//! comparisons, selections and bit fields (all exact or exactly rounded, the same on every
+//! extension), so a lane's results are the same bits on every extension and in every lane.
 
 /// A vector extension the lane kernels are compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
