@@ -154,11 +154,17 @@ pub(crate) unsafe trait Vector: Copy {
     /// Lane by lane.
     unsafe fn mul(self, o: Self) -> Self;
     /// Bit l set where lane l of `self < o`.
-    unsafe fn lt(self, o: Self) -> u32;
+    unsafe fn lt(self, o: Self) -> u32 {
+        // SAFETY: the caller's contract.
+        unsafe { Self::bits_of(self.lt_mask(o)) }
+    }
     /// Bit l set where lane l of `!(self <= o)` (NaN included).
     unsafe fn not_le(self, o: Self) -> u32;
     /// Lane l of `a` where bit l of `bits` is set, else of `b`.
-    unsafe fn select(bits: u32, a: Self, b: Self) -> Self;
+    unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe { Self::blend(Self::mask_of(bits), a, b) }
+    }
     /// A lane mask in the extension's own form (a register of all-ones lanes, AVX-512's
     /// mask register, a `bool`), so that a comparison feeds a blend without a trip
     /// through bits.
@@ -224,17 +230,9 @@ unsafe impl Vector for f64 {
         self * o
     }
     #[inline(always)]
-    unsafe fn lt(self, o: Self) -> u32 {
-        u32::from(self < o)
-    }
-    #[inline(always)]
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     unsafe fn not_le(self, o: Self) -> u32 {
         u32::from(!(self <= o))
-    }
-    #[inline(always)]
-    unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
-        if bits & 1 != 0 { a } else { b }
     }
     type Mask = bool;
     #[inline(always)]
@@ -311,7 +309,7 @@ pub(crate) type BaselineVector = f64;
 macro_rules! x86_vector {
     ($name:ident, $reg:ty, $width:expr, $doc:literal, load $load:ident, store $store:ident,
      splat $splat:ident, add $add:ident, sub $sub:ident, mul $mul:ident,
-     lt $lt:expr, not_le $nle:expr, select $sel:expr,
+     not_le $nle:expr,
      mask $mask:ty, le_mask $lem:expr, lt_mask $ltm:expr, mask_of $mof:expr, bits_of $bof:expr,
      and $and:expr, blend $blend:expr, min $min:ident, max $max:ident,
      bits $cast:ident / $uncast:ident, and_int $andi:ident,
@@ -357,19 +355,9 @@ macro_rules! x86_vector {
                 unsafe { $name(std::arch::x86_64::$mul(self.0, o.0)) }
             }
             #[inline(always)]
-            unsafe fn lt(self, o: Self) -> u32 {
-                // SAFETY: the trait's contract.
-                unsafe { ($lt)(self.0, o.0) }
-            }
-            #[inline(always)]
             unsafe fn not_le(self, o: Self) -> u32 {
                 // SAFETY: the trait's contract.
                 unsafe { ($nle)(self.0, o.0) }
-            }
-            #[inline(always)]
-            unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
-                // SAFETY: the trait's contract.
-                unsafe { $name(($sel)(bits, a.0, b.0)) }
             }
             type Mask = $mask;
             #[inline(always)]
@@ -491,12 +479,7 @@ static LANE_MASKS: [[u64; 4]; 16] = {
 x86_vector!(F64x2, x86::__m128d, 2, "SSE2: two lanes.",
 load _mm_loadu_pd, store _mm_storeu_pd, splat _mm_set1_pd,
 add _mm_add_pd, sub _mm_sub_pd, mul _mm_mul_pd,
-lt |a, b| x86::_mm_movemask_pd(x86::_mm_cmplt_pd(a, b)) as u32,
 not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32,
-select |bits: u32, a, b| {
-    let mask = x86::_mm_loadu_pd(LANE_MASKS[bits as usize & 3].as_ptr().cast());
-    x86::_mm_or_pd(x86::_mm_and_pd(mask, a), x86::_mm_andnot_pd(mask, b))
-},
 mask x86::__m128d,
 le_mask |a, b| x86::_mm_cmple_pd(a, b),
 lt_mask |a, b| x86::_mm_cmplt_pd(a, b),
@@ -513,12 +496,7 @@ sub_int _mm_sub_epi64, splat_int _mm_set1_epi64x);
 x86_vector!(F64x4, x86::__m256d, 4, "AVX2: four lanes.",
 load _mm256_loadu_pd, store _mm256_storeu_pd, splat _mm256_set1_pd,
 add _mm256_add_pd, sub _mm256_sub_pd, mul _mm256_mul_pd,
-lt |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b)) as u32,
 not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b)) as u32,
-select |bits: u32, a, b| {
-    let mask = x86::_mm256_loadu_pd(LANE_MASKS[bits as usize & 15].as_ptr().cast());
-    x86::_mm256_blendv_pd(b, a, mask)
-},
 mask x86::__m256d,
 le_mask |a, b| x86::_mm256_cmp_pd::<{ x86::_CMP_LE_OQ }>(a, b),
 lt_mask |a, b| x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b),
@@ -535,9 +513,7 @@ add_int _mm256_add_epi64, sub_int _mm256_sub_epi64, splat_int _mm256_set1_epi64x
 x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
     load _mm512_loadu_pd, store _mm512_storeu_pd, splat _mm512_set1_pd,
     add _mm512_add_pd, sub _mm512_sub_pd, mul _mm512_mul_pd,
-    lt |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LT_OQ }>(a, b)),
     not_le |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_NLE_UQ }>(a, b)),
-    select |bits: u32, a, b| x86::_mm512_mask_blend_pd(bits as u8, b, a),
     mask x86::__mmask8,
     le_mask |a, b| x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LE_OQ }>(a, b),
     lt_mask |a, b| x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LT_OQ }>(a, b),
