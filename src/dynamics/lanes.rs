@@ -99,6 +99,33 @@ struct Lanes<const N: usize> {
     /// bit per lane, and each run's Δt.
     hb: u32,
     dt: [f64; LANES],
+    /// Per component and lane, the size below which both w and w_prev send the component
+    /// to rest ([`Self::retire`]): [`REST`] where that is exact, else 0 (never).
+    floor: [[f64; LANES]; N],
+}
+
+/// A lane's component settles exactly at the minimum once |w − w*| and |w_prev − w*| are
+/// both below this (2⁻⁶⁰⁰), if [`settles`] holds: from there on, every square or product
+/// the reports are made of underflows to +0 either way. Without this a decaying component
+/// runs on into subnormal numbers, which cost x86 a microcode assist per operation (a
+/// sweep's slowest runs took 8× longer).
+const REST: f64 = f64::from_bits((1023 - 600) << 52);
+
+/// Whether a component with curvature `d` and minimum `m` may settle ([`REST`]) under
+/// learning rate `eps` and momentum `p`. Its recurrence x' = a·x − p·x_prev (a = 1 + p − εd)
+/// must have both roots within r = 1 − 2⁻²⁰ of 0 (Jury's test on the roots scaled by r), so
+/// that ‖Aᵏ‖ ≤ 2²³ for every k (Aᵏ = aₖA − p·aₖ₋₁I, |aₖ| ≤ k·rᵏ⁻¹): the computed
+/// trajectory, roundings and subnormal steps included, then stays below 2²³·2⁻⁶⁰⁰ = 2⁻⁵⁷⁷,
+/// where x², (1 + p)·x·x_prev, εd·x·x_prev, p·x_prev² and d·x² (d ≤ 2⁶⁴) are all +0. With
+/// m = 0 exactly, w itself is x, so parking it at 0 changes no bit of any report.
+fn settles(d: f64, m: f64, eps: f64, p: f64) -> bool {
+    const R: f64 = 1.0 - 1.0 / (1u64 << 20) as f64;
+    const SLACK: f64 = 1e-12;
+    let a = 1.0 + p - eps * d;
+    m == 0.0
+        && d.abs() <= (1u128 << 64) as f64
+        && p.abs() < R * R - SLACK
+        && a.abs() < R + p / R - SLACK
 }
 
 impl<const N: usize> Lanes<N> {
@@ -136,6 +163,7 @@ impl<const N: usize> Lanes<N> {
             next: [f64::NEG_INFINITY; LANES],
             hb: 0,
             dt: [0.0; LANES],
+            floor: [[0.0; LANES]; N],
         };
         for l in 0..LANES {
             lanes.idle(l);
@@ -159,6 +187,7 @@ impl<const N: usize> Lanes<N> {
             // Up to the first step at which some lane needs more than a step and a rate
             // sample; its check, the scalar loop's across the lanes, is made here.
             k = lanes.cruise::<V>(k, deadline, div2, &mut pending);
+            lanes.retire();
             let d2 = lanes.distance2();
             for l in 0..LANES {
                 let Some(j) = lanes.job[l] else { continue };
@@ -268,6 +297,26 @@ impl<const N: usize> Lanes<N> {
         self.meters[l] = Envelope::meter(&envelope);
         self.next[l] = self.meters[l].next();
         self.dt[l] = c.dt;
+        for i in 0..N {
+            let ok = settles(self.d[i], self.m[i], c.learning_rate, c.momentum);
+            self.floor[i][l] = if ok { REST } else { 0.0 };
+        }
+    }
+
+    /// Parks at the minimum each lane's component that [`Self::cruise`] found at rest
+    /// ([`REST`]); it stays there, so its floor goes to 0.
+    fn retire(&mut self) {
+        for i in 0..N {
+            for l in 0..LANES {
+                let f = self.floor[i][l];
+                let x = (self.w[i][l] - self.m[i]).abs();
+                let xp = (self.wp[i][l] - self.m[i]).abs();
+                if x < f && xp < f {
+                    (self.w[i][l], self.wp[i][l]) = (self.m[i], self.m[i]);
+                    self.floor[i][l] = 0.0;
+                }
+            }
+        }
     }
 
     /// The first global step at which some lane's budget ends.
@@ -302,6 +351,9 @@ impl<const N: usize> Lanes<N> {
         self.job[l] = None;
         self.next[l] = f64::NEG_INFINITY;
         self.hb &= !(1 << l);
+        for i in 0..N {
+            self.floor[i][l] = 0.0;
+        }
     }
 
     /// Lane `l`'s heavy-ball envelope L² ([`DiscreteRun::envelope`]): the scalar loop's
@@ -352,6 +404,10 @@ impl<const N: usize> Lanes<N> {
                 onep[j] = V::splat(1.0).add(p[j]);
             }
             let alarm = load::<V>(&self.alarm);
+            let mut floor = [[zero; LANES]; N];
+            for i in 0..N {
+                floor[i] = load::<V>(&self.floor[i]);
+            }
             let mut next = load::<V>(&self.next);
             let (div2, keep) = (V::splat(div2), V::splat(KEEP_FACTOR));
             let (tiny, huge) = (V::splat(f64::MIN_POSITIVE), V::splat(f64::MAX));
@@ -365,6 +421,12 @@ impl<const N: usize> Lanes<N> {
                     let mut d2 = zero;
                     for i in 0..N {
                         let x = w[i][j].sub(m[i]);
+                        // A component at rest (`retire`): m = 0, so x is w.
+                        let rest = V::and(
+                            w[i][j].abs().lt_mask(floor[i][j]),
+                            wp[i][j].abs().lt_mask(floor[i][j]),
+                        );
+                        stop |= V::bits_of(rest) << (j * width);
                         d2 = d2.add(x.mul(x));
                         eg[i][j] = eps[j].mul(d[i].mul(x));
                         if hb != 0 {
@@ -586,5 +648,90 @@ mod tests {
             assert!(rated(true).count() >= 2, "n = {n}: heavy-ball envelopes");
             assert!(rated(false).count() >= 3, "n = {n}: distance envelopes");
         }
+    }
+
+    /// The smallest |w₁| a run's scalar loop passes through.
+    struct Smallest(f64);
+
+    impl crate::observe::DiscreteObserver for Smallest {
+        fn step(&mut self, _: u64, _: f64, w: &[f64], _: &[f64]) -> Result<(), crate::Error> {
+            self.0 = self.0.min(w[1].abs());
+            Ok(())
+        }
+    }
+
+    fn heavy_ball<'a>(q: &'a Quadratic, w: &'a [f64], eps: f64, p: f64) -> DiscreteRun<'a> {
+        DiscreteRun {
+            potential: q,
+            scheme: Scheme::HeavyBall,
+            coefficients: Coefficients {
+                learning_rate: eps,
+                momentum: p,
+                dt: 0.1,
+                energy_mass: 0.0,
+                particle: None,
+                form: Form::Polyak,
+                native: (eps, p),
+            },
+            position: w,
+            velocity: &[0.0, 0.0],
+            steps: 40_000,
+            stop: StopRule::new(&StopSpec {
+                criterion: Criterion::Distance,
+                tolerance: 1e-6,
+                divergence: 1e12,
+            }),
+            noise: None,
+        }
+    }
+
+    /// On H = diag(0.06, 60) the stiff component decays far faster than the run converges:
+    /// it passes 2⁻⁶⁰⁰, where the lanes park it at the minimum ([`REST`]), and on into
+    /// subnormal numbers in the scalar loop. Every report is still the scalar loop's, bit
+    /// for bit. A component too small to matter but in an unstable mode is never parked:
+    /// from 1e-250 it grows until the run diverges, in the lanes as in the scalar loop.
+    #[test]
+    fn components_at_rest_change_no_report() {
+        let q = Quadratic::new(&HessianSpec::Diagonal(vec![0.06, 60.0]), vec![0.0; 2]).unwrap();
+        let mut runs = Vec::new();
+        for p in [0.1, 0.3, 0.5] {
+            // εd₁ = (1 − √p)²·(1 + 2j/20): near the fastest the stiff mode can decay.
+            for j in 0..20 {
+                let eps = (1.0 - f64::sqrt(p)).powi(2) * (1.0 + 0.1 * j as f64) / 60.0;
+                runs.push(heavy_ball(&q, &[1.0, 1.0], eps, p));
+            }
+        }
+        // Unstable in the stiff component (εd₁ > 2(1 + p)), which starts at 1e-250.
+        runs.push(heavy_ball(&q, &[1.0, 1e-250], 2.5 * 2.0 / 60.0, 0.0));
+        assert!(!settles(60.0, 0.0, 2.5 * 2.0 / 60.0, 0.0));
+        let laned = run_in_lanes(&runs);
+        let mut parked = 0;
+        for (j, (run, report)) in runs.iter().zip(&laned).enumerate() {
+            let mut smallest = Smallest(f64::INFINITY);
+            assert_eq!(report, &run.run(&mut smallest).unwrap(), "run {j}");
+            if smallest.0 < f64::MIN_POSITIVE && report.status == Status::Converged {
+                parked += 1;
+            }
+        }
+        assert!(parked >= 40, "{parked} runs went subnormal and converged");
+        assert_eq!(laned.last().unwrap().status, Status::Diverged);
+    }
+
+    /// [`settles`] on the edges of the stable region: the roots of x² − a·x + p must lie
+    /// within 1 − 2⁻²⁰ of 0.
+    #[test]
+    fn only_contracting_components_settle() {
+        // a = 1 + p − εd; d = 1, m = 0.
+        let a_is = |a: f64, p: f64| settles(1.0, 0.0, 1.0 + p - a, p);
+        assert!(a_is(0.0, 0.5)); // |roots| = √0.5
+        assert!(!a_is(1.5, 0.5)); // roots 1 and 0.5
+        assert!(a_is(1.49, 0.5)); // roots ≈ 0.98 and 0.51
+        assert!(!a_is(1.0, 0.0)); // root 1: neutral
+        assert!(!a_is(-1.0, 0.0)); // root −1
+        assert!(!a_is(0.0, 1.0)); // |roots| = 1
+        assert!(a_is(0.0, 0.999)); // |roots| = √0.999
+        assert!(!a_is(0.0, 1.0 - 1e-7)); // |roots| within 2⁻²⁰ of 1
+        assert!(!settles(1.0, 0.5, 0.5, 0.0)); // m ≠ 0
+        assert!(!settles(1e30, 0.0, 1e-30, 0.0)); // d > 2⁶⁴
     }
 }
