@@ -100,7 +100,7 @@ struct Lanes<const N: usize> {
     hb: u32,
     dt: [f64; LANES],
     /// Per component and lane, the size below which both w and w_prev send the component
-    /// to rest ([`Self::retire`]): [`REST`] where that is exact, else 0 (never).
+    /// to rest ([`Self::cruise`]): [`REST`] where that is exact, else 0 (never).
     floor: [[f64; LANES]; N],
 }
 
@@ -110,6 +110,10 @@ struct Lanes<const N: usize> {
 /// runs on into subnormal numbers, which cost x86 a microcode assist per operation (a
 /// sweep's slowest runs took 8× longer).
 const REST: f64 = f64::from_bits((1023 - 600) << 52);
+
+/// Steps between [`Lanes::cruise`]'s looks for components at rest, which are off the step's
+/// dependency chain: at worst a component spends this many steps subnormal.
+const REST_EVERY: u64 = 32;
 
 /// Whether a component with curvature `d` and minimum `m` may settle ([`REST`]) under
 /// learning rate `eps` and momentum `p`. Its recurrence x' = a·x − p·x_prev (a = 1 + p − εd)
@@ -185,16 +189,18 @@ impl<const N: usize> Lanes<N> {
         let mut pending = Pending::new();
         while busy > 0 {
             // Up to the first step at which some lane needs more than a step and a rate
-            // sample; its check, the scalar loop's across the lanes, is made here.
-            k = lanes.cruise::<V>(k, deadline, div2, &mut pending);
-            lanes.retire();
-            let d2 = lanes.distance2();
-            for l in 0..LANES {
+            // sample; those lanes' check, the scalar loop's, is made here.
+            let (at, flagged) = lanes.cruise::<V>(k, deadline, div2, &mut pending);
+            k = at;
+            let mut flagged = flagged | lanes.due(k);
+            while flagged != 0 {
+                let l = flagged.trailing_zeros() as usize;
+                flagged &= flagged - 1;
                 let Some(j) = lanes.job[l] else { continue };
                 let run = &runs[j];
                 let local = k - lanes.start[l];
                 let t = local as f64 * run.coefficients.dt;
-                let m = d2[l];
+                let m = lanes.distance2(l);
                 // Non-finite first, as the scalar loop's `StopRule::broken`; then the
                 // rate meter and the crossings, in the scalar loop's order.
                 let status = if !m.is_finite() {
@@ -303,20 +309,9 @@ impl<const N: usize> Lanes<N> {
         }
     }
 
-    /// Parks at the minimum each lane's component that [`Self::cruise`] found at rest
-    /// ([`REST`]); it stays there, so its floor goes to 0.
-    fn retire(&mut self) {
-        for i in 0..N {
-            for l in 0..LANES {
-                let f = self.floor[i][l];
-                let x = (self.w[i][l] - self.m[i]).abs();
-                let xp = (self.wp[i][l] - self.m[i]).abs();
-                if x < f && xp < f {
-                    (self.w[i][l], self.wp[i][l]) = (self.m[i], self.m[i]);
-                    self.floor[i][l] = 0.0;
-                }
-            }
-        }
+    /// The lanes whose budget ends at step `k`, as bits.
+    fn due(&self, k: u64) -> u32 {
+        (0..LANES).fold(0, |bits, l| bits | (u32::from(self.last[l] == k) << l))
     }
 
     /// The first global step at which some lane's budget ends.
@@ -371,7 +366,8 @@ impl<const N: usize> Lanes<N> {
     /// Checks and steps every lane from global step `k` on, in registers of `V`, until
     /// step `until` or an alarm in some lane (a crossing threshold, a divergence, a
     /// non-finite distance, a rate sample that is not a positive finite number), and
-    /// returns the step whose check is left to the caller. Each lane's rate samples are
+    /// returns that step and the lanes whose check at it is left to the caller (none at
+    /// `until`). Components at rest go to the minimum on the way. Each lane's rate samples are
     /// taken on the way, as [`Self::feed`] takes them: the check, L² and the step are
     /// [`Self::distance2`]'s, [`Self::envelope2`]'s and the scalar loop's operations, in
     /// their order. A kept sample lowers the lane's threshold at once, in the registers;
@@ -384,8 +380,9 @@ impl<const N: usize> Lanes<N> {
         until: u64,
         div2: f64,
         pending: &mut Pending,
-    ) -> u64 {
+    ) -> (u64, u32) {
         let (g, width) = (LANES / V::WIDTH, V::WIDTH);
+        let mut stop = 0u32;
         // SAFETY: `V` is the vector type of the `on_isa!` copy this is inlined into.
         unsafe {
             let zero = V::splat(0.0);
@@ -412,7 +409,22 @@ impl<const N: usize> Lanes<N> {
             let (div2, keep) = (V::splat(div2), V::splat(KEEP_FACTOR));
             let (tiny, huge) = (V::splat(f64::MIN_POSITIVE), V::splat(f64::MAX));
             while k < until {
-                let (mut stop, mut sample) = (0u32, 0u32);
+                if k % REST_EVERY == 0 {
+                    // Components at rest go to the minimum (m = 0, so x is w); off the
+                    // step's dependency chain on all other steps.
+                    for i in 0..N {
+                        for j in 0..g {
+                            let rest = V::and(
+                                w[i][j].abs().lt_mask(floor[i][j]),
+                                wp[i][j].abs().lt_mask(floor[i][j]),
+                            );
+                            w[i][j] = V::blend(rest, m[i], w[i][j]);
+                            wp[i][j] = V::blend(rest, m[i], wp[i][j]);
+                            floor[i][j] = V::blend(rest, zero, floor[i][j]);
+                        }
+                    }
+                }
+                let mut sample = 0u32;
                 let mut l2 = [zero; LANES];
                 let mut eg = [[zero; LANES]; N];
                 let mut value = [zero; LANES];
@@ -421,12 +433,6 @@ impl<const N: usize> Lanes<N> {
                     let mut d2 = zero;
                     for i in 0..N {
                         let x = w[i][j].sub(m[i]);
-                        // A component at rest (`retire`): m = 0, so x is w.
-                        let rest = V::and(
-                            w[i][j].abs().lt_mask(floor[i][j]),
-                            wp[i][j].abs().lt_mask(floor[i][j]),
-                        );
-                        stop |= V::bits_of(rest) << (j * width);
                         d2 = d2.add(x.mul(x));
                         eg[i][j] = eps[j].mul(d[i].mul(x));
                         if hb != 0 {
@@ -444,6 +450,9 @@ impl<const N: usize> Lanes<N> {
                     sample |= below << (j * width);
                 }
                 if stop != 0 {
+                    // The other lanes' samples of this step are taken here; the flagged
+                    // lanes' check is the caller's.
+                    pending.push(k, sample & !stop, &value);
                     break;
                 }
                 pending.push(k, sample, &value);
@@ -463,11 +472,12 @@ impl<const N: usize> Lanes<N> {
                 for j in 0..g {
                     w[i][j].store(&mut self.w[i][j * width..]);
                     wp[i][j].store(&mut self.wp[i][j * width..]);
+                    floor[i][j].store(&mut self.floor[i][j * width..]);
                 }
             }
         }
         self.take(pending);
-        k
+        (k, stop)
     }
 
     /// Hands [`Self::cruise`]'s pending samples to the meters, in step order: each keeps
@@ -488,15 +498,12 @@ impl<const N: usize> Lanes<N> {
         pending.len = 0;
     }
 
-    /// |w − w*|² per lane, summed over components in order (as `observe::distance2`).
-    #[inline(always)]
-    fn distance2(&self) -> [f64; LANES] {
-        let mut d2 = [0.0; LANES];
+    /// Lane `l`'s |w − w*|², summed over components in order (as `observe::distance2`).
+    fn distance2(&self, l: usize) -> f64 {
+        let mut d2 = 0.0;
         for i in 0..N {
-            for l in 0..LANES {
-                let x = self.w[i][l] - self.m[i];
-                d2[l] += x * x;
-            }
+            let x = self.w[i][l] - self.m[i];
+            d2 += x * x;
         }
         d2
     }
