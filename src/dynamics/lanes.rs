@@ -409,7 +409,7 @@ impl<const N: usize> Lanes<N> {
             let (div2, keep) = (V::splat(div2), V::splat(KEEP_FACTOR));
             let (tiny, huge) = (V::splat(f64::MIN_POSITIVE), V::splat(f64::MAX));
             while k < until {
-                if k % REST_EVERY == 0 {
+                if k.is_multiple_of(REST_EVERY) {
                     // Components at rest go to the minimum (m = 0, so x is w); off the
                     // step's dependency chain on all other steps.
                     for i in 0..N {
