@@ -2,7 +2,7 @@
 //! and a memory limit (`ulimit -v`, a Slurm job's `--mem`) become an error message and
 //! exit 1 instead of a signal's death. Call [`file_size_limit_as_error`] and
 //! [`out_of_memory_as_error`] once at the start of a program, with [`RecordingAllocator`]
-//! as its global allocator.
+//! as its global allocator; [`keep_freed_memory`] tunes the allocator for sweeps.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -15,6 +15,21 @@ pub fn file_size_limit_as_error() {
     // SAFETY: setting a signal's disposition to "ignore" touches no memory of ours.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Keeps memory a sweep's workers free for their next chunk instead of handing it back to
+/// the system at once. With glibc's defaults each worker's arena returns its top to the
+/// system after every chunk and faults the same pages back in for the next one (W1 discrete
+/// at N = 300 on two threads: 10 000 page faults, a tenth of the CPU in the kernel), and
+/// buffers above 128 KiB are mapped and unmapped each time. Here: blocks below 32 MiB come
+/// from the arenas, and an arena keeps up to 64 MiB free at its top.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets the allocator's thresholds; it is called before any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }
 

@@ -136,6 +136,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     heavyball::limits::file_size_limit_as_error();
     heavyball::limits::out_of_memory_as_error();
+    heavyball::limits::keep_freed_memory();
     let mut tally = Tally::default();
     match cli.command {
         Command::Run {
