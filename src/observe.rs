@@ -445,10 +445,11 @@ impl RateMeter {
         let window = RATE_DECADES.ln();
         let n = self.kept.min(RATE_SAMPLES);
         let last = self.kept.wrapping_sub(1) % RATE_SAMPLES;
+        let y_last = if self.kept == 0 { 0.0 } else { self.y(last) };
         let fell = if self.kept == 0 {
             0.0
         } else {
-            0.5 * self.first.ln() - self.y(last)
+            0.5 * self.first.ln() - y_last
         };
         // A hair of slack: samples are an eighth of a decade apart to round-off.
         if self.kept < 2 || fell < window - 1e-9 {
@@ -458,19 +459,22 @@ impl RateMeter {
                 RATE_DECADES.log10()
             ));
         }
-        let top = self.y(last) + window + 1e-9;
-        // Each sample's ln L once (the fit passes over them three times).
+        let top = y_last + window + 1e-9;
+        // Each sample's ln L once (the fit passes over them three times), newest first, up
+        // to the first above the window: kept samples fall by an eighth of a decade each,
+        // far more than ln's rounding, so all older ones are above it too.
         let mut kept = [(0.0, 0.0); RATE_SAMPLES];
         let mut c = 0;
-        for j in 0..n {
+        for j in (0..n).rev() {
             let i = (self.kept - n + j) % RATE_SAMPLES;
-            let y = self.y(i);
-            if y <= top {
-                kept[c] = (self.t[i], y);
-                c += 1;
+            let y = if i == last { y_last } else { self.y(i) };
+            if y > top {
+                break;
             }
+            c += 1;
+            kept[RATE_SAMPLES - c] = (self.t[i], y);
         }
-        let samples = &kept[..c];
+        let samples = &kept[RATE_SAMPLES - c..];
         let (mut st, mut sy) = (0.0, 0.0);
         for &(t, y) in samples {
             st += t;
