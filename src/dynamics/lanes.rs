@@ -5,9 +5,11 @@
 //! independent runs of the same update on the same surface, so [`run_in_lanes`] interleaves
 //! [`LANES`] of them, stored lane-minor (`w[component][lane]`) so that every operation
 //! of a step runs across the lanes at once. Each lane performs exactly the operations of
-//! [`super::discrete::DiscreteRun::run`] in the same order — its iterates, step counts and
-//! crossing steps are bit for bit the scalar loop's — and a lane whose run ends takes the
-//! next waiting run. Between the steps at which some lane ends or crosses a threshold, the
+//! [`super::discrete::DiscreteRun::run`] in the same order — its reports (step counts,
+//! crossing steps, final values, rates) are bit for bit the scalar loop's — and a lane whose
+//! run ends takes the next waiting run. The one departure, invisible in the reports: a
+//! component provably at rest (below 2⁻⁶⁰⁰) is parked at the minimum rather than run on into
+//! subnormal numbers. Between the steps at which some lane ends or crosses a threshold, the
 //! lanes run in a cruise loop, their state in vector registers (`simd::Vector`), their
 //! rate samples kept on the way.
 

@@ -61,8 +61,8 @@ fn relayout(out: &mut Vec<u8>, text: &[u8], negative: bool) {
     scientific(out, digits, point - 1);
 }
 
-/// Whether two shortest digit strings may lie equally close to `x`, where Ryū rounds the
-/// tie to even and the standard library up (2⁻²⁵ = 2.98023223876953125e-8: …312 vs …313).
+/// Whether two shortest digit strings may lie equally close to `x`, where Żmij (as Ryū)
+/// rounds the tie to even and the standard library up (2⁻²⁵ = 2.98023223876953125e-8: …312 vs …313).
 /// A tie needs x's exact decimal expansion to end one digit past the shortest, at the
 /// 17th or 18th significant digit: x = m·2^e (m odd) with e < 0 has exactly as many
 /// significant digits as m·5^{−e}, so only e ≥ 0 (integers, left to the standard library)
