@@ -617,24 +617,9 @@ mod tests {
                     // ε up to 1.3× the stability edge (2 + 2p)/k_max: some runs diverge.
                     let p = 0.99 * uniform();
                     let eps = 1.3 * (2.0 + 2.0 * p) / k_max * uniform();
-                    DiscreteRun {
-                        potential: &q,
-                        scheme: Scheme::HeavyBall,
-                        coefficients: Coefficients {
-                            learning_rate: eps,
-                            momentum: p,
-                            dt: 0.1,
-                            energy_mass: 0.0,
-                            particle: None,
-                            form: Form::Polyak,
-                            native: (eps, p),
-                        },
-                        position: w,
-                        velocity: v,
-                        steps: [0, 3, 500, 5000][j % 4],
-                        stop,
-                        noise: None,
-                    }
+                    let mut run = heavy_ball(&q, w, eps, p, stop);
+                    (run.velocity, run.steps) = (v, [0, 3, 500, 5000][j % 4]);
+                    run
                 })
                 .collect();
             assert!(runs.iter().all(lane_ready));
@@ -669,7 +654,14 @@ mod tests {
         }
     }
 
-    fn heavy_ball<'a>(q: &'a Quadratic, w: &'a [f64], eps: f64, p: f64) -> DiscreteRun<'a> {
+    /// A heavy-ball run from rest at `w`, 40 000 steps at most.
+    fn heavy_ball<'a>(
+        q: &'a Quadratic,
+        w: &'a [f64],
+        eps: f64,
+        p: f64,
+        stop: StopRule,
+    ) -> DiscreteRun<'a> {
         DiscreteRun {
             potential: q,
             scheme: Scheme::HeavyBall,
@@ -683,13 +675,9 @@ mod tests {
                 native: (eps, p),
             },
             position: w,
-            velocity: &[0.0, 0.0],
+            velocity: &[0.0; MAX_LANE_DIM][..w.len()],
             steps: 40_000,
-            stop: StopRule::new(&StopSpec {
-                criterion: Criterion::Distance,
-                tolerance: 1e-6,
-                divergence: 1e12,
-            }),
+            stop,
             noise: None,
         }
     }
@@ -702,16 +690,21 @@ mod tests {
     #[test]
     fn components_at_rest_change_no_report() {
         let q = Quadratic::new(&HessianSpec::Diagonal(vec![0.06, 60.0]), vec![0.0; 2]).unwrap();
+        let stop = StopRule::new(&StopSpec {
+            criterion: Criterion::Distance,
+            tolerance: 1e-6,
+            divergence: 1e12,
+        });
         let mut runs = Vec::new();
         for p in [0.1, 0.3, 0.5] {
             // εd₁ = (1 − √p)²·(1 + 2j/20): near the fastest the stiff mode can decay.
             for j in 0..20 {
                 let eps = (1.0 - f64::sqrt(p)).powi(2) * (1.0 + 0.1 * j as f64) / 60.0;
-                runs.push(heavy_ball(&q, &[1.0, 1.0], eps, p));
+                runs.push(heavy_ball(&q, &[1.0, 1.0], eps, p, stop));
             }
         }
         // Unstable in the stiff component (εd₁ > 2(1 + p)), which starts at 1e-250.
-        runs.push(heavy_ball(&q, &[1.0, 1e-250], 2.5 * 2.0 / 60.0, 0.0));
+        runs.push(heavy_ball(&q, &[1.0, 1e-250], 2.5 * 2.0 / 60.0, 0.0, stop));
         assert!(!settles(60.0, 0.0, 2.5 * 2.0 / 60.0, 0.0));
         let laned = run_in_lanes(&runs);
         let mut parked = 0;
