@@ -583,13 +583,7 @@ mod tests {
     /// in every way, for every lane dimension.
     #[test]
     fn lanes_reproduce_the_scalar_loop_bit_for_bit() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut uniform = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut uniform = uniform(0x2545_f491_4f6c_dd1d);
         let stop = StopRule::new(&StopSpec {
             criterion: Criterion::Distance,
             tolerance: 1e-6,
@@ -644,12 +638,22 @@ mod tests {
         }
     }
 
-    /// The smallest |w₁| a run's scalar loop passes through.
+    /// Uniform numbers in [0, 1) from a xorshift generator.
+    fn uniform(mut seed: u64) -> impl FnMut() -> f64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// The smallest |wᵢ| a run's scalar loop passes through.
     struct Smallest(f64);
 
     impl crate::observe::DiscreteObserver for Smallest {
         fn step(&mut self, _: u64, _: f64, w: &[f64], _: &[f64]) -> Result<(), crate::Error> {
-            self.0 = self.0.min(w[1].abs());
+            self.0 = w.iter().fold(self.0, |s, x| s.min(x.abs()));
             Ok(())
         }
     }
@@ -717,6 +721,57 @@ mod tests {
         }
         assert!(parked >= 40, "{parked} runs went subnormal and converged");
         assert_eq!(laned.last().unwrap().status, Status::Diverged);
+    }
+
+    /// Random runs with the minimum at 0, curvatures 0.02 … 60, components from 1 down to
+    /// 1e-300, mostly near the stiff component's fastest decay, some up to 1.3× the stability
+    /// edge: many components go subnormal in the scalar loop, parked or not (unstable, too
+    /// slow) in the lanes, and every report is the scalar loop's, bit for bit, in every lane
+    /// dimension.
+    #[test]
+    fn random_runs_through_subnormals_are_the_scalar_loops() {
+        let mut uniform = uniform(0x9e37_79b9_7f4a_7c15);
+        let stop = StopRule::new(&StopSpec {
+            criterion: Criterion::Distance,
+            tolerance: 1e-9,
+            divergence: 1e6,
+        });
+        for n in 1..=MAX_LANE_DIM {
+            let d: Vec<f64> = (0..n).map(|i| 60.0 * 3000f64.powi(-(i as i32))).collect();
+            let q = Quadratic::new(&HessianSpec::Diagonal(d), vec![0.0; n]).unwrap();
+            let starts: Vec<Vec<f64>> = (0..120)
+                .map(|_| {
+                    let size = |u: f64| 10f64.powf(-300.0 * u * u * u);
+                    (0..n)
+                        .map(|_| (uniform() - 0.5) * size(uniform()))
+                        .collect()
+                })
+                .collect();
+            let runs: Vec<DiscreteRun<'_>> = starts
+                .iter()
+                .map(|w| {
+                    let p = 0.9 * uniform();
+                    let eps = if uniform() < 0.8 {
+                        (1.0 - p.sqrt()).powi(2) * (0.5 + uniform()) / 60.0
+                    } else {
+                        1.3 * (2.0 + 2.0 * p) * uniform() / 60.0
+                    };
+                    heavy_ball(&q, w, eps, p, stop)
+                })
+                .collect();
+            let laned = run_in_lanes(&runs);
+            let mut subnormal = 0;
+            for (j, (run, report)) in runs.iter().zip(&laned).enumerate() {
+                let mut smallest = Smallest(f64::INFINITY);
+                assert_eq!(report, &run.run(&mut smallest).unwrap(), "n = {n}, run {j}");
+                subnormal += usize::from(smallest.0 < f64::MIN_POSITIVE);
+            }
+            // One component alone converges long before it could go subnormal.
+            assert!(
+                n == 1 || subnormal >= 20,
+                "n = {n}: {subnormal} runs went subnormal"
+            );
+        }
     }
 
     /// [`settles`] on the edges of the stable region: the roots of x² − a·x + p must lie
