@@ -21,12 +21,12 @@ pub fn file_size_limit_as_error() {
 /// Keeps memory a sweep's workers free for their next chunk instead of handing it back to
 /// the system at once. With glibc's defaults each worker's arena returns its top to the
 /// system after every chunk and faults the same pages back in for the next one (W1 discrete
-/// at N = 300 on two threads: 10 000 page faults, a tenth of the CPU in the kernel), and
+/// at N = 300 on two threads: up to 10 000 page faults, a tenth of the CPU in the kernel), and
 /// buffers above 128 KiB are mapped and unmapped each time. Here: blocks below 32 MiB come
 /// from the arenas, and an arena keeps up to 64 MiB free at its top.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets the allocator's thresholds; it is called before any thread.
+    // SAFETY: mallopt only sets the allocator's thresholds, under glibc's own lock.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);

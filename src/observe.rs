@@ -445,11 +445,11 @@ impl RateMeter {
         let window = RATE_DECADES.ln();
         let n = self.kept.min(RATE_SAMPLES);
         let last = self.kept.wrapping_sub(1) % RATE_SAMPLES;
-        let y_last = if self.kept == 0 { 0.0 } else { self.y(last) };
-        let fell = if self.kept == 0 {
-            0.0
+        let (y_last, fell) = if self.kept == 0 {
+            (0.0, 0.0)
         } else {
-            0.5 * self.first.ln() - y_last
+            let y = self.y(last);
+            (y, 0.5 * self.first.ln() - y)
         };
         // A hair of slack: samples are an eighth of a decade apart to round-off.
         if self.kept < 2 || fell < window - 1e-9 {

@@ -584,11 +584,7 @@ mod tests {
     #[test]
     fn lanes_reproduce_the_scalar_loop_bit_for_bit() {
         let mut uniform = uniform(0x2545_f491_4f6c_dd1d);
-        let stop = StopRule::new(&StopSpec {
-            criterion: Criterion::Distance,
-            tolerance: 1e-6,
-            divergence: 1e6,
-        });
+        let stop = distance_stop(1e-6, 1e6);
         for n in 1..=MAX_LANE_DIM {
             let d = [6.0, 60.0, 0.5, 13.0][..n].to_vec();
             let k_max = d.iter().copied().fold(0.0, f64::max);
@@ -636,6 +632,15 @@ mod tests {
             assert!(rated(true).count() >= 2, "n = {n}: heavy-ball envelopes");
             assert!(rated(false).count() >= 3, "n = {n}: distance envelopes");
         }
+    }
+
+    /// Stop at |w − w*| < `tolerance`, diverged beyond `divergence`.
+    fn distance_stop(tolerance: f64, divergence: f64) -> StopRule {
+        StopRule::new(&StopSpec {
+            criterion: Criterion::Distance,
+            tolerance,
+            divergence,
+        })
     }
 
     /// Uniform numbers in [0, 1) from a xorshift generator.
@@ -694,11 +699,7 @@ mod tests {
     #[test]
     fn components_at_rest_change_no_report() {
         let q = Quadratic::new(&HessianSpec::Diagonal(vec![0.06, 60.0]), vec![0.0; 2]).unwrap();
-        let stop = StopRule::new(&StopSpec {
-            criterion: Criterion::Distance,
-            tolerance: 1e-6,
-            divergence: 1e12,
-        });
+        let stop = distance_stop(1e-6, 1e12);
         let mut runs = Vec::new();
         for p in [0.1, 0.3, 0.5] {
             // εd₁ = (1 − √p)²·(1 + 2j/20): near the fastest the stiff mode can decay.
@@ -731,11 +732,7 @@ mod tests {
     #[test]
     fn random_runs_through_subnormals_are_the_scalar_loops() {
         let mut uniform = uniform(0x9e37_79b9_7f4a_7c15);
-        let stop = StopRule::new(&StopSpec {
-            criterion: Criterion::Distance,
-            tolerance: 1e-9,
-            divergence: 1e6,
-        });
+        let stop = distance_stop(1e-9, 1e6);
         for n in 1..=MAX_LANE_DIM {
             let d: Vec<f64> = (0..n).map(|i| 60.0 * 3000f64.powi(-(i as i32))).collect();
             let q = Quadratic::new(&HessianSpec::Diagonal(d), vec![0.0; n]).unwrap();

@@ -1,7 +1,7 @@
 //! Numbers as the CSVs write them: Rust's `{:?}` text of an `f64` (the shortest digits that
 //! read back to the same number; plain decimals for 1e-4 ≤ |x| < 1e16, else `1.5e-7`),
 //! about twice as fast. Żmij (`zmij`) finds the same shortest digits as the standard
-//! library and lays out 1e-5 ≤ |x| < 1e16 as it does; elsewhere its layout is redone to
+//! library and lays out 1e-4 ≤ |x| < 1e16 as it does; elsewhere its layout is redone to
 //! the standard library's rules, so every byte is the same (a unit test compares millions
 //! of numbers).
 
