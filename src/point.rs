@@ -71,6 +71,19 @@ pub struct SummaryRow {
 impl SummaryRow {
     /// The `note` column's text.
     pub fn note(&self) -> String {
+        let mut note = String::new();
+        for (i, part) in self.note_parts().enumerate() {
+            if i > 0 {
+                note.push_str(NOTE_SEPARATOR);
+            }
+            note.push_str(part);
+        }
+        note
+    }
+
+    /// The `note` column's parts, in order, none empty: [`Self::note`] joins them with
+    /// [`NOTE_SEPARATOR`].
+    pub fn note_parts(&self) -> impl Iterator<Item = &str> + Clone {
         let own = self.report.status.note();
         // A diverged run has no rate to explain: its own remark says what happened.
         let diverged = self.report.status == Status::Diverged;
@@ -79,13 +92,10 @@ impl SummaryRow {
             .notes
             .iter()
             .filter(move |n| !(diverged && n.starts_with("no measured_rate")));
-        let parts = std::iter::once(own)
+        std::iter::once(own)
             .chain(run.map(String::as_str))
-            .chain(self.notes.iter().map(String::as_str));
-        parts
+            .chain(self.notes.iter().map(String::as_str))
             .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ")
     }
 
     /// The measured decay rate of the distance's envelope over its last three decades.
@@ -98,6 +108,9 @@ impl SummaryRow {
         self.report.crossings.tight
     }
 }
+
+/// What joins the parts of the `note` column ([`SummaryRow::note_parts`]).
+pub const NOTE_SEPARATOR: &str = "; ";
 
 /// What one grid point produced: its summary rows, continuous first, then the discrete
 /// entries in order.

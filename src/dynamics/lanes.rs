@@ -184,6 +184,9 @@ impl<const N: usize> Lanes<N> {
             }
         }
         let div2 = stop.divergence2();
+        // At a minimum of +0 in every coordinate w − w* is w itself (w − (+0) = w, bit for
+        // bit), and the cruise skips the subtraction that sits on the step's critical path.
+        let centred = lanes.m.iter().all(|m| m.to_bits() == 0);
         let mut k = 0u64;
         // The first step at which some lane's budget ends.
         let mut deadline = lanes.deadline();
@@ -192,7 +195,11 @@ impl<const N: usize> Lanes<N> {
         while busy > 0 {
             // Up to the first step at which some lane needs more than a step and a rate
             // sample; those lanes' check, the scalar loop's, is made here.
-            let (at, flagged) = lanes.cruise::<V>(k, deadline, div2, &mut pending);
+            let (at, flagged) = if centred {
+                lanes.cruise::<V, true>(k, deadline, div2, &mut pending)
+            } else {
+                lanes.cruise::<V, false>(k, deadline, div2, &mut pending)
+            };
             k = at;
             let mut flagged = flagged | lanes.due(k);
             while flagged != 0 {
@@ -259,8 +266,8 @@ impl<const N: usize> Lanes<N> {
         let mut notes = Vec::new();
         if status == Status::Converged {
             // The scalar loop's swing note, on the same potential and state.
-            let w: Vec<f64> = (0..N).map(|i| self.w[i][l]).collect();
-            let wp: Vec<f64> = (0..N).map(|i| self.wp[i][l]).collect();
+            let w: [f64; N] = std::array::from_fn(|i| self.w[i][l]);
+            let wp: [f64; N] = std::array::from_fn(|i| self.wp[i][l]);
             if let Some(e2) = discrete_energy2(run.potential, &w, &wp, c.energy_mass, c.dt) {
                 notes.extend(swing_note(&run.stop, run.potential, e2));
             }
@@ -374,9 +381,9 @@ impl<const N: usize> Lanes<N> {
     /// [`Self::distance2`]'s, [`Self::envelope2`]'s and the scalar loop's operations, in
     /// their order. A kept sample lowers the lane's threshold at once, in the registers;
     /// its (t, L²) waits in a [`Pending`] batch for the meters, so that no branch depends
-    /// on whether a sample was kept.
+    /// on whether a sample was kept. `CENTRED`: every coordinate of the minimum is +0.
     #[inline(always)]
-    fn cruise<V: Vector>(
+    fn cruise<V: Vector, const CENTRED: bool>(
         &mut self,
         mut k: u64,
         until: u64,
@@ -409,7 +416,7 @@ impl<const N: usize> Lanes<N> {
             }
             let mut next = load::<V>(&self.next);
             let (div2, keep) = (V::splat(div2), V::splat(KEEP_FACTOR));
-            let (tiny, huge) = (V::splat(f64::MIN_POSITIVE), V::splat(f64::MAX));
+            let tiny = V::splat(f64::MIN_POSITIVE);
             while k < until {
                 if k.is_multiple_of(REST_EVERY) {
                     // Components at rest go to the minimum (m = 0, so x is w); off the
@@ -434,11 +441,11 @@ impl<const N: usize> Lanes<N> {
                     let hb = (self.hb >> (j * width)) & ((1 << width) - 1);
                     let mut d2 = zero;
                     for i in 0..N {
-                        let x = w[i][j].sub(m[i]);
+                        let x = centre::<V, CENTRED>(w[i][j], m[i]);
                         d2 = d2.add(x.mul(x));
                         eg[i][j] = eps[j].mul(d[i].mul(x));
                         if hb != 0 {
-                            let xp = wp[i][j].sub(m[i]);
+                            let xp = centre::<V, CENTRED>(wp[i][j], m[i]);
                             let term = x.mul(x).sub(onep[j].mul(x).mul(xp));
                             let term = term.add(eg[i][j].mul(xp)).add(p[j].mul(xp).mul(xp));
                             l2[j] = l2[j].add(term);
@@ -446,7 +453,9 @@ impl<const N: usize> Lanes<N> {
                     }
                     value[j] = V::select(hb, l2[j], d2);
                     let below = value[j].lt(next[j]);
-                    let odd = below & (value[j].lt(tiny) | value[j].not_le(huge));
+                    // A sample below the threshold is neither NaN nor +∞: only one that is
+                    // not positive, or subnormal, is left to the caller.
+                    let odd = below & value[j].lt(tiny);
                     stop |= (d2.lt(alarm[j]) | d2.not_le(div2) | odd) << (j * width);
                     next[j] = V::select(below, value[j].mul(keep), next[j]);
                     sample |= below << (j * width);
@@ -551,6 +560,17 @@ impl Pending {
     fn full(&self) -> bool {
         self.len == PENDING
     }
+}
+
+/// w − w* as the scalar loop computes it; w itself where w* = +0 (`CENTRED`), which is the
+/// same bits.
+///
+/// # Safety
+/// As [`Vector`]'s methods.
+#[inline(always)]
+unsafe fn centre<V: Vector, const CENTRED: bool>(w: V, m: V) -> V {
+    // SAFETY: the caller's.
+    if CENTRED { w } else { unsafe { w.sub(m) } }
 }
 
 /// A lane array as vectors of `V` (the first `LANES / V::WIDTH` entries).

@@ -65,17 +65,46 @@ impl Rows {
                 let mut itoa = itoa::Buffer::new();
                 self.buf.extend_from_slice(itoa.format(i).as_bytes());
             }
-            Field::Text(s) => {
-                if s.contains([',', '"', '\n', '\r']) {
-                    self.buf.push(b'"');
+            Field::Text(s) => self.text(s),
+            Field::Opt(None) | Field::Empty => {}
+        }
+    }
+
+    /// Appends one text field made of `parts` joined by `separator` (the same bytes as
+    /// `Field::Text` of the joined string, without building it).
+    pub fn joined<'s>(&mut self, parts: impl Iterator<Item = &'s str> + Clone, separator: &str) {
+        if !self.row_start {
+            self.buf.push(b',');
+        }
+        self.row_start = false;
+        let quoted = needs_quotes(separator) || parts.clone().any(needs_quotes);
+        if quoted {
+            self.buf.push(b'"');
+        }
+        for (i, part) in parts.enumerate() {
+            for piece in [separator, part].into_iter().skip(usize::from(i == 0)) {
+                if quoted {
                     self.buf
-                        .extend_from_slice(s.replace('"', "\"\"").as_bytes());
-                    self.buf.push(b'"');
+                        .extend_from_slice(piece.replace('"', "\"\"").as_bytes());
                 } else {
-                    self.buf.extend_from_slice(s.as_bytes());
+                    self.buf.extend_from_slice(piece.as_bytes());
                 }
             }
-            Field::Opt(None) | Field::Empty => {}
+        }
+        if quoted {
+            self.buf.push(b'"');
+        }
+    }
+
+    /// A text field, quoted where it must be.
+    fn text(&mut self, s: &str) {
+        if needs_quotes(s) {
+            self.buf.push(b'"');
+            self.buf
+                .extend_from_slice(s.replace('"', "\"\"").as_bytes());
+            self.buf.push(b'"');
+        } else {
+            self.buf.extend_from_slice(s.as_bytes());
         }
     }
 
@@ -248,6 +277,11 @@ pub fn push_num(out: &mut String, x: f64) {
     out.push_str(std::str::from_utf8(&bytes).expect("numbers are ASCII"));
 }
 
+/// Whether a CSV field holding `s` must be quoted: it holds a comma, a quote or a line break.
+fn needs_quotes(s: &str) -> bool {
+    s.contains([',', '"', '\n', '\r'])
+}
+
 /// [`push_num`] into bytes (the CSV writers' fast path).
 fn push_num_bytes(out: &mut Vec<u8>, x: f64) {
     if x == 0.0 {
@@ -261,4 +295,33 @@ fn push_num_bytes(out: &mut Vec<u8>, x: f64) {
 /// Per-coordinate column names `prefix1..prefixn`.
 pub fn coordinate_names(prefix: &str, n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Field, Rows};
+
+    /// A joined field is the bytes of the joined string as one text field: quoted (quotes
+    /// doubled) exactly when some part holds a comma, a quote or a line break.
+    #[test]
+    fn joined_parts_are_the_joined_text() {
+        let cases: [&[&str]; 5] = [
+            &["diverged"],
+            &["a", "b c", "d"],
+            &["step 9", "|w| = 1e13, at step 9"],
+            &["say \"hi\"", "x"],
+            &["line\nbreak", "cr\r"],
+        ];
+        for parts in cases {
+            let (mut joined, mut whole) = (Rows::new(), Rows::new());
+            joined.field(Field::Int(1));
+            joined.joined(parts.iter().copied(), "; ");
+            whole.field(Field::Int(1));
+            whole.field(Field::Text(&parts.join("; ")));
+            assert_eq!(joined.bytes(), whole.bytes(), "{parts:?}");
+        }
+        let mut rows = Rows::new();
+        rows.joined(["a,b", "c\"d"].into_iter(), "; ");
+        assert_eq!(rows.bytes(), b"\"a,b; c\"\"d\"");
+    }
 }

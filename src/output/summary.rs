@@ -1,7 +1,7 @@
 //! The rows of `summary.csv`: a [`SummaryRow`] formatted, field by field.
 
 use super::{Field, Rows};
-use crate::point::SummaryRow;
+use crate::point::{NOTE_SEPARATOR, SummaryRow};
 
 /// Formats one summary row (SPEC's required columns plus `note`) into `csv`.
 pub fn write_summary_row(row: &SummaryRow, csv: &mut Rows) {
@@ -36,11 +36,7 @@ pub fn write_summary_row(row: &SummaryRow, csv: &mut Rows) {
     csv.field(Field::Opt(r.noise_floor));
     csv.field(Field::Opt(row.theory_noise_floor));
     csv.field(r.solver.map_or(Field::Empty, Field::Text));
-    if row.notes.is_empty() && r.notes.is_empty() {
-        csv.field(Field::Text(r.status.note()));
-    } else {
-        csv.field(Field::Text(&row.note()));
-    }
+    csv.joined(row.note_parts(), NOTE_SEPARATOR);
     csv.end_row();
 }
 
