@@ -104,6 +104,11 @@ struct Lanes<const N: usize> {
     /// Per component and lane, the size below which both w and w_prev send the component
     /// to rest ([`Self::cruise`]): [`REST`] where that is exact, else 0 (never).
     floor: [[f64; LANES]; N],
+    /// The stop rule's thresholds on the distance's square: the tight and loose crossings,
+    /// and divergence.
+    tight: f64,
+    loose: f64,
+    div2: f64,
 }
 
 /// A lane's component settles exactly at the minimum once |w − w*| and |w_prev − w*| are
@@ -170,6 +175,9 @@ impl<const N: usize> Lanes<N> {
             hb: 0,
             dt: [0.0; LANES],
             floor: [[0.0; LANES]; N],
+            tight,
+            loose,
+            div2: stop.divergence2(),
         };
         for l in 0..LANES {
             lanes.idle(l);
@@ -183,7 +191,6 @@ impl<const N: usize> Lanes<N> {
                 busy += 1;
             }
         }
-        let div2 = stop.divergence2();
         // At a minimum of +0 in every coordinate w − w* is w itself (w − (+0) = w, bit for
         // bit), and the cruise skips the subtraction that sits on the step's critical path.
         let centred = lanes.m.iter().all(|m| m.to_bits() == 0);
@@ -196,9 +203,9 @@ impl<const N: usize> Lanes<N> {
             // Up to the first step at which some lane needs more than a step and a rate
             // sample; those lanes' check, the scalar loop's, is made here.
             let (at, flagged) = if centred {
-                lanes.cruise::<V, true>(k, deadline, div2, &mut pending)
+                lanes.cruise::<V, true>(k, deadline, &mut pending)
             } else {
-                lanes.cruise::<V, false>(k, deadline, div2, &mut pending)
+                lanes.cruise::<V, false>(k, deadline, &mut pending)
             };
             k = at;
             let mut flagged = flagged | lanes.due(k);
@@ -387,7 +394,6 @@ impl<const N: usize> Lanes<N> {
         &mut self,
         mut k: u64,
         until: u64,
-        div2: f64,
         pending: &mut Pending,
     ) -> (u64, u32) {
         let (g, width) = (LANES / V::WIDTH, V::WIDTH);
@@ -409,13 +415,13 @@ impl<const N: usize> Lanes<N> {
             for j in 0..g {
                 onep[j] = V::splat(1.0).add(p[j]);
             }
-            let alarm = load::<V>(&self.alarm);
+            let mut alarm = load::<V>(&self.alarm);
             let mut floor = [[zero; LANES]; N];
             for i in 0..N {
                 floor[i] = load::<V>(&self.floor[i]);
             }
             let mut next = load::<V>(&self.next);
-            let (div2, keep) = (V::splat(div2), V::splat(KEEP_FACTOR));
+            let (div2, keep) = (V::splat(self.div2), V::splat(KEEP_FACTOR));
             let tiny = V::splat(f64::MIN_POSITIVE);
             while k < until {
                 if k.is_multiple_of(REST_EVERY) {
@@ -437,6 +443,7 @@ impl<const N: usize> Lanes<N> {
                 let mut l2 = [zero; LANES];
                 let mut eg = [[zero; LANES]; N];
                 let mut value = [zero; LANES];
+                let mut dist2 = [zero; LANES];
                 for j in 0..g {
                     let hb = (self.hb >> (j * width)) & ((1 << width) - 1);
                     let mut d2 = zero;
@@ -459,12 +466,17 @@ impl<const N: usize> Lanes<N> {
                     stop |= (d2.lt(alarm[j]) | d2.not_le(div2) | odd) << (j * width);
                     next[j] = V::select(below, value[j].mul(keep), next[j]);
                     sample |= below << (j * width);
+                    dist2[j] = d2;
                 }
                 if stop != 0 {
-                    // The other lanes' samples of this step are taken here; the flagged
-                    // lanes' check is the caller's.
-                    pending.push(k, sample & !stop, &value);
-                    break;
+                    stop &= !self.loose_crossings::<V>(k, stop, sample, &dist2, &value);
+                    if stop != 0 {
+                        // The other lanes' samples of this step are taken here; the
+                        // flagged lanes' check is the caller's.
+                        pending.push(k, sample & !stop, &value);
+                        break;
+                    }
+                    alarm = load::<V>(&self.alarm);
                 }
                 pending.push(k, sample, &value);
                 if pending.full() {
@@ -489,6 +501,54 @@ impl<const N: usize> Lanes<N> {
         }
         self.take(pending);
         (k, stop)
+    }
+
+    /// Of the lanes `flagged` at global step `k`, those whose one alarm is their loose
+    /// crossing — a distance² (`dist2`) below the loose threshold but not the tight one, no
+    /// divergence, no rate sample (`sample`, `value`) left to the caller: their crossing
+    /// time is noted and their alarm lowered to the tight threshold here, as the caller's
+    /// check would, so that [`Self::cruise`] goes on (half the exits of a sweep). Returns
+    /// them.
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn loose_crossings<V: Vector>(
+        &mut self,
+        k: u64,
+        flagged: u32,
+        sample: u32,
+        dist2: &[V; LANES],
+        value: &[V; LANES],
+    ) -> u32 {
+        let (mut d2, mut v) = ([0.0; LANES], [0.0; LANES]);
+        for j in 0..LANES / V::WIDTH {
+            // SAFETY: the caller's.
+            unsafe {
+                dist2[j].store(&mut d2[j * V::WIDTH..]);
+                value[j].store(&mut v[j * V::WIDTH..]);
+            }
+        }
+        let (mut quiet, mut bits) = (0, flagged);
+        while bits != 0 {
+            let l = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let m = d2[l];
+            // The cruise's own tests, lane by lane (`odd`, the divergence's `not_le`).
+            let odd = sample & (1 << l) != 0 && v[l] < f64::MIN_POSITIVE;
+            let loose_only = self.loose_at[l].is_none()
+                && m < self.loose
+                && m >= self.tight
+                && m <= self.div2
+                && !odd;
+            if loose_only {
+                let t = (k - self.start[l]) as f64 * self.dt[l];
+                self.loose_at[l] = Some(t);
+                self.alarm[l] = self.tight;
+                quiet |= 1 << l;
+            }
+        }
+        quiet
     }
 
     /// Hands [`Self::cruise`]'s pending samples to the meters, in step order: each keeps
