@@ -7,7 +7,6 @@
 //! (n = 262 144) the peak of live memory is the same for a short and a long run.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use heavyball::dynamics::ContinuousRun;
 use heavyball::dynamics::discrete::DiscreteRun;
@@ -35,17 +34,24 @@ fn count_one() {
 fn allocations() -> u64 {
     ALLOCATIONS.with(std::cell::Cell::get)
 }
-/// Bytes live now, and the most live since the last [`reset_peak`].
-static LIVE: AtomicU64 = AtomicU64::new(0);
-static PEAK: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Bytes this thread allocated and has not freed, and their most since [`peak_above`]
+    /// began: per thread, as the count, so that the harness's own allocations (its
+    /// "has been running for over 60 seconds" line on a slow machine, e.g. under qemu)
+    /// do not count.
+    static LIVE: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    static PEAK: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
 
 fn grow(bytes: usize) {
-    let live = LIVE.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
-    PEAK.fetch_max(live, Ordering::Relaxed);
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + bytes as i64);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+    });
 }
 
 fn shrink(bytes: usize) {
-    LIVE.fetch_sub(bytes as u64, Ordering::Relaxed);
+    let _ = LIVE.try_with(|live| live.set(live.get() - bytes as i64));
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -68,10 +74,10 @@ unsafe impl GlobalAlloc for Counting {
 
 /// Peak live bytes above the live bytes at the start, while `f` runs.
 fn peak_above(f: impl FnOnce() -> (u64, u64)) -> (u64, u64) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = LIVE.with(std::cell::Cell::get);
+    PEAK.with(|peak| peak.set(base));
     let (_, steps) = f();
-    (PEAK.load(Ordering::Relaxed) - base, steps)
+    ((PEAK.with(std::cell::Cell::get) - base) as u64, steps)
 }
 
 #[global_allocator]
