@@ -71,14 +71,7 @@ pub struct SummaryRow {
 impl SummaryRow {
     /// The `note` column's text.
     pub fn note(&self) -> String {
-        let mut note = String::new();
-        for (i, part) in self.note_parts().enumerate() {
-            if i > 0 {
-                note.push_str(NOTE_SEPARATOR);
-            }
-            note.push_str(part);
-        }
-        note
+        self.note_parts().collect::<Vec<_>>().join(NOTE_SEPARATOR)
     }
 
     /// The `note` column's parts, in order, none empty: [`Self::note`] joins them with

@@ -156,8 +156,6 @@ impl<const N: usize> Lanes<N> {
                 .expect("a quadratic has its minimum"),
         );
         let stop = first.stop;
-        let tight = stop.threshold(stop.tolerance);
-        let loose = stop.threshold(RATE_DECADES * stop.tolerance);
         let mut lanes = Lanes::<N> {
             d: d.try_into().expect("dimension N"),
             m: m.try_into().expect("dimension N"),
@@ -175,8 +173,8 @@ impl<const N: usize> Lanes<N> {
             hb: 0,
             dt: [0.0; LANES],
             floor: [[0.0; LANES]; N],
-            tight,
-            loose,
+            tight: stop.threshold(stop.tolerance),
+            loose: stop.threshold(RATE_DECADES * stop.tolerance),
             div2: stop.divergence2(),
         };
         for l in 0..LANES {
@@ -187,7 +185,7 @@ impl<const N: usize> Lanes<N> {
         let mut busy = 0;
         for l in 0..LANES {
             if let Some(j) = waiting.next() {
-                lanes.load(l, j, &runs[j], 0, loose);
+                lanes.load(l, j, &runs[j], 0);
                 busy += 1;
             }
         }
@@ -223,11 +221,11 @@ impl<const N: usize> Lanes<N> {
                     Status::Diverged
                 } else {
                     lanes.feed(l, k, m);
-                    if lanes.loose_at[l].is_none() && m < loose {
+                    if lanes.loose_at[l].is_none() && m < lanes.loose {
                         lanes.loose_at[l] = Some(t);
-                        lanes.alarm[l] = tight;
+                        lanes.alarm[l] = lanes.tight;
                     }
-                    if m < tight {
+                    if m < lanes.tight {
                         Status::Converged
                     } else if stop.diverged(m) {
                         Status::Diverged
@@ -240,7 +238,7 @@ impl<const N: usize> Lanes<N> {
                 reports[j] = Some(lanes.report(l, run, status, local, m));
                 match waiting.next() {
                     Some(next) => {
-                        lanes.load(l, next, &runs[next], k, loose);
+                        lanes.load(l, next, &runs[next], k);
                         // The new run's own check at its step 0 comes round again.
                     }
                     None => {
@@ -300,7 +298,7 @@ impl<const N: usize> Lanes<N> {
 
     /// Puts run `j` into lane `l` at global step `k`: `w_{−1} = w_0 − Δt·v_0`, as the scalar
     /// loop starts.
-    fn load(&mut self, l: usize, j: usize, run: &DiscreteRun<'_>, k: u64, loose: f64) {
+    fn load(&mut self, l: usize, j: usize, run: &DiscreteRun<'_>, k: u64) {
         let c = &run.coefficients;
         for i in 0..N {
             self.w[i][l] = run.position[i];
@@ -308,7 +306,7 @@ impl<const N: usize> Lanes<N> {
         }
         self.eps[l] = c.learning_rate;
         self.p[l] = c.momentum;
-        self.alarm[l] = loose;
+        self.alarm[l] = self.loose;
         self.start[l] = k;
         self.last[l] = k.saturating_add(run.steps);
         self.job[l] = Some(j);
