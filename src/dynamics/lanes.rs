@@ -213,7 +213,6 @@ impl<const N: usize> Lanes<N> {
                 let Some(j) = lanes.job[l] else { continue };
                 let run = &runs[j];
                 let local = k - lanes.start[l];
-                let t = local as f64 * run.coefficients.dt;
                 let m = lanes.distance2(l);
                 // Non-finite first, as the scalar loop's `StopRule::broken`; then the
                 // rate meter and the crossings, in the scalar loop's order.
@@ -221,10 +220,7 @@ impl<const N: usize> Lanes<N> {
                     Status::Diverged
                 } else {
                     lanes.feed(l, k, m);
-                    if lanes.loose_at[l].is_none() && m < lanes.loose {
-                        lanes.loose_at[l] = Some(t);
-                        lanes.alarm[l] = lanes.tight;
-                    }
+                    lanes.cross_loose(l, k, m);
                     if m < lanes.tight {
                         Status::Converged
                     } else if stop.diverged(m) {
@@ -534,19 +530,23 @@ impl<const N: usize> Lanes<N> {
             let m = d2[l];
             // The cruise's own tests, lane by lane (`odd`, the divergence's `not_le`).
             let odd = sample & (1 << l) != 0 && v[l] < f64::MIN_POSITIVE;
-            let loose_only = self.loose_at[l].is_none()
-                && m < self.loose
-                && m >= self.tight
-                && m <= self.div2
-                && !odd;
-            if loose_only {
-                let t = (k - self.start[l]) as f64 * self.dt[l];
-                self.loose_at[l] = Some(t);
-                self.alarm[l] = self.tight;
+            if m >= self.tight && m <= self.div2 && !odd && self.cross_loose(l, k, m) {
                 quiet |= 1 << l;
             }
         }
         quiet
+    }
+
+    /// Lane `l`'s loose crossing at global step `k`, where its distance² is `d2`, if this is
+    /// its first step below the loose threshold: the time noted, the alarm lowered to the
+    /// tight threshold. Returns whether it crossed.
+    fn cross_loose(&mut self, l: usize, k: u64, d2: f64) -> bool {
+        let crossed = self.loose_at[l].is_none() && d2 < self.loose;
+        if crossed {
+            self.loose_at[l] = Some((k - self.start[l]) as f64 * self.dt[l]);
+            self.alarm[l] = self.tight;
+        }
+        crossed
     }
 
     /// Hands [`Self::cruise`]'s pending samples to the meters, in step order: each keeps
