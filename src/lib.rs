@@ -65,6 +65,7 @@ pub mod figures;
 pub mod grid;
 pub mod limits;
 pub mod merge;
+mod number;
 pub mod observe;
 pub mod output;
 pub mod point;

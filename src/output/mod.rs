@@ -4,7 +4,6 @@
 mod atomic;
 pub mod columns;
 mod manifest;
-mod number;
 pub mod plot;
 mod summary;
 mod trajectories;
@@ -20,6 +19,7 @@ use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::number;
 
 /// One field of a row.
 pub enum Field<'a> {

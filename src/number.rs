@@ -1,6 +1,7 @@
-//! Numbers as the CSVs write them: Rust's `{:?}` text of an `f64` (the shortest digits that
-//! read back to the same number; plain decimals for 1e-4 ≤ |x| < 1e16, else `1.5e-7`),
-//! about twice as fast. Żmij (`zmij`) finds the same shortest digits as the standard
+//! Numbers as the outputs write them: Rust's `{:?}` text of an `f64` (the shortest digits
+//! that read back to the same number; plain decimals for 1e-4 ≤ |x| < 1e16, else
+//! `1.5e-7`) for the CSVs' number fields, and its `{:e}` text (always `1.5e-7`, `1e12`) for
+//! the notes, about twice as fast. Żmij (`zmij`) finds the same shortest digits as the standard
 //! library and lays out 1e-4 ≤ |x| < 1e16 as it does; elsewhere its layout is redone to
 //! the standard library's rules, so every byte is the same (a unit test compares millions
 //! of numbers).
@@ -23,8 +24,20 @@ pub(crate) fn push_shortest(out: &mut Vec<u8>, x: f64) {
     }
 }
 
-/// Żmij's `text` of a number outside [1e-4, 1e16) (`-1.25e-7`, `1e+300`, `0.0000123`) in
-/// the standard library's layout (`-1.25e-7`, `1e300`, `1.23e-5`).
+/// Appends `x` exactly as `format!("{x:e}")` writes it: the same shortest digits as
+/// [`push_shortest`], always as d₁.d₂…dₙ e exponent.
+pub(crate) fn push_exp(out: &mut Vec<u8>, x: f64) {
+    if !x.is_finite() || x == 0.0 || may_tie(x) {
+        use std::io::Write as _;
+        let _ = write!(out, "{x:e}");
+        return;
+    }
+    let mut zmij = zmij::Buffer::new();
+    relayout(out, zmij.format_finite(x).as_bytes(), x < 0.0);
+}
+
+/// Żmij's `text` of a number (`-1.25e-7`, `1e+300`, `0.0000123`, `123.5`) in the standard
+/// library's scientific layout (`-1.25e-7`, `1e300`, `1.23e-5`, `1.235e2`).
 fn relayout(out: &mut Vec<u8>, text: &[u8], negative: bool) {
     // One pass: the digits without the point, how many stood before it, and the exponent.
     let mut digits = [0u8; 24];
@@ -100,17 +113,26 @@ fn scientific(out: &mut Vec<u8>, digits: &[u8], exponent: i32) {
 
 #[cfg(test)]
 mod tests {
-    use super::push_shortest;
+    use super::{push_exp, push_shortest};
 
+    /// `x`'s text both ways is the standard library's, byte for byte.
     fn same(x: f64) {
         let mut s = Vec::new();
         push_shortest(&mut s, x);
         assert_eq!(s, format!("{x:?}").as_bytes(), "bits {:#x}", x.to_bits());
+        s.clear();
+        push_exp(&mut s, x);
+        assert_eq!(
+            s,
+            format!("{x:e}").as_bytes(),
+            "{{:e}} of bits {:#x}",
+            x.to_bits()
+        );
     }
 
     /// Every binade's edges, the layout thresholds and their neighbours, subnormals, and
     /// two million random bit patterns and two million numbers of everyday size: the text
-    /// is `{:?}`'s, byte for byte.
+    /// is `{:?}`'s and `{:e}`'s, byte for byte.
     #[test]
     fn writes_what_debug_writes() {
         for e in -1074..1024 {
@@ -147,6 +169,11 @@ mod tests {
         }
         for y in [f64::MIN_POSITIVE, 5e-324, f64::MAX, f64::MIN, f64::EPSILON] {
             same(y);
+        }
+        for y in [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let mut s = Vec::new();
+            push_exp(&mut s, y);
+            assert_eq!(s, format!("{y:e}").as_bytes());
         }
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
