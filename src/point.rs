@@ -347,12 +347,12 @@ impl<'a> PointRunner<'a> {
                     .map(|(entry, c)| self.discrete_run(point, entry, c))
             })
             .collect();
-        let (laned, single): (Vec<usize>, Vec<usize>) =
-            (0..runs.len()).partition(|&j| lanes::lane_ready(&runs[j]));
-        if single.is_empty() {
+        if runs.iter().all(lanes::lane_ready) {
             // A sweep's usual case: every run in lanes, no copy of the runs.
             return lanes::run_in_lanes(&runs);
         }
+        let (laned, single): (Vec<usize>, Vec<usize>) =
+            (0..runs.len()).partition(|&j| lanes::lane_ready(&runs[j]));
         let mut reports: Vec<Option<RunReport>> = vec![None; runs.len()];
         let batch: Vec<DiscreteRun<'_>> = laned.iter().map(|&j| runs[j].clone()).collect();
         for (j, report) in laned.into_iter().zip(lanes::run_in_lanes(&batch)) {
