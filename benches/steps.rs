@@ -16,6 +16,9 @@
 //!
 //! Run with `cargo bench --bench steps` (`-- colorization` for that group alone).
 
+// The platform's libm (std's f64 methods) is fine here: an independent reference, not a result.
+#![allow(clippy::disallowed_methods)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

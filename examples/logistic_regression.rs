@@ -5,6 +5,9 @@
 //!
 //!     cargo run --release --example logistic_regression
 
+// A user's program: std's f64 methods are theirs to use (the engine itself uses `libm`).
+#![allow(clippy::disallowed_methods)]
+
 use heavyball::prelude::*;
 
 /// Mean logistic loss of a linear model w = (w₁, w₂, bias) plus λ/2 |w|².

@@ -92,7 +92,7 @@ impl AxisSpec {
     pub fn value(&self, i: u64) -> f64 {
         match *self {
             AxisSpec::Logspace { start, stop, count } => {
-                10f64.powf(linspace_at(start, stop, count, i))
+                libm::pow(10.0, linspace_at(start, stop, count, i))
             }
             AxisSpec::Linspace { start, stop, count } => linspace_at(start, stop, count, i),
             AxisSpec::Values(ref v) => v[i as usize],

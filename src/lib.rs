@@ -57,6 +57,8 @@
 //! `heavyball theory`, [`figures`] is `heavyball plot` (drawn by [`output::plot`]). [`api`] holds the builders. The physics is in `docs/theory.md`.
 
 #![warn(missing_docs)]
+// Unit tests may check against std's f64 methods (the platform libm) as a reference.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod api;
 pub mod dynamics;

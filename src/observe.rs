@@ -434,7 +434,7 @@ impl RateMeter {
 
     /// ln L of the sample in ring slot `i`.
     fn y(&self, i: usize) -> f64 {
-        0.5 * self.l2[i].ln()
+        0.5 * libm::log(self.l2[i])
     }
 
     /// The rate, or why there is none (for the `note` column).
@@ -442,21 +442,21 @@ impl RateMeter {
         if let Some(why) = self.off {
             return Err(format!("no measured_rate: {why}"));
         }
-        let window = RATE_DECADES.ln();
+        let window = libm::log(RATE_DECADES);
         let n = self.kept.min(RATE_SAMPLES);
         let last = self.kept.wrapping_sub(1) % RATE_SAMPLES;
         let (y_last, fell) = if self.kept == 0 {
             (0.0, 0.0)
         } else {
             let y = self.y(last);
-            (y, 0.5 * self.first.ln() - y)
+            (y, 0.5 * libm::log(self.first) - y)
         };
         // A hair of slack: samples are an eighth of a decade apart to round-off.
         if self.kept < 2 || fell < window - 1e-9 {
             return Err(format!(
                 "no measured_rate: the envelope fell {:.1} decades, {} needed",
                 fell.max(0.0) / std::f64::consts::LN_10,
-                RATE_DECADES.log10()
+                libm::log10(RATE_DECADES)
             ));
         }
         let top = y_last + window + 1e-9;
@@ -500,7 +500,7 @@ impl RateMeter {
         if worst > RATE_MAX_RESIDUAL {
             return Err(format!(
                 "no measured_rate: the envelope is not exponential over its last three decades (off a straight line by {:.0}%)",
-                100.0 * worst.exp_m1()
+                100.0 * libm::expm1(worst)
             ));
         }
         Ok(-slope)

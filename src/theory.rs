@@ -195,7 +195,7 @@ pub fn stiffness(m: f64, mu: f64, ks: &[f64]) -> f64 {
         .map(|&k| match continuous_roots(m, mu, k) {
             Roots::Massless(l) | Roots::Repeated(l) => l.abs(),
             Roots::Real(_, fast) => fast.abs(),
-            Roots::Complex { re, im } => re.hypot(im),
+            Roots::Complex { re, im } => libm::hypot(re, im),
         })
         .fold(0.0, f64::max);
     let slowest = continuous_rate(m, mu, ks);
@@ -229,7 +229,7 @@ pub fn stiffness(m: f64, mu: f64, ks: &[f64]) -> f64 {
 pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f64, f64) {
     if m == 0.0 {
         let rate = k / mu;
-        let x = x0 * (-rate * t).exp();
+        let x = x0 * libm::exp(-rate * t);
         return (x, -rate * x);
     }
     let disc = discriminant(m, mu, k);
@@ -241,10 +241,10 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
         // 2ω = λ1 − λ2, computed as s/m rather than as a difference.
         let two_omega = s / m;
         let z = two_omega * t;
-        let e1 = (l1 * t).exp();
+        let e1 = libm::exp(l1 * t);
         // D = (1 − e^{−2ωt})/(2ω): expm1 keeps it exact for small 2ωt; limit t at critical.
         let d = if two_omega > 0.0 {
-            -(-z).exp_m1() / two_omega
+            -libm::expm1(-z) / two_omega
         } else {
             t
         };
@@ -257,14 +257,14 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
         let dphi1 = if z <= 1.0 {
             e1 * (1.0 + l2 * d)
         } else {
-            (l1 * e1 - l2 * (l2 * t).exp()) / two_omega
+            (l1 * e1 - l2 * libm::exp(l2 * t)) / two_omega
         };
         (phi0, phi1, dphi0, dphi1)
     } else {
         let gamma = mu / (2.0 * m);
         let omega = (-disc).sqrt() / (2.0 * m);
-        let decay = (-gamma * t).exp();
-        let (sn, cs) = (omega * t).sin_cos();
+        let decay = libm::exp(-gamma * t);
+        let (sn, cs) = libm::sincos(omega * t);
         // sin(Ωt)/Ω: accurate for small Ω as written; t if Ω underflowed.
         let sinc_t = if omega > 0.0 { sn / omega } else { t };
         let c = decay * cs;
@@ -466,7 +466,7 @@ pub fn goh_optimum(l1: f64, ln: f64) -> Optimum {
 /// (docs/theory.md §3). Negative when `ρ > 1` (divergence); `+∞` when `ρ = 0`. As `Δt → 0` it
 /// tends to the continuous rate of [`continuous_rate`].
 pub fn rate_per_time(rho: f64, dt: f64) -> f64 {
-    -rho.ln() / dt
+    -libm::log(rho) / dt
 }
 
 /// Stationary variance of the AR(2) recursion `x_t = a₁x_{t−1} + a₂x_{t−2} + e_t` with

@@ -2,6 +2,9 @@
 //! the peers' formula on W1), the semi-implicit Euler update of the particle, PyTorch's
 //! SGD with momentum, and gradient descent's exact step counts.
 
+// The platform's libm (std's f64 methods) is fine here: an independent reference, not a result.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! The expression potential from a scenario file: the tilted double well, where gradient
 //! descent stops in the shallow well and momentum rolls through to the deep one.
 
+// The platform's libm (std's f64 methods) is fine here: an independent reference, not a result.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use common::{assert_same_results, num, read_csv, run_ok, scenarios_dir};

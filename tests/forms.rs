@@ -2,6 +2,9 @@
 //! agree with the heavy-ball form; Nesterov's scheme against its definition and its
 //! companion matrix; the Nesterov ODE against its Bessel solution.
 
+// The platform's libm (std's f64 methods) is fine here: an independent reference, not a result.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::f64::consts::PI;

@@ -2,6 +2,9 @@
 //! Goh), byte-identical re-runs from the written `scenario.toml`, the manifest, the rows of
 //! `continuous.csv` and `comparison.csv`, and atomic result folders.
 
+// The platform's libm (std's f64 methods) is fine here: an independent reference, not a result.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::HashMap;
 
 mod common;

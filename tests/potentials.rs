@@ -4,6 +4,9 @@
 //! and the light cone of his convex Rosenbrock; expressions' symbolic gradients and
 //! Hessians, and the minimum Newton's method finds for them.
 
+// The platform's libm (std's f64 methods) is fine here: an independent reference, not a result.
+#![allow(clippy::disallowed_methods)]
+
 use approx::assert_relative_eq;
 use heavyball::dynamics::discrete::{DiscreteRun, Iterates};
 use heavyball::dynamics::maps::Coefficients;

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::exact::first_crossing;
+use common::exact::{exact_distance, first_crossing};
 use common::{heavyball, num, read_csv};
 use heavyball::dynamics::DiscreteParams;
 use heavyball::scenario::{self, Scenario};
@@ -111,8 +111,9 @@ fn axes_are_numpys_linspace_and_logspace() {
             num(row, "exponent"),
             "{key}[{i}]"
         );
-        // The powers: libm's pow, within one unit in the last place of the correctly
-        // rounded value and of numpy's (whose AVX-512 pow is itself off by one on some).
+        // The powers: the `libm` crate's pow, within one unit in the last place of the
+        // correctly rounded value and of numpy's (whose AVX-512 pow is itself off by one on
+        // some).
         let (ours, numpy, exact) = (
             axis.spec.value(i as u64),
             num(row, "numpy"),
@@ -345,20 +346,31 @@ fn w1_continuous_crossings_are_the_exact_first_crossings() {
     run(&["run", s(&input), "--out", s(dir.path()), "--quiet"]);
     let rows = read_csv(&dir.path().join("w1/summary.csv"));
     let (ks, w0, v0) = ([6.0, 60.0], [1.0, 1.0], [0.0, 0.0]);
-    let mut checked = 0;
+    let (mut checked, mut above) = (0, 0);
     for row in rows.iter().filter(|r| r["method"] == "continuous") {
         let (m, mu) = (num(row, "mass"), num(row, "friction"));
         let exact = first_crossing(m, mu, &ks, &w0, &v0, 1e-6, 200.0);
         match exact {
             Some(t) => {
                 assert_eq!(row["status"], "converged", "m = {m}, mu = {mu}");
-                // rtol 1e-8: 3.5e-6 relative, as in tests/continuous.rs for the same grid.
+                // rtol 1e-8: 3.5e-6 relative, as in tests/continuous.rs for the same grid —
+                // or, where |w| crosses tol slowly, the shift that W1's atol (1e-10) of error
+                // in |w| makes: 1e-4 of |w| = tol, more than the relative error the
+                // step's rtol allows there. On an overdamped point's slow decay
+                // (|w|' ≈ −k/μ·|w|) that is up to ~1e-5 of t, and a one-ulp change of m
+                // moves the error within it (m = 3.3598182862837813, μ = 17.25: 4.3e-6).
+                let h = 1e-3 * t;
+                let slope = (exact_distance(m, mu, &ks, &w0, &v0, t - h)
+                    - exact_distance(m, mu, &ks, &w0, &v0, t + h))
+                    / (2.0 * h);
+                let allowed = 3.5e-6_f64.max(1e-10 / (slope.abs() * t));
                 let rel = (num(row, "t_converged") - t).abs() / t;
                 assert!(
-                    rel < 3.5e-6,
-                    "m = {m}, mu = {mu}: {} vs exact {t}",
+                    rel < allowed,
+                    "m = {m}, mu = {mu}: {} vs exact {t} ({rel:e} > {allowed:e})",
                     row["t_converged"]
                 );
+                above += usize::from(rel >= 3.5e-6);
                 checked += 1;
             }
             None => assert_eq!(row["status"], "not-converged", "m = {m}, mu = {mu}"),
@@ -368,6 +380,7 @@ fn w1_continuous_crossings_are_the_exact_first_crossings() {
         approx::assert_relative_eq!(num(row, "theory_rate"), rate, max_relative = 1e-15);
     }
     assert!(checked > 300, "{checked} converged points checked");
+    assert!(above <= 2, "{above} of {checked} crossings beyond 3.5e-6");
 }
 
 fn bytes(p: &Path) -> Vec<u8> {

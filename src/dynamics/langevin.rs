@@ -319,9 +319,9 @@ impl<'p, P: Potential + ?Sized> Baoab<'p, P> {
             (c1, var.max(0.0).sqrt())
         } else {
             let gamma = self.friction / self.mass;
-            let c1 = (-gamma * h).exp();
+            let c1 = libm::exp(-gamma * h);
             // 1 − e^{−2γh} without cancellation for small γh.
-            let var = q * q * (-(-2.0 * gamma * h).exp_m1()) / (2.0 * gamma);
+            let var = q * q * (-libm::expm1(-2.0 * gamma * h)) / (2.0 * gamma);
             (c1, var.sqrt())
         }
     }

@@ -208,7 +208,7 @@ fn theory_decay(runs: &Runs, s: &Series, label: &str, factor: f64) -> Option<Cur
     let piece = (0..=n)
         .map(|i| {
             let t = t0 + (t1 - t0) * f64::from(i) / f64::from(n);
-            (t, y1 * (-factor * rate * (t - t1)).exp())
+            (t, y1 * libm::exp(-factor * rate * (t - t1)))
         })
         .collect();
     Some(Curve {

@@ -14,7 +14,7 @@ use std::fmt;
 use std::ops::Range;
 
 use exmex::prelude::*;
-use exmex::{FloatOpsFactory, MatchLiteral};
+use exmex::{BinOp, FloatOpsFactory, MakeOperators, MatchLiteral, Operator};
 
 use super::Potential;
 
@@ -85,7 +85,62 @@ impl MatchLiteral for Literal {
     }
 }
 
-type Flat = FlatEx<f64, FloatOpsFactory<f64>, Literal>;
+type Flat = FlatEx<f64, LibmOps, Literal>;
+
+/// exmex's own operators ([`FloatOpsFactory`]: the same names, priorities and derivative
+/// rules), with the elementary functions taken from the `libm` crate rather than the
+/// platform's libm, whose last bit may differ from CPU to CPU (glibc picks an FMA or an SSE2
+/// variant at load time): an expression's values, and so its runs, are the same bits on
+/// every machine.
+#[derive(Clone, Debug)]
+pub(crate) struct LibmOps;
+
+/// A function of one number.
+type Unary = fn(f64) -> f64;
+
+/// The unary functions [`LibmOps`] replaces, by exmex's names.
+const LIBM_UNARY: [(&str, Unary); 18] = [
+    ("sin", libm::sin),
+    ("cos", libm::cos),
+    ("tan", libm::tan),
+    ("asin", libm::asin),
+    ("acos", libm::acos),
+    ("atan", libm::atan),
+    ("sinh", libm::sinh),
+    ("cosh", libm::cosh),
+    ("tanh", libm::tanh),
+    ("asinh", libm::asinh),
+    ("acosh", libm::acosh),
+    ("atanh", libm::atanh),
+    ("exp", libm::exp),
+    ("cbrt", libm::cbrt),
+    ("ln", libm::log),
+    ("log", libm::log),
+    ("log2", libm::log2),
+    ("log10", libm::log10),
+];
+
+impl MakeOperators<f64> for LibmOps {
+    fn make<'a>() -> Vec<Operator<'a, f64>> {
+        FloatOpsFactory::<f64>::make()
+            .into_iter()
+            .map(|op| {
+                let libm_bin: Option<fn(f64, f64) -> f64> = match op.repr() {
+                    "^" => Some(libm::pow),
+                    "atan2" => Some(libm::atan2),
+                    _ => None,
+                };
+                if let (Some(apply), Ok(bin)) = (libm_bin, op.bin()) {
+                    return Operator::make_bin(op.repr(), BinOp { apply, ..bin });
+                }
+                match LIBM_UNARY.iter().find(|(n, _)| *n == op.repr()) {
+                    Some(&(name, f)) => Operator::make_unary(name, f),
+                    None => op,
+                }
+            })
+            .collect()
+    }
+}
 
 /// Variables up to this count are gathered on the stack for evaluation.
 const STACK_VARS: usize = 16;
@@ -977,6 +1032,38 @@ fn chained_power(text: &str) -> Option<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every operator of exmex's [`FloatOpsFactory`] is either exact on every CPU (IEEE
+    /// arithmetic, sqrt, rounding, constants) or one of [`LibmOps`]' replacements, which
+    /// evaluate to the `libm` crate's bits: a function exmex adds later fails here until
+    /// it is placed.
+    #[test]
+    fn expression_functions_are_the_libm_crates() {
+        const EXACT: [&str; 17] = [
+            "*", "/", "+", "-", "min", "max", "abs", "signum", "floor", "round", "ceil", "trunc",
+            "fract", "sqrt", "PI", "E", "TAU",
+        ];
+        let ops = LibmOps::make();
+        for op in FloatOpsFactory::<f64>::make() {
+            let name = op.repr();
+            let replaced =
+                name == "^" || name == "atan2" || LIBM_UNARY.iter().any(|(n, _)| *n == name);
+            let constant = op.constant().is_some();
+            assert!(
+                replaced || constant || EXACT.contains(&name),
+                "exmex's {name}"
+            );
+            assert!(ops.iter().any(|o| o.repr() == name), "{name} kept");
+        }
+        let x = 0.712_345_678_9;
+        for (name, f) in LIBM_UNARY {
+            let e = Flat::parse(&format!("{name}(x)")).unwrap();
+            assert_eq!(e.eval(&[x]).unwrap().to_bits(), f(x).to_bits(), "{name}");
+        }
+        let e = Flat::parse("x^y + atan2(x, y)").unwrap();
+        let want = libm::pow(x, 2.3) + libm::atan2(x, 2.3);
+        assert_eq!(e.eval(&[x, 2.3]).unwrap().to_bits(), want.to_bits());
+    }
 
     fn vars(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()

@@ -89,7 +89,7 @@ fn path_modes(len: usize, at: &[usize]) -> (Vec<f64>, Vec<Vec<f64>>) {
     let lens = len as f64;
     let values = (0..len)
         .map(|i| {
-            let s = (0.5 * pi * i as f64 / lens).sin();
+            let s = libm::sin(0.5 * pi * i as f64 / lens);
             4.0 * s * s
         })
         .collect();
@@ -102,7 +102,7 @@ fn path_modes(len: usize, at: &[usize]) -> (Vec<f64>, Vec<Vec<f64>>) {
             };
             let row = at
                 .iter()
-                .map(|&r| scale * (pi * i as f64 * (r as f64 + 0.5) / lens).cos());
+                .map(|&r| scale * libm::cos(pi * i as f64 * (r as f64 + 0.5) / lens));
             row.collect()
         })
         .collect();

@@ -104,7 +104,7 @@ pub fn finite_difference_hv<P: Potential + ?Sized>(p: &P, w: &[f64], x: &[f64], 
         out.iter_mut().for_each(|o| *o = 0.0);
         return;
     }
-    let h = f64::EPSILON.cbrt() * norm(w).max(1.0) / xn;
+    let h = libm::cbrt(f64::EPSILON) * norm(w).max(1.0) / xn;
     let shifted =
         |sign: f64| -> Vec<f64> { w.iter().zip(x).map(|(a, b)| a + sign * h * b).collect() };
     let mut minus = vec![0.0; w.len()];

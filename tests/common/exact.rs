@@ -8,6 +8,9 @@
 //! `/work/shared/peers/exact.py` (the Python peer's oracle) so the two agree to ~1e-15.
 //!
 //! Included by integration tests through `mod common;`; not every test uses every item.
+
+// The platform's libm (std's f64 methods) is fine here: an independent reference, not a result.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code)]
 
 use heavyball::theory::{Roots, continuous_roots, exact_component};

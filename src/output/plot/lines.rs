@@ -138,7 +138,7 @@ impl LineChart {
         for &(_, y) in fits.flat_map(|c| c.pieces.iter().flatten()) {
             top = top.map(|t| t.max(y));
         }
-        top.map(|t| t * 10f64.powf(0.3))
+        top.map(|t| t * libm::pow(10.0, 0.3))
     }
 
     fn scales(&self) -> (Scale, Scale) {
@@ -162,7 +162,7 @@ impl LineChart {
             if let Some(top) = self.log_top() {
                 y1 = y1.min(top);
             }
-            y0 = y0.max(y1 * 10f64.powf(-self.max_decades));
+            y0 = y0.max(y1 * libm::pow(10.0, -self.max_decades));
         }
         let x = Scale {
             kind: self.x_kind,

@@ -28,7 +28,7 @@ impl ScaleKind {
     pub fn forward(self, v: f64) -> f64 {
         match self {
             ScaleKind::Linear => v,
-            ScaleKind::Log => v.log10(),
+            ScaleKind::Log => libm::log10(v),
         }
     }
 
@@ -36,7 +36,7 @@ impl ScaleKind {
     pub fn inverse(self, u: f64) -> f64 {
         match self {
             ScaleKind::Linear => u,
-            ScaleKind::Log => 10f64.powf(u),
+            ScaleKind::Log => libm::pow(10.0, u),
         }
     }
 
@@ -72,7 +72,7 @@ impl Scale {
     /// numbers (1, 2, 5 × 10^k), about five of them.
     pub fn ticks(&self) -> Vec<f64> {
         if self.kind == ScaleKind::Log {
-            let (a, b) = (self.min.log10(), self.max.log10());
+            let (a, b) = (libm::log10(self.min), libm::log10(self.max));
             if b - a >= 1.0 {
                 let every = ((b - a) / 8.0).ceil().max(1.0) as i64;
                 return (a.ceil() as i64..=b.floor() as i64)
@@ -91,7 +91,7 @@ fn nice_ticks(min: f64, max: f64) -> Vec<f64> {
         return vec![min];
     }
     let raw = span / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
+    let mag = libm::pow(10.0, libm::log10(raw).floor());
     let step = [1.0, 2.0, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
@@ -142,7 +142,7 @@ pub(crate) fn tick_label(x: f64) -> String {
     }
     let a = x.abs();
     if !(1e-3..1e4).contains(&a) {
-        let e = a.log10().floor() as i32;
+        let e = libm::log10(a).floor() as i32;
         let m = x / 10f64.powi(e);
         if (m.abs() - 1.0).abs() < 1e-9 {
             return format!("{}1e{e}", if x < 0.0 { "-" } else { "" });

@@ -1,0 +1,158 @@
+//! Same numbers on every machine, whichever variant of the system's libm the CPU gets. glibc
+//! picks FMA, AVX2 or SSE2 code for `log`, `exp`, `pow`, `sin`… when a program loads, and
+//! the variants round a last bit differently on some inputs: before the engine took its
+//! elementary functions from the `libm` crate (and its expressions' too), a node without FMA
+//! wrote 6 of the shipped scenarios' outputs differently (theory columns, measured rates,
+//! the double-well's trajectories). Here the shipped scenarios run twice, as this CPU has
+//! them and with glibc's FMA and AVX2 code masked (`GLIBC_TUNABLES`, what such a node
+//! runs), and every output but the manifest (which records times) is the same bytes —
+//! except what the third-party integrators write: `ode_solvers` (single continuous runs the
+//! lane kernel does not take: the massless limit, Nesterov's ODE, Dop853, Rk4) and diffsol's
+//! BDF (a sweep's stiff points under `auto`) size their steps with std's `powf`, so their
+//! runs may differ in the last bits from machine to machine (docs/solvers.md).
+
+// The platform's libm (std's f64 methods) is what this test exercises.
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// glibc's FMA and AVX2 variants off: a CPU without them, to the library's choice of code.
+const MASK: &str = "glibc.cpu.hwcaps=-AVX2,-FMA";
+
+/// Prints a digest of std's `ln`, `exp`, `powf`, `sin` and `cos` over 200 000 inputs, for
+/// [`glibc_variants_change_no_output`], which runs it as a child with and without [`MASK`].
+#[test]
+#[ignore = "a helper: any_libm's main test runs it as a child"]
+fn std_bits_helper() {
+    let mut digest = 0u64;
+    let mut x = 1.0e-3_f64;
+    for _ in 0..200_000 {
+        for y in [
+            x.ln(),
+            (x * 0.37).exp(),
+            10f64.powf(x * 0.01),
+            x.sin(),
+            x.cos(),
+        ] {
+            digest = digest.rotate_left(7) ^ y.to_bits();
+        }
+        x *= 1.000_057;
+    }
+    println!("std-bits {digest:016x}");
+}
+
+/// [`std_bits_helper`]'s digest, run with `GLIBC_TUNABLES` set to `tunables` (or unset).
+fn std_digest(tunables: Option<&str>) -> String {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--ignored", "--exact", "std_bits_helper", "--nocapture"]);
+    match tunables {
+        Some(t) => cmd.env("GLIBC_TUNABLES", t),
+        None => cmd.env_remove("GLIBC_TUNABLES"),
+    };
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("std-bits "))
+        .map(str::to_owned);
+    line.unwrap_or_else(|| panic!("no digest from the helper: {text}"))
+}
+
+/// Every file under `dir` but manifests, by path relative to `dir`.
+fn outputs(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().unwrap() != "manifest.json" {
+                let bytes = std::fs::read(&path).unwrap();
+                files.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
+
+/// The shipped scenarios' outputs, run with `GLIBC_TUNABLES` set to `tunables` (or unset).
+fn run_scenarios(out: &Path, tunables: Option<&str>) -> BTreeMap<PathBuf, Vec<u8>> {
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heavyball"));
+    cmd.args([
+        "run",
+        scenarios.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ])
+    .env_remove("SLURM_ARRAY_TASK_ID");
+    match tunables {
+        Some(t) => cmd.env("GLIBC_TUNABLES", t),
+        None => cmd.env_remove("GLIBC_TUNABLES"),
+    };
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    outputs(out)
+}
+
+#[test]
+fn glibc_variants_change_no_output() {
+    // The mask must change the system libm's results for this test to have teeth: it
+    // does on an x86-64 CPU with FMA under glibc (this project's machines); elsewhere it
+    // changes nothing and both runs are alike anyway.
+    let teeth = std_digest(None) != std_digest(Some(MASK));
+    if !teeth {
+        eprintln!("GLIBC_TUNABLES={MASK} changes no std result here: a weaker check");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let here = run_scenarios(&dir.path().join("here"), None);
+    let masked = run_scenarios(&dir.path().join("masked"), Some(MASK));
+    assert!(here.len() >= 60, "{} output files", here.len());
+    assert_eq!(
+        here.keys().collect::<Vec<_>>(),
+        masked.keys().collect::<Vec<_>>()
+    );
+    let mut rows = 0;
+    for (path, bytes) in &here {
+        let scenario = path.iter().next().unwrap().to_str().unwrap();
+        if THIRD_PARTY.contains(&scenario) {
+            continue;
+        }
+        if path.ends_with("summary.csv") {
+            rows += same_rows_but_bdf(bytes, &masked[path], path);
+        } else {
+            assert!(
+                bytes == &masked[path],
+                "{} differs under {MASK}",
+                path.display()
+            );
+        }
+    }
+    assert!(rows > 10_000, "{rows} summary rows compared");
+}
+
+/// Scenarios whose continuous run goes through `ode_solvers` (see the module's note).
+const THIRD_PARTY: [&str; 2] = ["massless-limit", "nesterov-goh"];
+
+/// Asserts two `summary.csv` texts equal row by row, but for rows run on diffsol's BDF
+/// (`solver` = `bdf`); returns the rows compared.
+fn same_rows_but_bdf(a: &[u8], b: &[u8], path: &Path) -> usize {
+    let (a, b) = (String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(a.len(), b.len(), "{}", path.display());
+    let solver = a[0].split(',').position(|c| c == "solver").unwrap();
+    let mut compared = 0;
+    for (x, y) in a.iter().zip(&b) {
+        // The note is last and may hold commas; the solver column comes before it.
+        if x.split(',').nth(solver) == Some("bdf") {
+            continue;
+        }
+        assert_eq!(x, y, "{} differs under {MASK}", path.display());
+        compared += 1;
+    }
+    compared
+}
