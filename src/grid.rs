@@ -148,6 +148,11 @@ impl Axis {
     }
 }
 
+/// Axes of at most this many values are tabulated once per run ([`Sweep::tables`]): a
+/// logspace value is a `pow` (~35 ns, twice a point on a two-axis grid), a table 8 bytes a
+/// value.
+const TABULATED: u64 = 1 << 16;
+
 /// The grid: axes in SPEC order, the last varying fastest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sweep {
@@ -217,11 +222,31 @@ impl Sweep {
 
     /// The values at point `index` (mixed radix, the last axis fastest).
     pub fn values(&self, index: u64) -> Values {
+        self.values_in(index, &[])
+    }
+
+    /// Each axis' values, for axes of at most [`TABULATED`] values (None for longer ones):
+    /// what [`Self::values_in`] looks up instead of computing.
+    pub(crate) fn tables(&self) -> Vec<Option<Vec<f64>>> {
+        self.axes
+            .iter()
+            .map(|a| (a.spec.len() <= TABULATED).then(|| a.spec.values().collect()))
+            .collect()
+    }
+
+    /// [`Self::values`], taking each axis' value from `tables` ([`Self::tables`]) where it
+    /// has one: the same numbers.
+    pub(crate) fn values_in(&self, index: u64, tables: &[Option<Vec<f64>>]) -> Values {
         let mut out = Values::default();
         let mut rest = index;
-        for axis in self.axes.iter().rev() {
+        for (k, axis) in self.axes.iter().enumerate().rev() {
             let len = axis.spec.len();
-            out.set(axis.key, axis.spec.value(rest % len));
+            let i = rest % len;
+            let x = match tables.get(k) {
+                Some(Some(table)) => table[i as usize],
+                _ => axis.spec.value(i),
+            };
+            out.set(axis.key, x);
             rest /= len;
         }
         out
@@ -243,6 +268,62 @@ mod tests {
         );
         assert_eq!(linspace(2.0, 7.0, 1), vec![2.0]);
         assert_eq!(linspace(3.0, 3.0, 3), vec![3.0, 3.0, 3.0]);
+    }
+
+    /// The tabulated axes give each point the values [`AxisSpec::value`] computes: a
+    /// logspace and a linspace axis tabulated, one longer than [`TABULATED`] computed on
+    /// demand, every index of the short axes and both ends of the long one.
+    #[test]
+    fn tabulated_values_are_the_computed_ones() {
+        let s = Sweep {
+            axes: vec![
+                Axis {
+                    key: AxisKey::Mass,
+                    spec: AxisSpec::Logspace {
+                        start: -2.0,
+                        stop: 1.0,
+                        count: 300,
+                    },
+                },
+                Axis {
+                    key: AxisKey::Friction,
+                    spec: AxisSpec::Linspace {
+                        start: 0.1,
+                        stop: 3.0,
+                        count: 7,
+                    },
+                },
+                Axis {
+                    key: AxisKey::Dt,
+                    spec: AxisSpec::Logspace {
+                        start: -3.0,
+                        stop: -1.0,
+                        count: TABULATED + 1,
+                    },
+                },
+            ],
+        };
+        let tables = s.tables();
+        assert_eq!(
+            tables.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        let long = TABULATED + 1;
+        for i in 0..300 * 7 {
+            for j in [0, 1, long / 2, long - 1] {
+                let index = i * long + j;
+                assert_eq!(
+                    s.values_in(index, &tables),
+                    s.values(index),
+                    "point {index}"
+                );
+            }
+        }
+        let at = s.values_in(299 * 7 * long + 6 * long + long - 1, &tables);
+        assert_eq!(
+            (at.mass, at.friction, at.dt),
+            (Some(10.0), Some(3.0), Some(0.1))
+        );
     }
 
     #[test]

@@ -171,6 +171,8 @@ pub struct PointRunner<'a> {
     stop: StopRule,
     /// The `method` column of each run, `continuous` first: shared, not allocated per row.
     labels: Vec<Arc<str>>,
+    /// The grid's axis values, computed once ([`crate::grid::Sweep::tables`]).
+    axes: Vec<Option<Vec<f64>>>,
 }
 
 impl<'a> PointRunner<'a> {
@@ -187,6 +189,7 @@ impl<'a> PointRunner<'a> {
             spectrum: potential.hessian_spectrum(),
             stop: StopRule::new(&problem.stop),
             labels,
+            axes: problem.grid.as_ref().map_or_else(Vec::new, |g| g.tables()),
         }
     }
 
@@ -243,7 +246,7 @@ impl<'a> PointRunner<'a> {
     fn run_points(&self, indices: std::ops::Range<u64>) -> Vec<PointResult> {
         let points: Vec<(Point, Vec<Coefficients>)> = indices
             .map(|i| {
-                let point = self.problem.point(i);
+                let point = self.problem.point_in(i, &self.axes);
                 let coefficients = self.coefficients(&point);
                 (point, coefficients)
             })

@@ -84,6 +84,17 @@ pub fn resolve_point(
     continuous: Option<&ContinuousSpec>,
 ) -> Point {
     let values = grid.map_or_else(Values::default, |s| s.values(index));
+    point_at(index, values, particle, discrete, continuous)
+}
+
+/// [`resolve_point`] with the swept values at `index` already known.
+fn point_at(
+    index: u64,
+    values: Values,
+    particle: &Particle,
+    discrete: &[DiscreteSpec],
+    continuous: Option<&ContinuousSpec>,
+) -> Point {
     let particle = match (particle.mass, particle.friction) {
         (Some(m), Some(mu)) => Some((values.mass.unwrap_or(m), values.friction.unwrap_or(mu))),
         // The Nesterov ODE's friction is 3m/t, not a number (NaN marks it).
@@ -203,6 +214,22 @@ impl Problem {
         resolve_point(
             index,
             self.grid.as_ref(),
+            &self.particle,
+            &self.discrete,
+            self.continuous.as_ref(),
+        )
+    }
+
+    /// [`Self::point`] with the grid's axis values looked up in `tables`
+    /// ([`Sweep::tables`], from this problem's grid): the same point.
+    pub(crate) fn point_in(&self, index: u64, tables: &[Option<Vec<f64>>]) -> Point {
+        let values = self
+            .grid
+            .as_ref()
+            .map_or_else(Values::default, |s| s.values_in(index, tables));
+        point_at(
+            index,
+            values,
             &self.particle,
             &self.discrete,
             self.continuous.as_ref(),
