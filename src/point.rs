@@ -171,8 +171,9 @@ pub struct PointRunner<'a> {
     stop: StopRule,
     /// The `method` column of each run, `continuous` first: shared, not allocated per row.
     labels: Vec<Arc<str>>,
-    /// The grid's axis values, computed once ([`crate::grid::Sweep::tables`]).
-    axes: Vec<Option<Vec<f64>>>,
+    /// The grid's axis values, computed once, when a chunk of points first needs them
+    /// ([`crate::grid::Sweep::tables`]).
+    axes: std::sync::OnceLock<Vec<Option<Vec<f64>>>>,
 }
 
 impl<'a> PointRunner<'a> {
@@ -189,7 +190,7 @@ impl<'a> PointRunner<'a> {
             spectrum: potential.hessian_spectrum(),
             stop: StopRule::new(&problem.stop),
             labels,
-            axes: problem.grid.as_ref().map_or_else(Vec::new, |g| g.tables()),
+            axes: std::sync::OnceLock::new(),
         }
     }
 
@@ -244,9 +245,18 @@ impl<'a> PointRunner<'a> {
     }
 
     fn run_points(&self, indices: std::ops::Range<u64>) -> Vec<PointResult> {
+        // A chunk looks its axis values up (a logspace value is a `pow`); a lone point, as a
+        // single run or the API's `run_point`, computes its own rather than every table.
+        let tables: &[Option<Vec<f64>>] = if indices.end - indices.start > 1 {
+            let grid = self.problem.grid.as_ref();
+            self.axes
+                .get_or_init(|| grid.map_or_else(Vec::new, |g| g.tables()))
+        } else {
+            &[]
+        };
         let points: Vec<(Point, Vec<Coefficients>)> = indices
             .map(|i| {
-                let point = self.problem.point_in(i, &self.axes);
+                let point = self.problem.point_in(i, tables);
                 let coefficients = self.coefficients(&point);
                 (point, coefficients)
             })

@@ -363,7 +363,8 @@ fn w1_continuous_crossings_are_the_exact_first_crossings() {
                 let slope = (exact_distance(m, mu, &ks, &w0, &v0, t - h)
                     - exact_distance(m, mu, &ks, &w0, &v0, t + h))
                     / (2.0 * h);
-                let allowed = 3.5e-6_f64.max(1e-10 / (slope.abs() * t));
+                // Capped: a crossing that only grazes tol (slope → 0) gets no free pass.
+                let allowed = 3.5e-6_f64.max(1e-10 / (slope.abs() * t)).min(2e-5);
                 let rel = (num(row, "t_converged") - t).abs() / t;
                 assert!(
                     rel < allowed,
