@@ -211,13 +211,7 @@ impl Problem {
 
     /// Point `index` of the grid (`index < points()`).
     pub fn point(&self, index: u64) -> Point {
-        resolve_point(
-            index,
-            self.grid.as_ref(),
-            &self.particle,
-            &self.discrete,
-            self.continuous.as_ref(),
-        )
+        self.point_in(index, &[])
     }
 
     /// [`Self::point`] with the grid's axis values looked up in `tables`
