@@ -19,6 +19,7 @@ pub mod noise;
 mod settings;
 pub mod simd;
 mod watch;
+mod ziggurat;
 
 pub use noise::GradientSpec;
 pub use settings::{

@@ -2,10 +2,11 @@
 //! gradient evaluation, from a ChaCha stream that depends only on the scenario's seed, the
 //! grid point and the discrete entry — never on thread count, chunking or shard.
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use sha2::{Digest, Sha256};
+
+use super::ziggurat::standard_normal;
 
 /// Stochastic gradients (a scenario's `[gradient]` table): zero-mean Gaussian noise on every gradient evaluation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -52,7 +53,7 @@ impl GradientNoise {
     #[inline]
     pub fn standard_normals(&mut self, out: &mut [f64]) {
         for x in out {
-            *x = self.rng.sample(StandardNormal);
+            *x = standard_normal(&mut self.rng);
         }
     }
 
@@ -60,7 +61,7 @@ impl GradientNoise {
     #[inline]
     pub fn add(&mut self, g: &mut [f64]) {
         for x in g {
-            let xi: f64 = self.rng.sample(StandardNormal);
+            let xi = standard_normal(&mut self.rng);
             *x += self.sigma * xi;
         }
     }
