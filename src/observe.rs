@@ -345,6 +345,36 @@ const RATE_SAMPLES: usize = 33;
 /// most ~2A/ln 1000 of itself, so 0.05 keeps the fit within ~1.5%.
 const RATE_MAX_RESIDUAL: f64 = 0.05;
 
+// `NoRate::TooShort`'s text names the three decades.
+const _: () = assert!(RATE_DECADES == 1000.0);
+
+/// Why a run has no `measured_rate` ([`RateMeter::rate`]); its text goes into the row's
+/// `note`.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum NoRate {
+    /// The meter measured nothing, decided before the run (noise, no minimum) or on the
+    /// way (the envelope quantity not positive).
+    #[error("no measured_rate: {0}")]
+    Off(&'static str),
+    /// The envelope fell fewer than the three decades ([`RATE_DECADES`]) the fit needs.
+    #[error("no measured_rate: the envelope fell {decades:.1} decades, 3 needed")]
+    TooShort {
+        /// The decades it fell (base-10 logarithm of its first sample over its last).
+        decades: f64,
+    },
+    /// The fitted slope of ln L over the window is not negative.
+    #[error("no measured_rate: the envelope did not decay over its last three decades")]
+    NotDecaying,
+    /// A sample in the window is off the fitted line by more than 5% of L.
+    #[error(
+        "no measured_rate: the envelope is not exponential over its last three decades (off a straight line by {percent:.0}%)"
+    )]
+    NotExponential {
+        /// The largest deviation, in percent of L.
+        percent: f64,
+    },
+}
+
 /// The measured decay rate: the least-squares slope of ln L against t over the last three
 /// decades ([`RATE_DECADES`]) of an envelope quantity L that decays like the distance to
 /// the minimum (docs/theory.md §8 "Measured rate"). The loops feed it L² at every step
@@ -438,9 +468,9 @@ impl RateMeter {
     }
 
     /// The rate, or why there is none (for the `note` column).
-    pub fn rate(&self) -> Result<f64, String> {
+    pub fn rate(&self) -> Result<f64, NoRate> {
         if let Some(why) = self.off {
-            return Err(format!("no measured_rate: {why}"));
+            return Err(NoRate::Off(why));
         }
         let window = libm::log(RATE_DECADES);
         let n = self.kept.min(RATE_SAMPLES);
@@ -453,11 +483,9 @@ impl RateMeter {
         };
         // A hair of slack: samples are an eighth of a decade apart to round-off.
         if self.kept < 2 || fell < window - 1e-9 {
-            return Err(format!(
-                "no measured_rate: the envelope fell {:.1} decades, {} needed",
-                fell.max(0.0) / std::f64::consts::LN_10,
-                libm::log10(RATE_DECADES)
-            ));
+            return Err(NoRate::TooShort {
+                decades: fell.max(0.0) / std::f64::consts::LN_10,
+            });
         }
         let top = y_last + window + 1e-9;
         // Each sample's ln L once (the fit passes over them three times), newest first, up
@@ -489,26 +517,23 @@ impl RateMeter {
         }
         let slope = sty / stt;
         if !(slope < 0.0 && slope.is_finite()) {
-            return Err(
-                "no measured_rate: the envelope did not decay over its last three decades".into(),
-            );
+            return Err(NoRate::NotDecaying);
         }
         let worst = samples
             .iter()
             .map(|&(t, y)| (y - ym - slope * (t - tm)).abs())
             .fold(0.0, f64::max);
         if worst > RATE_MAX_RESIDUAL {
-            return Err(format!(
-                "no measured_rate: the envelope is not exponential over its last three decades (off a straight line by {:.0}%)",
-                100.0 * libm::expm1(worst)
-            ));
+            return Err(NoRate::NotExponential {
+                percent: 100.0 * libm::expm1(worst),
+            });
         }
         Ok(-slope)
     }
 
     /// The report's `measured_rate` and its note.
     pub fn finish(&self, notes: &mut Vec<String>) -> Option<f64> {
-        self.rate().map_err(|why| notes.push(why)).ok()
+        self.rate().map_err(|why| notes.push(why.to_string())).ok()
     }
 }
 

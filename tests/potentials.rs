@@ -14,7 +14,8 @@ use heavyball::dynamics::{Form, Scheme};
 use heavyball::observe::StopSpec;
 use heavyball::observe::{Status, StopRule};
 use heavyball::potential::{
-    Colorization, ConvexRosenbrock, Expression, Potential, Rosenbrock, symmetric_eigenvalues,
+    Colorization, ConvexRosenbrock, Expression, NEWTON_ITERATIONS, NoMinimum, Potential,
+    Rosenbrock, symmetric_eigenvalues,
 };
 
 /// A small xorshift stream in [−1, 1): the tests' random points, reproducible.
@@ -494,27 +495,60 @@ fn newton_finds_the_minimum_of_the_well_the_position_lies_in() {
 
 #[test]
 fn newton_refuses_what_is_no_minimum() {
-    let cases: [(&[&str], &str, &[f64], &str); 6] = [
-        // Downhill for ever: steepest descent on x³ from −1 runs off towards −∞.
-        (&["x"], "x^3", &[-1.0], "unbounded below"),
-        // From x > 0, Newton's steps x/2 creep onto the inflection at 0, where ∇E = 0 and
-        // E'' = 0 but E falls on the left.
-        (&["x"], "x^3", &[1.0], "no minimum"),
-        // A slope: one unit a step, no end.
-        (&["x"], "x", &[0.0], "did not settle"),
-        // Infimum at −∞ only: the Newton step of exp is −1 for ever.
-        (&["x"], "exp(x)", &[0.0], "did not settle"),
-        // Started on a saddle, where ∇E = 0.
-        (&["x", "y"], "x^2 - y^2", &[0.0, 0.0], "saddle"),
-        // √x has an infinite slope at its lower end.
-        (&["x"], "sqrt(x)", &[1.0], "stalled"),
-    ];
-    for (variables, formula, start, why) in cases {
-        let e = expression(variables, formula, None)
+    let refuse = |variables: &[&str], formula: &str, start: &[f64]| {
+        expression(variables, formula, None)
             .find_minimum(start)
-            .unwrap_err();
-        assert!(e.contains(why), "{formula} from {start:?}: {e}");
-    }
+            .unwrap_err()
+    };
+    // Downhill for ever: steepest descent on x³ from −1 runs off towards −∞.
+    let e = refuse(&["x"], "x^3", &[-1.0]);
+    assert!(matches!(e, NoMinimum::Unbounded { .. }), "{e}");
+    assert!(e.to_string().contains("unbounded below"), "{e}");
+    // From x > 0, Newton's steps x/2 creep onto the inflection at 0, where ∇E = 0 and
+    // E'' = 0 but E falls on the left.
+    let e = refuse(&["x"], "x^3", &[1.0]);
+    let NoMinimum::FallsAlongFlat {
+        ref w,
+        e: at,
+        beside,
+    } = e
+    else {
+        panic!("{e}")
+    };
+    assert!(w[0] >= 0.0 && w[0] < 1e-50 && beside < at, "{e}");
+    assert!(e.to_string().contains("no minimum"), "{e}");
+    // A slope: one unit a step (the full steepest-descent step passes Armijo's test), no end.
+    let e = refuse(&["x"], "x", &[0.0]);
+    let n = NEWTON_ITERATIONS as f64;
+    let slope = NoMinimum::Budget {
+        w: vec![-n],
+        e: -n,
+        gradient_norm: 1.0,
+        last_step: 1.0,
+    };
+    assert_eq!(e, slope);
+    assert!(e.to_string().contains("did not settle"), "{e}");
+    // Infimum at −∞ only: the Newton step of exp is −1 for ever.
+    let e = refuse(&["x"], "exp(x)", &[0.0]);
+    let NoMinimum::Budget {
+        ref w, last_step, ..
+    } = e
+    else {
+        panic!("{e}")
+    };
+    assert_eq!((w[0], last_step), (-n, 1.0), "{e}");
+    // Started on a saddle, where ∇E = 0: the Hessian of x² − y² is diag(2, −2).
+    let e = refuse(&["x", "y"], "x^2 - y^2", &[0.0, 0.0]);
+    let saddle = NoMinimum::Saddle {
+        w: vec![0.0, 0.0],
+        eigenvalue: -2.0,
+    };
+    assert_eq!(e, saddle);
+    assert!(e.to_string().contains("saddle"), "{e}");
+    // √x has an infinite slope at its lower end.
+    let e = refuse(&["x"], "sqrt(x)", &[1.0]);
+    assert!(matches!(e, NoMinimum::Stalled { .. }), "{e}");
+    assert!(e.to_string().contains("stalled"), "{e}");
 }
 
 #[test]

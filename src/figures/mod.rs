@@ -57,12 +57,12 @@ pub(crate) struct Folder {
 }
 
 /// A refusal of a folder `plot` cannot draw (bad input: exit code 2, nothing written).
-pub(crate) fn refuse(path: &Path, message: impl Into<String>) -> Error {
+pub(crate) fn refuse(path: &Path, message: impl std::fmt::Display) -> Error {
     InputError {
         file: path.to_path_buf(),
         position: None,
         key: "plot".into(),
-        message: message.into(),
+        message: message.to_string(),
     }
     .into()
 }

@@ -12,7 +12,7 @@ use crate::output::plot::heat::{
 };
 use crate::output::plot::lines::{Curve, LineChart, Mark, Series, stride_for};
 use crate::output::plot::svg::ScaleKind;
-use crate::output::plot::table::{CsvReader, parse_field};
+use crate::output::plot::table::{CsvError, CsvReader, parse_field};
 use crate::output::plot::{Figure, png};
 use crate::theory;
 
@@ -118,7 +118,7 @@ pub(super) fn figures(f: &Folder, options: &PlotOptions) -> Result<Vec<Figure>, 
 /// Streams `summary.csv` into per-method cells.
 fn read_cells(f: &Folder, sweep: &Sweep) -> Result<Vec<Cells>, Error> {
     let path = f.path("summary.csv");
-    let bad = |e: String| refuse(&path, e);
+    let bad = |e: CsvError| refuse(&path, e);
     let mut r = CsvReader::open(&path).map_err(bad)?;
     let col = |r: &CsvReader, name: &str| {
         r.column(name)
@@ -149,13 +149,14 @@ fn read_cells(f: &Folder, sweep: &Sweep) -> Result<Vec<Cells>, Error> {
             break;
         };
         let p: u64 = rec[point].parse().map_err(|_| {
-            bad(format!(
-                "line {line}: point \"{}\" is not an index",
-                rec[point]
-            ))
+            refuse(
+                &path,
+                format!("line {line}: point \"{}\" is not an index", rec[point]),
+            )
         })?;
         if p >= sweep.len() {
-            return Err(bad(format!("line {line}: point {p} is beyond the grid")));
+            let why = format!("line {line}: point {p} is beyond the grid");
+            return Err(refuse(&path, why));
         }
         let Some(k) = cell(sweep, p) else { continue };
         let label = &rec[method];
@@ -354,10 +355,12 @@ fn is_heavy_ball(f: &Folder, label: &str) -> bool {
 fn rates(f: &Folder, sweep: &Sweep) -> Result<Option<Figure>, Error> {
     let key = sweep.axes[0].key.as_str();
     let path = f.path("summary.csv");
-    let bad = |e: String| refuse(&path, e);
+    let bad = |e: CsvError| refuse(&path, e);
     let mut r = CsvReader::open(&path).map_err(bad)?;
-    let find =
-        |r: &CsvReader, n: &str| r.column(n).ok_or_else(|| bad(format!("has no column {n}")));
+    let find = |r: &CsvReader, n: &str| {
+        r.column(n)
+            .ok_or_else(|| refuse(&path, format!("has no column {n}")))
+    };
     let (xi, mi, ti, pi, method) = (
         find(&r, key)?,
         find(&r, "measured_rate")?,
@@ -372,9 +375,10 @@ fn rates(f: &Folder, sweep: &Sweep) -> Result<Option<Figure>, Error> {
         let Some(rec) = r.next_record().map_err(bad)? else {
             break;
         };
-        let p: u64 = rec[pi]
-            .parse()
-            .map_err(|_| bad(format!("line {line}: bad point")))?;
+        let p: u64 = rec[pi].parse().map_err(|_| {
+            let why = format!("line {line}: point \"{}\" is not an index", rec[pi]);
+            refuse(&path, why)
+        })?;
         if !(p as usize).is_multiple_of(stride) {
             continue;
         }

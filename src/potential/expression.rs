@@ -336,16 +336,16 @@ impl Expression {
     /// eigenvalue, and E does not fall along any flat eigen-direction (which rules out a
     /// degenerate stationary point such as the inflection of x³). Deterministic: the same
     /// start gives the same bits.
-    pub fn find_minimum(&self, start: &[f64]) -> Result<Vec<f64>, String> {
+    pub fn find_minimum(&self, start: &[f64]) -> Result<Vec<f64>, NoMinimum> {
         let mut g = vec![0.0; self.variables.len()];
         let e = self.value(start);
         self.gradient_into(start, &mut g);
         if !e.is_finite() || !all_finite(&g) {
-            return Err(format!(
-                "cannot start: E = {e:?}, ∇E = {} at w = {}",
-                show(&g),
-                show(start)
-            ));
+            return Err(NoMinimum::CannotStart {
+                w: start.to_vec(),
+                e,
+                gradient: g,
+            });
         }
         let gradient_tolerance = 1e-8 * norm_inf(&g).max(1.0);
         // The curvature scale below which a Hessian eigenvalue counts as flat: the end
@@ -366,7 +366,7 @@ impl Expression {
         start: &[f64],
         mut e: f64,
         mut g: Vec<f64>,
-    ) -> Result<NewtonRun, String> {
+    ) -> Result<NewtonRun, NoMinimum> {
         let mut x = start.to_vec();
         let mut last_step = 0.0;
         // Far beyond any minimum a formula plausibly has: E is falling without bound.
@@ -397,17 +397,10 @@ impl Expression {
             e = et;
             self.gradient_into(&x, &mut g);
             if !all_finite(&g) {
-                return Err(format!(
-                    "reached w = {} where ∇E = {} is not finite",
-                    show(&x),
-                    show(&g)
-                ));
+                return Err(NoMinimum::GradientNotFinite { w: x, gradient: g });
             }
             if norm_inf(&x) > far || e < -1e300 {
-                return Err(format!(
-                    "ran off to w = {} with E = {e:?} still falling: E looks unbounded below",
-                    show(&x)
-                ));
+                return Err(NoMinimum::Unbounded { w: x, e });
             }
             if round_off {
                 end = NewtonEnd::Settled;
@@ -464,7 +457,7 @@ impl Expression {
 
     /// Newton's phase two: the end point must have a small gradient, or sit a round-off
     /// Newton step from a positive definite minimum, and not be a budget spent striding.
-    fn check_converged(&self, run: &NewtonRun, gradient_tolerance: f64) -> Result<(), String> {
+    fn check_converged(&self, run: &NewtonRun, gradient_tolerance: f64) -> Result<(), NoMinimum> {
         let NewtonRun {
             x,
             g,
@@ -486,17 +479,18 @@ impl Expression {
         let striding = matches!(end, NewtonEnd::Budget)
             && (last_step.is_nan() || *last_step > 1e-8 * norm_inf(x).max(1.0));
         if striding || g_norm.is_nan() || (g_norm > gradient_tolerance && !newton_settled) {
+            let w = x.clone();
             return Err(match end {
-                NewtonEnd::Budget => format!(
-                    "did not settle within {NEWTON_ITERATIONS} iterations: it ended at w = {} \
-                     with E = {e:?}, |∇E| = {g_norm:?} and a last step of {last_step:?} \
-                     (E may be unbounded below, or approach its infimum only at infinity)",
-                    show(x)
-                ),
-                NewtonEnd::Settled => format!(
-                    "stalled at w = {} where |∇E| = {g_norm:?} is not small (no step decreases E)",
-                    show(x)
-                ),
+                NewtonEnd::Budget => NoMinimum::Budget {
+                    w,
+                    e: *e,
+                    gradient_norm: g_norm,
+                    last_step: *last_step,
+                },
+                NewtonEnd::Settled => NoMinimum::Stalled {
+                    w,
+                    gradient_norm: g_norm,
+                },
             });
         }
         Ok(())
@@ -504,14 +498,11 @@ impl Expression {
 
     /// Newton's phase three, second order at the end point `x` (E = `e`): a finite
     /// Hessian with no negative eigenvalue, and E not falling along a flat direction.
-    fn check_second_order(&self, x: &[f64], e: f64, curvature: f64) -> Result<(), String> {
+    fn check_second_order(&self, x: &[f64], e: f64, curvature: f64) -> Result<(), NoMinimum> {
         let n = x.len();
         let rows = self.hessian_rows(x);
         if !all_finite(rows.iter().flatten().copied()) {
-            return Err(format!(
-                "stopped at w = {} where the Hessian is not finite",
-                show(x)
-            ));
+            return Err(NoMinimum::HessianNotFinite { w: x.to_vec() });
         }
         let eigen = nalgebra::DMatrix::from_fn(n, n, |i, j| rows[i][j]).symmetric_eigen();
         let largest = eigen.eigenvalues.amax();
@@ -519,10 +510,10 @@ impl Expression {
             // Round-off leaves the eigenvalues of a singular Hessian a few ulps of the
             // largest one on either side of zero.
             if lambda < -1e3 * f64::EPSILON * largest {
-                return Err(format!(
-                    "stopped at w = {}, a saddle point: the Hessian has the eigenvalue {lambda:?} < 0",
-                    show(x)
-                ));
+                return Err(NoMinimum::Saddle {
+                    w: x.to_vec(),
+                    eigenvalue: lambda,
+                });
             }
             // A flat direction: second order says nothing; E must not fall along it on
             // either side (a true flat minimum, x⁴ or a valley, passes; x³ at 0 does not).
@@ -535,7 +526,7 @@ impl Expression {
     }
 
     /// E at `x ± s·v` (`v` a flat eigen-direction) must not fall below `e`.
-    fn probe_flat(&self, x: &[f64], e: f64, v: &[f64]) -> Result<(), String> {
+    fn probe_flat(&self, x: &[f64], e: f64, v: &[f64]) -> Result<(), NoMinimum> {
         let s = FLAT_PROBE * norm_inf(x).max(1.0);
         // Relative to E* alone: far out on 1/x the whole landscape is tiny.
         let drop = 1e-12 * e.abs();
@@ -546,15 +537,104 @@ impl Expression {
             }
             let ep = self.value(&trial);
             if ep < e - drop {
-                return Err(format!(
-                    "stopped at w = {}, a stationary point that is no minimum: E falls \
-                     from {e:?} to {ep:?} along a flat direction of the Hessian",
-                    show(x)
-                ));
+                return Err(NoMinimum::FallsAlongFlat {
+                    w: x.to_vec(),
+                    e,
+                    beside: ep,
+                });
             }
         }
         Ok(())
     }
+}
+
+/// Why Newton's method from a position reached no minimum ([`Expression::find_minimum`]):
+/// where it stopped and what it found there. The text completes "Newton's method from the
+/// position …".
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NoMinimum {
+    /// E or ∇E is not finite at the start.
+    #[error("cannot start: E = {e:?}, ∇E = {} at w = {}", show(.gradient), show(.w))]
+    CannotStart {
+        /// The start.
+        w: Vec<f64>,
+        /// E there.
+        e: f64,
+        /// ∇E there.
+        gradient: Vec<f64>,
+    },
+    /// ∇E stopped being finite on the way.
+    #[error("reached w = {} where ∇E = {} is not finite", show(.w), show(.gradient))]
+    GradientNotFinite {
+        /// Where.
+        w: Vec<f64>,
+        /// ∇E there.
+        gradient: Vec<f64>,
+    },
+    /// w ran beyond 1e100 times the start (or E below −1e300) with E still falling.
+    #[error("ran off to w = {} with E = {e:?} still falling: E looks unbounded below", show(.w))]
+    Unbounded {
+        /// Where.
+        w: Vec<f64>,
+        /// E there.
+        e: f64,
+    },
+    /// [`NEWTON_ITERATIONS`] spent while still striding, or without a small gradient.
+    #[error(
+        "did not settle within {NEWTON_ITERATIONS} iterations: it ended at w = {} with E = {e:?}, |∇E| = {gradient_norm:?} and a last step of {last_step:?} (E may be unbounded below, or approach its infimum only at infinity)",
+        show(.w)
+    )]
+    Budget {
+        /// Where it ended.
+        w: Vec<f64>,
+        /// E there.
+        e: f64,
+        /// |∇E|∞ there.
+        gradient_norm: f64,
+        /// |t·d|∞ of the last step.
+        last_step: f64,
+    },
+    /// No step decreases E, yet the gradient is not small.
+    #[error(
+        "stalled at w = {} where |∇E| = {gradient_norm:?} is not small (no step decreases E)",
+        show(.w)
+    )]
+    Stalled {
+        /// Where.
+        w: Vec<f64>,
+        /// |∇E|∞ there.
+        gradient_norm: f64,
+    },
+    /// The Hessian at the end point is not finite.
+    #[error("stopped at w = {} where the Hessian is not finite", show(.w))]
+    HessianNotFinite {
+        /// The end point.
+        w: Vec<f64>,
+    },
+    /// A negative Hessian eigenvalue at the end point.
+    #[error(
+        "stopped at w = {}, a saddle point: the Hessian has the eigenvalue {eigenvalue:?} < 0",
+        show(.w)
+    )]
+    Saddle {
+        /// The end point.
+        w: Vec<f64>,
+        /// The eigenvalue.
+        eigenvalue: f64,
+    },
+    /// E falls along a flat eigen-direction of the Hessian (x³ at its inflection).
+    #[error(
+        "stopped at w = {}, a stationary point that is no minimum: E falls from {e:?} to {beside:?} along a flat direction of the Hessian",
+        show(.w)
+    )]
+    FallsAlongFlat {
+        /// The end point.
+        w: Vec<f64>,
+        /// E there.
+        e: f64,
+        /// E a probe's step away along the flat direction.
+        beside: f64,
+    },
 }
 
 /// Most iterations of [`Expression::find_minimum`] (Newton converges in tens where it

@@ -12,7 +12,7 @@ mod rosenbrock;
 mod spec;
 
 pub use colorization::Colorization;
-pub use expression::{Expression, ExpressionError, NEWTON_ITERATIONS};
+pub use expression::{Expression, ExpressionError, NEWTON_ITERATIONS, NoMinimum};
 pub use quadratic::{BadHessian, Quadratic, check_hessian};
 pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};
 pub use spec::{

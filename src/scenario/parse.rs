@@ -480,7 +480,7 @@ fn find_minimum(spec: PotentialSpec, position: &[f64]) -> PotentialSpec {
         (ExpressionMinimum::Given(w), Ok(f)) if same(&w, &f) => ExpressionMinimum::Found(f),
         (ExpressionMinimum::Given(w), _) => ExpressionMinimum::Given(w),
         (_, Ok(f)) => ExpressionMinimum::Found(f),
-        (_, Err(why)) => ExpressionMinimum::Unknown(why),
+        (_, Err(why)) => ExpressionMinimum::Unknown(why.to_string()),
     };
     PotentialSpec::Expression {
         variables,

@@ -5,6 +5,46 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
+/// What is wrong with a CSV the figures read back; the figures name the file.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CsvError {
+    /// The file cannot be opened.
+    #[error("cannot read: {0}")]
+    Open(std::io::Error),
+    /// Reading a line failed (or it is not UTF-8).
+    #[error("line {line}: {source}")]
+    Read {
+        /// 1-based.
+        line: u64,
+        source: std::io::Error,
+    },
+    /// Not even a header row.
+    #[error("is empty (no header row)")]
+    Empty,
+    /// A record with more or fewer fields than the header.
+    #[error("line {line}: {found} fields where the header has {expected}")]
+    Fields {
+        /// 1-based.
+        line: u64,
+        found: usize,
+        expected: usize,
+    },
+    /// A quoted field that runs to the end of the file.
+    #[error("line {line}: a quoted field is never closed")]
+    Unclosed {
+        /// 1-based, where the record starts.
+        line: u64,
+    },
+    /// A field of a number column that is neither empty nor a number.
+    #[error("line {line}: column {column} holds \"{field}\", not a number")]
+    NotANumber {
+        /// 1-based.
+        line: u64,
+        column: String,
+        field: String,
+    },
+}
+
 /// A CSV read record by record, the header first.
 pub(crate) struct CsvReader {
     input: BufReader<File>,
@@ -18,8 +58,8 @@ pub(crate) struct CsvReader {
 
 impl CsvReader {
     /// Opens `path` and reads its header.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    pub fn open(path: &Path) -> Result<Self, CsvError> {
+        let file = File::open(path).map_err(CsvError::Open)?;
         let mut r = CsvReader {
             input: BufReader::with_capacity(1 << 16, file),
             line: String::new(),
@@ -29,7 +69,7 @@ impl CsvReader {
             line_no: 0,
         };
         if !r.advance()? {
-            return Err("is empty (no header row)".into());
+            return Err(CsvError::Empty);
         }
         r.header = r.fields[..r.used].to_vec();
         Ok(r)
@@ -46,32 +86,34 @@ impl CsvReader {
     }
 
     /// The next record (as many fields as the header), None at the end.
-    pub fn next_record(&mut self) -> Result<Option<&[String]>, String> {
+    pub fn next_record(&mut self) -> Result<Option<&[String]>, CsvError> {
         if !self.advance()? {
             return Ok(None);
         }
         if self.used != self.header.len() {
-            return Err(format!(
-                "line {}: {} fields where the header has {}",
-                self.line_no,
-                self.used,
-                self.header.len()
-            ));
+            return Err(CsvError::Fields {
+                line: self.line_no,
+                found: self.used,
+                expected: self.header.len(),
+            });
         }
         Ok(Some(&self.fields[..self.used]))
     }
 
-    fn read_line(&mut self) -> Result<bool, String> {
+    fn read_line(&mut self) -> Result<bool, CsvError> {
         let n = self
             .input
             .read_line(&mut self.line)
-            .map_err(|e| format!("line {}: {e}", self.line_no + 1))?;
+            .map_err(|source| CsvError::Read {
+                line: self.line_no + 1,
+                source,
+            })?;
         self.line_no += 1;
         Ok(n > 0)
     }
 
     /// Parses one record into `fields` (a quoted field may span lines).
-    fn advance(&mut self) -> Result<bool, String> {
+    fn advance(&mut self) -> Result<bool, CsvError> {
         self.line.clear();
         if !self.read_line()? {
             return Ok(false);
@@ -79,7 +121,7 @@ impl CsvReader {
         while self.line.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
             let start = self.line_no;
             if !self.read_line()? {
-                return Err(format!("line {start}: a quoted field is never closed"));
+                return Err(CsvError::Unclosed { line: start });
             }
         }
         let text = self.line.trim_end_matches(['\n', '\r']);
@@ -119,14 +161,18 @@ impl CsvReader {
 }
 
 /// A number field: None when empty, an error when not a number.
-pub(crate) fn parse_field(field: &str, line: u64, column: &str) -> Result<Option<f64>, String> {
+pub(crate) fn parse_field(field: &str, line: u64, column: &str) -> Result<Option<f64>, CsvError> {
     if field.is_empty() {
         return Ok(None);
     }
     field
         .parse::<f64>()
         .map(Some)
-        .map_err(|_| format!("line {line}: column {column} holds \"{field}\", not a number"))
+        .map_err(|_| CsvError::NotANumber {
+            line,
+            column: column.to_owned(),
+            field: field.to_owned(),
+        })
 }
 
 /// Some columns of a CSV in memory: numbers (None for empty fields) and the `method` text.
@@ -139,7 +185,7 @@ pub(crate) struct Table {
 
 impl Table {
     /// Reads the columns `wanted` that the file has (and `method`, if it has one).
-    pub fn load(path: &Path, wanted: &[String]) -> Result<Table, String> {
+    pub fn load(path: &Path, wanted: &[String]) -> Result<Table, CsvError> {
         let mut r = CsvReader::open(path)?;
         let picks: Vec<(String, usize)> = wanted
             .iter()
