@@ -352,10 +352,9 @@ const _: () = assert!(RATE_DECADES == 1000.0);
 /// `note`.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum NoRate {
-    /// The meter measured nothing, decided before the run (noise, no minimum) or on the
-    /// way (the envelope quantity not positive).
+    /// The meter measured nothing ([`RateOff`]).
     #[error("no measured_rate: {0}")]
-    Off(&'static str),
+    Off(RateOff),
     /// The envelope fell fewer than the three decades ([`RATE_DECADES`]) the fit needs.
     #[error("no measured_rate: the envelope fell {decades:.1} decades, 3 needed")]
     TooShort {
@@ -394,7 +393,7 @@ pub struct RateMeter {
     first: f64,
     /// Why no rate can be measured, decided before the run (noise, no minimum) or on the
     /// way (L² not positive).
-    off: Option<&'static str>,
+    off: Option<RateOff>,
 }
 
 impl Default for RateMeter {
@@ -412,7 +411,7 @@ impl Default for RateMeter {
 
 impl RateMeter {
     /// A meter that measures nothing, for the reason given (it goes into the `note`).
-    pub fn off(why: &'static str) -> Self {
+    pub fn off(why: RateOff) -> Self {
         RateMeter {
             off: Some(why),
             next: f64::NEG_INFINITY,
@@ -449,7 +448,7 @@ impl RateMeter {
             // quadratic form: no more samples.
             self.next = f64::NEG_INFINITY;
             if (l2.is_nan() || l2 < 0.0) && self.off.is_none() {
-                self.off = Some("the envelope quantity was not positive");
+                self.off = Some(RateOff::NotPositive);
             }
             return;
         }
@@ -585,9 +584,20 @@ pub enum Recurrence {
     Other,
 }
 
-/// Why a run has no measured rate before it starts.
-const NOISY: &str = "a noisy run has no asymptotic decay";
-const NO_MINIMUM: &str = "no known minimum (w*, E*) to measure the decay from";
+/// Why a run's rate meter measures nothing: decided before the run (noise, no minimum) or
+/// on the way (the envelope quantity not positive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RateOff {
+    /// Noise keeps the run at its floor: no asymptotic decay.
+    #[error("a noisy run has no asymptotic decay")]
+    Noisy,
+    /// The decay is measured from w* or E*, and the potential knows neither.
+    #[error("no known minimum (w*, E*) to measure the decay from")]
+    NoMinimum,
+    /// The envelope quantity L² was negative or NaN at some step.
+    #[error("the envelope quantity was not positive")]
+    NotPositive,
+}
 
 impl Envelope {
     /// The continuous particle's envelope (`Err`: why there is none).
@@ -596,12 +606,12 @@ impl Envelope {
         mass: f64,
         friction: f64,
         noisy: bool,
-    ) -> Result<Self, &'static str> {
+    ) -> Result<Self, RateOff> {
         if noisy {
-            return Err(NOISY);
+            return Err(RateOff::Noisy);
         }
         if potential.minimum().is_none() || potential.minimum_value().is_none() {
-            return Err(NO_MINIMUM);
+            return Err(RateOff::NoMinimum);
         }
         let underdamped = mass > 0.0
             && potential.hessian_spectrum().is_some_and(|ks| {
@@ -620,12 +630,12 @@ impl Envelope {
         eps: f64,
         p: f64,
         noisy: bool,
-    ) -> Result<Self, &'static str> {
+    ) -> Result<Self, RateOff> {
         if noisy {
-            return Err(NOISY);
+            return Err(RateOff::Noisy);
         }
         if potential.minimum().is_none() {
-            return Err(NO_MINIMUM);
+            return Err(RateOff::NoMinimum);
         }
         // Every mode's companion polynomial σ² − bσ + c with complex roots: b² < 4c.
         let companion = |k: f64| match recurrence {
@@ -648,10 +658,10 @@ impl Envelope {
     }
 
     /// The meter for this envelope (off, with its reason, for `Err`).
-    pub fn meter(envelope: &Result<Self, &'static str>) -> RateMeter {
+    pub fn meter(envelope: &Result<Self, RateOff>) -> RateMeter {
         match envelope {
             Ok(_) => RateMeter::default(),
-            Err(why) => RateMeter::off(why),
+            Err(why) => RateMeter::off(*why),
         }
     }
 

@@ -12,8 +12,8 @@ use super::noise::GradientNoise;
 use super::settings::{Form, Scheme};
 use crate::error::Error;
 use crate::observe::{
-    Crossings, DiscreteObserver, Envelope, RATE_DECADES, Recurrence, RunReport, Status, StopRule,
-    discrete_energy2, distance2, heavy_ball_term, nesterov_term, swing_note,
+    Crossings, DiscreteObserver, Envelope, RATE_DECADES, RateOff, Recurrence, RunReport, Status,
+    StopRule, discrete_energy2, distance2, heavy_ball_term, nesterov_term, swing_note,
 };
 use crate::potential::Potential;
 
@@ -339,7 +339,7 @@ const FLOOR_SHARE: f64 = 0.1;
 
 impl DiscreteRun<'_> {
     /// The quantity whose decay this run's `measured_rate` measures (`Err`: why none).
-    pub fn envelope(&self) -> Result<Envelope, &'static str> {
+    pub fn envelope(&self) -> Result<Envelope, RateOff> {
         let recurrence = match self.scheme {
             Scheme::HeavyBall => Recurrence::HeavyBall,
             Scheme::Nesterov => Recurrence::Nesterov,

@@ -15,8 +15,8 @@ use super::interp::Hermite;
 use super::settings::{ContinuousRun, ContinuousSpec, Method, Model};
 use crate::error::Error;
 use crate::observe::{
-    ContinuousObserver, CriterionMap, Crossings, Envelope, RATE_DECADES, RateMeter, RunReport,
-    Status, StopRule, distance2,
+    ContinuousObserver, CriterionMap, Crossings, Envelope, RATE_DECADES, RateMeter, RateOff,
+    RunReport, Status, StopRule, distance2,
 };
 use crate::potential::Potential;
 
@@ -122,7 +122,7 @@ pub(super) struct Watch<'r, O: ContinuousObserver> {
     tight_ball: f64,
     crossings: Crossings,
     /// What the measured rate follows, and its meter.
-    envelope: Result<Envelope, &'static str>,
+    envelope: Result<Envelope, RateOff>,
     meter: RateMeter,
     /// The note of a crossing made during a swing ([`crate::observe::swing_note`]).
     swing: Option<String>,
