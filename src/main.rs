@@ -1,6 +1,6 @@
 //! The `heavyball` command line: arguments in, library calls, exit code out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -147,26 +147,8 @@ fn main() -> ExitCode {
             quiet,
             resume,
         } => {
-            let shard = match shard {
-                Some(s) => Some(s),
-                None => match Shard::from_env(|k| std::env::var(k).ok()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(2);
-                    }
-                },
-            };
-            let threads = threads.map_or_else(
-                || std::thread::available_parallelism().map_or(1, |n| n.get()),
-                |n| n as usize,
-            );
-            let options = RunOptions {
-                out,
-                threads,
-                shard,
-                progress: !quiet,
-                resume: resume || requeued(|k| std::env::var(k).ok()),
+            let Some(options) = run_options(out, threads, shard, quiet, resume) else {
+                return ExitCode::from(2);
             };
             run::run_paths(&paths, &options, |o: Outcome| match &o.result {
                 Ok(dir) if !quiet => println!("{}: wrote {}", o.input.display(), dir.display()),
@@ -178,33 +160,8 @@ fn main() -> ExitCode {
             Ok(dir) => println!("merged the shards into {}", dir.display()),
             Err(e) => tally.error(&e),
         },
-        Command::Plot { dir, format } => {
-            let format = match format {
-                PlotFormat::Svg => heavyball::figures::ImageFormat::Svg,
-                PlotFormat::Png => heavyball::figures::ImageFormat::Png,
-            };
-            let options = heavyball::figures::PlotOptions { format };
-            match heavyball::figures::plot_folder(&dir, &options) {
-                Ok(p) => println!(
-                    "drew {} figure file(s) into {} and wrote {}",
-                    p.files.len(),
-                    dir.join("plots").display(),
-                    p.index.display()
-                ),
-                Err(e) => tally.error(&e),
-            }
-        }
-        Command::Check { paths } => {
-            let ok = run::load_all(&paths, |o: Outcome| {
-                if let Err(e) = &o.result {
-                    tally.error(e);
-                }
-            });
-            for (path, s) in ok {
-                let estimate = run::estimate(&s);
-                println!("{}: ok ({}): {estimate}", path.display(), s.name);
-            }
-        }
+        Command::Plot { dir, format } => plot(&dir, format, &mut tally),
+        Command::Check { paths } => check(&paths, &mut tally),
         Command::Theory {
             path,
             format,
@@ -212,6 +169,70 @@ fn main() -> ExitCode {
         } => theory(path, format, point, &mut tally),
     }
     tally.code()
+}
+
+/// `heavyball run`'s flags as [`RunOptions`]: the shard from `--shard` or Slurm's array
+/// variables, all cores unless `--threads`, and `--resume` also when Slurm requeued the job.
+/// None (after printing why) when the environment names a bad shard.
+fn run_options(
+    out: PathBuf,
+    threads: Option<u64>,
+    shard: Option<Shard>,
+    quiet: bool,
+    resume: bool,
+) -> Option<RunOptions> {
+    let shard = match shard {
+        Some(s) => Some(s),
+        None => match Shard::from_env(|k| std::env::var(k).ok()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return None;
+            }
+        },
+    };
+    let threads = threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    Some(RunOptions {
+        out,
+        threads,
+        shard,
+        progress: !quiet,
+        resume: resume || requeued(|k| std::env::var(k).ok()),
+    })
+}
+
+/// `heavyball plot`: the figures of one result folder.
+fn plot(dir: &Path, format: PlotFormat, tally: &mut Tally) {
+    let format = match format {
+        PlotFormat::Svg => heavyball::figures::ImageFormat::Svg,
+        PlotFormat::Png => heavyball::figures::ImageFormat::Png,
+    };
+    let options = heavyball::figures::PlotOptions { format };
+    match heavyball::figures::plot_folder(dir, &options) {
+        Ok(p) => println!(
+            "drew {} figure file(s) into {} and wrote {}",
+            p.files.len(),
+            dir.join("plots").display(),
+            p.index.display()
+        ),
+        Err(e) => tally.error(&e),
+    }
+}
+
+/// `heavyball check`: each scenario validated, with its cost estimate.
+fn check(paths: &[PathBuf], tally: &mut Tally) {
+    let ok = run::load_all(paths, |o: Outcome| {
+        if let Err(e) = &o.result {
+            tally.error(e);
+        }
+    });
+    for (path, s) in ok {
+        let estimate = run::estimate(&s);
+        println!("{}: ok ({}): {estimate}", path.display(), s.name);
+    }
 }
 
 /// `heavyball theory`: the report of each scenario under `path` on stdout.

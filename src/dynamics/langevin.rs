@@ -33,7 +33,8 @@ use crate::dynamics::noise::GradientNoise;
 use crate::error::Error;
 use crate::observe::Criterion;
 use crate::observe::{
-    ContinuousObserver, Crossings, Envelope, RATE_DECADES, RunReport, Status, StopRule, distance2,
+    ContinuousObserver, Crossings, Envelope, RATE_DECADES, RateMeter, RateOff, RunReport, Status,
+    StopRule, distance2,
 };
 use crate::potential::Potential;
 
@@ -53,154 +54,203 @@ pub(super) fn integrate<P: Potential + ?Sized, O: ContinuousObserver>(
         .baoab_step()
         .expect("baoab has a step (validated when the scenario was read)");
     let mut scheme = Baoab::new(run, potential, noise, h);
-    let stop = run.stop;
-    let tight = stop.threshold(stop.tolerance);
-    let loose = stop.threshold(RATE_DECADES * stop.tolerance);
-    let e_min = potential.minimum_value();
-    let floor_from = (1.0 - FLOOR_SHARE) * spec.t_end;
-    let (mut floor_sum, mut floor_count) = (0.0, 0u64);
-    let mut crossings = Crossings::default();
-    let envelope = Envelope::particle(run.potential, run.mass, run.friction, scheme.noisy());
-    let mut meter = Envelope::meter(&envelope);
-    let mut rate_g = vec![0.0; potential.dim()];
-
+    let mut judge = Judge::new(run, potential, scheme.noisy());
     // The start: rows at t = 0, and a start that already meets the criterion.
     while observer.next_time().is_some_and(|t| t <= 0.0) {
         observer.observe(0.0, &scheme.w, scheme.velocity())?;
     }
-    let (mut measure, d2) = scheme.measure(&stop);
-    let mut status = None;
-    if measure < loose {
-        crossings.loose = Some(0.0);
-    }
-    // A non-finite start (or criterion there) is diverged before any criterion is read.
-    if StopRule::broken(d2, measure) {
-        crossings.loose = None;
-        status = Some((Status::Diverged, 0.0));
-    } else {
-        if let Ok(e) = envelope {
-            meter.feed(
-                0.0,
-                e.particle_l2(potential, &scheme.w, scheme.velocity(), &mut rate_g),
-            );
-        }
-        if measure < tight {
-            crossings.tight = Some(0.0);
-            status = Some((Status::Converged, 0.0));
-        } else if stop.diverged(d2) {
-            status = Some((Status::Diverged, 0.0));
-        }
-    }
-
+    let mut status = judge.start(&scheme);
     let total = steps_to(spec, h);
-    let mut k = 0u64;
-    let mut t = 0.0;
+    let (mut k, mut t) = (0u64, 0.0);
     while status.is_none() {
         if k == spec.max_steps {
-            status = Some((
-                Status::Failed(format!(
-                    "max_steps = {} baoab steps spent before t_end = {:?}",
-                    spec.max_steps, spec.t_end
-                )),
-                t,
-            ));
+            let why = format!(
+                "max_steps = {} baoab steps spent before t_end = {:?}",
+                spec.max_steps, spec.t_end
+            );
+            status = Some((Status::Failed(why), t));
             break;
         }
         k += 1;
         // Times as k·h (not a running sum), the last step ending exactly at t_end.
         let t1 = if k >= total { spec.t_end } else { k as f64 * h };
-        // Times k·h and the observer's j·interval agree to a few ulps of t: within the
-        // slack a requested time is the step end.
-        let slack = ROW_SLACK * h + 8.0 * f64::EPSILON * t1;
-        // Keep the step's start only when an observer wants a time inside the step.
-        let between = observer.next_time().is_some_and(|tq| tq < t1 - slack);
-        if between {
-            scheme.keep_start();
-        }
-        scheme.step(t, t1 - t);
-        // Rows: those on the step end (all of them, by construction) and any in between;
-        // none from a state that overflowed (the divergence test below ends the run).
-        let mut finite = None;
-        while let Some(tq) = observer.next_time() {
-            if tq > t1 + slack
-                || !*finite.get_or_insert_with(|| {
-                    scheme
-                        .w
-                        .iter()
-                        .chain(scheme.velocity())
-                        .all(|x| x.is_finite())
-                })
-            {
-                break;
-            }
-            if tq < t1 - slack && between {
-                let s = (tq - t) / (t1 - t);
-                scheme.observe_between(s, tq, observer)?;
-            } else {
-                observer.observe(tq, &scheme.w, scheme.velocity())?;
-            }
-        }
+        step_with_rows(&mut scheme, observer, t, t1)?;
         t = t1;
-        let d2;
-        (measure, d2) = scheme.measure(&stop);
-        if t1 >= floor_from
-            && let Some(e_min) = e_min
-        {
-            floor_sum += potential.value(&scheme.w) - e_min;
-            floor_count += 1;
-        }
-        // A non-finite state is diverged before any criterion is read (∇E(∞) can be 0).
-        let finite = scheme
-            .w
-            .iter()
-            .chain(scheme.velocity())
-            .all(|x| x.is_finite());
-        if !finite || StopRule::broken(d2, measure) {
-            status = Some((Status::Diverged, t1));
-            break;
-        }
-        if let Ok(e) = envelope {
-            meter.feed(
-                t1,
-                e.particle_l2(potential, &scheme.w, scheme.velocity(), &mut rate_g),
-            );
-        }
-        if crossings.loose.is_none() && measure < loose {
-            crossings.loose = Some(t1);
-        }
-        if measure < tight {
-            crossings.tight = Some(t1);
-            status = Some((Status::Converged, t1));
-        } else if stop.diverged(d2) {
-            status = Some((Status::Diverged, t1));
-        } else if k >= total {
-            status = Some((Status::NotConverged, t1));
-        }
+        status = judge.step_end(&scheme, t1, k >= total);
     }
     let (status, end_time) = status.expect("the loop ends with a status");
     observer.finish(end_time, &scheme.w, scheme.velocity())?;
-    let noise_floor = (scheme.noisy() && status == Status::NotConverged && floor_count > 0)
-        .then(|| floor_sum / floor_count as f64);
-    let mut notes = Vec::new();
-    if status == Status::Converged
-        && let Some(e_min) = run.potential.minimum_value()
-    {
-        let kinetic = run.mass * scheme.velocity().iter().map(|x| x * x).sum::<f64>();
-        let e2 = kinetic + 2.0 * (run.potential.value(&scheme.w) - e_min);
-        notes.extend(crate::observe::swing_note(&stop, run.potential, e2));
+    Ok(judge.report(run, &scheme, status, end_time, k))
+}
+
+/// One step from `t` to `t1`, and the rows `observer` asks for up to its end: those on the
+/// step end (all of them, by construction) and any in between, read off the straight line;
+/// none from a state that overflowed (the divergence test after the step ends the run).
+fn step_with_rows<P: Potential + ?Sized, O: ContinuousObserver>(
+    scheme: &mut Baoab<'_, P>,
+    observer: &mut O,
+    t: f64,
+    t1: f64,
+) -> Result<(), Error> {
+    // Times k·h and the observer's j·interval agree to a few ulps of t: within the
+    // slack a requested time is the step end.
+    let slack = ROW_SLACK * scheme.h + 8.0 * f64::EPSILON * t1;
+    // Keep the step's start only when an observer wants a time inside the step.
+    let between = observer.next_time().is_some_and(|tq| tq < t1 - slack);
+    if between {
+        scheme.keep_start();
     }
-    Ok(RunReport {
-        status,
-        steps: k,
-        evaluations: scheme.evaluations,
-        final_value: stop.final_value(measure),
-        crossings,
-        measured_rate: meter.finish(&mut notes),
-        notes,
-        end_time,
-        solver: Some("baoab"),
-        noise_floor,
-    })
+    scheme.step(t, t1 - t);
+    let mut finite = None;
+    while let Some(tq) = observer.next_time() {
+        if tq > t1 + slack || !*finite.get_or_insert_with(|| scheme.finite()) {
+            break;
+        }
+        if tq < t1 - slack && between {
+            let s = (tq - t) / (t1 - t);
+            scheme.observe_between(s, tq, observer)?;
+        } else {
+            observer.observe(tq, &scheme.w, scheme.velocity())?;
+        }
+    }
+    Ok(())
+}
+
+/// What the loop judges at the start and after each step: the stop rule's thresholds, the
+/// crossings, the rate meter, and the noise floor's running mean over the budget's last
+/// [`FLOOR_SHARE`].
+struct Judge<'p, P: Potential + ?Sized> {
+    potential: &'p P,
+    stop: StopRule,
+    tight: f64,
+    loose: f64,
+    e_min: Option<f64>,
+    floor_from: f64,
+    floor: (f64, u64),
+    crossings: Crossings,
+    envelope: Result<Envelope, RateOff>,
+    meter: RateMeter,
+    /// Scratch for the envelope's ∇E.
+    rate_g: Vec<f64>,
+    /// The stop rule's measure and the distance² at the last state judged.
+    measure: f64,
+}
+
+impl<'p, P: Potential + ?Sized> Judge<'p, P> {
+    fn new(run: &ContinuousRun<'_>, potential: &'p P, noisy: bool) -> Self {
+        let stop = run.stop;
+        let envelope = Envelope::particle(run.potential, run.mass, run.friction, noisy);
+        Judge {
+            potential,
+            tight: stop.threshold(stop.tolerance),
+            loose: stop.threshold(RATE_DECADES * stop.tolerance),
+            stop,
+            e_min: potential.minimum_value(),
+            floor_from: (1.0 - FLOOR_SHARE) * run.spec.t_end,
+            floor: (0.0, 0),
+            crossings: Crossings::default(),
+            meter: Envelope::meter(&envelope),
+            envelope,
+            rate_g: vec![0.0; potential.dim()],
+            measure: f64::NAN,
+        }
+    }
+
+    /// The start: met already, or diverged (a non-finite start, or criterion there, is
+    /// diverged before any criterion is read).
+    fn start(&mut self, scheme: &Baoab<'_, P>) -> Option<(Status, f64)> {
+        let d2;
+        (self.measure, d2) = scheme.measure(&self.stop);
+        if self.measure < self.loose {
+            self.crossings.loose = Some(0.0);
+        }
+        if StopRule::broken(d2, self.measure) {
+            self.crossings.loose = None;
+            return Some((Status::Diverged, 0.0));
+        }
+        self.feed(scheme, 0.0);
+        if self.measure < self.tight {
+            self.crossings.tight = Some(0.0);
+            Some((Status::Converged, 0.0))
+        } else {
+            self.stop.diverged(d2).then_some((Status::Diverged, 0.0))
+        }
+    }
+
+    /// The state at a step's end `t1` (`last`: the step to t_end).
+    fn step_end(&mut self, scheme: &Baoab<'_, P>, t1: f64, last: bool) -> Option<(Status, f64)> {
+        let d2;
+        (self.measure, d2) = scheme.measure(&self.stop);
+        if t1 >= self.floor_from
+            && let Some(e_min) = self.e_min
+        {
+            self.floor.0 += self.potential.value(&scheme.w) - e_min;
+            self.floor.1 += 1;
+        }
+        // A non-finite state is diverged before any criterion is read (∇E(∞) can be 0).
+        if !scheme.finite() || StopRule::broken(d2, self.measure) {
+            return Some((Status::Diverged, t1));
+        }
+        self.feed(scheme, t1);
+        if self.crossings.loose.is_none() && self.measure < self.loose {
+            self.crossings.loose = Some(t1);
+        }
+        if self.measure < self.tight {
+            self.crossings.tight = Some(t1);
+            Some((Status::Converged, t1))
+        } else if self.stop.diverged(d2) {
+            Some((Status::Diverged, t1))
+        } else {
+            last.then_some((Status::NotConverged, t1))
+        }
+    }
+
+    /// The rate meter's envelope at time `t`.
+    fn feed(&mut self, scheme: &Baoab<'_, P>, t: f64) {
+        if let Ok(e) = self.envelope {
+            let l2 = e.particle_l2(
+                self.potential,
+                &scheme.w,
+                scheme.velocity(),
+                &mut self.rate_g,
+            );
+            self.meter.feed(t, l2);
+        }
+    }
+
+    /// The run's report after `steps` steps, ended with `status` at `end_time`.
+    fn report(
+        self,
+        run: &ContinuousRun<'_>,
+        scheme: &Baoab<'_, P>,
+        status: Status,
+        end_time: f64,
+        steps: u64,
+    ) -> RunReport {
+        let (sum, count) = self.floor;
+        let noise_floor = (scheme.noisy() && status == Status::NotConverged && count > 0)
+            .then(|| sum / count as f64);
+        let mut notes = Vec::new();
+        if status == Status::Converged
+            && let Some(e_min) = run.potential.minimum_value()
+        {
+            let kinetic = run.mass * scheme.velocity().iter().map(|x| x * x).sum::<f64>();
+            let e2 = kinetic + 2.0 * (run.potential.value(&scheme.w) - e_min);
+            notes.extend(crate::observe::swing_note(&self.stop, run.potential, e2));
+        }
+        RunReport {
+            status,
+            steps,
+            evaluations: scheme.evaluations,
+            final_value: self.stop.final_value(self.measure),
+            crossings: self.crossings,
+            measured_rate: self.meter.finish(&mut notes),
+            notes,
+            end_time,
+            solver: Some("baoab"),
+            noise_floor,
+        }
+    }
 }
 
 /// How close (in steps, beside the round-off of t) a requested time must be to a step end
@@ -294,6 +344,11 @@ impl<'p, P: Potential + ?Sized> Baoab<'p, P> {
     /// The v columns: the velocity, or the drift for m = 0.
     fn velocity(&self) -> &[f64] {
         &self.v
+    }
+
+    /// Whether w and v are all finite.
+    fn finite(&self) -> bool {
+        self.w.iter().chain(&self.v).all(|x| x.is_finite())
     }
 
     /// For m = 0: v = −∇E(w)/μ.
