@@ -324,6 +324,31 @@ impl<'a> CriterionMap<'a> {
     }
 }
 
+/// The share of a noisy run's budget (steps, or time) over which its noise floor is
+/// averaged: the last 10%.
+pub const FLOOR_SHARE: f64 = 0.1;
+
+/// A noisy run's noise floor: the mean of E − E* over the last [`FLOOR_SHARE`] of its
+/// budget, reported only by a run that spent the whole budget.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoiseFloor {
+    sum: f64,
+    count: u64,
+}
+
+impl NoiseFloor {
+    /// One more E − E*.
+    pub fn add(&mut self, excess: f64) {
+        self.sum += excess;
+        self.count += 1;
+    }
+
+    /// The mean for a run that ended with `status` (None unless the budget was spent).
+    pub fn mean(&self, status: &Status) -> Option<f64> {
+        (*status == Status::NotConverged && self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
 /// The first times a run met the loose (1000·tol) and the tight (tol) threshold.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Crossings {

@@ -12,8 +12,9 @@ use super::noise::GradientNoise;
 use super::settings::{Form, Scheme};
 use crate::error::Error;
 use crate::observe::{
-    Crossings, DiscreteObserver, Envelope, RATE_DECADES, RateOff, Recurrence, RunReport, Status,
-    StopRule, discrete_energy2, distance2, heavy_ball_term, nesterov_term, swing_note,
+    Crossings, DiscreteObserver, Envelope, FLOOR_SHARE, NoiseFloor, RATE_DECADES, RateMeter,
+    RateOff, Recurrence, RunReport, Status, StopRule, discrete_energy2, distance2, heavy_ball_term,
+    nesterov_term, swing_note,
 };
 use crate::potential::Potential;
 
@@ -334,9 +335,6 @@ pub struct DiscreteRun<'a> {
     pub noise: Option<GradientNoise>,
 }
 
-/// The share of a budget over which the noise floor is averaged: its last 10%.
-const FLOOR_SHARE: f64 = 0.1;
-
 impl DiscreteRun<'_> {
     /// The quantity whose decay this run's `measured_rate` measures (`Err`: why none).
     pub fn envelope(&self) -> Result<Envelope, RateOff> {
@@ -396,22 +394,12 @@ impl DiscreteRun<'_> {
         let floor_from = ((1.0 - FLOOR_SHARE) * self.steps as f64).ceil() as u64;
         // Without E* there is no floor to measure.
         let e_min = potential.minimum_value();
-        let (mut floor_sum, mut floor_count) = (0.0, 0u64);
+        let mut floor = NoiseFloor::default();
         let tight = stop.threshold(stop.tolerance);
         let loose = stop.threshold(RATE_DECADES * stop.tolerance);
-        let distance_criterion = stop.criterion == crate::observe::Criterion::Distance;
         let dt = self.coefficients.dt;
-        let energy_mass = self.coefficients.energy_mass;
         let mut crossings = Crossings::default();
-        let envelope = self.envelope();
-        let mut meter = Envelope::meter(&envelope);
-        let star = potential.minimum().unwrap_or(&[]);
-        let mut nesterov_grads = (Vec::new(), Vec::new());
-        if let Ok(Envelope::Nesterov { .. }) = envelope {
-            let n = it.w().len();
-            nesterov_grads = (vec![0.0; n], vec![0.0; n]);
-            potential.gradient_into(it.w_prev(), &mut nesterov_grads.1);
-        }
+        let mut rate = RateFeed::new(self.envelope(), potential, it.w_prev());
         let mut k = 0u64;
         let (status, measure) = loop {
             let t = k as f64 * dt;
@@ -419,21 +407,7 @@ impl DiscreteRun<'_> {
                 it.gradient();
             }
             let d2 = distance2(potential, it.w());
-            let m = if distance_criterion {
-                d2
-            } else {
-                // Energy: the kinetic term of v = (w_k − w_{k−1})/Δt with the entry's mass.
-                let kinetic = || {
-                    let v2: f64 = it
-                        .w()
-                        .iter()
-                        .zip(it.w_prev())
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum();
-                    energy_mass * v2 / (dt * dt)
-                };
-                stop.measure(potential, it.w(), it.g(), kinetic)
-            };
+            let m = self.measure(potential, &it, d2);
             if observer.wants_gradient() && it.steps_on_exact_gradient() {
                 // The step reuses this ∇E(w_k): one evaluation for the row and the step.
                 it.gradient_for_observer();
@@ -445,40 +419,14 @@ impl DiscreteRun<'_> {
                 && k >= floor_from
                 && let Some(e_min) = e_min
             {
-                floor_sum += potential.value(it.w()) - e_min;
-                floor_count += 1;
+                floor.add(potential.value(it.w()) - e_min);
             }
             // A non-finite iterate (or criterion) is diverged before any criterion is read:
             // ∇E(∞) or E(∞) − E* can look converged.
             if StopRule::broken(d2, m) {
                 break (Status::Diverged, m);
             }
-            match envelope {
-                Ok(Envelope::HeavyBall { eps, p }) => {
-                    // ∇E(w_k), which the step takes anyway: counted only when it does.
-                    it.gradient_for_observer();
-                    let mut q = 0.0;
-                    for (((w, wp), g), s) in it.w().iter().zip(it.w_prev()).zip(it.g()).zip(star) {
-                        q += heavy_ball_term(w - s, wp - s, *g, eps, p);
-                    }
-                    meter.feed(t, q);
-                }
-                Ok(Envelope::Nesterov { eps, p }) => {
-                    // ∇E(w_k) and ∇E(w_{k−1}), which Nesterov's step does not take: the
-                    // meter's own evaluations (not counted), each kept for the next step.
-                    let (g, gp) = &mut nesterov_grads;
-                    potential.gradient_into(it.w(), g);
-                    let mut q = 0.0;
-                    for i in 0..g.len() {
-                        let (x, xp) = (it.w()[i] - star[i], it.w_prev()[i] - star[i]);
-                        q += nesterov_term(x, xp, g[i], gp[i], eps, p);
-                    }
-                    meter.feed(t, q);
-                    std::mem::swap(g, gp);
-                }
-                Ok(_) => meter.feed(t, d2),
-                Err(_) => {}
-            }
+            rate.feed(potential, &mut it, t, d2);
             if crossings.loose.is_none() && m < loose {
                 crossings.loose = Some(t);
             }
@@ -496,9 +444,9 @@ impl DiscreteRun<'_> {
             k += 1;
         };
         // Only a run that spent its budget has a floor to report.
-        let noise_floor = (status == Status::NotConverged && floor_count > 0)
-            .then(|| floor_sum / floor_count as f64);
+        let noise_floor = floor.mean(&status);
         let mut notes = Vec::new();
+        let energy_mass = self.coefficients.energy_mass;
         if status == Status::Converged
             && let Some(e2) = discrete_energy2(self.potential, it.w(), it.w_prev(), energy_mass, dt)
         {
@@ -510,11 +458,112 @@ impl DiscreteRun<'_> {
             evaluations: it.evaluations(),
             final_value: stop.final_value(measure),
             crossings,
-            measured_rate: meter.finish(&mut notes),
+            measured_rate: rate.meter.finish(&mut notes),
             notes,
             end_time: k as f64 * dt,
             solver: None,
             noise_floor,
         })
+    }
+
+    /// The stop rule's measure at the current iterate, whose distance² from w* is `d2`:
+    /// for the energy criterion with the kinetic term of v = (w_k − w_{k−1})/Δt and the
+    /// entry's mass.
+    #[inline(always)]
+    fn measure<D: Dim, P: Potential + ?Sized>(
+        &self,
+        potential: &P,
+        it: &Iterates<'_, D, P>,
+        d2: f64,
+    ) -> f64
+    where
+        DefaultAllocator: Allocator<D>,
+    {
+        if self.stop.criterion == crate::observe::Criterion::Distance {
+            return d2;
+        }
+        let kinetic = || {
+            let v2: f64 = it
+                .w()
+                .iter()
+                .zip(it.w_prev())
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            let dt = self.coefficients.dt;
+            self.coefficients.energy_mass * v2 / (dt * dt)
+        };
+        self.stop.measure(potential, it.w(), it.g(), kinetic)
+    }
+}
+
+/// What a scalar run feeds its rate meter: its envelope's L² at every iterate, with the
+/// two gradients Nesterov's envelope keeps from step to step.
+struct RateFeed<'p> {
+    envelope: Result<Envelope, RateOff>,
+    /// w* (empty when unknown: then the envelope is off).
+    star: &'p [f64],
+    meter: RateMeter,
+    /// ∇E(w_k) and ∇E(w_{k−1}) (Nesterov's envelope only).
+    grads: (Vec<f64>, Vec<f64>),
+}
+
+impl<'p> RateFeed<'p> {
+    fn new<P: Potential + ?Sized>(
+        envelope: Result<Envelope, RateOff>,
+        potential: &'p P,
+        w_prev: &[f64],
+    ) -> Self {
+        let mut grads = (Vec::new(), Vec::new());
+        if let Ok(Envelope::Nesterov { .. }) = envelope {
+            let n = w_prev.len();
+            grads = (vec![0.0; n], vec![0.0; n]);
+            potential.gradient_into(w_prev, &mut grads.1);
+        }
+        RateFeed {
+            star: potential.minimum().unwrap_or(&[]),
+            meter: Envelope::meter(&envelope),
+            envelope,
+            grads,
+        }
+    }
+
+    /// The envelope at iterate `it` (time `t`, distance² `d2`) into the meter.
+    #[inline(always)]
+    fn feed<D: Dim, P: Potential + ?Sized>(
+        &mut self,
+        potential: &P,
+        it: &mut Iterates<'_, D, P>,
+        t: f64,
+        d2: f64,
+    ) where
+        DefaultAllocator: Allocator<D>,
+    {
+        let star = self.star;
+        match self.envelope {
+            Ok(Envelope::HeavyBall { eps, p }) => {
+                // ∇E(w_k), which the step takes anyway: counted only when it does.
+                it.gradient_for_observer();
+                let mut q = 0.0;
+                for (((w, wp), g), s) in it.w().iter().zip(it.w_prev()).zip(it.g()).zip(star) {
+                    q += heavy_ball_term(w - s, wp - s, *g, eps, p);
+                }
+                self.meter.feed(t, q);
+            }
+            Ok(Envelope::Nesterov { eps, p }) => {
+                // ∇E(w_k) and ∇E(w_{k−1}), which Nesterov's step does not take: the
+                // meter's own evaluations (not counted), each kept for the next step.
+                let (g, gp) = &mut self.grads;
+                potential.gradient_into(it.w(), g);
+                let mut q = 0.0;
+                for i in 0..g.len() {
+                    let (x, xp) = (it.w()[i] - star[i], it.w_prev()[i] - star[i]);
+                    q += nesterov_term(x, xp, g[i], gp[i], eps, p);
+                }
+                self.meter.feed(t, q);
+                std::mem::swap(g, gp);
+            }
+            Ok(_) => self.meter.feed(t, d2),
+            Err(_) => {}
+        }
     }
 }

@@ -33,13 +33,10 @@ use crate::dynamics::noise::GradientNoise;
 use crate::error::Error;
 use crate::observe::Criterion;
 use crate::observe::{
-    ContinuousObserver, Crossings, Envelope, RATE_DECADES, RateMeter, RateOff, RunReport, Status,
-    StopRule, distance2,
+    ContinuousObserver, Crossings, Envelope, FLOOR_SHARE, NoiseFloor, RATE_DECADES, RateMeter,
+    RateOff, RunReport, Status, StopRule, distance2,
 };
 use crate::potential::Potential;
-
-/// The share of the time budget over which the noise floor is averaged: its last 10%.
-const FLOOR_SHARE: f64 = 0.1;
 
 /// Runs `run` with BAOAB (its m = 0 limit for gradient flow) under `noise` (the force
 /// noise of intensity s; None: no noise), telling `observer` the states it asks for.
@@ -126,7 +123,7 @@ struct Judge<'p, P: Potential + ?Sized> {
     loose: f64,
     e_min: Option<f64>,
     floor_from: f64,
-    floor: (f64, u64),
+    floor: NoiseFloor,
     crossings: Crossings,
     envelope: Result<Envelope, RateOff>,
     meter: RateMeter,
@@ -147,7 +144,7 @@ impl<'p, P: Potential + ?Sized> Judge<'p, P> {
             stop,
             e_min: potential.minimum_value(),
             floor_from: (1.0 - FLOOR_SHARE) * run.spec.t_end,
-            floor: (0.0, 0),
+            floor: NoiseFloor::default(),
             crossings: Crossings::default(),
             meter: Envelope::meter(&envelope),
             envelope,
@@ -184,8 +181,7 @@ impl<'p, P: Potential + ?Sized> Judge<'p, P> {
         if t1 >= self.floor_from
             && let Some(e_min) = self.e_min
         {
-            self.floor.0 += self.potential.value(&scheme.w) - e_min;
-            self.floor.1 += 1;
+            self.floor.add(self.potential.value(&scheme.w) - e_min);
         }
         // A non-finite state is diverged before any criterion is read (∇E(∞) can be 0).
         if !scheme.finite() || StopRule::broken(d2, self.measure) {
@@ -227,9 +223,7 @@ impl<'p, P: Potential + ?Sized> Judge<'p, P> {
         end_time: f64,
         steps: u64,
     ) -> RunReport {
-        let (sum, count) = self.floor;
-        let noise_floor = (scheme.noisy() && status == Status::NotConverged && count > 0)
-            .then(|| sum / count as f64);
+        let noise_floor = self.floor.mean(&status).filter(|_| scheme.noisy());
         let mut notes = Vec::new();
         if status == Status::Converged
             && let Some(e_min) = run.potential.minimum_value()
