@@ -1050,108 +1050,114 @@ fn particle(
     let position = coordinates(t, "position", n)?
         .ok_or_else(|| t.missing("position", "the particle needs a starting position"))?;
     let velocity = coordinates(t, "velocity", n)?.unwrap_or_else(|| vec![0.0; n]);
-    if let Some(axis) = swept(AxisKey::LearningRate).or(swept(AxisKey::Momentum)) {
-        for key in ["mass", "friction"] {
-            if t.has(key) {
-                return Err(t.error(
-                    key,
-                    format!(
-                        "{} is swept, so the continuous particle is the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps){}; remove this key",
-                        axis.key.as_str(),
-                        twin.map_or(String::new(), |tw| format!(" (at point 0: {})", tw.describe()))
-                    ),
-                ));
-            }
-        }
-        return Ok(Particle {
-            mass: None,
-            friction: None,
-            position,
-            velocity,
-        });
-    }
-    // A single run's [continuous] particle without mass and friction is the first
-    // entry's twin; one of the two alone is refused (a particle needs both).
-    if let Some(twin) = twin {
-        match (t.has("mass"), t.has("friction")) {
-            (false, false) => {
-                return Ok(Particle {
-                    mass: None,
-                    friction: None,
-                    position,
-                    velocity,
-                });
-            }
-            (true, false) | (false, true) => {
-                let (given, other) = if t.has("mass") {
-                    ("mass", "friction")
-                } else {
-                    ("friction", "mass")
-                };
-                return Err(t.error(
-                    given,
-                    format!(
-                        "{given} without {other}: a particle of your own needs both, and without both {}; give {other} too, or remove {given} to take the twin",
-                        twin.describe()
-                    ),
-                ));
-            }
-            (true, true) => {}
-        }
-    }
-    // A swept key may be written (the sweep replaces it) or left out.
-    let mass = match (t.num("mass")?, swept(AxisKey::Mass)) {
-        (_, Some(axis)) => axis.first(),
-        (Some(m), None) if m.value < 0.0 => {
-            return Err(t.error_at(
-                "mass",
-                m.span.clone(),
-                format!("must be >= 0, got {}", t.src.snippet(&m.span)),
-            ));
-        }
-        (Some(m), None) => m.value,
-        (None, None) => return Err(t.missing("mass", "the particle needs mass = m >= 0")),
-    };
-    if model == Model::Nesterov {
-        // SPEC: the Nesterov ODE's friction is 3m/t; it needs a mass and starts at rest.
-        if t.has("friction") {
-            return Err(t.error(
-                "friction",
-                "continuous.model = \"nesterov\" sets the friction to 3m/t; remove this key",
-            ));
-        }
-        if mass <= 0.0 && swept(AxisKey::Mass).is_none() {
-            return Err(t.error(
-                "mass",
-                "the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0",
-            ));
-        }
-        if velocity.iter().any(|&v| v != 0.0) {
-            return Err(t.error(
-                "velocity",
-                "the Nesterov ODE starts at rest: its friction 3m/t is infinite at t = 0",
-            ));
-        }
-        return Ok(Particle {
-            mass: Some(mass),
-            friction: None,
-            position,
-            velocity,
-        });
-    }
-    let friction = match (t.num("friction")?, swept(AxisKey::Friction)) {
-        (_, Some(axis)) => axis.first(),
-        (Some(mu), None) => positive(t, "friction", &mu)?,
-        (None, None) => {
-            return Err(t.missing("friction", "the particle needs friction = mu > 0"));
+    let (mass, friction) = if takes_twin(t, sweep, twin)? {
+        (None, None)
+    } else {
+        let mass = particle_mass(t, swept(AxisKey::Mass))?;
+        if model == Model::Nesterov {
+            check_nesterov(t, mass, swept(AxisKey::Mass).is_some(), &velocity)?;
+            (Some(mass), None)
+        } else {
+            let friction = match (t.num("friction")?, swept(AxisKey::Friction)) {
+                (_, Some(axis)) => axis.first(),
+                (Some(mu), None) => positive(t, "friction", &mu)?,
+                (None, None) => {
+                    return Err(t.missing("friction", "the particle needs friction = mu > 0"));
+                }
+            };
+            (Some(mass), Some(friction))
         }
     };
     Ok(Particle {
-        mass: Some(mass),
-        friction: Some(friction),
+        mass,
+        friction,
         position,
         velocity,
     })
+}
+
+/// Whether the particle is the first discrete entry's twin (no mass, no friction of its
+/// own): always where the learning rate or momentum is swept (mass and friction are then
+/// refused), and in a single run that gives neither (one alone is refused: a particle of
+/// one's own needs both).
+fn takes_twin(t: &TableReader<'_, '_>, sweep: Option<&Sweep>, twin: Option<&Twin>) -> Result<bool> {
+    let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
+    if let Some(axis) = swept(AxisKey::LearningRate).or(swept(AxisKey::Momentum)) {
+        if let Some(key) = ["mass", "friction"].into_iter().find(|k| t.has(k)) {
+            return Err(t.error(
+                key,
+                format!(
+                    "{} is swept, so the continuous particle is the twin of the first discrete entry (m = p dt^2/eps, mu = (1 - p) dt/eps){}; remove this key",
+                    axis.key.as_str(),
+                    twin.map_or(String::new(), |tw| format!(" (at point 0: {})", tw.describe()))
+                ),
+            ));
+        }
+        return Ok(true);
+    }
+    let Some(twin) = twin else { return Ok(false) };
+    match (t.has("mass"), t.has("friction")) {
+        (false, false) => Ok(true),
+        (true, true) => Ok(false),
+        (has_mass, _) => {
+            let (given, other) = if has_mass {
+                ("mass", "friction")
+            } else {
+                ("friction", "mass")
+            };
+            Err(t.error(
+                given,
+                format!(
+                    "{given} without {other}: a particle of your own needs both, and without both {}; give {other} too, or remove {given} to take the twin",
+                    twin.describe()
+                ),
+            ))
+        }
+    }
+}
+
+/// The particle's mass: the sweep's first where mass is swept (a written value is
+/// replaced), else the file's, m >= 0.
+fn particle_mass(t: &TableReader<'_, '_>, swept: Option<&Axis>) -> Result<f64> {
+    match (t.num("mass")?, swept) {
+        (_, Some(axis)) => Ok(axis.first()),
+        (Some(m), None) if m.value < 0.0 => Err(t.error_at(
+            "mass",
+            m.span.clone(),
+            format!("must be >= 0, got {}", t.src.snippet(&m.span)),
+        )),
+        (Some(m), None) => Ok(m.value),
+        (None, None) => Err(t.missing("mass", "the particle needs mass = m >= 0")),
+    }
+}
+
+/// SPEC: the Nesterov ODE's friction is 3m/t; it needs a mass (unless swept) and starts at
+/// rest.
+fn check_nesterov(
+    t: &TableReader<'_, '_>,
+    mass: f64,
+    mass_swept: bool,
+    velocity: &[f64],
+) -> Result<()> {
+    if t.has("friction") {
+        return Err(t.error(
+            "friction",
+            "continuous.model = \"nesterov\" sets the friction to 3m/t; remove this key",
+        ));
+    }
+    if mass <= 0.0 && !mass_swept {
+        return Err(t.error(
+            "mass",
+            "the Nesterov ODE w'' + (3/t) w' = -grad E / m needs m > 0",
+        ));
+    }
+    if velocity.iter().any(|&v| v != 0.0) {
+        return Err(t.error(
+            "velocity",
+            "the Nesterov ODE starts at rest: its friction 3m/t is infinite at t = 0",
+        ));
+    }
+    Ok(())
 }
 
 /// `[continuous]`; `noisy`: the gradient has noise, so the run is a stochastic
