@@ -345,6 +345,47 @@ fn chunk_len(remaining: u64, threads: usize) -> u64 {
         .min(remaining)
 }
 
+/// Claims the next chunk of `range` for a worker ([`chunk_len`] points from
+/// `next_index`); None once every point is taken.
+fn claim(next_index: &AtomicU64, range: &Range<u64>, threads: usize) -> Option<Range<u64>> {
+    let mut start = next_index.load(Ordering::Relaxed);
+    loop {
+        if start >= range.end {
+            return None;
+        }
+        let end = start + chunk_len(range.end - start, threads);
+        match next_index.compare_exchange_weak(start, end, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some(start..end),
+            Err(now) => start = now,
+        }
+    }
+}
+
+/// Waits until a chunk ending at `end` is inside the window (the points before it are all
+/// taken by running workers, so the window always moves on); false if the sweep stopped.
+fn wait_for_room(window: &Mutex<Window>, room: &Condvar, end: u64) -> bool {
+    let mut w = window.lock().expect("window lock");
+    while end > w.next + WINDOW && !w.stopped() {
+        w = room.wait(w).expect("window lock");
+    }
+    !w.stopped()
+}
+
+/// A chunk's rows in one buffer (a spare one of the window's, when it has one), joined on
+/// the worker, so that the window writes and hashes each chunk in one piece (past the
+/// file's buffer).
+fn joined(window: &Mutex<Window>, rows: &[Rows]) -> Vec<u8> {
+    let mut bytes = window
+        .lock()
+        .expect("window lock")
+        .spare
+        .pop()
+        .unwrap_or_default();
+    bytes.clear();
+    rows.iter().for_each(|r| bytes.extend_from_slice(r.bytes()));
+    bytes
+}
+
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
 /// on `threads` rayon workers (`rows[j]` receives point `points.start + j`'s rows) and
 /// appends each point's rows to `out` in grid order, streaming. `work` writes whole rows.
@@ -374,40 +415,16 @@ pub fn stream(
     let room = Condvar::new();
     let worker = || {
         let mut rows: Vec<Rows> = (0..CHUNK).map(|_| Rows::new()).collect();
-        loop {
-            let mut start = next_index.load(Ordering::Relaxed);
-            let end = loop {
-                if start >= range.end {
-                    return;
-                }
-                let end = start + chunk_len(range.end - start, threads);
-                match next_index.compare_exchange_weak(
-                    start,
-                    end,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break end,
-                    Err(now) => start = now,
-                }
-            };
-            let len = (end - start) as usize;
-            {
-                // Wait until the chunk is inside the window (the points before it are all
-                // taken by running workers, so the window always moves on).
-                let mut w = window.lock().expect("window lock");
-                while end > w.next + WINDOW && !w.stopped() {
-                    w = room.wait(w).expect("window lock");
-                }
-                if w.stopped() {
-                    return;
-                }
+        while let Some(chunk) = claim(&next_index, &range, threads) {
+            let len = (chunk.end - chunk.start) as usize;
+            if !wait_for_room(&window, &room, chunk.end) {
+                return;
             }
             rows[..len].iter_mut().for_each(Rows::clear);
             // A panicking chunk would never be written and would stall the window for
             // good: stop everyone instead, and re-raise it once the workers are done.
             if let Err(panic) =
-                catch_unwind(AssertUnwindSafe(|| work(start..end, &mut rows[..len])))
+                catch_unwind(AssertUnwindSafe(|| work(chunk.clone(), &mut rows[..len])))
             {
                 window
                     .lock()
@@ -417,16 +434,8 @@ pub fn stream(
                 room.notify_all();
                 return;
             }
-            // The chunk's rows in one buffer, joined here in parallel, so that the window
-            // writes and hashes each chunk in one piece (past the file's buffer).
-            let mut bytes = window.lock().expect("window lock").spare.pop();
-            let bytes = bytes.get_or_insert_default();
-            bytes.clear();
-            rows[..len]
-                .iter()
-                .for_each(|r| bytes.extend_from_slice(r.bytes()));
-            let bytes = std::mem::take(bytes);
-            deposit(&window, &out, &room, start..end, bytes);
+            let bytes = joined(&window, &rows[..len]);
+            deposit(&window, &out, &room, chunk, bytes);
             progress.inc(len as u64);
         }
     };
