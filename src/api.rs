@@ -345,7 +345,22 @@ impl Discrete {
     fn spec(&self, i: usize, t_end: Option<f64>, dt_swept: bool) -> Result<DiscreteSpec> {
         let key = |k: &str| format!("discrete[{}].{k}", i + 1);
         let dt = positive(&key("dt"), self.dt.unwrap_or(1.0))?;
-        let params = match (self.scheme, self.learning_rate, self.momentum) {
+        let params = self.params(&key, dt)?;
+        Ok(DiscreteSpec {
+            label: self
+                .label
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}", self.scheme.as_str(), i + 1)),
+            scheme: self.scheme,
+            form: self.written_form(&key, params)?,
+            params,
+            steps: self.budget(&key, t_end, dt, dt_swept)?,
+        })
+    }
+
+    /// (ε, p): from the particle by a map (Qian's by default), or given.
+    fn params(&self, key: &dyn Fn(&str) -> String, dt: f64) -> Result<DiscreteParams> {
+        Ok(match (self.scheme, self.learning_rate, self.momentum) {
             (_, None, None) => {
                 let map = self.map.unwrap_or(Map::Qian);
                 if self.scheme == Scheme::GradientDescent && map != Map::Qian {
@@ -390,31 +405,45 @@ impl Discrete {
                     why: "an explicit learning rate of a momentum scheme needs its momentum",
                 });
             }
-        };
-        let form = match (self.scheme, self.form) {
-            (Scheme::HeavyBall, Some(f)) => f,
-            (_, Some(Form::PyTorch) | None) => match (self.scheme, params) {
+        })
+    }
+
+    /// How the update is written: any form for the heavy ball (Polyak's for a mapped one
+    /// by default, else PyTorch's); the others have one.
+    fn written_form(&self, key: &dyn Fn(&str) -> String, params: DiscreteParams) -> Result<Form> {
+        match (self.scheme, self.form) {
+            (Scheme::HeavyBall, Some(f)) => Ok(f),
+            (_, Some(Form::PyTorch) | None) => Ok(match (self.scheme, params) {
                 (Scheme::HeavyBall, DiscreteParams::FromParticle { .. }) => Form::Polyak,
                 _ => Form::PyTorch,
-            },
+            }),
             (_, Some(f)) => {
                 let why = format!(
                     "{} is written one way; form {} is for heavy-ball",
                     self.scheme.as_str(),
                     f.as_str()
                 );
-                return Err(conflict(key("form"), why));
+                Err(conflict(key("form"), why))
             }
-        };
-        let steps = match (self.steps, t_end) {
-            (Some(0), _) => {
-                return Err(BuildError::OutOfRange {
-                    key: key("steps"),
-                    rule: ">= 1",
-                    value: 0.0,
-                });
-            }
-            (Some(s), _) => Budget::Steps(s),
+        }
+    }
+
+    /// The step budget: given, the continuous run's horizon t_end/dt (at most
+    /// [`MAX_STEPS`] unless dt is swept), or the default.
+    fn budget(
+        &self,
+        key: &dyn Fn(&str) -> String,
+        t_end: Option<f64>,
+        dt: f64,
+        dt_swept: bool,
+    ) -> Result<Budget> {
+        match (self.steps, t_end) {
+            (Some(0), _) => Err(BuildError::OutOfRange {
+                key: key("steps"),
+                rule: ">= 1",
+                value: 0.0,
+            }),
+            (Some(s), _) => Ok(Budget::Steps(s)),
             (None, Some(t)) => {
                 let steps = crate::problem::horizon_steps(t, dt);
                 if !dt_swept && steps > MAX_STEPS {
@@ -423,20 +452,10 @@ impl Discrete {
                     );
                     return Err(conflict(key("steps"), why));
                 }
-                Budget::Horizon
+                Ok(Budget::Horizon)
             }
-            (None, None) => Budget::Default,
-        };
-        Ok(DiscreteSpec {
-            label: self
-                .label
-                .clone()
-                .unwrap_or_else(|| format!("{}-{}", self.scheme.as_str(), i + 1)),
-            scheme: self.scheme,
-            form,
-            params,
-            steps,
-        })
+            (None, None) => Ok(Budget::Default),
+        }
     }
 }
 
