@@ -780,10 +780,26 @@ impl ProblemBuilder {
                 .discrete
                 .first()
                 .is_some_and(|d| d.learning_rate.is_some());
-        let (mass, friction) = match (self.mass, self.friction) {
-            (None, None) if twin || single_twin || (explicit && self.continuous.is_none()) => {
-                (None, None)
-            }
+        let no_particle = twin || single_twin || (explicit && self.continuous.is_none());
+        let (mass, friction) = self.mass_friction(nesterov, no_particle, single_twin)?;
+        Ok(Particle {
+            mass,
+            friction,
+            position,
+            velocity,
+        })
+    }
+
+    /// The particle's (m, μ): none where it may be left out (`no_particle`: a twin, or
+    /// explicit entries alone), m alone for Nesterov's ODE, else both.
+    fn mass_friction(
+        &self,
+        nesterov: bool,
+        no_particle: bool,
+        single_twin: bool,
+    ) -> Result<(Option<f64>, Option<f64>)> {
+        Ok(match (self.mass, self.friction) {
+            (None, None) if no_particle => (None, None),
             (Some(_), None) | (None, Some(_)) if single_twin => {
                 let (given, other) = match self.mass {
                     Some(_) => ("mass", "friction"),
@@ -828,12 +844,6 @@ impl ProblemBuilder {
                     why: "the particle needs friction = mu > 0",
                 });
             }
-        };
-        Ok(Particle {
-            mass,
-            friction,
-            position,
-            velocity,
         })
     }
 
