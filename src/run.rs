@@ -2,6 +2,8 @@
 //! folder. A single run writes the summary, the continuous and discrete trajectories, and
 //! their comparison.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
@@ -99,60 +101,36 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     let problem = set_up(s, options.progress)?;
     let runner = PointRunner::new(&problem);
     let points = s.points();
-    let (root, folder, range) = match options.shard {
-        Some(shard) => (
-            options.out.join(&s.name).join("shards"),
-            shard.folder(),
-            shard.range(points),
-        ),
-        None => (options.out.clone(), s.name.clone(), 0..points),
-    };
     let resolved = s.to_toml();
-    let resumed = match options.resume && s.is_sweep() {
-        true => ResultDir::resume(&root, &folder, &resolved)?,
-        false => None,
-    };
-    let resuming = resumed.is_some();
-    let dir = match resumed {
-        Some(dir) => dir,
-        None => ResultDir::begin(&root, &folder)?,
-    };
-    let path = dir.path().join("scenario.toml");
-    std::fs::write(&path, &resolved).map_err(|e| Error::io(&path, e))?;
-
+    let (dir, resuming, range) = open_folder(s, options, points, &resolved)?;
     let mut files = vec![("summary.csv".to_string(), columns::summary())];
     let (mut summary, done) = summary_file(&dir, s, resuming)?;
     let todo = (range.start + done).min(range.end)..range.end;
-    let mut threads = 1;
-    let mut sha256 = std::collections::BTreeMap::new();
-    if s.is_sweep() {
-        threads = options
+    let (threads, mut sha256) = if s.is_sweep() {
+        let threads = options
             .threads
             .clamp(1, (todo.end - todo.start).max(1) as usize);
         let bar = sweep::progress_bar(&s.name, todo.end - todo.start, options.progress);
-        sweep::stream(
-            todo,
-            threads,
-            &bar,
-            |points, rows| {
-                for (result, rows) in runner.run_chunk(points).iter().zip(rows) {
-                    write_point(&result.rows, rows);
-                }
-            },
-            &mut summary,
-        )?;
+        let work = |points, rows: &mut [Rows]| {
+            for (result, rows) in runner.run_chunk(points).iter().zip(rows) {
+                write_point(&result.rows, rows);
+            }
+        };
+        sweep::stream(todo, threads, &bar, work, &mut summary)?;
+        (threads, BTreeMap::new())
     } else if range.contains(&0) {
         // A single run: the grid of one point, with its trajectories.
         let mut sink = CsvTrajectories::new(dir.path());
         let result = runner.run_traced(0, &mut sink)?;
         files.extend(sink.files);
-        sha256 = sink.sha256;
         let mut rows = Rows::new();
         write_point(&result.rows, &mut rows);
         summary.write_rows(rows.bytes())?;
-    }
+        (1, sink.sha256)
+    } else {
+        (1, BTreeMap::new())
+    };
     sha256.insert("summary.csv".to_string(), summary.finish()?);
-
     RunFacts {
         started,
         wall_seconds: clock.elapsed().as_secs_f64(),
@@ -170,6 +148,37 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
         crate::figures::plot_folder(dir.path(), &crate::figures::PlotOptions::default())?;
     }
     dir.commit()
+}
+
+/// The scenario's result folder — a new partial one, or with `--resume` the one a sweep
+/// left — holding its resolved `scenario.toml`; whether it resumes; and the points it
+/// covers (the shard's, or all `points`).
+fn open_folder(
+    s: &Scenario,
+    options: &RunOptions,
+    points: u64,
+    resolved: &str,
+) -> Result<(ResultDir, bool, Range<u64>), Error> {
+    let (root, folder, range) = match options.shard {
+        Some(shard) => (
+            options.out.join(&s.name).join("shards"),
+            shard.folder(),
+            shard.range(points),
+        ),
+        None => (options.out.clone(), s.name.clone(), 0..points),
+    };
+    let resumed = match options.resume && s.is_sweep() {
+        true => ResultDir::resume(&root, &folder, resolved)?,
+        false => None,
+    };
+    let resuming = resumed.is_some();
+    let dir = match resumed {
+        Some(dir) => dir,
+        None => ResultDir::begin(&root, &folder)?,
+    };
+    let path = dir.path().join("scenario.toml");
+    std::fs::write(&path, resolved).map_err(|e| Error::io(&path, e))?;
+    Ok((dir, resuming, range))
 }
 
 /// Builds `s`'s potential, with a spinner on a terminal when that takes seconds.
