@@ -220,75 +220,14 @@ impl HeatMap {
 
     fn legend(&self, out: &mut String) {
         match &self.legend {
-            Legend::Bar(scale, title) => {
-                let stops: Vec<String> = VIRIDIS.iter().map(|&c| svg::hex(c)).collect();
-                let _ = writeln!(
-                    out,
-                    "<g class=\"colorbar\" data-scale=\"{}\" data-min=\"{}\" data-max=\"{}\" data-stops=\"{}\">\n\
-                     <defs><linearGradient id=\"bar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">",
-                    scale.kind.as_str(),
-                    num(scale.min),
-                    num(scale.max),
-                    stops.join(" ")
-                );
-                for (i, s) in stops.iter().enumerate() {
-                    let _ = writeln!(
-                        out,
-                        "<stop offset=\"{}\" stop-color=\"{s}\"/>",
-                        px(i as f64 / (stops.len() - 1) as f64)
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "</linearGradient></defs>\n<rect x=\"{}\" y=\"{}\" width=\"16\" height=\"{}\" fill=\"url(#bar)\"/>",
-                    px(BAR_X),
-                    px(TOP),
-                    px(SIDE)
-                );
-                let bar = Scale {
-                    kind: scale.kind,
-                    min: scale.min,
-                    max: scale.max,
-                    p0: TOP + SIDE,
-                    p1: TOP,
-                };
-                for t in bar.ticks() {
-                    let _ = writeln!(
-                        out,
-                        "<text x=\"{}\" y=\"{}\">{}</text>",
-                        px(BAR_X + 22.0),
-                        px(bar.px(t) + 4.0),
-                        svg::tick_label(t)
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "<text x=\"{}\" y=\"{}\">{}</text>\n</g>",
-                    px(BAR_X),
-                    px(TOP - 8.0),
-                    esc(title)
-                );
-            }
-            Legend::Categories(items) => {
-                out.push_str("<g class=\"categories\">\n");
-                for (i, (name, c)) in items.iter().enumerate() {
-                    let yy = TOP + i as f64 * 20.0;
-                    let _ = writeln!(
-                        out,
-                        "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\" data-category=\"{}\"/>\
-                         <text x=\"{}\" y=\"{}\">{}</text>",
-                        px(BAR_X),
-                        px(yy),
-                        svg::hex(*c),
-                        esc(name),
-                        px(BAR_X + 20.0),
-                        px(yy + 11.0),
-                        esc(name)
-                    );
-                }
-                out.push_str("</g>\n");
-            }
+            Legend::Bar(scale, title) => colour_bar(out, scale, title),
+            Legend::Categories(items) => categories(out, items),
         }
+        self.curve_legend(out);
+    }
+
+    /// The labelled curves' legend, bottom right.
+    fn curve_legend(&self, out: &mut String) {
         let labelled: Vec<&Curve> = self.curves.iter().filter(|c| !c.label.is_empty()).collect();
         if !labelled.is_empty() {
             out.push_str("<g class=\"legend\">\n");
@@ -321,6 +260,78 @@ impl HeatMap {
             out.push_str("</g>\n");
         }
     }
+}
+
+/// The colour bar of a continuous scale, with its ticks and title.
+fn colour_bar(out: &mut String, scale: &ColourScale, title: &str) {
+    let stops: Vec<String> = VIRIDIS.iter().map(|&c| svg::hex(c)).collect();
+    let _ = writeln!(
+        out,
+        "<g class=\"colorbar\" data-scale=\"{}\" data-min=\"{}\" data-max=\"{}\" data-stops=\"{}\">\n\
+             <defs><linearGradient id=\"bar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">",
+        scale.kind.as_str(),
+        num(scale.min),
+        num(scale.max),
+        stops.join(" ")
+    );
+    for (i, s) in stops.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "<stop offset=\"{}\" stop-color=\"{s}\"/>",
+            px(i as f64 / (stops.len() - 1) as f64)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</linearGradient></defs>\n<rect x=\"{}\" y=\"{}\" width=\"16\" height=\"{}\" fill=\"url(#bar)\"/>",
+        px(BAR_X),
+        px(TOP),
+        px(SIDE)
+    );
+    let bar = Scale {
+        kind: scale.kind,
+        min: scale.min,
+        max: scale.max,
+        p0: TOP + SIDE,
+        p1: TOP,
+    };
+    for t in bar.ticks() {
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\">{}</text>",
+            px(BAR_X + 22.0),
+            px(bar.px(t) + 4.0),
+            svg::tick_label(t)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\">{}</text>\n</g>",
+        px(BAR_X),
+        px(TOP - 8.0),
+        esc(title)
+    );
+}
+
+/// The swatches of a categorical map, one per category.
+fn categories(out: &mut String, items: &[(String, [u8; 3])]) {
+    out.push_str("<g class=\"categories\">\n");
+    for (i, (name, c)) in items.iter().enumerate() {
+        let yy = TOP + i as f64 * 20.0;
+        let _ = writeln!(
+            out,
+            "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\" data-category=\"{}\"/>\
+                 <text x=\"{}\" y=\"{}\">{}</text>",
+            px(BAR_X),
+            px(yy),
+            svg::hex(*c),
+            esc(name),
+            px(BAR_X + 20.0),
+            px(yy + 11.0),
+            esc(name)
+        );
+    }
+    out.push_str("</g>\n");
 }
 
 fn is_uniform(edges: &[f64]) -> bool {
