@@ -20,7 +20,7 @@ use super::discrete::DiscreteRun;
 use super::settings::{Form, Scheme};
 use super::simd::{Isa, Vector};
 use crate::observe::Criterion;
-use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status};
+use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status, StopRule};
 use crate::observe::{KEEP_FACTOR, discrete_energy2, heavy_ball_term, swing_note};
 
 /// Runs advanced together.
@@ -140,10 +140,10 @@ fn settles(d: f64, m: f64, eps: f64, p: f64) -> bool {
 }
 
 impl<const N: usize> Lanes<N> {
-    // Inlined into each extension's copy in `on_isa`, so that its lane loops use it.
+    /// Idle lanes for runs on `first`'s surface under its stop rule.
+    // Inlined like `run`: called out of line it cost the W1 N = 300 sweep 10% of its CPU.
     #[inline(always)]
-    fn run<V: Vector>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
-        let first = &runs[0];
+    fn new(first: &DiscreteRun<'_>) -> Self {
         let q = first
             .potential
             .as_quadratic()
@@ -180,6 +180,38 @@ impl<const N: usize> Lanes<N> {
         for l in 0..LANES {
             lanes.idle(l);
         }
+        lanes
+    }
+
+    /// Lane `l`'s check at global step `k` (`spent`: its run's budget is used up), the
+    /// scalar loop's in its order: non-finite first, as its `StopRule::broken`; then the
+    /// rate meter and the crossings. The run's end (status, distance²), None while it
+    /// goes on.
+    #[inline(always)]
+    fn check(&mut self, l: usize, k: u64, spent: bool, stop: &StopRule) -> Option<(Status, f64)> {
+        let m = self.distance2(l);
+        if !m.is_finite() {
+            return Some((Status::Diverged, m));
+        }
+        self.feed(l, k, m);
+        self.cross_loose(l, k, m);
+        let status = if m < self.tight {
+            Status::Converged
+        } else if stop.diverged(m) {
+            Status::Diverged
+        } else if spent {
+            Status::NotConverged
+        } else {
+            return None;
+        };
+        Some((status, m))
+    }
+
+    // Inlined into each extension's copy in `on_isa`, so that its lane loops use it.
+    #[inline(always)]
+    fn run<V: Vector>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
+        let stop = runs[0].stop;
+        let mut lanes = Lanes::<N>::new(&runs[0]);
         let mut reports: Vec<Option<RunReport>> = vec![None; runs.len()];
         let mut waiting = 0..runs.len();
         let mut busy = 0;
@@ -213,23 +245,8 @@ impl<const N: usize> Lanes<N> {
                 let Some(j) = lanes.job[l] else { continue };
                 let run = &runs[j];
                 let local = k - lanes.start[l];
-                let m = lanes.distance2(l);
-                // Non-finite first, as the scalar loop's `StopRule::broken`; then the
-                // rate meter and the crossings, in the scalar loop's order.
-                let status = if !m.is_finite() {
-                    Status::Diverged
-                } else {
-                    lanes.feed(l, k, m);
-                    lanes.cross_loose(l, k, m);
-                    if m < lanes.tight {
-                        Status::Converged
-                    } else if stop.diverged(m) {
-                        Status::Diverged
-                    } else if local >= run.steps {
-                        Status::NotConverged
-                    } else {
-                        continue;
-                    }
+                let Some((status, m)) = lanes.check(l, k, local >= run.steps, &stop) else {
+                    continue;
                 };
                 reports[j] = Some(lanes.report(l, run, status, local, m));
                 match waiting.next() {
