@@ -129,7 +129,7 @@ struct Judge<'p, P: Potential + ?Sized> {
     meter: RateMeter,
     /// Scratch for the envelope's ∇E.
     rate_g: Vec<f64>,
-    /// The stop rule's measure and the distance² at the last state judged.
+    /// The stop rule's measure at the last state judged.
     measure: f64,
 }
 
