@@ -351,6 +351,31 @@ fn is_heavy_ball(f: &Folder, label: &str) -> bool {
         .any(|d| d.label == label && d.scheme == Scheme::HeavyBall)
 }
 
+/// The index of method `label`'s measured-rate series in `series`, its theory line next
+/// to it; both added (in the method's colour) at the method's first row.
+fn method_series(series: &mut Vec<Series>, label: &str, key: &str, stride: usize) -> usize {
+    if let Some(k) = series
+        .iter()
+        .position(|s| s.method.as_deref() == Some(label))
+    {
+        return k;
+    }
+    let n = series.len() / 2;
+    for (col, mark) in [("measured_rate", Mark::Dots), ("theory_rate", Mark::Line)] {
+        series.push(Series {
+            label: format!("{label}: {col}"),
+            colour: colour(n),
+            mark,
+            file: "summary.csv".into(),
+            method: Some(label.to_owned()),
+            columns: (key.into(), col.into()),
+            points: Vec::new(),
+            pre_stride: stride,
+        });
+    }
+    series.len() - 2
+}
+
 /// A one-axis sweep: measured (points) and theory (line) rates of each method.
 fn rates(f: &Folder, sweep: &Sweep) -> Result<Option<Figure>, Error> {
     let key = sweep.axes[0].key.as_str();
@@ -385,29 +410,7 @@ fn rates(f: &Folder, sweep: &Sweep) -> Result<Option<Figure>, Error> {
         let x = parse_field(&rec[xi], line, key).map_err(bad)?;
         let m = parse_field(&rec[mi], line, "measured_rate").map_err(bad)?;
         let t = parse_field(&rec[ti], line, "theory_rate").map_err(bad)?;
-        let label = rec[method].clone();
-        let k = match series
-            .iter()
-            .position(|s| s.method.as_deref() == Some(&label))
-        {
-            Some(k) => k,
-            None => {
-                let n = series.len() / 2;
-                for (col, mark) in [("measured_rate", Mark::Dots), ("theory_rate", Mark::Line)] {
-                    series.push(Series {
-                        label: format!("{label}: {col}"),
-                        colour: colour(n),
-                        mark,
-                        file: "summary.csv".into(),
-                        method: Some(label.clone()),
-                        columns: (key.into(), col.into()),
-                        points: Vec::new(),
-                        pre_stride: stride,
-                    });
-                }
-                series.len() - 2
-            }
-        };
+        let k = method_series(&mut series, &rec[method], key, stride);
         series[k].points.push((x, m));
         series[k + 1].points.push((x, t));
     }
