@@ -888,6 +888,18 @@ fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
 
 fn colorization(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
     t.check_keys(&["kind", "grid", "colored", "value"])?;
+    let (rows, cols) = colorization_grid(t)?;
+    let colored = colored_pixels(t, rows, cols)?;
+    let value = t.num("value")?.map_or(1.0, |n| n.value);
+    Ok(PotentialSpec::Colorization {
+        grid: (rows, cols),
+        colored,
+        value,
+    })
+}
+
+/// `grid = [rows, cols]`: two whole numbers >= 1, at most [`MAX_PIXELS`] pixels.
+fn colorization_grid(t: &TableReader<'_, '_>) -> Result<(usize, usize)> {
     let items = t
         .num_items("grid")?
         .ok_or_else(|| t.missing("grid", "the image size, grid = [rows, cols]"))?;
@@ -923,7 +935,16 @@ fn colorization(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             format!("{rows} x {cols} pixels is more than the {MAX_PIXELS:e} supported"),
         ));
     }
-    let (rows, cols) = (rows as usize, cols as usize);
+    Ok((rows as usize, cols as usize))
+}
+
+/// `colored = [[row, col], ...]`: at least one pixel, each inside the grid (0-based), none
+/// twice.
+fn colored_pixels(
+    t: &TableReader<'_, '_>,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<(usize, usize)>> {
     let (pixels, span) = t.matrix_rows("colored")?.ok_or_else(|| {
         t.missing(
             "colored",
@@ -964,12 +985,7 @@ fn colorization(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
         }
         colored.push(pixel);
     }
-    let value = t.num("value")?.map_or(1.0, |n| n.value);
-    Ok(PotentialSpec::Colorization {
-        grid: (rows, cols),
-        colored,
-        value,
-    })
+    Ok(colored)
 }
 
 fn quadratic(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
