@@ -386,7 +386,7 @@ pub enum NoRate {
         /// The decades it fell (base-10 logarithm of its first sample over its last).
         decades: f64,
     },
-    /// The fitted slope of ln L over the window is not negative.
+    /// The fitted slope of ln L over the window is not negative (or not finite).
     #[error("no measured_rate: the envelope did not decay over its last three decades")]
     NotDecaying,
     /// A sample in the window is off the fitted line by more than 5% of L.
