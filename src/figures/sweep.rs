@@ -12,7 +12,7 @@ use crate::output::plot::heat::{
 };
 use crate::output::plot::lines::{Curve, LineChart, Mark, Series, stride_for};
 use crate::output::plot::svg::ScaleKind;
-use crate::output::plot::table::{CsvError, CsvReader, parse_field};
+use crate::output::plot::table::{CsvError, CsvReader, parse_field, parse_index};
 use crate::output::plot::{Figure, png};
 use crate::theory;
 
@@ -148,12 +148,7 @@ fn read_cells(f: &Folder, sweep: &Sweep) -> Result<Vec<Cells>, Error> {
         let Some(rec) = r.next_record().map_err(bad)? else {
             break;
         };
-        let p: u64 = rec[point].parse().map_err(|_| {
-            refuse(
-                &path,
-                format!("line {line}: point \"{}\" is not an index", rec[point]),
-            )
-        })?;
+        let p = parse_index(&rec[point], line).map_err(bad)?;
         if p >= sweep.len() {
             let why = format!("line {line}: point {p} is beyond the grid");
             return Err(refuse(&path, why));
@@ -400,10 +395,7 @@ fn rates(f: &Folder, sweep: &Sweep) -> Result<Option<Figure>, Error> {
         let Some(rec) = r.next_record().map_err(bad)? else {
             break;
         };
-        let p: u64 = rec[pi].parse().map_err(|_| {
-            let why = format!("line {line}: point \"{}\" is not an index", rec[pi]);
-            refuse(&path, why)
-        })?;
+        let p = parse_index(&rec[pi], line).map_err(bad)?;
         if !(p as usize).is_multiple_of(stride) {
             continue;
         }

@@ -35,6 +35,13 @@ pub(crate) enum CsvError {
         /// 1-based, where the record starts.
         line: u64,
     },
+    /// A `point` field that is not a point index.
+    #[error("line {line}: point \"{field}\" is not an index")]
+    NotAnIndex {
+        /// 1-based.
+        line: u64,
+        field: String,
+    },
     /// A field of a number column that is neither empty nor a number.
     #[error("line {line}: column {column} holds \"{field}\", not a number")]
     NotANumber {
@@ -158,6 +165,14 @@ impl CsvReader {
             }
         }
     }
+}
+
+/// A `point` field: the grid point's index.
+pub(crate) fn parse_index(field: &str, line: u64) -> Result<u64, CsvError> {
+    field.parse().map_err(|_| CsvError::NotAnIndex {
+        line,
+        field: field.to_owned(),
+    })
 }
 
 /// A number field: None when empty, an error when not a number.
