@@ -576,9 +576,10 @@ pub enum Envelope {
         /// c.
         cross: f64,
     },
-    /// The heavy ball with every root complex: `L² = |x_k|² − (1 + p)x_k·x_{k−1} +
-    /// ε∇E(w_k)·x_{k−1} + p|x_{k−1}|²` (x = w − w*), which each step multiplies by exactly
-    /// p = ρ² on a quadratic.
+    /// The heavy ball with every root complex: `L² = |x_k|² − x_{k−1}·x_{k+1}` (x = w − w*,
+    /// w_{k+1} = w_k − ε∇E(w_k) + p(w_k − w_{k−1})), which is `|x_k|² − (1 + p)x_k·x_{k−1} +
+    /// ε∇E(w_k)·x_{k−1} + p|x_{k−1}|²` and which each step multiplies by exactly p = ρ² on a
+    /// quadratic.
     HeavyBall {
         /// ε.
         eps: f64,
@@ -718,10 +719,19 @@ impl Envelope {
 }
 
 /// One coordinate's term of [`Envelope::HeavyBall`]'s L², with x = w_k − w*,
-/// xp = w_{k−1} − w*, g = ∇E(w_k) (shared by the scalar loop and the lanes, bit for bit).
+/// xp = w_{k−1} − w* and xn = w_{k+1} − w*, w_{k+1} from [`heavy_ball_next`] (shared by the
+/// scalar loop and the lanes, bit for bit): the step's own next iterate, so that the lanes
+/// pay two operations a coordinate for it.
 #[inline(always)]
-pub fn heavy_ball_term(x: f64, xp: f64, g: f64, eps: f64, p: f64) -> f64 {
-    x * x - (1.0 + p) * x * xp + eps * g * xp + p * xp * xp
+pub fn heavy_ball_term(x: f64, xp: f64, xn: f64) -> f64 {
+    x * x - xp * xn
+}
+
+/// One coordinate of the Polyak heavy ball's w_{k+1} = w_k − ε g + p (w_k − w_{k−1}),
+/// g = ∇E(w_k), in the order of its step.
+#[inline(always)]
+pub fn heavy_ball_next(w: f64, wp: f64, g: f64, eps: f64, p: f64) -> f64 {
+    w - eps * g + p * (w - wp)
 }
 
 /// One coordinate's term of [`Envelope::Nesterov`]'s L², with x = w_k − w*,

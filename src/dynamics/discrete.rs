@@ -13,8 +13,8 @@ use super::settings::{Form, Scheme};
 use crate::error::Error;
 use crate::observe::{
     Crossings, DiscreteObserver, Envelope, FLOOR_SHARE, NoiseFloor, RATE_DECADES, RateMeter,
-    RateOff, Recurrence, RunReport, Status, StopRule, discrete_energy2, distance2, heavy_ball_term,
-    nesterov_term, swing_note,
+    RateOff, Recurrence, RunReport, Status, StopRule, discrete_energy2, distance2, heavy_ball_next,
+    heavy_ball_term, nesterov_term, swing_note,
 };
 use crate::potential::Potential;
 
@@ -544,8 +544,9 @@ impl<'p> RateFeed<'p> {
                 // ∇E(w_k), which the step takes anyway: counted only when it does.
                 it.gradient_for_observer();
                 let mut q = 0.0;
-                for (((w, wp), g), s) in it.w().iter().zip(it.w_prev()).zip(it.g()).zip(star) {
-                    q += heavy_ball_term(w - s, wp - s, *g, eps, p);
+                for (((&w, &wp), &g), &s) in it.w().iter().zip(it.w_prev()).zip(it.g()).zip(star) {
+                    let next = heavy_ball_next(w, wp, g, eps, p);
+                    q += heavy_ball_term(w - s, wp - s, next - s);
                 }
                 self.meter.feed(t, q);
             }

@@ -3,7 +3,7 @@
 //! One run's step is a chain of dependent floating-point operations: at n = 2 it waits on
 //! its own latency (~6 ns a step) while most of the core idles. A sweep has thousands of
 //! independent runs of the same update on the same surface, so [`run_in_lanes`] interleaves
-//! [`LANES`] of them, stored lane-minor (`w[component][lane]`) so that every operation
+//! [`LANES`] of them (four on AVX2), stored lane-minor (`w[component][lane]`) so that every operation
 //! of a step runs across the lanes at once. Each lane performs exactly the operations of
 //! [`super::discrete::DiscreteRun::run`] in the same order — its reports (step counts,
 //! crossing steps, final values, rates) are bit for bit the scalar loop's — and a lane whose
@@ -21,9 +21,10 @@ use super::settings::{Form, Scheme};
 use super::simd::{Isa, Vector};
 use crate::observe::Criterion;
 use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status, StopRule};
-use crate::observe::{KEEP_FACTOR, discrete_energy2, heavy_ball_term, swing_note};
+use crate::observe::{KEEP_FACTOR, discrete_energy2, swing_note};
+use crate::observe::{heavy_ball_next, heavy_ball_term};
 
-/// Runs advanced together.
+/// Most runs advanced together (AVX2 uses four of them: see `used`).
 pub const LANES: usize = 8;
 
 /// Largest dimension served by lanes (larger ones are not latency-bound).
@@ -215,7 +216,7 @@ impl<const N: usize> Lanes<N> {
         let mut reports: Vec<Option<RunReport>> = vec![None; runs.len()];
         let mut waiting = 0..runs.len();
         let mut busy = 0;
-        for l in 0..LANES {
+        for l in 0..used::<V>() {
             if let Some(j) = waiting.next() {
                 lanes.load(l, j, &runs[j], 0);
                 busy += 1;
@@ -383,9 +384,9 @@ impl<const N: usize> Lanes<N> {
     fn envelope2(&self, l: usize) -> f64 {
         let mut q = 0.0;
         for i in 0..N {
-            let (d, m) = (self.d[i], self.m[i]);
-            let (x, xp) = (self.w[i][l] - m, self.wp[i][l] - m);
-            q += heavy_ball_term(x, xp, d * x, self.eps[l], self.p[l]);
+            let (d, m, w, wp) = (self.d[i], self.m[i], self.w[i][l], self.wp[i][l]);
+            let next = heavy_ball_next(w, wp, d * (w - m), self.eps[l], self.p[l]);
+            q += heavy_ball_term(w - m, wp - m, next - m);
         }
         q
     }
@@ -407,7 +408,7 @@ impl<const N: usize> Lanes<N> {
         until: u64,
         pending: &mut Pending,
     ) -> (u64, u32) {
-        let (g, width) = (LANES / V::WIDTH, V::WIDTH);
+        let (g, width) = (used::<V>() / V::WIDTH, V::WIDTH);
         let mut stop = 0u32;
         // SAFETY: `V` is the vector type of the `on_isa!` copy this is inlined into.
         unsafe {
@@ -422,15 +423,12 @@ impl<const N: usize> Lanes<N> {
                 (d[i], m[i]) = (V::splat(self.d[i]), V::splat(self.m[i]));
             }
             let (eps, p) = (load::<V>(&self.eps), load::<V>(&self.p));
-            let mut onep = [zero; LANES];
+            // Each group's lanes measuring the heavy ball's L², as a bit field.
+            let mut hb = [0u32; LANES];
             for j in 0..g {
-                onep[j] = V::splat(1.0).add(p[j]);
+                hb[j] = (self.hb >> (j * width)) & ((1 << width) - 1);
             }
-            let mut alarm = load::<V>(&self.alarm);
-            let mut floor = [[zero; LANES]; N];
-            for i in 0..N {
-                floor[i] = load::<V>(&self.floor[i]);
-            }
+            let all = (1u32 << width) - 1;
             let mut next = load::<V>(&self.next);
             let (div2, keep) = (V::splat(self.div2), V::splat(KEEP_FACTOR));
             let tiny = V::splat(f64::MIN_POSITIVE);
@@ -440,43 +438,53 @@ impl<const N: usize> Lanes<N> {
                     // step's dependency chain on all other steps.
                     for i in 0..N {
                         for j in 0..g {
-                            let rest = V::and(
-                                w[i][j].abs().lt_mask(floor[i][j]),
-                                wp[i][j].abs().lt_mask(floor[i][j]),
-                            );
+                            let floor = V::load(&self.floor[i][j * width..]);
+                            let rest =
+                                V::and(w[i][j].abs().lt_mask(floor), wp[i][j].abs().lt_mask(floor));
                             w[i][j] = V::blend(rest, m[i], w[i][j]);
                             wp[i][j] = V::blend(rest, m[i], wp[i][j]);
-                            floor[i][j] = V::blend(rest, zero, floor[i][j]);
+                            V::blend(rest, zero, floor).store(&mut self.floor[i][j * width..]);
                         }
                     }
                 }
                 let mut sample = 0u32;
                 let mut l2 = [zero; LANES];
-                let mut eg = [[zero; LANES]; N];
+                // The step is taken before the check, which its L² needs; it is kept only
+                // if no lane stops here.
+                let mut moved = [[zero; LANES]; N];
                 let mut value = [zero; LANES];
                 let mut dist2 = [zero; LANES];
                 for j in 0..g {
-                    let hb = (self.hb >> (j * width)) & ((1 << width) - 1);
+                    let hb = hb[j];
                     let mut d2 = zero;
                     for i in 0..N {
-                        let x = centre::<V, CENTRED>(w[i][j], m[i]);
+                        let (wi, x) = (w[i][j], centre::<V, CENTRED>(w[i][j], m[i]));
                         d2 = d2.add(x.mul(x));
-                        eg[i][j] = eps[j].mul(d[i].mul(x));
+                        let eg = eps[j].mul(d[i].mul(x));
+                        moved[i][j] = wi.sub(eg).add(p[j].mul(wi.sub(wp[i][j])));
                         if hb != 0 {
                             let xp = centre::<V, CENTRED>(wp[i][j], m[i]);
-                            let term = x.mul(x).sub(onep[j].mul(x).mul(xp));
-                            let term = term.add(eg[i][j].mul(xp)).add(p[j].mul(xp).mul(xp));
-                            l2[j] = l2[j].add(term);
+                            let xn = centre::<V, CENTRED>(moved[i][j], m[i]);
+                            l2[j] = l2[j].add(x.mul(x).sub(xp.mul(xn)));
                         }
                     }
-                    value[j] = V::select(hb, l2[j], d2);
-                    let below = value[j].lt(next[j]);
+                    value[j] = match hb {
+                        0 => d2,
+                        _ if hb == all => l2[j],
+                        _ => V::blend(V::mask_of(hb), l2[j], d2),
+                    };
+                    // `next` is carried from step to step: masks, not bits, on its way (a
+                    // trip through bits and a table of masks lengthened every step), and
+                    // the alarm read from memory, so that `next` can stay in a register.
+                    let below = value[j].lt_mask(next[j]);
+                    next[j] = V::blend(below, value[j].mul(keep), next[j]);
                     // A sample below the threshold is neither NaN nor +∞: only one that is
                     // not positive, or subnormal, is left to the caller.
-                    let odd = below & value[j].lt(tiny);
-                    stop |= (d2.lt(alarm[j]) | d2.not_le(div2) | odd) << (j * width);
-                    next[j] = V::select(below, value[j].mul(keep), next[j]);
-                    sample |= below << (j * width);
+                    let odd = V::and(below, value[j].lt_mask(tiny));
+                    let alarm = V::load(&self.alarm[j * width..]);
+                    let alarmed = V::or(d2.lt_mask(alarm), d2.nle_mask(div2));
+                    stop |= V::bits_of(V::or(alarmed, odd)) << (j * width);
+                    sample |= V::bits_of(below) << (j * width);
                     dist2[j] = d2;
                 }
                 if stop != 0 {
@@ -487,7 +495,6 @@ impl<const N: usize> Lanes<N> {
                         pending.push(k, sample & !stop, &value);
                         break;
                     }
-                    alarm = load::<V>(&self.alarm);
                 }
                 pending.push(k, sample, &value);
                 if pending.full() {
@@ -495,9 +502,7 @@ impl<const N: usize> Lanes<N> {
                 }
                 for i in 0..N {
                     for j in 0..g {
-                        let x = w[i][j];
-                        let moved = x.sub(eg[i][j]).add(p[j].mul(x.sub(wp[i][j])));
-                        (wp[i][j], w[i][j]) = (x, moved);
+                        (wp[i][j], w[i][j]) = (w[i][j], moved[i][j]);
                     }
                 }
                 k += 1;
@@ -506,7 +511,6 @@ impl<const N: usize> Lanes<N> {
                 for j in 0..g {
                     w[i][j].store(&mut self.w[i][j * width..]);
                     wp[i][j].store(&mut self.wp[i][j * width..]);
-                    floor[i][j].store(&mut self.floor[i][j * width..]);
                 }
             }
         }
@@ -646,6 +650,14 @@ impl Pending {
 unsafe fn centre<V: Vector, const CENTRED: bool>(w: V, m: V) -> V {
     // SAFETY: the caller's.
     if CENTRED { w } else { unsafe { w.sub(m) } }
+}
+
+/// The lanes a run on `V` uses: one register's worth on AVX2, [`LANES`] elsewhere; the
+/// others stay idle. AVX2's 16 registers do not hold two groups' state and constants: with
+/// two, the compiler kept the state (w, w_prev, the sample thresholds) on the stack and
+/// each step waited on it (docs/speed.md, "The discrete cruise on AVX2").
+const fn used<V: Vector>() -> usize {
+    if V::WIDTH == 4 { 4 } else { LANES }
 }
 
 /// A lane array as vectors of `V` (the first `LANES / V::WIDTH` entries).

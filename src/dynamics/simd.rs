@@ -160,11 +160,6 @@ pub(crate) unsafe trait Vector: Copy {
     }
     /// Bit l set where lane l of `!(self <= o)` (NaN included).
     unsafe fn not_le(self, o: Self) -> u32;
-    /// Lane l of `a` where bit l of `bits` is set, else of `b`.
-    unsafe fn select(bits: u32, a: Self, b: Self) -> Self {
-        // SAFETY: the caller's contract.
-        unsafe { Self::blend(Self::mask_of(bits), a, b) }
-    }
     /// A lane mask in the extension's own form (a register of all-ones lanes, AVX-512's
     /// mask register, a `bool`), so that a comparison feeds a blend without a trip
     /// through bits.
@@ -179,6 +174,10 @@ pub(crate) unsafe trait Vector: Copy {
     unsafe fn bits_of(m: Self::Mask) -> u32;
     /// `a & b`.
     unsafe fn and(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// `a | b`.
+    unsafe fn or(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// Where `!(self <= o)` (NaN included): [`Self::not_le`] as a mask.
+    unsafe fn nle_mask(self, o: Self) -> Self::Mask;
     /// Lane l of `a` where lane l of `m` is set, else of `b`.
     unsafe fn blend(m: Self::Mask, a: Self, b: Self) -> Self;
     /// `if self < o { self } else { o }`: one instruction (x86's `min`), where `f64::min`'s
@@ -256,6 +255,15 @@ unsafe impl Vector for f64 {
         a & b
     }
     #[inline(always)]
+    unsafe fn or(a: bool, b: bool) -> bool {
+        a | b
+    }
+    #[inline(always)]
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    unsafe fn nle_mask(self, o: Self) -> bool {
+        !(self <= o)
+    }
+    #[inline(always)]
     unsafe fn blend(m: bool, a: Self, b: Self) -> Self {
         if m { a } else { b }
     }
@@ -311,7 +319,7 @@ macro_rules! x86_vector {
      splat $splat:ident, add $add:ident, sub $sub:ident, mul $mul:ident,
      not_le $nle:expr,
      mask $mask:ty, le_mask $lem:expr, lt_mask $ltm:expr, mask_of $mof:expr, bits_of $bof:expr,
-     and $and:expr, blend $blend:expr, min $min:ident, max $max:ident,
+     and $and:expr, or $or:expr, nle_mask $nlem:expr, blend $blend:expr, min $min:ident, max $max:ident,
      bits $cast:ident / $uncast:ident, and_int $andi:ident,
      or_int $ori:ident, srl $srl:ident, sll $sll:ident, add_int $addi:ident,
      sub_int $subi:ident, splat_int $spliti:ident) => {
@@ -392,6 +400,18 @@ macro_rules! x86_vector {
                 unsafe { ($and)(a, b) }
             }
             #[inline(always)]
+            // AVX-512's masks are plain integers.
+            #[allow(unused_unsafe)]
+            unsafe fn or(a: $mask, b: $mask) -> $mask {
+                // SAFETY: the trait's contract.
+                unsafe { ($or)(a, b) }
+            }
+            #[inline(always)]
+            unsafe fn nle_mask(self, o: Self) -> $mask {
+                // SAFETY: the trait's contract.
+                unsafe { ($nlem)(self.0, o.0) }
+            }
+            #[inline(always)]
             unsafe fn blend(m: $mask, a: Self, b: Self) -> Self {
                 // SAFETY: the trait's contract.
                 unsafe { $name(($blend)(m, a.0, b.0)) }
@@ -456,7 +476,7 @@ macro_rules! x86_vector {
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64 as x86;
 
-/// Lane masks of SSE2's and AVX2's `select`: entry `bits` has lane l all ones where bit l
+/// Lane masks of SSE2's and AVX2's `mask_of`: entry `bits` has lane l all ones where bit l
 /// of `bits` is set.
 #[cfg(target_arch = "x86_64")]
 static LANE_MASKS: [[u64; 4]; 16] = {
@@ -486,6 +506,8 @@ lt_mask |a, b| x86::_mm_cmplt_pd(a, b),
 mask_of |bits: u32| x86::_mm_loadu_pd(LANE_MASKS[bits as usize & 3].as_ptr().cast()),
 bits_of |m| x86::_mm_movemask_pd(m) as u32,
 and |a, b| x86::_mm_and_pd(a, b),
+or |a, b| x86::_mm_or_pd(a, b),
+nle_mask |a, b| x86::_mm_cmpnle_pd(a, b),
 blend |m, a, b| x86::_mm_or_pd(x86::_mm_and_pd(m, a), x86::_mm_andnot_pd(m, b)),
 min _mm_min_pd, max _mm_max_pd,
 bits _mm_castpd_si128 / _mm_castsi128_pd, and_int _mm_and_si128,
@@ -503,6 +525,8 @@ lt_mask |a, b| x86::_mm256_cmp_pd::<{ x86::_CMP_LT_OQ }>(a, b),
 mask_of |bits: u32| x86::_mm256_loadu_pd(LANE_MASKS[bits as usize & 15].as_ptr().cast()),
 bits_of |m| x86::_mm256_movemask_pd(m) as u32,
 and |a, b| x86::_mm256_and_pd(a, b),
+or |a, b| x86::_mm256_or_pd(a, b),
+nle_mask |a, b| x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b),
 blend |m, a, b| x86::_mm256_blendv_pd(b, a, m),
 min _mm256_min_pd, max _mm256_max_pd,
 bits _mm256_castpd_si256 / _mm256_castsi256_pd, and_int _mm256_and_si256,
@@ -520,6 +544,8 @@ x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
     mask_of |bits: u32| bits as u8,
     bits_of |m: u8| u32::from(m),
     and |a: u8, b: u8| a & b,
+    or |a: u8, b: u8| a | b,
+    nle_mask |a, b| x86::_mm512_cmp_pd_mask::<{ x86::_CMP_NLE_UQ }>(a, b),
     blend |m, a, b| x86::_mm512_mask_blend_pd(m, b, a),
     min _mm512_min_pd, max _mm512_max_pd,
     bits _mm512_castpd_si512 / _mm512_castsi512_pd, and_int _mm512_and_si512,
@@ -583,13 +609,6 @@ mod tests {
                         let nle = !(x[l] <= y[l]);
                         assert_eq!(a.not_le(b) >> l & 1 == 1, nle);
                     }
-                    for bits in 0..1u32 << w {
-                        V::select(bits, a, b).store(&mut out);
-                        for l in 0..w {
-                            let want = if bits >> l & 1 == 1 { x[l] } else { y[l] };
-                            assert_eq!(out[l].to_bits(), want.to_bits(), "bits {bits:b}");
-                        }
-                    }
                     assert_eq!(V::splat(2.5).lt(V::splat(3.0)), (1 << w) - 1);
                     check_more::<V>(x, y);
                 }
@@ -627,15 +646,19 @@ mod tests {
                         assert_eq!(out[l].to_bits(), plain[l].to_bits(), "op {k}, width {w}");
                     }
                 }
-                let (le, lt) = (a.le_mask(b), a.lt_mask(b));
+                let (le, lt, nle) = (a.le_mask(b), a.lt_mask(b), a.nle_mask(b));
                 for l in 0..w {
                     assert_eq!(V::bits_of(le) >> l & 1 == 1, x[l] <= y[l]);
                     assert_eq!(V::bits_of(lt) >> l & 1 == 1, x[l] < y[l]);
+                    let above = x[l].partial_cmp(&y[l]).is_none_or(|o| o.is_gt());
+                    assert_eq!(V::bits_of(nle) >> l & 1 == 1, above);
                 }
+                assert_eq!(V::bits_of(nle), a.not_le(b));
                 for bits in 0..1u32 << w {
                     let m = V::mask_of(bits);
                     assert_eq!(V::bits_of(m), bits);
                     assert_eq!(V::bits_of(V::and(m, le)), bits & V::bits_of(le));
+                    assert_eq!(V::bits_of(V::or(m, lt)), bits | V::bits_of(lt));
                     V::blend(m, a, b).store(&mut out);
                     for l in 0..w {
                         let want = if bits >> l & 1 == 1 { x[l] } else { y[l] };
