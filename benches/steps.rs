@@ -424,7 +424,7 @@ impl ode_solvers::System<f64, ode_solvers::DVector<f64>> for SparseParticle<'_> 
 /// then W1's continuous sweeps through `run_in_lanes` (watcher, rate meter, refill).
 fn dopri5_lanes(c: &mut Criterion) {
     use heavyball::dynamics::dopri_lanes::{self, bench_kernel};
-    use heavyball::dynamics::simd::Isa;
+    use heavyball::simd::Isa;
     let particles = [(1.0, 1.0), (0.1, 0.3), (2.0, 0.5), (0.5, 2.0)];
     let attempts = 2000;
     let mut group = c.benchmark_group("dopri5 lane step, W1 (n = 2)");

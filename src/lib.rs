@@ -76,6 +76,7 @@ pub mod problem;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod simd;
 pub mod sweep;
 pub mod theory;
 

@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::potential::Potential;
+use crate::simd::{LN_BATCH, ln_batch};
 
 /// The quantity the stop rule measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -512,14 +513,18 @@ impl RateMeter {
             });
         }
         let top = y_last + window + 1e-9;
-        // Each sample's ln L once (the fit passes over them three times), newest first, up
-        // to the first above the window: kept samples fall by an eighth of a decade each,
-        // far more than ln's rounding, so all older ones are above it too.
+        // Each sample's ln L once (the fit passes over them three times; [`Self::y`]'s bits,
+        // several at a time), newest first, up to the first above the window: kept samples
+        // fall by an eighth of a decade each, far more than ln's rounding, so all older ones
+        // are above it too.
+        let mut l2 = [1.0; LN_BATCH];
+        l2[..n].copy_from_slice(&self.l2[..n]);
+        let ln = ln_batch(&l2, n);
         let mut kept = [(0.0, 0.0); RATE_SAMPLES];
         let mut c = 0;
         for j in (0..n).rev() {
             let i = (self.kept - n + j) % RATE_SAMPLES;
-            let y = if i == last { y_last } else { self.y(i) };
+            let y = if i == last { y_last } else { 0.5 * ln[i] };
             if y > top {
                 break;
             }

@@ -6,7 +6,7 @@
 //! (`w[component][lane]`), so that every operation of a step — the six stages, the error
 //! norm, the step-size controller, the accept/reject choice and a screen for anything the
 //! step's watcher must see — runs across the lanes at once, in registers of the vector
-//! extension the CPU has ([`super::simd::Isa`], `simd::Vector`), two registers'
+//! extension the CPU has ([`crate::simd::Isa`], `simd::Vector`), two registers'
 //! worth of lanes interleaved at a time. Each lane has its own time, step size,
 //! controller state and first-same-as-last stage, and accepts or rejects on its own; a lane
 //! whose run ends takes the next waiting run.
@@ -34,11 +34,11 @@ use super::bdf::integrate_bdf;
 use super::dormand_prince::{A, error_weights};
 use super::settings::ContinuousSpec;
 use super::settings::{ContinuousRun, Method, Model};
-use super::simd::{Isa, Vector};
 use super::watch::{Rhs, Watch, failure_note};
 use crate::error::Error;
 use crate::observe::{ContinuousObserver, Criterion, RunReport, Status};
 use crate::potential::Potential;
+use crate::simd::{Isa, Vector};
 use std::ops::Range;
 
 /// Runs advanced together.
@@ -900,7 +900,7 @@ fn advance<const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool>(
     isa: Isa,
     kernel: &mut Kernel<N, L, S>,
 ) -> Masks {
-    super::simd::on_isa!(
+    crate::simd::on_isa!(
         isa,
         [const N: usize, const L: usize, S: Surface<N>, const SCREEN: bool],
         [N, L, S, SCREEN],

@@ -18,11 +18,11 @@
 
 use super::discrete::DiscreteRun;
 use super::settings::{Form, Scheme};
-use super::simd::{Isa, Vector};
 use crate::observe::Criterion;
 use crate::observe::{Crossings, Envelope, RATE_DECADES, RateMeter, RunReport, Status, StopRule};
 use crate::observe::{KEEP_FACTOR, discrete_energy2, swing_note};
 use crate::observe::{heavy_ball_next, heavy_ball_term};
+use crate::simd::{Isa, Vector};
 
 /// Most runs advanced together (AVX2 uses four of them: see `used`).
 pub const LANES: usize = 8;
@@ -64,7 +64,7 @@ pub fn run_in_lanes(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
 /// AVX-512 one instruction covers all [`LANES`]. The same operations in the same order on
 /// every extension (no fused multiply-add: Rust never contracts), so the same bits.
 fn on_isa<const N: usize>(runs: &[DiscreteRun<'_>]) -> Vec<RunReport> {
-    super::simd::on_isa!(
+    crate::simd::on_isa!(
         Isa::current(),
         [const N: usize],
         [N],

@@ -17,7 +17,7 @@ pub mod langevin;
 pub mod maps;
 pub mod noise;
 mod settings;
-pub mod simd;
+pub use crate::simd;
 mod watch;
 mod ziggurat;
 

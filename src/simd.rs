@@ -92,22 +92,22 @@ macro_rules! on_isa {
         match $isa {
             // SAFETY: the caller's `isa` is at most `Isa::best()`: the CPU has AVX-512F.
             #[cfg(target_arch = "x86_64")]
-            $crate::dynamics::simd::Isa::Avx512 => unsafe { avx512::<$($ga)*>($($arg),*) },
+            $crate::simd::Isa::Avx512 => unsafe { avx512::<$($ga)*>($($arg),*) },
             // SAFETY: as above, the CPU has AVX2.
             #[cfg(target_arch = "x86_64")]
-            $crate::dynamics::simd::Isa::Avx2 => unsafe { avx2::<$($ga)*>($($arg),*) },
+            $crate::simd::Isa::Avx2 => unsafe { avx2::<$($ga)*>($($arg),*) },
             _ => baseline::<$($ga)*>($($arg),*),
         }
     };
     ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
-        $crate::dynamics::simd::on_isa!($isa, [$($gp)*], [$($ga)*], UnusedVector, fn($($arg: $ty),*) -> $ret $body)
+        $crate::simd::on_isa!($isa, [$($gp)*], [$($ga)*], UnusedVector, fn($($arg: $ty),*) -> $ret $body)
     };
     // `$v` names each copy's [`Vector`] type inside the body.
     ($isa:expr, [$($gp:tt)*], [$($ga:tt)*], $v:ident, fn($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {{
         #[inline(never)]
         fn baseline<$($gp)*>($($arg: $ty),*) -> $ret {
             #[allow(dead_code)]
-            type $v = $crate::dynamics::simd::BaselineVector;
+            type $v = $crate::simd::BaselineVector;
             $body
         }
         #[cfg(target_arch = "x86_64")]
@@ -115,7 +115,7 @@ macro_rules! on_isa {
         #[inline(never)]
         fn avx2<$($gp)*>($($arg: $ty),*) -> $ret {
             #[allow(dead_code)]
-            type $v = $crate::dynamics::simd::F64x4;
+            type $v = $crate::simd::F64x4;
             $body
         }
         #[cfg(target_arch = "x86_64")]
@@ -123,10 +123,10 @@ macro_rules! on_isa {
         #[inline(never)]
         fn avx512<$($gp)*>($($arg: $ty),*) -> $ret {
             #[allow(dead_code)]
-            type $v = $crate::dynamics::simd::F64x8;
+            type $v = $crate::simd::F64x8;
             $body
         }
-        $crate::dynamics::simd::on_isa!(@pick $isa, [$($ga)*], $($arg),*)
+        $crate::simd::on_isa!(@pick $isa, [$($ga)*], $($arg),*)
     }};
 }
 pub(crate) use on_isa;
@@ -198,6 +198,12 @@ pub(crate) unsafe trait Vector: Copy {
     /// The float with bits `self.to_bits() + ((r.to_bits() − base.to_bits()) << 52)`
     /// (wrapping): `self` scaled by 2ⁿ, n the integer `r` holds above `base`.
     unsafe fn scale_by(self, r: Self, base: Self) -> Self;
+    /// Lane by lane (exactly rounded, as `/`).
+    unsafe fn div(self, o: Self) -> Self;
+    /// The float with bits `self.to_bits().wrapping_add(c)`.
+    unsafe fn bits_add(self, c: u64) -> Self;
+    /// The float with bits `self.to_bits() & c`.
+    unsafe fn bits_and(self, c: u64) -> Self;
 }
 
 /// One lane: the plain fallback.
@@ -296,6 +302,18 @@ unsafe impl Vector for f64 {
         let n = r.to_bits().wrapping_sub(base.to_bits());
         f64::from_bits(self.to_bits().wrapping_add(n << 52))
     }
+    #[inline(always)]
+    unsafe fn div(self, o: Self) -> Self {
+        self / o
+    }
+    #[inline(always)]
+    unsafe fn bits_add(self, c: u64) -> Self {
+        f64::from_bits(self.to_bits().wrapping_add(c))
+    }
+    #[inline(always)]
+    unsafe fn bits_and(self, c: u64) -> Self {
+        f64::from_bits(self.to_bits() & c)
+    }
 }
 
 /// The bits [`Vector::exponent_field`] sets: 2⁵²'s.
@@ -316,7 +334,7 @@ pub(crate) type BaselineVector = f64;
 #[cfg(target_arch = "x86_64")]
 macro_rules! x86_vector {
     ($name:ident, $reg:ty, $width:expr, $doc:literal, load $load:ident, store $store:ident,
-     splat $splat:ident, add $add:ident, sub $sub:ident, mul $mul:ident,
+     splat $splat:ident, add $add:ident, sub $sub:ident, mul $mul:ident, div $div:ident,
      not_le $nle:expr,
      mask $mask:ty, le_mask $lem:expr, lt_mask $ltm:expr, mask_of $mof:expr, bits_of $bof:expr,
      and $and:expr, or $or:expr, nle_mask $nlem:expr, blend $blend:expr, min $min:ident, max $max:ident,
@@ -469,6 +487,27 @@ macro_rules! x86_vector {
                     $name(x86::$uncast(bits))
                 }
             }
+            #[inline(always)]
+            unsafe fn div(self, o: Self) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe { $name(x86::$div(self.0, o.0)) }
+            }
+            #[inline(always)]
+            unsafe fn bits_add(self, c: u64) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe {
+                    let c = x86::$spliti(c as i64);
+                    $name(x86::$uncast(x86::$addi(x86::$cast(self.0), c)))
+                }
+            }
+            #[inline(always)]
+            unsafe fn bits_and(self, c: u64) -> Self {
+                // SAFETY: the trait's contract.
+                unsafe {
+                    let c = x86::$spliti(c as i64);
+                    $name(x86::$uncast(x86::$andi(x86::$cast(self.0), c)))
+                }
+            }
         }
     };
 }
@@ -498,7 +537,7 @@ static LANE_MASKS: [[u64; 4]; 16] = {
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x2, x86::__m128d, 2, "SSE2: two lanes.",
 load _mm_loadu_pd, store _mm_storeu_pd, splat _mm_set1_pd,
-add _mm_add_pd, sub _mm_sub_pd, mul _mm_mul_pd,
+add _mm_add_pd, sub _mm_sub_pd, mul _mm_mul_pd, div _mm_div_pd,
 not_le |a, b| x86::_mm_movemask_pd(x86::_mm_cmpnle_pd(a, b)) as u32,
 mask x86::__m128d,
 le_mask |a, b| x86::_mm_cmple_pd(a, b),
@@ -517,7 +556,7 @@ sub_int _mm_sub_epi64, splat_int _mm_set1_epi64x);
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x4, x86::__m256d, 4, "AVX2: four lanes.",
 load _mm256_loadu_pd, store _mm256_storeu_pd, splat _mm256_set1_pd,
-add _mm256_add_pd, sub _mm256_sub_pd, mul _mm256_mul_pd,
+add _mm256_add_pd, sub _mm256_sub_pd, mul _mm256_mul_pd, div _mm256_div_pd,
 not_le |a, b| x86::_mm256_movemask_pd(x86::_mm256_cmp_pd::<{ x86::_CMP_NLE_UQ }>(a, b)) as u32,
 mask x86::__m256d,
 le_mask |a, b| x86::_mm256_cmp_pd::<{ x86::_CMP_LE_OQ }>(a, b),
@@ -536,7 +575,7 @@ add_int _mm256_add_epi64, sub_int _mm256_sub_epi64, splat_int _mm256_set1_epi64x
 #[cfg(target_arch = "x86_64")]
 x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
     load _mm512_loadu_pd, store _mm512_storeu_pd, splat _mm512_set1_pd,
-    add _mm512_add_pd, sub _mm512_sub_pd, mul _mm512_mul_pd,
+    add _mm512_add_pd, sub _mm512_sub_pd, mul _mm512_mul_pd, div _mm512_div_pd,
     not_le |a, b| u32::from(x86::_mm512_cmp_pd_mask::<{ x86::_CMP_NLE_UQ }>(a, b)),
     mask x86::__mmask8,
     le_mask |a, b| x86::_mm512_cmp_pd_mask::<{ x86::_CMP_LE_OQ }>(a, b),
@@ -552,9 +591,133 @@ x86_vector!(F64x8, x86::__m512d, 8, "AVX-512F: eight lanes.",
     or_int _mm512_or_si512, srl _mm512_srli_epi64, sll _mm512_slli_epi64,
     add_int _mm512_add_epi64, sub_int _mm512_sub_epi64, splat_int _mm512_set1_epi64);
 
+/// Slots of [`ln_batch`]: a rate fit's 33 samples in whole registers of eight.
+pub(crate) const LN_BATCH: usize = 40;
+
+/// `libm::log` of each of `x[..n]` (the rest is not read), the same bits, several at a time
+/// on the vector extension the CPU has: the rate fit's logarithms were a tenth of a
+/// discrete sweep's time one by one.
+pub(crate) fn ln_batch(x: &[f64; LN_BATCH], n: usize) -> [f64; LN_BATCH] {
+    ln_batch_on(Isa::current(), x, n)
+}
+
+/// [`ln_batch`] on a given extension (the best below it the CPU has).
+pub(crate) fn ln_batch_on(isa: Isa, x: &[f64; LN_BATCH], n: usize) -> [f64; LN_BATCH] {
+    on_isa!(
+        isa.min(Isa::best()),
+        [],
+        [],
+        V,
+        fn(x: &[f64; LN_BATCH], n: usize) -> [f64; LN_BATCH] {
+            let mut out = [0.0; LN_BATCH];
+            let mut j = 0;
+            while j < n.min(LN_BATCH) {
+                // SAFETY: `V` is this copy's extension; j + WIDTH ≤ LN_BATCH.
+                unsafe { ln::<V>(V::load(&x[j..])).store(&mut out[j..]) };
+                j += V::WIDTH;
+            }
+            // libm's own special cases (0, subnormal, negative, not finite), which the
+            // lanes' reduction leaves out.
+            for (o, &v) in out.iter_mut().zip(x).take(n) {
+                if !(f64::MIN_POSITIVE..f64::INFINITY).contains(&v) {
+                    *o = libm::log(v);
+                }
+            }
+            out
+        }
+    )
+}
+
+/// ln x for x ≥ `f64::MIN_POSITIVE` and finite, lane by lane: `libm::log` (FreeBSD's
+/// `e_log.c`) with its integer reduction done on the bits and its operations in its order,
+/// so its bits.
+///
+/// # Safety
+/// As [`Vector`]'s methods.
+#[inline(always)]
+// libm's constants as its source writes them.
+#[allow(clippy::excessive_precision)]
+unsafe fn ln<V: Vector>(x: V) -> V {
+    const LN2_HI: f64 = 6.93147180369123816490e-01;
+    const LN2_LO: f64 = 1.90821492927058770002e-10;
+    const LG: [f64; 7] = [
+        6.666666666666735130e-01,
+        3.999999999940941908e-01,
+        2.857142874366239149e-01,
+        2.222219843214978396e-01,
+        1.818357216161805012e-01,
+        1.531383769920937332e-01,
+        1.479819860511658591e-01,
+    ];
+    // 2⁵² + 1023: `exponent_field` of a biased exponent of 1023 (k = 0).
+    const K_ZERO: f64 = 4_503_599_627_371_519.0;
+    // SAFETY: the caller's.
+    unsafe {
+        // x = 2ᵏ·(1 + f) with 1 + f in [√2/2, √2): libm's high-word arithmetic, on the
+        // whole bits (the low word takes no carry).
+        let b = x.bits_add((0x3ff0_0000 - 0x3fe6_a09e) << 32);
+        let k = b.exponent_field().sub(V::splat(K_ZERO));
+        let one_f = b
+            .bits_and(0x000f_ffff_ffff_ffff)
+            .bits_add(0x3fe6_a09e << 32);
+        let f = one_f.sub(V::splat(1.0));
+        let hfsq = V::splat(0.5).mul(f).mul(f);
+        let s = f.div(V::splat(2.0).add(f));
+        let z = s.mul(s);
+        let w = z.mul(z);
+        let t1 = w.mul(V::splat(LG[1]).add(w.mul(V::splat(LG[3]).add(w.mul(V::splat(LG[5]))))));
+        let t2 = V::splat(LG[4]).add(w.mul(V::splat(LG[6])));
+        let t2 = z.mul(V::splat(LG[0]).add(w.mul(V::splat(LG[2]).add(w.mul(t2)))));
+        let r = t2.add(t1);
+        let sum = s.mul(hfsq.add(r)).add(k.mul(V::splat(LN2_LO)));
+        sum.sub(hfsq).add(f).add(k.mul(V::splat(LN2_HI)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`ln_batch`] is `libm::log` to the bit on every extension the CPU has, at every
+    /// batch length: powers of two and their neighbours, the reduction's boundary at √2/2,
+    /// 1 and its neighbours, the normal range's ends, the special cases libm keeps (0,
+    /// subnormal, negative, ∞, NaN), and half a million random positive normal numbers.
+    #[test]
+    fn batched_logarithms_are_libms_bits() {
+        let mut xs = vec![1.0, f64::MIN_POSITIVE, f64::MAX, 0.0, -0.0, -1.0, 5e-324, 1e-310];
+        xs.extend([f64::INFINITY, f64::NAN, std::f64::consts::FRAC_1_SQRT_2, 2f64.sqrt()]);
+        for e in -1022..1024 {
+            let p = 2f64.powi(e);
+            xs.extend([p, f64::from_bits(p.to_bits() + 1), f64::from_bits(p.to_bits() - 1)]);
+        }
+        let edge = f64::from_bits(0x3fe6_a09e_0000_0000);
+        for d in 0..64u64 {
+            xs.extend([f64::from_bits(edge.to_bits() + d), f64::from_bits(edge.to_bits() - d)]);
+            xs.extend([f64::from_bits(1f64.to_bits() + d), f64::from_bits(1f64.to_bits() - d)]);
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..500_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Positive, biased exponent 1..=2046.
+            let bits = (seed & 0x000f_ffff_ffff_ffff) | ((1 + (seed >> 52) % 2046) << 52);
+            xs.push(f64::from_bits(bits));
+        }
+        for isa in [Isa::Baseline, Isa::Avx2, Isa::Avx512] {
+            for (c, chunk) in xs.chunks(LN_BATCH).enumerate() {
+                let n = chunk.len() - c % 7 % chunk.len();
+                let mut x = [1.0; LN_BATCH];
+                x[..n].copy_from_slice(&chunk[..n]);
+                let ln = ln_batch_on(isa, &x, n);
+                for i in 0..n {
+                    let want = libm::log(x[i]);
+                    let same = ln[i].to_bits() == want.to_bits() || ln[i].is_nan() && want.is_nan();
+                    assert!(same, "{isa:?}: ln {:e} = {:e}, libm {want:e}", x[i], ln[i]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn names_round_trip_and_the_cap_never_exceeds_the_cpu() {
