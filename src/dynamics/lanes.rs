@@ -3,8 +3,8 @@
 //! One run's step is a chain of dependent floating-point operations: at n = 2 it waits on
 //! its own latency (~6 ns a step) while most of the core idles. A sweep has thousands of
 //! independent runs of the same update on the same surface, so [`run_in_lanes`] interleaves
-//! [`LANES`] of them (four on AVX2), stored lane-minor (`w[component][lane]`) so that every operation
-//! of a step runs across the lanes at once. Each lane performs exactly the operations of
+//! [`LANES`] of them (four on AVX2), stored lane-minor (`w[component][lane]`) so that every
+//! operation of a step runs across the lanes at once. Each lane performs exactly the operations of
 //! [`super::discrete::DiscreteRun::run`] in the same order — its reports (step counts,
 //! crossing steps, final values, rates) are bit for bit the scalar loop's — and a lane whose
 //! run ends takes the next waiting run. The one departure, invisible in the reports: a
