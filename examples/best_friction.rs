@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 
 use heavyball::prelude::*;
 
+// std's math in the solvers' crates on the `libm` crate: the same bits on every machine.
+heavyball::portable_math!();
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let k_min = 1.0;
     let problem = Problem::builder(Quadratic::from_eigenvalues(&[k_min, 100.0])?)

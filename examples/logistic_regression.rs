@@ -82,6 +82,9 @@ impl Potential for Logistic {
     }
 }
 
+// std's math in the solvers' crates on the `libm` crate: the same bits on every machine.
+heavyball::portable_math!();
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // No known minimum: stop on the gradient's norm.
     let problem = Problem::builder(Logistic::generate(200))

@@ -8,6 +8,9 @@
 
 use heavyball::prelude::*;
 
+// std's math in the solvers' crates on the `libm` crate: the same bits on every machine.
+heavyball::portable_math!();
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let problem = Problem::builder(Quadratic::from_eigenvalues(&[3.0, 30.0])?)
         .mass(2.0)

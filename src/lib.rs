@@ -71,6 +71,7 @@ mod number;
 pub mod observe;
 pub mod output;
 pub mod point;
+pub mod portable_math;
 pub mod potential;
 pub mod problem;
 pub mod report;

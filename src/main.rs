@@ -10,6 +10,10 @@ use heavyball::sweep::{Shard, requeued};
 #[global_allocator]
 static ALLOCATOR: heavyball::limits::RecordingAllocator = heavyball::limits::RecordingAllocator;
 
+// std's f64 methods, in the solvers' crates too, on the `libm` crate: the same bits on
+// every machine.
+heavyball::portable_math!();
+
 /// Gradient descent with momentum as a damped particle: continuous and discrete runs,
 /// compared, with the closed-form theory beside every number.
 #[derive(Parser)]

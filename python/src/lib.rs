@@ -16,6 +16,10 @@ mod table;
 
 use pyo3::prelude::*;
 
+// std's f64 methods, in the solvers' crates too, on the `libm` crate (bound inside the module
+// by build.rs's -Bsymbolic): the same bits as the command line, on every machine.
+heavyball::portable_math!();
+
 /// The native module.
 #[pymodule]
 fn _heavyball(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -8,6 +8,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+// The library's results in these test binaries are compared with the command line's files
+// byte for byte: the same math library as the binary's (std's functions in the solvers'
+// crates on the `libm` crate), as a program using the library gets with it.
+heavyball::portable_math!();
+
 /// Runs the binary outside any job array.
 pub fn heavyball(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_heavyball"))
