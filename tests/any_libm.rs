@@ -10,7 +10,10 @@
 //! took 2 404 evaluations here and 2 403 on such a node. Here the shipped scenarios run
 //! twice, as this CPU has them and with glibc's FMA and AVX2 code masked (`GLIBC_TUNABLES`,
 //! what such a node runs), and every output but the manifest and `index.html` (which record
-//! times) is the same bytes, every row of every solver.
+//! times) is the same bytes, every row of every solver. Then once more on another CPU
+//! altogether: an x86-64 without AVX, AVX2 or FMA, emulated by `qemu-x86_64 -cpu Nehalem`,
+//! where everything that picks its code by the CPU at run time picks differently at once
+//! (the engine's lanes, glibc, the crates underneath): the same bytes again.
 
 // The platform's libm (std's f64 methods) is what this test exercises.
 #![allow(clippy::disallowed_methods)]
@@ -84,8 +87,17 @@ fn outputs(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// The shipped scenarios' outputs, run with `GLIBC_TUNABLES` set to `tunables` (or unset).
 fn run_scenarios(out: &Path, tunables: Option<&str>) -> BTreeMap<PathBuf, Vec<u8>> {
-    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_heavyball"));
+    match tunables {
+        Some(t) => cmd.env("GLIBC_TUNABLES", t),
+        None => cmd.env_remove("GLIBC_TUNABLES"),
+    };
+    run_scenarios_by(cmd, out)
+}
+
+/// The shipped scenarios' outputs, run by `cmd` (the binary, or an emulator running it).
+fn run_scenarios_by(mut cmd: Command, out: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     cmd.args([
         "run",
         scenarios.to_str().unwrap(),
@@ -93,14 +105,32 @@ fn run_scenarios(out: &Path, tunables: Option<&str>) -> BTreeMap<PathBuf, Vec<u8
         out.to_str().unwrap(),
         "--quiet",
     ])
-    .env_remove("SLURM_ARRAY_TASK_ID");
-    match tunables {
-        Some(t) => cmd.env("GLIBC_TUNABLES", t),
-        None => cmd.env_remove("GLIBC_TUNABLES"),
-    };
+    .env_remove("SLURM_ARRAY_TASK_ID")
+    .env_remove("HEAVYBALL_SIMD");
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     outputs(out)
+}
+
+/// Asserts two runs' outputs the same files and bytes; returns the summary rows compared.
+fn assert_same(
+    here: &BTreeMap<PathBuf, Vec<u8>>,
+    there: &BTreeMap<PathBuf, Vec<u8>>,
+    how: &str,
+) -> usize {
+    assert!(here.len() >= 60, "{} output files", here.len());
+    assert_eq!(
+        here.keys().collect::<Vec<_>>(),
+        there.keys().collect::<Vec<_>>()
+    );
+    let mut rows = 0;
+    for (path, bytes) in here {
+        assert!(bytes == &there[path], "{} differs {how}", path.display());
+        if path.ends_with("summary.csv") {
+            rows += bytes.iter().filter(|&&b| b == b'\n').count() - 1;
+        }
+    }
+    rows
 }
 
 #[test]
@@ -121,21 +151,90 @@ fn glibc_variants_change_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let here = run_scenarios(&dir.path().join("here"), None);
     let masked = run_scenarios(&dir.path().join("masked"), Some(MASK));
-    assert!(here.len() >= 60, "{} output files", here.len());
-    assert_eq!(
-        here.keys().collect::<Vec<_>>(),
-        masked.keys().collect::<Vec<_>>()
+    let rows = assert_same(&here, &masked, &format!("under {MASK}"));
+    assert!(rows > 10_000, "{rows} summary rows compared");
+}
+
+/// An x86-64 CPU without AVX, AVX2 or FMA (SSE4.2 at most), as qemu's user mode emulates it:
+/// an older node of a cluster.
+const OLD_CPU: &str = "Nehalem";
+
+/// Prints whether this CPU has AVX2 and FMA, for [`another_cpu_changes_no_output`], which
+/// runs it natively and under qemu.
+#[test]
+#[ignore = "a helper: another_cpu_changes_no_output runs it"]
+fn cpu_features_helper() {
+    #[cfg(target_arch = "x86_64")]
+    println!(
+        "cpu avx2={} fma={}",
+        is_x86_feature_detected!("avx2"),
+        is_x86_feature_detected!("fma")
     );
-    let mut rows = 0;
-    for (path, bytes) in &here {
-        assert!(
-            bytes == &masked[path],
-            "{} differs under {MASK}",
-            path.display()
-        );
-        if path.ends_with("summary.csv") {
-            rows += bytes.iter().filter(|&&b| b == b'\n').count() - 1;
-        }
+}
+
+/// [`cpu_features_helper`]'s line, run by `cmd` (this test binary, or qemu running it).
+fn cpu_features(mut cmd: Command) -> String {
+    cmd.args(["--ignored", "--exact", "cpu_features_helper", "--nocapture"]);
+    let text = String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .map(str::to_owned);
+    line.unwrap_or_else(|| panic!("no features from the helper: {text}"))
+}
+
+/// Same numbers on another CPU: the shipped scenarios run here and under `qemu-x86_64 -cpu
+/// Nehalem` (no AVX, AVX2 or FMA) write the same bytes. Everything that picks its code by
+/// the CPU when the program runs is exercised at once — the engine's lanes (SSE2 there, AVX2
+/// or AVX-512 here), glibc's SSE2 builds of its functions, any run-time choice of the crates
+/// underneath — as a Slurm job array spread over mixed nodes meets it.
+#[test]
+fn another_cpu_changes_no_output() {
+    let required = std::env::var_os("HEAVYBALL_REQUIRE_QEMU").is_some();
+    let qemu = cfg!(all(target_arch = "x86_64", target_os = "linux"))
+        && Command::new("qemu-x86_64")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !qemu {
+        assert!(!required, "qemu-x86_64 is missing");
+        eprintln!("no qemu-x86_64 for x86-64 here: skipped");
+        return;
     }
+    let emulated = |program: &str| {
+        let mut cmd = Command::new("qemu-x86_64");
+        cmd.args(["-cpu", OLD_CPU, program])
+            .env_remove("GLIBC_TUNABLES");
+        cmd
+    };
+    let native = |program: &str| {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("GLIBC_TUNABLES");
+        cmd
+    };
+    let me = std::env::current_exe().unwrap();
+    let (native, old) = (
+        cpu_features(native(me.to_str().unwrap())),
+        cpu_features(emulated(me.to_str().unwrap())),
+    );
+    assert_eq!(old, "cpu avx2=false fma=false");
+    // CI's machine has both: there the check must have teeth (.ci/run).
+    assert!(
+        native == "cpu avx2=true fma=true" || !required,
+        "this CPU: {native}"
+    );
+    if native != "cpu avx2=true fma=true" {
+        eprintln!("this CPU ({native}) is not far from {OLD_CPU}: a weaker check");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let here = run_scenarios_by(
+        Command::new(env!("CARGO_BIN_EXE_heavyball")),
+        &dir.path().join("here"),
+    );
+    let there = run_scenarios_by(
+        emulated(env!("CARGO_BIN_EXE_heavyball")),
+        &dir.path().join("old"),
+    );
+    let rows = assert_same(&here, &there, &format!("on {OLD_CPU} (qemu)"));
     assert!(rows > 10_000, "{rows} summary rows compared");
 }
