@@ -1,15 +1,16 @@
-//! The C math library's functions, pinned for a whole program: [`portable_math!`](crate::portable_math!).
+//! The C math library's functions, pinned for a whole program:
+//! [`portable_math!`](crate::portable_math!).
 //!
 //! The engine's own code takes its elementary functions from the `libm` crate (clippy
 //! refuses std's), so it computes the same bits on every machine. The crates it runs on do
-//! not: `ode_solvers` and diffsol size their steps with std's `powf`, nalgebra's norms call
-//! std's functions, and std's f64 methods call the system's libm, where glibc picks an FMA,
-//! AVX2 or SSE2 variant of `pow`, `exp`, `log`, `sin`… per CPU, and the variants round a last
-//! bit differently on some inputs. One such bit in a BDF step size changes a stiff point's
-//! evaluation count and crossing time (W1 at N = 100, point 694, with glibc's FMA code
-//! masked). A program that defines these functions itself binds std's calls to its own
-//! definitions instead of the system's; [`portable_math!`](crate::portable_math!) defines them as the `libm`
-//! crate's, so that every caller in the program computes the same bits everywhere.
+//! not: `ode_solvers` and diffsol size their steps with std's `powf`, and std's f64 methods
+//! call the system's libm, where glibc picks an FMA, AVX2 or SSE2 variant of `pow`, `exp`,
+//! `log`, `sin`… per CPU, and the variants round a last bit differently on some inputs. One
+//! such bit in a BDF step size changes a stiff point's evaluation count and crossing time
+//! (W1 at N = 100, point 694, with glibc's FMA code masked). A program that defines these
+//! functions itself binds std's calls to its own definitions instead of the system's;
+//! [`portable_math!`](crate::portable_math!) defines them as the `libm` crate's, so that
+//! every caller in the program computes the same bits everywhere.
 
 #[doc(hidden)]
 pub use libm as __libm;
@@ -17,8 +18,8 @@ pub use libm as __libm;
 /// Defines the C math library's double-precision functions (`pow`, `exp`, `log`, `sin`,
 /// `sincos`, …) in the calling program as the `libm` crate's, so that every f64 method of
 /// std — in heavyball's dependencies as in your own code — computes the same bits on every
-/// machine (module [`portable_math`](mod@crate::portable_math)). Invoke it once, at the top level
-/// of a binary (or of a `cdylib` linked with `-Bsymbolic`, as the Python module is): the
+/// machine (module [`portable_math`](mod@crate::portable_math)). Invoke it once, at the top
+/// level of a binary (or of a `cdylib` linked with `-Bsymbolic`, as the Python module is): the
 /// `heavyball` command line does. A library never invokes it.
 ///
 /// # Example
