@@ -210,10 +210,11 @@ where
             self.buffer.as_mut_slice(),
         );
         match self.update {
-            // Written as the peers write it, so iterates agree bit for bit.
+            // Written as the peers write it, so iterates agree bit for bit; the same function
+            // gives the rate envelope its w_{k+1}.
             Update::Polyak { eps, p } => {
                 for i in 0..w.len() {
-                    let next = w[i] - eps * g[i] + p * (w[i] - wp[i]);
+                    let next = heavy_ball_next(w[i], wp[i], g[i], eps, p);
                     wp[i] = w[i];
                     w[i] = next;
                 }
