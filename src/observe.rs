@@ -374,6 +374,13 @@ const RATE_MAX_RESIDUAL: f64 = 0.05;
 // `NoRate::TooShort`'s text names the three decades.
 const _: () = assert!(RATE_DECADES == 1000.0);
 
+/// ln [`RATE_DECADES`]: `libm::log(1000.0)`'s bits (a unit test compares them), a literal
+/// so that no fit computes it.
+const LN_RATE_DECADES: f64 = 6.907_755_278_982_137;
+
+// The first sample's logarithm takes the slot after the ring's in the fit's batch.
+const _: () = assert!(RATE_SAMPLES < LN_BATCH);
+
 /// Why a run has no `measured_rate` ([`RateMeter::rate`]); its text goes into the row's
 /// `note`.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
@@ -487,44 +494,40 @@ impl RateMeter {
         self.next = l2 * KEEP_FACTOR;
     }
 
-    /// ln L of the sample in ring slot `i`.
-    fn y(&self, i: usize) -> f64 {
-        0.5 * libm::log(self.l2[i])
-    }
-
     /// The rate, or why there is none (for the `note` column).
     pub fn rate(&self) -> Result<f64, NoRate> {
         if let Some(why) = self.off {
             return Err(NoRate::Off(why));
         }
-        let window = libm::log(RATE_DECADES);
         let n = self.kept.min(RATE_SAMPLES);
-        let last = self.kept.wrapping_sub(1) % RATE_SAMPLES;
-        let (y_last, fell) = if self.kept == 0 {
-            (0.0, 0.0)
-        } else {
-            let y = self.y(last);
-            (y, 0.5 * libm::log(self.first) - y)
-        };
+        if n == 0 {
+            return Err(NoRate::TooShort { decades: 0.0 });
+        }
+        let last = (self.kept - 1) % RATE_SAMPLES;
+        // Each sample's ln L² once (the fit passes over them three times; `libm::log`'s
+        // bits, several at a time), and the first sample's in the slot after them (padding
+        // the batch computes anyway).
+        let mut l2 = [1.0; LN_BATCH];
+        l2[..n].copy_from_slice(&self.l2[..n]);
+        l2[n] = self.first;
+        let ln = ln_batch(&l2, n + 1);
+        let y_last = 0.5 * ln[last];
+        let fell = 0.5 * ln[n] - y_last;
         // A hair of slack: samples are an eighth of a decade apart to round-off.
-        if self.kept < 2 || fell < window - 1e-9 {
+        if self.kept < 2 || fell < LN_RATE_DECADES - 1e-9 {
             return Err(NoRate::TooShort {
                 decades: fell.max(0.0) / std::f64::consts::LN_10,
             });
         }
-        let top = y_last + window + 1e-9;
-        // Each sample's ln L once (the fit passes over them three times; [`Self::y`]'s bits,
-        // several at a time), newest first, up to the first above the window: kept samples
-        // fall by an eighth of a decade each, far more than ln's rounding, so all older ones
-        // are above it too.
-        let mut l2 = [1.0; LN_BATCH];
-        l2[..n].copy_from_slice(&self.l2[..n]);
-        let ln = ln_batch(&l2, n);
+        let top = y_last + LN_RATE_DECADES + 1e-9;
+        // Newest first, up to the first sample above the window: kept samples fall by an
+        // eighth of a decade each, far more than ln's rounding, so all older ones are above
+        // it too.
         let mut kept = [(0.0, 0.0); RATE_SAMPLES];
         let mut c = 0;
         for j in (0..n).rev() {
             let i = (self.kept - n + j) % RATE_SAMPLES;
-            let y = if i == last { y_last } else { 0.5 * ln[i] };
+            let y = 0.5 * ln[i];
             if y > top {
                 break;
             }
@@ -908,5 +911,11 @@ mod tests {
     #[test]
     fn keep_factor_is_two_sample_spacings() {
         assert_eq!(KEEP_FACTOR, (-2.0 * std::f64::consts::LN_10 / 8.0).exp());
+    }
+
+    /// The fit's window is `libm::log(1000)` to the bit.
+    #[test]
+    fn window_is_the_log_of_its_decades() {
+        assert_eq!(LN_RATE_DECADES.to_bits(), libm::log(RATE_DECADES).to_bits());
     }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The engine and the peers (../shared/peers: numpy, SciPy, optionally diffrax) on workload
 # W1 at the same N, on this machine, in one go: wall times, µs per point, ratios, result
-# agreement, and the engine's peak memory for 10^4..10^6 discrete points.
+# agreement, two threads against one beside the machine's own scaling, and the engine's
+# peak memory for 10^4..10^6 discrete points.
 #
 #   benches/peers/run.sh [N (default 100)] [--diffrax | --discrete]
 #
@@ -146,6 +147,30 @@ for (peer_name, part), t in timings.items():
     if part.startswith("discrete"):
         print(f"{peer_name} {part} / engine: {t / t_disc:.1f}×")
 PY
+
+# Threads: the discrete part on one thread and on all, and beside it as many one-thread
+# runs at once, which no code of ours couples: the machine's own scaling, measured in the
+# same minutes (rounds interleaved, medians; each run its own output folder).
+if [ "$threads" -gt 1 ]; then
+  "$PY" - "$HB" "$WORK/w1-discrete.toml" "$threads" "$WORK/threads" <<'PY'
+import statistics, subprocess, sys, time
+hb, toml, threads, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def runs(count, t):  # wall seconds of `count` runs on `t` threads each, started together
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([hb, "run", toml, "--out", f"{out}/{t}-{i}", "--threads", str(t), "--quiet"])
+             for i in range(count)]
+    if any(p.wait() for p in procs):
+        sys.exit("a timed run failed")
+    return time.perf_counter() - t0
+one, all_, apart = [], [], []
+for _ in range(11):
+    one.append(runs(1, 1)); all_.append(runs(1, threads)); apart.append(runs(threads, 1))
+one, all_, apart = (statistics.median(x) for x in (one, all_, apart))
+print(f"\nthreads, discrete part (wall, medians of 11 interleaved rounds): 1 thread {one:.3f} s, "
+      f"{threads} threads {all_:.3f} s ({one / all_:.2f}×); {threads} one-thread runs at once "
+      f"{apart:.3f} s ({threads * one / apart:.2f}× the work of one: the machine's own scaling)")
+PY
+fi
 
 echo; echo "engine peak RSS, discrete sweeps (/usr/bin/time -v):"
 for n in 100 316 1000; do
