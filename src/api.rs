@@ -445,10 +445,11 @@ impl Discrete {
             }),
             (Some(s), _) => Ok(Budget::Steps(s)),
             (None, Some(t)) => {
-                let steps = crate::problem::horizon_steps(t, dt);
-                if !dt_swept && steps > MAX_STEPS {
+                // As a float: ceil(t_end/dt) may be far past u64 (dt = 1e-300).
+                let steps = (t / dt).ceil();
+                if !dt_swept && steps > MAX_STEPS as f64 {
                     let why = format!(
-                        "t_end/dt = {steps} steps (one trajectory row each) by default, more than {MAX_STEPS}; give steps or a larger dt"
+                        "t_end/dt = {steps:e} steps (one trajectory row each) by default, more than {MAX_STEPS}; give steps or a larger dt"
                     );
                     return Err(conflict(key("steps"), why));
                 }
@@ -702,7 +703,7 @@ impl ProblemBuilder {
             let most = (t_end / smallest).ceil();
             if discrete.iter().any(|d| d.steps == Budget::Horizon) && most > MAX_STEPS as f64 {
                 let why = format!(
-                    "t_end/dt = {most} steps by default at dt = {smallest:?}, more than {MAX_STEPS}; give the entries steps"
+                    "t_end/dt = {most:e} steps by default at dt = {smallest:?}, more than {MAX_STEPS}; give the entries steps"
                 );
                 return Err(conflict("sweep.dt", why));
             }
@@ -866,6 +867,12 @@ impl ProblemBuilder {
                 return Err(conflict(
                     key("label"),
                     format!("\"{}\" is used twice", d.label),
+                ));
+            }
+            if d.label == crate::dynamics::CONTINUOUS_LABEL {
+                return Err(conflict(
+                    key("label"),
+                    crate::dynamics::RESERVED_LABEL.to_string(),
                 ));
             }
             let from_particle = matches!(d.params, DiscreteParams::FromParticle { .. });

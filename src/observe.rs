@@ -394,6 +394,15 @@ pub enum NoRate {
         /// The decades it fell (base-10 logarithm of its first sample over its last).
         decades: f64,
     },
+    /// The envelope fell its last three decades in fewer than three samples (an eighth of a
+    /// decade apart at most): too few to test a line.
+    #[error(
+        "no measured_rate: the envelope fell its last three decades within {samples} samples, 3 needed to test a straight line"
+    )]
+    TooFewSamples {
+        /// The samples in the window.
+        samples: usize,
+    },
     /// The fitted slope of ln L over the window is not negative (or not finite).
     #[error("no measured_rate: the envelope did not decay over its last three decades")]
     NotDecaying,
@@ -534,6 +543,12 @@ impl RateMeter {
             c += 1;
             kept[RATE_SAMPLES - c] = (self.t[i], y);
         }
+        if c < 3 {
+            // A line through two points fits them exactly: the residual test would pass
+            // whatever they are (an envelope that fell three decades in a step or two, such
+            // as a swing through w*).
+            return Err(NoRate::TooFewSamples { samples: c });
+        }
         let samples = &kept[RATE_SAMPLES - c..];
         let (mut st, mut sy) = (0.0, 0.0);
         for &(t, y) in samples {
@@ -563,8 +578,13 @@ impl RateMeter {
         Ok(-slope)
     }
 
-    /// The report's `measured_rate` and its note.
-    pub fn finish(&self, notes: &mut Vec<String>) -> Option<f64> {
+    /// The report's `measured_rate` and its note, for a run that ended with `status`: none
+    /// for a diverged run, whose envelope may have dipped through three decades on its way
+    /// out (its `note` says what happened instead).
+    pub fn finish(&self, status: &Status, notes: &mut Vec<String>) -> Option<f64> {
+        if *status == Status::Diverged {
+            return None;
+        }
         self.rate().map_err(|why| notes.push(why.to_string())).ok()
     }
 }
@@ -631,6 +651,12 @@ pub enum RateOff {
     /// The envelope quantity L² was negative or NaN at some step.
     #[error("the envelope quantity was not positive")]
     NotPositive,
+    /// The Hessian at the minimum has an eigenvalue k ≤ 0: the particle's energy does not
+    /// bound the distance along it (a flat direction's distance need not decay at all).
+    #[error(
+        "the Hessian at the minimum has an eigenvalue k ≤ 0, along which the energy does not measure the distance"
+    )]
+    NotDefinite,
 }
 
 impl Envelope {
@@ -646,6 +672,12 @@ impl Envelope {
         }
         if potential.minimum().is_none() || potential.minimum_value().is_none() {
             return Err(RateOff::NoMinimum);
+        }
+        if potential
+            .hessian_spectrum()
+            .is_some_and(|ks| ks.iter().any(|&k| k <= 0.0))
+        {
+            return Err(RateOff::NotDefinite);
         }
         let underdamped = mass > 0.0
             && potential.hessian_spectrum().is_some_and(|ks| {
@@ -911,6 +943,38 @@ mod tests {
     #[test]
     fn keep_factor_is_two_sample_spacings() {
         assert_eq!(KEEP_FACTOR, (-2.0 * std::f64::consts::LN_10 / 8.0).exp());
+    }
+
+    /// Three decades of L in two samples fit any line: no rate, and none for a diverged run
+    /// either, without a note.
+    #[test]
+    fn two_samples_or_a_divergence_give_no_rate() {
+        let mut meter = RateMeter::default();
+        // Four decades of L, the last three (L² from 1e-8 up to 1e-2) holding two samples.
+        for (t, l2) in [(0.0, 1.0), (1.0, 1e-4), (2.0, 1e-8)] {
+            meter.feed(t, l2);
+        }
+        assert_eq!(meter.rate(), Err(NoRate::TooFewSamples { samples: 2 }));
+        let mut notes = Vec::new();
+        assert_eq!(meter.finish(&Status::Diverged, &mut notes), None);
+        assert!(notes.is_empty());
+        // Two more on the same line (L² × 1e-4 a unit of t): three in the window, the slope.
+        meter.feed(2.5, 1e-10);
+        meter.feed(3.0, 1e-12);
+        let rate = meter.rate().unwrap();
+        assert!((rate - 0.5 * 1e4f64.ln()).abs() < 1e-12, "{rate}");
+    }
+
+    /// A flat direction at the minimum: the particle's energy does not measure the distance.
+    #[test]
+    fn a_flat_minimum_has_no_particle_envelope() {
+        let flat = crate::potential::Quadratic::from_eigenvalues(&[0.0, 3.0]).unwrap();
+        assert_eq!(
+            Envelope::particle(&flat, 0.0, 1.0, false),
+            Err(RateOff::NotDefinite)
+        );
+        let round = crate::potential::Quadratic::from_eigenvalues(&[1.0, 3.0]).unwrap();
+        assert!(Envelope::particle(&round, 0.0, 1.0, false).is_ok());
     }
 
     /// The fit's window is `libm::log(1000)` to the bit.

@@ -180,7 +180,7 @@ impl<'a> PointRunner<'a> {
     /// A runner for `problem`'s points.
     pub fn new(problem: &'a Problem) -> Self {
         let potential: &dyn Potential = problem.potential.as_ref();
-        let labels = std::iter::once("continuous")
+        let labels = std::iter::once(crate::dynamics::CONTINUOUS_LABEL)
             .chain(problem.discrete.iter().map(|d| d.label.as_str()))
             .map(Arc::from)
             .collect();

@@ -327,7 +327,18 @@ pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
 /// `b = 1 + p − εk`. At a double root (e.g. the optimal momentum) the radius, like the
 /// roots, is only as accurate as the square root of the rounding in `b² − 4p` (~1e-8).
 pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
+    if eps * k == 0.0 {
+        return flat_radius(p);
+    }
     companion_radius(1.0 + p - eps * k, p)
+}
+
+/// The radius where εk = 0 (a flat direction, or ε = 0): the companion polynomial is
+/// `(σ − 1)(σ − p)` for the heavy ball and for Nesterov, so ρ = max(1, |p|) exactly — the
+/// general formula, through the rounding of 1 + p, would put it a hair below 1 and call it
+/// stable.
+fn flat_radius(p: f64) -> f64 {
+    p.abs().max(1.0)
 }
 
 /// Roots of Nesterov's companion polynomial `σ² − (1 + p)(1 − εk)σ + p(1 − εk)` on one
@@ -340,6 +351,9 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
 /// Spectral radius of Nesterov's scheme on one component: the companion matrix
 /// `[[0, 1], [−p(1 − εk), (1 + p)(1 − εk)]]` (docs/theory.md §4).
 pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
+    if eps * k == 0.0 {
+        return flat_radius(p);
+    }
     let g = 1.0 - eps * k;
     companion_radius((1.0 + p) * g, p * g)
 }
@@ -466,7 +480,8 @@ pub fn goh_optimum(l1: f64, ln: f64) -> Optimum {
 /// (docs/theory.md §3). Negative when `ρ > 1` (divergence); `+∞` when `ρ = 0`. As `Δt → 0` it
 /// tends to the continuous rate of [`continuous_rate`].
 pub fn rate_per_time(rho: f64, dt: f64) -> f64 {
-    -libm::log(rho) / dt
+    // 0 − ln ρ, not −ln ρ: ρ = 1 gives 0, not −0 (the same bits otherwise).
+    (0.0 - libm::log(rho)) / dt
 }
 
 /// Stationary variance of the AR(2) recursion `x_t = a₁x_{t−1} + a₂x_{t−2} + e_t` with
@@ -535,6 +550,31 @@ mod tests {
         (0..n)
             .map(|i| 10f64.powf(a + (b - a) * i as f64 / (n - 1) as f64))
             .collect()
+    }
+
+    /// Where εk = 0 the roots are 1 and p exactly: ρ = max(1, |p|), never a hair below 1
+    /// (which read "stable" at p = 0.9 and "unstable" at p = 0.7), and its rate is +0.
+    #[test]
+    fn a_flat_direction_is_exactly_on_the_edge() {
+        for (eps, k) in [(0.1, 0.0), (0.0, 2.0), (0.0, 0.0)] {
+            for (p, rho) in [
+                (0.9, 1.0),
+                (0.7, 1.0),
+                (0.8333, 1.0),
+                (-0.5, 1.0),
+                (1.5, 1.5),
+            ] {
+                assert_eq!(
+                    heavy_ball_radius(eps, p, k),
+                    rho,
+                    "heavy ball {eps} {p} {k}"
+                );
+                assert_eq!(nesterov_radius(eps, p, k), rho, "Nesterov {eps} {p} {k}");
+            }
+            assert_eq!(gradient_descent_radius(eps, k), 1.0);
+        }
+        assert_eq!(rate_per_time(1.0, 0.1).to_bits(), 0.0f64.to_bits());
+        assert_eq!(rate_per_time(0.5, 0.1), -libm::log(0.5) / 0.1);
     }
 
     #[test]

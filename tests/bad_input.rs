@@ -552,6 +552,28 @@ fn nonexistent_path_is_rejected() {
     );
 }
 
+/// A named pipe is refused by its kind, not read until a writer that never comes closes it.
+#[cfg(unix)]
+#[test]
+fn a_pipe_is_refused_not_read() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pipe = tmp.path().join("pipe.toml");
+    let made = std::process::Command::new("mkfifo").arg(&pipe).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let check = heavyball(tmp.path(), &[OsStr::new("check"), pipe.as_os_str()]);
+    let path = pipe.to_str().expect("utf-8 temp path");
+    let problems = expect_positionless(&check, path, "path", false);
+    assert!(problems.is_empty(), "a pipe:\n  {}", problems.join("\n  "));
+    assert!(
+        check.stderr.contains("not a regular file"),
+        "{}",
+        check.stderr
+    );
+}
+
 #[test]
 fn directory_without_toml_is_rejected() {
     let tmp = tempfile::tempdir().expect("tempdir");

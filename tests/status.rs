@@ -33,11 +33,11 @@ fn run(toml: &str) -> Result<HashMap<String, HashMap<String, String>>, String> {
         .collect())
 }
 
-/// E = 1/x from `position`, with `run` (a `[[discrete]]` or `[continuous]` table) and a
-/// `[stop]` body.
+/// E = 1/x + x (minimum E* = 2 at x = 1; not finite at 0) from `position`, with `run` (a
+/// `[[discrete]]` or `[continuous]` table) and a `[stop]` body.
 fn inverse(position: &str, run: &str, stop: &str) -> String {
     format!(
-        "name = \"inv\"\n[potential]\nkind = \"expression\"\nvariables = [\"x\"]\nexpression = \"1/x\"\n\
+        "name = \"inv\"\n[potential]\nkind = \"expression\"\nvariables = [\"x\"]\nexpression = \"1/x + x\"\n\
          {}\n[particle]\nmass = 1.0\nfriction = 1.0\nposition = [{position}]\n{run}\n[stop]\n{stop}\n",
         if stop.contains("loss") {
             "minimum = [1.0]"

@@ -453,13 +453,14 @@ impl DiscreteRun<'_> {
         {
             notes.extend(swing_note(stop, self.potential, e2));
         }
+        let measured_rate = rate.meter.finish(&status, &mut notes);
         Ok(RunReport {
             status,
             steps: k,
             evaluations: it.evaluations(),
             final_value: stop.final_value(measure),
             crossings,
-            measured_rate: rate.meter.finish(&mut notes),
+            measured_rate,
             notes,
             end_time: k as f64 * dt,
             solver: None,

@@ -127,7 +127,7 @@ fn run_observed<'r, O: ContinuousObserver + 'r, const L: usize>(
                     Batch::<$n, L, Diagonal<$n>, O>::run(isa, Diagonal { d, m }, runs, observers)
                 }
                 None => {
-                    let rows = q.hessian_rows();
+                    let rows = q.hessian_rows().expect("a dense Hessian's rows");
                     let h = std::array::from_fn(|i| std::array::from_fn(|j| rows[i * $n + j]));
                     Batch::<$n, L, Dense<$n>, O>::run(isa, Dense { h, m }, runs, observers)
                 }

@@ -291,7 +291,7 @@ impl<const N: usize> Lanes<N> {
                 notes.extend(swing_note(&run.stop, run.potential, e2));
             }
         }
-        let measured_rate = self.meters[l].finish(&mut notes);
+        let measured_rate = self.meters[l].finish(&status, &mut notes);
         let tight = (status == Status::Converged).then_some(t);
         RunReport {
             status,

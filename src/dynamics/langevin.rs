@@ -232,13 +232,14 @@ impl<'p, P: Potential + ?Sized> Judge<'p, P> {
             let e2 = kinetic + 2.0 * (run.potential.value(&scheme.w) - e_min);
             notes.extend(crate::observe::swing_note(&self.stop, run.potential, e2));
         }
+        let measured_rate = self.meter.finish(&status, &mut notes);
         RunReport {
             status,
             steps,
             evaluations: scheme.evaluations,
             final_value: self.stop.final_value(self.measure),
             crossings: self.crossings,
-            measured_rate: self.meter.finish(&mut notes),
+            measured_rate,
             notes,
             end_time,
             solver: Some("baoab"),

@@ -23,8 +23,9 @@ mod ziggurat;
 
 pub use noise::GradientSpec;
 pub use settings::{
-    Budget, ContinuousRun, ContinuousSpec, DEFAULT_MAX_STEPS, DEFAULT_STEPS, DiscreteParams,
-    DiscreteSpec, Form, MAX_ROWS, Map, Method, Model, Scheme, step_dividing,
+    Budget, CONTINUOUS_LABEL, ContinuousRun, ContinuousSpec, DEFAULT_MAX_STEPS, DEFAULT_STEPS,
+    DiscreteParams, DiscreteSpec, Form, MAX_ROWS, Map, Method, Model, RESERVED_LABEL, Scheme,
+    step_dividing,
 };
 
 /// Largest state dimension served by a fixed-size `SVector`.

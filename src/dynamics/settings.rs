@@ -61,6 +61,14 @@ pub struct ContinuousSpec {
     pub model: Model,
 }
 
+/// The `method` column's label of the continuous run's rows, which no discrete entry may
+/// take.
+pub const CONTINUOUS_LABEL: &str = "continuous";
+
+/// Why a discrete entry may not be labelled [`CONTINUOUS_LABEL`].
+pub const RESERVED_LABEL: &str =
+    "\"continuous\" is the continuous run's label in the method column; give this entry another";
+
 /// Solver steps a continuous run may take by default.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 /// Most steps a discrete entry may take, and most rows a trajectory file may hold (one

@@ -268,12 +268,13 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
         let final_value = self.stop.final_value(self.final_measure);
         let mut notes: Vec<String> = self.swing.take().into_iter().collect();
+        let status = self.status.clone().unwrap_or(Status::NotConverged);
         let measured_rate = match self.envelope {
-            Ok(_) => self.meter.finish(&mut notes),
-            Err(why) => RateMeter::off(why).finish(&mut notes),
+            Ok(_) => self.meter.finish(&status, &mut notes),
+            Err(why) => RateMeter::off(why).finish(&status, &mut notes),
         };
         Ok(RunReport {
-            status: self.status.clone().unwrap_or(Status::NotConverged),
+            status,
             steps: self.steps,
             evaluations,
             final_value,

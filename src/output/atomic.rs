@@ -19,7 +19,16 @@ impl ResultDir {
     /// A regular file (or anything but a folder) where the result goes is refused before
     /// any work, and left as it is.
     pub fn begin(root: &Path, name: &str) -> Result<Self, Error> {
-        fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        fs::create_dir_all(root).map_err(|e| {
+            // `create_dir_all` says "File exists" of a file where the folder should be.
+            let not_folder = root.exists() && !root.is_dir();
+            let e = if not_folder {
+                std::io::Error::other("not a folder: the output folder is a file")
+            } else {
+                e
+            };
+            Error::io(root, e)
+        })?;
         let target = root.join(name);
         refuse_non_folder(&target)?;
         remove_leftovers(root, name)?;

@@ -12,6 +12,7 @@ mod rosenbrock;
 mod spec;
 
 pub use colorization::Colorization;
+pub(crate) use expression::check_variables;
 pub use expression::{Expression, ExpressionError, NEWTON_ITERATIONS, NoMinimum};
 pub use quadratic::{BadHessian, Quadratic, check_hessian};
 pub use rosenbrock::{ConvexRosenbrock, Rosenbrock};

@@ -8,14 +8,15 @@ use super::{HessianSpec, Potential, PotentialError, check_finite};
 #[derive(Debug, Clone)]
 pub struct Quadratic {
     n: usize,
-    /// H, row-major.
+    /// H, row-major; empty when H is diagonal (n may be large: no n² arrays).
     h: Vec<f64>,
     /// The diagonal of H when H is diagonal (the common case, and W1's).
     diagonal: Option<Vec<f64>>,
     minimum: Vec<f64>,
     /// Eigenvalues of H, ascending (negative round-off clamped to 0).
     eigenvalues: Vec<f64>,
-    /// L = Λ^{1/2} Qᵀ, row-major, so that E − E* = ½ |L (w − w*)|².
+    /// L = Λ^{1/2} Qᵀ, row-major, so that E − E* = ½ |L (w − w*)|²; for a diagonal H, L's
+    /// diagonal √d.
     factor: Vec<f64>,
 }
 
@@ -50,13 +51,7 @@ impl Quadratic {
     fn checked(hessian: &HessianSpec, minimum: Vec<f64>) -> Self {
         let n = minimum.len();
         let (h, diagonal) = match hessian {
-            HessianSpec::Diagonal(d) => {
-                let mut h = vec![0.0; n * n];
-                for (i, v) in d.iter().enumerate() {
-                    h[i * n + i] = *v;
-                }
-                (h, Some(d.clone()))
-            }
+            HessianSpec::Diagonal(d) => (Vec::new(), Some(d.clone())),
             HessianSpec::Dense(rows) => {
                 let h: Vec<f64> = rows.iter().flatten().copied().collect();
                 let is_diag = (0..n).all(|i| (0..n).all(|j| i == j || rows[i][j] == 0.0));
@@ -67,10 +62,7 @@ impl Quadratic {
         let (eigenvalues, factor) = match &diagonal {
             Some(d) => {
                 // Diagonal: L = diag(√d) exactly, no eigen-solver round-off.
-                let mut f = vec![0.0; n * n];
-                for (i, v) in d.iter().enumerate() {
-                    f[i * n + i] = v.max(0.0).sqrt();
-                }
+                let f = d.iter().map(|v| v.max(0.0).sqrt()).collect();
                 let mut ev: Vec<f64> = d.clone();
                 ev.sort_by(f64::total_cmp);
                 (ev, f)
@@ -114,9 +106,10 @@ impl Quadratic {
         self.diagonal.as_deref()
     }
 
-    /// H, row-major (`h[i·n + j]`).
-    pub fn hessian_rows(&self) -> &[f64] {
-        &self.h
+    /// H, row-major (`h[i·n + j]`); None for a diagonal H, whose entries are
+    /// [`Self::diagonal`] (no n² array is made for it).
+    pub fn hessian_rows(&self) -> Option<&[f64]> {
+        self.diagonal.is_none().then_some(&self.h[..])
     }
 
     /// Writes H·x into `out`.
@@ -134,7 +127,14 @@ impl Quadratic {
 
     /// Writes L·x into `out`, where LᵀL = H (so ½|L x|² = ½ xᵀHx).
     pub fn factor_apply(&self, x: &[f64], out: &mut [f64]) {
-        mat_vec(&self.factor, self.n, x, out);
+        match &self.diagonal {
+            Some(_) => {
+                for ((o, f), x) in out.iter_mut().zip(&self.factor).zip(x) {
+                    *o = f * x;
+                }
+            }
+            None => mat_vec(&self.factor, self.n, x, out),
+        }
     }
 }
 
@@ -289,6 +289,9 @@ pub enum BadHessian {
         /// The number of rows.
         n: usize,
     },
+    /// An entry beyond [`MAX_ENTRY`], whose eigenvalues could overflow.
+    #[error("has an entry beyond 1e150 in magnitude: its eigenvalues could overflow")]
+    TooLarge,
     /// H ≠ Hᵀ.
     #[error("not symmetric: entry ({row}, {col}) is {lower} but ({col}, {row}) is {upper}")]
     NotSymmetric {
@@ -306,7 +309,10 @@ pub enum BadHessian {
     Indefinite(f64),
 }
 
-/// Square, symmetric, positive semi-definite.
+/// The largest Hessian entry in magnitude: the eigen-solver squares entries.
+pub const MAX_ENTRY: f64 = 1e150;
+
+/// Square, symmetric, positive semi-definite, no entry beyond [`MAX_ENTRY`].
 pub fn check_hessian(rows: &[Vec<f64>]) -> Result<(), BadHessian> {
     let n = rows.len();
     if n == 0 {
@@ -330,6 +336,10 @@ pub fn check_hessian(rows: &[Vec<f64>]) -> Result<(), BadHessian> {
                 });
             }
         }
+    }
+    // Every entry finite, yet the eigen-solver's sums of squares would overflow.
+    if rows.iter().flatten().any(|h| h.abs() > MAX_ENTRY) {
+        return Err(BadHessian::TooLarge);
     }
     let ev = super::symmetric_eigenvalues(rows);
     let scale = ev.iter().fold(0.0f64, |a, v| a.max(v.abs()));

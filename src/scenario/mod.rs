@@ -110,12 +110,22 @@ impl Scenario {
 
 /// Reads and resolves one scenario file.
 pub fn load(path: &Path) -> Result<Scenario, InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError {
+    let refuse = |message: String| InputError {
         file: path.to_path_buf(),
         position: None,
         key: "path".into(),
-        message: io_message(&e),
-    })?;
+        message,
+    };
+    // A pipe or a device would be read until it ends, perhaps never.
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            return Err(refuse(
+                "not a regular file (a pipe, socket or device?)".into(),
+            ));
+        }
+        _ => {}
+    }
+    let bytes = std::fs::read(path).map_err(|e| refuse(io_message(&e)))?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

@@ -287,6 +287,9 @@ fn discrete_entries(
         if discrete.iter().any(|e: &DiscreteSpec| e.label == d.label) {
             return Err(t.error("label", format!("duplicate label \"{}\"", d.label)));
         }
+        if d.label == crate::dynamics::CONTINUOUS_LABEL {
+            return Err(t.error("label", crate::dynamics::RESERVED_LABEL));
+        }
         discrete.push(d);
     }
     Ok(discrete)
@@ -321,7 +324,7 @@ fn check_sweep_discrete(
             return sweep_error(
                 AxisKey::Dt,
                 &format!(
-                    "t_end/dt = {most} steps by default at dt = {smallest:?}, more than {MAX_ROWS:e}; give the entries steps or sweep larger dt"
+                    "t_end/dt = {most:e} steps by default at dt = {smallest:?}, more than {MAX_ROWS:e}; give the entries steps or sweep larger dt"
                 ),
             );
         }
@@ -381,6 +384,7 @@ fn check_total_rows(
 /// parsed and differentiated here, so its errors point into the file.
 fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
     t.check_keys(&["kind", "variables", "expression", "minimum"])?;
+    let mut spans = Vec::new();
     let variables = match t.get("variables").map(|v| v.get_ref()) {
         None => {
             return Err(t.missing(
@@ -392,7 +396,10 @@ fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             let mut names = Vec::with_capacity(items.len());
             for item in items.iter() {
                 match item.get_ref() {
-                    toml::de::DeValue::String(s) => names.push(s.to_string()),
+                    toml::de::DeValue::String(s) => {
+                        names.push(s.to_string());
+                        spans.push(item.span());
+                    }
                     _ => {
                         return Err(t.error_at(
                             "variables",
@@ -406,12 +413,19 @@ fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
         }
         Some(_) => return Err(t.error("variables", "must be an array of names (strings)")),
     };
+    if let Err((index, e)) = crate::potential::check_variables(&variables) {
+        return Err(match index.and_then(|i| spans.get(i)) {
+            Some(at) => t.error_at("variables", at.clone(), e.message),
+            None => t.error("variables", e.message),
+        });
+    }
     let (text, span) = t.string("expression")?.ok_or_else(|| {
         t.missing(
             "expression",
             "the formula, e.g. expression = \"(x^2 - 1)^2 + 0.3*x\"",
         )
     })?;
+    let minimum_span = t.get("minimum").map(|v| v.span());
     let minimum = match t.num_array("minimum")? {
         Some((m, mspan)) if m.len() != variables.len() => {
             return Err(t.error_at(
@@ -437,12 +451,10 @@ fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             }
             _ => span,
         };
-        let key = if e.message.contains("minimum") {
-            "minimum"
-        } else {
-            "expression"
-        };
-        return Err(t.error_at(key, at, e.message));
+        return Err(match minimum_span {
+            Some(m) if e.message.contains("minimum") => t.error_at("minimum", m, e.message),
+            _ => t.error_at("expression", at, e.message),
+        });
     }
     Ok(PotentialSpec::Expression {
         variables,
@@ -1629,9 +1641,10 @@ fn step_budget(
             None => Ok(Budget::Default),
             Some(_) if swept_axis(sweep, AxisKey::Dt).is_some() => Ok(Budget::Horizon),
             Some(t_end) => {
-                let steps = crate::problem::horizon_steps(t_end, params.dt());
-                if steps as f64 > MAX_ROWS {
-                    return Err(t.error("dt", format!("t_end/dt = {steps} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
+                // As a float: ceil(t_end/dt) may be far past u64 (dt = 1e-300).
+                let steps = (t_end / params.dt()).ceil();
+                if steps > MAX_ROWS {
+                    return Err(t.error("dt", format!("t_end/dt = {steps:e} steps by default, more than {MAX_ROWS:e}; give steps or a larger dt")));
                 }
                 Ok(Budget::Horizon)
             }
