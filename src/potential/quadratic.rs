@@ -289,7 +289,7 @@ pub enum BadHessian {
         /// The number of rows.
         n: usize,
     },
-    /// An entry beyond [`MAX_ENTRY`], whose eigenvalues could overflow.
+    /// An entry beyond 1e150 in magnitude, whose eigenvalues could overflow.
     #[error("has an entry beyond 1e150 in magnitude: its eigenvalues could overflow")]
     TooLarge,
     /// H ≠ Hᵀ.
@@ -310,9 +310,9 @@ pub enum BadHessian {
 }
 
 /// The largest Hessian entry in magnitude: the eigen-solver squares entries.
-pub const MAX_ENTRY: f64 = 1e150;
+const MAX_ENTRY: f64 = 1e150;
 
-/// Square, symmetric, positive semi-definite, no entry beyond [`MAX_ENTRY`].
+/// Square, symmetric, positive semi-definite, no entry beyond 1e150 in magnitude.
 pub fn check_hessian(rows: &[Vec<f64>]) -> Result<(), BadHessian> {
     let n = rows.len();
     if n == 0 {
