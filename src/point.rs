@@ -78,16 +78,11 @@ impl SummaryRow {
     /// The `note` column's parts, in order, none empty: [`Self::note`] joins them with
     /// [`NOTE_SEPARATOR`].
     pub fn note_parts(&self) -> impl Iterator<Item = &str> + Clone {
+        // A diverged run's report carries no rate note (`RateMeter::finish`): its own
+        // remark says what happened.
         let own = self.report.status.note();
-        // A diverged run has no rate to explain: its own remark says what happened.
-        let diverged = self.report.status == Status::Diverged;
-        let run = self
-            .report
-            .notes
-            .iter()
-            .filter(move |n| !(diverged && n.starts_with("no measured_rate")));
         std::iter::once(own)
-            .chain(run.map(String::as_str))
+            .chain(self.report.notes.iter().map(String::as_str))
             .chain(self.notes.iter().map(String::as_str))
             .filter(|s| !s.is_empty())
     }
