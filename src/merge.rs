@@ -63,6 +63,11 @@ fn list(shards: &Path) -> Result<(Vec<Shard>, Vec<String>), Error> {
 /// `manifest.json` into it (plus a single run's trajectory files), each atomically.
 /// Returns `dir`.
 pub fn merge(dir: &Path) -> Result<PathBuf, Error> {
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(refuse(dir, "not a folder: give the sweep's OUT/<name>")),
+        Err(e) => return Err(refuse(dir, format!("cannot open: {e}"))),
+    }
     let shards_dir = dir.join("shards");
     let (found, partial) = list(&shards_dir)?;
     let Some(first) = found.first() else {

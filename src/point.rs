@@ -346,15 +346,15 @@ impl<'a> PointRunner<'a> {
     /// Every discrete run of the points, point-major; those that can share lanes run
     /// together, the rest one by one. Each report is the same either way.
     fn discrete_in_lanes(&self, points: &[(Point, Vec<Coefficients>)]) -> Vec<RunReport> {
-        let runs: Vec<DiscreteRun<'_>> = points
-            .iter()
-            .flat_map(|(point, coefficients)| {
-                coefficients
-                    .iter()
-                    .enumerate()
-                    .map(|(entry, c)| self.discrete_run(point, entry, c))
-            })
-            .collect();
+        // Sized first: a flat map's collect grows (and copies) the vector as it goes.
+        let mut runs: Vec<DiscreteRun<'_>> =
+            Vec::with_capacity(points.len() * self.problem.discrete.len());
+        runs.extend(points.iter().flat_map(|(point, coefficients)| {
+            coefficients
+                .iter()
+                .enumerate()
+                .map(|(entry, c)| self.discrete_run(point, entry, c))
+        }));
         if runs.iter().all(lanes::lane_ready) {
             // A sweep's usual case: every run in lanes, no copy of the runs.
             return lanes::run_in_lanes(&runs);

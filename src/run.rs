@@ -60,7 +60,7 @@ pub fn load_all(paths: &[PathBuf], mut report: impl FnMut(Outcome)) -> Vec<(Path
                     if let Some((first, _)) = loaded.iter().find(|(_, o)| o.name == s.name) {
                         let e = InputError {
                             file: path.clone(),
-                            position: None,
+                            position: scenario::name_position(&path),
                             key: "name".into(),
                             message: format!(
                                 "\"{}\" is also the name of {}; each scenario of a batch needs its own result folder",

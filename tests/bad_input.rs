@@ -574,6 +574,79 @@ fn a_pipe_is_refused_not_read() {
     );
 }
 
+/// A `*.toml` in a folder that is a broken symbolic link is named with its reason, not
+/// skipped without a word; the folder's good scenario still runs.
+#[cfg(unix)]
+#[test]
+fn a_broken_link_in_a_folder_is_named() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("batch");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("a-good.toml"), GOOD).unwrap();
+    let link = dir.join("b-link.toml");
+    std::os::unix::fs::symlink(tmp.path().join("gone.toml"), &link).unwrap();
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = heavyball(
+        tmp.path(),
+        &[
+            OsStr::new("run"),
+            dir.as_os_str(),
+            OsStr::new("--out"),
+            out.path().as_os_str(),
+            OsStr::new("--quiet"),
+        ],
+    );
+    let expected = format!(
+        "error: {}: path: a symbolic link to {}, which does not exist",
+        link.display(),
+        tmp.path().join("gone.toml").display()
+    );
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert_eq!(run.stderr.trim_end(), expected, "{}", run.describe());
+    assert!(
+        out.path().join("good/summary.csv").is_file(),
+        "{}",
+        run.describe()
+    );
+}
+
+/// Two files of a batch with one `name` would write one folder: the second is refused at
+/// its `name` value's line and column, naming the first.
+#[test]
+fn a_second_file_of_the_same_name_is_refused_at_its_name() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (first, second) = (tmp.path().join("a.toml"), tmp.path().join("b.toml"));
+    fs::write(&first, GOOD).unwrap();
+    fs::write(&second, format!("# the same again\n{GOOD}")).unwrap();
+    let check = heavyball(
+        tmp.path(),
+        &[OsStr::new("check"), first.as_os_str(), second.as_os_str()],
+    );
+    let expected = format!(
+        "error: {}:2:8: name: \"good\" is also the name of {}; each scenario of a batch needs its own result folder",
+        second.display(),
+        first.display()
+    );
+    assert_eq!(check.code, Some(2), "{}", check.describe());
+    assert_eq!(check.stderr.trim_end(), expected, "{}", check.describe());
+}
+
+/// `merge` of a file says so, rather than looking for `shards/` inside it.
+#[test]
+fn merge_of_a_file_says_it_is_not_a_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("summary.csv");
+    fs::write(&file, "point\n").unwrap();
+    let merge = heavyball(tmp.path(), &[OsStr::new("merge"), file.as_os_str()]);
+    let expected = format!(
+        "error: {}: merge: not a folder: give the sweep's OUT/<name>",
+        file.display()
+    );
+    assert_eq!(merge.code, Some(2), "{}", merge.describe());
+    assert_eq!(merge.stderr.trim_end(), expected, "{}", merge.describe());
+    assert_eq!(fs::read_to_string(&file).unwrap(), "point\n");
+}
+
 #[test]
 fn directory_without_toml_is_rejected() {
     let tmp = tempfile::tempdir().expect("tempdir");

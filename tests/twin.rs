@@ -130,6 +130,18 @@ fn an_entry_without_a_twin_skips_the_continuous_row() {
         rows["continuous"]["note"],
         "no physical twin: Nesterov's scheme has no constant-friction particle"
     );
+    // ε = 1e-310: m = 0.9/1e-310 is beyond the largest number, so there is no particle to
+    // run (it used to run with an infinite mass and fail).
+    let rows = run(
+        dir.path(),
+        "tiny",
+        &TWIN.replace("learning_rate = 0.01", "learning_rate = 1e-310"),
+    );
+    assert_eq!(rows["continuous"]["status"], "skipped");
+    assert_eq!(
+        rows["continuous"]["note"],
+        "no physical twin: learning_rate 1e-310 is so small that the particle's mass p dt^2/eps or friction (1 - p) dt/eps overflows"
+    );
 }
 
 /// The refused files of the bad-input corpus name the twin's values in their message.

@@ -21,7 +21,8 @@ pub fn gradient_descent(mu: f64, dt: f64) -> (f64, f64) {
 /// Inverse of Qian's map: m = pΔt²/ε, μ = (1 − p)Δt/ε, for the points that have a
 /// physical twin (0 ≤ p < 1, ε > 0; p = 0 is the massless particle).
 pub fn particle_of(eps: f64, p: f64, dt: f64) -> Option<(f64, f64)> {
-    (eps > 0.0 && (0.0..1.0).contains(&p)).then(|| (p * dt * dt / eps, (1.0 - p) * dt / eps))
+    let (m, mu) = (p * dt * dt / eps, (1.0 - p) * dt / eps);
+    (eps > 0.0 && (0.0..1.0).contains(&p) && m.is_finite() && mu.is_finite()).then_some((m, mu))
 }
 
 /// Why an entry's (ε, p) has no physical twin (SPEC: `p < 0`, `p ≥ 1` or `ε ≤ 0`; Nesterov's
@@ -40,6 +41,11 @@ pub enum NoTwin {
     /// p ≥ 1.
     #[error("no physical twin: momentum {0:?} >= 1")]
     MomentumAtLeastOne(f64),
+    /// m = pΔt²/ε or μ = (1 − p)Δt/ε is beyond the largest number.
+    #[error(
+        "no physical twin: learning_rate {0:?} is so small that the particle's mass p dt^2/eps or friction (1 - p) dt/eps overflows"
+    )]
+    Overflow(f64),
 }
 
 impl NoTwin {
@@ -51,8 +57,10 @@ impl NoTwin {
             NoTwin::LearningRate(eps)
         } else if p < 0.0 {
             NoTwin::NegativeMomentum(p)
-        } else {
+        } else if p >= 1.0 {
             NoTwin::MomentumAtLeastOne(p)
+        } else {
+            NoTwin::Overflow(eps)
         }
     }
 }
@@ -180,6 +188,13 @@ mod tests {
         assert_eq!(particle_of(0.1, -0.5, 1.0), None);
         assert_eq!(particle_of(0.1, 1.0, 1.0), None);
         assert_eq!(particle_of(-0.1, 0.5, 1.0), None);
+        // m = 0.5/1e-310 is beyond f64::MAX: no particle, and the reason says so.
+        assert_eq!(particle_of(1e-310, 0.5, 1.0), None);
+        assert_eq!(
+            NoTwin::of(Scheme::HeavyBall, 1e-310, 0.5),
+            NoTwin::Overflow(1e-310)
+        );
+        assert!(particle_of(1e-300, 0.5, 1.0).is_some());
     }
 
     #[test]

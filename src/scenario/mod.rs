@@ -22,6 +22,7 @@ use crate::observe::{Criterion, StopSpec};
 use crate::potential::{ExpressionMinimum, HessianSpec, PotentialSpec};
 use crate::problem::{OutputSpec, Particle, Point};
 
+pub(crate) use parse::name_position;
 pub use parse::parse_str;
 
 /// A resolved scenario: every default filled, every rule of SPEC.md checked.
@@ -125,7 +126,7 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
         }
         _ => {}
     }
-    let bytes = std::fs::read(path).map_err(|e| refuse(io_message(&e)))?;
+    let bytes = std::fs::read(path).map_err(|e| refuse(path_message(path, &e)))?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -143,6 +144,20 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
         }
     };
     parse_str(&text, path)
+}
+
+/// [`io_message`], naming a symbolic link whose target is missing as such: "no such file"
+/// of a path that `ls` lists would mislead.
+fn path_message(path: &Path, e: &std::io::Error) -> String {
+    let dangling = e.kind() == std::io::ErrorKind::NotFound
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    match std::fs::read_link(path) {
+        Ok(target) if dangling => format!(
+            "a symbolic link to {}, which does not exist",
+            target.display()
+        ),
+        _ => io_message(e),
+    }
 }
 
 /// A short human message for an I/O error on an input path.
@@ -167,13 +182,16 @@ pub fn collect_paths(paths: &[PathBuf]) -> Vec<Result<PathBuf, InputError>> {
             message,
         };
         match std::fs::metadata(path) {
-            Err(e) => out.push(Err(err(io_message(&e)))),
+            Err(e) => out.push(Err(err(path_message(path, &e)))),
             Ok(meta) if meta.is_dir() => match std::fs::read_dir(path) {
                 Err(e) => out.push(Err(err(io_message(&e)))),
                 Ok(entries) => {
+                    // Every `*.toml` that is not a folder: one that cannot be read (a
+                    // broken link, a pipe) is refused by `load` with its reason, not
+                    // skipped without a word.
                     let mut files: Vec<PathBuf> = entries
                         .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                        .filter(|p| p.extension().is_some_and(|x| x == "toml") && !p.is_dir())
                         .collect();
                     files.sort();
                     if files.is_empty() {

@@ -99,6 +99,17 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
     })
 }
 
+/// Where a scenario file's `name` value stands (1-based line and column), for errors about
+/// the name found after the file was read (two files of a batch with the same name); None
+/// when the name is the file's stem or the file no longer reads.
+pub(crate) fn name_position(file: &Path) -> Option<(usize, usize)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let src = Source { file, text: &text };
+    let doc = parse_document(&src, &text).ok()?;
+    let value = doc.get_ref().get("name")?;
+    Some(src.position(value.span().start))
+}
+
 /// `name`, or the file's stem when there is none; either must be a usable folder name.
 fn scenario_name(root: &TableReader<'_, '_>, file: &Path) -> Result<String> {
     match root.string("name")? {
@@ -761,6 +772,28 @@ enum BadName {
         "is {0} bytes long; at most {MAX_NAME_BYTES} (the result's folder, and its hidden .NAME.partial-PID beside it, must fit every file system's 255)"
     )]
     TooLong(usize),
+    #[error(
+        "\"{0}\" is a device name on Windows (CON, PRN, AUX, NUL, COM1–9, LPT1–9, with or without an extension): no folder can have it there"
+    )]
+    Device(String),
+    #[error("must not end with '.' or ' ' (Windows drops them from a folder's name), got \"{0}\"")]
+    TrailingDot(String),
+}
+
+/// Whether Windows reserves `name` for a device: its part before the first '.', trimmed of
+/// trailing spaces, is one of the device names in any case.
+fn windows_device(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or("").trim_end_matches(' ');
+    let stem = stem.to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix).is_some_and(|d| {
+            matches!(
+                d,
+                "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9" | "¹" | "²" | "³"
+            )
+        })
+    };
+    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL") || numbered("COM") || numbered("LPT")
 }
 
 /// The longest scenario name, in bytes: a result folder is written as
@@ -778,6 +811,10 @@ fn check_name(name: &str) -> std::result::Result<(), BadName> {
         Err(BadName::NotPlain(name.into()))
     } else if name.len() > MAX_NAME_BYTES {
         Err(BadName::TooLong(name.len()))
+    } else if windows_device(name) {
+        Err(BadName::Device(name.into()))
+    } else if name.ends_with(['.', ' ']) {
+        Err(BadName::TrailingDot(name.into()))
     } else {
         Ok(())
     }
@@ -1212,7 +1249,20 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
     let rtol = positive_opt(t, "rtol")?.unwrap_or(defaults.rtol);
     let atol = positive_opt(t, "atol")?.unwrap_or(defaults.atol);
     let t_end = positive_opt(t, "t_end")?.unwrap_or(defaults.t_end);
-    let sample_interval = positive_opt(t, "sample_interval")?.unwrap_or(t_end / 1000.0);
+    let sample_interval = match positive_opt(t, "sample_interval")? {
+        Some(given) => given,
+        // The default, t_end/1000, must be a number a step can reach: blame t_end, which
+        // was given, not an interval that was not.
+        None if t_end / 1000.0 < f64::MIN_POSITIVE => {
+            return Err(t.error(
+                "t_end",
+                format!(
+                    "= {t_end:e} is too small: its default sample_interval t_end/1000 is below the smallest normal number; give a larger t_end or a sample_interval"
+                ),
+            ));
+        }
+        None => t_end / 1000.0,
+    };
     // Checked after the tolerances and times, so a file's first error stays the first.
     check_nesterov_method(t, model, method)?;
     let step = fixed_step_size(t, method, fixed_step)?;
