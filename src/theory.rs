@@ -319,7 +319,16 @@ fn companion_radius(b: f64, c: f64) -> f64 {
 /// `b = 1 + p − εk`; a complex pair is returned as `(re, +im), (re, −im)`.
 /// The smaller real root is obtained by Vieta (`σ1 σ2 = p`), not by cancellation.
 pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
+    if eps * k == 0.0 {
+        return flat_roots(p);
+    }
     companion_roots(1.0 + p - eps * k, p)
+}
+
+/// The roots where εk = 0: exactly 1 and p (the `+` root, the larger, first), as
+/// [`flat_radius`] takes them; the general formula would round both.
+fn flat_roots(p: f64) -> [(f64, f64); 2] {
+    [(p.max(1.0), 0.0), (p.min(1.0), 0.0)]
 }
 
 /// Spectral radius `max(|σ1|, |σ2|)` of the heavy-ball recurrence for one component
@@ -344,6 +353,9 @@ fn flat_radius(p: f64) -> f64 {
 /// Roots of Nesterov's companion polynomial `σ² − (1 + p)(1 − εk)σ + p(1 − εk)` on one
 /// component, as [`companion_roots`] orders them.
 pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
+    if eps * k == 0.0 {
+        return flat_roots(p);
+    }
     let g = 1.0 - eps * k;
     companion_roots((1.0 + p) * g, p * g)
 }
@@ -552,7 +564,8 @@ mod tests {
             .collect()
     }
 
-    /// Where εk = 0 the roots are 1 and p exactly: ρ = max(1, |p|), never a hair below 1
+    /// Where εk = 0 the roots are 1 and p exactly (the general formula gives 0.9999999999999994
+    /// at p = 0.9): ρ = max(1, |p|), never a hair below 1
     /// (which read "stable" at p = 0.9 and "unstable" at p = 0.7), and its rate is +0.
     #[test]
     fn a_flat_direction_is_exactly_on_the_edge() {
@@ -570,6 +583,14 @@ mod tests {
                     "heavy ball {eps} {p} {k}"
                 );
                 assert_eq!(nesterov_radius(eps, p, k), rho, "Nesterov {eps} {p} {k}");
+                // The roots `theory` prints: (σ − 1)(σ − p), the larger first, exactly.
+                let roots = [(p.max(1.0), 0.0), (p.min(1.0), 0.0)];
+                assert_eq!(
+                    heavy_ball_roots(eps, p, k),
+                    roots,
+                    "heavy ball {eps} {p} {k}"
+                );
+                assert_eq!(nesterov_roots(eps, p, k), roots, "Nesterov {eps} {p} {k}");
             }
             assert_eq!(gradient_descent_radius(eps, k), 1.0);
         }
