@@ -730,7 +730,11 @@ impl<'a> PointRunner<'a> {
         report: RunReport,
     ) -> SummaryRow {
         let d = &self.problem.discrete[entry];
-        let radius = self.spectrum.map(|ks| discrete_radius(d.scheme, c, ks));
+        // No theory for (ε, p) that are not numbers (the run is skipped): NaN would take the
+        // complex-root branch of the radius and read "stable".
+        let radius = (self.spectrum)
+            .filter(|_| c.not_finite().is_none())
+            .map(|ks| discrete_radius(d.scheme, c, ks));
         let optimal_momentum = self.spectrum.and_then(|ks| match d.scheme {
             Scheme::HeavyBall => theory::optimal_momentum_for(c.learning_rate, ks),
             Scheme::Nesterov => theory::nesterov_optimal_momentum_for(c.learning_rate, ks),

@@ -1026,6 +1026,10 @@ fn discrete_rows(d: &Discrete) -> Vec<Vec<String>> {
 
 /// A discrete entry's radius, verdicts and rates.
 fn discrete_stability(t: &mut String, d: &Discrete) {
+    if let Some(why) = d.coefficients.not_finite() {
+        let _ = writeln!(t, "  no radius, no rate: {why}");
+        return;
+    }
     let verdict = if d.stable() {
         "stable (ρ < 1)"
     } else {

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use crate::error::{Error, InputError};
 use crate::output::columns;
 use crate::output::{
-    CsvFile, CsvTrajectories, ResultDir, Rows, RunFacts, scenario_hash, write_point,
+    CsvFile, CsvTrajectories, ExpectedRows, ResultDir, Rows, RunFacts, scenario_hash, write_point,
 };
 use crate::point::PointRunner;
 use crate::scenario::{self, Scenario};
@@ -104,7 +104,7 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     let resolved = s.to_toml();
     let (dir, resuming, range) = open_folder(s, options, points, &resolved)?;
     let mut files = vec![("summary.csv".to_string(), columns::summary())];
-    let (mut summary, done) = summary_file(&dir, s, resuming)?;
+    let (mut summary, done) = summary_file(&dir, s, resuming, &range)?;
     let todo = (range.start + done).min(range.end)..range.end;
     let (threads, mut sha256) = if s.is_sweep() {
         let threads = options
@@ -196,14 +196,35 @@ fn set_up(s: &Scenario, progress: bool) -> Result<crate::problem::Problem, Error
     problem
 }
 
-/// `summary.csv` of the result being built: continued where a resumed sweep's rows end
-/// (with the grid points it already holds), else created with its header.
-fn summary_file(dir: &ResultDir, s: &Scenario, resuming: bool) -> Result<(CsvFile, u64), Error> {
+/// `summary.csv` of the result being built: continued where a resumed sweep's sound rows
+/// end (with the grid points of `range` it already holds), else created with its header.
+fn summary_file(
+    dir: &ResultDir,
+    s: &Scenario,
+    resuming: bool,
+    range: &std::ops::Range<u64>,
+) -> Result<(CsvFile, u64), Error> {
     let path = dir.path().join("summary.csv");
     let header = columns::names(&columns::summary());
-    let rows_per_point = u64::from(s.continuous.is_some()) + s.discrete.len() as u64;
-    if resuming && let Some(found) = CsvFile::resume(&path, &header, rows_per_point)? {
+    let continuous = s
+        .continuous
+        .as_ref()
+        .map(|_| crate::dynamics::CONTINUOUS_LABEL);
+    let labels: Vec<&str> = continuous
+        .into_iter()
+        .chain(s.discrete.iter().map(|d| d.label.as_str()))
+        .collect();
+    let expected = ExpectedRows {
+        first: range.start,
+        points: range.end - range.start,
+        labels: &labels,
+    };
+    if resuming && let Some(found) = CsvFile::resume(&path, &header, &expected)? {
         return Ok(found);
+    }
+    if path.is_dir() {
+        // Inside this run's own partial folder: whatever made it a folder, start afresh.
+        std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
     }
     Ok((CsvFile::create(&path, &header)?, 0))
 }

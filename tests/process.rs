@@ -127,6 +127,50 @@ fn a_regular_file_in_the_way_is_refused_and_left_alone() {
     assert_eq!(names, ["kth-poster"], "nothing else written or moved");
 }
 
+/// A folder of the user's where the result folder goes (no manifest of ours in it) is
+/// refused before any work, not replaced and deleted; an empty folder, an earlier result
+/// and a sharded sweep's folder are replaced as before.
+#[test]
+fn a_folder_of_yours_in_the_way_is_refused_and_left_alone() {
+    let out = tempfile::tempdir().unwrap();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kth-poster.toml");
+    let in_the_way = out.path().join("kth-poster");
+    fs::create_dir(&in_the_way).unwrap();
+    fs::write(in_the_way.join("thesis.tex"), "my thesis\n").unwrap();
+    let o = spawn(&["run", s(&input), "--out", s(out.path()), "--quiet"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("kth-poster: is a folder that is not a heavyball result"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_to_string(in_the_way.join("thesis.tex")).unwrap(),
+        "my thesis\n"
+    );
+    assert_eq!(
+        fs::read_dir(out.path()).unwrap().count(),
+        1,
+        "nothing else written"
+    );
+    // Empty, the folder is taken; then the result in it is replaced by the next run.
+    fs::remove_file(in_the_way.join("thesis.tex")).unwrap();
+    for _ in 0..2 {
+        let o = spawn(&["run", s(&input), "--out", s(out.path()), "--quiet"])
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(in_the_way.join("summary.csv").is_file());
+    }
+}
+
 /// Runs of one scenario into one folder that finish together both succeed, and the result
 /// stands whole (its manifest's SHA-256s match its files) with no leftovers: 40 pairs of a
 /// short single run, started together.
@@ -161,6 +205,101 @@ fn concurrent_runs_into_one_folder_both_succeed() {
     assert_eq!(names, ["kth-poster"], "no partial or old folder left");
 }
 
+/// `run --resume` keeps only the whole points at the start of a partial `summary.csv` whose
+/// rows are sound — UTF-8, 24 fields, the expected point and method in grid order, no more
+/// points than the grid — and recomputes from the first that is not: a hand-edited or
+/// damaged file never reaches the result, whose bytes are the uninterrupted run's.
+#[test]
+fn a_damaged_partial_is_cut_at_its_first_unsound_row() {
+    let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kth-mass-friction.toml");
+    let name = "kth-mass-friction";
+    let out = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", s(&input), "--out", s(out.path()), "--quiet"];
+        args.extend(extra);
+        let o = spawn(&args).wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        fs::read(out.path().join(name).join("summary.csv")).unwrap()
+    };
+    let whole = run(&[]);
+    let resolved = fs::read(out.path().join(name).join("scenario.toml")).unwrap();
+    let text = String::from_utf8(whole.clone()).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    // Line 1 + 2p is the first row of point p (two rows a point).
+    let row = |p: usize| 1 + 2 * p;
+    let marked = lines[1].replacen("converged", "converged-kept", 1);
+    let head = || lines[0].to_string() + &marked + lines[2];
+    let extra_field = lines[row(300)].replacen(',', ",,", 1);
+    let mut not_utf8 = lines[row(300)].as_bytes().to_vec();
+    let last = not_utf8.len() - 2;
+    not_utf8[last] = 0xff;
+    let cases: Vec<(&str, Vec<u8>, usize)> = vec![
+        // (what, the planted file, the points that survive)
+        (
+            "a row of 25 fields",
+            (head()
+                + &lines[3..row(300)].concat()
+                + &extra_field
+                + &lines[row(300) + 1..row(400)].concat())
+                .into_bytes(),
+            300,
+        ),
+        (
+            "a byte that is not UTF-8",
+            [
+                (head() + &lines[3..row(300)].concat()).into_bytes(),
+                not_utf8,
+                lines[row(300) + 1..row(400)].concat().into_bytes(),
+            ]
+            .concat(),
+            300,
+        ),
+        (
+            "points 5-9 again after 0-9",
+            (head() + &lines[3..row(10)].concat() + &lines[row(5)..row(10)].concat()).into_bytes(),
+            10,
+        ),
+        (
+            "points 0 and 1 swapped",
+            (lines[0].to_string()
+                + &lines[row(1)..row(2)].concat()
+                + &marked
+                + lines[2]
+                + &lines[row(2)..row(50)].concat())
+                .into_bytes(),
+            0,
+        ),
+        (
+            "the whole file and four rows more",
+            (head() + &lines[3..].concat() + &lines[1..5].concat()).into_bytes(),
+            1681,
+        ),
+    ];
+    for (what, planted, survive) in cases {
+        let partial = out.path().join(format!(".{name}.partial-4000000"));
+        fs::create_dir_all(&partial).unwrap();
+        fs::write(partial.join("scenario.toml"), &resolved).unwrap();
+        fs::write(partial.join("summary.csv"), planted).unwrap();
+        let mut expected = whole.clone();
+        if survive > 0 {
+            // The kept points carry the mark: they were not recomputed.
+            let at = lines[0].len();
+            expected.splice(at..at + lines[1].len(), marked.bytes());
+        }
+        let got = run(&["--resume"]);
+        assert!(
+            got == expected,
+            "{what}: not the uninterrupted bytes (with the mark iff kept)"
+        );
+        assert!(!partial.exists(), "{what}");
+    }
+    // A partial whose summary.csv is a folder: started afresh, not an error.
+    let partial = out.path().join(format!(".{name}.partial-4000000"));
+    fs::create_dir_all(partial.join("summary.csv")).unwrap();
+    fs::write(partial.join("scenario.toml"), &resolved).unwrap();
+    assert_eq!(run(&["--resume"]), whole);
+}
+
 /// `run --resume` continues a sweep from the partial folder a killed run left: from its
 /// last whole grid point (a row cut short is dropped), to the same bytes as an uninterrupted
 /// run. Proved on a planted partial folder whose kept rows carry a mark (the mark survives:
@@ -190,7 +329,8 @@ fn a_killed_sweep_resumes_to_the_same_bytes() {
         let partial = out.path().join(format!(".{name}.partial-4000000"));
         fs::create_dir_all(&partial).unwrap();
         fs::write(partial.join("scenario.toml"), scenario_toml).unwrap();
-        let marked = lines[1].replacen("continuous", "continuous-resumed", 1);
+        let marked = lines[1].replacen("converged", "converged-kept", 1);
+        assert_ne!(marked, lines[1]);
         let mut kept = lines[0].to_string() + &marked + &lines[2..1001].concat();
         let expected = kept.clone() + &lines[1001..].concat();
         kept.push_str(&lines[1001][..40]);

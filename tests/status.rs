@@ -133,3 +133,59 @@ fn a_diverging_continuous_run_names_the_value_and_time() {
     // 0.013 past it with ode_solvers' steps, 0.11 with the lane kernel's).
     assert!(x > 1e12 && t > crossing && t < crossing + 0.5, "{note}");
 }
+
+/// A map whose (ε, p) overflow (Qian's ε = Δt²/(m + μΔt) at Δt = 1e308) is not run and not
+/// called `diverged`: the row is `skipped` with the reason, and no theory stands beside it
+/// (NaN once took the complex branch of the radius and read "stable" at ρ = 0). A lane-ready
+/// heavy ball of a sweep beside it runs as before.
+#[test]
+fn a_map_that_overflows_skips_its_entry() {
+    let toml = "name = \"inv\"\n[potential]\nkind = \"quadratic\"\neigenvalues = [1.0, 2.0]\n\
+                [particle]\nmass = 1.0\nfriction = 1.0\nposition = [1.0, 1.0]\n\
+                [[discrete]]\nlabel = \"huge\"\nscheme = \"heavy-ball\"\ndt = 1e308\nsteps = 10\n\
+                [[discrete]]\nlabel = \"fine\"\nscheme = \"heavy-ball\"\ndt = 0.1\nsteps = 10\n\
+                [sweep]\nfriction = { values = [1.0, 2.0] }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("s.toml");
+    std::fs::write(&input, toml).unwrap();
+    let out = dir.path().join("out");
+    let o = heavyball(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&out.join("inv").join("summary.csv"));
+    assert_eq!(rows.len(), 4);
+    // μ = 1: ε = 1e616/(1 + 1e308) = inf, p = 1/(1 + 1e308) = 1e-308; μ = 2: μΔt overflows
+    // too, ε = inf/inf = NaN and p = 1/inf = 0.
+    for (row, (eps, p)) in rows
+        .iter()
+        .step_by(2)
+        .zip([("inf", "1e-308"), ("NaN", "0.0")])
+    {
+        assert_eq!(row["method"], "huge");
+        assert_eq!(row["status"], "skipped");
+        assert_eq!(
+            row["note"],
+            format!(
+                "not run: learning_rate {eps} and momentum {p} at dt = 1e308 are not both finite numbers (a quantity of the map overflowed)"
+            )
+        );
+        for empty in [
+            "theory_rate",
+            "theory_radius",
+            "theory_stable",
+            "measured_rate",
+        ] {
+            assert_eq!(row[empty], "", "{empty}");
+        }
+    }
+    for row in rows.iter().skip(1).step_by(2) {
+        assert_eq!(row["method"], "fine");
+        assert_eq!(row["status"], "not-converged");
+        assert_eq!(row["steps"], "10");
+    }
+}

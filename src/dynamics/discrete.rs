@@ -356,6 +356,9 @@ impl DiscreteRun<'_> {
     /// Runs to convergence, divergence or the end of the budget, showing every iterate
     /// to `observer`.
     pub fn run<O: DiscreteObserver>(&self, observer: &mut O) -> Result<RunReport, Error> {
+        if let Some(why) = self.coefficients.not_finite() {
+            return Ok(RunReport::without_run(Status::Skipped(why)));
+        }
         // The loop is monomorphised for the quadratic, so its gradient and distance inline;
         // a diagonal one gets fixed-size vectors too, so the loops unroll.
         match self.potential.as_quadratic() {

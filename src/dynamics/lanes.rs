@@ -35,6 +35,7 @@ pub const MAX_LANE_DIM: usize = 4;
 pub fn lane_ready(run: &DiscreteRun<'_>) -> bool {
     run.scheme == Scheme::HeavyBall
         && run.coefficients.form == Form::Polyak
+        && run.coefficients.not_finite().is_none()
         && run.stop.criterion == Criterion::Distance
         && run.noise.is_none()
         && run.position.len() <= MAX_LANE_DIM

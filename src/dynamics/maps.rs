@@ -93,6 +93,20 @@ pub struct Coefficients {
     pub native: (f64, f64),
 }
 
+impl Coefficients {
+    /// Why the entry cannot run at this point: its (ε, p) are not finite numbers (a map's
+    /// Δt² or a tiny ε's quotient overflowed); None when they are.
+    pub fn not_finite(&self) -> Option<String> {
+        let (eps, p) = (self.learning_rate, self.momentum);
+        (!(eps.is_finite() && p.is_finite())).then(|| {
+            format!(
+                "not run: learning_rate {eps:?} and momentum {p:?} at dt = {:?} are not both finite numbers (a quantity of the map overflowed)",
+                self.dt
+            )
+        })
+    }
+}
+
 /// Resolves an entry's (ε, p) at a point and the particle it stands for. `particle` is the
 /// point's (m, μ); entries that derive (ε, p) from it always have one (validation).
 /// Explicit `learning_rate`, `momentum` are read in the entry's form (EMA: α, β).

@@ -148,14 +148,41 @@ impl Drop for ResultDir {
     }
 }
 
-/// Anything but a folder where the result goes (a user's file) is refused before any work.
+/// Anything but a folder where the result goes (a user's file), and a folder that is not
+/// an earlier result (a user's folder, which replacing would delete), is refused before any
+/// work.
 fn refuse_non_folder(target: &Path) -> Result<(), Error> {
-    if fs::symlink_metadata(target).is_ok_and(|m| !m.is_dir()) {
-        let why = "is not a folder, so no result can be written there; nothing was run \
-                   and it was left as it is: move it away or choose another --out";
-        return Err(Error::io(target, std::io::Error::other(why)));
+    let Ok(meta) = fs::symlink_metadata(target) else {
+        return Ok(());
+    };
+    let why = if !meta.is_dir() {
+        "is not a folder, so no result can be written there; nothing was run \
+         and it was left as it is: move it away or choose another --out"
+    } else if !replaceable(target) {
+        "is a folder that is not a heavyball result (no manifest.json of ours in it), and \
+         a new result would replace it; nothing was run and it was left as it is: move it \
+         away or choose another --out"
+    } else {
+        return Ok(());
+    };
+    Err(Error::io(target, std::io::Error::other(why)))
+}
+
+/// Whether a folder may be replaced by a new result: it is empty, or an earlier result (its
+/// `manifest.json` names this engine), or a sharded sweep's folder (its `shards/`, before
+/// or after the merge).
+fn replaceable(folder: &Path) -> bool {
+    let Ok(mut entries) = fs::read_dir(folder) else {
+        return false;
+    };
+    if entries.next().is_none() {
+        return true;
     }
-    Ok(())
+    let ours = fs::read_to_string(folder.join("manifest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|m| m["engine"] == "heavyball");
+    ours || folder.join("shards").is_dir()
 }
 
 fn file_name(p: &Path) -> String {

@@ -151,30 +151,25 @@ pub struct CsvFile {
 }
 
 impl CsvFile {
-    /// Continues the file a killed sweep left: cut back to its last whole grid point
-    /// (`rows_per_point` rows each, after `header`) and opened for appending, hashed from its
-    /// first byte. Returns the file and the points it already holds; None when what is there
-    /// is not this header's file (then the caller starts afresh).
+    /// Continues the file a killed sweep left: cut back to its last whole grid point whose
+    /// rows are all as `expected` says and well formed, and opened for appending, hashed from
+    /// its first byte. Returns the file and the points it already holds; None when what is
+    /// there is not this header's file (then the caller starts afresh).
     pub fn resume(
         path: &Path,
         header: &[String],
-        rows_per_point: u64,
+        expected: &ExpectedRows<'_>,
     ) -> Result<Option<(Self, u64)>, Error> {
         let Ok(bytes) = std::fs::read(path) else {
             return Ok(None);
         };
         let mut head = Rows::new();
         head.header(header);
-        if !bytes.starts_with(head.bytes()) || rows_per_point == 0 {
+        if !bytes.starts_with(head.bytes()) || expected.labels.is_empty() {
             return Ok(None);
         }
-        let ends = row_ends(&bytes[head.bytes().len()..]);
-        let points = ends.len() as u64 / rows_per_point;
-        let keep = head.bytes().len()
-            + match points {
-                0 => 0,
-                p => ends[(p * rows_per_point - 1) as usize] + 1,
-            };
+        let (points, body) = expected.whole_points(&bytes[head.bytes().len()..], header.len());
+        let keep = head.bytes().len() + body;
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
@@ -256,6 +251,65 @@ impl CsvFile {
 
 /// The offsets of the line breaks that end CSV rows in `bytes` (not those inside a quoted
 /// field): a row cut short by a kill has none.
+/// What the rows of a resumed `summary.csv` must be: those of grid points `first`,
+/// `first + 1`, … (at most `points` of them), each point's rows labelled `labels` in order.
+pub struct ExpectedRows<'a> {
+    /// The first grid point (a shard's own).
+    pub first: u64,
+    /// How many points the file may hold.
+    pub points: u64,
+    /// The `method` of each of a point's rows.
+    pub labels: &'a [&'a str],
+}
+
+impl ExpectedRows<'_> {
+    /// Of `body` (the rows after the header), the whole points at its start whose every row
+    /// is UTF-8, has `columns` fields and starts with its expected point and method: how
+    /// many, and the bytes they take. A hand-edited, damaged or foreign row ends them, so a
+    /// resumed run never carries it into its result.
+    fn whole_points(&self, body: &[u8], columns: usize) -> (u64, usize) {
+        let per = self.labels.len();
+        let (mut start, mut keep, mut points) = (0, 0, 0);
+        let mut prefix = Rows::new();
+        for (r, end) in row_ends(body).into_iter().enumerate() {
+            let point = self.first + (r / per) as u64;
+            if point >= self.first + self.points {
+                break;
+            }
+            let row = &body[start..end];
+            prefix.clear();
+            prefix.field(Field::Int(point));
+            prefix.field(Field::Text(self.labels[r % per]));
+            let sound = std::str::from_utf8(row).is_ok()
+                && row.starts_with(prefix.bytes())
+                && row.get(prefix.bytes().len()) == Some(&b',')
+                && field_count(row) == columns;
+            if !sound {
+                break;
+            }
+            start = end + 1;
+            if (r + 1) % per == 0 {
+                (keep, points) = (start, points + 1);
+            }
+        }
+        (points, keep)
+    }
+}
+
+/// The fields of one CSV row (without its line end): its commas outside quotes, plus one.
+fn field_count(row: &[u8]) -> usize {
+    let mut quoted = false;
+    let mut commas = 0;
+    for &b in row {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => commas += 1,
+            _ => {}
+        }
+    }
+    commas + 1
+}
+
 fn row_ends(bytes: &[u8]) -> Vec<usize> {
     let mut quoted = false;
     let mut ends = Vec::new();
