@@ -38,7 +38,7 @@ impl fmt::Display for InputError {
 /// sequences), the Unicode line and paragraph separators and the bidirectional controls
 /// written as escapes (`\n`, `\u{1b}`, `\u{2028}`), so that a message stays one line and
 /// cannot restyle or reorder the terminal.
-pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     let odd = |c: char| {
         c.is_control()
             || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
@@ -88,8 +88,23 @@ pub enum Error {
         #[source]
         source: crate::potential::PotentialError,
     },
+    /// `--shard I/N` with more slices than the scenario has grid points: some shards would
+    /// hold none, and `merge` would wait for folders no run can fill usefully.
+    #[error(
+        "scenario {scenario}: --shard {index}/{count}: N = {count} is more than the grid's {points} point(s); use N <= {points}"
+    )]
+    TooManyShards {
+        /// The scenario's name.
+        scenario: String,
+        /// I.
+        index: u64,
+        /// N.
+        count: u64,
+        /// The grid's size.
+        points: u64,
+    },
     /// Writing results failed.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", printable(&path.display().to_string()))]
     Io {
         /// The file or folder being written.
         path: PathBuf,
@@ -113,7 +128,7 @@ impl Error {
         match self {
             Error::Input(_) => 2,
             Error::Io { .. } | Error::Observer(_) => 1,
-            Error::NoSuchPoint { .. } => 2,
+            Error::NoSuchPoint { .. } | Error::TooManyShards { .. } => 2,
             // Out of memory is the machine's limit (like a full disk); an unreachable
             // spectrum is the input's.
             Error::Setup { source, .. } => match source {

@@ -155,13 +155,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             run::run_paths(&paths, &options, |o: Outcome| match &o.result {
-                Ok(dir) if !quiet => println!("{}: wrote {}", o.input.display(), dir.display()),
+                Ok(dir) if !quiet => println!("{}: wrote {}", shown(&o.input), shown(dir)),
                 Ok(_) => {}
                 Err(e) => tally.error(e),
             });
         }
         Command::Merge { dir } => match heavyball::merge::merge(&dir) {
-            Ok(dir) => println!("merged the shards into {}", dir.display()),
+            Ok(dir) => println!("merged the shards into {}", shown(&dir)),
             Err(e) => tally.error(&e),
         },
         Command::Plot { dir, format } => plot(&dir, format, &mut tally),
@@ -219,8 +219,8 @@ fn plot(dir: &Path, format: PlotFormat, tally: &mut Tally) {
         Ok(p) => println!(
             "drew {} figure file(s) into {} and wrote {}",
             p.files.len(),
-            dir.join("plots").display(),
-            p.index.display()
+            shown(&dir.join("plots")),
+            shown(&p.index)
         ),
         Err(e) => tally.error(&e),
     }
@@ -235,7 +235,7 @@ fn check(paths: &[PathBuf], tally: &mut Tally) {
     });
     for (path, s) in ok {
         let estimate = run::estimate(&s);
-        println!("{}: ok ({}): {estimate}", path.display(), s.name);
+        println!("{}: ok ({}): {estimate}", shown(&path), s.name);
     }
 }
 
@@ -254,7 +254,7 @@ fn theory(path: PathBuf, format: Format, point: u64, tally: &mut Tally) {
                 position: None,
                 key: "path".into(),
                 message: format!(
-                    "--format csv reports one scenario, and this directory holds {}; give one file",
+                    "--format csv reports one scenario, and this directory holds {} valid ones; give one file",
                     loaded.len()
                 ),
             }
@@ -283,4 +283,9 @@ fn theory(path: PathBuf, format: Format, point: u64, tally: &mut Tally) {
             return;
         }
     }
+}
+
+/// A path as one line of output: the user's control characters escaped, as in errors.
+fn shown(path: &Path) -> String {
+    heavyball::error::printable(&path.display().to_string()).into_owned()
 }

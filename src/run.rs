@@ -160,6 +160,14 @@ fn open_folder(
     resolved: &str,
 ) -> Result<(ResultDir, bool, Range<u64>), Error> {
     let (root, folder, range) = match options.shard {
+        Some(shard) if shard.count > points => {
+            return Err(Error::TooManyShards {
+                scenario: s.name.clone(),
+                index: shard.index,
+                count: shard.count,
+                points,
+            });
+        }
         Some(shard) => (
             options.out.join(&s.name).join("shards"),
             shard.folder(),

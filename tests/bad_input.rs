@@ -145,6 +145,20 @@ fn heavyball<S: AsRef<OsStr>>(cwd: &Path, args: &[S]) -> Outcome {
 }
 
 /// The single line on stderr, or why there is not exactly one non-empty line.
+/// `heavyball run INPUT --out OUT --quiet` from `cwd`.
+fn run_quiet(cwd: &Path, input: &Path, out: &Path) -> Outcome {
+    heavyball(
+        cwd,
+        &[
+            OsStr::new("run"),
+            input.as_os_str(),
+            OsStr::new("--out"),
+            out.as_os_str(),
+            OsStr::new("--quiet"),
+        ],
+    )
+}
+
 fn single_line(stderr: &str) -> Result<&str, String> {
     let body = stderr.strip_suffix('\n').unwrap_or(stderr);
     if body.trim().is_empty() {
@@ -586,16 +600,7 @@ fn a_broken_link_in_a_folder_is_named() {
     let link = dir.join("b-link.toml");
     std::os::unix::fs::symlink(tmp.path().join("gone.toml"), &link).unwrap();
     let out = tempfile::tempdir().expect("tempdir");
-    let run = heavyball(
-        tmp.path(),
-        &[
-            OsStr::new("run"),
-            dir.as_os_str(),
-            OsStr::new("--out"),
-            out.path().as_os_str(),
-            OsStr::new("--quiet"),
-        ],
-    );
+    let run = run_quiet(tmp.path(), &dir, out.path());
     let expected = format!(
         "error: {}: path: a symbolic link to {}, which does not exist",
         link.display(),
@@ -657,16 +662,7 @@ fn directory_without_toml_is_rejected() {
     fs::write(dir.join("README.md"), "no scenarios here\n").unwrap();
     let dir_str = dir.to_str().expect("utf-8 temp path").to_string();
     let mut problems = Vec::new();
-    let run = heavyball(
-        tmp.path(),
-        &[
-            OsStr::new("run"),
-            dir.as_os_str(),
-            OsStr::new("--out"),
-            out.path().as_os_str(),
-            OsStr::new("--quiet"),
-        ],
-    );
+    let run = run_quiet(tmp.path(), &dir, out.path());
     for p in expect_positionless(&run, &dir_str, "path", false) {
         problems.push(format!("run: {p}"));
     }
@@ -830,16 +826,7 @@ fn batch_runs_the_good_scenario_and_rejects_the_bad_one() {
     fs::write(dir.join("a-bad.toml"), BAD).unwrap();
     fs::write(dir.join("b-good.toml"), GOOD).unwrap();
     let out = tempfile::tempdir().expect("tempdir");
-    let outcome = heavyball(
-        tmp.path(),
-        &[
-            OsStr::new("run"),
-            dir.as_os_str(),
-            OsStr::new("--out"),
-            out.path().as_os_str(),
-            OsStr::new("--quiet"),
-        ],
-    );
+    let outcome = run_quiet(tmp.path(), &dir, out.path());
     for p in check_batch(&outcome, out.path(), "error: ") {
         problems.push(format!("run DIR: {p}"));
     }

@@ -85,3 +85,39 @@ fn bad_input_wins_over_an_io_failure_and_both_are_told() {
     ]);
     assert_eq!(code, 1);
 }
+
+/// A path of the user's is printed as one line, its control characters escaped, in the
+/// "wrote" line and in an I/O error alike (a newline in `--out` once split both in two).
+#[test]
+fn paths_with_control_characters_print_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = common::scenarios_dir().join("kth-poster.toml");
+    let out = dir.path().join("a\nb");
+    let (code, stdout, _) = run(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let shown = format!("{}", dir.path().display());
+    assert_eq!(
+        stdout,
+        format!("{}: wrote {shown}/a\\nb/kth-poster\n", input.display())
+    );
+    // A file where the output folder goes, with an escape sequence in its name.
+    let file = dir.path().join("x\u{1b}[31m");
+    fs::write(&file, "mine").unwrap();
+    let (code, _, stderr) = run(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: {shown}/x\\u{{1b}}[31m: ")),
+        "{stderr}"
+    );
+}

@@ -127,6 +127,16 @@ fn a_regular_file_in_the_way_is_refused_and_left_alone() {
     assert_eq!(names, ["kth-poster"], "nothing else written or moved");
 }
 
+/// Runs `input` into `out` quietly with `extra` flags, asserts success, and returns the
+/// bytes of `out/<name>/summary.csv`.
+fn summary_of_run(input: &Path, out: &Path, name: &str, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec!["run", s(input), "--out", s(out), "--quiet"];
+    args.extend(extra);
+    let o = spawn(&args).wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    fs::read(out.join(name).join("summary.csv")).unwrap()
+}
+
 /// A folder of the user's where the result folder goes (no manifest of ours in it) is
 /// refused before any work, not replaced and deleted; an empty folder, an earlier result
 /// and a sharded sweep's folder are replaced as before.
@@ -214,13 +224,7 @@ fn a_damaged_partial_is_cut_at_its_first_unsound_row() {
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kth-mass-friction.toml");
     let name = "kth-mass-friction";
     let out = tempfile::tempdir().unwrap();
-    let run = |extra: &[&str]| {
-        let mut args = vec!["run", s(&input), "--out", s(out.path()), "--quiet"];
-        args.extend(extra);
-        let o = spawn(&args).wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        fs::read(out.path().join(name).join("summary.csv")).unwrap()
-    };
+    let run = |extra: &[&str]| summary_of_run(&input, out.path(), name, extra);
     let whole = run(&[]);
     let resolved = fs::read(out.path().join(name).join("scenario.toml")).unwrap();
     let text = String::from_utf8(whole.clone()).unwrap();
@@ -312,13 +316,7 @@ fn a_killed_sweep_resumes_to_the_same_bytes() {
     let input = scenarios.join("kth-mass-friction.toml");
     let name = "kth-mass-friction";
     let out = tempfile::tempdir().unwrap();
-    let run = |extra: &[&str]| {
-        let mut args = vec!["run", s(&input), "--out", s(out.path()), "--quiet"];
-        args.extend(extra);
-        let o = spawn(&args).wait_with_output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        fs::read(out.path().join(name).join("summary.csv")).unwrap()
-    };
+    let run = |extra: &[&str]| summary_of_run(&input, out.path(), name, extra);
     let whole = run(&[]);
     let text = String::from_utf8(whole.clone()).unwrap();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();

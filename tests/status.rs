@@ -13,6 +13,15 @@ use common::{heavyball, read_csv};
 
 /// Runs an inline scenario, returning its summary rows by method (or the failed output).
 fn run(toml: &str) -> Result<HashMap<String, HashMap<String, String>>, String> {
+    Ok(rows(toml)?
+        .into_iter()
+        .map(|r| (r["method"].clone(), r))
+        .collect())
+}
+
+/// Runs an inline scenario named "inv", returning its summary rows in order (or the failed
+/// output).
+fn rows(toml: &str) -> Result<Vec<HashMap<String, String>>, String> {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("s.toml");
     std::fs::write(&input, toml).unwrap();
@@ -27,10 +36,7 @@ fn run(toml: &str) -> Result<HashMap<String, HashMap<String, String>>, String> {
     if !o.status.success() {
         return Err(String::from_utf8_lossy(&o.stderr).into_owned());
     }
-    Ok(read_csv(&out.join("inv").join("summary.csv"))
-        .into_iter()
-        .map(|r| (r["method"].clone(), r))
-        .collect())
+    Ok(read_csv(&out.join("inv").join("summary.csv")))
 }
 
 /// E = 1/x + x (minimum E* = 2 at x = 1; not finite at 0) from `position`, with `run` (a
@@ -145,19 +151,7 @@ fn a_map_that_overflows_skips_its_entry() {
                 [[discrete]]\nlabel = \"huge\"\nscheme = \"heavy-ball\"\ndt = 1e308\nsteps = 10\n\
                 [[discrete]]\nlabel = \"fine\"\nscheme = \"heavy-ball\"\ndt = 0.1\nsteps = 10\n\
                 [sweep]\nfriction = { values = [1.0, 2.0] }\n";
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("s.toml");
-    std::fs::write(&input, toml).unwrap();
-    let out = dir.path().join("out");
-    let o = heavyball(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let rows = read_csv(&out.join("inv").join("summary.csv"));
+    let rows = rows(toml).unwrap();
     assert_eq!(rows.len(), 4);
     // μ = 1: ε = 1e616/(1 + 1e308) = inf, p = 1/(1 + 1e308) = 1e-308; μ = 2: μΔt overflows
     // too, ε = inf/inf = NaN and p = 1/inf = 0.

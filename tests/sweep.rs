@@ -780,6 +780,23 @@ fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}");
         assert!(!String::from_utf8_lossy(&o.stderr).is_empty());
     }
+    // More shards than points: refused (exit 2), nothing written, not an empty shard that
+    // `merge` would wait for with the others.
+    let o = heavyball(&[
+        "run",
+        s(&input),
+        "--out",
+        s(&dir.path().join("many")),
+        "--shard",
+        "1/1000",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: scenario w1: --shard 1/1000: N = 1000 is more than the grid's 25 point(s); use N <= 25"
+    );
+    assert!(!dir.path().join("many").join("w1").exists());
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
         .args([
             "run",

@@ -51,14 +51,16 @@ pub enum NoTwin {
 impl NoTwin {
     /// The reason for a scheme with (ε, p) that has no twin.
     pub fn of(scheme: Scheme, eps: f64, p: f64) -> Self {
+        // The momentum first: in the EMA's form β = 1 makes ε = α(1 − β) = 0 as well, and
+        // "learning_rate 0 <= 0" would blame the α the user gave.
         if scheme == Scheme::Nesterov {
             NoTwin::Nesterov
-        } else if eps <= 0.0 {
-            NoTwin::LearningRate(eps)
         } else if p < 0.0 {
             NoTwin::NegativeMomentum(p)
         } else if p >= 1.0 {
             NoTwin::MomentumAtLeastOne(p)
+        } else if eps <= 0.0 {
+            NoTwin::LearningRate(eps)
         } else {
             NoTwin::Overflow(eps)
         }

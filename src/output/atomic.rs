@@ -36,7 +36,14 @@ impl ResultDir {
         if partial.exists() {
             fs::remove_dir_all(&partial).map_err(|e| Error::io(&partial, e))?;
         }
-        fs::create_dir(&partial).map_err(|e| Error::io(&partial, e))?;
+        fs::create_dir(&partial).map_err(|e| {
+            // Name the folder the user chose; the hidden one is ours.
+            let why = format!(
+                "cannot create a folder here (the result's hidden working folder {}): {e}",
+                file_name(&partial)
+            );
+            Error::io(root, std::io::Error::other(why))
+        })?;
         Ok(ResultDir {
             target,
             partial,

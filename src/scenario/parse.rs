@@ -796,6 +796,10 @@ fn windows_device(name: &str) -> bool {
     matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL") || numbered("COM") || numbered("LPT")
 }
 
+/// The largest Hessian entry a built-in surface may have at its minimum (as
+/// `potential::Quadratic` refuses larger ones): squares and sums of squares stay finite.
+const MAX_HESSIAN_ENTRY: f64 = 1e150;
+
 /// The longest scenario name, in bytes: a result folder is written as
 /// `.NAME.partial-PID` (up to 30 bytes more) before it is renamed, and file systems take 255.
 const MAX_NAME_BYTES: usize = 200;
@@ -902,6 +906,22 @@ fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             t.check_keys(&["kind", "a", "b"])?;
             let a = t.num("a")?.map_or(1.0, |n| n.value);
             let b = positive_opt(t, "b")?.unwrap_or(100.0);
+            // The Hessian at (a, a²): [[2 + 8ba², −4ab], [−4ab, 2b]]. Bounded as a quadratic's
+            // entries are, so that the spectrum and every norm stay finite.
+            let largest = (2.0 + 8.0 * b * a * a).max(4.0 * a.abs() * b).max(2.0 * b);
+            if largest.is_nan() || largest > MAX_HESSIAN_ENTRY {
+                let key = if t.has("a") && a.abs() > 1.0 {
+                    "a"
+                } else {
+                    "b"
+                };
+                return Err(t.error(
+                    key,
+                    format!(
+                        "the Hessian at the minimum (a, a^2) has an entry of {largest:e}, beyond {MAX_HESSIAN_ENTRY:e}: use a smaller a or b"
+                    ),
+                ));
+            }
             Ok(PotentialSpec::Rosenbrock { a, b })
         }
         Kind::Expression => expression(t),
@@ -1247,6 +1267,14 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
     };
     let defaults = ContinuousSpec::default();
     let rtol = positive_opt(t, "rtol")?.unwrap_or(defaults.rtol);
+    if rtol >= 1.0 {
+        return Err(t.error(
+            "rtol",
+            format!(
+                "must be < 1 (a relative error of 100% or more controls nothing), got {rtol:?}"
+            ),
+        ));
+    }
     let atol = positive_opt(t, "atol")?.unwrap_or(defaults.atol);
     let t_end = positive_opt(t, "t_end")?.unwrap_or(defaults.t_end);
     let sample_interval = match positive_opt(t, "sample_interval")? {

@@ -94,13 +94,15 @@ impl CellAxis {
     /// Cell edges in the scale's straight space: midpoints, half a step beyond the ends.
     fn edges(&self) -> Vec<f64> {
         let u: Vec<f64> = self.values.iter().map(|&v| self.kind.forward(v)).collect();
-        if u.len() == 1 {
-            return vec![u[0] - 0.5, u[0] + 0.5];
+        let n = u.len();
+        if u.iter().all(|&x| x == u[0]) {
+            // One value (or one repeated, as replicas of a noisy point): n cells side by side
+            // in a unit around it, not n cells of width 0 (a scale of span 0 draws NaN).
+            return (0..=n).map(|i| u[0] - 0.5 + i as f64 / n as f64).collect();
         }
         let mut e = Vec::with_capacity(u.len() + 1);
         e.push(u[0] - (u[1] - u[0]) / 2.0);
         e.extend(u.windows(2).map(|w| (w[0] + w[1]) / 2.0));
-        let n = u.len();
         e.push(u[n - 1] + (u[n - 1] - u[n - 2]) / 2.0);
         e
     }
@@ -374,5 +376,21 @@ mod tests {
         }
         assert_eq!(s.colour(f64::NAN), EMPTY);
         assert_eq!(s.colour(100.0), VIRIDIS[8]);
+    }
+
+    /// An axis of one value repeated (replicas of a noisy point) gets cells of width 1/n
+    /// side by side in a unit around it, not n cells of width 0 whose scale draws NaN; one
+    /// value a unit cell; distinct values their midpoints.
+    #[test]
+    fn repeated_axis_values_get_cells_of_their_own() {
+        let axis = |values: Vec<f64>| CellAxis {
+            title: String::new(),
+            column: String::new(),
+            kind: ScaleKind::Linear,
+            values,
+        };
+        assert_eq!(axis(vec![1.0; 4]).edges(), [0.5, 0.75, 1.0, 1.25, 1.5]);
+        assert_eq!(axis(vec![2.0]).edges(), [1.5, 2.5]);
+        assert_eq!(axis(vec![1.0, 2.0, 4.0]).edges(), [0.5, 1.5, 3.0, 5.0]);
     }
 }
