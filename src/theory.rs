@@ -336,10 +336,35 @@ fn flat_roots(p: f64) -> [(f64, f64); 2] {
 /// `b = 1 + p − εk`. At a double root (e.g. the optimal momentum) the radius, like the
 /// roots, is only as accurate as the square root of the rounding in `b² − 4p` (~1e-8).
 pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
-    if eps * k == 0.0 {
+    let ek = eps * k;
+    if ek == 0.0 {
         return flat_radius(p);
     }
-    companion_radius(1.0 + p - eps * k, p)
+    near_one(companion_radius(1.0 + p - ek, p), (1.0 - p) + ek, ek, p)
+}
+
+/// How close to 1 a radius must be for [`near_one`] to take it again.
+const NEAR_ONE: f64 = 1e-6;
+
+/// A radius `rho` within [`NEAR_ONE`] of 1, taken again from its `+` root written as
+/// `1 − δ`: `P(1 − δ) = εk − aδ + δ² = 0` with `P(1) = εk` (the heavy ball's polynomial and
+/// Nesterov's alike) and `a = 2 − b` formed without rounding `b`, so
+/// `δ = 2εk/(a + sqrt(a² − 4εk))`. The general formula rounds `b = 1 + p − εk` first, which
+/// loses an εk below ~1e-16 and can put a stable mode's ρ above 1 (k = 1e-14 at ε = 1, p =
+/// 0.5 read ρ = 1.0000000000000007). `c` is the roots' product.
+fn near_one(rho: f64, a: f64, ek: f64, c: f64) -> f64 {
+    // Only where the `+` root is the larger in modulus (b = 2 − a > 0): a root near −1 is
+    // the general formula's, |b| + sqrt(disc) without cancellation.
+    if (rho - 1.0).abs() > NEAR_ONE || a.is_nan() || a <= 0.0 || a >= 2.0 {
+        return rho;
+    }
+    let disc = a.mul_add(a, -4.0 * ek);
+    if disc < 0.0 {
+        // A complex pair: √c, as computed.
+        return rho;
+    }
+    let big = 1.0 - 2.0 * ek / (a + disc.sqrt());
+    big.abs().max((c / big).abs())
 }
 
 /// The radius where εk = 0 (a flat direction, or ε = 0): the companion polynomial is
@@ -363,11 +388,13 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
 /// Spectral radius of Nesterov's scheme on one component: the companion matrix
 /// `[[0, 1], [−p(1 − εk), (1 + p)(1 − εk)]]` (docs/theory.md §4).
 pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
-    if eps * k == 0.0 {
+    let ek = eps * k;
+    if ek == 0.0 {
         return flat_radius(p);
     }
-    let g = 1.0 - eps * k;
-    companion_radius((1.0 + p) * g, p * g)
+    let g = 1.0 - ek;
+    let rho = companion_radius((1.0 + p) * g, p * g);
+    near_one(rho, (1.0 - p) + (1.0 + p) * ek, ek, p * g)
 }
 
 /// Spectral radius `|1 − εk|` of plain gradient descent on one component.
@@ -596,6 +623,26 @@ mod tests {
         }
         assert_eq!(rate_per_time(1.0, 0.1).to_bits(), 0.0f64.to_bits());
         assert_eq!(rate_per_time(0.5, 0.1), -libm::log(0.5) / 0.1);
+    }
+
+    /// A tiny positive εk keeps ρ below 1, a hair as the closed form says: the `+` root is
+    /// 1 − P(1)/P'(1) + O((εk)²) = 1 − εk/(1 − p) + O((εk)²) for the heavy ball and for
+    /// Nesterov alike (P(1) = εk, P'(1) = 2 − b = 1 − p + O(εk)); before, the rounding of
+    /// 1 + p − εk put both above 1.
+    #[test]
+    fn a_tiny_curvature_is_stable_by_a_hair() {
+        for k in [1e-14, 1e-16, 1e-20, 1e-300] {
+            let (eps, p) = (1.0, 0.5);
+            let hb = heavy_ball_radius(eps, p, k);
+            let nag = nesterov_radius(eps, p, k);
+            assert!(hb <= 1.0 && nag <= 1.0, "k = {k}: {hb} {nag}");
+            assert!(rate_per_time(hb, 1.0) >= 0.0);
+            // 1 − ρ to the rounding of a number near 1 (1.1e-16).
+            assert!(((1.0 - hb) - 2.0 * k).abs() <= 1.2e-16, "k = {k}: {hb}");
+            assert!(((1.0 - nag) - 2.0 * k).abs() <= 1.2e-16, "k = {k}: {nag}");
+        }
+        // Far from 1 the general formula stands, bit for bit.
+        assert_eq!(heavy_ball_radius(0.1, 0.5, 2.0), companion_radius(1.3, 0.5));
     }
 
     #[test]
