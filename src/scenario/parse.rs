@@ -728,18 +728,48 @@ fn axis_values(
     spans: Spans,
 ) -> Result<Axis> {
     let form = spec.form();
-    for (i, x) in spec.values().enumerate() {
-        let x = &x;
+    let broken = |x: f64| {
         let rule = match key {
-            AxisKey::Mass if *x < 0.0 => "mass must be >= 0",
-            AxisKey::Friction if *x <= 0.0 => "friction must be > 0",
-            AxisKey::Dt if *x <= 0.0 => "dt must be > 0",
+            AxisKey::Mass if x < 0.0 => "mass must be >= 0",
+            AxisKey::Friction if x <= 0.0 => "friction must be > 0",
+            AxisKey::Dt if x <= 0.0 => "dt must be > 0",
             _ if !x.is_finite() && form == "logspace" => {
                 "10^x overflows a double (|x| must stay below 308)"
             }
             _ if !x.is_finite() => "every value must be finite",
-            _ => continue,
+            _ => return None,
         };
+        Some(rule)
+    };
+    // A linspace or logspace runs monotonically from its first value to its last, and each
+    // rule is a threshold, so the values that break it are a prefix or a suffix: the ends
+    // say whether there are any, and a bisection finds the first (a 1e8-value logspace is
+    // 1e8 `pow`s, ten seconds, when scanned). A list of values is scanned.
+    let first = match spec {
+        AxisSpec::Values(ref v) => v.iter().position(|&x| broken(x).is_some()),
+        _ => {
+            let last = spec.len() - 1;
+            if broken(spec.value(0)).is_some() {
+                Some(0)
+            } else if broken(spec.value(last)).is_none() {
+                None
+            } else {
+                // value(lo) passes, value(hi) breaks.
+                let (mut lo, mut hi) = (0, last);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    match broken(spec.value(mid)) {
+                        Some(_) => hi = mid,
+                        None => lo = mid,
+                    }
+                }
+                Some(hi as usize)
+            }
+        }
+    };
+    if let Some(i) = first {
+        let x = spec.value(i as u64);
+        let rule = broken(x).expect("the first value that breaks a rule");
         let (key, span, what) = match &spans {
             Spans::Each(each) => (
                 format!("values[{}]", i + 1),
