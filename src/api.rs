@@ -199,8 +199,24 @@ impl Continuous {
     fn spec(&self, noisy: bool, potential: &dyn Potential) -> Result<ContinuousSpec> {
         let key = |k: &str| format!("continuous.{k}");
         positive(&key("rtol"), self.rtol)?;
+        if self.rtol >= 1.0 {
+            // As a scenario file's: a relative error of 100% or more controls nothing.
+            return Err(BuildError::OutOfRange {
+                key: key("rtol"),
+                rule: "< 1",
+                value: self.rtol,
+            });
+        }
         positive(&key("atol"), self.atol)?;
         positive(&key("t_end"), self.t_end)?;
+        if self.sample_interval.is_none() && self.t_end / 1000.0 < f64::MIN_POSITIVE {
+            // Its default sample_interval, t_end/1000, would be below the smallest normal.
+            return Err(BuildError::OutOfRange {
+                key: key("t_end"),
+                rule: ">= 1000 times the smallest normal number (its default sample_interval is t_end/1000), or give a sample_interval",
+                value: self.t_end,
+            });
+        }
         let sample_interval = self.sample_interval.unwrap_or(self.t_end / 1000.0);
         positive(&key("sample_interval"), sample_interval)?;
         if let Some(h) = self.step {

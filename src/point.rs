@@ -732,16 +732,17 @@ impl<'a> PointRunner<'a> {
         let d = &self.problem.discrete[entry];
         // No theory for (ε, p) that are not numbers (the run is skipped): NaN would take the
         // complex-root branch of the radius and read "stable".
-        let radius = (self.spectrum)
-            .filter(|_| c.not_finite().is_none())
-            .map(|ks| discrete_radius(d.scheme, c, ks));
-        let optimal_momentum = self.spectrum.and_then(|ks| match d.scheme {
+        let finite = c.not_finite().is_none();
+        let spectrum = self.spectrum.filter(|_| finite);
+        let radius = spectrum.map(|ks| discrete_radius(d.scheme, c, ks));
+        let optimal_momentum = spectrum.and_then(|ks| match d.scheme {
             Scheme::HeavyBall => theory::optimal_momentum_for(c.learning_rate, ks),
             Scheme::Nesterov => theory::nesterov_optimal_momentum_for(c.learning_rate, ks),
             Scheme::GradientDescent => None,
         });
         let theory_noise_floor = self
             .sigma()
+            .filter(|_| finite)
             .zip(potential::full_spectrum(self.potential))
             .and_then(|(sigma, ks)| {
                 let nesterov = d.scheme == Scheme::Nesterov;

@@ -168,11 +168,16 @@ fn open_folder(
                 points,
             });
         }
-        Some(shard) => (
-            options.out.join(&s.name).join("shards"),
-            shard.folder(),
-            shard.range(points),
-        ),
+        Some(shard) => {
+            // The shards go inside the sweep's result folder: never into a folder of the
+            // user's, which a later unsharded run (or merge) would replace.
+            crate::output::refuse_foreign(&options.out.join(&s.name))?;
+            (
+                options.out.join(&s.name).join("shards"),
+                shard.folder(),
+                shard.range(points),
+            )
+        }
         None => (options.out.clone(), s.name.clone(), 0..points),
     };
     let resumed = match options.resume && s.is_sweep() {

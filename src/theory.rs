@@ -319,10 +319,14 @@ fn companion_radius(b: f64, c: f64) -> f64 {
 /// `b = 1 + p − εk`; a complex pair is returned as `(re, +im), (re, −im)`.
 /// The smaller real root is obtained by Vieta (`σ1 σ2 = p`), not by cancellation.
 pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
-    if eps * k == 0.0 {
+    let ek = eps * k;
+    if ek == 0.0 {
         return flat_roots(p);
     }
-    companion_roots(1.0 + p - eps * k, p)
+    match plus_root_near_one((1.0 - p) + ek, ek) {
+        Some(big) => [(big, 0.0), (p / big, 0.0)],
+        None => companion_roots(1.0 + p - ek, p),
+    }
 }
 
 /// The roots where εk = 0: exactly 1 and p (the `+` root, the larger, first), as
@@ -340,31 +344,32 @@ pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
     if ek == 0.0 {
         return flat_radius(p);
     }
-    near_one(companion_radius(1.0 + p - ek, p), (1.0 - p) + ek, ek, p)
+    match plus_root_near_one((1.0 - p) + ek, ek) {
+        Some(big) => big.abs().max((p / big).abs()),
+        None => companion_radius(1.0 + p - ek, p),
+    }
 }
 
-/// How close to 1 a radius must be for [`near_one`] to take it again.
+/// How close to 1 a real `+` root must be for [`plus_root_near_one`] to take it.
 const NEAR_ONE: f64 = 1e-6;
 
-/// A radius `rho` within [`NEAR_ONE`] of 1, taken again from its `+` root written as
-/// `1 − δ`: `P(1 − δ) = εk − aδ + δ² = 0` with `P(1) = εk` (the heavy ball's polynomial and
-/// Nesterov's alike) and `a = 2 − b` formed without rounding `b`, so
-/// `δ = 2εk/(a + sqrt(a² − 4εk))`. The general formula rounds `b = 1 + p − εk` first, which
-/// loses an εk below ~1e-16 and can put a stable mode's ρ above 1 (k = 1e-14 at ε = 1, p =
-/// 0.5 read ρ = 1.0000000000000007). `c` is the roots' product.
-fn near_one(rho: f64, a: f64, ek: f64, c: f64) -> f64 {
-    // Only where the `+` root is the larger in modulus (b = 2 − a > 0): a root near −1 is
-    // the general formula's, |b| + sqrt(disc) without cancellation.
-    if (rho - 1.0).abs() > NEAR_ONE || a.is_nan() || a <= 0.0 || a >= 2.0 {
-        return rho;
+/// The real `+` root of the heavy ball's or Nesterov's polynomial where it lies within
+/// [`NEAR_ONE`] of 1 and is the larger in modulus, written as `1 − δ`: `P(1 − δ) = εk − aδ +
+/// δ² = 0` with `P(1) = εk` (both polynomials) and `a = 2 − b` formed without rounding `b`,
+/// so `δ = 2εk/(a + sqrt(a² − 4εk))`. The general formula rounds `b = 1 + p − εk` first,
+/// which loses an εk below ~1e-16 and can put a stable mode's root above 1 (k = 1e-14 at
+/// ε = 1, p = 0.5 read 1.0000000000000007). None elsewhere (a complex pair, b ≤ 0).
+fn plus_root_near_one(a: f64, ek: f64) -> Option<f64> {
+    // b = 2 − a > 0: the `+` root is the larger; a root near −1 is the general formula's.
+    if a.is_nan() || a <= 0.0 || a >= 2.0 {
+        return None;
     }
     let disc = a.mul_add(a, -4.0 * ek);
     if disc < 0.0 {
-        // A complex pair: √c, as computed.
-        return rho;
+        return None;
     }
     let big = 1.0 - 2.0 * ek / (a + disc.sqrt());
-    big.abs().max((c / big).abs())
+    ((big - 1.0).abs() <= NEAR_ONE).then_some(big)
 }
 
 /// The radius where εk = 0 (a flat direction, or ε = 0): the companion polynomial is
@@ -381,8 +386,12 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
     if eps * k == 0.0 {
         return flat_roots(p);
     }
-    let g = 1.0 - eps * k;
-    companion_roots((1.0 + p) * g, p * g)
+    let ek = eps * k;
+    let g = 1.0 - ek;
+    match plus_root_near_one((1.0 - p) + (1.0 + p) * ek, ek) {
+        Some(big) => [(big, 0.0), (p * g / big, 0.0)],
+        None => companion_roots((1.0 + p) * g, p * g),
+    }
 }
 
 /// Spectral radius of Nesterov's scheme on one component: the companion matrix
@@ -393,8 +402,10 @@ pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
         return flat_radius(p);
     }
     let g = 1.0 - ek;
-    let rho = companion_radius((1.0 + p) * g, p * g);
-    near_one(rho, (1.0 - p) + (1.0 + p) * ek, ek, p * g)
+    match plus_root_near_one((1.0 - p) + (1.0 + p) * ek, ek) {
+        Some(big) => big.abs().max((p * g / big).abs()),
+        None => companion_radius((1.0 + p) * g, p * g),
+    }
 }
 
 /// Spectral radius `|1 − εk|` of plain gradient descent on one component.
@@ -640,7 +651,19 @@ mod tests {
             // 1 − ρ to the rounding of a number near 1 (1.1e-16).
             assert!(((1.0 - hb) - 2.0 * k).abs() <= 1.2e-16, "k = {k}: {hb}");
             assert!(((1.0 - nag) - 2.0 * k).abs() <= 1.2e-16, "k = {k}: {nag}");
+            // The roots `theory` prints agree: the larger is the radius, their product p.
+            let [(big, _), (small, _)] = heavy_ball_roots(eps, p, k);
+            assert_eq!(big, hb);
+            assert!((big * small - p).abs() <= 1e-16);
+            assert_eq!(nesterov_roots(eps, p, k)[0].0, nag);
         }
+        // A negative curvature near 0: the root just above 1, unstable by a hair.
+        let up = heavy_ball_radius(1.0, 0.5, -1e-14);
+        assert!(up > 1.0 && ((up - 1.0) - 2e-14).abs() <= 2.3e-16, "{up}");
+        // p near −1: roots near ±1, both formulas agree to the rounding of a number near 1.
+        let (p, ek) = (-0.999_999_9, 1e-14);
+        let general = companion_radius(1.0 + p - ek, p);
+        assert!((heavy_ball_radius(1.0, p, ek) - general).abs() <= 2.3e-16);
         // Far from 1 the general formula stands, bit for bit.
         assert_eq!(heavy_ball_radius(0.1, 0.5, 2.0), companion_radius(1.3, 0.5));
     }

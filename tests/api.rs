@@ -140,6 +140,15 @@ fn friction_at_most_zero_and_negative_mass_are_out_of_range() {
     assert_eq!(e.to_string(), "particle.mass: must be >= 0, got -0.5");
     // m = 0 is gradient flow, not an error.
     assert!(particle().mass(0.0).build().is_ok());
+    // As in a scenario file: rtol of 100% or more, and a t_end whose default
+    // sample_interval (t_end/1000) is below the smallest normal number.
+    let e = build_error(particle().continuous(Continuous::new().tolerances(10.0, 1e-10)));
+    assert_eq!(e.to_string(), "continuous.rtol: must be < 1, got 10.0");
+    let e = build_error(particle().continuous(Continuous::new().t_end(1e-310)));
+    assert!(
+        matches!(&e, BuildError::OutOfRange { key, value, .. } if key == "continuous.t_end" && *value == 1e-310),
+        "{e}"
+    );
 }
 
 #[test]
@@ -371,6 +380,14 @@ fn bad_built_in_potentials_are_typed_errors() {
             .starts_with("hessian: not positive semi-definite")
     );
 
+    // The Hessian at (a, a²) within 1e150, as a scenario file's `check` says.
+    let e = Rosenbrock::new(1e200, 100.0).unwrap_err();
+    assert!(matches!(e, PotentialError::OutOfRange { what: "a", value, .. } if value == 1e200));
+    assert!(
+        e.to_string().contains("stays within 1e150, got 1e200"),
+        "{e}"
+    );
+    assert!(Rosenbrock::new(1e30, 100.0).is_ok());
     assert_eq!(
         Rosenbrock::new(1.0, 0.0).unwrap_err(),
         PotentialError::OutOfRange {

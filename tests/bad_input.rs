@@ -144,7 +144,6 @@ fn heavyball<S: AsRef<OsStr>>(cwd: &Path, args: &[S]) -> Outcome {
     }
 }
 
-/// The single line on stderr, or why there is not exactly one non-empty line.
 /// `heavyball run INPUT --out OUT --quiet` from `cwd`.
 fn run_quiet(cwd: &Path, input: &Path, out: &Path) -> Outcome {
     heavyball(
@@ -159,6 +158,7 @@ fn run_quiet(cwd: &Path, input: &Path, out: &Path) -> Outcome {
     )
 }
 
+/// The single line on stderr, or why there is not exactly one non-empty line.
 fn single_line(stderr: &str) -> Result<&str, String> {
     let body = stderr.strip_suffix('\n').unwrap_or(stderr);
     if body.trim().is_empty() {

@@ -165,6 +165,25 @@ fn a_folder_of_yours_in_the_way_is_refused_and_left_alone() {
         1,
         "nothing else written"
     );
+    // Nor may a shard go inside it (its `shards/` would make it look like a sweep's).
+    let o = spawn(&[
+        "run",
+        s(&input),
+        "--out",
+        s(out.path()),
+        "--shard",
+        "1/1",
+        "--quiet",
+    ])
+    .wait_with_output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!in_the_way.join("shards").exists());
+    assert_eq!(
+        fs::read_dir(&in_the_way).unwrap().count(),
+        1,
+        "only thesis.tex"
+    );
     // Empty, the folder is taken; then the result in it is replaced by the next run.
     fs::remove_file(in_the_way.join("thesis.tex")).unwrap();
     for _ in 0..2 {

@@ -162,6 +162,7 @@ fn a_map_that_overflows_skips_its_entry() {
     {
         assert_eq!(row["method"], "huge");
         assert_eq!(row["status"], "skipped");
+        assert_eq!((&*row["steps"], &*row["evaluations"]), ("0", "0"));
         assert_eq!(
             row["note"],
             format!(
@@ -173,6 +174,10 @@ fn a_map_that_overflows_skips_its_entry() {
             "theory_radius",
             "theory_stable",
             "measured_rate",
+            "optimal_momentum",
+            "theory_noise_floor",
+            "t_converged",
+            "final_value",
         ] {
             assert_eq!(row[empty], "", "{empty}");
         }

@@ -100,6 +100,16 @@ fn submit_checks_the_scenario_before_submitting_anything() {
         "{err}"
     );
     assert!(!dir.path().join("calls.log").exists(), "nothing submitted");
+    // More shards than the 12 grid points: refused before any job, as every task would be.
+    let good = dir.path().join("good.toml");
+    fs::write(&good, SWEEP).unwrap();
+    let o = submit(dir.path(), &[s(&good), "13"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(o.stderr).unwrap(),
+        "submit.sh: 13 shards for a grid of 12 point(s); use at most 12\n"
+    );
+    assert!(!dir.path().join("calls.log").exists(), "nothing submitted");
 }
 
 /// Two calls: the array `--array=1-3` of shard.sbatch, then merge.sbatch depending on its

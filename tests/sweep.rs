@@ -794,7 +794,7 @@ fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
         stderr.trim_end(),
-        "error: scenario w1: --shard 1/1000: N = 1000 is more than the grid's 25 point(s); use N <= 25"
+        "error: scenario w1: shard 1/1000 (from --shard or the Slurm array): N = 1000 is more than the grid's 25 point(s); use N <= 25"
     );
     assert!(!dir.path().join("many").join("w1").exists());
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))

@@ -11,8 +11,14 @@ SHARDS=${2:-4}
 OUT=$(realpath -m "${3:-output}")
 HEAVYBALL=${HEAVYBALL:-$(command -v heavyball || echo "$here/../../target/release/heavyball")}
 export SCENARIO OUT HEAVYBALL
-# Fail now, not in every array task, on a scenario that does not validate.
-"$HEAVYBALL" check "$SCENARIO" >/dev/null
+# Fail now, not in every array task, on a scenario that does not validate, or on more
+# shards than it has grid points (`check` prints "...: ok (NAME): P points, ...").
+checked=$("$HEAVYBALL" check "$SCENARIO")
+points=$(sed -n 's/.*): \([0-9][0-9]*\) points\{0,1\}, .*/\1/p' <<<"$checked")
+if [ -n "$points" ] && [ "$SHARDS" -gt "$points" ]; then
+  echo "submit.sh: $SHARDS shards for a grid of $points point(s); use at most $points" >&2
+  exit 2
+fi
 array=$(sbatch --parsable --array=1-"$SHARDS" "$here/shard.sbatch")
 array=${array%%;*}
 wait=()

@@ -158,13 +158,16 @@ impl Drop for ResultDir {
 /// Anything but a folder where the result goes (a user's file), and a folder that is not
 /// an earlier result (a user's folder, which replacing would delete), is refused before any
 /// work.
-fn refuse_non_folder(target: &Path) -> Result<(), Error> {
+pub(crate) fn refuse_non_folder(target: &Path) -> Result<(), Error> {
     let Ok(meta) = fs::symlink_metadata(target) else {
         return Ok(());
     };
     let why = if !meta.is_dir() {
         "is not a folder, so no result can be written there; nothing was run \
          and it was left as it is: move it away or choose another --out"
+    } else if fs::read_dir(target).is_err() {
+        "is a folder that cannot be read, so whether it is an earlier result cannot be \
+         told; nothing was run and it was left as it is: move it away or choose another --out"
     } else if !replaceable(target) {
         "is a folder that is not a heavyball result (no manifest.json of ours in it), and \
          a new result would replace it; nothing was run and it was left as it is: move it \
@@ -188,8 +191,10 @@ fn replaceable(folder: &Path) -> bool {
     let ours = fs::read_to_string(folder.join("manifest.json"))
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .is_some_and(|m| m["engine"] == "heavyball");
-    ours || folder.join("shards").is_dir()
+        .is_some_and(|m| m["engine"] == super::ENGINE);
+    // Not through a link: `shards/` must be the folder's own.
+    let shards = fs::symlink_metadata(folder.join("shards")).is_ok_and(|m| m.is_dir());
+    ours || shards
 }
 
 fn file_name(p: &Path) -> String {

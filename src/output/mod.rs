@@ -9,6 +9,7 @@ mod summary;
 mod trajectories;
 
 pub use atomic::ResultDir;
+pub(crate) use atomic::refuse_non_folder as refuse_foreign;
 pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_hash, sha256_file};
 pub use summary::{write_point, write_summary, write_summary_row};
 pub use trajectories::{CsvTrajectories, Table, Trajectories, comparison_fields, trajectory_table};
@@ -249,8 +250,6 @@ impl CsvFile {
     }
 }
 
-/// The offsets of the line breaks that end CSV rows in `bytes` (not those inside a quoted
-/// field): a row cut short by a kill has none.
 /// What the rows of a resumed `summary.csv` must be: those of grid points `first`,
 /// `first + 1`, … (at most `points` of them), each point's rows labelled `labels` in order.
 pub struct ExpectedRows<'a> {
@@ -265,8 +264,8 @@ pub struct ExpectedRows<'a> {
 impl ExpectedRows<'_> {
     /// Of `body` (the rows after the header), the whole points at its start whose every row
     /// is UTF-8, has `columns` fields and starts with its expected point and method: how
-    /// many, and the bytes they take. A hand-edited, damaged or foreign row ends them, so a
-    /// resumed run never carries it into its result.
+    /// many, and the bytes they take. A malformed or out-of-order row (a damaged or
+    /// hand-edited file) ends them; an edited number that keeps its row's shape is not seen.
     fn whole_points(&self, body: &[u8], columns: usize) -> (u64, usize) {
         let per = self.labels.len();
         let (mut start, mut keep, mut points) = (0, 0, 0);
@@ -310,6 +309,8 @@ fn field_count(row: &[u8]) -> usize {
     commas + 1
 }
 
+/// The offsets of the line breaks that end CSV rows in `bytes` (not those inside a quoted
+/// field): a row cut short by a kill has none.
 fn row_ends(bytes: &[u8]) -> Vec<usize> {
     let mut quoted = false;
     let mut ends = Vec::new();

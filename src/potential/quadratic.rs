@@ -310,7 +310,7 @@ pub enum BadHessian {
 }
 
 /// The largest Hessian entry in magnitude: the eigen-solver squares entries.
-const MAX_ENTRY: f64 = 1e150;
+pub(crate) const MAX_ENTRY: f64 = 1e150;
 
 /// Square, symmetric, positive semi-definite, no entry beyond 1e150 in magnitude.
 pub fn check_hessian(rows: &[Vec<f64>]) -> Result<(), BadHessian> {

@@ -27,8 +27,18 @@ impl Rosenbrock {
                 value: b,
             });
         }
-        // H* = [[2 + 8ba², −4ba], [−4ba, 2b]]: a symmetric 2 × 2 in closed form.
+        // H* = [[2 + 8ba², −4ba], [−4ba, 2b]]: a symmetric 2 × 2 in closed form, its entries
+        // bounded as a quadratic's are (so its spectrum and every norm stay finite).
         let (p, q, r) = (2.0 + 8.0 * b * a * a, -4.0 * b * a, 2.0 * b);
+        let largest = p.max(q.abs()).max(r);
+        if largest.is_nan() || largest > super::quadratic::MAX_ENTRY {
+            let (what, value) = if a.abs() > 1.0 { ("a", a) } else { ("b", b) };
+            return Err(PotentialError::OutOfRange {
+                what,
+                rule: "small enough that the Hessian at the minimum (a, a^2), [[2 + 8ba^2, -4ab], [-4ab, 2b]], stays within 1e150",
+                value,
+            });
+        }
         let (mean, half) = (0.5 * (p + r), (0.25 * (p - r) * (p - r) + q * q).sqrt());
         Ok(Rosenbrock {
             a,

@@ -741,32 +741,7 @@ fn axis_values(
         };
         Some(rule)
     };
-    // A linspace or logspace runs monotonically from its first value to its last, and each
-    // rule is a threshold, so the values that break it are a prefix or a suffix: the ends
-    // say whether there are any, and a bisection finds the first (a 1e8-value logspace is
-    // 1e8 `pow`s, ten seconds, when scanned). A list of values is scanned.
-    let first = match spec {
-        AxisSpec::Values(ref v) => v.iter().position(|&x| broken(x).is_some()),
-        _ => {
-            let last = spec.len() - 1;
-            if broken(spec.value(0)).is_some() {
-                Some(0)
-            } else if broken(spec.value(last)).is_none() {
-                None
-            } else {
-                // value(lo) passes, value(hi) breaks.
-                let (mut lo, mut hi) = (0, last);
-                while hi - lo > 1 {
-                    let mid = lo + (hi - lo) / 2;
-                    match broken(spec.value(mid)) {
-                        Some(_) => hi = mid,
-                        None => lo = mid,
-                    }
-                }
-                Some(hi as usize)
-            }
-        }
-    };
+    let first = first_broken(&spec, |x| broken(x).is_some()).map(|i| i as usize);
     if let Some(i) = first {
         let x = spec.value(i as u64);
         let rule = broken(x).expect("the first value that breaks a rule");
@@ -785,6 +760,35 @@ fn axis_values(
         return Err(t.error_at(&key, span, format!("{rule}, {what} {x:?}")));
     }
     Ok(Axis { key, spec })
+}
+
+/// The index of the first value of `spec` for which `breaks` holds. A linspace or logspace
+/// runs monotonically from its first value to its last, and every rule on an axis is a
+/// threshold, so the values that break one are a prefix or a suffix: the ends say whether
+/// there are any, and a bisection finds the first (a 1e8-value logspace is 1e8 `pow`s, ten
+/// seconds, when scanned). A list of values is scanned.
+fn first_broken(spec: &AxisSpec, breaks: impl Fn(f64) -> bool) -> Option<u64> {
+    if let AxisSpec::Values(v) = spec {
+        return v.iter().position(|&x| breaks(x)).map(|i| i as u64);
+    }
+    let last = spec.len() - 1;
+    if breaks(spec.value(0)) {
+        return Some(0);
+    }
+    if !breaks(spec.value(last)) {
+        return None;
+    }
+    // value(lo) passes, value(hi) breaks.
+    let (mut lo, mut hi) = (0, last);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if breaks(spec.value(mid)) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
 }
 
 /// Why a name is no usable folder name.
@@ -825,10 +829,6 @@ fn windows_device(name: &str) -> bool {
     };
     matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL") || numbered("COM") || numbered("LPT")
 }
-
-/// The largest Hessian entry a built-in surface may have at its minimum (as
-/// `potential::Quadratic` refuses larger ones): squares and sums of squares stay finite.
-const MAX_HESSIAN_ENTRY: f64 = 1e150;
 
 /// The longest scenario name, in bytes: a result folder is written as
 /// `.NAME.partial-PID` (up to 30 bytes more) before it is renamed, and file systems take 255.
@@ -936,21 +936,11 @@ fn potential(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             t.check_keys(&["kind", "a", "b"])?;
             let a = t.num("a")?.map_or(1.0, |n| n.value);
             let b = positive_opt(t, "b")?.unwrap_or(100.0);
-            // The Hessian at (a, a²): [[2 + 8ba², −4ab], [−4ab, 2b]]. Bounded as a quadratic's
-            // entries are, so that the spectrum and every norm stay finite.
-            let largest = (2.0 + 8.0 * b * a * a).max(4.0 * a.abs() * b).max(2.0 * b);
-            if largest.is_nan() || largest > MAX_HESSIAN_ENTRY {
-                let key = if t.has("a") && a.abs() > 1.0 {
-                    "a"
-                } else {
-                    "b"
-                };
-                return Err(t.error(
-                    key,
-                    format!(
-                        "the Hessian at the minimum (a, a^2) has an entry of {largest:e}, beyond {MAX_HESSIAN_ENTRY:e}: use a smaller a or b"
-                    ),
-                ));
+            // Its own checks (the Hessian's bound), at check time, at the key they name.
+            if let Err(crate::potential::PotentialError::OutOfRange { what, rule, value }) =
+                crate::potential::Rosenbrock::new(a, b)
+            {
+                return Err(t.error(what, format!("must be {rule}, got {value:?}")));
             }
             Ok(PotentialSpec::Rosenbrock { a, b })
         }
@@ -1806,4 +1796,62 @@ fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {
         tolerance,
         divergence,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ends and the bisection name the same value a scan does: ascending and descending
+    /// linspaces through 0, logspaces that overflow or underflow at either end (both ends
+    /// broken included), every count from 1 to 40, under each axis rule.
+    #[test]
+    fn first_broken_is_the_scans_first() {
+        let rules: [fn(f64) -> bool; 3] =
+            [|x| x < 0.0, |x| x <= 0.0, |x| !x.is_finite() || x <= 0.0];
+        for count in 1..=40 {
+            let specs = [
+                AxisSpec::Linspace {
+                    start: 1.0,
+                    stop: -1.0,
+                    count,
+                },
+                AxisSpec::Linspace {
+                    start: -1.0,
+                    stop: 1.0,
+                    count,
+                },
+                AxisSpec::Linspace {
+                    start: 0.0,
+                    stop: 3.0,
+                    count,
+                },
+                AxisSpec::Logspace {
+                    start: -2.0,
+                    stop: 400.0,
+                    count,
+                },
+                AxisSpec::Logspace {
+                    start: 400.0,
+                    stop: -400.0,
+                    count,
+                },
+                AxisSpec::Logspace {
+                    start: -400.0,
+                    stop: 400.0,
+                    count,
+                },
+            ];
+            for spec in &specs {
+                for breaks in rules {
+                    let scanned = spec.values().position(breaks).map(|i| i as u64);
+                    assert_eq!(
+                        first_broken(spec, breaks),
+                        scanned,
+                        "{spec:?}, count {count}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -95,6 +95,9 @@ impl CellAxis {
     fn edges(&self) -> Vec<f64> {
         let u: Vec<f64> = self.values.iter().map(|&v| self.kind.forward(v)).collect();
         let n = u.len();
+        if n == 1 {
+            return vec![u[0] - 0.5, u[0] + 0.5];
+        }
         if u.iter().all(|&x| x == u[0]) {
             // One value (or one repeated, as replicas of a noisy point): n cells side by side
             // in a unit around it, not n cells of width 0 (a scale of span 0 draws NaN).
