@@ -48,7 +48,7 @@ scenario() { # $1 name, $2 keep: both|continuous|discrete
   esac
 }
 timed() { # $1 name: prints the median wall seconds of 11 runs (3 swung by ±20% on this
-  # 2-core VM from one run of the script to the next: 0.143, 0.158 and 0.196 s for one sweep)
+  # 2-core VM from one run of the script to the next: 0.143 and 0.196 s for one sweep)
   for _ in 1 2 3 4 5 6 7 8 9 10 11; do
     local t0=$EPOCHREALTIME
     "$HB" run "$WORK/$1.toml" --out "$WORK/engine" --threads "$threads" --quiet
