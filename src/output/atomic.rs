@@ -30,7 +30,7 @@ impl ResultDir {
             Error::io(root, e)
         })?;
         let target = root.join(name);
-        refuse_non_folder(&target)?;
+        refuse_foreign(&target)?;
         remove_leftovers(root, name)?;
         let partial = root.join(format!(".{name}.partial-{}", std::process::id()));
         if partial.exists() {
@@ -60,7 +60,7 @@ impl ResultDir {
         let Ok(entries) = fs::read_dir(root) else {
             return Ok(None);
         };
-        refuse_non_folder(&root.join(name))?;
+        refuse_foreign(&root.join(name))?;
         let prefix = format!(".{name}.partial-");
         let own = root.join(format!("{prefix}{}", std::process::id()));
         for entry in entries.flatten() {
@@ -158,35 +158,38 @@ impl Drop for ResultDir {
 /// Anything but a folder where the result goes (a user's file), and a folder that is not
 /// an earlier result (a user's folder, which replacing would delete), is refused before any
 /// work.
-pub(crate) fn refuse_non_folder(target: &Path) -> Result<(), Error> {
+pub(crate) fn refuse_foreign(target: &Path) -> Result<(), Error> {
     let Ok(meta) = fs::symlink_metadata(target) else {
         return Ok(());
     };
     let why = if !meta.is_dir() {
         "is not a folder, so no result can be written there; nothing was run \
          and it was left as it is: move it away or choose another --out"
-    } else if fs::read_dir(target).is_err() {
-        "is a folder that cannot be read, so whether it is an earlier result cannot be \
-         told; nothing was run and it was left as it is: move it away or choose another --out"
-    } else if !replaceable(target) {
-        "is a folder that is not a heavyball result (no manifest.json of ours in it), and \
-         a new result would replace it; nothing was run and it was left as it is: move it \
-         away or choose another --out"
     } else {
-        return Ok(());
+        match replaceable(target) {
+            Some(true) => return Ok(()),
+            None => {
+                "is a folder that cannot be read, so whether it is an earlier result cannot \
+                 be told; nothing was run and it was left as it is: move it away or choose \
+                 another --out"
+            }
+            Some(false) => {
+                "is a folder that is not a heavyball result (no manifest.json of ours in it), \
+                 and a new result would replace it; nothing was run and it was left as it is: \
+                 move it away or choose another --out"
+            }
+        }
     };
     Err(Error::io(target, std::io::Error::other(why)))
 }
 
 /// Whether a folder may be replaced by a new result: it is empty, or an earlier result (its
 /// `manifest.json` names this engine), or a sharded sweep's folder (its `shards/`, before
-/// or after the merge).
-fn replaceable(folder: &Path) -> bool {
-    let Ok(mut entries) = fs::read_dir(folder) else {
-        return false;
-    };
+/// or after the merge). None when it cannot be read.
+fn replaceable(folder: &Path) -> Option<bool> {
+    let mut entries = fs::read_dir(folder).ok()?;
     if entries.next().is_none() {
-        return true;
+        return Some(true);
     }
     let ours = fs::read_to_string(folder.join("manifest.json"))
         .ok()
@@ -194,7 +197,7 @@ fn replaceable(folder: &Path) -> bool {
         .is_some_and(|m| m["engine"] == super::ENGINE);
     // Not through a link: `shards/` must be the folder's own.
     let shards = fs::symlink_metadata(folder.join("shards")).is_ok_and(|m| m.is_dir());
-    ours || shards
+    Some(ours || shards)
 }
 
 fn file_name(p: &Path) -> String {

@@ -9,7 +9,7 @@ mod summary;
 mod trajectories;
 
 pub use atomic::ResultDir;
-pub(crate) use atomic::refuse_non_folder as refuse_foreign;
+pub(crate) use atomic::refuse_foreign;
 pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_hash, sha256_file};
 pub use summary::{write_point, write_summary, write_summary_row};
 pub use trajectories::{CsvTrajectories, Table, Trajectories, comparison_fields, trajectory_table};

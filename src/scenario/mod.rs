@@ -149,10 +149,9 @@ pub fn load(path: &Path) -> Result<Scenario, InputError> {
 /// [`io_message`], naming a symbolic link whose target is missing as such: "no such file"
 /// of a path that `ls` lists would mislead.
 fn path_message(path: &Path, e: &std::io::Error) -> String {
-    let dangling = e.kind() == std::io::ErrorKind::NotFound
-        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    // Not found, yet a link that reads: its target is what is missing.
     match std::fs::read_link(path) {
-        Ok(target) if dangling => format!(
+        Ok(target) if e.kind() == std::io::ErrorKind::NotFound => format!(
             "a symbolic link to {}, which does not exist",
             target.display()
         ),
