@@ -229,6 +229,23 @@ impl Continuous {
                 value: 0.0,
             });
         }
+        self.check_method(noisy, potential)?;
+        Ok(ContinuousSpec {
+            method: self.method,
+            rtol: self.rtol,
+            atol: self.atol,
+            t_end: self.t_end,
+            sample_interval,
+            step: self.step,
+            max_steps: self.max_steps,
+            model: self.model,
+        })
+    }
+
+    /// The method against the fixed step, the noise and the potential: the method that
+    /// runs (`auto` under noise is BAOAB) must suit all three.
+    fn check_method(&self, noisy: bool, potential: &dyn Potential) -> Result<()> {
+        let key = |k: &str| format!("continuous.{k}");
         let method = match self.method {
             Method::Auto if noisy => Method::Baoab,
             m => m,
@@ -257,16 +274,7 @@ impl Continuous {
             let why = "bdf needs the Hessian-vector product: implement Potential::hessian_vector_into and has_hessian";
             return Err(conflict(key("method"), why));
         }
-        Ok(ContinuousSpec {
-            method: self.method,
-            rtol: self.rtol,
-            atol: self.atol,
-            t_end: self.t_end,
-            sample_interval,
-            step: self.step,
-            max_steps: self.max_steps,
-            model: self.model,
-        })
+        Ok(())
     }
 }
 

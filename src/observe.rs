@@ -549,33 +549,7 @@ impl RateMeter {
             // as a swing through w*).
             return Err(NoRate::TooFewSamples { samples: c });
         }
-        let samples = &kept[RATE_SAMPLES - c..];
-        let (mut st, mut sy) = (0.0, 0.0);
-        for &(t, y) in samples {
-            st += t;
-            sy += y;
-        }
-        let c = c as f64;
-        let (tm, ym) = (st / c, sy / c);
-        let (mut stt, mut sty) = (0.0, 0.0);
-        for &(t, y) in samples {
-            stt += (t - tm) * (t - tm);
-            sty += (t - tm) * (y - ym);
-        }
-        let slope = sty / stt;
-        if !(slope < 0.0 && slope.is_finite()) {
-            return Err(NoRate::NotDecaying);
-        }
-        let worst = samples
-            .iter()
-            .map(|&(t, y)| (y - ym - slope * (t - tm)).abs())
-            .fold(0.0, f64::max);
-        if worst > RATE_MAX_RESIDUAL {
-            return Err(NoRate::NotExponential {
-                percent: 100.0 * libm::expm1(worst),
-            });
-        }
-        Ok(-slope)
+        line_rate(&kept[RATE_SAMPLES - c..])
     }
 
     /// The report's `measured_rate` and its note, for a run that ended with `status`: none
@@ -587,6 +561,37 @@ impl RateMeter {
         }
         self.rate().map_err(|why| notes.push(why.to_string())).ok()
     }
+}
+
+/// Minus the least-squares slope of the samples' (t, ln L), or why it is no rate: not
+/// decaying, or a sample further than [`RATE_MAX_RESIDUAL`] from the line.
+fn line_rate(samples: &[(f64, f64)]) -> Result<f64, NoRate> {
+    let (mut st, mut sy) = (0.0, 0.0);
+    for &(t, y) in samples {
+        st += t;
+        sy += y;
+    }
+    let c = samples.len() as f64;
+    let (tm, ym) = (st / c, sy / c);
+    let (mut stt, mut sty) = (0.0, 0.0);
+    for &(t, y) in samples {
+        stt += (t - tm) * (t - tm);
+        sty += (t - tm) * (y - ym);
+    }
+    let slope = sty / stt;
+    if !(slope < 0.0 && slope.is_finite()) {
+        return Err(NoRate::NotDecaying);
+    }
+    let worst = samples
+        .iter()
+        .map(|&(t, y)| (y - ym - slope * (t - tm)).abs())
+        .fold(0.0, f64::max);
+    if worst > RATE_MAX_RESIDUAL {
+        return Err(NoRate::NotExponential {
+            percent: 100.0 * libm::expm1(worst),
+        });
+    }
+    Ok(-slope)
 }
 
 /// The quantity L whose square feeds a run's [`RateMeter`]: a norm of the state, so that it

@@ -449,26 +449,48 @@ impl DiscreteRun<'_> {
         };
         // Only a run that spent its budget has a floor to report.
         let noise_floor = floor.mean(&status);
+        let end = RunEnd {
+            status,
+            measure,
+            steps: k,
+            crossings,
+            noise_floor,
+        };
+        Ok(self.report(&it, rate.meter, end))
+    }
+
+    /// The report of a run that ended as `end` says, at iterate `it`: the swing note of a
+    /// converged run, the measured rate (or a note why there is none).
+    fn report<D: Dim, P: Potential + ?Sized>(
+        &self,
+        it: &Iterates<'_, D, P>,
+        meter: RateMeter,
+        end: RunEnd,
+    ) -> RunReport
+    where
+        DefaultAllocator: Allocator<D>,
+    {
+        let (stop, dt) = (&self.stop, self.coefficients.dt);
         let mut notes = Vec::new();
         let energy_mass = self.coefficients.energy_mass;
-        if status == Status::Converged
+        if end.status == Status::Converged
             && let Some(e2) = discrete_energy2(self.potential, it.w(), it.w_prev(), energy_mass, dt)
         {
             notes.extend(swing_note(stop, self.potential, e2));
         }
-        let measured_rate = rate.meter.finish(&status, &mut notes);
-        Ok(RunReport {
-            status,
-            steps: k,
+        let measured_rate = meter.finish(&end.status, &mut notes);
+        RunReport {
+            status: end.status,
+            steps: end.steps,
             evaluations: it.evaluations(),
-            final_value: stop.final_value(measure),
-            crossings,
+            final_value: stop.final_value(end.measure),
+            crossings: end.crossings,
             measured_rate,
             notes,
-            end_time: k as f64 * dt,
+            end_time: end.steps as f64 * dt,
             solver: None,
-            noise_floor,
-        })
+            noise_floor: end.noise_floor,
+        }
     }
 
     /// The stop rule's measure at the current iterate, whose distance² from w* is `d2`:
@@ -499,6 +521,16 @@ impl DiscreteRun<'_> {
         };
         self.stop.measure(potential, it.w(), it.g(), kinetic)
     }
+}
+
+/// How a scalar run ended: its status, the stop rule's measure and the step there, its
+/// crossings and noise floor.
+struct RunEnd {
+    status: Status,
+    measure: f64,
+    steps: u64,
+    crossings: Crossings,
+    noise_floor: Option<f64>,
 }
 
 /// What a scalar run feeds its rate meter: its envelope's L² at every iterate, with the

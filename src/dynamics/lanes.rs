@@ -409,111 +409,35 @@ impl<const N: usize> Lanes<N> {
         until: u64,
         pending: &mut Pending,
     ) -> (u64, u32) {
-        let (g, width) = (used::<V>() / V::WIDTH, V::WIDTH);
         let mut stop = 0u32;
         // SAFETY: `V` is the vector type of the `on_isa!` copy this is inlined into.
         unsafe {
-            let zero = V::splat(0.0);
-            let (mut w, mut wp) = ([[zero; LANES]; N], [[zero; LANES]; N]);
-            for i in 0..N {
-                (w[i], wp[i]) = (load::<V>(&self.w[i]), load::<V>(&self.wp[i]));
-            }
-            // Loops, not closures: a closure would not inherit the copy's extension.
-            let (mut d, mut m) = ([zero; N], [zero; N]);
-            for i in 0..N {
-                (d[i], m[i]) = (V::splat(self.d[i]), V::splat(self.m[i]));
-            }
-            let (eps, p) = (load::<V>(&self.eps), load::<V>(&self.p));
-            // Each group's lanes measuring the heavy ball's L², as a bit field.
-            let mut hb = [0u32; LANES];
-            for j in 0..g {
-                hb[j] = (self.hb >> (j * width)) & ((1 << width) - 1);
-            }
-            let all = (1u32 << width) - 1;
-            let mut next = load::<V>(&self.next);
-            let (div2, keep) = (V::splat(self.div2), V::splat(KEEP_FACTOR));
-            let tiny = V::splat(f64::MIN_POSITIVE);
+            let mut r = Cruising::<V, N>::load(self);
             while k < until {
                 if k.is_multiple_of(REST_EVERY) {
-                    // Components at rest go to the minimum (m = 0, so x is w); off the
-                    // step's dependency chain on all other steps.
-                    for i in 0..N {
-                        for j in 0..g {
-                            let floor = V::load(&self.floor[i][j * width..]);
-                            let rest =
-                                V::and(w[i][j].abs().lt_mask(floor), wp[i][j].abs().lt_mask(floor));
-                            w[i][j] = V::blend(rest, m[i], w[i][j]);
-                            wp[i][j] = V::blend(rest, m[i], wp[i][j]);
-                            V::blend(rest, zero, floor).store(&mut self.floor[i][j * width..]);
-                        }
-                    }
+                    // Off the step's dependency chain on all other steps.
+                    r.park(&mut self.floor);
                 }
-                let mut sample = 0u32;
-                let mut l2 = [zero; LANES];
-                // The step is taken before the check, which its L² needs; it is kept only
-                // if no lane stops here.
-                let mut moved = [[zero; LANES]; N];
-                let mut value = [zero; LANES];
-                let mut dist2 = [zero; LANES];
-                for j in 0..g {
-                    let hb = hb[j];
-                    let mut d2 = zero;
-                    for i in 0..N {
-                        let (wi, x) = (w[i][j], centre::<V, CENTRED>(w[i][j], m[i]));
-                        d2 = d2.add(x.mul(x));
-                        let eg = eps[j].mul(d[i].mul(x));
-                        moved[i][j] = wi.sub(eg).add(p[j].mul(wi.sub(wp[i][j])));
-                        if hb != 0 {
-                            let xp = centre::<V, CENTRED>(wp[i][j], m[i]);
-                            let xn = centre::<V, CENTRED>(moved[i][j], m[i]);
-                            l2[j] = l2[j].add(x.mul(x).sub(xp.mul(xn)));
-                        }
-                    }
-                    value[j] = match hb {
-                        0 => d2,
-                        _ if hb == all => l2[j],
-                        _ => V::blend(V::mask_of(hb), l2[j], d2),
-                    };
-                    // `next` is carried from step to step: masks, not bits, on its way (a
-                    // trip through bits and a table of masks lengthened every step), and
-                    // the alarm read from memory, so that `next` can stay in a register.
-                    let below = value[j].lt_mask(next[j]);
-                    next[j] = V::blend(below, value[j].mul(keep), next[j]);
-                    // A sample below the threshold is neither NaN nor +∞: only one that is
-                    // not positive, or subnormal, is left to the caller.
-                    let odd = V::and(below, value[j].lt_mask(tiny));
-                    let alarm = V::load(&self.alarm[j * width..]);
-                    let alarmed = V::or(d2.lt_mask(alarm), d2.nle_mask(div2));
-                    stop |= V::bits_of(V::or(alarmed, odd)) << (j * width);
-                    sample |= V::bits_of(below) << (j * width);
-                    dist2[j] = d2;
-                }
+                let probe = r.probe::<CENTRED>(&self.alarm);
+                stop = probe.stop;
                 if stop != 0 {
-                    stop &= !self.loose_crossings::<V>(k, stop, sample, &dist2, &value);
+                    let (sample, dist2, value) = (probe.sample, &probe.dist2, &probe.value);
+                    stop &= !self.loose_crossings::<V>(k, stop, sample, dist2, value);
                     if stop != 0 {
                         // The other lanes' samples of this step are taken here; the
                         // flagged lanes' check is the caller's.
-                        pending.push(k, sample & !stop, &value);
+                        pending.push(k, sample & !stop, value);
                         break;
                     }
                 }
-                pending.push(k, sample, &value);
+                pending.push(k, probe.sample, &probe.value);
                 if pending.full() {
                     self.take(pending);
                 }
-                for i in 0..N {
-                    for j in 0..g {
-                        (wp[i][j], w[i][j]) = (w[i][j], moved[i][j]);
-                    }
-                }
+                r.advance(&probe.moved);
                 k += 1;
             }
-            for i in 0..N {
-                for j in 0..g {
-                    w[i][j].store(&mut self.w[i][j * width..]);
-                    wp[i][j].store(&mut self.wp[i][j * width..]);
-                }
-            }
+            r.store(self);
         }
         self.take(pending);
         (k, stop)
@@ -597,6 +521,192 @@ impl<const N: usize> Lanes<N> {
             d2 += x * x;
         }
         d2
+    }
+}
+
+/// [`Lanes::cruise`]'s registers: the lanes' state (w, w_prev), the rate samples'
+/// thresholds, and what every step reads, as vectors of `V` (group j: lanes j·WIDTH on,
+/// for j below `used::<V>() / V::WIDTH`).
+struct Cruising<V: Vector, const N: usize> {
+    w: [[V; LANES]; N],
+    wp: [[V; LANES]; N],
+    /// Carried from step to step as masks, not bits (a trip through bits and a table of
+    /// masks lengthened every step); the meters' own thresholds stay in [`Lanes::next`].
+    next: [V; LANES],
+    d: [V; N],
+    m: [V; N],
+    eps: [V; LANES],
+    p: [V; LANES],
+    /// Each group's lanes measuring the heavy ball's L², as a bit field.
+    hb: [u32; LANES],
+    div2: V,
+}
+
+/// One step of every group, taken before the check (which its L² needs) and kept only if
+/// no lane stops there: the moved state, each lane's rate-meter value and distance², and
+/// as bits the lanes left to the caller (`stop`) and those that took a sample.
+struct Probe<V: Vector, const N: usize> {
+    moved: [[V; LANES]; N],
+    value: [V; LANES],
+    dist2: [V; LANES],
+    stop: u32,
+    sample: u32,
+}
+
+impl<V: Vector, const N: usize> Cruising<V, N> {
+    const GROUPS: usize = used::<V>() / V::WIDTH;
+
+    /// The registers of `lanes`.
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn load(lanes: &Lanes<N>) -> Self {
+        // SAFETY: the caller's. Loops, not closures: a closure would not inherit the
+        // extension of the `on_isa!` copy.
+        unsafe {
+            let zero = V::splat(0.0);
+            let (mut w, mut wp) = ([[zero; LANES]; N], [[zero; LANES]; N]);
+            let (mut d, mut m) = ([zero; N], [zero; N]);
+            for i in 0..N {
+                (w[i], wp[i]) = (load::<V>(&lanes.w[i]), load::<V>(&lanes.wp[i]));
+                (d[i], m[i]) = (V::splat(lanes.d[i]), V::splat(lanes.m[i]));
+            }
+            let mut hb = [0u32; LANES];
+            for j in 0..Self::GROUPS {
+                hb[j] = (lanes.hb >> (j * V::WIDTH)) & ((1 << V::WIDTH) - 1);
+            }
+            Cruising {
+                w,
+                wp,
+                next: load::<V>(&lanes.next),
+                d,
+                m,
+                eps: load::<V>(&lanes.eps),
+                p: load::<V>(&lanes.p),
+                hb,
+                div2: V::splat(lanes.div2),
+            }
+        }
+    }
+
+    /// Puts the state back into `lanes`.
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn store(&self, lanes: &mut Lanes<N>) {
+        for i in 0..N {
+            for j in 0..Self::GROUPS {
+                // SAFETY: the caller's.
+                unsafe {
+                    self.w[i][j].store(&mut lanes.w[i][j * V::WIDTH..]);
+                    self.wp[i][j].store(&mut lanes.wp[i][j * V::WIDTH..]);
+                }
+            }
+        }
+    }
+
+    /// Components at rest (both |w| and |w_prev| below the lane's `floor`) go to the
+    /// minimum, where they stay; their floor becomes 0 (`m` = 0 here, so x is w).
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn park(&mut self, floor: &mut [[f64; LANES]; N]) {
+        for i in 0..N {
+            for j in 0..Self::GROUPS {
+                // SAFETY: the caller's.
+                unsafe {
+                    let at = &mut floor[i][j * V::WIDTH..];
+                    let low = V::load(at);
+                    let (w, wp) = (self.w[i][j], self.wp[i][j]);
+                    let rest = V::and(w.abs().lt_mask(low), wp.abs().lt_mask(low));
+                    self.w[i][j] = V::blend(rest, self.m[i], w);
+                    self.wp[i][j] = V::blend(rest, self.m[i], wp);
+                    V::blend(rest, V::splat(0.0), low).store(at);
+                }
+            }
+        }
+    }
+
+    /// The step from the current state and its check against each lane's `alarm` (a
+    /// crossing threshold), the divergence and the rate samples' thresholds, which a
+    /// sample lowers at once. `CENTRED`: every coordinate of the minimum is +0.
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn probe<const CENTRED: bool>(&mut self, alarm: &[f64; LANES]) -> Probe<V, N> {
+        // SAFETY: the caller's.
+        unsafe {
+            let zero = V::splat(0.0);
+            let (keep, tiny) = (V::splat(KEEP_FACTOR), V::splat(f64::MIN_POSITIVE));
+            let all = (1u32 << V::WIDTH) - 1;
+            let mut probe = Probe {
+                moved: [[zero; LANES]; N],
+                value: [zero; LANES],
+                dist2: [zero; LANES],
+                stop: 0,
+                sample: 0,
+            };
+            for j in 0..Self::GROUPS {
+                let (d2, l2) = self.step::<CENTRED>(j, &mut probe.moved);
+                let value = match self.hb[j] {
+                    0 => d2,
+                    hb if hb == all => l2,
+                    hb => V::blend(V::mask_of(hb), l2, d2),
+                };
+                let below = value.lt_mask(self.next[j]);
+                self.next[j] = V::blend(below, value.mul(keep), self.next[j]);
+                // A sample below the threshold is neither NaN nor +∞: only one that is not
+                // positive, or subnormal, is left to the caller. The alarm is read from
+                // memory, so that `next` can stay in a register.
+                let odd = V::and(below, value.lt_mask(tiny));
+                let alarm = V::load(&alarm[j * V::WIDTH..]);
+                let alarmed = V::or(d2.lt_mask(alarm), d2.nle_mask(self.div2));
+                probe.stop |= V::bits_of(V::or(alarmed, odd)) << (j * V::WIDTH);
+                probe.sample |= V::bits_of(below) << (j * V::WIDTH);
+                (probe.value[j], probe.dist2[j]) = (value, d2);
+            }
+            probe
+        }
+    }
+
+    /// Group `j`'s step into `moved`, with its distance² and (if some lane measures it)
+    /// the heavy ball's L²: [`Lanes::distance2`]'s, the scalar loop's and
+    /// [`Lanes::envelope2`]'s operations, in their order.
+    ///
+    /// # Safety
+    /// As [`Vector`]'s methods.
+    #[inline(always)]
+    unsafe fn step<const CENTRED: bool>(&self, j: usize, moved: &mut [[V; LANES]; N]) -> (V, V) {
+        // SAFETY: the caller's.
+        unsafe {
+            let (mut d2, mut l2) = (V::splat(0.0), V::splat(0.0));
+            for i in 0..N {
+                let (wi, x) = (self.w[i][j], centre::<V, CENTRED>(self.w[i][j], self.m[i]));
+                d2 = d2.add(x.mul(x));
+                let eg = self.eps[j].mul(self.d[i].mul(x));
+                moved[i][j] = wi.sub(eg).add(self.p[j].mul(wi.sub(self.wp[i][j])));
+                if self.hb[j] != 0 {
+                    let xp = centre::<V, CENTRED>(self.wp[i][j], self.m[i]);
+                    let xn = centre::<V, CENTRED>(moved[i][j], self.m[i]);
+                    l2 = l2.add(x.mul(x).sub(xp.mul(xn)));
+                }
+            }
+            (d2, l2)
+        }
+    }
+
+    /// Moves every group to its probed step.
+    #[inline(always)]
+    fn advance(&mut self, moved: &[[V; LANES]; N]) {
+        for i in 0..N {
+            for j in 0..Self::GROUPS {
+                (self.wp[i][j], self.w[i][j]) = (self.w[i][j], moved[i][j]);
+            }
+        }
     }
 }
 

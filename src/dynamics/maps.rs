@@ -118,36 +118,7 @@ pub fn coefficients(
     params: DiscreteParams,
     particle: Option<(f64, f64)>,
 ) -> Coefficients {
-    let from_particle = || particle.expect("an entry with a map has a particle (validated)");
-    let (eps, p, dt, mass) = match (scheme, params) {
-        (Scheme::GradientDescent, DiscreteParams::FromParticle { dt, .. }) => {
-            let (_, mu) = from_particle();
-            let (eps, p) = gradient_descent(mu, dt);
-            (eps, p, dt, Some((0.0, mu)))
-        }
-        (_, DiscreteParams::FromParticle { dt, map }) => {
-            let (m, mu) = from_particle();
-            let (eps, p) = match map {
-                Map::Qian => qian(m, mu, dt),
-                Map::SymplecticEuler => symplectic_euler(m, mu, dt),
-            };
-            (eps, p, dt, Some((m, mu)))
-        }
-        (
-            _,
-            DiscreteParams::Explicit {
-                learning_rate,
-                momentum,
-                dt,
-            },
-        ) => {
-            let (eps, p) = match form {
-                Form::Ema => (learning_rate * (1.0 - momentum), momentum),
-                Form::Polyak | Form::PyTorch => (learning_rate, momentum),
-            };
-            (eps, p, dt, None)
-        }
-    };
+    let (eps, p, dt, mass) = heavy_ball_terms(scheme, form, params, particle);
     let native = match (params, form) {
         (
             DiscreteParams::Explicit {
@@ -184,6 +155,46 @@ pub fn coefficients(
         particle,
         form,
         native,
+    }
+}
+
+/// An entry's (ε, p) in the heavy ball's terms, its Δt, and the (m, μ) its map derives
+/// them from (None for explicit coefficients).
+fn heavy_ball_terms(
+    scheme: Scheme,
+    form: Form,
+    params: DiscreteParams,
+    particle: Option<(f64, f64)>,
+) -> (f64, f64, f64, Option<(f64, f64)>) {
+    let from_particle = || particle.expect("an entry with a map has a particle (validated)");
+    match (scheme, params) {
+        (Scheme::GradientDescent, DiscreteParams::FromParticle { dt, .. }) => {
+            let (_, mu) = from_particle();
+            let (eps, p) = gradient_descent(mu, dt);
+            (eps, p, dt, Some((0.0, mu)))
+        }
+        (_, DiscreteParams::FromParticle { dt, map }) => {
+            let (m, mu) = from_particle();
+            let (eps, p) = match map {
+                Map::Qian => qian(m, mu, dt),
+                Map::SymplecticEuler => symplectic_euler(m, mu, dt),
+            };
+            (eps, p, dt, Some((m, mu)))
+        }
+        (
+            _,
+            DiscreteParams::Explicit {
+                learning_rate,
+                momentum,
+                dt,
+            },
+        ) => {
+            let (eps, p) = match form {
+                Form::Ema => (learning_rate * (1.0 - momentum), momentum),
+                Form::Polyak | Form::PyTorch => (learning_rate, momentum),
+            };
+            (eps, p, dt, None)
+        }
     }
 }
 

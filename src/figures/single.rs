@@ -28,31 +28,38 @@ fn load(f: &Folder, file: &str, wanted: &[&str]) -> Result<Option<Table>, Error>
         .map_err(|e| refuse(&f.path(file), e))
 }
 
+impl Runs {
+    /// The tables a single run's figures read, with the coordinate columns `ws`.
+    fn load(f: &Folder, ws: &[String]) -> Result<Runs, Error> {
+        let mut state = vec![
+            "t",
+            "loss",
+            "distance",
+            "energy",
+            "gradient_norm",
+            "step",
+            "w1",
+            "w2",
+        ];
+        state.extend(ws.iter().map(String::as_str));
+        Ok(Runs {
+            continuous: load(f, "continuous.csv", &state)?,
+            discrete: load(f, "discrete.csv", &state)?,
+            comparison: load(f, "comparison.csv", &["step", "gap"])?,
+            summary: load(
+                f,
+                "summary.csv",
+                &["theory_rate", "noise_floor", "theory_noise_floor"],
+            )?
+            .unwrap_or_default(),
+        })
+    }
+}
+
 /// Every figure of a single run.
 pub(super) fn figures(f: &Folder) -> Result<Vec<Figure>, Error> {
     let ws = w_columns(f);
-    let mut state = vec![
-        "t",
-        "loss",
-        "distance",
-        "energy",
-        "gradient_norm",
-        "step",
-        "w1",
-        "w2",
-    ];
-    state.extend(ws.iter().map(String::as_str));
-    let runs = Runs {
-        continuous: load(f, "continuous.csv", &state)?,
-        discrete: load(f, "discrete.csv", &state)?,
-        comparison: load(f, "comparison.csv", &["step", "gap"])?,
-        summary: load(
-            f,
-            "summary.csv",
-            &["theory_rate", "noise_floor", "theory_noise_floor"],
-        )?
-        .unwrap_or_default(),
-    };
+    let runs = Runs::load(f, &ws)?;
     let mut out = Vec::new();
     let mut push = |name: &str, caption: String, chart: Option<LineChart>| {
         if let Some(mut c) = chart.filter(LineChart::has_data) {

@@ -391,10 +391,8 @@ fn check_total_rows(
     Ok(())
 }
 
-/// `kind = "expression"`: `variables`, `expression`, optional `minimum`; the formula is
-/// parsed and differentiated here, so its errors point into the file.
-fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
-    t.check_keys(&["kind", "variables", "expression", "minimum"])?;
+/// An expression's `variables`: an array of distinct names (errors at the one that is not).
+fn variables(t: &TableReader<'_, '_>) -> Result<Vec<String>> {
     let mut spans = Vec::new();
     let variables = match t.get("variables").map(|v| v.get_ref()) {
         None => {
@@ -430,6 +428,14 @@ fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             None => t.error("variables", e.message),
         });
     }
+    Ok(variables)
+}
+
+/// `kind = "expression"`: `variables`, `expression`, optional `minimum`; the formula is
+/// parsed and differentiated here, so its errors point into the file.
+fn expression(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
+    t.check_keys(&["kind", "variables", "expression", "minimum"])?;
+    let variables = variables(t)?;
     let (text, span) = t.string("expression")?.ok_or_else(|| {
         t.missing(
             "expression",

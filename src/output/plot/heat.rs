@@ -180,6 +180,21 @@ impl HeatMap {
             esc(&self.x.column),
             esc(&self.y.column)
         );
+        self.cells(&mut out, (&x, &y), (&ex, &ey));
+        out.push_str("</g>\n");
+        for c in &self.curves {
+            curve(&mut out, c, &x, &y);
+        }
+        svg::axes(&mut out, &x, &y, &self.x.title, &self.y.title);
+        self.legend(&mut out);
+        out.push_str("</svg>\n");
+        out
+    }
+
+    /// The cells, after the `<g>` that holds them is opened: one PNG image for a large
+    /// uniform grid, else a rect per cell between its axes' edges `ex`, `ey`.
+    fn cells(&self, out: &mut String, (x, y): (&Scale, &Scale), (ex, ey): (&[f64], &[f64])) {
+        let (nx, ny) = (self.x.values.len(), self.y.values.len());
         let uniform = |v: &CellAxis| v.values.len() < 3 || is_uniform(&v.edges());
         if nx * ny > MAX_RECTS && uniform(&self.x) && uniform(&self.y) {
             let png = super::png::cells_png(nx, ny, &self.colours, 1);
@@ -213,14 +228,6 @@ impl HeatMap {
                 }
             }
         }
-        out.push_str("</g>\n");
-        for c in &self.curves {
-            curve(&mut out, c, &x, &y);
-        }
-        svg::axes(&mut out, &x, &y, &self.x.title, &self.y.title);
-        self.legend(&mut out);
-        out.push_str("</svg>\n");
-        out
     }
 
     fn legend(&self, out: &mut String) {

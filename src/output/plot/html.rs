@@ -40,24 +40,7 @@ pub(crate) fn page(p: &Page<'_>, figures: &[Figure]) -> String {
         n = esc(p.name)
     );
     for (i, f) in figures.iter().enumerate() {
-        let _ = writeln!(out, "<figure class=\"plot\" id=\"fig-{}\">", esc(&f.name));
-        match &f.png {
-            Some(png) => {
-                let _ = writeln!(
-                    out,
-                    "<img class=\"figure\" alt=\"{}\" src=\"data:image/png;base64,{}\">",
-                    esc(&f.caption),
-                    base64(png)
-                );
-            }
-            None => out.push_str(&unique_ids(f.svg.trim_end(), i)),
-        }
-        let _ = writeln!(
-            out,
-            "\n<figcaption>{}: {}</figcaption>\n</figure>",
-            esc(&f.name),
-            esc(&f.caption)
-        );
+        figure(&mut out, f, i);
     }
     let _ = writeln!(
         out,
@@ -67,7 +50,45 @@ pub(crate) fn page(p: &Page<'_>, figures: &[Figure]) -> String {
         esc(p.theory),
         esc(p.scenario)
     );
-    for (file, cols) in &p.manifest.columns {
+    columns(&mut out, p.manifest);
+    let _ = writeln!(
+        out,
+        "<p>{} {}, {} point(s), started {}.</p>\n\
+         <script>document.body.dataset.figures = String(document.querySelectorAll('figure.plot .figure').length);\
+         document.body.dataset.ready = '1';</script>\n</body>\n</html>",
+        esc(&p.manifest.engine),
+        esc(&p.manifest.version),
+        p.manifest.points,
+        esc(&p.manifest.started)
+    );
+    out
+}
+
+/// Figure `i` of the page, with its caption.
+fn figure(out: &mut String, f: &Figure, i: usize) {
+    let _ = writeln!(out, "<figure class=\"plot\" id=\"fig-{}\">", esc(&f.name));
+    match &f.png {
+        Some(png) => {
+            let _ = writeln!(
+                out,
+                "<img class=\"figure\" alt=\"{}\" src=\"data:image/png;base64,{}\">",
+                esc(&f.caption),
+                base64(png)
+            );
+        }
+        None => out.push_str(&unique_ids(f.svg.trim_end(), i)),
+    }
+    let _ = writeln!(
+        out,
+        "\n<figcaption>{}: {}</figcaption>\n</figure>",
+        esc(&f.name),
+        esc(&f.caption)
+    );
+}
+
+/// The columns of each file of the manifest, as tables.
+fn columns(out: &mut String, manifest: &Manifest) {
+    for (file, cols) in &manifest.columns {
         let _ = writeln!(
             out,
             "<h3>{}</h3>\n<table><tr><th>column</th><th>unit</th><th>meaning</th></tr>",
@@ -84,17 +105,6 @@ pub(crate) fn page(p: &Page<'_>, figures: &[Figure]) -> String {
         }
         out.push_str("</table>\n");
     }
-    let _ = writeln!(
-        out,
-        "<p>{} {}, {} point(s), started {}.</p>\n\
-         <script>document.body.dataset.figures = String(document.querySelectorAll('figure.plot .figure').length);\
-         document.body.dataset.ready = '1';</script>\n</body>\n</html>",
-        esc(&p.manifest.engine),
-        esc(&p.manifest.version),
-        p.manifest.points,
-        esc(&p.manifest.started)
-    );
-    out
 }
 
 /// The figure's element ids (`area`, `bar`) made unique within the page: inline SVGs
