@@ -194,6 +194,13 @@ impl<'a> PointRunner<'a> {
         self.problem
     }
 
+    /// The `method` of each of a point's rows, in row order: `continuous` (if the problem
+    /// has a continuous run), then each discrete entry's label.
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        let skip = usize::from(self.problem.continuous.is_none());
+        self.labels.iter().skip(skip).map(|l| &**l)
+    }
+
     /// Runs every method of grid point `index`. A panic (an engine bug, or a user's
     /// potential that panics) fails this point's rows with the panic's message.
     pub fn run(&self, index: u64) -> PointResult {

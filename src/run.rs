@@ -104,7 +104,8 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     let resolved = s.to_toml();
     let (dir, resuming, range) = open_folder(s, options, points, &resolved)?;
     let mut files = vec![("summary.csv".to_string(), columns::summary())];
-    let (mut summary, done) = summary_file(&dir, s, resuming, &range)?;
+    let labels: Vec<&str> = runner.methods().collect();
+    let (mut summary, done) = summary_file(&dir, &labels, resuming, &range)?;
     let todo = (range.start + done).min(range.end)..range.end;
     let (threads, mut sha256) = if s.is_sweep() {
         let threads = options
@@ -213,24 +214,16 @@ fn set_up(s: &Scenario, progress: bool) -> Result<crate::problem::Problem, Error
 /// end (with the grid points of `range` it already holds), else created with its header.
 fn summary_file(
     dir: &ResultDir,
-    s: &Scenario,
+    labels: &[&str],
     resuming: bool,
     range: &std::ops::Range<u64>,
 ) -> Result<(CsvFile, u64), Error> {
     let path = dir.path().join("summary.csv");
     let header = columns::names(&columns::summary());
-    let continuous = s
-        .continuous
-        .as_ref()
-        .map(|_| crate::dynamics::CONTINUOUS_LABEL);
-    let labels: Vec<&str> = continuous
-        .into_iter()
-        .chain(s.discrete.iter().map(|d| d.label.as_str()))
-        .collect();
     let expected = ExpectedRows {
         first: range.start,
         points: range.end - range.start,
-        labels: &labels,
+        labels,
     };
     if resuming && let Some(found) = CsvFile::resume(&path, &header, &expected)? {
         return Ok(found);

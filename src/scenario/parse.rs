@@ -1105,14 +1105,14 @@ fn quadratic(t: &TableReader<'_, '_>) -> Result<PotentialSpec> {
             if ev.is_empty() {
                 return Err(t.error_at("eigenvalues", span, "must not be empty"));
             }
-            if let Some((i, v)) = ev.iter().enumerate().find(|(_, v)| **v < 0.0) {
+            if let Some(i) = ev.iter().position(|v| *v < 0.0) {
+                // At the entry, as a non-finite entry's error is.
+                let items = t.num_items("eigenvalues")?.unwrap_or_default();
+                let at = items.get(i).map_or(span, |n| n.span.clone());
                 return Err(t.error_at(
-                    "eigenvalues",
-                    span,
-                    format!(
-                        "must be >= 0 (positive semi-definite), entry {} is {v}",
-                        i + 1
-                    ),
+                    &format!("eigenvalues[{}]", i + 1),
+                    at,
+                    format!("must be >= 0 (positive semi-definite), got {:?}", ev[i]),
                 ));
             }
             HessianSpec::Diagonal(ev)

@@ -409,6 +409,18 @@ fn closest<'k>(name: &str, allowed: &[&'k str]) -> Option<&'k str> {
 /// Parses a whole document, mapping a syntax error to `toml` with its position and the
 /// parser's message in plain words.
 pub(crate) fn parse_document<'i>(src: &Source<'_>, text: &'i str) -> Result<Spanned<DeTable<'i>>> {
+    // TOML allows no ASCII control character but tab and line ends anywhere, and the
+    // parser's words for one (a NUL: "key with no value") would mislead.
+    let control = text
+        .char_indices()
+        .find(|&(_, c)| c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\r'));
+    if let Some((at, c)) = control {
+        let message = format!(
+            "a control character (U+{:04X}), which TOML does not allow: is this a text file?",
+            u32::from(c)
+        );
+        return Err(src.error(Some(at..at + 1), "toml", message));
+    }
     DeTable::parse(text).map_err(|e| {
         let message = e.message().lines().next().unwrap_or("").trim();
         src.error(e.span().or(Some(0..0)), "toml", plain_syntax_error(message))
