@@ -413,6 +413,9 @@ impl<const N: usize> Lanes<N> {
         // SAFETY: `V` is the vector type of the `on_isa!` copy this is inlined into.
         unsafe {
             let mut r = Cruising::<V, N>::load(self);
+            // The batch's count in a local, which stays in a register (through `pending`
+            // it went to memory and back every step).
+            let mut len = pending.len;
             while k < until {
                 if k.is_multiple_of(REST_EVERY) {
                     // Off the step's dependency chain on all other steps.
@@ -426,17 +429,20 @@ impl<const N: usize> Lanes<N> {
                     if stop != 0 {
                         // The other lanes' samples of this step are taken here; the
                         // flagged lanes' check is the caller's.
-                        pending.push(k, sample & !stop, value);
+                        len = pending.put(len, k, sample & !stop, value);
                         break;
                     }
                 }
-                pending.push(k, probe.sample, &probe.value);
-                if pending.full() {
+                len = pending.put(len, k, probe.sample, &probe.value);
+                if len == PENDING {
+                    pending.len = len;
                     self.take(pending);
+                    len = 0;
                 }
                 r.advance(&probe.moved);
                 k += 1;
             }
+            pending.len = len;
             r.store(self);
         }
         self.take(pending);
@@ -732,23 +738,21 @@ impl Pending {
         }
     }
 
-    /// Step `k`'s samples (lanes `sample`, values `value`); kept only if there are any.
+    /// Step `k`'s samples (lanes `sample`, values `value`) into slot `e`, the first free
+    /// one; returns the first free one after it (`e` again if there are none). The caller
+    /// keeps the count and sets `len` before the batch is taken.
     ///
     /// # Safety
     /// As [`Vector`]'s methods.
     #[inline(always)]
-    unsafe fn push<V: Vector>(&mut self, k: u64, sample: u32, value: &[V; LANES]) {
-        let e = self.len;
+    unsafe fn put<V: Vector>(&mut self, e: usize, k: u64, sample: u32, value: &[V; LANES]) -> usize {
         (self.k[e], self.sample[e]) = (k, sample);
-        for j in 0..LANES / V::WIDTH {
+        // Only the groups in use: no lane beyond them takes a sample.
+        for j in 0..used::<V>() / V::WIDTH {
             // SAFETY: the caller's.
             unsafe { value[j].store(&mut self.value[e][j * V::WIDTH..]) };
         }
-        self.len += usize::from(sample != 0);
-    }
-
-    fn full(&self) -> bool {
-        self.len == PENDING
+        e + usize::from(sample != 0)
     }
 }
 
