@@ -698,6 +698,14 @@ impl ProblemBuilder {
                     value: sigma,
                 });
             }
+            if sigma > 0.0 && sigma < f64::MIN_POSITIVE {
+                // As a scenario file's: σ√Δt would underflow to 0.
+                return Err(BuildError::OutOfRange {
+                    key: "gradient.noise".into(),
+                    rule: "0 or >= the smallest normal number",
+                    value: sigma,
+                });
+            }
         }
         let continuous = self
             .continuous

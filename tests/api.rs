@@ -149,6 +149,13 @@ fn friction_at_most_zero_and_negative_mass_are_out_of_range() {
         matches!(&e, BuildError::OutOfRange { key, value, .. } if key == "continuous.t_end" && *value == 1e-310),
         "{e}"
     );
+    // A subnormal σ: σ√Δt would underflow to 0 in the continuous run.
+    let e = build_error(particle().noise(5e-324, 0));
+    assert_eq!(
+        e.to_string(),
+        "gradient.noise: must be 0 or >= the smallest normal number, got 5e-324"
+    );
+    assert!(particle().noise(f64::MIN_POSITIVE, 0).build().is_ok());
 }
 
 #[test]

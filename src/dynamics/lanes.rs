@@ -745,7 +745,13 @@ impl Pending {
     /// # Safety
     /// As [`Vector`]'s methods.
     #[inline(always)]
-    unsafe fn put<V: Vector>(&mut self, e: usize, k: u64, sample: u32, value: &[V; LANES]) -> usize {
+    unsafe fn put<V: Vector>(
+        &mut self,
+        e: usize,
+        k: u64,
+        sample: u32,
+        value: &[V; LANES],
+    ) -> usize {
         (self.k[e], self.sample[e]) = (k, sample);
         // Only the groups in use: no lane beyond them takes a sample.
         for j in 0..used::<V>() / V::WIDTH {

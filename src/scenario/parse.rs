@@ -571,6 +571,18 @@ fn gradient(t: &TableReader<'_, '_>) -> Result<GradientSpec> {
             format!("must be >= 0, got {}", t.src.snippet(&noise.span)),
         ));
     }
+    if noise.value > 0.0 && noise.value < f64::MIN_POSITIVE {
+        // σ√Δt would underflow to 0: a continuous run without noise beside noisy steps.
+        return Err(t.error_at(
+            "noise",
+            noise.span.clone(),
+            format!(
+                "must be 0 or at least the smallest normal number, {:e}, got {}",
+                f64::MIN_POSITIVE,
+                t.src.snippet(&noise.span)
+            ),
+        ));
+    }
     let seed = t.uint("seed")?.map_or(0, |(s, _)| s);
     Ok(GradientSpec {
         noise: noise.value,
