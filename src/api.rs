@@ -657,7 +657,8 @@ impl ProblemBuilder {
         self.stop.divergence = distance;
         self
     }
-    /// Gaussian noise of standard deviation σ on every gradient coordinate, from `seed`.
+    /// Gaussian noise of standard deviation σ on every gradient coordinate, from `seed`:
+    /// σ = 0 (no noise) or a normal number (at least 2.2e-308), else [`BuildError::OutOfRange`].
     pub fn noise(mut self, sigma: f64, seed: u64) -> Self {
         self.gradient = Some(GradientSpec { noise: sigma, seed });
         self
