@@ -20,6 +20,7 @@ CSV's, numbers float64 (an empty field is NaN) and integer columns int64, text c
 
 from __future__ import annotations
 
+import operator
 import os
 import pathlib
 from functools import cached_property
@@ -101,20 +102,20 @@ class Scenario:
     def theory(self, point: int = 0, *, backend: Optional[str] = None) -> Any:
         """``heavyball theory --format csv`` of grid point ``point``: the tidy table
         ``section, entry, component, quantity, value`` (see docs/theory-command.md)."""
-        data = self._native.theory(point, True)
+        data = self._native.theory(_index("point", point), True)
         return _frames.frame(_native.read_csv(data, "theory"), _frames.choose(backend))
 
     def theory_dict(self, point: int = 0) -> dict:
         """The same report as nested dicts: ``d["discrete"]["heavy-ball"]["radius"]``, and
         per eigenvalue ``d["continuous"]["continuous"]["components"][1]["speedup"]``."""
-        columns = dict(_native.read_csv(self._native.theory(point, True), "theory"))
+        columns = dict(_native.read_csv(self._native.theory(_index("point", point), True), "theory"))
         keys = ("section", "entry", "component", "quantity")
         rows = zip(*(columns[k] for k in keys), columns["value"].tolist())
         return _frames.nested(rows)
 
     def theory_text(self, point: int = 0) -> str:
         """``heavyball theory``'s readable report of grid point ``point``."""
-        return self._native.theory(point, False)
+        return self._native.theory(_index("point", point), False)
 
     def __repr__(self) -> str:
         return repr(self._native)
@@ -203,6 +204,28 @@ class Result:
         return f"<heavyball.Result of {self.scenario.name!r}: {', '.join(self.files)}>"
 
 
+def _whole(name: str, value: Any, least: int) -> int:
+    """``value`` as an int if it is a whole number (a NumPy integer too) >= ``least``,
+    else ValueError naming ``name``."""
+    try:
+        whole = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        whole = None
+    if whole is None or whole < least:
+        raise ValueError(f"{name}: must be a whole number >= {least}, got {value!r}")
+    return whole
+
+
+def _positive(name: str, value: Any) -> Optional[int]:
+    """None, or ``value`` >= 1 (as the command line refuses ``--threads 0``)."""
+    return None if value is None else _whole(name, value, 1)
+
+
+def _index(name: str, value: Any) -> int:
+    """A grid point's index: ``value`` >= 0."""
+    return _whole(name, value, 0)
+
+
 def _scenario(source: Source, potential: Optional[Potential]) -> Scenario:
     if isinstance(source, Scenario) and potential is None:
         return source
@@ -222,7 +245,7 @@ def run(
     the rows instead of holding them all."""
     s = _scenario(scenario, potential)
     chosen = _frames.choose(backend)
-    return Result(_native.run(s._native, threads), s, chosen)
+    return Result(_native.run(s._native, _positive("threads", threads)), s, chosen)
 
 
 def sweep(
@@ -239,12 +262,11 @@ def sweep(
     the command line's ``summary.csv``). Memory stays bounded whatever the grid's size;
     the engine computes a few batches ahead on ``threads`` workers with the GIL released,
     and Ctrl-C stops it promptly (KeyboardInterrupt)."""
-    if chunk < 1:
-        raise ValueError(f"chunk: must be >= 1, got {chunk}")
+    chunk = _whole("chunk", chunk, 1)
     s = _scenario(scenario, potential)
     raw = backend == "csv"
     chosen = None if raw else _frames.choose(backend)
-    stream = _native.stream(s._native, threads, chunk)
+    stream = _native.stream(s._native, _positive("threads", threads), chunk)
     try:
         header: Optional[bytes] = None
         for batch in stream:

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use heavyball::potential::Potential;
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -25,15 +25,38 @@ pub struct PyPotential {
     spectrum: Option<Vec<f64>>,
     /// Set once an evaluation failed or the run was abandoned: evaluations return NaN.
     stopped: AtomicBool,
+    /// Held by a run ([`Lease`]): the failure state above is one run's.
+    busy: AtomicBool,
     /// The first exception a callable raised since [`PyPotential::reset`].
     error: Mutex<Option<PyErr>>,
 }
 
+/// A run's hold on a Python potential, released when dropped. One run at a time: the
+/// failure state (the stop flag, the kept exception) is the potential's, so a second run
+/// would clear the first's, and closing one would stop the other.
+pub struct Lease(Arc<PyPotential>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::SeqCst);
+    }
+}
+
 impl PyPotential {
-    /// Forgets a previous run's failure (a run begins).
-    pub fn reset(&self) {
+    /// Takes the potential for a run, a previous run's failure forgotten; ValueError while
+    /// another run holds it.
+    pub fn lease(self: &Arc<Self>) -> PyResult<Lease> {
+        let free = self
+            .busy
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst);
+        if free.is_err() {
+            return Err(PyValueError::new_err(
+                "potential: in use by a run or sweep that has not ended; finish or close it first, or give this one a heavyball.Potential of its own",
+            ));
+        }
         self.stopped.store(false, Ordering::SeqCst);
         self.lock_error().take();
+        Ok(Lease(self.clone()))
     }
 
     /// Makes every further evaluation return NaN without calling Python (a run was
@@ -82,12 +105,14 @@ impl PyPotential {
         what: &str,
         out: &mut [f64],
     ) -> PyResult<()> {
+        // A float64 vector as it is, anything else (a list, float32, a strided view)
+        // through numpy's conversion; its failure names the callable.
         let array = match result.cast::<PyArray1<f64>>() {
-            Ok(a) => a.clone(),
-            Err(_) => numpy_float_vector(py, &result)?,
+            Ok(a) if a.is_contiguous() => a.clone(),
+            _ => numpy_float_vector(py, &result).map_err(|e| named(py, what, e))?,
         };
         let values = array.readonly();
-        let values = values.as_slice()?;
+        let values = values.as_slice().map_err(|e| named(py, what, e.into()))?;
         if values.len() != out.len() {
             return Err(PyValueError::new_err(format!(
                 "{what} returned {} numbers, the potential has dimension {}",
@@ -98,6 +123,18 @@ impl PyPotential {
         out.copy_from_slice(values);
         Ok(())
     }
+}
+
+/// `e`, its message prefixed by the callable whose result could not be read (`gradient
+/// returned …`), its type kept.
+fn named(py: Python<'_>, what: &str, e: PyErr) -> PyErr {
+    PyErr::from_type(
+        e.get_type(py),
+        format!(
+            "{what} returned a value that is not usable: {}",
+            e.value(py)
+        ),
+    )
 }
 
 /// `numpy.ascontiguousarray(x, dtype=float64).reshape(-1)`.
@@ -121,7 +158,8 @@ impl Potential for PyPotential {
     fn value(&self, w: &[f64]) -> f64 {
         self.call(|py| {
             let x = PyArray1::from_slice(py, w);
-            self.value.call1(py, (x,))?.extract::<f64>(py)
+            let result = self.value.call1(py, (x,))?;
+            result.extract::<f64>(py).map_err(|e| named(py, "value", e))
         })
         .unwrap_or(f64::NAN)
     }
@@ -206,6 +244,7 @@ impl PotentialHandle {
         }
         check_vector("minimum", minimum.as_deref(), Some(dim))?;
         check_vector("spectrum", spectrum.as_deref(), None)?;
+        check_spectrum(spectrum.as_deref(), dim)?;
         if let Some(v) = minimum_value.filter(|v| !v.is_finite()) {
             return Err(PyValueError::new_err(format!(
                 "minimum_value: must be finite, got {v}"
@@ -225,6 +264,7 @@ impl PotentialHandle {
                 minimum_value,
                 spectrum,
                 stopped: AtomicBool::new(false),
+                busy: AtomicBool::new(false),
                 error: Mutex::new(None),
             }),
         })
@@ -287,6 +327,24 @@ fn check_vector(name: &str, v: Option<&[f64]>, dim: Option<usize>) -> PyResult<(
     match v.iter().find(|x| !x.is_finite()) {
         Some(x) => Err(PyValueError::new_err(format!(
             "{name}: must be finite, got {x}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The Hessian's eigenvalues at a minimum: at least one, at most `dim` (the extremes
+/// suffice for every rate: docs/theory.md), none negative.
+fn check_spectrum(ks: Option<&[f64]>, dim: usize) -> PyResult<()> {
+    let Some(ks) = ks else { return Ok(()) };
+    if ks.is_empty() || ks.len() > dim {
+        return Err(PyValueError::new_err(format!(
+            "spectrum: has {} entries, the potential has dimension {dim} (give its eigenvalues at the minimum, or at least the smallest and the largest)",
+            ks.len()
+        )));
+    }
+    match ks.iter().find(|k| **k < 0.0) {
+        Some(k) => Err(PyValueError::new_err(format!(
+            "spectrum: must be >= 0 (the Hessian at a minimum is positive semi-definite), got {k:?}"
         ))),
         None => Ok(()),
     }

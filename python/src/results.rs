@@ -92,11 +92,10 @@ pub fn run(
     let started = SystemTime::now();
     let clock = Instant::now();
     let potential = handle.potential.clone();
-    if let Some(p) = &potential {
-        p.reset();
-    }
+    let lease = potential.as_ref().map(|p| p.lease()).transpose()?;
     let (files, threads) = if handle.scenario.is_sweep() {
-        let mut stream = SummaryStream::start(py, handle, threads, crate::stream::DEFAULT_CHUNK)?;
+        let chunk = crate::stream::DEFAULT_CHUNK;
+        let mut stream = SummaryStream::start(py, handle, threads, chunk, lease)?;
         let threads = stream.threads();
         let mut summary = header(&columns::summary());
         while let Some(batch) = stream.next_batch(py)? {

@@ -127,7 +127,11 @@ impl ScenarioHandle {
             ));
         }
         let report = heavyball::report::analyse(&self.file, &self.scenario, point)
-            .map_err(|e| key_error(py, &e.key, &e.message))?;
+            // The command line's flag is this method's argument.
+            .map_err(|e| {
+                let key = if e.key == "--point" { "point" } else { &e.key };
+                key_error(py, key, &e.message)
+            })?;
         Ok(match csv {
             true => pyo3::types::PyBytes::new(py, &report.to_csv())
                 .into_any()

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::errors::engine_error;
-use crate::potential::PyPotential;
+use crate::potential::{Lease, PyPotential};
 use crate::scenario::ScenarioHandle;
 
 /// Grid points per batch unless the caller says otherwise.
@@ -40,11 +40,14 @@ pub struct SummaryStream {
 
 impl SummaryStream {
     /// Starts the engine on `scenario`'s grid.
+    /// `lease`, the run's hold on its Python potential, goes to the producer: released when
+    /// the engine is done with the potential.
     pub fn start(
         py: Python<'_>,
         scenario: &ScenarioHandle,
         threads: Option<usize>,
         chunk: u64,
+        lease: Option<Lease>,
     ) -> PyResult<Self> {
         let problem = scenario.problem().map_err(|e| engine_error(py, e))?;
         let points = problem.points();
@@ -56,8 +59,10 @@ impl SummaryStream {
         let (tx, rx) = sync_channel(1);
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
-        let worker =
-            std::thread::spawn(move || produce(&problem, threads, rows_per_batch, &tx, &flag));
+        let worker = std::thread::spawn(move || {
+            produce(&problem, threads, rows_per_batch, &tx, &flag);
+            drop(lease);
+        });
         let mut header = Rows::new();
         header.header(&columns::names(&columns::summary()));
         Ok(SummaryStream {
@@ -89,14 +94,14 @@ impl SummaryStream {
             });
             *slot = Some(rx);
             if let Some(e) = self.potential.as_ref().and_then(|p| p.take_error()) {
-                self.stop();
+                let _ = self.halt(py);
                 return Err(e);
             }
             match got {
                 Ok(batch) => return Ok(Some(batch)),
                 Err(RecvTimeoutError::Timeout) => {
                     if let Err(e) = py.check_signals() {
-                        self.stop();
+                        let _ = self.halt(py);
                         return Err(e);
                     }
                 }
@@ -115,6 +120,17 @@ impl SummaryStream {
             Ok(()) => Ok(()),
             Err(_) => Err(PyRuntimeError::new_err("the sweep's thread panicked")),
         }
+    }
+
+    /// Stops the engine and waits for it (the interpreter released), so that its potential
+    /// is free again when this returns; the producer's own panic, if any.
+    fn halt(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.stop();
+        // The producer may be waiting to hand over a batch: with no reader it ends.
+        if let Ok(slot) = self.batches.get_mut() {
+            slot.take();
+        }
+        self.finish(py)
     }
 
     /// Stops the engine soon: the producer ends after the rows in hand, a Python
@@ -194,9 +210,10 @@ impl SummaryStream {
         self.threads
     }
 
-    /// Stops the sweep (the engine ends after the points in hand).
-    fn close(&mut self) {
-        self.stop();
+    /// Stops the sweep and waits for the engine to end (after the points in hand), so that
+    /// its potential is free for another run.
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.halt(py)
     }
 }
 
@@ -209,8 +226,6 @@ pub fn stream(
     threads: Option<usize>,
     chunk: u64,
 ) -> PyResult<SummaryStream> {
-    if let Some(p) = &scenario.potential {
-        p.reset();
-    }
-    SummaryStream::start(py, scenario, threads, chunk)
+    let lease = scenario.potential.as_ref().map(|p| p.lease()).transpose()?;
+    SummaryStream::start(py, scenario, threads, chunk, lease)
 }

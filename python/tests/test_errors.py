@@ -143,3 +143,22 @@ def test_a_memory_limit_while_building_the_potential_is_a_memory_error():
     line = out.stdout.strip()
     assert line.startswith("MemoryError: scenario c3000: setting up the potential: the Hessian's")
     assert "needs 0.36 GB of memory, which could not be allocated" in line
+
+
+def test_threads_chunk_and_point_are_whole_numbers_named_when_not():
+    """As the command line refuses --threads 0: counts are whole numbers (NumPy's too),
+    and a point out of the grid is blamed on `point`, this method's argument."""
+    for bad in (0, -1, "5", 1.5, True):
+        with pytest.raises(ValueError, match=f"threads: must be a whole number >= 1, got {bad!r}"):
+            hb.run(KTH, threads=bad)
+    import numpy as np
+
+    assert hb.run(KTH, threads=np.int64(2)).summary["steps"][0] == hb.run(KTH).summary["steps"][0]
+    with pytest.raises(ValueError, match="chunk: must be a whole number >= 1, got 0"):
+        next(hb.sweep({**KTH, "sweep": {"mass": {"values": [1.0, 2.0]}}}, chunk=0))
+    scenario = hb.load(KTH)
+    with pytest.raises(ValueError, match="point: must be a whole number >= 0, got -1"):
+        scenario.theory_text(-1)
+    with pytest.raises(hb.ScenarioError) as caught:
+        scenario.theory_text(5)
+    assert str(caught.value).startswith("point: "), str(caught.value)

@@ -107,3 +107,63 @@ def test_write_refuses_a_python_potential(tmp_path):
     with pytest.raises(hb.ScenarioError, match="a Python potential has no scenario-file form"):
         hb.write(result, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spectrum_must_fit_the_potential():
+    """Eigenvalues at a minimum: none negative, at least one, at most n (the extremes
+    suffice for the rates); else a ValueError, not theory columns that disagree."""
+    make = lambda ks: hb.Potential(value=lambda w: 0.0, gradient=lambda w: H * w, dim=2, minimum=[0, 0], spectrum=ks)
+    with pytest.raises(ValueError, match=r"spectrum: must be >= 0 \(the Hessian at a minimum is positive semi-definite\), got -3.0"):
+        make([-3.0, 30.0])
+    for ks in ([3.0, 30.0, 300.0], []):
+        with pytest.raises(ValueError, match=f"spectrum: has {len(ks)} entries, the potential has dimension 2"):
+            make(ks)
+    assert make([3.0]).spectrum == [3.0]
+
+
+def test_a_gradient_as_a_strided_view_reads_as_any_array():
+    """A float64 vector that is a view with a stride (every other entry of a longer array)
+    gives the same run as the contiguous one, bit for bit."""
+    strided = hb.Potential(
+        value=lambda w: 0.5 * float(w @ (H * w)),
+        gradient=lambda w: np.repeat(H * w, 2)[::2],
+        dim=2,
+        minimum=[0.0, 0.0],
+        spectrum=[3.0, 30.0],
+    )
+    ours = hb.run(SCENARIO, potential=strided)
+    theirs = hb.run(SCENARIO, potential=quadratic())
+    assert ours.csv("summary.csv") == theirs.csv("summary.csv")
+
+
+def test_a_result_that_is_not_a_number_names_its_callable():
+    none_value = hb.Potential(value=lambda w: None, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    with pytest.raises(TypeError, match="value returned a value that is not usable"):
+        hb.run(SCENARIO, potential=none_value)
+    text_gradient = hb.Potential(value=lambda w: 0.0, gradient=lambda w: "ab", dim=2, minimum=[0, 0])
+    with pytest.raises(ValueError, match="gradient returned a value that is not usable"):
+        hb.run(SCENARIO, potential=text_gradient)
+
+
+def test_one_potential_serves_one_run_at_a_time():
+    """A second sweep on a potential another sweep still holds is refused (closing the
+    first would otherwise stop the second, whose rows would all read diverged); once the
+    first is closed, the second runs whole and equals the built-in quadratic's rows."""
+    grid = {
+        "particle": SCENARIO["particle"],
+        "discrete": [{"label": "heavy-ball", "dt": 0.5}],
+        "sweep": {"mass": {"linspace": [0.5, 3.0, 60]}},
+    }
+    pot = quadratic()
+    first = hb.sweep(grid, potential=pot, chunk=10, backend="csv")
+    next(first)
+    with pytest.raises(ValueError, match="potential: in use by a run or sweep that has not ended"):
+        next(hb.sweep(grid, potential=pot, chunk=10, backend="csv"))
+    with pytest.raises(ValueError, match="in use"):
+        hb.run(grid, potential=pot)
+    first.close()
+    ours = b"".join(hb.sweep(grid, potential=pot, chunk=10, backend="csv"))
+    theirs = b"".join(hb.sweep({**grid, "potential": builtin()["potential"]}, chunk=10, backend="csv"))
+    statuses = lambda csv: [line.split(b",")[7] for line in csv.splitlines()[1:]]
+    assert statuses(ours) == statuses(theirs)
+    assert statuses(ours).count(b"converged") > 0
