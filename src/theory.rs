@@ -279,7 +279,12 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
 /// the other by Vieta `c/σ_big`.
 pub fn companion_roots(b: f64, c: f64) -> [(f64, f64); 2] {
     // fma: b² − 4c rounded once (4c is exact).
-    let disc = b.mul_add(b, -4.0 * c);
+    roots_with(b, c, b.mul_add(b, -4.0 * c))
+}
+
+/// [`companion_roots`] with the discriminant `disc` = b² − 4c given, formed by the caller
+/// with less rounding than b² − 4c allows (see [`shifted_discriminant`]).
+fn roots_with(b: f64, c: f64, disc: f64) -> [(f64, f64); 2] {
     if disc >= 0.0 {
         let sq = disc.sqrt();
         let big = if b >= 0.0 {
@@ -303,15 +308,51 @@ pub fn companion_roots(b: f64, c: f64) -> [(f64, f64); 2] {
     }
 }
 
-/// Spectral radius of the companion matrix of `σ² − bσ + c`: `(|b| + sqrt(b² − 4c))/2`
-/// for real roots, `sqrt(c)` for a complex pair (their product is `c`).
-fn companion_radius(b: f64, c: f64) -> f64 {
-    let disc = b.mul_add(b, -4.0 * c);
+/// Spectral radius of the companion matrix of `σ² − bσ + c` with discriminant `disc`:
+/// `(|b| + sqrt(disc))/2` for real roots, `sqrt(c)` for a complex pair (their product is
+/// `c`).
+fn radius_with(b: f64, c: f64, disc: f64) -> f64 {
     if disc >= 0.0 {
         0.5 * (b.abs() + disc.sqrt())
     } else {
         c.sqrt()
     }
+}
+
+/// `a = 2 − b` of the heavy ball's polynomial (`1 − p + εk`) or, with `nesterov`,
+/// Nesterov's (`1 − p + εk + pεk`), as an unevaluated sum `hi + lo` of its parts, exact to
+/// about 1e-32 relative: b's own rounding would cost ~1e-16 absolute.
+fn shift(p: f64, ek: f64, nesterov: bool) -> (f64, f64) {
+    let (s, e1) = two_sum(1.0, -p);
+    let (mut hi, e2) = two_sum(s, ek);
+    let mut lo = e1 + e2;
+    if nesterov {
+        let pe = p * ek;
+        let (h, e3) = two_sum(hi, pe);
+        // fma: the product's rounding error, exactly.
+        (hi, lo) = (h, lo + e3 + p.mul_add(ek, -pe));
+    }
+    let sum = hi + lo;
+    let lo = lo - (sum - hi);
+    // Past the largest number the parts are not a sum to refine.
+    (sum, if lo.is_finite() { lo } else { 0.0 })
+}
+
+/// `x + y` as the rounded sum and its exact rounding error (Knuth's TwoSum).
+fn two_sum(x: f64, y: f64) -> (f64, f64) {
+    let s = x + y;
+    let yy = s - x;
+    (s, (x - (s - yy)) + (y - yy))
+}
+
+/// The discriminant `b² − 4c` of the heavy ball's or Nesterov's polynomial as `a² − 4εk`
+/// with `a = hi + lo` from [`shift`]: the polynomial at σ = 1 − δ is `εk − aδ + δ²`, the same
+/// discriminant. Near a double root b² and 4c agree to many digits; with b = 1 + p − εk
+/// rounded first, b² − 4c carried an error of ~1e-16, which the square root spread to ~1e-8
+/// in the roots. `hi² − 4εk` by fma is exact before its one rounding, and `2·hi·lo` adds
+/// the rest.
+fn shifted_discriminant((hi, lo): (f64, f64), ek: f64) -> f64 {
+    hi.mul_add(hi, -4.0 * ek) + 2.0 * hi * lo
 }
 
 /// Eigenvalues `σ_{1,2}` of the heavy-ball companion matrix `[[0, 1], [−p, 1 + p − εk]]`
@@ -323,9 +364,10 @@ pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
     if ek == 0.0 {
         return flat_roots(p);
     }
-    match plus_root_near_one((1.0 - p) + ek, ek) {
+    let a = shift(p, ek, false);
+    match plus_root_near_one(a, ek) {
         Some(big) => [(big, 0.0), (p / big, 0.0)],
-        None => companion_roots(1.0 + p - ek, p),
+        None => roots_with(1.0 + p - ek, p, shifted_discriminant(a, ek)),
     }
 }
 
@@ -337,16 +379,18 @@ fn flat_roots(p: f64) -> [(f64, f64); 2] {
 
 /// Spectral radius `max(|σ1|, |σ2|)` of the heavy-ball recurrence for one component
 /// (docs/theory.md §3): `sqrt(p)` for complex roots, `(|b| + sqrt(b² − 4p))/2` for real ones,
-/// `b = 1 + p − εk`. At a double root (e.g. the optimal momentum) the radius, like the
-/// roots, is only as accurate as the square root of the rounding in `b² − 4p` (~1e-8).
+/// `b = 1 + p − εk`, the discriminant from [`shifted_discriminant`]. At a double root (e.g.
+/// the optimal momentum) the radius is as sensitive as the roots are: p off by δ moves
+/// them by ~√δ, ~1e-8 for p's own last bit.
 pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
     let ek = eps * k;
     if ek == 0.0 {
         return flat_radius(p);
     }
-    match plus_root_near_one((1.0 - p) + ek, ek) {
+    let a = shift(p, ek, false);
+    match plus_root_near_one(a, ek) {
         Some(big) => big.abs().max((p / big).abs()),
-        None => companion_radius(1.0 + p - ek, p),
+        None => radius_with(1.0 + p - ek, p, shifted_discriminant(a, ek)),
     }
 }
 
@@ -359,12 +403,13 @@ const NEAR_ONE: f64 = 1e-6;
 /// so `δ = 2εk/(a + sqrt(a² − 4εk))`. The general formula rounds `b = 1 + p − εk` first,
 /// which loses an εk below ~1e-16 and can put a stable mode's root above 1 (k = 1e-14 at
 /// ε = 1, p = 0.5 read 1.0000000000000007). None elsewhere (a complex pair, b ≤ 0).
-fn plus_root_near_one(a: f64, ek: f64) -> Option<f64> {
+fn plus_root_near_one(shifted: (f64, f64), ek: f64) -> Option<f64> {
+    let a = shifted.0;
     // b = 2 − a > 0: the `+` root is the larger; a root near −1 is the general formula's.
     if a.is_nan() || a <= 0.0 || a >= 2.0 {
         return None;
     }
-    let disc = a.mul_add(a, -4.0 * ek);
+    let disc = shifted_discriminant(shifted, ek);
     if disc < 0.0 {
         return None;
     }
@@ -387,10 +432,10 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
         return flat_roots(p);
     }
     let ek = eps * k;
-    let g = 1.0 - ek;
-    match plus_root_near_one((1.0 - p) + (1.0 + p) * ek, ek) {
+    let (g, a) = (1.0 - ek, shift(p, ek, true));
+    match plus_root_near_one(a, ek) {
         Some(big) => [(big, 0.0), (p * g / big, 0.0)],
-        None => companion_roots((1.0 + p) * g, p * g),
+        None => roots_with((1.0 + p) * g, p * g, shifted_discriminant(a, ek)),
     }
 }
 
@@ -401,10 +446,10 @@ pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
     if ek == 0.0 {
         return flat_radius(p);
     }
-    let g = 1.0 - ek;
-    match plus_root_near_one((1.0 - p) + (1.0 + p) * ek, ek) {
+    let (g, a) = (1.0 - ek, shift(p, ek, true));
+    match plus_root_near_one(a, ek) {
         Some(big) => big.abs().max((p * g / big).abs()),
-        None => companion_radius((1.0 + p) * g, p * g),
+        None => radius_with((1.0 + p) * g, p * g, shifted_discriminant(a, ek)),
     }
 }
 
@@ -666,6 +711,38 @@ mod tests {
         assert!((heavy_ball_radius(1.0, p, ek) - general).abs() <= 2.3e-16);
         // Far from 1 the general formula stands, bit for bit.
         assert_eq!(heavy_ball_radius(0.1, 0.5, 2.0), companion_radius(1.3, 0.5));
+    }
+
+    fn companion_radius(b: f64, c: f64) -> f64 {
+        radius_with(b, c, b.mul_add(b, -4.0 * c))
+    }
+
+    #[test]
+    fn roots_near_a_double_root_keep_their_digits() {
+        // Expected values from exact rational arithmetic on the same f64 inputs (Python's
+        // fractions, 60 digits): b² − 4p = 1.0002e-14 here, where b = 1 + p − εk rounded
+        // first gave 1.0214e-14 and a radius 1e-8 off.
+        let (eps, p) = (1e-4, 0.98009999999975);
+        assert_relative_eq!(
+            heavy_ball_radius(eps, p, 1.0),
+            0.9900000500049275,
+            max_relative = 1e-14
+        );
+        assert_eq!(
+            heavy_ball_roots(eps, p, 1.0)[0].0,
+            heavy_ball_radius(eps, p, 1.0)
+        );
+        // A complex pair just past the double root: its imaginary part.
+        let [(_, im), _] = heavy_ball_roots(1e-9, 0.999999, 1.0);
+        assert_relative_eq!(im, 3.161881559688765e-5, max_relative = 1e-12);
+        // Nesterov's discriminant the same way: (1 + p)²g² − 4pg = a² − 4εk with
+        // a = (1 − p) + (1 + p)εk; its + root at p = 0.9, εk = 1e-3 checked against the
+        // polynomial itself, where b² − 4c's rounding was of the order of its value.
+        let (p, ek) = (0.9, 1e-3);
+        let [(s1, _), (s2, _)] = nesterov_roots(ek, p, 1.0);
+        let (b, c) = ((1.0 + p) * (1.0 - ek), p * (1.0 - ek));
+        assert_relative_eq!(s1 + s2, b, max_relative = 1e-15);
+        assert_relative_eq!(s1 * s2, c, max_relative = 1e-15);
     }
 
     #[test]
@@ -1050,8 +1127,8 @@ mod tests {
     #[test]
     fn companion_radii_match_nalgebra_eigenvalues() {
         // Independent check of heavy_ball_roots/radius and nesterov_radius against a
-        // general eigenvalue solver on the companion matrices. Near a double root both
-        // sides carry ~√ε ≈ 1e-8 of rounding (root sensitivity), hence 1e-7.
+        // general eigenvalue solver on the companion matrices. Near a double root the
+        // solver's rounding moves the roots by ~√ε ≈ 1e-8 (root sensitivity), hence 1e-7.
         use nalgebra::Matrix2;
         for i in 0..=40 {
             let ek = -0.5 + 4.5 * i as f64 / 40.0;
@@ -1165,7 +1242,7 @@ mod tests {
             let pstar = optimal_momentum(ek, 1.0);
             let best = (1.0 - ek.sqrt()).abs();
             // At p* the roots coincide at 1 − √(εk) (Q36). A double root is ill-conditioned:
-            // rounding δ ~ 1e-16 in b² − 4p splits it by ~√δ = 1e-8, hence 1e-7.
+            // p*'s own rounding δ ~ 1e-16 splits it by ~√δ = 1e-8, hence 1e-7.
             let [(r1, i1), (r2, i2)] = heavy_ball_roots(ek, pstar, 1.0);
             assert_abs_diff_eq!(r1, 1.0 - ek.sqrt(), epsilon = 1e-7);
             assert_abs_diff_eq!(r2, 1.0 - ek.sqrt(), epsilon = 1e-7);

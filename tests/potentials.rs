@@ -261,6 +261,23 @@ fn rosenbrock_gradient_hessian_and_minimum() {
 }
 
 #[test]
+fn rosenbrock_smallest_eigenvalue_holds_its_digits_for_a_steep_valley() {
+    // det H* = (2 + 8ba²)(2b) − 16a²b² = 4b, so λ_min = 4b/λ_max; λ_max is
+    // 1 + b(1 + 4a²) + sqrt((1 + b(4a² − 1))² + 16a²b²), which has no cancellation for
+    // these (a, b). Written in f64 the subtraction mean − half had lost 3 digits at
+    // b = 1e12 (0.3994 for 0.4) and all but one at b = 1e14.
+    for (a, b) in [(1.0, 1e12), (1.0, 1e14), (1000.0, 1.0), (1.0, 100.0)] {
+        let p = Rosenbrock::new(a, b).unwrap();
+        let spectrum = p.hessian_spectrum().unwrap();
+        let c = 4.0 * a * a;
+        let big = 1.0 + b * (1.0 + c) + ((1.0 + b * (c - 1.0)).powi(2) + 4.0 * c * b * b).sqrt();
+        assert_relative_eq!(spectrum[1], big, max_relative = 1e-15);
+        assert_relative_eq!(spectrum[0], 4.0 * b / big, max_relative = 1e-15);
+        assert_relative_eq!(spectrum[0] * spectrum[1], 4.0 * b, max_relative = 1e-15);
+    }
+}
+
+#[test]
 #[allow(clippy::needless_range_loop)] // (i, j) index the matrix and its closed form alike
 fn convex_rosenbrock_gradient_hessian_minimum_and_spectrum() {
     let (n, kappa) = (25, 100.0);

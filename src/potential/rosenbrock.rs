@@ -40,11 +40,14 @@ impl Rosenbrock {
             });
         }
         let (mean, half) = (0.5 * (p + r), (0.25 * (p - r) * (p - r) + q * q).sqrt());
+        // The smaller eigenvalue from the determinant, pr − q² = 4b exactly: mean − half
+        // would cancel (b = 1e12 read 0.3994 for 0.4).
+        let big = mean + half;
         Ok(Rosenbrock {
             a,
             b,
             minimum: [a, a * a],
-            spectrum: [mean - half, mean + half],
+            spectrum: [4.0 * b / big, big],
         })
     }
 }
