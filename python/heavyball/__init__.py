@@ -15,7 +15,8 @@ rules and messages (a refused one raises :class:`ScenarioError`).
 Tables come as pandas DataFrames if pandas is installed, else polars, else a dict of
 NumPy arrays (``backend="pandas" | "polars" | "numpy"`` forces one): columns exactly the
 CSV's, numbers float64 (an empty field is NaN) and integer columns int64, text columns str
-(an empty field None).
+(an empty field None in polars and NumPy; pandas shows it as its own missing value, NaN
+under pandas 3).
 """
 
 from __future__ import annotations
