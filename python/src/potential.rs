@@ -27,7 +27,8 @@ pub struct PyPotential {
     stopped: AtomicBool,
     /// Held by a run ([`Lease`]): the failure state above is one run's.
     busy: AtomicBool,
-    /// The first exception a callable raised since [`PyPotential::reset`].
+    /// The first exception a callable raised in the current run (cleared by
+    /// [`PyPotential::lease`]).
     error: Mutex<Option<PyErr>>,
 }
 

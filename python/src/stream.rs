@@ -122,10 +122,16 @@ impl SummaryStream {
         }
     }
 
-    /// Stops the engine and waits for it (the interpreter released), so that its potential
-    /// is free again when this returns; the producer's own panic, if any.
+    /// Stops the engine. With a Python potential it also waits for it (the interpreter
+    /// released), so that the potential is free for another run when this returns; its
+    /// evaluations return NaN at once by then, so the wait is short. A built-in potential's
+    /// points in hand finish in the background, as before. Returns the producer's own
+    /// panic, if any.
     fn halt(&mut self, py: Python<'_>) -> PyResult<()> {
         self.stop();
+        if self.potential.is_none() {
+            return Ok(());
+        }
         // The producer may be waiting to hand over a batch: with no reader it ends.
         if let Ok(slot) = self.batches.get_mut() {
             slot.take();
@@ -210,8 +216,8 @@ impl SummaryStream {
         self.threads
     }
 
-    /// Stops the sweep and waits for the engine to end (after the points in hand), so that
-    /// its potential is free for another run.
+    /// Stops the sweep; with a Python potential, waits until the engine no longer uses it
+    /// (see `halt`).
     fn close(&mut self, py: Python<'_>) -> PyResult<()> {
         self.halt(py)
     }
