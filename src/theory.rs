@@ -379,9 +379,9 @@ fn flat_roots(p: f64) -> [(f64, f64); 2] {
 
 /// Spectral radius `max(|σ1|, |σ2|)` of the heavy-ball recurrence for one component
 /// (docs/theory.md §3): `sqrt(p)` for complex roots, `(|b| + sqrt(b² − 4p))/2` for real ones,
-/// `b = 1 + p − εk`, the discriminant from [`shifted_discriminant`]. At a double root (e.g.
-/// the optimal momentum) the radius is as sensitive as the roots are: p off by δ moves
-/// them by ~√δ, ~1e-8 for p's own last bit.
+/// `b = 1 + p − εk`, the discriminant formed without rounding `b` first (docs/theory.md §3).
+/// At a double root (e.g. the optimal momentum) the radius is as sensitive as the roots
+/// are: p off by δ moves them by ~√δ, ~1e-8 for p's own last bit.
 pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
     let ek = eps * k;
     if ek == 0.0 {
