@@ -112,8 +112,8 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
             .threads
             .clamp(1, (todo.end - todo.start).max(1) as usize);
         let bar = sweep::progress_bar(&s.name, todo.end - todo.start, options.progress);
-        let work = |points, rows: &mut [Rows]| {
-            for (result, rows) in runner.run_chunk(points).iter().zip(rows) {
+        let work = |points, rows: &mut Rows| {
+            for result in runner.run_chunk(points) {
                 write_point(&result.rows, rows);
             }
         };

@@ -371,10 +371,8 @@ fn wait_for_room(window: &Mutex<Window>, room: &Condvar, end: u64) -> bool {
     !w.stopped()
 }
 
-/// A chunk's rows in one buffer (a spare one of the window's, when it has one), joined on
-/// the worker, so that the window writes and hashes each chunk in one piece (past the
-/// file's buffer).
-fn joined(window: &Mutex<Window>, rows: &[Rows]) -> Vec<u8> {
+/// A spare buffer of the window's (an empty one when it has none), for a worker's next rows.
+fn spare(window: &Mutex<Window>) -> Vec<u8> {
     let mut bytes = window
         .lock()
         .expect("window lock")
@@ -382,18 +380,18 @@ fn joined(window: &Mutex<Window>, rows: &[Rows]) -> Vec<u8> {
         .pop()
         .unwrap_or_default();
     bytes.clear();
-    rows.iter().for_each(|r| bytes.extend_from_slice(r.bytes()));
     bytes
 }
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
-/// on `threads` rayon workers (`rows[j]` receives point `points.start + j`'s rows) and
-/// appends each point's rows to `out` in grid order, streaming. `work` writes whole rows.
+/// on `threads` rayon workers (`rows` receives the chunk's rows, point by point in order,
+/// and is the same worker's from chunk to chunk) and appends them to `out` in grid order,
+/// streaming. `work` writes whole rows.
 pub fn stream(
     range: Range<u64>,
     threads: usize,
     progress: &ProgressBar,
-    work: impl Fn(Range<u64>, &mut [Rows]) + Sync,
+    work: impl Fn(Range<u64>, &mut Rows) + Sync,
     out: &mut CsvFile,
 ) -> Result<(), Error> {
     let threads = threads.clamp(1, range.end.saturating_sub(range.start).max(1) as usize);
@@ -414,18 +412,16 @@ pub fn stream(
     let out = Mutex::new(out);
     let room = Condvar::new();
     let worker = || {
-        let mut rows: Vec<Rows> = (0..CHUNK).map(|_| Rows::new()).collect();
+        let mut rows = Rows::new();
         while let Some(chunk) = claim(&next_index, &range, threads) {
-            let len = (chunk.end - chunk.start) as usize;
+            let len = chunk.end - chunk.start;
             if !wait_for_room(&window, &room, chunk.end) {
                 return;
             }
-            rows[..len].iter_mut().for_each(Rows::clear);
+            rows.clear();
             // A panicking chunk would never be written and would stall the window for
             // good: stop everyone instead, and re-raise it once the workers are done.
-            if let Err(panic) =
-                catch_unwind(AssertUnwindSafe(|| work(chunk.clone(), &mut rows[..len])))
-            {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(chunk.clone(), &mut rows))) {
                 window
                     .lock()
                     .expect("window lock")
@@ -434,9 +430,9 @@ pub fn stream(
                 room.notify_all();
                 return;
             }
-            let bytes = joined(&window, &rows[..len]);
+            let bytes = rows.take(spare(&window));
             deposit(&window, &out, &room, chunk, bytes);
-            progress.inc(len as u64);
+            progress.inc(len);
         }
     };
     pool.scope(|scope| {
@@ -520,7 +516,7 @@ mod tests {
                 threads,
                 &ProgressBar::hidden(),
                 |points, rows| {
-                    for (i, rows) in points.zip(rows) {
+                    for i in points {
                         assert_ne!(Some(i), panic_at, "a bug at point {i}");
                         // Uneven work, so that the workers finish out of order.
                         if i % 7 == 0 {

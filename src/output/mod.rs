@@ -135,6 +135,13 @@ impl Rows {
         &self.buf
     }
 
+    /// The rows formatted so far; formatting goes on into `buffer` (emptied first).
+    pub fn take(&mut self, mut buffer: Vec<u8>) -> Vec<u8> {
+        buffer.clear();
+        self.row_start = true;
+        std::mem::replace(&mut self.buf, buffer)
+    }
+
     /// Forgets the rows formatted so far (keeping the memory).
     pub fn clear(&mut self) {
         self.buf.clear();
