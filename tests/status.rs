@@ -188,3 +188,36 @@ fn a_map_that_overflows_skips_its_entry() {
         assert_eq!(row["steps"], "10");
     }
 }
+
+/// A start where the particle's derivative is not finite is `failed` with the reason, on
+/// every method, after the one evaluation of the start (it used to shrink the step until
+/// "step size underflow at t = 0"): a gradient that is NaN there — √(x − 2) at x = 1,
+/// ∂E/∂y = 2y = 2 —, or one that is finite but overflows −∇E/m — 10¹⁰/10⁻³⁰⁰.
+#[test]
+fn a_start_whose_derivative_is_not_finite_fails_with_the_reason() {
+    for method in ["dopri5", "dop853", "bdf", "auto"] {
+        let toml = format!(
+            "name = \"inv\"\n[potential]\nkind = \"expression\"\nvariables = [\"x\", \"y\"]\n\
+             expression = \"(x - 3)^2 + y^2 + 1e-300*sqrt(x - 2)\"\nminimum = [3.0, 0.0]\n\
+             [particle]\nmass = 1.0\nfriction = 1.0\nposition = [1.0, 1.0]\n\
+             [continuous]\nmethod = \"{method}\"\nt_end = 10.0\n"
+        );
+        let row = &run(&toml).unwrap()["continuous"];
+        assert_eq!(row["status"], "failed", "{method}: {row:?}");
+        assert_eq!(
+            (&*row["steps"], &*row["evaluations"]),
+            ("0", "1"),
+            "{method}"
+        );
+        let note = "the gradient is not finite at the start: ∇E = [NaN, 2.0] at w = [1.0, 1.0]";
+        assert!(row["note"].starts_with(note), "{method}: {}", row["note"]);
+    }
+    let toml = "name = \"inv\"\n[potential]\nkind = \"quadratic\"\neigenvalues = [1e10, 1.0]\n\
+                [particle]\nmass = 1e-300\nfriction = 1.0\nposition = [1.0, 1.0]\n\
+                [continuous]\nmethod = \"dopri5\"\nt_end = 10.0\n";
+    let row = &run(toml).unwrap()["continuous"];
+    assert_eq!(row["status"], "failed", "{row:?}");
+    let note = "the state's derivative overflows at the start: ∇E = [10000000000.0, 1.0] \
+                at w = [1.0, 1.0], with m = 1e-300, μ = 1.0";
+    assert!(row["note"].starts_with(note), "{}", row["note"]);
+}

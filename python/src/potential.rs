@@ -98,12 +98,14 @@ impl PyPotential {
         Python::try_attach(|py| f(py).map_err(|e| self.fail(e)).ok()).flatten()
     }
 
-    /// `f(*args)` as a vector of `dim` numbers, written into `out`.
+    /// `f(*args)` as a vector of `dim` numbers, written into `out`; a NaN in it refused
+    /// when it was computed at `at` ([`refuse_nan`]).
     fn vector_into(
         &self,
         py: Python<'_>,
         result: Bound<'_, PyAny>,
         what: &str,
+        at: Option<&[f64]>,
         out: &mut [f64],
     ) -> PyResult<()> {
         // A float64 vector as it is, anything else (a list, float32, a strided view)
@@ -122,8 +124,25 @@ impl PyPotential {
             )));
         }
         out.copy_from_slice(values);
-        Ok(())
+        match (out.iter().position(|x| x.is_nan()), at) {
+            (Some(i), Some(w)) => refuse_nan(what, Some(i), w),
+            _ => Ok(()),
+        }
     }
+}
+
+/// Refuses a NaN that a callable returned at a finite `w` (at `entry` of its result, if a
+/// vector's): a bug, which the engine would read as a state that stopped being finite, or
+/// an undefined loss, and report far from its cause. Infinity is kept: it is what an
+/// overflowing loss returns.
+fn refuse_nan(what: &str, entry: Option<usize>, w: &[f64]) -> PyResult<()> {
+    if !w.iter().all(|x| x.is_finite()) {
+        return Ok(());
+    }
+    let entry = entry.map_or(String::new(), |i| format!(" (entry {i})"));
+    Err(PyValueError::new_err(format!(
+        "{what} returned NaN{entry} at w = {w:?}: a finite w needs a number (inf where it overflows)"
+    )))
 }
 
 /// `e`, its message prefixed by the callable whose result could not be read (`gradient
@@ -160,7 +179,13 @@ impl Potential for PyPotential {
         self.call(|py| {
             let x = PyArray1::from_slice(py, w);
             let result = self.value.call1(py, (x,))?;
-            result.extract::<f64>(py).map_err(|e| named(py, "value", e))
+            let v = result
+                .extract::<f64>(py)
+                .map_err(|e| named(py, "value", e))?;
+            if v.is_nan() {
+                refuse_nan("value", None, w)?;
+            }
+            Ok(v)
         })
         .unwrap_or(f64::NAN)
     }
@@ -169,7 +194,7 @@ impl Potential for PyPotential {
         let done = self.call(|py| {
             let x = PyArray1::from_slice(py, w);
             let result = self.gradient.bind(py).call1((x,))?;
-            self.vector_into(py, result, "gradient", g)
+            self.vector_into(py, result, "gradient", Some(w), g)
         });
         if done.is_none() {
             g.fill(f64::NAN);
@@ -182,9 +207,11 @@ impl Potential for PyPotential {
             return;
         };
         let done = self.call(|py| {
-            let (w, x) = (PyArray1::from_slice(py, w), PyArray1::from_slice(py, x));
-            let result = hv.bind(py).call1((w, x))?;
-            self.vector_into(py, result, "hessian_vector", out)
+            let (wa, xa) = (PyArray1::from_slice(py, w), PyArray1::from_slice(py, x));
+            let result = hv.bind(py).call1((wa, xa))?;
+            // H·x of a non-finite x may well be NaN: only a finite one's is checked.
+            let at = x.iter().all(|v| v.is_finite()).then_some(w);
+            self.vector_into(py, result, "hessian_vector", at, out)
         });
         if done.is_none() {
             out.fill(f64::NAN);

@@ -145,6 +145,33 @@ def test_a_result_that_is_not_a_number_names_its_callable():
         hb.run(SCENARIO, potential=text_gradient)
 
 
+def test_a_nan_at_a_finite_w_is_refused_where_it_is_returned():
+    """A callable that returns NaN at a finite w raises, naming it and w, instead of rows
+    that read converged with an empty loss, or a start whose step size underflows. A NaN
+    that appears mid-run stops the run there; an overflow to inf is a number and runs on."""
+    nan_value = hb.Potential(value=lambda w: float("nan"), gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    # E(w*) is read first (minimum_value defaults to value(minimum)).
+    with pytest.raises(ValueError, match=r"^value returned NaN at w = \[0\.0, 0\.0\]: a finite w needs a number"):
+        hb.run(SCENARIO, potential=nan_value)
+    nan_gradient = hb.Potential(
+        value=lambda w: 0.0, gradient=lambda w: np.where(w > 0.5, np.nan, H * w), dim=2, minimum=[0, 0]
+    )
+    with pytest.raises(ValueError, match=r"^gradient returned NaN \(entry 0\) at w = \[1\.0, 1\.0\]"):
+        hb.run(SCENARIO, potential=nan_gradient)
+    calls = []
+
+    def late_nan(w):
+        calls.append(1)
+        return H * w if len(calls) < 40 else np.array([1.0, np.nan])
+
+    with pytest.raises(ValueError, match=r"^gradient returned NaN \(entry 1\) at w = \["):
+        hb.run(SCENARIO, potential=hb.Potential(value=lambda w: 0.0, gradient=late_nan, dim=2, minimum=[0, 0]))
+    assert len(calls) == 40
+    overflow = hb.Potential(value=lambda w: float("inf"), gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    rows = hb.run(SCENARIO, potential=overflow, backend="numpy").summary
+    assert rows["status"].tolist() == ["converged"] * 4
+
+
 def test_one_potential_serves_one_run_at_a_time():
     """A second sweep on a potential another sweep still holds is refused (closing the
     first would otherwise stop the second, whose rows would all read diverged); once the

@@ -436,6 +436,11 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         if StopRule::broken(distance2(self.potential, &self.w), m) {
             return self.end(Status::Diverged, 0.0);
         }
+        // A derivative that is not finite at a finite start would only shrink the step
+        // until it underflows: say why instead.
+        if let Some(why) = self.unusable_start() {
+            return self.end(Status::Failed(why), 0.0);
+        }
         self.feed_rate(0.0, None);
         let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
         if m < loose {
@@ -449,6 +454,24 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             return self.end(Status::Diverged, 0.0);
         }
         false
+    }
+
+    /// Why the derivative at the start is not finite (None when it is): the gradient
+    /// there, or −∇E/m overflowing. Rare, so the gradient is evaluated again, uncounted.
+    fn unusable_start(&self) -> Option<String> {
+        if self.dy0.iter().all(|d| d.is_finite()) {
+            return None;
+        }
+        let mut g = vec![0.0; self.n];
+        self.potential.gradient_into(&self.w, &mut g);
+        let (w, m, mu) = (&self.w, self.mass, self.friction);
+        Some(if g.iter().all(|x| x.is_finite()) {
+            format!(
+                "the state's derivative overflows at the start: ∇E = {g:?} at w = {w:?}, with m = {m:?}, μ = {mu:?}"
+            )
+        } else {
+            format!("the gradient is not finite at the start: ∇E = {g:?} at w = {w:?}")
+        })
     }
 
     /// Feeds the rate meter the envelope at `t`, of the state `(w, v)` given or else of
