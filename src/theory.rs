@@ -530,12 +530,19 @@ pub fn nesterov_optimal_momentum_for(eps: f64, ks: &[f64]) -> Option<f64> {
     )
 }
 
-/// Largest stable learning rate of Nesterov's scheme for momentum `−1/3 < p < 1`:
-/// `(2 + 2p)/((1 + 2p) k_max)` (Jury's conditions on its companion matrix: `εk > 0` and
-/// `1 + (1 + 2p)(1 − εk) > 0`; the third, `|p(1 − εk)| < 1`, holds up to that edge exactly
-/// when `|p| < 1 + 2p`, i.e. `p > −1/3`). `None` outside that range.
+/// Largest stable learning rate of Nesterov's scheme, `ε_max` with every ε in `(0, ε_max)`
+/// stable, for momentum `−1 ≤ p ≤ 1`. Jury's conditions on σ² − (1 + p)aσ + pa, a = 1 − εk:
+/// `εk > 0`, `1 + (1 + 2p)a > 0` and `|pa| < 1`. For `−1/3 < p ≤ 1` the second binds:
+/// `(2 + 2p)/((1 + 2p) k_max)`; for `−1 ≤ p ≤ −1/3` the third (a > 1/p): `(1 − 1/p)/k_max`
+/// (both 4/k_max at p = −1/3). `None` for |p| > 1, where small ε are unstable (|pa| → |p|).
 pub fn nesterov_max_stable_learning_rate(p: f64, k_max: f64) -> Option<f64> {
-    (p > -1.0 / 3.0 && p < 1.0).then(|| (2.0 + 2.0 * p) / ((1.0 + 2.0 * p) * k_max))
+    if p > -1.0 / 3.0 && p <= 1.0 {
+        Some((2.0 + 2.0 * p) / ((1.0 + 2.0 * p) * k_max))
+    } else if (-1.0..=-1.0 / 3.0).contains(&p) {
+        Some((1.0 - 1.0 / p) / k_max)
+    } else {
+        None
+    }
 }
 
 /// Goh's globally optimal parameters for Hessian eigenvalues in `[λ1, λn]` (docs/theory.md §5),
@@ -1333,12 +1340,40 @@ mod tests {
                 max_relative = 1e-7
             );
         }
-        for p in [-0.3, -0.1, 0.0, 0.3, 0.9] {
+        // The edge, on both branches and where they meet: just below it stable, just above
+        // not; and everything below it stable (a scan down to ε → 0).
+        for p in [
+            -1.0,
+            -0.9,
+            -0.6,
+            -0.4,
+            -1.0 / 3.0,
+            -0.3,
+            -0.1,
+            0.0,
+            0.3,
+            0.9,
+            1.0,
+        ] {
             let lr = nesterov_max_stable_learning_rate(p, 2.0).unwrap();
-            assert!(nesterov_radius(lr * (1.0 - 1e-9), p, 2.0) < 1.0);
-            assert!(nesterov_radius(lr * (1.0 + 1e-9), p, 2.0) > 1.0);
+            assert!(nesterov_radius(lr * (1.0 - 1e-9), p, 2.0) < 1.0, "p = {p}");
+            assert!(nesterov_radius(lr * (1.0 + 1e-9), p, 2.0) > 1.0, "p = {p}");
+            for i in 1..1000 {
+                let eps = lr * f64::from(i) / 1000.0;
+                assert!(nesterov_radius(eps, p, 2.0) < 1.0, "p = {p}, ε = {eps}");
+            }
         }
-        assert_eq!(nesterov_max_stable_learning_rate(-0.4, 2.0), None);
+        // p = −0.6: (1 + 1/0.6)/k = 8/3 at k = 1 (the CLI probe's scan found 2.667).
+        assert_relative_eq!(
+            nesterov_max_stable_learning_rate(-0.6, 1.0).unwrap(),
+            8.0 / 3.0,
+            max_relative = 1e-15
+        );
+        // |p| > 1: a small ε is unstable (|pa| → |p| > 1).
+        for p in [-1.01, 1.01] {
+            assert_eq!(nesterov_max_stable_learning_rate(p, 2.0), None);
+            assert!(nesterov_radius(1e-6, p, 2.0) > 1.0);
+        }
         assert_eq!(slowest_component(1.0, 1.0, &[4.0, 0.1, 9.0]), Some(0.1));
         // The spectrum's optimum minimises max_i ρ_i: a fine scan of p lands within a step.
         let ks = [0.01, 0.1, 0.5];

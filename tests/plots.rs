@@ -255,6 +255,39 @@ fn plot_redraws_the_same_bytes_and_leaves_nothing_hidden() {
     for svg in svgs(&dir) {
         check_series(&dir, &svg);
     }
+    // A file of the user's where `plots/` goes, or a folder where `index.html` goes: refused
+    // with the reason, nothing drawn, left as it is, nothing hidden left behind.
+    fs::remove_dir_all(dir.join("plots")).unwrap();
+    fs::write(dir.join("plots"), "my notes\n").unwrap();
+    fs::remove_file(dir.join("index.html")).unwrap();
+    fs::create_dir(dir.join("index.html")).unwrap();
+    for _ in 0..2 {
+        let o = plot(&dir);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("plots: is not a folder"), "{err}");
+        assert_eq!(fs::read_to_string(dir.join("plots")).unwrap(), "my notes\n");
+        fs::remove_dir(dir.join("index.html")).ok();
+        fs::write(dir.join("index.html"), "mine").unwrap();
+    }
+    fs::remove_file(dir.join("plots")).unwrap();
+    fs::create_dir(dir.join("plots")).unwrap();
+    fs::remove_file(dir.join("index.html")).unwrap();
+    fs::create_dir(dir.join("index.html")).unwrap();
+    let err = String::from_utf8_lossy(&plot(&dir).stderr).into_owned();
+    assert!(err.contains("index.html: is not a file"), "{err}");
+    assert!(dir.join("index.html").is_dir());
+    let hidden = fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with('.')
+        })
+        .count();
+    assert_eq!(hidden, 0);
 }
 
 fn hex(s: &str) -> [u8; 3] {

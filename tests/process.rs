@@ -327,8 +327,8 @@ fn a_damaged_partial_is_cut_at_its_first_unsound_row() {
 /// last whole grid point (a row cut short is dropped), to the same bytes as an uninterrupted
 /// run. Proved on a planted partial folder whose kept rows carry a mark (the mark survives:
 /// those rows were not recomputed) and whose tail is cut mid-row; a partial folder of
-/// another scenario is never resumed (the mark is gone, the folder removed); and on a real
-/// kill -9 of W1.
+/// another scenario is never resumed (the mark is gone, the folder removed), one left under
+/// the resuming process's own pid is; and on a real kill -9 of W1.
 #[test]
 fn a_killed_sweep_resumes_to_the_same_bytes() {
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
@@ -365,6 +365,18 @@ fn a_killed_sweep_resumes_to_the_same_bytes() {
         manifest.contains(&format!("\"summary.csv\": \"{digest}\"")),
         "{manifest}"
     );
+    // A killed run whose successor has its pid (a container's pid 1, requeued): the
+    // folder is the dead run's, not a live one's, and is resumed (`exec` keeps the pid).
+    let (partial, expected) = plant(&resolved);
+    let script = "mv \"$1\" \"${1%-*}-$$\" && exec \"$0\" run \"$2\" --out \"$3\" --quiet --resume";
+    let o = std::process::Command::new("sh")
+        .args(["-c", script, env!("CARGO_BIN_EXE_heavyball")])
+        .args([s(&partial), s(&input), s(out.path())])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let resumed = fs::read(out.path().join(name).join("summary.csv")).unwrap();
+    assert_eq!(String::from_utf8(resumed).unwrap(), expected);
     // Another scenario's partial folder (its scenario.toml differs by one byte): not resumed.
     let mut other = resolved.clone();
     other.push(b'\n');

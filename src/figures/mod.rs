@@ -287,6 +287,7 @@ pub(crate) fn colour(i: usize) -> [u8; 3] {
 /// Writes `plots/` (built in a hidden sibling, renamed into place) and `index.html`.
 fn write(dir: &Path, figures: &[Figure], page: &str) -> Result<Plotted, Error> {
     let pid = std::process::id();
+    refuse_in_the_way(dir)?;
     remove_leftovers(dir);
     let partial = dir.join(format!(".plots.partial-{pid}"));
     let _ = fs::remove_dir_all(&partial);
@@ -337,6 +338,27 @@ fn write(dir: &Path, figures: &[Figure], page: &str) -> Result<Plotted, Error> {
     }
     fs::rename(&staged, &index).map_err(|e| Error::io(&index, e))?;
     Ok(Plotted { files, index })
+}
+
+/// A `plots` that is not a folder, or an `index.html` that is not a file (a user's, or a
+/// link), is refused before anything is drawn and left as it is: replacing it would move it
+/// aside and delete it.
+fn refuse_in_the_way(dir: &Path) -> Result<(), Error> {
+    for (name, folder) in [("plots", true), ("index.html", false)] {
+        let path = dir.join(name);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if (folder && !meta.is_dir()) || (!folder && !meta.is_file()) {
+            let what = if folder { "a folder" } else { "a file" };
+            let why = format!(
+                "is not {what} (the figures' place in a result folder), so it would be \
+                 replaced and lost; nothing was drawn and it was left as it is: move it away"
+            );
+            return Err(Error::io(&path, std::io::Error::other(why)));
+        }
+    }
+    Ok(())
 }
 
 /// Removes `.plots.partial-<pid>`, `.plots.old-<pid>` and `.index.html.partial-<pid>` left

@@ -73,7 +73,9 @@ impl ResultDir {
             };
             let same = fs::read_to_string(entry.path().join("scenario.toml"))
                 .is_ok_and(|text| text == resolved);
-            if alive(pid) || !same || fs::rename(entry.path(), &own).is_err() {
+            // Our own pid's folder is a dead run's that had it (a container's pid 1).
+            let live = pid != std::process::id() && alive(pid);
+            if live || !same || fs::rename(entry.path(), &own).is_err() {
                 continue;
             }
             return Ok(Some(ResultDir {
@@ -208,7 +210,7 @@ fn file_name(p: &Path) -> String {
 
 /// Whether a process with this pid is alive (Linux: /proc).
 fn alive(pid: u32) -> bool {
-    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Removes `.<name>.partial-<pid>` and `.<name>.old-<pid>-<attempt>` folders of processes
