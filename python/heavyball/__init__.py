@@ -51,7 +51,8 @@ class Scenario:
 
     ``source`` is a dict of the TOML's tables and keys (``{"particle": {"mass": 1.0, ...},
     "discrete": [{...}, ...]}``; a key set to None is left out), TOML text (a str holding
-    a line break or ``=``), or the path of a ``.toml`` file (any other str, or a
+    a line break, or an ``=`` while not ending in ``.toml`` nor naming a file), or the path
+    of a ``.toml`` file (any other str, such as ``runs/lr=0.1/a.toml``, or a
     ``pathlib.Path``). ``potential`` (a :class:`Potential`) replaces the ``[potential]``
     table, which the source then leaves out. A scenario without ``name`` is named after
     its file, or ``"scenario"`` without one.
@@ -64,7 +65,7 @@ class Scenario:
             self._native = source._native
         elif isinstance(source, Mapping):
             self._native = _native.scenario_from_dict(dict(source), potential)
-        elif isinstance(source, str) and ("\n" in source or "=" in source):
+        elif isinstance(source, str) and ("\n" in source or ("=" in source and not _file_like(source))):
             self._native = _native.scenario_from_text(source, potential)
         elif isinstance(source, (str, os.PathLike)):
             self._native = _native.scenario_from_path(os.fspath(source), potential)
@@ -120,6 +121,12 @@ class Scenario:
 
     def __repr__(self) -> str:
         return repr(self._native)
+
+
+def _file_like(text: str) -> bool:
+    """Whether a one-line str holding ``=`` is a path after all: it ends in ``.toml`` or
+    names a file (folders named like ``lr=0.1``)."""
+    return text.endswith(".toml") or os.path.isfile(text)
 
 
 def load(source: Source, *, potential: Optional[Potential] = None) -> Scenario:

@@ -80,7 +80,8 @@ impl PyPotential {
         self.error.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn fail(&self, e: PyErr) {
+    fn fail(&self, py: Python<'_>, e: PyErr) {
+        let e = reraisable(py, e);
         let mut slot = self.lock_error();
         if slot.is_none() {
             *slot = Some(e);
@@ -95,7 +96,51 @@ impl PyPotential {
         if self.stopped() {
             return None;
         }
-        Python::try_attach(|py| f(py).map_err(|e| self.fail(e)).ok()).flatten()
+        Python::try_attach(|py| f(py).map_err(|e| self.fail(py, e)).ok()).flatten()
+    }
+
+    /// Refuses a `minimum` where the potential is not finite, a `minimum_value` that is not
+    /// `value(minimum)`, and, with a spectrum, a `minimum` where ∇E is plainly not 0: w* is
+    /// then at least |∇E|/k_max away from where it vanishes, beyond the expression
+    /// potential's 1e-6 of |w*| (or of 1): else the loss criterion reads E − E* from a wrong E*
+    /// and calls a run converged where it is not. The callables are called once each here.
+    fn check_minimum(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(w) = &self.minimum else {
+            return Ok(());
+        };
+        let x = PyArray1::from_slice(py, w);
+        let e = self.value.call1(py, (x,))?;
+        let e = e.extract::<f64>(py).map_err(|e| named(py, "value", e))?;
+        if e.is_nan() {
+            refuse_nan("value", None, w)?;
+        }
+        let mut g = vec![0.0; self.dim];
+        let result = self
+            .gradient
+            .bind(py)
+            .call1((PyArray1::from_slice(py, w),))?;
+        self.vector_into(py, result, "gradient", Some(w), &mut g)?;
+        if !e.is_finite() || g.iter().any(|x| !x.is_finite()) {
+            return Err(PyValueError::new_err(format!(
+                "minimum: E = {e:?}, ∇E = {g:?} there, which must be finite"
+            )));
+        }
+        if let Some(v) = self.minimum_value
+            && (e - v).abs() > 1e-9 * v.abs().max(1.0)
+        {
+            return Err(PyValueError::new_err(format!(
+                "minimum_value: {v:?}, but value(minimum) = {e:?}; E* is the value at the minimum (leave minimum_value out to take value(minimum))"
+            )));
+        }
+        let scale = w.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        let k_max = self.spectrum.as_ref().and_then(|ks| ks.last().copied());
+        let step = g.iter().fold(0.0f64, |m, x| m.max(x.abs())) / k_max.unwrap_or(0.0);
+        if k_max.is_some_and(|k| k > 0.0) && step > 1e-6 * scale {
+            return Err(PyValueError::new_err(format!(
+                "minimum: ∇E = {g:?} there, so at least {step:.3e} (|∇E|/k with the spectrum's largest k) from where it vanishes: not the minimum"
+            )));
+        }
+        Ok(())
     }
 
     /// `f(*args)` as a vector of `dim` numbers, written into `out`; a NaN in it refused
@@ -108,11 +153,15 @@ impl PyPotential {
         at: Option<&[f64]>,
         out: &mut [f64],
     ) -> PyResult<()> {
-        // A float64 vector as it is, anything else (a list, float32, a strided view)
-        // through numpy's conversion; its failure names the callable.
-        let array = match result.cast::<PyArray1<f64>>() {
-            Ok(a) if a.is_contiguous() => a.clone(),
-            _ => numpy_float_vector(py, &result).map_err(|e| named(py, what, e))?,
+        // A contiguous, aligned float64 vector as it is, anything else (a list, float32, a
+        // strided or misaligned view) through numpy's conversion, which names the callable.
+        let fast = result
+            .cast::<PyArray1<f64>>()
+            .ok()
+            .filter(|a| a.is_contiguous() && a.readonly().as_slice().is_ok());
+        let array = match fast {
+            Some(a) => a.clone(),
+            None => numpy_float_vector(py, &result).map_err(|e| named(py, what, e))?,
         };
         let values = array.readonly();
         let values = values.as_slice().map_err(|e| named(py, what, e.into()))?;
@@ -157,17 +206,56 @@ fn named(py: Python<'_>, what: &str, e: PyErr) -> PyErr {
     )
 }
 
-/// `numpy.ascontiguousarray(x, dtype=float64).reshape(-1)`.
+/// `x` as a fresh float64 vector: a 1-D array-like of real numbers, copied (so aligned and
+/// contiguous); complex numbers, other shapes and non-numbers refused with the reason.
 fn numpy_float_vector<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    if x.is_none() {
+        return Err(PyTypeError::new_err("None"));
+    }
     let np = py.import("numpy")?;
+    let array = np.call_method1("asarray", (x,))?;
+    let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
+    if kind == "c" {
+        return Err(PyTypeError::new_err(
+            "complex numbers, whose imaginary part would be dropped",
+        ));
+    }
+    // Objects (a list of Decimals) go on to float64's own conversion.
+    if !matches!(kind.as_str(), "f" | "i" | "u" | "b" | "O") {
+        let type_name = x.get_type().name()?;
+        return Err(PyTypeError::new_err(format!(
+            "{type_name} (dtype kind '{kind}'), not real numbers"
+        )));
+    }
+    let ndim: usize = array.getattr("ndim")?.extract()?;
+    if ndim != 1 {
+        let shape = array.getattr("shape")?.repr()?;
+        return Err(PyValueError::new_err(format!(
+            "an array of shape {shape}, where a 1-D array is needed"
+        )));
+    }
     let kwargs = pyo3::types::PyDict::new(py);
     kwargs.set_item("dtype", "float64")?;
-    let array = np.call_method("ascontiguousarray", (x,), Some(&kwargs))?;
-    let flat = array.call_method1("reshape", (-1,))?;
-    Ok(flat.cast_into::<PyArray1<f64>>()?)
+    let copy = np.call_method("array", (array,), Some(&kwargs))?;
+    Ok(copy.cast_into::<PyArray1<f64>>()?)
+}
+
+/// The exception to raise for `e`: as it is, except a `StopIteration` (an exhausted
+/// iterator inside a callable), which Python would read as the end of a sweep's batches
+/// and so end the sweep early without an error: a `RuntimeError` from it, as PEP 479 does
+/// for generators.
+fn reraisable(py: Python<'_>, e: PyErr) -> PyErr {
+    if !e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) {
+        return e;
+    }
+    let wrapped = pyo3::exceptions::PyRuntimeError::new_err(
+        "a callable of the potential raised StopIteration (an iterator it reads ran out?)",
+    );
+    wrapped.set_cause(py, Some(e));
+    wrapped
 }
 
 impl Potential for PyPotential {
@@ -257,19 +345,19 @@ pub struct PotentialHandle {
 impl PotentialHandle {
     #[new]
     #[pyo3(signature = (value, gradient, dim, minimum=None, minimum_value=None, spectrum=None, hessian_vector=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         value: Py<PyAny>,
         gradient: Py<PyAny>,
-        dim: usize,
+        dim: &Bound<'_, PyAny>,
         minimum: Option<Vec<f64>>,
         minimum_value: Option<f64>,
         spectrum: Option<Vec<f64>>,
         hessian_vector: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         check_callables(&value, &gradient, hessian_vector.as_ref())?;
-        if dim == 0 {
-            return Err(PyValueError::new_err("dim: must be >= 1, got 0"));
-        }
+        let dim = whole_dim(dim)?;
         check_vector("minimum", minimum.as_deref(), Some(dim))?;
         check_vector("spectrum", spectrum.as_deref(), None)?;
         check_spectrum(spectrum.as_deref(), dim)?;
@@ -282,19 +370,21 @@ impl PotentialHandle {
             ks.sort_by(f64::total_cmp);
             ks
         });
+        let inner = PyPotential {
+            value,
+            gradient,
+            hessian_vector,
+            dim,
+            minimum,
+            minimum_value,
+            spectrum,
+            stopped: AtomicBool::new(false),
+            busy: AtomicBool::new(false),
+            error: Mutex::new(None),
+        };
+        inner.check_minimum(py)?;
         Ok(PotentialHandle {
-            inner: Arc::new(PyPotential {
-                value,
-                gradient,
-                hessian_vector,
-                dim,
-                minimum,
-                minimum_value,
-                spectrum,
-                stopped: AtomicBool::new(false),
-                busy: AtomicBool::new(false),
-                error: Mutex::new(None),
-            }),
+            inner: Arc::new(inner),
         })
     }
 
@@ -318,6 +408,34 @@ impl PotentialHandle {
 
     fn __repr__(&self) -> String {
         format!("heavyball.Potential(dim={})", self.inner.dim)
+    }
+}
+
+/// The largest `dim`: a run keeps a few dozen vectors of `dim` numbers, and the scenario a
+/// stand-in of `dim` eigenvalues (at 10⁷, gigabytes).
+const MAX_DIM: i128 = 10_000_000;
+
+/// `dim` as a whole number from 1 to [`MAX_DIM`] (a bool or a float is no dimension).
+fn whole_dim(dim: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let shown = dim.repr().map(|r| r.to_string()).unwrap_or_default();
+    let index = dim
+        .call_method0("__index__")
+        .ok()
+        .filter(|_| !dim.is_instance_of::<pyo3::types::PyBool>());
+    let Some(index) = index else {
+        return Err(PyTypeError::new_err(format!(
+            "dim: must be a whole number, got {shown}"
+        )));
+    };
+    match index
+        .extract::<i128>()
+        .ok()
+        .filter(|n| (1..=MAX_DIM).contains(n))
+    {
+        Some(n) => Ok(n as usize),
+        None => Err(PyValueError::new_err(format!(
+            "dim: must be from 1 to {MAX_DIM}, got {shown}"
+        ))),
     }
 }
 

@@ -103,6 +103,19 @@ def test_a_missing_file_is_a_scenario_error_naming_the_path(tmp_path):
     assert isinstance(pathlib.Path(caught.value.file), pathlib.Path)
 
 
+def test_a_path_with_an_equals_sign_is_a_path(tmp_path):
+    """Folders named like ``lr=0.1`` (Hydra's) hold scenario files too: a str naming an
+    existing file is read as a path, not as TOML text."""
+    folder = tmp_path / "lr=0.1"
+    folder.mkdir()
+    path = folder / "kth.toml"
+    path.write_text((ROOT / "scenarios" / "kth-poster.toml").read_text())
+    assert hb.load(str(path)).to_toml() == hb.load(ROOT / "scenarios" / "kth-poster.toml").to_toml()
+    missing = folder / "b=1.toml"
+    with pytest.raises(hb.ScenarioError, match="no such file"):
+        hb.load(str(missing))
+
+
 def test_a_builder_style_check_of_a_python_potential():
     pot = hb.Potential(value=lambda w: 0.5 * w @ w, gradient=lambda w: w, dim=2)
     no_potential = {k: v for k, v in KTH.items() if k != "potential"}

@@ -82,10 +82,17 @@ def test_an_exception_in_the_gradient_is_raised_by_run():
         hb.run({**SCENARIO, "sweep": {"friction": {"values": [1.0, 2.0, 4.0]}}}, potential=pot, threads=2)
 
 
+GRADIENT_STOP = {**SCENARIO, "stop": {"criterion": "gradient", "tolerance": 1e-8}}
+
+
 def test_a_gradient_of_the_wrong_length_is_a_clear_error():
-    pot = hb.Potential(value=lambda w: 0.0, gradient=lambda w: np.zeros(3), dim=2, minimum=[0, 0])
-    with pytest.raises(ValueError, match="gradient returned 3 numbers, the potential has dimension 2"):
-        hb.run(SCENARIO, potential=pot)
+    """At the minimum, where the Potential checks itself, and in a run (no minimum)."""
+    message = "gradient returned 3 numbers, the potential has dimension 2"
+    with pytest.raises(ValueError, match=message):
+        hb.Potential(value=lambda w: 0.0, gradient=lambda w: np.zeros(3), dim=2, minimum=[0, 0])
+    pot = hb.Potential(value=lambda w: 0.0, gradient=lambda w: np.zeros(3), dim=2)
+    with pytest.raises(ValueError, match=message):
+        hb.run(GRADIENT_STOP, potential=pot)
 
 
 def test_a_list_gradient_and_no_minimum_or_spectrum():
@@ -137,22 +144,92 @@ def test_a_gradient_as_a_strided_view_reads_as_any_array():
 
 
 def test_a_result_that_is_not_a_number_names_its_callable():
-    none_value = hb.Potential(value=lambda w: None, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
     with pytest.raises(TypeError, match="value returned a value that is not usable"):
-        hb.run(SCENARIO, potential=none_value)
-    text_gradient = hb.Potential(value=lambda w: 0.0, gradient=lambda w: "ab", dim=2, minimum=[0, 0])
-    with pytest.raises(ValueError, match="gradient returned a value that is not usable"):
-        hb.run(SCENARIO, potential=text_gradient)
+        hb.Potential(value=lambda w: None, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    text_gradient = hb.Potential(value=lambda w: 0.0, gradient=lambda w: "ab", dim=2)
+    with pytest.raises(TypeError, match="gradient returned a value that is not usable: str"):
+        hb.run(GRADIENT_STOP, potential=text_gradient)
+    # A gradient that is not a 1-D array of real numbers: refused with the reason, not read
+    # as something else (complex numbers lose their imaginary part, a 2-D array its shape).
+    cases = [
+        (lambda w: None, TypeError, "None"),
+        (lambda w: (H * w).astype(complex), TypeError, "complex numbers"),
+        (lambda w: (H * w).reshape(2, 1), ValueError, r"shape \(2, 1\), where a 1-D array is needed"),
+    ]
+    for gradient, kind, message in cases:
+        pot = hb.Potential(value=lambda w: 0.0, gradient=gradient, dim=2)
+        with pytest.raises(kind, match="gradient returned a value that is not usable: .*" + message):
+            hb.run(GRADIENT_STOP, potential=pot)
+    # A float64 array that is not aligned is copied, not refused.
+    def misaligned(w):
+        raw = np.zeros(17, dtype=np.uint8)[1:].view(np.float64)
+        raw[:] = H * w
+        return raw
+
+    ours = hb.run(SCENARIO, potential=quadratic()).csv("summary.csv")
+    pot = hb.Potential(value=lambda w: 0.5 * float(w @ (H * w)), gradient=misaligned, dim=2, minimum=[0, 0], spectrum=[30.0, 3.0])
+    assert hb.run(SCENARIO, potential=pot).csv("summary.csv") == ours
+
+
+def test_a_wrong_minimum_or_minimum_value_is_refused():
+    """E* must be E(w*), and with a spectrum ∇E(w*) must vanish: else the loss criterion
+    reads E − E* from a wrong E* and calls runs converged at once."""
+    value, gradient = (lambda w: 0.5 * float(w @ (H * w))), (lambda w: H * w)
+    with pytest.raises(ValueError, match=r"^minimum_value: 10\.0, but value\(minimum\) = 0\.0"):
+        hb.Potential(value=value, gradient=gradient, dim=2, minimum=[0, 0], minimum_value=10.0)
+    # ∇E(0.5, 0.5) = (1.5, 15): at least 15/30 = 0.5 from w* by the largest eigenvalue.
+    with pytest.raises(ValueError, match=r"^minimum: ∇E = \[1\.5, 15\.0\] there, so at least 5\.000e-1"):
+        hb.Potential(value=value, gradient=gradient, dim=2, minimum=[0.5, 0.5], spectrum=[3.0, 30.0])
+    # E* to rounding, and a minimum to its digits, pass.
+    hb.Potential(value=value, gradient=gradient, dim=2, minimum=[1e-17, 0.0], minimum_value=1e-30, spectrum=[3.0, 30.0])
+
+
+def test_dim_is_a_whole_number_within_reach():
+    for dim, kind, message in [
+        (-1, ValueError, "dim: must be from 1 to 10000000, got -1"),
+        (0, ValueError, "got 0"),
+        (10**12, ValueError, "got 1000000000000"),
+        (2.0, TypeError, "dim: must be a whole number, got 2.0"),
+        (True, TypeError, "got True"),
+        ("2", TypeError, "got '2'"),
+    ]:
+        with pytest.raises(kind, match=message):
+            hb.Potential(value=lambda w: 0.0, gradient=lambda w: w, dim=dim)
+    assert hb.Potential(value=lambda w: 0.0, gradient=lambda w: w, dim=np.int64(3)).dim == 3
+
+
+def test_stop_iteration_in_a_callable_is_an_error_not_the_end_of_a_sweep():
+    """An iterator that runs out inside the gradient: a RuntimeError from its StopIteration
+    (as PEP 479 does for generators), not a sweep that ends early and quietly."""
+    grid = {
+        "particle": SCENARIO["particle"],
+        "discrete": [{"label": "heavy-ball", "dt": 0.5}],
+        "stop": {"criterion": "gradient", "tolerance": 1e-8},
+        "sweep": {"mass": {"linspace": [0.5, 3.0, 400]}},
+    }
+    for run in (lambda pot: list(hb.sweep(grid, potential=pot, chunk=50, threads=1)), lambda pot: hb.run(grid, potential=pot)):
+        data = iter(range(2000))
+
+        def gradient(w):
+            next(data)
+            return H * w
+
+        pot = hb.Potential(value=lambda w: 0.5 * float(w @ (H * w)), gradient=gradient, dim=2)
+        with pytest.raises(RuntimeError, match="raised StopIteration") as caught:
+            run(pot)
+        assert isinstance(caught.value.__cause__, StopIteration)
 
 
 def test_a_nan_at_a_finite_w_is_refused_where_it_is_returned():
     """A callable that returns NaN at a finite w raises, naming it and w, instead of rows
     that read converged with an empty loss, or a start whose step size underflows. A NaN
     that appears mid-run stops the run there; an overflow to inf is a number and runs on."""
-    nan_value = hb.Potential(value=lambda w: float("nan"), gradient=lambda w: H * w, dim=2, minimum=[0, 0])
-    # E(w*) is read first (minimum_value defaults to value(minimum)).
-    with pytest.raises(ValueError, match=r"^value returned NaN at w = \[0\.0, 0\.0\]: a finite w needs a number"):
+    nan_value = hb.Potential(value=lambda w: float("nan") if w[0] > 0.5 else 0.0, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    with pytest.raises(ValueError, match=r"^value returned NaN at w = \[1\.0, 1\.0\]: a finite w needs a number"):
         hb.run(SCENARIO, potential=nan_value)
+    # At the minimum, where the Potential checks itself.
+    with pytest.raises(ValueError, match=r"^value returned NaN at w = \[0\.0, 0\.0\]"):
+        hb.Potential(value=lambda w: float("nan"), gradient=lambda w: H * w, dim=2, minimum=[0, 0])
     nan_gradient = hb.Potential(
         value=lambda w: 0.0, gradient=lambda w: np.where(w > 0.5, np.nan, H * w), dim=2, minimum=[0, 0]
     )
@@ -164,10 +241,13 @@ def test_a_nan_at_a_finite_w_is_refused_where_it_is_returned():
         calls.append(1)
         return H * w if len(calls) < 40 else np.array([1.0, np.nan])
 
+    pot = hb.Potential(value=lambda w: 0.0, gradient=late_nan, dim=2, minimum=[0, 0])
     with pytest.raises(ValueError, match=r"^gradient returned NaN \(entry 1\) at w = \["):
-        hb.run(SCENARIO, potential=hb.Potential(value=lambda w: 0.0, gradient=late_nan, dim=2, minimum=[0, 0]))
+        hb.run(SCENARIO, potential=pot)
     assert len(calls) == 40
-    overflow = hb.Potential(value=lambda w: float("inf"), gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    overflow = hb.Potential(
+        value=lambda w: float("inf") if w[0] > 0.5 else 0.0, gradient=lambda w: H * w, dim=2, minimum=[0, 0]
+    )
     rows = hb.run(SCENARIO, potential=overflow, backend="numpy").summary
     assert rows["status"].tolist() == ["converged"] * 4
 
