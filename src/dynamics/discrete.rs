@@ -542,6 +542,8 @@ struct RateFeed<'p> {
     meter: RateMeter,
     /// ∇E(w_k) and ∇E(w_{k−1}) (Nesterov's envelope only).
     grads: (Vec<f64>, Vec<f64>),
+    /// |w_{k−1} − w*|² ([`Envelope::Pair`] only).
+    prev_d2: f64,
 }
 
 impl<'p> RateFeed<'p> {
@@ -556,11 +558,18 @@ impl<'p> RateFeed<'p> {
             grads = (vec![0.0; n], vec![0.0; n]);
             potential.gradient_into(w_prev, &mut grads.1);
         }
+        let star = potential.minimum().unwrap_or(&[]);
+        let prev_d2 = w_prev
+            .iter()
+            .zip(star)
+            .map(|(w, s)| (w - s) * (w - s))
+            .sum();
         RateFeed {
-            star: potential.minimum().unwrap_or(&[]),
+            star,
             meter: Envelope::meter(&envelope),
             envelope,
             grads,
+            prev_d2,
         }
     }
 
@@ -599,6 +608,10 @@ impl<'p> RateFeed<'p> {
                 }
                 self.meter.feed(t, q);
                 std::mem::swap(g, gp);
+            }
+            Ok(Envelope::Pair) => {
+                self.meter.feed(t, d2 + self.prev_d2);
+                self.prev_d2 = d2;
             }
             Ok(_) => self.meter.feed(t, d2),
             Err(_) => {}

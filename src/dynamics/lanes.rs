@@ -30,12 +30,14 @@ pub const LANES: usize = 8;
 /// Largest dimension served by lanes (larger ones are not latency-bound).
 pub const MAX_LANE_DIM: usize = 4;
 
-/// Whether `run` can join lanes: a Polyak-form heavy ball (or a `map`-derived one) on a
-/// diagonal quadratic of dimension ≤ [`MAX_LANE_DIM`], stopping on the distance.
+/// Whether `run` can join lanes: a Polyak-form heavy ball (or a `map`-derived one) with
+/// momentum p ≥ 0 on a diagonal quadratic of dimension ≤ [`MAX_LANE_DIM`], stopping on the
+/// distance. (p < 0 rates its runs by [`Envelope::Pair`], which the lanes do not keep.)
 pub fn lane_ready(run: &DiscreteRun<'_>) -> bool {
     run.scheme == Scheme::HeavyBall
         && run.coefficients.form == Form::Polyak
         && run.coefficients.not_finite().is_none()
+        && run.coefficients.momentum >= 0.0
         && run.stop.criterion == Criterion::Distance
         && run.noise.is_none()
         && run.position.len() <= MAX_LANE_DIM
