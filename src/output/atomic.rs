@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 use crate::error::Error;
 
@@ -11,6 +12,37 @@ pub struct ResultDir {
     target: PathBuf,
     partial: PathBuf,
     done: bool,
+    /// This process's hold on `target` (released after the folder's own drop).
+    _claim: Claim,
+}
+
+/// The targets this process is building: the partial folder is named by the pid, so two
+/// threads of one process building the same result (the Python API's `write` from a
+/// thread pool) would share it, and each delete the other's. The second waits for the
+/// first to commit or give up; the last one stands whole, as between processes.
+static BUILDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static BUILT: Condvar = Condvar::new();
+
+/// A hold on a target in [`BUILDING`], released when dropped.
+struct Claim(PathBuf);
+
+impl Claim {
+    fn take(target: &Path) -> Claim {
+        let mut building = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+        while building.iter().any(|t| t == target) {
+            building = BUILT.wait(building).unwrap_or_else(|p| p.into_inner());
+        }
+        building.push(target.to_path_buf());
+        Claim(target.to_path_buf())
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut building = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
+        building.retain(|t| *t != self.0);
+        BUILT.notify_all();
+    }
 }
 
 impl ResultDir {
@@ -30,6 +62,7 @@ impl ResultDir {
             Error::io(root, e)
         })?;
         let target = root.join(name);
+        let claim = Claim::take(&target);
         refuse_foreign(&target)?;
         remove_leftovers(root, name)?;
         let partial = root.join(format!(".{name}.partial-{}", std::process::id()));
@@ -48,6 +81,7 @@ impl ResultDir {
             target,
             partial,
             done: false,
+            _claim: claim,
         })
     }
 
@@ -60,6 +94,7 @@ impl ResultDir {
         let Ok(entries) = fs::read_dir(root) else {
             return Ok(None);
         };
+        let claim = Claim::take(&root.join(name));
         refuse_foreign(&root.join(name))?;
         let prefix = format!(".{name}.partial-");
         let own = root.join(format!("{prefix}{}", std::process::id()));
@@ -82,6 +117,7 @@ impl ResultDir {
                 target: root.join(name),
                 partial: own,
                 done: false,
+                _claim: claim,
             }));
         }
         Ok(None)
@@ -235,4 +271,41 @@ fn remove_leftovers(root: &Path, name: &str) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResultDir;
+
+    /// Threads of one process building the same result (one pid, so one partial name)
+    /// take turns: every build commits, and the result is one build's whole folder.
+    #[test]
+    fn threads_of_one_process_build_one_result_in_turn() {
+        let root = tempfile::tempdir().unwrap();
+        let builds: Vec<_> = (0..8)
+            .map(|i| {
+                let root = root.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let dir = ResultDir::begin(&root, "r")?;
+                    for file in ["a", "b"] {
+                        std::fs::write(dir.path().join(file), format!("{i}")).unwrap();
+                    }
+                    // An earlier result is ours to replace by its manifest.
+                    let manifest = serde_json::json!({ "engine": crate::output::ENGINE });
+                    std::fs::write(dir.path().join("manifest.json"), manifest.to_string()).unwrap();
+                    dir.commit()
+                })
+            })
+            .collect();
+        for build in builds {
+            build.join().unwrap().unwrap();
+        }
+        let read = |f: &str| std::fs::read_to_string(root.path().join("r").join(f)).unwrap();
+        assert_eq!(read("a"), read("b"));
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["r"]);
+    }
 }
