@@ -195,10 +195,11 @@ impl SummaryStream {
         slf
     }
 
-    /// The next batch as CSV bytes (the first with the header).
+    /// The next batch as CSV bytes (the first with the header; a sweep without rows, whose
+    /// `summary.csv` is the header alone, yields it alone).
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let Some(batch) = self.next_batch(py)? else {
-            return Ok(None);
+            return Ok(self.header.take().map(|h| PyBytes::new(py, &h)));
         };
         let bytes = match self.header.take() {
             Some(mut h) => {

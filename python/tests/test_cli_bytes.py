@@ -94,6 +94,22 @@ def test_sweep_streams_the_command_lines_summary(cli):
     assert np.array_equal(np.concatenate(points), np.array([int(p) for p in read_csv(theirs)["point"]]))
 
 
+def test_a_sweep_without_runs_streams_its_header():
+    """A grid with neither [continuous] nor [[discrete]]: summary.csv is the header alone,
+    and the stream yields that (as a table: no rows, every column)."""
+    grid = {
+        "potential": {"kind": "quadratic", "eigenvalues": [1.0]},
+        "particle": {"position": 1.0},
+        "sweep": {"mass": {"values": [1.0, 2.0]}, "friction": {"values": [1.0]}},
+    }
+    whole = hb.run(grid).csv("summary.csv")
+    assert whole.count(b"\n") == 1 and whole.startswith(b"point,method,")
+    assert b"".join(hb.sweep(grid, backend="csv")) == whole
+    (table,) = list(hb.sweep(grid, backend="numpy"))
+    assert list(table) == whole.decode().strip().split(",")
+    assert all(len(column) == 0 for column in table.values())
+
+
 def test_run_of_a_dict_equals_the_file(cli):
     """The same scenario as a dict, as TOML text and as a file: the same bytes."""
     import tomllib
