@@ -580,6 +580,19 @@ fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_not
     let running = shards.join(format!(".2-of-3.partial-{}", std::process::id()));
     fs::rename(shards.join("2-of-3"), &running).unwrap();
     refuse("still running", "shard 2 of 3 is missing (.2-of-3.partial-");
+    // An unsharded run of the same sweep into the same folder would replace it, shards and
+    // all, under the running shard: refused, exit 1, the shards left as they are.
+    let r = heavyball(&["run", s(&input), "--out", s(&o), "--quiet"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    let pid = std::process::id();
+    assert!(
+        err.contains(&format!(
+            "holds a shard that process {pid} is still writing"
+        )),
+        "{err}"
+    );
+    assert!(running.exists() && shards.join("1-of-3").exists());
     fs::rename(&running, shards.join("2-of-3")).unwrap();
     // Whole again: merge succeeds and equals the unsharded run.
     run(&["merge", s(&o.join("w1"))]);

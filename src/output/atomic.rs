@@ -64,6 +64,7 @@ impl ResultDir {
         let target = root.join(name);
         let claim = Claim::take(&target);
         refuse_foreign(&target)?;
+        refuse_live_shards(&target)?;
         remove_leftovers(root, name)?;
         let partial = root.join(format!(".{name}.partial-{}", std::process::id()));
         if partial.exists() {
@@ -96,6 +97,7 @@ impl ResultDir {
         };
         let claim = Claim::take(&root.join(name));
         refuse_foreign(&root.join(name))?;
+        refuse_live_shards(&root.join(name))?;
         let prefix = format!(".{name}.partial-");
         let own = root.join(format!("{prefix}{}", std::process::id()));
         for entry in entries.flatten() {
@@ -236,6 +238,32 @@ fn replaceable(folder: &Path) -> Option<bool> {
     // Not through a link: `shards/` must be the folder's own.
     let shards = fs::symlink_metadata(folder.join("shards")).is_ok_and(|m| m.is_dir());
     Some(ours || shards)
+}
+
+/// A result folder whose `shards/` holds a shard another live process is still writing is
+/// refused (a new result would replace the folder and delete that work), as a folder of
+/// the user's is.
+fn refuse_live_shards(target: &Path) -> Result<(), Error> {
+    let Some(pid) = live_shard(target) else {
+        return Ok(());
+    };
+    let why = format!(
+        "holds a shard that process {pid} is still writing (in shards/), whose work a \
+         result here would delete; nothing was run: wait for it, or choose another --out"
+    );
+    Err(Error::io(target, std::io::Error::other(why)))
+}
+
+/// The pid of another live process building a shard under `folder/shards/` (its hidden
+/// `.I-of-N.partial-<pid>`), if any.
+fn live_shard(folder: &Path) -> Option<u32> {
+    let entries = fs::read_dir(folder.join("shards")).ok()?;
+    entries.flatten().find_map(|entry| {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let (_, pid) = file.strip_prefix('.')?.split_once(".partial-")?;
+        let pid = pid.parse::<u32>().ok()?;
+        (pid != std::process::id() && alive(pid)).then_some(pid)
+    })
 }
 
 fn file_name(p: &Path) -> String {
