@@ -171,7 +171,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
                             self.src.snippet(&v.span())
                         ),
                     )),
-                    Err(_) => Err(self.src.error(Some(v.span()), key, "integer out of range")),
+                    Err(_) => Err(self.src.error(Some(v.span()), key, OUT_OF_RANGE)),
                 }
             }
             other => Err(type_error(self.src, v, &key, "an integer", other)),
@@ -346,13 +346,17 @@ fn type_error(
     )
 }
 
+/// A TOML integer beyond 64 bits.
+const OUT_OF_RANGE: &str = "integer out of range: a TOML integer is at most \
+                            9223372036854775807 (2⁶³ − 1)";
+
 fn number(src: &Source<'_>, v: &Spanned<DeValue<'_>>, key: &str) -> Result<Num> {
     let value = match v.get_ref() {
         DeValue::Integer(i) => {
             let text = i.as_str().replace('_', "");
             i64::from_str_radix(&text, i.radix())
                 .map(|n| n as f64)
-                .map_err(|_| src.error(Some(v.span()), key, "integer out of range"))?
+                .map_err(|_| src.error(Some(v.span()), key, OUT_OF_RANGE))?
         }
         DeValue::Float(f) => {
             let text = f.as_str().replace('_', "");
@@ -423,7 +427,14 @@ pub(crate) fn parse_document<'i>(src: &Source<'_>, text: &'i str) -> Result<Span
     }
     DeTable::parse(text).map_err(|e| {
         let message = e.message().lines().next().unwrap_or("").trim();
-        src.error(e.span().or(Some(0..0)), "toml", plain_syntax_error(message))
+        let mut plain = plain_syntax_error(message);
+        // The parser says which key only by its position: name it.
+        if message == "duplicate key"
+            && let Some(key) = e.span().and_then(|s| text.get(s)).filter(|k| !k.is_empty())
+        {
+            plain = format!("`{key}` is defined twice (a key or table may appear once)");
+        }
+        src.error(e.span().or(Some(0..0)), "toml", plain)
     })
 }
 
