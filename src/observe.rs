@@ -632,7 +632,7 @@ pub enum Envelope {
     /// Nesterov with real roots of opposite signs (σ² − bσ + c with c < 0 on some mode:
     /// p < 0), where |x_k| alone alternates between the two modes' sum and difference,
     /// and the samples, taken where it first falls below each threshold, land in the
-    /// difference's dips (a rate 50% too fast). The state's norm has no such dips.
+    /// difference's dips (rates up to 60% too fast). The state's norm has no such dips.
     Pair,
     /// `L² = |w − w*|²` (gradient descent, real roots).
     Distance,
