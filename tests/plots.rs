@@ -255,6 +255,12 @@ fn plot_redraws_the_same_bytes_and_leaves_nothing_hidden() {
     for svg in svgs(&dir) {
         check_series(&dir, &svg);
     }
+    // A file given to plot is named as a file, not as a missing folder.
+    let err = String::from_utf8_lossy(&plot(&dir.join("summary.csv")).stderr).into_owned();
+    assert!(
+        err.contains("summary.csv: plot: a file, not a result folder"),
+        "{err}"
+    );
     // A file of the user's where `plots/` goes, or a folder where `index.html` goes: refused
     // with the reason, nothing drawn, left as it is, nothing hidden left behind.
     fs::remove_dir_all(dir.join("plots")).unwrap();

@@ -198,6 +198,18 @@ fn a_folder_of_yours_in_the_way_is_refused_and_left_alone() {
         );
         assert!(in_the_way.join("summary.csv").is_file());
     }
+    // An --out that is a link to nothing: named as such (it was "File exists").
+    let link = out.path().join("gone");
+    std::os::unix::fs::symlink(out.path().join("no-such-folder"), &link).unwrap();
+    let o = spawn(&["run", s(&input), "--out", s(&link), "--quiet"])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("gone: a link to ") && err.contains("no-such-folder, which does not exist"),
+        "{err}"
+    );
 }
 
 /// Runs of one scenario into one folder that finish together both succeed, and the result

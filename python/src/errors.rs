@@ -41,7 +41,13 @@ pub fn scenario_error(py: Python<'_>, e: &InputError, origin: &Origin) -> PyErr 
             ..e.clone()
         }
         .to_string(),
-        Origin::Dict => format!("{}: {}", e.key, e.message),
+        // Escaped as the file's and text's messages are (the key and message as attributes
+        // stay as they are).
+        Origin::Dict => format!(
+            "{}: {}",
+            heavyball::error::printable(&e.key),
+            heavyball::error::printable(&e.message)
+        ),
     };
     let file = (*origin == Origin::File).then(|| e.file.display().to_string());
     raise(py, text, &e.key, &e.message, position, file)

@@ -32,6 +32,19 @@ def test_a_dict_with_a_bad_friction_names_the_key():
     assert (e.line, e.column, e.file) == (None, None, None)
 
 
+def test_a_dicts_error_escapes_control_characters_as_a_files_does():
+    """A terminal's escape or a NUL in a dict's value is written as an escape in the
+    message, as the same scenario's file or text error writes it."""
+    for raw, shown in [("a\x1bb", "a\\u{1b}b"), ("a\x00b", "a\\u{0}b")]:
+        with pytest.raises(hb.ScenarioError) as from_dict:
+            hb.load({**KTH, "name": raw})
+        assert shown in str(from_dict.value) and raw not in str(from_dict.value)
+        # An unknown key holding one: the key is escaped too.
+        with pytest.raises(hb.ScenarioError) as bad_key:
+            hb.load({**KTH, "particle": {**KTH["particle"], raw: 1.0}})
+        assert raw not in str(bad_key.value) and shown in str(bad_key.value)
+
+
 def test_toml_text_with_a_bad_line_gives_line_and_column():
     text = '[potential]\nkind = "quadratic"\neigenvalues = [1.0]\n\n[particle]\nmass = -1.0\nfriction = 1.0\nposition = [1.0]\n'
     with pytest.raises(hb.ScenarioError) as caught:

@@ -115,7 +115,12 @@ impl Folder {
     /// Reads and checks `dir`'s manifest, scenario and CSVs (their SHA-256).
     pub fn open(dir: &Path) -> Result<Folder, Error> {
         if !dir.is_dir() {
-            return Err(refuse(dir, "no such result folder"));
+            let why = if dir.exists() {
+                "a file, not a result folder (plot takes OUT/<name>, the folder a run wrote)"
+            } else {
+                "no such result folder"
+            };
+            return Err(refuse(dir, why));
         }
         let mpath = dir.join("manifest.json");
         let mtext = fs::read_to_string(&mpath).map_err(|e| {

@@ -52,10 +52,17 @@ impl ResultDir {
     /// any work, and left as it is.
     pub fn begin(root: &Path, name: &str) -> Result<Self, Error> {
         fs::create_dir_all(root).map_err(|e| {
-            // `create_dir_all` says "File exists" of a file where the folder should be.
-            let not_folder = root.exists() && !root.is_dir();
-            let e = if not_folder {
+            // `create_dir_all` says "File exists" of a file where the folder should be, and
+            // of a link to nothing.
+            let dangling = !root.exists() && fs::symlink_metadata(root).is_ok();
+            let e = if root.exists() && !root.is_dir() {
                 std::io::Error::other("not a folder: the output folder is a file")
+            } else if dangling {
+                let to = fs::read_link(root).unwrap_or_default();
+                std::io::Error::other(format!(
+                    "a link to {}, which does not exist: create that folder, or choose another --out",
+                    to.display()
+                ))
             } else {
                 e
             };
