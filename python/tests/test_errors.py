@@ -6,6 +6,7 @@ from __future__ import annotations
 import pathlib
 import subprocess
 import tomllib
+import unicodedata
 
 import pytest
 
@@ -98,7 +99,12 @@ def test_every_bad_input_as_a_dict_names_the_same_key(tables, path):
     e = by_dict.value
     assert (e.line, e.column, e.file) == (None, None, None)
     assert e.key == by_path.value.key
-    assert str(e) == f"{e.key}: {e.message}"
+    plain = f"{e.key}: {e.message}"
+    if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in plain):
+        # Escaped in the message as the file's error escapes it; raw in the attributes.
+        assert str(by_path.value).endswith(": " + str(e)), str(e)
+    else:
+        assert str(e) == plain
 
 
 def test_a_python_object_without_a_toml_form_is_named():
