@@ -371,16 +371,11 @@ fn wait_for_room(window: &Mutex<Window>, room: &Condvar, end: u64) -> bool {
     !w.stopped()
 }
 
-/// A spare buffer of the window's (an empty one when it has none), for a worker's next rows.
+/// A spare buffer of the window's (a new one when it has none), for a worker's next rows
+/// ([`Rows::take`] empties it).
 fn spare(window: &Mutex<Window>) -> Vec<u8> {
-    let mut bytes = window
-        .lock()
-        .expect("window lock")
-        .spare
-        .pop()
-        .unwrap_or_default();
-    bytes.clear();
-    bytes
+    let spare = window.lock().expect("window lock").spare.pop();
+    spare.unwrap_or_default()
 }
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
@@ -418,9 +413,9 @@ pub fn stream(
             if !wait_for_room(&window, &room, chunk.end) {
                 return;
             }
-            rows.clear();
-            // A panicking chunk would never be written and would stall the window for
-            // good: stop everyone instead, and re-raise it once the workers are done.
+            // `rows` is empty here (new, or emptied by `take` below). A panicking chunk
+            // would never be written and would stall the window for good: stop everyone
+            // instead, and re-raise it once the workers are done.
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(chunk.clone(), &mut rows))) {
                 window
                     .lock()

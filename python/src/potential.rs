@@ -108,18 +108,9 @@ impl PyPotential {
         let Some(w) = &self.minimum else {
             return Ok(());
         };
-        let x = PyArray1::from_slice(py, w);
-        let e = self.value.call1(py, (x,))?;
-        let e = e.extract::<f64>(py).map_err(|e| named(py, "value", e))?;
-        if e.is_nan() {
-            refuse_nan("value", None, w)?;
-        }
+        let e = self.value_at(py, w)?;
         let mut g = vec![0.0; self.dim];
-        let result = self
-            .gradient
-            .bind(py)
-            .call1((PyArray1::from_slice(py, w),))?;
-        self.vector_into(py, result, "gradient", Some(w), &mut g)?;
+        self.gradient_at(py, w, &mut g)?;
         if !e.is_finite() || g.iter().any(|x| !x.is_finite()) {
             return Err(PyValueError::new_err(format!(
                 "minimum: E = {e:?}, ∇E = {g:?} there, which must be finite"
@@ -141,6 +132,27 @@ impl PyPotential {
             )));
         }
         Ok(())
+    }
+
+    /// `value(w)`, its failure raised (a NaN at a finite w refused).
+    fn value_at(&self, py: Python<'_>, w: &[f64]) -> PyResult<f64> {
+        let result = self.value.call1(py, (PyArray1::from_slice(py, w),))?;
+        let v = result
+            .extract::<f64>(py)
+            .map_err(|e| named(py, "value", e))?;
+        if v.is_nan() {
+            refuse_nan("value", None, w)?;
+        }
+        Ok(v)
+    }
+
+    /// `gradient(w)` into `g`, its failure raised (a NaN at a finite w refused).
+    fn gradient_at(&self, py: Python<'_>, w: &[f64], g: &mut [f64]) -> PyResult<()> {
+        let result = self
+            .gradient
+            .bind(py)
+            .call1((PyArray1::from_slice(py, w),))?;
+        self.vector_into(py, result, "gradient", Some(w), g)
     }
 
     /// `f(*args)` as a vector of `dim` numbers, written into `out`; a NaN in it refused
@@ -264,26 +276,11 @@ impl Potential for PyPotential {
     }
 
     fn value(&self, w: &[f64]) -> f64 {
-        self.call(|py| {
-            let x = PyArray1::from_slice(py, w);
-            let result = self.value.call1(py, (x,))?;
-            let v = result
-                .extract::<f64>(py)
-                .map_err(|e| named(py, "value", e))?;
-            if v.is_nan() {
-                refuse_nan("value", None, w)?;
-            }
-            Ok(v)
-        })
-        .unwrap_or(f64::NAN)
+        self.call(|py| self.value_at(py, w)).unwrap_or(f64::NAN)
     }
 
     fn gradient_into(&self, w: &[f64], g: &mut [f64]) {
-        let done = self.call(|py| {
-            let x = PyArray1::from_slice(py, w);
-            let result = self.gradient.bind(py).call1((x,))?;
-            self.vector_into(py, result, "gradient", Some(w), g)
-        });
+        let done = self.call(|py| self.gradient_at(py, w, g));
         if done.is_none() {
             g.fill(f64::NAN);
         }
