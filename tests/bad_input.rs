@@ -636,6 +636,37 @@ fn a_second_file_of_the_same_name_is_refused_at_its_name() {
     assert_eq!(check.stderr.trim_end(), expected, "{}", check.describe());
 }
 
+/// One file named three times — itself, through its folder and through a link — runs
+/// once: no clash with itself, one `wrote` line, and the summary a lone run writes.
+#[cfg(unix)]
+#[test]
+fn a_file_named_twice_runs_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("batch");
+    fs::create_dir(&dir).unwrap();
+    let file = dir.join("a.toml");
+    fs::write(&file, GOOD).unwrap();
+    let link = tmp.path().join("link.toml");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let (alone, out) = (tmp.path().join("alone"), tmp.path().join("out"));
+    assert_eq!(run_quiet(tmp.path(), &file, &alone).code, Some(0));
+    let args = [&dir, &file, &link].map(|p| p.as_os_str());
+    let run = heavyball(
+        tmp.path(),
+        &[
+            &[OsStr::new("run")],
+            &args[..],
+            &[OsStr::new("--out"), out.as_os_str()],
+        ]
+        .concat(),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_eq!(run.stderr, "", "{}", run.describe());
+    assert_eq!(run.stdout.matches("wrote").count(), 1, "{}", run.describe());
+    let summary = |root: &Path| fs::read_to_string(root.join("good/summary.csv")).unwrap();
+    assert_eq!(summary(&out), summary(&alone));
+}
+
 /// `merge` of a file says so, rather than looking for `shards/` inside it.
 #[test]
 fn merge_of_a_file_says_it_is_not_a_folder() {

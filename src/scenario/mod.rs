@@ -170,9 +170,14 @@ fn io_message(e: &std::io::Error) -> String {
 }
 
 /// Expands command-line paths into scenario files: a directory means every `*.toml` in it,
-/// in name order. Each path that cannot be used is an error of its own.
+/// in name order. Each path that cannot be used is an error of its own; a file given more
+/// than once (itself, through its directory or a link) is listed once.
 pub fn collect_paths(paths: &[PathBuf]) -> Vec<Result<PathBuf, InputError>> {
     let mut out = Vec::new();
+    // The files already listed, by their real path: a file named twice (`scenarios/` and
+    // `scenarios/a.toml`, or through a link) runs once, where it first appears.
+    let mut seen = std::collections::HashSet::new();
+    let mut first = |p: &PathBuf| seen.insert(std::fs::canonicalize(p).unwrap_or(p.clone()));
     for path in paths {
         let err = |message: String| InputError {
             file: path.clone(),
@@ -198,10 +203,11 @@ pub fn collect_paths(paths: &[PathBuf]) -> Vec<Result<PathBuf, InputError>> {
                             err("no *.toml scenario files in this directory".into()),
                         ));
                     }
-                    out.extend(files.into_iter().map(Ok));
+                    out.extend(files.into_iter().filter(&mut first).map(Ok));
                 }
             },
-            Ok(_) => out.push(Ok(path.clone())),
+            Ok(_) if first(path) => out.push(Ok(path.clone())),
+            Ok(_) => {}
         }
     }
     out
