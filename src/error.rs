@@ -91,7 +91,7 @@ pub enum Error {
     /// `--shard I/N` with more slices than the scenario has grid points: some shards would
     /// hold none, and `merge` would wait for folders no run can fill usefully.
     #[error(
-        "scenario {scenario}: shard {index}/{count} (from --shard or the Slurm array): N = {count} is more than the grid's {points} point(s); use N <= {points}"
+        "scenario {scenario}: shard {index}/{count} (from --shard or the Slurm array): N = {count} is more than the grid's {points} point(s); use N <= {points}, or --shard none for the whole grid"
     )]
     TooManyShards {
         /// The scenario's name.

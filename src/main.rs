@@ -38,9 +38,10 @@ enum Command {
         threads: Option<u64>,
         /// Run only the I-th of N contiguous slices of each grid, into
         /// OUT/<name>/shards/I-of-N/ (default in a Slurm job array: from
-        /// SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN).
-        #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
-        shard: Option<Shard>,
+        /// SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT, SLURM_ARRAY_TASK_MIN); `none`
+        /// runs whole grids even in a job array.
+        #[arg(long, value_name = "I/N|none", value_parser = shard_flag)]
+        shard: Option<ShardFlag>,
         /// Print nothing but errors (no progress bars).
         #[arg(long)]
         quiet: bool,
@@ -175,18 +176,37 @@ fn main() -> ExitCode {
     tally.code()
 }
 
+/// `--shard`: a slice of each grid, or `none`, the whole grid whatever the environment
+/// says (one scenario per task of a job array).
+#[derive(Debug, Clone, Copy)]
+enum ShardFlag {
+    Whole,
+    Slice(Shard),
+}
+
+/// Parses `--shard`'s `I/N` or `none`.
+fn shard_flag(text: &str) -> Result<ShardFlag, String> {
+    match text.trim() {
+        "none" => Ok(ShardFlag::Whole),
+        _ => Shard::parse(text)
+            .map(ShardFlag::Slice)
+            .map_err(|e| format!("{e}; or none, for whole grids")),
+    }
+}
+
 /// `heavyball run`'s flags as [`RunOptions`]: the shard from `--shard` or Slurm's array
 /// variables, all cores unless `--threads`, and `--resume` also when Slurm requeued the job.
 /// None (after printing why) when the environment names a bad shard.
 fn run_options(
     out: PathBuf,
     threads: Option<u64>,
-    shard: Option<Shard>,
+    shard: Option<ShardFlag>,
     quiet: bool,
     resume: bool,
 ) -> Option<RunOptions> {
     let shard = match shard {
-        Some(s) => Some(s),
+        Some(ShardFlag::Slice(s)) => Some(s),
+        Some(ShardFlag::Whole) => None,
         None => match Shard::from_env(|k| std::env::var(k).ok()) {
             Ok(s) => s,
             Err(e) => {

@@ -807,7 +807,7 @@ fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
         stderr.trim_end(),
-        "error: scenario w1: shard 1/1000 (from --shard or the Slurm array): N = 1000 is more than the grid's 25 point(s); use N <= 25"
+        "error: scenario w1: shard 1/1000 (from --shard or the Slurm array): N = 1000 is more than the grid's 25 point(s); use N <= 25, or --shard none for the whole grid"
     );
     assert!(!dir.path().join("many").join("w1").exists());
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
@@ -826,6 +826,35 @@ fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK"));
     assert!(!dir.path().join("bad-env").exists());
+}
+
+/// `--shard none` in a job array's task (task 2 of 3) runs the whole grid into OUT/<name>/,
+/// byte for byte the summary of a run outside any array, and no `shards/`.
+#[test]
+fn shard_none_runs_the_whole_grid_in_a_job_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "w1.toml", &w1(5, false));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args(["run", s(&input), "--out", s(&dir.path().join("env"))])
+        .args(["--quiet", "--shard", "none"])
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env_remove("SLURM_ARRAY_TASK_STEP")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    run(&[
+        "run",
+        s(&input),
+        "--out",
+        s(&dir.path().join("plain")),
+        "--quiet",
+    ]);
+    let summary = |tag: &str| bytes(&dir.path().join(tag).join("w1/summary.csv"));
+    assert!(summary("env") == summary("plain"));
+    assert_eq!(read_csv(&dir.path().join("env/w1/summary.csv")).len(), 25);
+    assert!(!dir.path().join("env/w1/shards").exists());
 }
 
 /// A single run of a W1 point (the lane kernel with one busy lane) writes the same
