@@ -508,6 +508,19 @@ fn newton_finds_the_minimum_of_the_well_the_position_lies_in() {
     let quartic = expression(&["x"], "x^4", None);
     let found = quartic.find_minimum(&[1.0]).unwrap();
     assert!(found[0].abs() < 1e-50, "{found:?}");
+    // Its Hessian there, 12·x² ~ 1e-161, is flat beside the 1.2e-3 a probe away (1e-2):
+    // the spectrum says 0, not a quadratic 1e158 times slower than at the probe. So does
+    // the flat direction of x⁴ + y², beside y's exact 2.
+    let at = expression(&["x"], "x^4", Some(found.clone()));
+    assert_eq!(at.hessian_spectrum().unwrap(), [0.0]);
+    let valley = expression(&["x", "y"], "x^4 + y^2", Some(vec![found[0], 0.0]));
+    assert_eq!(valley.hessian_spectrum().unwrap(), [0.0, 2.0]);
+    // Small but not flat: 2e-6 against 2e-6 + 1.2e-3 a probe away (above 1e-8 of it), and
+    // 2 against 2 + 1.2e7 beside a stiff quartic, are eigenvalues.
+    let shallow = expression(&["x"], "1e-6*x^2 + x^4", Some(vec![0.0]));
+    assert_eq!(shallow.hessian_spectrum().unwrap(), [2e-6]);
+    let stiff = expression(&["x"], "x^2 + 1e10*x^4", Some(vec![0.0]));
+    assert_eq!(stiff.hessian_spectrum().unwrap(), [2.0]);
 }
 
 #[test]
