@@ -156,7 +156,12 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             run::run_paths(&paths, &options, |o: Outcome| match &o.result {
-                Ok(dir) if !quiet => println!("{}: wrote {}", shown(&o.input), shown(dir)),
+                Ok(w) if !quiet => println!(
+                    "{}: wrote {}{}",
+                    shown(&o.input),
+                    shown(&w.folder),
+                    resumed(w)
+                ),
                 Ok(_) => {}
                 Err(e) => tally.error(e),
             });
@@ -174,6 +179,22 @@ fn main() -> ExitCode {
         } => theory(path, format, point, &mut tally),
     }
     tally.code()
+}
+
+/// What `--resume` did, for the `wrote` line: the points it kept, or the partial folders
+/// it left to the processes still writing them.
+fn resumed(w: &run::Written) -> String {
+    match (w.resumed, &w.running[..]) {
+        (Some(kept), _) => format!(" (resumed: {kept} grid points kept from the killed run)"),
+        (None, []) => String::new(),
+        (None, running) => {
+            let names: Vec<String> = running.iter().map(|p| shown(p)).collect();
+            format!(
+                " (nothing resumed: {} still being written by a running process)",
+                names.join(", ")
+            )
+        }
+    }
 }
 
 /// `--shard`: a slice of each grid, or `none`, the whole grid whatever the environment

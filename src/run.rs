@@ -36,8 +36,21 @@ pub struct RunOptions {
 pub struct Outcome {
     /// The scenario file (or path) as given.
     pub input: PathBuf,
-    /// The result folder, or why there is none.
-    pub result: Result<PathBuf, Error>,
+    /// What it wrote, or why it wrote nothing.
+    pub result: Result<Written, Error>,
+}
+
+/// What [`run_scenario`] wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    /// The result folder (a shard's, with [`RunOptions::shard`]).
+    pub folder: PathBuf,
+    /// With [`RunOptions::resume`], when a killed run's folder was taken over: the grid
+    /// points of its `summary.csv` that were whole and kept (this run computed the rest).
+    pub resumed: Option<u64>,
+    /// With [`RunOptions::resume`], when none was taken over: partial folders of the
+    /// scenario that processes still running are writing, left to them.
+    pub running: Vec<PathBuf>,
 }
 
 /// Loads every scenario under `paths` (directories: their `*.toml`, in name order),
@@ -94,7 +107,7 @@ pub fn run_paths(paths: &[PathBuf], options: &RunOptions, mut report: impl FnMut
 }
 
 /// Runs one scenario into `OUT/<name>/` (or its shard folder), atomically.
-pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error> {
+pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<Written, Error> {
     let started = SystemTime::now();
     let clock = Instant::now();
     crate::limits::mark_running(&s.name);
@@ -102,7 +115,7 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
     let runner = PointRunner::new(&problem);
     let points = s.points();
     let resolved = s.to_toml();
-    let (dir, resuming, range) = open_folder(s, options, points, &resolved)?;
+    let (dir, resuming, range, running) = open_folder(s, options, points, &resolved)?;
     let mut files = vec![("summary.csv".to_string(), columns::summary())];
     let labels: Vec<&str> = runner.methods().collect();
     let (mut summary, done) = summary_file(&dir, &labels, resuming, &range)?;
@@ -148,18 +161,23 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<PathBuf, Error
         // Drawn inside the partial folder: the result appears with its figures or not at all.
         crate::figures::plot_folder(dir.path(), &crate::figures::PlotOptions::default())?;
     }
-    dir.commit()
+    Ok(Written {
+        folder: dir.commit()?,
+        resumed: resuming.then_some(done),
+        running,
+    })
 }
 
 /// The scenario's result folder — a new partial one, or with `--resume` the one a sweep
-/// left — holding its resolved `scenario.toml`; whether it resumes; and the points it
-/// covers (the shard's, or all `points`).
+/// left — holding its resolved `scenario.toml`; whether it resumes; the points it covers
+/// (the shard's, or all `points`); and with `--resume` and nothing taken over, the partial
+/// folders that running processes are writing.
 fn open_folder(
     s: &Scenario,
     options: &RunOptions,
     points: u64,
     resolved: &str,
-) -> Result<(ResultDir, bool, Range<u64>), Error> {
+) -> Result<(ResultDir, bool, Range<u64>, Vec<PathBuf>), Error> {
     let (root, folder, range) = match options.shard {
         Some(shard) if shard.count > points => {
             return Err(Error::TooManyShards {
@@ -186,13 +204,17 @@ fn open_folder(
         false => None,
     };
     let resuming = resumed.is_some();
+    let running = match options.resume && !resuming {
+        true => ResultDir::running_partials(&root, &folder),
+        false => Vec::new(),
+    };
     let dir = match resumed {
         Some(dir) => dir,
         None => ResultDir::begin(&root, &folder)?,
     };
     let path = dir.path().join("scenario.toml");
     std::fs::write(&path, resolved).map_err(|e| Error::io(&path, e))?;
-    Ok((dir, resuming, range))
+    Ok((dir, resuming, range, running))
 }
 
 /// Builds `s`'s potential, with a spinner on a terminal when that takes seconds.

@@ -399,6 +399,57 @@ fn a_killed_sweep_resumes_to_the_same_bytes() {
         "a dead run's foreign leftover is removed"
     );
 
+    // What --resume did is on the `wrote` line: the 500 points it kept; and with a live
+    // process's partial folder (a `sleep`'s pid), that it left the folder to it.
+    let (_, expected) = plant(&resolved);
+    let said = |extra: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
+            .args(["run", s(&input), "--out", s(out.path())])
+            .args(extra)
+            .env_remove("SLURM_ARRAY_TASK_ID")
+            .env_remove("SLURM_ARRAY_TASK_COUNT")
+            .env_remove("SLURM_RESTART_COUNT")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let target = out.path().join(name);
+    assert_eq!(
+        said(&["--resume"]),
+        format!(
+            "{}: wrote {} (resumed: 500 grid points kept from the killed run)\n",
+            input.display(),
+            target.display()
+        )
+    );
+    assert_eq!(
+        fs::read(target.join("summary.csv")).unwrap(),
+        expected.as_bytes()
+    );
+    let mut live = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let partial = out.path().join(format!(".{name}.partial-{}", live.id()));
+    fs::create_dir_all(&partial).unwrap();
+    fs::write(partial.join("scenario.toml"), &resolved).unwrap();
+    let line = said(&["--resume"]);
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_eq!(
+        line,
+        format!(
+            "{}: wrote {} (nothing resumed: {} still being written by a running process)\n",
+            input.display(),
+            target.display(),
+            partial.display()
+        )
+    );
+    assert!(partial.is_dir(), "a live run's folder is left to it");
+    assert_eq!(fs::read(target.join("summary.csv")).unwrap(), whole);
+    fs::remove_dir_all(&partial).unwrap();
+
     // A real kill -9 midway through W1, then --resume: W1's uninterrupted bytes.
     let w1 = scenarios.join("w1-mass-friction.toml");
     let fresh = tempfile::tempdir().unwrap();

@@ -98,7 +98,7 @@ pub(crate) fn refuse(path: &Path, message: impl std::fmt::Display) -> Error {
 /// let scenario = heavyball::scenario::parse_str(text, "doc.toml".as_ref())?;
 /// let out = tempfile::tempdir()?;
 /// let options = RunOptions { out: out.path().into(), threads: 1, shard: None, progress: false, resume: false };
-/// let dir = run_scenario(&scenario, &options)?;
+/// let dir = run_scenario(&scenario, &options)?.folder;
 /// let plotted = plot_folder(&dir, &PlotOptions::default())?;
 /// assert!(plotted.files.iter().any(|f| f.ends_with("plots/criterion.svg")));
 /// assert!(plotted.index.is_file());

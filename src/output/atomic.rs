@@ -132,6 +132,27 @@ impl ResultDir {
         Ok(None)
     }
 
+    /// The partial folders of `name` under `root` that other processes, still running, are
+    /// writing: what [`Self::resume`] leaves to them (and a fresh run leaves in place).
+    pub fn running_partials(root: &Path, name: &str) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(root) else {
+            return Vec::new();
+        };
+        let prefix = format!(".{name}.partial-");
+        let mut running: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|entry| {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                file.strip_prefix(&prefix)
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|pid| pid != std::process::id() && alive(pid))
+            })
+            .map(|entry| entry.path())
+            .collect();
+        running.sort();
+        running
+    }
+
     /// Where files are written while the folder is being built.
     pub fn path(&self) -> &Path {
         &self.partial
