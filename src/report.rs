@@ -36,9 +36,9 @@
 //!   `radius` (`ρ = max_i ρ_i`), `stable` (`ρ < 1`), `result3_stable` (heavy ball: Result
 //!   3's verdict; empty for the other schemes), `rate_per_step` (`−ln ρ`), `rate_per_time`
 //!   (`−ln ρ / Δt`; both negative when `ρ > 1`), `max_stable_learning_rate` (for this p:
-//!   heavy ball `(2 + 2p)/k_max`, Nesterov `(2 + 2p)/((1 + 2p) k_max)`, gradient descent
-//!   `2/k_max`; empty when no learning rate is stable: a heavy-ball `|p| ≥ 1`, a Nesterov
-//!   p outside `[0, 1)`, or an eigenvalue `≤ 0`), `optimal_momentum` (the momentum
+//!   heavy ball `(2 + 2p)/k_max`, Nesterov `(2 + 2p)/((1 + 2p) k_max)` (for `p ≤ −1/3`:
+//!   `(1 − 1/p)/k_max`), gradient descent `2/k_max`; empty when no learning rate is
+//!   stable: a heavy-ball `|p| ≥ 1`, a Nesterov `|p| > 1`, or an eigenvalue `≤ 0`), `optimal_momentum` (the momentum
 //!   minimising ρ for the spectrum at this ε; empty for gradient descent or when none
 //!   exists), `optimal_radius` (ρ at that momentum);
 //! * per component: `k`, `sigma1_re`, `sigma1_im`, `sigma2_re`, `sigma2_im` (the roots of
@@ -1054,6 +1054,8 @@ fn discrete_stability(t: &mut String, d: &Discrete) {
 fn discrete_learning_rate(t: &mut String, d: &Discrete, eigenvalues: &[f64]) {
     let bound = match d.scheme {
         Scheme::HeavyBall => "(2 + 2p)/k_max",
+        // The bound that binds below p = −1/3 (theory::nesterov_max_stable_learning_rate).
+        Scheme::Nesterov if d.coefficients.momentum <= -1.0 / 3.0 => "(1 − 1/p)/k_max",
         Scheme::Nesterov => "(2 + 2p)/((1 + 2p) k_max)",
         Scheme::GradientDescent => "2/k_max",
     };

@@ -14,8 +14,8 @@ use heavyball::dynamics::{Form, Scheme};
 use heavyball::observe::StopSpec;
 use heavyball::observe::{Status, StopRule};
 use heavyball::potential::{
-    Colorization, ConvexRosenbrock, Expression, NEWTON_ITERATIONS, NoMinimum, Potential,
-    Rosenbrock, symmetric_eigenvalues,
+    Colorization, ConvexRosenbrock, Expression, HessianSpec, NEWTON_ITERATIONS, NoMinimum,
+    Potential, Quadratic, Rosenbrock, symmetric_eigenvalues,
 };
 
 /// A small xorshift stream in [−1, 1): the tests' random points, reproducible.
@@ -619,4 +619,26 @@ fn the_shipped_colorization_scenarios_sit_at_gohs_optimum_for_their_spectrum() {
             max_relative = 1e-12
         );
     }
+}
+
+/// A `hessian` entry the parser lets through as round-off (−1e-13 beside 1, within 1e-12 of
+/// the largest) is a flat direction to the theory, diagonal or dense, and no negative rate;
+/// a diagonal's tiny positive entry is exact and stays.
+#[test]
+fn a_round_off_negative_eigenvalue_is_flat() {
+    let spectrum = |rows: Vec<Vec<f64>>| {
+        let q = Quadratic::new(&HessianSpec::Dense(rows), vec![0.0; 2]).unwrap();
+        q.hessian_spectrum().unwrap().to_vec()
+    };
+    assert_eq!(
+        spectrum(vec![vec![-1e-13, 0.0], vec![0.0, 1.0]]),
+        [0.0, 1.0]
+    );
+    assert_eq!(
+        spectrum(vec![vec![1e-13, 0.0], vec![0.0, 1.0]]),
+        [1e-13, 1.0]
+    );
+    // Rotated by 45°: [[a, b], [b, a]] with a ± b = 1, −1e-13.
+    let (a, b) = ((1.0 - 1e-13) / 2.0, (1.0 + 1e-13) / 2.0);
+    assert_eq!(spectrum(vec![vec![a, b], vec![b, a]])[0], 0.0);
 }

@@ -740,6 +740,31 @@ fn text_format_has_the_three_sections() {
     assert_eq!(o2.stdout, text.as_bytes());
 }
 
+/// Nesterov at p = −1/2 (k_max = 10): Jury's third condition binds, ε_max = (1 − 1/p)/k_max
+/// = 3/10, and the text names that formula, not (2 + 2p)/((1 + 2p) k_max), which has no
+/// value at p = −1/2.
+#[test]
+fn nesterov_below_minus_a_third_names_its_bound() {
+    let text = NESTEROV
+        .replace("eigenvalues = [1.0, 3.0]", "eigenvalues = [0.01, 10.0]")
+        .replace(
+            "learning_rate = 0.5\nmomentum = 0.2",
+            "learning_rate = 0.2\nmomentum = -0.5",
+        );
+    let (_dir, path) = scenario("nesterov.toml", &text);
+    let t = Table::of(path.to_str().unwrap(), &[]);
+    let bound = t.num("discrete", "nag-real", None, "max_stable_learning_rate");
+    close(bound, 0.3, 1e-15);
+    let o = heavyball(&["theory", path.to_str().unwrap()]);
+    let said = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        said.contains(&format!(
+            "largest stable learning rate at p = -0.5: (1 − 1/p)/k_max = {bound}"
+        )),
+        "{said}"
+    );
+}
+
 #[test]
 fn point_out_of_range_is_bad_input() {
     let (_dir, path) = scenario("sweep.toml", SWEEP);

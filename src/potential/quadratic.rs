@@ -61,9 +61,11 @@ impl Quadratic {
         };
         let (eigenvalues, factor) = match &diagonal {
             Some(d) => {
-                // Diagonal: L = diag(√d) exactly, no eigen-solver round-off.
+                // Diagonal: L = diag(√d) exactly, no eigen-solver round-off. A negative
+                // entry the parser let through (within 1e-12 of the largest) is a flat
+                // direction to the theory, as a dense Hessian's is.
                 let f = d.iter().map(|v| v.max(0.0).sqrt()).collect();
-                let mut ev: Vec<f64> = d.clone();
+                let mut ev: Vec<f64> = d.iter().map(|&v| if v < 0.0 { 0.0 } else { v }).collect();
                 ev.sort_by(f64::total_cmp);
                 (ev, f)
             }
