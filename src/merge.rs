@@ -276,6 +276,46 @@ fn write_atomic(
     })
 }
 
+/// The files of the shard holding point 0 that a merge copies (a single run's
+/// trajectories): all but the three it builds itself.
+fn copied_files(holder: &Path) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(holder)
+        .map_err(|e| Error::io(holder, e))?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !OWN_FILES.contains(&name.as_str()) && entry.path().is_file() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// Removes what an earlier result left in `dir` that the merged one will not hold — another
+/// run's trajectories, figures of an earlier merge (drawn again if the scenario plots) —
+/// so that the folder is the merged result alone, as a run's is. `shards/`, the merge's
+/// own files, `copied` and hidden working files stay.
+fn clear_stale(dir: &Path, copied: &[String]) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let keep = name == "shards"
+            || name.starts_with('.')
+            || OWN_FILES.contains(&name.as_str())
+            || copied.contains(&name);
+        if keep {
+            continue;
+        }
+        let path = entry.path();
+        let gone = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+        gone.map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
 fn write_merged(
     dir: &Path,
     resolved: &str,
@@ -284,6 +324,12 @@ fn write_merged(
     points: u64,
     checked: &[Checked],
 ) -> Result<(), Error> {
+    let holder = checked.iter().find(|c| c.range.contains(&0));
+    let copied = match holder {
+        Some(h) => copied_files(&h.dir)?,
+        None => Vec::new(),
+    };
+    clear_stale(dir, &copied)?;
     write_atomic(&dir.join("summary.csv"), |out| {
         writeln!(out, "{header}")?;
         for c in checked {
@@ -299,19 +345,13 @@ fn write_merged(
     })?;
     // A single run's trajectories live in the shard that holds point 0.
     let mut columns = &checked[0].manifest.columns;
-    if let Some(holder) = checked.iter().find(|c| c.range.contains(&0)) {
+    if let Some(holder) = holder {
         columns = &holder.manifest.columns;
-        for entry in fs::read_dir(&holder.dir)
-            .map_err(|e| Error::io(&holder.dir, e))?
-            .flatten()
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !OWN_FILES.contains(&name.as_str()) && entry.path().is_file() {
-                let src = entry.path();
-                write_atomic(&dir.join(&name), |out| {
-                    std::io::copy(&mut fs::File::open(&src)?, out).map(|_| ())
-                })?;
-            }
+        for name in &copied {
+            let src = holder.dir.join(name);
+            write_atomic(&dir.join(name), |out| {
+                std::io::copy(&mut fs::File::open(&src)?, out).map(|_| ())
+            })?;
         }
     }
     let shards = checked.iter().map(|c| &c.manifest);

@@ -828,6 +828,59 @@ fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
     assert!(!dir.path().join("bad-env").exists());
 }
 
+/// `merge` leaves the folder holding the merged result alone, as a run does: a single run's
+/// trajectories and an earlier merge's figures, left in OUT/<name>/, are gone; the
+/// summary is the unsharded run's, byte for byte.
+#[test]
+fn merge_leaves_nothing_of_an_earlier_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let single = w1(5, false).replace(
+        "position = [1.0, 1.0]",
+        "position = [1.0, 1.0]\nmass = 1.0\nfriction = 2.0",
+    );
+    let single = write(
+        dir.path(),
+        "single.toml",
+        &single[..single.find("[sweep]").unwrap()],
+    );
+    run(&["run", s(&single), "--out", s(&out), "--quiet"]);
+    assert!(out.join("w1/discrete.csv").is_file());
+    let input = write(dir.path(), "w1.toml", &w1(5, false));
+    for shard in ["1/2", "2/2"] {
+        run(&[
+            "run",
+            s(&input),
+            "--out",
+            s(&out),
+            "--shard",
+            shard,
+            "--quiet",
+        ]);
+    }
+    run(&["merge", s(&out.join("w1"))]);
+    run(&["plot", s(&out.join("w1"))]);
+    assert!(out.join("w1/index.html").is_file());
+    run(&["merge", s(&out.join("w1"))]);
+    let mut names: Vec<String> = fs::read_dir(out.join("w1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["manifest.json", "scenario.toml", "shards", "summary.csv"]
+    );
+    run(&[
+        "run",
+        s(&input),
+        "--out",
+        s(&dir.path().join("plain")),
+        "--quiet",
+    ]);
+    assert!(bytes(&out.join("w1/summary.csv")) == bytes(&dir.path().join("plain/w1/summary.csv")));
+}
+
 /// `--shard none` in a job array's task (task 2 of 3) runs the whole grid into OUT/<name>/,
 /// byte for byte the summary of a run outside any array, and no `shards/`.
 #[test]
