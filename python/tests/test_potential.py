@@ -52,6 +52,26 @@ def test_a_python_quadratic_runs_as_the_built_in_one():
     assert ours.theory_dict["discrete"]["heavy-ball"]["radius"] == theirs.theory_dict["discrete"]["heavy-ball"]["radius"]
 
 
+def test_a_single_run_calls_the_gradient_for_its_own_lane_only():
+    # A single continuous run goes through the 16-lane kernel with one busy lane: the idle
+    # lanes must not call a Python gradient (they did, 16 calls an evaluation). What
+    # remains beyond the `evaluations` column is the run's start and rejected steps.
+    calls = [0]
+
+    def gradient(w):
+        calls[0] += 1
+        return H * w
+
+    pot = hb.Potential(value=lambda w: 0.5 * float(w @ (H * w)), gradient=gradient, dim=2, minimum=[0.0, 0.0])
+    calls[0] = 0
+    one = {"name": "one", "particle": {"mass": 1.0, "friction": 10.0, "position": [1.0, 1.0]},
+           "continuous": {"method": "dopri5", "t_end": 100.0}}
+    summary = hb.run(one, potential=pot, backend="numpy").summary
+    assert summary["status"][0] == "converged"
+    evaluations = summary["evaluations"][0]
+    assert evaluations <= calls[0] < 1.15 * evaluations
+
+
 def test_a_python_potential_in_a_sweep():
     grid = {**SCENARIO, "sweep": {"friction": {"logspace": [0.0, 1.0, 7]}}}
     ours = hb.run(grid, potential=quadratic(), threads=2, backend="numpy").summary

@@ -158,12 +158,15 @@ pub(crate) trait Surface<const N: usize>: Copy {
     }
     /// The minimum w*.
     fn minimum(&self) -> &[f64; N];
-    /// `g = ∇E(w)` in lanes `lanes`.
+    /// `g = ∇E(w)` in lanes `lanes`; at least in those of them set in `busy` (bit l: lane
+    /// l), whatever the others get (a surface that calls the potential lane by lane skips
+    /// idle lanes: a single run's one busy lane would otherwise cost 16 calls).
     fn gradient<const L: usize>(
         &self,
         w: &[[f64; L]; N],
         g: &mut [[f64; L]; N],
         lanes: Range<usize>,
+        busy: u64,
     );
 }
 
@@ -189,6 +192,7 @@ impl<const N: usize> Surface<N> for Diagonal<N> {
         w: &[[f64; L]; N],
         g: &mut [[f64; L]; N],
         lanes: Range<usize>,
+        _busy: u64,
     ) {
         for i in 0..N {
             for l in lanes.clone() {
@@ -216,6 +220,7 @@ impl<const N: usize> Surface<N> for Dense<N> {
         w: &[[f64; L]; N],
         g: &mut [[f64; L]; N],
         lanes: Range<usize>,
+        _busy: u64,
     ) {
         for i in 0..N {
             for l in lanes.clone() {
@@ -248,8 +253,9 @@ impl<const N: usize> Surface<N> for AnyPotential<'_, N> {
         w: &[[f64; L]; N],
         g: &mut [[f64; L]; N],
         lanes: Range<usize>,
+        busy: u64,
     ) {
-        for l in lanes {
+        for l in lanes.filter(|l| busy >> l & 1 == 1) {
             let x: [f64; N] = std::array::from_fn(|i| w[i][l]);
             let mut gl = [0.0; N];
             self.p.gradient_into(&x, &mut gl);
@@ -572,7 +578,8 @@ impl<const N: usize, const L: usize, S: Surface<N>> Kernel<N, L, S> {
                     }
                 }
                 let lanes = r.base..r.base + G * V::WIDTH;
-                self.surface.gradient(&self.yw, &mut self.g, lanes);
+                self.surface
+                    .gradient(&self.yw, &mut self.g, lanes, self.active);
             }
             for i in 0..N {
                 for j in 0..G {
