@@ -212,21 +212,23 @@ class Result:
         return f"<heavyball.Result of {self.scenario.name!r}: {', '.join(self.files)}>"
 
 
-def _whole(name: str, value: Any, least: int) -> int:
-    """``value`` as an int if it is a whole number (a NumPy integer too) >= ``least``,
-    else ValueError naming ``name``."""
+def _whole(name: str, value: Any, least: int, most: int = 2**63 - 1) -> int:
+    """``value`` as an int if it is a whole number (a NumPy integer too) from ``least`` to
+    ``most``, else ValueError naming ``name``."""
     try:
         whole = None if isinstance(value, bool) else operator.index(value)
     except TypeError:
         whole = None
     if whole is None or whole < least:
         raise ValueError(f"{name}: must be a whole number >= {least}, got {value!r}")
+    if whole > most:
+        raise ValueError(f"{name}: must be at most {most}, got {value!r}")
     return whole
 
 
 def _positive(name: str, value: Any) -> Optional[int]:
-    """None, or ``value`` >= 1 (as the command line refuses ``--threads 0``)."""
-    return None if value is None else _whole(name, value, 1)
+    """None, or ``value`` from 1 to 4096 (as the command line's ``--threads``)."""
+    return None if value is None else _whole(name, value, 1, 4096)
 
 
 def _index(name: str, value: Any) -> int:
@@ -269,12 +271,19 @@ def sweep(
     ``summary.csv`` bytes of the batch (the first with the header: the batches joined are
     the command line's ``summary.csv``). Memory stays bounded whatever the grid's size;
     the engine computes a few batches ahead on ``threads`` workers with the GIL released,
-    and Ctrl-C stops it promptly (KeyboardInterrupt)."""
+    and Ctrl-C stops it promptly (KeyboardInterrupt). Bad arguments are refused here, at
+    the call, not at the first batch."""
     chunk = _whole("chunk", chunk, 1)
     s = _scenario(scenario, potential)
     raw = backend == "csv"
     chosen = None if raw else _frames.choose(backend)
-    stream = _native.stream(s._native, _positive("threads", threads), chunk)
+    return _batches(s, _positive("threads", threads), chunk, raw, chosen)
+
+
+def _batches(s: Scenario, threads: Optional[int], chunk: int, raw: bool, chosen: Any) -> Iterator[Any]:
+    """:func:`sweep`'s batches, once its arguments are checked; the engine starts at the
+    first."""
+    stream = _native.stream(s._native, threads, chunk)
     try:
         header: Optional[bytes] = None
         for batch in stream:

@@ -104,9 +104,11 @@ impl PyPotential {
     /// then at least |∇E|/k_max away from where it vanishes, beyond the expression
     /// potential's 1e-6 of |w*| (or of 1): else the loss criterion reads E − E* from a wrong E*
     /// and calls a run converged where it is not. The callables are called once each here.
-    fn check_minimum(&self, py: Python<'_>) -> PyResult<()> {
+    /// Returns E* = `value(minimum)`, which the runs then take from here (None without a
+    /// minimum).
+    fn check_minimum(&self, py: Python<'_>) -> PyResult<Option<f64>> {
         let Some(w) = &self.minimum else {
-            return Ok(());
+            return Ok(None);
         };
         let e = self.value_at(py, w)?;
         let mut g = vec![0.0; self.dim];
@@ -131,7 +133,7 @@ impl PyPotential {
                 "minimum: ∇E = {g:?} there, so at least {step:.3e} (|∇E|/k with the spectrum's largest k) from where it vanishes: not the minimum"
             )));
         }
-        Ok(())
+        Ok(Some(e))
     }
 
     /// `value(w)`, its failure raised (a NaN at a finite w refused).
@@ -312,11 +314,7 @@ impl Potential for PyPotential {
     }
 
     fn minimum_value(&self) -> Option<f64> {
-        match (self.minimum_value, &self.minimum) {
-            (Some(v), _) => Some(v),
-            (None, Some(w)) => Some(self.value(w)),
-            (None, None) => None,
-        }
+        self.minimum_value
     }
 
     fn hessian_spectrum(&self) -> Option<&[f64]> {
@@ -363,11 +361,17 @@ impl PotentialHandle {
                 "minimum_value: must be finite, got {v}"
             )));
         }
+        if minimum_value.is_some() && minimum.is_none() {
+            // Unchecked, it would set E* for the loss criterion and the noise floor alone.
+            return Err(PyValueError::new_err(
+                "minimum_value: needs minimum (E* is the value at w*: give minimum too)",
+            ));
+        }
         let spectrum = spectrum.map(|mut ks| {
             ks.sort_by(f64::total_cmp);
             ks
         });
-        let inner = PyPotential {
+        let mut inner = PyPotential {
             value,
             gradient,
             hessian_vector,
@@ -379,7 +383,9 @@ impl PotentialHandle {
             busy: AtomicBool::new(false),
             error: Mutex::new(None),
         };
-        inner.check_minimum(py)?;
+        // E* once, here: a run asks for it at every loss measurement.
+        let e = inner.check_minimum(py)?;
+        inner.minimum_value = inner.minimum_value.or(e);
         Ok(PotentialHandle {
             inner: Arc::new(inner),
         })

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use heavyball::error::Error;
 use heavyball::output::columns::{self, Column, StateLayout};
@@ -155,8 +155,9 @@ fn run_single(
     Ok(files)
 }
 
-/// How many trajectory rows pass between two looks at Ctrl-C.
-const ROWS_PER_SIGNAL_CHECK: u64 = 1 << 14;
+/// The least time between two looks at Ctrl-C, which are made between trajectory rows
+/// (by count they came too seldom: a long run of few rows was never interrupted).
+const SIGNAL_CHECK_EVERY: Duration = Duration::from_millis(50);
 
 /// Trajectory tables formatted into memory by the engine's CSV formatter, as
 /// `CsvTrajectories` writes them to files.
@@ -165,7 +166,8 @@ struct MemorySink {
     rows: Rows,
     files: Vec<CsvBytes>,
     potential: Option<Arc<PyPotential>>,
-    seen: u64,
+    /// When Ctrl-C was last looked for.
+    looked: Instant,
     /// Ctrl-C (or another signal's exception) caught between rows.
     interrupt: Option<PyErr>,
 }
@@ -177,7 +179,7 @@ impl MemorySink {
             rows: Rows::new(),
             files: Vec::new(),
             potential,
-            seen: 0,
+            looked: Instant::now(),
             interrupt: None,
         }
     }
@@ -188,13 +190,14 @@ impl MemorySink {
         let (_, _, bytes) = self.open.as_mut().expect("a table has begun");
         bytes.extend_from_slice(self.rows.bytes());
         self.rows.clear();
-        self.seen += 1;
         if self.potential.as_ref().is_some_and(|p| p.stopped()) {
             return Err(stopped("the Python potential raised an exception"));
         }
-        if self.seen.is_multiple_of(ROWS_PER_SIGNAL_CHECK)
-            && let Err(e) = Python::attach(|py| py.check_signals())
-        {
+        if self.looked.elapsed() < SIGNAL_CHECK_EVERY {
+            return Ok(());
+        }
+        self.looked = Instant::now();
+        if let Err(e) = Python::attach(|py| py.check_signals()) {
             self.interrupt = Some(e);
             return Err(stopped("interrupted"));
         }

@@ -186,9 +186,19 @@ def test_threads_chunk_and_point_are_whole_numbers_named_when_not():
     import numpy as np
 
     assert hb.run(KTH, threads=np.int64(2)).summary["steps"][0] == hb.run(KTH).summary["steps"][0]
+    # Refused at the call, not at the first batch.
     with pytest.raises(ValueError, match="chunk: must be a whole number >= 1, got 0"):
-        next(hb.sweep({**KTH, "sweep": {"mass": {"values": [1.0, 2.0]}}}, chunk=0))
+        hb.sweep({**KTH, "sweep": {"mass": {"values": [1.0, 2.0]}}}, chunk=0)
+    with pytest.raises(hb.ScenarioError, match="mass"):
+        hb.sweep({**KTH, "particle": {**KTH["particle"], "mass": -1.0}})
+    # Beyond what the engine counts in: named, not an OverflowError.
+    with pytest.raises(ValueError, match=r"threads: must be at most 4096, got 18446744073709551616"):
+        hb.run(KTH, threads=2**64)
+    with pytest.raises(ValueError, match="chunk: must be at most 9223372036854775807, got 18446744073709551616"):
+        hb.sweep(KTH, chunk=2**64)
     scenario = hb.load(KTH)
+    with pytest.raises(ValueError, match="point: must be at most"):
+        scenario.theory_text(2**64)
     with pytest.raises(ValueError, match="point: must be a whole number >= 0, got -1"):
         scenario.theory_text(-1)
     with pytest.raises(hb.ScenarioError) as caught:

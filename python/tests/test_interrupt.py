@@ -20,7 +20,17 @@ scenario = {
     "discrete": [{"dt": 0.1}],
     "sweep": {"mass": {"logspace": [-2, 1, 2000]}, "friction": {"logspace": [-1, 1.5, 2000]}},
 }
-if sys.argv[1] == "sweep":
+if sys.argv[1] == "single":
+    # One run of 1000 trajectory rows that takes tens of seconds: Ctrl-C is looked for
+    # between rows by time, not every 16384 rows (it used to wait for the run's end).
+    scenario = {
+        "potential": {"kind": "quadratic", "eigenvalues": [1.0 + 50.0 * i for i in range(200)]},
+        "particle": {"mass": 1.0, "friction": 0.01, "position": 1.0},
+        "continuous": {"method": "dopri5", "t_end": 3000.0, "max_steps": 10**8},
+    }
+    print("running", flush=True)
+    hb.run(scenario)
+elif sys.argv[1] == "sweep":
     for i, batch in enumerate(hb.sweep(scenario, threads=2, chunk=256, backend="numpy")):
         if i == 0:
             print("running", flush=True)
@@ -31,7 +41,7 @@ print("finished", flush=True)
 """
 
 
-@pytest.mark.parametrize("how", ["sweep", "run"])
+@pytest.mark.parametrize("how", ["sweep", "run", "single"])
 def test_sigint_stops_a_long_sweep_promptly(how):
     child = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, how],

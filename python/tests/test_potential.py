@@ -202,6 +202,30 @@ def test_a_wrong_minimum_or_minimum_value_is_refused():
         hb.Potential(value=value, gradient=gradient, dim=2, minimum=[0.5, 0.5], spectrum=[3.0, 30.0])
     # E* to rounding, and a minimum to its digits, pass.
     hb.Potential(value=value, gradient=gradient, dim=2, minimum=[1e-17, 0.0], minimum_value=1e-30, spectrum=[3.0, 30.0])
+    # Without a minimum nothing could check it: it would set E* alone (a noise floor of −123).
+    with pytest.raises(ValueError, match=r"^minimum_value: needs minimum"):
+        hb.Potential(value=value, gradient=gradient, dim=2, minimum_value=123.0)
+
+
+def test_e_star_is_the_value_at_the_minimum_once():
+    """E* = value(minimum) is computed when the Potential is made, not at every loss
+    measurement: a run under the loss criterion calls `value` at w* never again."""
+    at_minimum = [0]
+
+    def value(w):
+        at_minimum[0] += int(not w.any())
+        return 0.5 * float(w @ (H * w))
+
+    pot = hb.Potential(value=value, gradient=lambda w: H * w, dim=2, minimum=[0.0, 0.0])
+    assert at_minimum[0] == 1
+    loss = {**SCENARIO, "stop": {"criterion": "loss", "tolerance": 1e-8}}
+    ours = hb.run(loss, potential=pot, backend="numpy").summary
+    theirs = hb.run({**builtin(), "stop": {"criterion": "loss", "tolerance": 1e-8}}, backend="numpy").summary
+    assert at_minimum[0] == 1
+    # The discrete runs measure the loss at every iterate: the built-in's crossings.
+    discrete = ours["method"] != "continuous"
+    assert discrete.sum() == 3
+    assert list(ours["t_converged"][discrete]) == list(theirs["t_converged"][discrete])
 
 
 def test_dim_is_a_whole_number_within_reach():
