@@ -268,8 +268,9 @@ pub fn distance2<P: Potential + ?Sized>(potential: &P, w: &[f64]) -> f64 {
 /// (gradient of a quadratic) or L with LᵀL = H (loss of a quadratic). Being affine in w,
 /// it maps a step interpolant's control points to the criterion's own.
 pub struct CriterionMap<'a> {
-    /// The quadratic behind a loss or gradient map (looked up once, not per point).
-    quadratic: Option<&'a crate::potential::Quadratic>,
+    /// The quadratic behind a loss or gradient map (looked up once, not per point): the
+    /// potential's own, or a model of another potential ([`Self::model`]).
+    quadratic: Option<std::borrow::Cow<'a, crate::potential::Quadratic>>,
     criterion: Criterion,
     minimum: Vec<f64>,
     scratch: Vec<f64>,
@@ -288,7 +289,47 @@ impl<'a> CriterionMap<'a> {
             return None;
         }
         Some(CriterionMap {
-            quadratic: potential.as_quadratic(),
+            quadratic: potential.as_quadratic().map(std::borrow::Cow::Borrowed),
+            criterion,
+            minimum,
+            scratch: vec![0.0; n],
+        })
+    }
+
+    /// The loss or gradient map of the quadratic model of a potential that is not one,
+    /// ½(w − w*)ᵀH*(w − w*) with H* its Hessian at the known minimum (n Hessian-vector
+    /// products there, symmetrised): near w*, where those criteria cross a small
+    /// tolerance, the model's criterion is the potential's to first order, so its map
+    /// screens a step for dips as a quadratic's does. None for other criteria, without a
+    /// minimum, beyond [`MODEL_MAX_DIM`] coordinates, or where H* is not finite or not
+    /// positive semi-definite.
+    pub fn model(potential: &dyn Potential, criterion: Criterion) -> Option<CriterionMap<'static>> {
+        let n = potential.dim();
+        let minimum = potential.minimum()?.to_vec();
+        if !matches!(criterion, Criterion::Loss | Criterion::Gradient)
+            || potential.as_quadratic().is_some()
+            || n > MODEL_MAX_DIM
+        {
+            return None;
+        }
+        let mut columns = vec![vec![0.0; n]; n];
+        let mut e = vec![0.0; n];
+        for (j, column) in columns.iter_mut().enumerate() {
+            e[j] = 1.0;
+            potential.hessian_vector_into(&minimum, &e, column);
+            e[j] = 0.0;
+        }
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| 0.5 * (columns[j][i] + columns[i][j]))
+                    .collect()
+            })
+            .collect();
+        let spec = crate::potential::HessianSpec::Dense(rows);
+        let quadratic = crate::potential::Quadratic::new(&spec, minimum.clone()).ok()?;
+        Some(CriterionMap {
+            quadratic: Some(std::borrow::Cow::Owned(quadratic)),
             criterion,
             minimum,
             scratch: vec![0.0; n],
@@ -315,7 +356,7 @@ impl<'a> CriterionMap<'a> {
         if self.criterion == Criterion::Distance {
             return;
         }
-        if let Some(q) = self.quadratic {
+        if let Some(q) = &self.quadratic {
             match self.criterion {
                 Criterion::Distance | Criterion::Energy => {}
                 Criterion::Gradient => q.hessian_apply(&self.scratch, u),
@@ -324,6 +365,10 @@ impl<'a> CriterionMap<'a> {
         }
     }
 }
+
+/// Most coordinates of a potential for which [`CriterionMap::model`] builds its quadratic
+/// model (n Hessian-vector products and an n × n eigen-decomposition a run).
+pub const MODEL_MAX_DIM: usize = 64;
 
 /// The share of a noisy run's budget (steps, or time) over which its noise floor is
 /// averaged: the last 10%.

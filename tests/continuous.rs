@@ -419,6 +419,95 @@ fn loss_and_gradient_criteria_cross_at_their_exact_times() {
     }
 }
 
+/// The loss and the gradient dip below the tolerance as the particle passes near w*, for
+/// a fraction of a step: on H = diag(3, 30), m = 2, μ = 4 the loss (1e-6) is first below
+/// at t = 3.846 for ~1e-4 of a step, and next only at 5.516. A potential that is not a
+/// quadratic (here the same quadratic as an expression) has no criterion map; its
+/// quadratic model at w* screens each step, and the crossing is the closed form's and the
+/// built-in quadratic's, not the later one the step ends show.
+#[test]
+fn loss_and_gradient_dips_inside_a_step_are_found_on_any_potential() {
+    let expression = potential::build(&PotentialSpec::Expression {
+        variables: vec!["x".into(), "y".into()],
+        expression: "0.5*(3*x^2 + 30*y^2)".into(),
+        minimum: potential::ExpressionMinimum::Given(vec![0.0, 0.0]),
+    })
+    .unwrap();
+    let (ks, m, mu) = ([3.0, 30.0], 2.0, 4.0);
+    let w0 = [0.10141728990290355, -0.7590324977641774];
+    let built_in = quadratic(&ks);
+    // x_i(t) = x0_i e^{−γt}(cos ω_i t + (γ/ω_i) sin ω_i t): both modes underdamped.
+    let gamma = mu / (2.0 * m);
+    let x = |t: f64| -> [f64; 2] {
+        std::array::from_fn(|i| {
+            let om = (ks[i] / m - gamma * gamma).sqrt();
+            w0[i] * (-gamma * t).exp() * ((om * t).cos() + gamma / om * (om * t).sin())
+        })
+    };
+    let loss = |t: f64| {
+        x(t).iter()
+            .zip(ks)
+            .map(|(x, k)| 0.5 * k * x * x)
+            .sum::<f64>()
+    };
+    let gradient = |t: f64| {
+        x(t).iter()
+            .zip(ks)
+            .map(|(x, k)| (k * x).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let tol = 1e-6;
+    for (criterion, measure, later) in [
+        (Criterion::Loss, &loss as &dyn Fn(f64) -> f64, 5.5),
+        (Criterion::Gradient, &gradient, 13.9),
+    ] {
+        // The closed form's first crossing: a scan at 1e-5, then bisection.
+        let mut t = 0.0;
+        while measure(t + 1e-5) >= tol {
+            t += 1e-5;
+        }
+        let (mut lo, mut hi) = (t, t + 1e-5);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if measure(mid) < tol {
+                hi = mid
+            } else {
+                lo = mid
+            }
+        }
+        let rule = StopRule::new(&StopSpec {
+            criterion,
+            tolerance: tol,
+            ..Default::default()
+        });
+        let crossing = |p: &dyn Potential| {
+            ContinuousRun {
+                potential: p,
+                mass: m,
+                friction: mu,
+                position: &w0,
+                velocity: &[0.0, 0.0],
+                spec: &spec(Method::Dopri5, 1e-10, 1e-12, 40.0, None),
+                stop: rule,
+                noise: None,
+            }
+            .run(&mut ())
+            .unwrap()
+            .crossings
+            .tight
+            .unwrap()
+        };
+        let (ours, theirs) = (crossing(expression.as_ref()), crossing(built_in.as_ref()));
+        assert!(
+            hi < later,
+            "{criterion:?}: the closed form's crossing is the early dip"
+        );
+        approx::assert_relative_eq!(ours, hi, max_relative = 1e-6);
+        approx::assert_relative_eq!(ours, theirs, max_relative = 1e-8);
+    }
+}
+
 /// Records every observed time and the final one.
 #[derive(Default)]
 struct Times {

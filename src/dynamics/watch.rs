@@ -118,6 +118,10 @@ pub(super) struct Watch<'r, O: ContinuousObserver> {
     /// The observer's first error: the run stops there and returns it.
     failure: Option<Error>,
     map: Option<CriterionMap<'r>>,
+    /// Without a map, for the loss and gradient of a potential with a known minimum: the
+    /// map of its quadratic model at w*, which screens each step for dips
+    /// ([`Self::measured_crossing`]).
+    screen: Option<CriterionMap<'static>>,
     loose_ball: f64,
     tight_ball: f64,
     crossings: Crossings,
@@ -160,6 +164,10 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         let state_dim = if massless { n } else { 2 * n };
         let (spec, stop) = (run.spec, run.stop);
         let map = CriterionMap::new(run.potential, stop.criterion);
+        let screen = match map {
+            None => CriterionMap::model(run.potential, stop.criterion),
+            Some(_) => None,
+        };
         let interp = match spec.method {
             Method::Dop853 => Hermite::septic(n),
             Method::Dopri5 | Method::Rk4 | Method::Bdf | Method::Auto | Method::Baoab => {
@@ -182,6 +190,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             stop,
             failure: None,
             map,
+            screen,
             loose_ball: stop.ball(RATE_DECADES * stop.tolerance),
             tight_ball: stop.ball(stop.tolerance),
             crossings: Crossings::default(),
@@ -378,7 +387,12 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
     /// the interpolant to round-off (the first crossing for a criterion that never rises,
     /// like the energy).
     fn bisect_below(&mut self, threshold: f64, h: f64) -> f64 {
-        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        self.bisect_between(threshold, h, (0.0, 1.0))
+    }
+
+    /// [`Self::bisect_below`] on `[lo, hi]`: the measure is below `threshold` at `hi`, not
+    /// at `lo`.
+    fn bisect_between(&mut self, threshold: f64, h: f64, (mut lo, mut hi): (f64, f64)) -> f64 {
         for _ in 0..60 {
             let mid = 0.5 * (lo + hi);
             if mid <= lo || mid >= hi {
@@ -661,17 +675,86 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         } else {
             &y1[n..2 * n]
         };
-        let m = self.measure(&y1[..n], v1);
         let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
+        let tight = self.stop.threshold(self.stop.tolerance);
+        if let Some(s) = self.screened_crossing(step, loose, tight) {
+            return Some(s);
+        }
+        let m = self.measure(&y1[..n], v1);
         if self.crossings.loose.is_none() && m < loose {
             self.crossings.loose = Some(t0 + self.bisect_below(loose, h) * h);
         }
-        let tight = self.stop.threshold(self.stop.tolerance);
         if m < tight {
             Some(self.bisect_below(tight, h)).filter(|&s| s <= step.s_end)
         } else {
             None
         }
+    }
+
+    /// [`Self::measured_crossing`]'s screen by the quadratic model's map: where the model's
+    /// criterion first enters a threshold's ball inside the step and the measure itself is
+    /// below the threshold there, the crossing is bisected for between the step's start and
+    /// that point — a dip the step's end would not show (the particle passing near w*).
+    /// Sets the loose crossing so found; returns the tight one's point of the step.
+    fn screened_crossing(&mut self, step: &StepTimes, loose: f64, tight: f64) -> Option<f64> {
+        let screen = self.screen.as_mut()?;
+        self.crit
+            .set_mapped(&self.interp, |w, u| screen.apply(w, u));
+        let first = |ball: f64, crit: &mut Hermite, stack: &mut Vec<_>| {
+            crit.may_cross(ball)
+                .then(|| crit.first_below(ball, stack))
+                .flatten()
+        };
+        let loose_at = match self.crossings.loose {
+            None => first(self.loose_ball, &mut self.crit, &mut self.stack),
+            Some(_) => None,
+        };
+        let tight_at = first(self.tight_ball, &mut self.crit, &mut self.stack);
+        let h = step.h;
+        if let Some(s) = loose_at {
+            let mid = self.dip_middle(s, self.loose_ball);
+            if self.measure_at(mid, h) < loose {
+                let at = self.bisect_between(loose, h, (0.0, mid));
+                self.crossings.loose = Some(step.t0 + at * h);
+            }
+        }
+        let s = tight_at.filter(|&s| s <= step.s_end)?;
+        let mid = self.dip_middle(s, self.tight_ball);
+        (self.measure_at(mid, h) < tight)
+            .then(|| self.bisect_between(tight, h, (0.0, mid)))
+            .filter(|&s| s <= step.s_end)
+    }
+
+    /// The middle of the model's dip into `ball` that begins at `s` of the step: where the
+    /// measure itself is looked at (at `s`, on the ball's edge, round-off decides). Its
+    /// end is the first of 64 looks past `s` outside the ball, refined by bisection.
+    fn dip_middle(&mut self, s: f64, ball: f64) -> f64 {
+        let mut u = std::mem::take(&mut self.g);
+        let mut outside = |t: f64, crit: &Hermite| {
+            crit.eval(t, &mut u);
+            u.iter().map(|x| x * x).sum::<f64>() >= ball
+        };
+        let (mut lo, mut hi) = (s, 1.0);
+        for k in 1..=64 {
+            let t = s + (1.0 - s) * f64::from(k) / 64.0;
+            if outside(t, &self.crit) {
+                hi = t;
+                break;
+            }
+            lo = t;
+        }
+        if hi < 1.0 {
+            for _ in 0..40 {
+                let mid = 0.5 * (lo + hi);
+                if outside(mid, &self.crit) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+        }
+        self.g = u;
+        0.5 * (s + lo)
     }
 
     /// Observers: every requested time up to `limit`, read on the interpolant. True if an
