@@ -501,6 +501,102 @@ learning_rate = { linspace = [0.02, 1.0, 15] }
 momentum = { linspace = [-0.95, 0.95, 13] }
 "#;
 
+/// `values` axes listed out of order, with a repeat: every cell of every heat map lies in
+/// the plot area, side by side, and the cell under a pixel is that pixel's grid point (its
+/// status colour is its row's). Listed in their order, the cells overlapped and fell
+/// outside the plot.
+#[test]
+fn heat_maps_of_unordered_values_axes_put_each_cell_where_its_values_are() {
+    let (masses, frictions) = ([2.0, 0.5, 1.0, 1.0], [1.0, 0.5, 2.0]);
+    let text = MASS_FRICTION.replace(
+        "mass = { logspace = [-1.0, 1.0, 9] }\nfriction = { logspace = [-0.5, 1.5, 11] }",
+        "mass = { values = [2.0, 0.5, 1.0, 1.0] }\nfriction = { values = [1.0, 0.5, 2.0] }",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_text(tmp.path(), "mf", &text).join("mf");
+    let o = heavyball(&["plot", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&dir.join("summary.csv"));
+    assert_eq!(svgs(&dir).len(), 10, "five maps for each of two methods");
+    let nearest = |list: &[f64], v: f64| {
+        list.iter().copied().fold(f64::NAN, |b, x| {
+            if b.is_nan() || (x - v).abs() < (b - v).abs() {
+                x
+            } else {
+                b
+            }
+        })
+    };
+    for svg in svgs(&dir) {
+        let text = fs::read_to_string(&svg).unwrap();
+        let doc = roxmltree::Document::parse(&text).unwrap();
+        let a = area(&doc);
+        let cells = doc
+            .descendants()
+            .find(|n| n.attribute("class") == Some("cells"))
+            .unwrap();
+        let rects: Vec<_> = cells
+            .children()
+            .filter(|n| n.tag_name().name() == "rect")
+            .collect();
+        assert_eq!(
+            rects.len(),
+            masses.len() * frictions.len(),
+            "{}",
+            svg.display()
+        );
+        let mut covered = 0.0;
+        for r in &rects {
+            let (x, y, w, h) = (
+                fattr(*r, "x"),
+                fattr(*r, "y"),
+                fattr(*r, "width"),
+                fattr(*r, "height"),
+            );
+            assert!(
+                x >= a.left - 0.5 && x + w <= a.left + a.width + 0.5,
+                "{}",
+                svg.display()
+            );
+            assert!(
+                y >= a.top - 0.5 && y + h <= a.top + a.height + 0.5,
+                "{}",
+                svg.display()
+            );
+            covered += w * h;
+            if attr(cells, "data-column") != "status" {
+                continue;
+            }
+            let (m, mu) = a.data(x + w / 2.0, y + h / 2.0);
+            let (m, mu) = (nearest(&masses, m), nearest(&frictions, mu));
+            let method = attr(cells, "data-method");
+            let row = rows
+                .iter()
+                .find(|row| {
+                    row["method"] == method
+                        && row["mass"].parse::<f64>().unwrap() == m
+                        && row["friction"].parse::<f64>().unwrap() == mu
+                })
+                .unwrap();
+            let legend = doc
+                .descendants()
+                .find(|n| n.attribute("data-category") == Some(row["status"].as_str()))
+                .unwrap();
+            assert_eq!(
+                hex(&attr(*r, "fill")),
+                hex(&attr(legend, "fill")),
+                "m = {m}, μ = {mu}"
+            );
+        }
+        // Side by side: the cells tile the plot area once.
+        assert!(
+            (covered / (a.width * a.height) - 1.0).abs() < 0.02,
+            "{}",
+            svg.display()
+        );
+    }
+}
+
 /// The pixels of a boundary's polylines, mapped back to data.
 fn boundary(dir: &Path, file: &str, label_start: &str) -> Vec<(f64, f64)> {
     let text = fs::read_to_string(dir.join("plots").join(file)).unwrap();

@@ -8,7 +8,7 @@ use crate::dynamics::Scheme;
 use crate::error::Error;
 use crate::grid::{AxisKey, AxisSpec, Sweep};
 use crate::output::plot::heat::{
-    CellAxis, ColourScale, EMPTY, HeatMap, Legend, STATUS_COLOURS, status_colour,
+    CellAxis, ColourScale, EMPTY, HeatMap, Legend, STATUS_COLOURS, monotone, status_colour,
 };
 use crate::output::plot::lines::{Curve, LineChart, Mark, Series, stride_for};
 use crate::output::plot::svg::ScaleKind;
@@ -248,7 +248,7 @@ fn heat_map(f: &Folder, sweep: &Sweep, c: &Cells, q: &str) -> Option<HeatMap> {
         subtitle.push_str(&format!(", {} = {}", a.key.as_str(), a.first()));
     }
     let curves = boundaries(f, sweep, c, &x, &y);
-    Some(HeatMap {
+    let map = HeatMap {
         title: f.scenario.name.clone(),
         description: f.scenario.description.clone(),
         subtitle,
@@ -259,7 +259,8 @@ fn heat_map(f: &Folder, sweep: &Sweep, c: &Cells, q: &str) -> Option<HeatMap> {
         colours,
         legend,
         curves,
-    })
+    };
+    Some(map.in_axis_order())
 }
 
 fn span(a: &CellAxis, n: usize) -> Vec<f64> {
@@ -420,6 +421,14 @@ fn rates(f: &Folder, sweep: &Sweep) -> Result<Option<Figure>, Error> {
     let (lo, hi) = ys.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
     if lo > 0.0 && hi > 100.0 * lo {
         c.y_kind = ScaleKind::Log;
+    }
+    // A `values` axis listed out of order is drawn left to right, not back and forth.
+    for s in &mut series {
+        let x = |p: &(Option<f64>, Option<f64>)| p.0.unwrap_or(f64::NAN);
+        let xs: Vec<f64> = s.points.iter().map(x).collect();
+        if !monotone(&xs) {
+            s.points.sort_by(|a, b| x(a).total_cmp(&x(b)));
+        }
     }
     c.series = series;
     Ok(c.has_data().then(|| Figure {

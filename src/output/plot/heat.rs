@@ -128,7 +128,36 @@ pub(crate) struct HeatMap {
     pub curves: Vec<Curve>,
 }
 
+/// Whether `values` never turn back (ascending or descending, repeats allowed): cells in
+/// their order then lie side by side.
+pub(crate) fn monotone(values: &[f64]) -> bool {
+    values.windows(2).all(|w| w[0] <= w[1]) || values.windows(2).all(|w| w[0] >= w[1])
+}
+
 impl HeatMap {
+    /// The map with each axis that turns back (a `values` axis listed out of order, such
+    /// as `[2, 1, 1, 0, 0.5]`) sorted, its cells' colours moved along: cells in the
+    /// listed order would overlap and fall outside the plot.
+    pub(crate) fn in_axis_order(mut self) -> Self {
+        let order = |a: &CellAxis| -> Vec<usize> {
+            let mut ix: Vec<usize> = (0..a.values.len()).collect();
+            if !monotone(&a.values) {
+                ix.sort_by(|&i, &j| a.values[i].total_cmp(&a.values[j]));
+            }
+            ix
+        };
+        let (ox, oy) = (order(&self.x), order(&self.y));
+        let ny = oy.len();
+        self.colours = ox
+            .iter()
+            .flat_map(|&i| oy.iter().map(move |&j| i * ny + j))
+            .map(|k| self.colours[k])
+            .collect();
+        self.x.values = ox.iter().map(|&i| self.x.values[i]).collect();
+        self.y.values = oy.iter().map(|&j| self.y.values[j]).collect();
+        self
+    }
+
     fn scales(&self) -> (Scale, Scale, Vec<f64>, Vec<f64>) {
         let (ex, ey) = (self.x.edges(), self.y.edges());
         let lo = |e: &[f64]| e.first().copied().unwrap_or(0.0).min(e[e.len() - 1]);
