@@ -508,6 +508,40 @@ fn loss_and_gradient_dips_inside_a_step_are_found_on_any_potential() {
     }
 }
 
+/// A very light particle (m = 1e-8 … 1e-20, μ = 1) is the gradient flow w' = −∇E/μ after a
+/// transient of ~m/μ: `auto` runs it on BDF, whose first steps must be that short. With
+/// diffsol's fixed floor of 1e-13 on the step these runs failed at t ≈ 1e-14 ("step size
+/// too small"); the floor now scales with m/μ. On k = (1, 3) from (1, 1) the distance is
+/// √(e^(−2t) + e^(−6t)) up to O(m/μ): below 1e-6 at t = ln 1e6 (the e^(−6t) term is 1e-24).
+#[test]
+fn a_very_light_particle_runs_on_bdf_to_the_gradient_flows_crossing() {
+    let p = quadratic(&[1.0, 3.0]);
+    for m in [3e-8, 1e-8, 1e-12, 1e-20] {
+        let report = ContinuousRun {
+            potential: p.as_ref(),
+            mass: m,
+            friction: 1.0,
+            position: &[1.0, 1.0],
+            velocity: &[0.0, 0.0],
+            spec: &spec(Method::Auto, 1e-8, 1e-10, 20.0, None),
+            stop: stop(1e-6),
+            noise: None,
+        }
+        .run(&mut ())
+        .unwrap();
+        assert_eq!(
+            report.status,
+            Status::Converged,
+            "m = {m}: {:?}",
+            report.notes
+        );
+        assert_eq!(report.solver, Some("bdf"), "m = {m}");
+        let t = report.crossings.tight.unwrap();
+        // BDF's accuracy at rtol 1e-8 on the crossing: ~2e-6 at m = 1e-20.
+        approx::assert_relative_eq!(t, 1e6f64.ln(), max_relative = 3e-6);
+    }
+}
+
 /// Records every observed time and the final one.
 #[derive(Default)]
 struct Times {

@@ -46,6 +46,16 @@ impl<'a, P: Potential + ?Sized> Rhs<'a, P> {
         }
     }
 
+    /// The particle's damping time m/μ where it is below 1 (a light particle's fast
+    /// start), else 1.
+    pub(super) fn damping_time(&self) -> f64 {
+        if self.mass > 0.0 && self.friction > 0.0 {
+            (self.mass / self.friction).min(1.0)
+        } else {
+            1.0
+        }
+    }
+
     /// Evaluations of the right-hand side so far.
     pub(super) fn evaluations(&self) -> u64 {
         self.evaluations.get()
