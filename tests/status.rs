@@ -221,3 +221,24 @@ fn a_start_whose_derivative_is_not_finite_fails_with_the_reason() {
                 at w = [1.0, 1.0], with m = 1e-300, μ = 1.0";
     assert!(row["note"].starts_with(note), "{}", row["note"]);
 }
+
+/// A run that meets its tolerance at the start while moving fast (at w* with v = (1, 0),
+/// m = 1: the energy √(m|v|²) is 1) is converged at t = 0, with the note of a crossing
+/// during a swing in its continuous row as in its discrete one.
+#[test]
+fn a_start_within_tolerance_while_moving_notes_the_swing() {
+    let toml = "name = \"inv\"\n[potential]\nkind = \"quadratic\"\neigenvalues = [1.0, 3.0]\n\
+                [particle]\nmass = 1.0\nfriction = 0.5\nposition = [0.0, 0.0]\nvelocity = [1.0, 0.0]\n\
+                [continuous]\nt_end = 10.0\n[[discrete]]\ndt = 0.1\n\
+                [stop]\ncriterion = \"distance\"\ntolerance = 1e-3\n";
+    let rows = run(toml).unwrap();
+    for method in ["continuous", "heavy-ball-1"] {
+        let row = &rows[method];
+        assert_eq!(
+            (&*row["status"], &*row["t_converged"]),
+            ("converged", "0.0")
+        );
+        let note = "crossed during a swing: the energy √(m|v|² + 2(E − E*)) was still 1.000e0";
+        assert!(row["note"].starts_with(note), "{method}: {}", row["note"]);
+    }
+}

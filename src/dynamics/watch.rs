@@ -472,6 +472,8 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
         if m < self.stop.threshold(self.stop.tolerance) {
             self.crossings.tight = Some(0.0);
+            // Met at the start while moving fast: a crossing during a swing, as later.
+            self.note_swing();
             return self.end(Status::Converged, 0.0);
         }
         if self.stop.diverged(distance2(self.potential, &self.w)) {
