@@ -589,14 +589,18 @@ impl Iterator for SweepRows<'_> {
             if self.next >= self.end {
                 return None;
             }
-            // Four chunks per worker, then hand their rows out in order.
-            let chunk = crate::sweep::CHUNK;
-            let batch = chunk * 4 * self.pool.current_num_threads() as u64;
-            let stop = (self.next + batch).min(self.end);
-            let ranges: Vec<_> = (self.next..stop)
-                .step_by(chunk as usize)
-                .map(|s| s..(s + chunk).min(stop))
-                .collect();
+            // Four chunks per worker, then hand their rows out in order. The chunks shrink
+            // towards the grid's end as the command line's do (from 256 points to 32), so
+            // that a small grid (a hundred points of a slow Python potential) still keeps
+            // every worker busy.
+            let threads = self.pool.current_num_threads();
+            let mut ranges = Vec::with_capacity(4 * threads);
+            let mut stop = self.next;
+            while ranges.len() < 4 * threads && stop < self.end {
+                let len = crate::sweep::chunk_len(self.end - stop, threads);
+                ranges.push(stop..stop + len);
+                stop += len;
+            }
             let runner = &self.runner;
             let results: Vec<Vec<PointResult>> = self.pool.install(|| {
                 ranges

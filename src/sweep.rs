@@ -339,7 +339,7 @@ const MIN_CHUNK: u64 = 32;
 /// has four or more ahead, then shorter, down to [`MIN_CHUNK`], so that the workers finish
 /// together (W1's heaviest points come last in its grid: a last full chunk left one
 /// worker running alone). Results do not depend on it: each point is computed alone.
-fn chunk_len(remaining: u64, threads: usize) -> u64 {
+pub(crate) fn chunk_len(remaining: u64, threads: usize) -> u64 {
     (remaining / (4 * threads as u64))
         .clamp(MIN_CHUNK, CHUNK)
         .min(remaining)
