@@ -742,25 +742,28 @@ fn qians_triangle_measured_status_follows_result_3() {
     );
 }
 
+/// The binary with `args` as task `id` of a Slurm job array of `count` tasks from `min`.
+fn in_job_array(args: &[&str], (id, count, min): (&str, &str, &str)) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
+        .args(args)
+        .env("SLURM_ARRAY_TASK_ID", id)
+        .env("SLURM_ARRAY_TASK_COUNT", count)
+        .env("SLURM_ARRAY_TASK_MIN", min)
+        .env_remove("SLURM_ARRAY_TASK_STEP")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "w1.toml", &w1(5, false));
     // A job-array task (here --array=0-2, task 1) runs shard 2 of 3, the same as --shard 2/3.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
-        .args([
-            "run",
-            s(&input),
-            "--out",
-            s(&dir.path().join("env")),
-            "--quiet",
-        ])
-        .env("SLURM_ARRAY_TASK_ID", "1")
-        .env("SLURM_ARRAY_TASK_COUNT", "3")
-        .env("SLURM_ARRAY_TASK_MIN", "0")
-        .env_remove("SLURM_ARRAY_TASK_STEP")
-        .output()
-        .unwrap();
+    let env = dir.path().join("env");
+    let o = in_job_array(
+        &["run", s(&input), "--out", s(&env), "--quiet"],
+        ("1", "3", "0"),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     run(&[
         "run",
@@ -810,19 +813,11 @@ fn shards_come_from_the_flag_or_a_slurm_array_and_bad_ones_are_refused() {
         "error: scenario w1: shard 1/1000 (from --shard or the Slurm array): N = 1000 is more than the grid's 25 point(s); use N <= 25, or --shard none for the whole grid"
     );
     assert!(!dir.path().join("many").join("w1").exists());
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
-        .args([
-            "run",
-            s(&input),
-            "--out",
-            s(&dir.path().join("bad-env")),
-            "--quiet",
-        ])
-        .env("SLURM_ARRAY_TASK_ID", "7")
-        .env("SLURM_ARRAY_TASK_COUNT", "3")
-        .env("SLURM_ARRAY_TASK_MIN", "1")
-        .output()
-        .unwrap();
+    let bad = dir.path().join("bad-env");
+    let o = in_job_array(
+        &["run", s(&input), "--out", s(&bad), "--quiet"],
+        ("7", "3", "1"),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("SLURM_ARRAY_TASK"));
     assert!(!dir.path().join("bad-env").exists());
@@ -871,13 +866,8 @@ fn merge_leaves_nothing_of_an_earlier_result() {
         names,
         ["manifest.json", "scenario.toml", "shards", "summary.csv"]
     );
-    run(&[
-        "run",
-        s(&input),
-        "--out",
-        s(&dir.path().join("plain")),
-        "--quiet",
-    ]);
+    let plain = dir.path().join("plain");
+    run(&["run", s(&input), "--out", s(&plain), "--quiet"]);
     assert!(bytes(&out.join("w1/summary.csv")) == bytes(&dir.path().join("plain/w1/summary.csv")));
 }
 
@@ -887,23 +877,20 @@ fn merge_leaves_nothing_of_an_earlier_result() {
 fn shard_none_runs_the_whole_grid_in_a_job_array() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "w1.toml", &w1(5, false));
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_heavyball"))
-        .args(["run", s(&input), "--out", s(&dir.path().join("env"))])
-        .args(["--quiet", "--shard", "none"])
-        .env("SLURM_ARRAY_TASK_ID", "2")
-        .env("SLURM_ARRAY_TASK_COUNT", "3")
-        .env("SLURM_ARRAY_TASK_MIN", "1")
-        .env_remove("SLURM_ARRAY_TASK_STEP")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    run(&[
+    let env = dir.path().join("env");
+    let args = [
         "run",
         s(&input),
         "--out",
-        s(&dir.path().join("plain")),
+        s(&env),
         "--quiet",
-    ]);
+        "--shard",
+        "none",
+    ];
+    let o = in_job_array(&args, ("2", "3", "1"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plain = dir.path().join("plain");
+    run(&["run", s(&input), "--out", s(&plain), "--quiet"]);
     let summary = |tag: &str| bytes(&dir.path().join(tag).join("w1/summary.csv"));
     assert!(summary("env") == summary("plain"));
     assert_eq!(read_csv(&dir.path().join("env/w1/summary.csv")).len(), 25);
