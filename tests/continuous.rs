@@ -495,10 +495,12 @@ fn loss_and_gradient_dips_inside_a_step_are_found_on_any_potential() {
             .run(&mut ())
             .unwrap()
             .crossings
-            .tight
-            .unwrap()
         };
         let (ours, theirs) = (crossing(expression.as_ref()), crossing(built_in.as_ref()));
+        // The loose crossing (1000·tol) too, found on the way.
+        let (loose, loose_built_in) = (ours.loose.unwrap(), theirs.loose.unwrap());
+        approx::assert_relative_eq!(loose, loose_built_in, max_relative = 1e-8);
+        let (ours, theirs) = (ours.tight.unwrap(), theirs.tight.unwrap());
         assert!(
             hi < later,
             "{criterion:?}: the closed form's crossing is the early dip"

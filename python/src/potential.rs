@@ -326,7 +326,8 @@ impl Potential for PyPotential {
 ///
 /// `value(w) -> float` and `gradient(w) -> array` take `w` as a float64 NumPy array of
 /// length `dim`. Optional: `minimum` (w*, for the distance, loss and energy criteria and
-/// the distance columns), `minimum_value` (E(w*); default `value(minimum)`), `spectrum`
+/// the distance columns), `minimum_value` (E(w*), only with `minimum`; default
+/// `value(minimum)`, taken once here), `spectrum`
 /// (the Hessian's eigenvalues at w*, for the theory columns and the theory report), and
 /// `hessian_vector(w, x) -> array` (an exact H(w)·x, which `method = "bdf"` needs; default
 /// a central difference of the gradient).

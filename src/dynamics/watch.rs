@@ -732,9 +732,16 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
         let s = tight_at.filter(|&s| s <= step.s_end)?;
         let mid = self.dip_middle(s, self.tight_ball);
-        (self.measure_at(mid, h) < tight)
-            .then(|| self.bisect_between(tight, h, (0.0, mid)))
-            .filter(|&s| s <= step.s_end)
+        if self.measure_at(mid, h) >= tight {
+            return None;
+        }
+        let at = self.bisect_between(tight, h, (0.0, mid));
+        if self.crossings.loose.is_none() {
+            // Below the tight threshold is below the loose one: it was crossed before.
+            let before = self.bisect_between(loose, h, (0.0, at));
+            self.crossings.loose = Some(step.t0 + before * h);
+        }
+        (at <= step.s_end).then_some(at)
     }
 
     /// The middle of the model's dip into `ball` that begins at `s` of the step: where the
