@@ -144,6 +144,56 @@ fn an_entry_without_a_twin_skips_the_continuous_row() {
     );
 }
 
+/// Discrete entries that all give their own (ε, p), and no continuous run: nothing uses a
+/// particle's mass and friction, so the file may leave them out (as the builder may). The
+/// rows are those of the same file with a particle; a map entry still needs one.
+#[test]
+fn explicit_entries_alone_need_no_particle() {
+    let alone = r#"
+[potential]
+kind = "quadratic"
+eigenvalues = [1.0, 10.0]
+[particle]
+position = [1.0, 1.0]
+[[discrete]]
+learning_rate = 0.1
+momentum = 0.5
+steps = 500
+[[discrete]]
+scheme = "gradient-descent"
+learning_rate = 0.1
+steps = 500
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = run(dir.path(), "alone", alone);
+    let resolved = std::fs::read_to_string(dir.path().join("out/alone/scenario.toml")).unwrap();
+    assert!(!resolved.contains("mass"), "{resolved}");
+    let with = alone.replace("[particle]\n", "[particle]\nmass = 7.0\nfriction = 3.0\n");
+    assert_eq!(rows, run(dir.path(), "with", &with));
+    // ε = 0.1, p = 0.5 on k = 1 and 10: 1 + p − εk = 1.4 and 0.5, both below 2√p, so every
+    // root has |λ| = √p; the row's mass is the entry's particle p·Δt²/ε = 5.
+    let hb = &rows["heavy-ball-1"];
+    assert_eq!(num(hb, "theory_radius"), 0.5f64.sqrt());
+    assert_eq!((num(hb, "mass"), num(hb, "friction")), (5.0, 5.0));
+    // Gradient descent's radius: max |1 − εk| = |1 − 0.1·10| = 0 and 1 − 0.1 = 0.9.
+    assert_eq!(num(&rows["gradient-descent-2"], "theory_radius"), 0.9);
+    let map = alone.replace("learning_rate = 0.1\nmomentum = 0.5", "dt = 0.1");
+    let input = dir.path().join("map.toml");
+    std::fs::write(&input, map).unwrap();
+    let out = heavyball(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("map.toml:5:1: particle.mass: missing; the particle needs mass = m >= 0"),
+        "{err}"
+    );
+}
+
 /// The refused files of the bad-input corpus name the twin's values in their message.
 #[test]
 fn twin_refusals_name_the_twin() {

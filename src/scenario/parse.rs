@@ -66,7 +66,15 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
     check_particle_and_rate_axes(&root, &particle_table, continuous.as_ref(), sweep.as_ref())?;
     let twin = first_entry_twin(&root, &particle_table, continuous.as_ref(), sweep.as_ref())?;
-    let particle = particle(&particle_table, n, sweep.as_ref(), model, twin.as_ref())?;
+    let explicit = explicit_entries_alone(&root, continuous.as_ref())?;
+    let particle = particle(
+        &particle_table,
+        n,
+        sweep.as_ref(),
+        model,
+        twin.as_ref(),
+        explicit,
+    )?;
     // The position is never swept: one search serves every point.
     let potential = find_minimum(potential, &particle.position);
     let t_end = continuous.as_ref().map(|c| c.t_end);
@@ -1161,19 +1169,35 @@ fn coordinates(t: &TableReader<'_, '_>, key: &str, n: usize) -> Result<Option<Ve
     }
 }
 
+/// Whether every run of the file is a discrete entry with its own `learning_rate` (no
+/// `[continuous]`): nothing then uses a particle's mass and friction, which may be left out
+/// (as the builder allows).
+fn explicit_entries_alone(
+    root: &TableReader<'_, '_>,
+    continuous: Option<&ContinuousSpec>,
+) -> Result<bool> {
+    let tables = root.tables("discrete")?;
+    Ok(continuous.is_none() && !tables.is_empty() && tables.iter().all(|t| t.has("learning_rate")))
+}
+
 fn particle(
     t: &TableReader<'_, '_>,
     n: usize,
     sweep: Option<&Sweep>,
     model: Model,
     twin: Option<&Twin>,
+    explicit: bool,
 ) -> Result<Particle> {
     t.check_keys(&["mass", "friction", "position", "velocity"])?;
     let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
     let position = coordinates(t, "position", n)?
         .ok_or_else(|| t.missing("position", "the particle needs a starting position"))?;
     let velocity = coordinates(t, "velocity", n)?.unwrap_or_else(|| vec![0.0; n]);
-    let (mass, friction) = if takes_twin(t, sweep, twin)? {
+    let unused = explicit
+        && !["mass", "friction"].into_iter().any(|k| t.has(k))
+        && swept(AxisKey::Mass).is_none()
+        && swept(AxisKey::Friction).is_none();
+    let (mass, friction) = if unused || takes_twin(t, sweep, twin)? {
         (None, None)
     } else {
         let mass = particle_mass(t, swept(AxisKey::Mass))?;
