@@ -58,3 +58,20 @@ def test_massless_particle_decays_as_exp_of_minus_k_t_over_mu():
     assert s["theory_rate"][row] == 1.0  # k_min / mu
     assert s["damping"][row] == "massless"
     assert abs(s["measured_rate"][row] - 1.0) < 1e-4
+
+
+def test_an_optimizers_own_settings_need_no_particle_mass():
+    # lr = 0.1, momentum = 0.5 on diag(1, 10): 1 + p - lr k = 1.4 and 0.5 are both below
+    # 2 sqrt(p), so every root has |lambda| = sqrt(p); no [continuous], so no mass needed.
+    tables = {
+        "potential": {"kind": "quadratic", "eigenvalues": [1.0, 10.0]},
+        "particle": {"position": [1.0, 1.0]},
+        "discrete": [{"learning_rate": 0.1, "momentum": 0.5, "steps": 500}],
+        "stop": {"tolerance": 1e-6},
+    }
+    s = hb.run(tables, backend="pandas").summary.set_index("method")
+    assert s.loc["heavy-ball-1", "theory_radius"] == math.sqrt(0.5)
+    # The row's mass is the entry's particle p dt^2 / lr = 5.
+    assert s.loc["heavy-ball-1", "mass"] == 5.0
+    # |w_k| ~ C rho^k: first below 1e-6 at step 40 (the same as the file with a particle).
+    assert s.loc["heavy-ball-1", "steps"] == 40
