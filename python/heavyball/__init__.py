@@ -211,6 +211,10 @@ class Result:
     def __repr__(self) -> str:
         return f"<heavyball.Result of {self.scenario.name!r}: {', '.join(self.files)}>"
 
+    def __reduce__(self) -> tuple:
+        # The files' bytes, not the tables read from them (read again on first use).
+        return (Result, (self._native, self.scenario, self.backend))
+
 
 def _whole(name: str, value: Any, least: int, most: int = 2**63 - 1) -> int:
     """``value`` as an int if it is a whole number (a NumPy integer too) from ``least`` to

@@ -34,6 +34,8 @@ fn _heavyball(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(scenario::scenario_from_dict, m)?)?;
     m.add_function(wrap_pyfunction!(results::run, m)?)?;
     m.add_function(wrap_pyfunction!(results::write, m)?)?;
+    m.add_function(wrap_pyfunction!(scenario::restore_scenario, m)?)?;
+    m.add_function(wrap_pyfunction!(results::restore_result, m)?)?;
     m.add_function(wrap_pyfunction!(stream::stream, m)?)?;
     m.add_function(wrap_pyfunction!(table::read_csv, m)?)?;
     Ok(())

@@ -76,6 +76,86 @@ impl RunResult {
     fn threads(&self) -> usize {
         self.threads
     }
+
+    /// Pickling: the scenario, every file's name, columns and bytes, and the run's facts,
+    /// put back together by [`restore_result`].
+    #[allow(clippy::type_complexity)]
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        (Py<ScenarioHandle>, Vec<PickledCsv<'py>>, f64, f64, usize),
+    )> {
+        let restore = py
+            .import("heavyball._heavyball")?
+            .getattr("_restore_result")?;
+        let files = self
+            .files
+            .iter()
+            .map(|(name, cols, bytes)| {
+                let cols = cols
+                    .iter()
+                    .map(|c| -> PickledColumn {
+                        (c.name.clone(), c.meaning.clone(), c.unit.clone())
+                    })
+                    .collect();
+                (name.clone(), cols, PyBytes::new(py, bytes))
+            })
+            .collect();
+        let started = self
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let args = (
+            self.scenario.clone_ref(py),
+            files,
+            started,
+            self.wall_seconds,
+            self.threads,
+        );
+        Ok((restore, args))
+    }
+}
+
+/// A column as pickled: (name, meaning, unit).
+type PickledColumn = (String, String, String);
+
+/// A CSV file as pickled: its name, its columns and its bytes.
+type PickledCsv<'py> = (String, Vec<PickledColumn>, Bound<'py, PyBytes>);
+
+/// A pickled result back (see `NativeResult.__reduce__`).
+#[pyfunction]
+#[pyo3(name = "_restore_result")]
+pub fn restore_result(
+    scenario: Py<ScenarioHandle>,
+    files: Vec<(String, Vec<PickledColumn>, Vec<u8>)>,
+    started: f64,
+    wall_seconds: f64,
+    threads: usize,
+) -> RunResult {
+    let files = files
+        .into_iter()
+        .map(|(name, cols, bytes)| {
+            let cols = cols
+                .into_iter()
+                .map(|(name, meaning, unit)| Column {
+                    name,
+                    meaning,
+                    unit,
+                })
+                .collect();
+            (name, cols, bytes)
+        })
+        .collect();
+    let started = Duration::try_from_secs_f64(started).unwrap_or_default();
+    RunResult {
+        scenario,
+        files,
+        started: SystemTime::UNIX_EPOCH + started,
+        wall_seconds,
+        threads,
+    }
 }
 
 /// Runs a scenario in memory, the interpreter released while the engine works: a single

@@ -113,6 +113,32 @@ impl ScenarioHandle {
         self.resolved_toml(py)
     }
 
+    /// Pickling (a process pool's arguments and results): the resolved TOML, re-read by
+    /// [`restore_scenario`] into the same scenario. A Python potential has no such form
+    /// (its functions may be lambdas): refused with a TypeError that says so.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (String, PathBuf, u8))> {
+        if self.potential.is_some() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "a Scenario with a Python potential cannot be pickled (its functions may not be): pickle its tables and the Potential's arguments, and make both again",
+            ));
+        }
+        let restore = py
+            .import("heavyball._heavyball")?
+            .getattr("_restore_scenario")?;
+        let origin = match self.origin {
+            Origin::File => 0,
+            Origin::Text => 1,
+            Origin::Dict => 2,
+        };
+        Ok((
+            restore,
+            (self.scenario.to_toml(), self.file.clone(), origin),
+        ))
+    }
+
     /// The closed-form report of grid point `point` (`heavyball theory`): CSV bytes
     /// (`csv=True`) or text.
     #[pyo3(signature = (point=0, csv=true))]
@@ -310,4 +336,23 @@ fn check_python_potential(py: Python<'_>, s: &Scenario, p: &PyPotential) -> PyRe
         return Err(key_error(py, "continuous.method", why));
     }
     Ok(())
+}
+
+/// A pickled scenario back: its resolved TOML read again (the same scenario), with the
+/// file and origin its errors and reports name.
+#[pyfunction]
+#[pyo3(name = "_restore_scenario")]
+pub fn restore_scenario(
+    py: Python<'_>,
+    text: &str,
+    file: PathBuf,
+    origin: u8,
+) -> PyResult<ScenarioHandle> {
+    let origin = match origin {
+        0 => Origin::File,
+        1 => Origin::Text,
+        _ => Origin::Dict,
+    };
+    let s = scenario::parse_str(text, &file).map_err(|e| scenario_error(py, &e, &origin))?;
+    finish(py, s, origin, file, None)
 }
