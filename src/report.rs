@@ -255,6 +255,27 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
     // Validated when the scenario was read; what can still fail is set-up (a memory limit,
     // a Lanczos spectrum out of budget), said under the potential's key.
     let potential = potential::build(&s.potential).map_err(|e| err("potential", e.to_string()))?;
+    analyse_with(file, s, point, &*potential)
+}
+
+/// [`analyse`] on `potential` in place of the scenario's `[potential]` (a potential of the
+/// library's user, or the Python package's): the report its runs' theory columns match.
+pub fn analyse_with(
+    file: &Path,
+    s: &Scenario,
+    point: u64,
+    potential: &dyn potential::Potential,
+) -> Result<Report, InputError> {
+    let err = |key: &str, message: String| InputError {
+        file: file.to_path_buf(),
+        position: None,
+        key: key.into(),
+        message,
+    };
+    let points = s.points();
+    if point >= points {
+        return Err(err("--point", point_out_of_range(point, points)));
+    }
     let Some(spectrum) = potential.hessian_spectrum() else {
         return Err(err("potential", unknown_spectrum(&s.potential)));
     };
@@ -280,7 +301,7 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
         .collect();
     let sigma = s.gradient.map(|g| g.noise).filter(|&x| x > 0.0);
     let noise =
-        sigma.map(|sigma| noise_section(s, &*potential, &ks, &coefficients, &continuous, sigma));
+        sigma.map(|sigma| noise_section(s, potential, &ks, &coefficients, &continuous, sigma));
     Ok(Report {
         name: s.name.clone(),
         point,

@@ -152,12 +152,16 @@ impl ScenarioHandle {
                 "the closed forms need the Hessian's spectrum: give the Potential spectrum= (all n eigenvalues at the minimum)",
             ));
         }
-        let report = heavyball::report::analyse(&self.file, &self.scenario, point)
-            // The command line's flag is this method's argument.
-            .map_err(|e| {
-                let key = if e.key == "--point" { "point" } else { &e.key };
-                key_error(py, key, &e.message)
-            })?;
+        // On the Python potential where there is one (as its runs' theory columns are).
+        let report = match &self.potential {
+            Some(p) => heavyball::report::analyse_with(&self.file, &self.scenario, point, &**p),
+            None => heavyball::report::analyse(&self.file, &self.scenario, point),
+        }
+        // The command line's flag is this method's argument.
+        .map_err(|e| {
+            let key = if e.key == "--point" { "point" } else { &e.key };
+            key_error(py, key, &e.message)
+        })?;
         Ok(match csv {
             true => pyo3::types::PyBytes::new(py, &report.to_csv())
                 .into_any()

@@ -320,3 +320,22 @@ def test_one_potential_serves_one_run_at_a_time():
     statuses = lambda csv: [line.split(b",")[7] for line in csv.splitlines()[1:]]
     assert statuses(ours) == statuses(theirs)
     assert statuses(ours).count(b"converged") > 0
+
+
+def test_the_theory_report_of_a_python_potential_is_its_runs_theory():
+    # Under noise the floors' closed forms hold for quadratics, which a Python potential
+    # is not known to be: the summary leaves theory_noise_floor empty, and so does the
+    # report (it read the stand-in quadratic before). The rest is the spectrum's: the
+    # heavy ball at dt = 0.5 from m = 2, mu = 4 has p = 0.5 and rho = sqrt(p).
+    noisy = {**SCENARIO, "continuous": {"t_end": 5.0, "step": 0.01}, "gradient": {"noise": 0.1, "seed": 1}}
+    s = hb.load(noisy, potential=quadratic())
+    report = s.theory_dict()
+    assert np.isnan(report["noise"]["continuous"]["noise_floor"])
+    assert np.isnan(report["noise"]["heavy-ball"]["noise_floor"])
+    assert report["discrete"]["heavy-ball"]["radius"] == 0.5**0.5
+    summary = hb.run(s, backend="pandas").summary.set_index("method")
+    assert summary.theory_noise_floor.isna().all()
+    assert summary.loc["heavy-ball", "theory_radius"] == report["discrete"]["heavy-ball"]["radius"]
+    # The built-in quadratic has its floors, in both.
+    built = hb.load({**noisy, "potential": {"kind": "quadratic", "eigenvalues": H.tolist()}})
+    assert built.theory_dict()["noise"]["heavy-ball"]["noise_floor"] > 0
