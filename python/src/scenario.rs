@@ -196,6 +196,11 @@ pub fn scenario_from_path(
     path: PathBuf,
     potential: Option<&PotentialHandle>,
 ) -> PyResult<ScenarioHandle> {
+    if path.as_os_str().is_empty() {
+        let why =
+            "an empty str names no scenario: give the path of a .toml file, TOML text or a dict";
+        return Err(key_error(py, "path", why));
+    }
     let Some(p) = potential else {
         let s = scenario::load(&path).map_err(|e| scenario_error(py, &e, &Origin::File))?;
         return finish(py, s, Origin::File, path, None);

@@ -122,6 +122,13 @@ def test_a_missing_file_is_a_scenario_error_naming_the_path(tmp_path):
     assert isinstance(pathlib.Path(caught.value.file), pathlib.Path)
 
 
+def test_an_empty_str_is_named_as_such():
+    with pytest.raises(hb.ScenarioError) as e:
+        hb.load("")
+    assert str(e.value) == "path: an empty str names no scenario: give the path of a .toml file, TOML text or a dict"
+    assert (e.value.key, e.value.file) == ("path", None)
+
+
 def test_a_path_with_an_equals_sign_is_a_path(tmp_path):
     """Folders named like ``lr=0.1`` (Hydra's) hold scenario files too: a str naming an
     existing file is read as a path, not as TOML text."""
