@@ -50,7 +50,8 @@ class Scenario:
     """A scenario, parsed and validated by the engine, every default filled.
 
     ``source`` is a dict of the TOML's tables and keys (``{"particle": {"mass": 1.0, ...},
-    "discrete": [{...}, ...]}``; a key set to None is left out), TOML text (a str holding
+    "discrete": [{...}, ...]}``; any Mapping, at any depth; a key set to None is left
+    out), TOML text (a str holding
     a line break, or an ``=`` while not ending in ``.toml`` nor naming a file), or the path
     of a ``.toml`` file (any other str, such as ``runs/lr=0.1/a.toml``, or a
     ``pathlib.Path``). ``potential`` (a :class:`Potential`) replaces the ``[potential]``

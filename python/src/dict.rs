@@ -2,7 +2,7 @@
 //! TOML text, so that it goes through the same parser and validation as a file.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 
 /// Why a Python object has no TOML form; `key` is the dotted path to it.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +84,16 @@ fn value(v: &Bound<'_, PyAny>, key: &str) -> Result<toml::Value, NotToml> {
     }
     if let Ok(d) = v.cast::<PyDict>() {
         return table(d, key).map(toml::Value::Table);
+    }
+    if v.cast::<PyMapping>().is_ok() {
+        // Any other mapping (a MappingProxyType, a custom Mapping), as the top level takes it.
+        let d = v
+            .py()
+            .get_type::<PyDict>()
+            .call1((v,))
+            .and_then(|d| Ok(d.cast_into::<PyDict>()?))
+            .map_err(|e| fail(e.to_string()))?;
+        return table(&d, key).map(toml::Value::Table);
     }
     if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
         let items = v.try_iter().map_err(|e| fail(e.to_string()))?;

@@ -33,6 +33,17 @@ def test_a_dict_with_a_bad_friction_names_the_key():
     assert (e.line, e.column, e.file) == (None, None, None)
 
 
+def test_nested_mappings_read_as_dicts_and_name_their_keys():
+    import types
+
+    frozen = {k: types.MappingProxyType(v) if isinstance(v, dict) else v for k, v in KTH.items()}
+    assert hb.run(frozen).csv("summary.csv") == hb.run(KTH).csv("summary.csv")
+    particle = types.MappingProxyType({**KTH["particle"], "friction": -0.5})
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.run({**KTH, "particle": particle})
+    assert str(caught.value) == "particle.friction: must be > 0, got -0.5"
+
+
 def test_a_dicts_error_escapes_control_characters_as_a_files_does():
     """A terminal's escape or a NUL in a dict's value is written as an escape in the
     message, as the same scenario's file or text error writes it."""
