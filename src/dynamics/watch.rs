@@ -64,10 +64,13 @@ impl<'a, P: Potential + ?Sized> Rhs<'a, P> {
     /// The Jacobian of the right-hand side applied to `v` (for implicit methods): `−H v/μ`
     /// for gradient flow, `(v_v, (−H v_w − μ v_v)/m)` for the particle (constant friction).
     /// Without an exact Hessian the product is a central difference of the gradient: the
-    /// integrator spends its two gradients, counted as evaluations.
+    /// integrator spends its two gradients, counted as evaluations (none for a direction
+    /// that leaves the position alone, which [`finite_difference_hv`] answers with 0).
+    ///
+    /// [`finite_difference_hv`]: crate::potential::finite_difference_hv
     pub(super) fn jacobian_apply(&self, _t: f64, y: &[f64], v: &[f64], out: &mut [f64]) {
         let n = self.n;
-        if !self.potential.has_hessian() {
+        if !self.potential.has_hessian() && crate::potential::moves(&v[..n]) {
             self.evaluations.set(self.evaluations.get() + 2);
         }
         if self.mass == 0.0 {

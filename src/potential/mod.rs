@@ -99,12 +99,11 @@ pub trait Potential: Send + Sync {
 /// `(∇E(w + hx) − ∇E(w − hx))/2h` with `h = ∛ε·max(1, |w|)/|x|`: for an implementation that
 /// overrides [`Potential::hessian_vector_into`] only sometimes.
 pub fn finite_difference_hv<P: Potential + ?Sized>(p: &P, w: &[f64], x: &[f64], out: &mut [f64]) {
-    let norm = |v: &[f64]| v.iter().map(|a| a * a).sum::<f64>().sqrt();
-    let xn = norm(x);
-    if xn == 0.0 {
+    if !moves(x) {
         out.iter_mut().for_each(|o| *o = 0.0);
         return;
     }
+    let xn = norm(x);
     let h = libm::cbrt(f64::EPSILON) * norm(w).max(1.0) / xn;
     let shifted =
         |sign: f64| -> Vec<f64> { w.iter().zip(x).map(|(a, b)| a + sign * h * b).collect() };
@@ -114,6 +113,16 @@ pub fn finite_difference_hv<P: Potential + ?Sized>(p: &P, w: &[f64], x: &[f64], 
     for (o, m) in out.iter_mut().zip(&minus) {
         *o = (*o - m) / (2.0 * h);
     }
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+/// Whether [`finite_difference_hv`] spends its two gradients on direction `x` (not for
+/// one whose length is 0, which it answers with 0).
+pub(crate) fn moves(x: &[f64]) -> bool {
+    norm(x) != 0.0
 }
 
 /// Why a built-in potential cannot be made from the parameters given.
