@@ -240,6 +240,21 @@ fn a_step_allocates_nothing() {
         "the lane kernel allocated per step ({s1} → {s2} steps)"
     );
 
+    // rk4 (the engine's own loop, `ode_solvers`' operations): set-up only, in peak bytes. `ode_solvers`' Rk4 kept every step, reserved at its start in one
+    // allocation of 40 bytes a step here (10⁸ steps: 3.2 GB, beside 0.8 GB of times).
+    let rk4 = |t_end| {
+        let spec = spec(Method::Rk4, (1e-8, 1e-10), t_end, Some(0.01));
+        peak_above(|| counted_run(p.as_ref(), (1.0, 2.0), (&w0, &v0), &spec, None))
+    };
+    let (short, s1) = rk4(0.1);
+    let (long, s2) = rk4(1000.0);
+    assert_eq!((s1, s2), (10, 100_000));
+    // (A few bytes more for the longer run's report text, none per step.)
+    assert!(
+        long <= short + 1024 && long < 100_000,
+        "the peak of live memory grew with the rk4 steps: {short} → {long} bytes"
+    );
+
     // `ode_solvers` (a quadratic beyond the lanes' 8 coordinates) keeps every step:
     let p9 = potential::build(&PotentialSpec::Quadratic {
         hessian: HessianSpec::Diagonal(vec![6.0, 60.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 8.0]),

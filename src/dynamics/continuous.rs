@@ -9,7 +9,7 @@
 
 use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
 use ode_solvers::dop_shared::{IntegrationError, System};
-use ode_solvers::{Dop853, Dopri5, OutputType, Rk4};
+use ode_solvers::{Dop853, Dopri5, OutputType};
 
 use super::bdf::{DiffsolFailure, drive, integrate_bdf};
 use super::settings::{ContinuousRun, ContinuousSpec, Method, Model};
@@ -272,6 +272,46 @@ pub const MAX_BDF_DIM: usize = 512;
 /// `auto` compares with [`STIFF`].
 pub use crate::theory::stiffness;
 
+/// Classic Runge–Kutta 4 with fixed step `h` from t = 0 to `t_end` (⌈t_end/h⌉ steps), each
+/// step's end handed to `solout` with the step's first stage, until it says stop:
+/// `ode_solvers`' `Rk4` operation for operation (the same bits), without its store of
+/// every step (10⁸ steps of n = 2 asked it for 3.2 GB up front) or an allocation a step.
+fn rk4<D: Dim, S>(mut f: S, mut y: OVector<f64, D>, t_end: f64, h: f64)
+where
+    S: System<f64, OVector<f64, D>>,
+    DefaultAllocator: Allocator<D>,
+{
+    let (half, sixth) = (h / 2.0, h / 6.0);
+    let mut k = [y.clone(), y.clone(), y.clone(), y.clone()];
+    let (mut buffer, mut y_new) = (y.clone(), y.clone());
+    let mut t = 0.0;
+    let shifted = |buffer: &mut OVector<f64, D>, y: &OVector<f64, D>, k: &OVector<f64, D>, s| {
+        buffer
+            .iter_mut()
+            .zip(y.iter())
+            .zip(k.iter())
+            .for_each(|((b, y), k)| *b = *y + *k * s);
+    };
+    for _ in 0..(t_end / h).ceil() as u64 {
+        f.system(t, &y, &mut k[0]);
+        shifted(&mut buffer, &y, &k[0], half);
+        f.system(t + half, &buffer, &mut k[1]);
+        shifted(&mut buffer, &y, &k[1], half);
+        f.system(t + half, &buffer, &mut k[2]);
+        shifted(&mut buffer, &y, &k[2], h);
+        f.system(t + h, &buffer, &mut k[3]);
+        t += h;
+        for (i, yn) in y_new.iter_mut().enumerate() {
+            *yn = y[i] + (k[0][i] + k[1][i] * 2.0 + k[2][i] * 2.0 + k[3][i]) * sixth;
+        }
+        let stop = f.solout(t, &y_new, &k[0]);
+        y.copy_from(&y_new);
+        if stop {
+            break;
+        }
+    }
+}
+
 /// Runs the chosen `ode_solvers` method to `t_end` (or until `solout` stops it), testing
 /// stiffness every `n_stiff` accepted steps (`u32::MAX`: never — stiff points are the
 /// solver choice's business, not an abort, unless `auto` asks dopri5 to judge) and with
@@ -333,9 +373,8 @@ where
             s.integrate().map(|_| ())
         }
         Method::Rk4 => {
-            let step = spec.step.unwrap_or(t_end);
-            let mut s = Rk4::new(system, 0.0, y0, t_end, step);
-            s.integrate().map(|_| ())
+            rk4(system, y0, t_end, spec.step.unwrap_or(t_end));
+            Ok(())
         }
         Method::Bdf | Method::Auto | Method::Baoab => {
             unreachable!("resolved before: BDF and BAOAB run on their own loops")
