@@ -670,7 +670,11 @@ impl<'a> PointRunner<'a> {
                     number::push_exp(note, divergence);
                     write!(note, " at {at}")
                 }
-                (Criterion::Distance, None) => write!(note, "{distance} not finite at {at}"),
+                // The distance's square overflowed (|w - w*| beyond ~1.3e154: a finite
+                // start can be there) or the state stopped being finite.
+                (Criterion::Distance, None) => {
+                    write!(note, "{distance} beyond 1e154 or not finite at {at}")
+                }
                 (c, Some(v)) => {
                     write!(note, "{distance} passed divergence = ")?;
                     number::push_exp(note, divergence);

@@ -335,6 +335,22 @@ learning_rate = 0.01
         budget_part(&gd["note"]),
         "|w - w*| = 1.099511627776e12 passed divergence = 1e12 at step 40"
     );
+
+    // A finite start at 1e200: its distance's square overflows (above ~1.3e154), so the
+    // run stops at step 0 and the note says so rather than "not finite".
+    let far = wild.replace("position = 1.0", "position = 1e200");
+    assert_ne!(far, wild);
+    let rows = run(dir.path(), "far", &far);
+    let gd = &rows["gradient-descent-1"];
+    assert_eq!(
+        (gd["status"].as_str(), gd["steps"].as_str()),
+        ("diverged", "0")
+    );
+    assert!((1e200f64 * 1e200).is_infinite() && 1.3e154f64 * 1.3e154 < f64::MAX);
+    assert_eq!(
+        budget_part(&gd["note"]),
+        "|w - w*| beyond 1e154 or not finite at step 0"
+    );
 }
 
 #[test]
