@@ -146,7 +146,8 @@ fn an_entry_without_a_twin_skips_the_continuous_row() {
 
 /// Discrete entries that all give their own (ε, p), and no continuous run: nothing uses a
 /// particle's mass and friction, so the file may leave them out (as the builder may). The
-/// rows are those of the same file with a particle; a map entry still needs one.
+/// rows are those of the same file with a particle; a map entry still needs one, and is
+/// named where it stands.
 #[test]
 fn explicit_entries_alone_need_no_particle() {
     let alone = r#"
@@ -189,7 +190,7 @@ steps = 500
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("map.toml:5:1: particle.mass: missing; the particle needs mass = m >= 0"),
+        err.contains("map.toml:8:6: discrete[1].dt: a map derives (eps, p) from [particle] mass and friction, which are not given; give discrete[1] learning_rate and momentum, or [particle] mass and friction"),
         "{err}"
     );
 }

@@ -66,14 +66,15 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Scenario> {
         .ok_or_else(|| root.missing("particle", "a [particle] table is required"))?;
     check_particle_and_rate_axes(&root, &particle_table, continuous.as_ref(), sweep.as_ref())?;
     let twin = first_entry_twin(&root, &particle_table, continuous.as_ref(), sweep.as_ref())?;
-    let explicit = explicit_entries_alone(&root, continuous.as_ref())?;
+    let entries = root.tables("discrete")?;
+    let particleless = particleless(&entries, continuous.as_ref());
     let particle = particle(
         &particle_table,
         n,
         sweep.as_ref(),
         model,
         twin.as_ref(),
-        explicit,
+        &particleless,
     )?;
     // The position is never swept: one search serves every point.
     let potential = find_minimum(potential, &particle.position);
@@ -1169,15 +1170,65 @@ fn coordinates(t: &TableReader<'_, '_>, key: &str, n: usize) -> Result<Option<Ve
     }
 }
 
-/// Whether every run of the file is a discrete entry with its own `learning_rate` (no
-/// `[continuous]`): nothing then uses a particle's mass and friction, which may be left out
-/// (as the builder allows).
-fn explicit_entries_alone(
-    root: &TableReader<'_, '_>,
+/// Where nothing may use a particle's mass and friction: a file without `[continuous]`
+/// whose `[[discrete]]` entries may each give their own (ε, p).
+enum Particleless<'t, 'a, 'b> {
+    /// A `[continuous]` run, or no entries: a particle as always.
+    No,
+    /// Every entry gives `learning_rate`: mass and friction may be left out.
+    Yes,
+    /// This entry (1-based) gives no `learning_rate`: it needs a particle (a map) or is
+    /// wrong in itself.
+    Entry(usize, &'t TableReader<'a, 'b>),
+}
+
+fn particleless<'t, 'a, 'b>(
+    tables: &'t [TableReader<'a, 'b>],
     continuous: Option<&ContinuousSpec>,
+) -> Particleless<'t, 'a, 'b> {
+    if continuous.is_some() || tables.is_empty() {
+        return Particleless::No;
+    }
+    match tables
+        .iter()
+        .enumerate()
+        .find(|(_, t)| !t.has("learning_rate"))
+    {
+        None => Particleless::Yes,
+        Some((i, t)) => Particleless::Entry(i + 1, t),
+    }
+}
+
+/// Whether a `[particle]` that gives `given` of mass and friction (neither swept) goes
+/// without them: where every entry gives its own (ε, p) and it gives neither. One alone is
+/// refused there; an entry with a map where the particle gives neither is named at its
+/// `dt` (an entry with neither `dt` nor `learning_rate` is left to `discrete_entries`,
+/// whose check names what it lacks).
+fn goes_without(
+    t: &TableReader<'_, '_>,
+    given: &[&str],
+    particleless: &Particleless<'_, '_, '_>,
 ) -> Result<bool> {
-    let tables = root.tables("discrete")?;
-    Ok(continuous.is_none() && !tables.is_empty() && tables.iter().all(|t| t.has("learning_rate")))
+    match (particleless, given) {
+        (Particleless::Yes, []) => Ok(true),
+        (Particleless::Yes, [key]) => {
+            let other = if *key == "mass" { "friction" } else { "mass" };
+            Err(t.error(
+                key,
+                format!(
+                    "{key} without {other}: nothing uses a particle here (every [[discrete]] entry gives its own learning_rate, and there is no [continuous]), and one of your own needs both; remove {key}, or give {other} too"
+                ),
+            ))
+        }
+        (Particleless::Entry(i, entry), []) if entry.has("dt") => Err(entry.error(
+            "dt",
+            format!(
+                "a map derives (eps, p) from [particle] mass and friction, which are not given; give discrete[{i}] learning_rate and momentum, or [particle] mass and friction"
+            ),
+        )),
+        (Particleless::Entry(..), []) => Ok(true),
+        _ => Ok(false),
+    }
 }
 
 fn particle(
@@ -1186,18 +1237,28 @@ fn particle(
     sweep: Option<&Sweep>,
     model: Model,
     twin: Option<&Twin>,
-    explicit: bool,
+    particleless: &Particleless<'_, '_, '_>,
 ) -> Result<Particle> {
     t.check_keys(&["mass", "friction", "position", "velocity"])?;
     let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
     let position = coordinates(t, "position", n)?
         .ok_or_else(|| t.missing("position", "the particle needs a starting position"))?;
     let velocity = coordinates(t, "velocity", n)?.unwrap_or_else(|| vec![0.0; n]);
-    let unused = explicit
-        && !["mass", "friction"].into_iter().any(|k| t.has(k))
-        && swept(AxisKey::Mass).is_none()
-        && swept(AxisKey::Friction).is_none();
-    let (mass, friction) = if unused || takes_twin(t, sweep, twin)? {
+    let given: Vec<&str> = ["mass", "friction"]
+        .into_iter()
+        .filter(|k| t.has(k))
+        .collect();
+    // A learning-rate or momentum sweep makes each point's particle the twin
+    // (`takes_twin`): mass and friction are refused there.
+    let own = [
+        AxisKey::Mass,
+        AxisKey::Friction,
+        AxisKey::LearningRate,
+        AxisKey::Momentum,
+    ];
+    let unused = own.iter().all(|&k| swept(k).is_none()) && goes_without(t, &given, particleless)?;
+    let continuous = matches!(particleless, Particleless::No);
+    let (mass, friction) = if unused || takes_twin(t, sweep, twin, continuous)? {
         (None, None)
     } else {
         let mass = particle_mass(t, swept(AxisKey::Mass))?;
@@ -1227,10 +1288,23 @@ fn particle(
 /// own): always where the learning rate or momentum is swept (mass and friction are then
 /// refused), and in a single run that gives neither (one alone is refused: a particle of
 /// one's own needs both).
-fn takes_twin(t: &TableReader<'_, '_>, sweep: Option<&Sweep>, twin: Option<&Twin>) -> Result<bool> {
+/// `continuous`: the file has a `[continuous]` run (or no runs at all).
+fn takes_twin(
+    t: &TableReader<'_, '_>,
+    sweep: Option<&Sweep>,
+    twin: Option<&Twin>,
+    continuous: bool,
+) -> Result<bool> {
     let swept = |key: AxisKey| sweep.and_then(|s| s.axis(key));
     if let Some(axis) = swept(AxisKey::LearningRate).or(swept(AxisKey::Momentum)) {
         if let Some(key) = ["mass", "friction"].into_iter().find(|k| t.has(k)) {
+            if !continuous {
+                let why = format!(
+                    "{} is swept and there is no [continuous]: each entry's row carries its own particle (m = p dt^2/eps, mu = (1 - p) dt/eps) and nothing uses this key; remove it",
+                    axis.key.as_str()
+                );
+                return Err(t.error(key, why));
+            }
             return Err(t.error(
                 key,
                 format!(
