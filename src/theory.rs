@@ -34,6 +34,23 @@ pub fn discriminant(m: f64, mu: f64, k: f64) -> f64 {
     mu.mul_add(mu, -4.0 * p) - 4.0 * e
 }
 
+/// The discriminant as `(d, σ)` with `μ² − 4mk = d·σ²`: [`discriminant`] itself (σ = 1)
+/// wherever that is a number; where μ² or 4mk overflows (μ beyond ~1e154, say), the same
+/// on μ/σ, m/σ, k/σ for the power of two σ at the larger of μ and 2√(mk), which keeps its
+/// sign and its square root `√d·σ` (the friction's own size).
+fn scaled_discriminant(m: f64, mu: f64, k: f64) -> (f64, f64) {
+    let disc = discriminant(m, mu, k);
+    if disc.is_finite() {
+        return (disc, 1.0);
+    }
+    let big = mu.abs().max(2.0 * m.abs().sqrt() * k.abs().sqrt());
+    let sigma = f64::from_bits(big.to_bits() & 0x7ff0_0000_0000_0000);
+    if !(sigma.is_finite() && sigma > 0.0) {
+        return (disc, 1.0);
+    }
+    (discriminant(m / sigma, mu / sigma, k / sigma), sigma)
+}
+
 /// Damping regime of one component `m x'' + μ x' + k x = 0`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -82,12 +99,17 @@ pub enum Roots {
     },
 }
 
-/// Slow real root `−2k/(μ + s)`, where `q = μ + s`.
+/// Slow real root `−2k/(μ + s)`, where `q = μ + s` (σ: [`scaled_discriminant`]'s).
 ///
 /// The textbook `(−μ + s)/(2m)` loses every digit when `μ² ≫ 4mk` (then `s ≈ μ`); Vieta's
 /// form divides instead of subtracting. Adding `0.0` turns the `−0.0` of `k = 0` into `0.0`.
-fn slow_root(k: f64, q: f64) -> f64 {
-    -2.0 * k / q + 0.0
+fn slow_root(k: f64, q: f64, sigma: f64) -> f64 {
+    if sigma == 1.0 {
+        -2.0 * k / q + 0.0
+    } else {
+        // Beside a scaled discriminant 2k itself may overflow (k = 1e308).
+        -(k / q) * 2.0 + 0.0
+    }
 }
 
 /// Characteristic roots of one component (Q18, Q20), computed without cancellation.
@@ -97,17 +119,17 @@ pub fn continuous_roots(m: f64, mu: f64, k: f64) -> Roots {
     if m == 0.0 {
         return Roots::Massless(-k / mu);
     }
-    let disc = discriminant(m, mu, k);
+    let (disc, sigma) = scaled_discriminant(m, mu, k);
     if disc > 0.0 {
         // μ and s are both non-negative: μ + s is exact to rounding.
-        let q = mu + disc.sqrt();
-        Roots::Real(slow_root(k, q), -q / (2.0 * m))
+        let q = mu + disc.sqrt() * sigma;
+        Roots::Real(slow_root(k, q, sigma), -q / (2.0 * m))
     } else if disc == 0.0 {
         Roots::Repeated(-mu / (2.0 * m))
     } else {
         Roots::Complex {
             re: -mu / (2.0 * m),
-            im: (-disc).sqrt() / (2.0 * m),
+            im: (-disc).sqrt() * sigma / (2.0 * m),
         }
     }
 }
@@ -118,7 +140,7 @@ pub fn damping(m: f64, mu: f64, k: f64) -> Damping {
     if m == 0.0 {
         return Damping::Massless;
     }
-    let disc = discriminant(m, mu, k);
+    let (disc, _) = scaled_discriminant(m, mu, k);
     if disc > 0.0 {
         Damping::Over
     } else if disc == 0.0 {
@@ -164,9 +186,12 @@ pub fn speedup(m: f64, mu: f64, k: f64) -> Option<f64> {
     if m == 0.0 {
         return Some(1.0);
     }
-    let disc = discriminant(m, mu, k);
+    let (disc, sigma) = scaled_discriminant(m, mu, k);
     if disc > 0.0 {
-        Some(2.0 * mu / (mu + disc.sqrt()))
+        Some(2.0 * mu / (mu + disc.sqrt() * sigma))
+    } else if sigma != 1.0 {
+        // μ² overflows here: the same ratio in two factors.
+        Some(mu / (2.0 * m) * (mu / k))
     } else {
         Some(mu * mu / (2.0 * m * k))
     }
@@ -232,11 +257,11 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
         let x = x0 * libm::exp(-rate * t);
         return (x, -rate * x);
     }
-    let disc = discriminant(m, mu, k);
+    let (disc, sigma) = scaled_discriminant(m, mu, k);
     let (phi0, phi1, dphi0, dphi1) = if disc >= 0.0 {
-        let s = disc.sqrt();
+        let s = disc.sqrt() * sigma;
         let q = mu + s;
-        let l1 = slow_root(k, q);
+        let l1 = slow_root(k, q, sigma);
         let l2 = -q / (2.0 * m);
         // 2ω = λ1 − λ2, computed as s/m rather than as a difference.
         let two_omega = s / m;
@@ -262,7 +287,7 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
         (phi0, phi1, dphi0, dphi1)
     } else {
         let gamma = mu / (2.0 * m);
-        let omega = (-disc).sqrt() / (2.0 * m);
+        let omega = (-disc).sqrt() * sigma / (2.0 * m);
         let decay = libm::exp(-gamma * t);
         let (sn, cs) = libm::sincos(omega * t);
         // sin(Ωt)/Ω: accurate for small Ω as written; t if Ω underflowed.
@@ -646,6 +671,31 @@ pub fn continuous_noise_floor(curved: usize, s2: f64, mu: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where μ² (or 4mk) overflows, the regime, rates and speed-up come from the scaled
+    /// discriminant: m = 1, μ = 1e160, k = 1 is overdamped with slow rate 2k/(μ + s),
+    /// s = √(μ² − 4mk) = μ to all digits, so k/μ = 1e-160 and α = 2μ/(μ + s) = 1 (they
+    /// read 0 and 0 when μ² was +∞); k = 1e308, μ = 1e300 has μ² = 1e600 ≫ 4mk: overdamped
+    /// with rate 1e8 (it read underdamped, roots ±∞i).
+    #[test]
+    fn huge_friction_keeps_its_regime_and_rates() {
+        assert!((1e160f64 * 1e160).is_infinite());
+        assert_eq!(damping(1.0, 1e160, 1.0), Damping::Over);
+        let r = decay_rate(1.0, 1e160, 1.0);
+        assert!((r - 1e-160).abs() <= 1e-175, "{r:e}");
+        assert_eq!(speedup(1.0, 1e160, 1.0), Some(1.0));
+        assert_eq!(damping(1.0, 1e300, 1e308), Damping::Over);
+        let r = decay_rate(1.0, 1e300, 1e308);
+        assert!((r - 1e8).abs() <= 1e-7, "{r:e}");
+        // Below the overflow the unscaled discriminant is used, bit for bit.
+        assert_eq!(
+            scaled_discriminant(1.0, 1e150, 1.0),
+            (discriminant(1.0, 1e150, 1.0), 1.0)
+        );
+        // The solution itself: x(t) = e^{−t k/μ} to first order, x(1e160) = e^{−1}.
+        let (x, _) = exact_component(1.0, 1e160, 1.0, 1.0, 0.0, 1e160);
+        assert!((x - (-1.0f64).exp()).abs() < 1e-12, "{x}");
+    }
     use approx::{assert_abs_diff_eq, assert_relative_eq};
 
     fn logspace(a: f64, b: f64, n: usize) -> Vec<f64> {
