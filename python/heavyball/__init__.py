@@ -123,6 +123,10 @@ class Scenario:
     def __repr__(self) -> str:
         return repr(self._native)
 
+    def __deepcopy__(self, memo: dict) -> "Scenario":
+        # Immutable underneath: a copy shares it (a Python potential cannot be pickled).
+        return Scenario(self)
+
 
 def _file_like(text: str) -> bool:
     """Whether a one-line str holding ``=`` is a path after all: it ends in ``.toml`` or
@@ -215,6 +219,10 @@ class Result:
     def __reduce__(self) -> tuple:
         # The files' bytes, not the tables read from them (read again on first use).
         return (Result, (self._native, self.scenario, self.backend))
+
+    def __deepcopy__(self, memo: dict) -> "Result":
+        # The files are immutable bytes: a copy shares them, and reads its own tables.
+        return Result(self._native, self.scenario, self.backend)
 
 
 def _whole(name: str, value: Any, least: int, most: int = 2**63 - 1) -> int:

@@ -58,3 +58,18 @@ def test_a_python_potential_is_refused_with_the_reason():
     s = hb.load({"particle": {"mass": 1.0, "friction": 2.0, "position": [1.0, 1.0]}, "continuous": {"t_end": 1.0}}, potential=pot)
     with pytest.raises(TypeError, match="a Scenario with a Python potential cannot be pickled"):
         pickle.dumps(s)
+
+
+def test_a_result_of_a_python_potential_deep_copies():
+    import copy
+
+    pot = hb.Potential(value=lambda w: float(w @ w), gradient=lambda w: 2 * w, dim=2, minimum=[0.0, 0.0])
+    tables = {"particle": {"position": [1.0, 1.0]}, "discrete": [{"learning_rate": 0.25, "momentum": 0.0, "steps": 50}]}
+    result = hb.run(tables, potential=pot, backend="pandas")
+    twin = copy.deepcopy(result)
+    assert twin.csv("summary.csv") == result.csv("summary.csv")
+    # Gradient descent with lr = 0.25 on E = |w|^2 (k = 2): w_{k+1} = (1 - 0.5) w_k, so
+    # |w_k| = sqrt(2) / 2^k first falls below 1e-6 at k = 21 (2^21 > sqrt(2) * 1e6).
+    assert twin.summary.steps.iloc[0] == 21
+    assert twin.summary is not result.summary
+    assert copy.deepcopy(result.scenario).name == result.scenario.name
