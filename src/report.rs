@@ -242,20 +242,36 @@ pub enum Optimum {
 /// Errors (bad input, exit code 2): `point` outside the grid, a potential whose Hessian
 /// spectrum at the minimum is not known, or one whose set-up fails.
 pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputError> {
-    let err = |key: &str, message: String| InputError {
+    // The point first: building the potential may take a while (a large colorization).
+    check_point(file, s, point)?;
+    // Validated when the scenario was read; what can still fail is set-up (a memory limit,
+    // a Lanczos spectrum out of budget), said under the potential's key.
+    let potential = potential::build(&s.potential)
+        .map_err(|e| input_error(file, "potential", e.to_string()))?;
+    analyse_with(file, s, point, &*potential)
+}
+
+/// A bad-input error about `file` under `key`, with no position.
+fn input_error(file: &Path, key: &str, message: String) -> InputError {
+    InputError {
         file: file.to_path_buf(),
         position: None,
         key: key.into(),
         message,
-    };
-    let points = s.points();
-    if point >= points {
-        return Err(err("--point", point_out_of_range(point, points)));
     }
-    // Validated when the scenario was read; what can still fail is set-up (a memory limit,
-    // a Lanczos spectrum out of budget), said under the potential's key.
-    let potential = potential::build(&s.potential).map_err(|e| err("potential", e.to_string()))?;
-    analyse_with(file, s, point, &*potential)
+}
+
+/// `point` inside the scenario's grid.
+fn check_point(file: &Path, s: &Scenario, point: u64) -> Result<(), InputError> {
+    let points = s.points();
+    match point < points {
+        true => Ok(()),
+        false => Err(input_error(
+            file,
+            "--point",
+            point_out_of_range(point, points),
+        )),
+    }
 }
 
 /// [`analyse`] on `potential` in place of the scenario's `[potential]` (a potential of the
@@ -266,18 +282,14 @@ pub fn analyse_with(
     point: u64,
     potential: &dyn potential::Potential,
 ) -> Result<Report, InputError> {
-    let err = |key: &str, message: String| InputError {
-        file: file.to_path_buf(),
-        position: None,
-        key: key.into(),
-        message,
-    };
+    check_point(file, s, point)?;
     let points = s.points();
-    if point >= points {
-        return Err(err("--point", point_out_of_range(point, points)));
-    }
     let Some(spectrum) = potential.hessian_spectrum() else {
-        return Err(err("potential", unknown_spectrum(&s.potential)));
+        return Err(input_error(
+            file,
+            "potential",
+            unknown_spectrum(&s.potential),
+        ));
     };
     let ks = spectrum.to_vec();
     let pt = s.point(point);
