@@ -43,7 +43,7 @@ fn scaled_discriminant(m: f64, mu: f64, k: f64) -> (f64, f64) {
     if disc.is_finite() {
         return (disc, 1.0);
     }
-    let big = mu.abs().max(2.0 * m.abs().sqrt() * k.abs().sqrt());
+    let big = mu.abs().max(m.abs().sqrt() * k.abs().sqrt());
     let sigma = f64::from_bits(big.to_bits() & 0x7ff0_0000_0000_0000);
     if !(sigma.is_finite() && sigma > 0.0) {
         return (disc, 1.0);
@@ -120,9 +120,13 @@ pub fn continuous_roots(m: f64, mu: f64, k: f64) -> Roots {
         return Roots::Massless(-k / mu);
     }
     let (disc, sigma) = scaled_discriminant(m, mu, k);
-    if disc > 0.0 {
+    if disc > 0.0 && sigma != 1.0 {
+        // In σ's units, where μ + s cannot overflow (μ near the largest double).
+        let q = mu / sigma + disc.sqrt();
+        Roots::Real(-(k / sigma / q) * 2.0 + 0.0, -(q / (2.0 * m)) * sigma)
+    } else if disc > 0.0 {
         // μ and s are both non-negative: μ + s is exact to rounding.
-        let q = mu + disc.sqrt() * sigma;
+        let q = mu + disc.sqrt();
         Roots::Real(slow_root(k, q, sigma), -q / (2.0 * m))
     } else if disc == 0.0 {
         Roots::Repeated(-mu / (2.0 * m))
@@ -188,7 +192,8 @@ pub fn speedup(m: f64, mu: f64, k: f64) -> Option<f64> {
     }
     let (disc, sigma) = scaled_discriminant(m, mu, k);
     if disc > 0.0 {
-        Some(2.0 * mu / (mu + disc.sqrt() * sigma))
+        let mu = mu / sigma;
+        Some(2.0 * mu / (mu + disc.sqrt()))
     } else if sigma != 1.0 {
         // μ² overflows here: the same ratio in two factors.
         Some(mu / (2.0 * m) * (mu / k))
@@ -687,6 +692,11 @@ mod tests {
         assert_eq!(damping(1.0, 1e300, 1e308), Damping::Over);
         let r = decay_rate(1.0, 1e300, 1e308);
         assert!((r - 1e8).abs() <= 1e-7, "{r:e}");
+        // μ next to the largest double (μ + s would overflow), and m·k beyond it.
+        assert_eq!(speedup(1.0, 1e308, 1.0), Some(1.0));
+        let r = decay_rate(1.0, 1e308, 1.0);
+        assert!((r - 1e-308).abs() <= 1e-320, "{r:e}");
+        assert_eq!(damping(1e308, 1.0, 1e308), Damping::Under);
         // Below the overflow the unscaled discriminant is used, bit for bit.
         assert_eq!(
             scaled_discriminant(1.0, 1e150, 1.0),

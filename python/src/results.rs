@@ -85,7 +85,13 @@ impl RunResult {
         py: Python<'py>,
     ) -> PyResult<(
         Bound<'py, PyAny>,
-        (Py<ScenarioHandle>, Vec<PickledCsv<'py>>, f64, f64, usize),
+        (
+            Py<ScenarioHandle>,
+            Vec<PickledCsv<'py>>,
+            (u64, u32),
+            f64,
+            usize,
+        ),
     )> {
         let restore = py
             .import("heavyball._heavyball")?
@@ -103,10 +109,12 @@ impl RunResult {
                 (name.clone(), cols, PyBytes::new(py, bytes))
             })
             .collect();
+        // Whole seconds and nanoseconds: an f64 of seconds could move the manifest's
+        // millisecond.
         let started = self
             .started
             .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+            .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
         let args = (
             self.scenario.clone_ref(py),
             files,
@@ -130,7 +138,7 @@ type PickledCsv<'py> = (String, Vec<PickledColumn>, Bound<'py, PyBytes>);
 pub fn restore_result(
     scenario: Py<ScenarioHandle>,
     files: Vec<(String, Vec<PickledColumn>, Vec<u8>)>,
-    started: f64,
+    started: (u64, u32),
     wall_seconds: f64,
     threads: usize,
 ) -> RunResult {
@@ -148,7 +156,7 @@ pub fn restore_result(
             (name, cols, bytes)
         })
         .collect();
-    let started = Duration::try_from_secs_f64(started).unwrap_or_default();
+    let started = Duration::new(started.0, started.1);
     RunResult {
         scenario,
         files,

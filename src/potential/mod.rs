@@ -29,7 +29,7 @@ pub use spec::{
 /// | method | default | what uses it |
 /// |---|---|---|
 /// | [`hessian_vector_into`](Potential::hessian_vector_into) | central difference of the gradient (2 gradients) | the step interpolant of a massless particle, BDF's Jacobian |
-/// | [`has_hessian`](Potential::has_hessian) | `false` | `method = bdf` is refused without an exact Hessian; `auto` may still take BDF at a stiff point, on central differences of the gradient (two gradients a product, counted in `evaluations`) |
+/// | [`has_hessian`](Potential::has_hessian) | `false` | `method = bdf` is refused without an exact Hessian; `auto` may still take BDF at a stiff point, on central differences of the gradient (two gradients a product that moves the position, counted in `evaluations`) |
 /// | [`minimum`](Potential::minimum) | unknown | the `distance`, `loss` and `energy` criteria and the distance columns |
 /// | [`minimum_value`](Potential::minimum_value) | E(w*) | the `loss` and `energy` criteria |
 /// | [`hessian_spectrum`](Potential::hessian_spectrum) | unknown | every `theory_*` column (empty without it) and `auto`'s stiffness test |

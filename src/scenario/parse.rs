@@ -293,6 +293,10 @@ fn discrete_entries(
     let mut discrete = Vec::new();
     for (i, t) in root.tables("discrete")?.iter().enumerate() {
         let d = discrete_entry(t, i + 1, particle, t_end, sweep)?;
+        if let (DiscreteParams::FromParticle { .. }, None, None) = (d.params, particle.mass, twin) {
+            // No twin to name: the particle is left out because other entries need none.
+            return Err(map_without_particle(t, i + 1));
+        }
         if let (DiscreteParams::FromParticle { .. }, None, Some(twin)) =
             (d.params, particle.mass, twin)
         {
@@ -1201,13 +1205,14 @@ fn particleless<'t, 'a, 'b>(
 
 /// Whether a `[particle]` that gives `given` of mass and friction (neither swept) goes
 /// without them: where every entry gives its own (ε, p) and it gives neither. One alone is
-/// refused there; an entry with a map where the particle gives neither is named at its
-/// `dt` (an entry with neither `dt` nor `learning_rate` is left to `discrete_entries`,
-/// whose check names what it lacks).
+/// refused there. An entry with a map (its `dt`, or a swept one) where the particle gives
+/// neither is named at its `dt`; one with `momentum` alone is left to `discrete_entries`,
+/// whose check names the `learning_rate` it lacks; any other asks for the mass.
 fn goes_without(
     t: &TableReader<'_, '_>,
     given: &[&str],
     particleless: &Particleless<'_, '_, '_>,
+    dt_swept: bool,
 ) -> Result<bool> {
     match (particleless, given) {
         (Particleless::Yes, []) => Ok(true),
@@ -1220,15 +1225,24 @@ fn goes_without(
                 ),
             ))
         }
-        (Particleless::Entry(i, entry), []) if entry.has("dt") => Err(entry.error(
-            "dt",
-            format!(
-                "a map derives (eps, p) from [particle] mass and friction, which are not given; give discrete[{i}] learning_rate and momentum, or [particle] mass and friction"
-            ),
-        )),
-        (Particleless::Entry(..), []) => Ok(true),
+        (Particleless::Entry(_, entry), []) if entry.has("momentum") && !entry.has("dt") => {
+            Ok(true)
+        }
+        (Particleless::Entry(i, entry), []) if entry.has("dt") || dt_swept => {
+            Err(map_without_particle(entry, *i))
+        }
         _ => Ok(false),
     }
+}
+
+/// Entry `i`'s map needs a particle the file does not give (and no continuous twin).
+fn map_without_particle(entry: &TableReader<'_, '_>, i: usize) -> InputError {
+    entry.error(
+        "dt",
+        format!(
+            "a map derives (eps, p) from [particle] mass and friction, which are not given; give discrete[{i}] learning_rate and momentum, or [particle] mass and friction"
+        ),
+    )
 }
 
 fn particle(
@@ -1256,7 +1270,9 @@ fn particle(
         AxisKey::LearningRate,
         AxisKey::Momentum,
     ];
-    let unused = own.iter().all(|&k| swept(k).is_none()) && goes_without(t, &given, particleless)?;
+    let dt_swept = swept(AxisKey::Dt).is_some();
+    let unused =
+        own.iter().all(|&k| swept(k).is_none()) && goes_without(t, &given, particleless, dt_swept)?;
     let continuous = matches!(particleless, Particleless::No);
     let (mass, friction) = if unused || takes_twin(t, sweep, twin, continuous)? {
         (None, None)
@@ -1559,7 +1575,7 @@ fn check_run_length(
         _ => step,
     };
     if let Some(step) = effective {
-        // rk4 takes exactly ceil(t_end/step) steps and reserves memory for all of them.
+        // rk4 and BAOAB take exactly ceil(t_end/step) steps: more than the budget would fail.
         let needed = (t_end / step).ceil();
         if needed > max_steps as f64 {
             return Err(t.error(
