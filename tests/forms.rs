@@ -276,8 +276,11 @@ tolerance = 1e-150
     );
     let p = potential::build(&s.potential).unwrap();
     let spec = s.continuous.as_ref().unwrap();
-    for method in ["dopri5", "rk4"] {
+    for method in ["dopri5", "dop853", "rk4"] {
         let mut spec = *spec;
+        if method == "dop853" {
+            spec.method = heavyball::dynamics::Method::Dop853;
+        }
         if method == "rk4" {
             spec.method = heavyball::dynamics::Method::Rk4;
             spec.step = Some(0.001);
@@ -307,7 +310,14 @@ tolerance = 1e-150
         for (t, w) in &samples.rows {
             for i in 0..3 {
                 let exact = bessel_solution(ks[i], m, w0[i], *t);
-                worst = worst.max((w[i] - exact).abs());
+                let error = (w[i] - exact).abs();
+                assert!(
+                    error.is_finite(),
+                    "{method}: w{} = {} at t = {t}",
+                    i + 1,
+                    w[i]
+                );
+                worst = worst.max(error);
             }
         }
         eprintln!("{method}: worst |w − Bessel| = {worst:e}");

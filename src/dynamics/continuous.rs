@@ -1,15 +1,14 @@
 //! The continuous particle `m w'' + μ w' = −∇E(w)` (docs/theory.md §1): the choice of
-//! solver, and the drivers of `ode_solvers` and diffsol, each handing every accepted step
-//! to the step watcher (`watch`), which locates the stop criterion inside the step on the
-//! step's interpolant. Small quadratics on dopri5 go to the lane kernel
-//! ([`super::dopri_lanes`]) instead.
+//! solver, and the drivers of the explicit loops ([`super::explicit`]) and of diffsol, each
+//! handing every accepted step to the step watcher (`watch`), which locates the stop
+//! criterion inside the step on the step's interpolant. Small potentials on dopri5 go to
+//! the lane kernel ([`super::dopri_lanes`]) instead.
 //!
-//! `ode_solvers` has no step API: its `solout` hook sees each accepted step's end state and
-//! derivative, which the watcher takes as the next step's end.
+//! The explicit loops take `ode_solvers`' `System`: its `solout` hook sees each accepted
+//! step's end state and derivative, which the watcher takes as the next step's end.
 
 use nalgebra::{DefaultAllocator, Dim, OVector, U1, allocator::Allocator};
 use ode_solvers::dop_shared::{IntegrationError, System};
-use ode_solvers::{Dop853, Dopri5, OutputType};
 
 use super::bdf::{DiffsolFailure, drive, integrate_bdf};
 use super::settings::{ContinuousRun, ContinuousSpec, Method, Model};
@@ -18,7 +17,7 @@ use crate::error::Error;
 use crate::observe::{ContinuousObserver, RunReport, Status};
 use crate::potential::Potential;
 
-/// The `ode_solvers` system: the right-hand side plus the step watcher in `solout`.
+/// The explicit loops' system: the right-hand side plus the step watcher in `solout`.
 struct Particle<'r, 'w, O: ContinuousObserver, P: Potential + ?Sized> {
     rhs: &'r Rhs<'r, P>,
     watch: &'w mut Watch<'r, O>,
@@ -51,7 +50,7 @@ impl ContinuousRun<'_> {
         let mut spec = *self.spec;
         spec.method = self.solver();
         // `auto` without a spectrum to judge stiffness by: dopri5 watching its own stiffness
-        // estimate, handing over to BDF where it finds the run stiff (ode_solvers' path).
+        // estimate, handing over to BDF where it finds the run stiff (the explicit loop).
         let fallback = self.stiffness_fallback();
         let run = ContinuousRun {
             spec: &spec,
@@ -194,9 +193,8 @@ impl ContinuousRun<'_> {
 }
 
 /// Whether this run's dopri5 goes through diffsol's explicit Runge–Kutta driver: for
-/// states beyond the fixed-size ones. `ode_solvers` keeps every accepted step in memory
-/// and allocates ~45 state vectors a step on dynamic vectors (at n = 262 144: ~200 MB of
-/// allocations and 4 MB kept per step); diffsol's driver allocates nothing per step.
+/// states beyond the fixed-size ones, whose step API allocates nothing per step (its own
+/// step-size controller, so its step counts differ; docs/speed.md, "Large problems").
 fn large_dopri5(spec: &ContinuousSpec, state_dim: usize) -> bool {
     spec.method == Method::Dopri5 && state_dim > super::MAX_FIXED_DIM
 }
@@ -272,51 +270,10 @@ pub const MAX_BDF_DIM: usize = 512;
 /// `auto` compares with [`STIFF`].
 pub use crate::theory::stiffness;
 
-/// Classic Runge–Kutta 4 with fixed step `h` from t = 0 to `t_end` (⌈t_end/h⌉ steps), each
-/// step's end handed to `solout` with the step's first stage, until it says stop:
-/// `ode_solvers`' `Rk4` operation for operation (the same bits), without its store of
-/// every step (10⁸ steps of n = 2 asked it for 3.2 GB up front) or an allocation a step.
-fn rk4<D: Dim, S>(mut f: S, mut y: OVector<f64, D>, t_end: f64, h: f64)
-where
-    S: System<f64, OVector<f64, D>>,
-    DefaultAllocator: Allocator<D>,
-{
-    let (half, sixth) = (h / 2.0, h / 6.0);
-    let mut k = [y.clone(), y.clone(), y.clone(), y.clone()];
-    let (mut buffer, mut y_new) = (y.clone(), y.clone());
-    let mut t = 0.0;
-    let shifted = |buffer: &mut OVector<f64, D>, y: &OVector<f64, D>, k: &OVector<f64, D>, s| {
-        buffer
-            .iter_mut()
-            .zip(y.iter())
-            .zip(k.iter())
-            .for_each(|((b, y), k)| *b = *y + *k * s);
-    };
-    for _ in 0..(t_end / h).ceil() as u64 {
-        f.system(t, &y, &mut k[0]);
-        shifted(&mut buffer, &y, &k[0], half);
-        f.system(t + half, &buffer, &mut k[1]);
-        shifted(&mut buffer, &y, &k[1], half);
-        f.system(t + half, &buffer, &mut k[2]);
-        shifted(&mut buffer, &y, &k[2], h);
-        f.system(t + h, &buffer, &mut k[3]);
-        t += h;
-        for (i, yn) in y_new.iter_mut().enumerate() {
-            *yn = y[i] + (k[0][i] + k[1][i] * 2.0 + k[2][i] * 2.0 + k[3][i]) * sixth;
-        }
-        let stop = f.solout(t, &y_new, &k[0]);
-        y.copy_from(&y_new);
-        if stop {
-            break;
-        }
-    }
-}
-
-/// Runs the chosen `ode_solvers` method to `t_end` (or until `solout` stops it), testing
-/// stiffness every `n_stiff` accepted steps (`u32::MAX`: never — stiff points are the
-/// solver choice's business, not an abort, unless `auto` asks dopri5 to judge) and with
-/// sparse output (its dense output is wrong at `x_end`, and rows come from our
-/// interpolant anyway).
+/// Runs the chosen explicit method ([`super::explicit`], `ode_solvers`' operations) to
+/// `t_end` (or until `solout` stops it), dopri5 testing stiffness every `n_stiff` accepted
+/// steps (`u32::MAX`: never — stiff points are the solver choice's business, not an abort,
+/// unless `auto` asks dopri5 to judge).
 fn integrate<D: Dim, S>(
     system: S,
     y0: OVector<f64, D>,
@@ -327,53 +284,11 @@ where
     S: System<f64, OVector<f64, D>>,
     DefaultAllocator: Allocator<D>,
 {
-    let max_steps = u32::try_from(spec.max_steps).unwrap_or(u32::MAX);
-    let t_end = spec.t_end;
     match spec.method {
-        Method::Dopri5 => {
-            let mut s = Dopri5::from_param(
-                system,
-                0.0,
-                t_end,
-                t_end,
-                y0,
-                spec.rtol,
-                spec.atol,
-                0.9,
-                0.04,
-                0.2,
-                10.0,
-                t_end,
-                0.0,
-                max_steps,
-                n_stiff,
-                OutputType::Sparse,
-            );
-            s.integrate().map(|_| ())
-        }
-        Method::Dop853 => {
-            let mut s = Dop853::from_param(
-                system,
-                0.0,
-                t_end,
-                t_end,
-                y0,
-                spec.rtol,
-                spec.atol,
-                0.9,
-                0.0,
-                0.333,
-                6.0,
-                t_end,
-                0.0,
-                max_steps,
-                u32::MAX,
-                OutputType::Sparse,
-            );
-            s.integrate().map(|_| ())
-        }
+        Method::Dopri5 => super::explicit::dopri5(system, y0, spec, n_stiff),
+        Method::Dop853 => super::explicit::dop853(system, y0, spec),
         Method::Rk4 => {
-            rk4(system, y0, t_end, spec.step.unwrap_or(t_end));
+            super::explicit::rk4(system, y0, spec.t_end, spec.step.unwrap_or(spec.t_end));
             Ok(())
         }
         Method::Bdf | Method::Auto | Method::Baoab => {

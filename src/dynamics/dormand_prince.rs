@@ -1,6 +1,6 @@
 //! The Dormand–Prince 5(4) coefficients (Dormand & Prince 1980; Hairer–Nørsett–Wanner I,
-//! Table II.5.2), the method `ode_solvers`' Dopri5 runs: one copy, for the large-state
-//! driver on diffsol (the continuous run) and the benches' hand-written limit step.
+//! Table II.5.2), the method `ode_solvers`' Dopri5 runs: one copy, for the engine's dopri5
+//! loop, the large-state driver on diffsol and the benches' hand-written limit step.
 
 /// Nodes c.
 pub const C: [f64; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];

@@ -11,6 +11,7 @@ pub mod continuous;
 pub mod discrete;
 pub mod dopri_lanes;
 pub mod dormand_prince;
+mod explicit;
 pub(crate) mod interp;
 pub mod lanes;
 pub mod langevin;

@@ -3,7 +3,7 @@
 //! `Watch` follows a run's accepted steps: it holds w, w′, w″ at both ends of every step —
 //! enough for a quintic (or septic) Hermite interpolant on which it finds the first
 //! crossing of the stop threshold, samples rows at the times observers ask for, feeds the
-//! rate meter and tests divergence. The `ode_solvers` and diffsol drivers of `continuous`
+//! rate meter and tests divergence. The explicit loops and diffsol drivers of `continuous`
 //! hand it every step; the lane kernel of `dopri_lanes` only the steps its screen cannot
 //! pass over.
 
@@ -129,6 +129,8 @@ pub(super) struct Watch<'r, O: ContinuousObserver> {
     massless: bool,
     mass: f64,
     friction: f64,
+    /// Nesterov's ODE: friction `3m/t` instead of `friction`.
+    fading: bool,
     t_end: f64,
     /// `rk4` hands `solout` the derivative at the step's start: recompute it at the end.
     pub(super) stale_derivative: bool,
@@ -202,6 +204,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             massless,
             mass: run.mass,
             friction: run.friction,
+            fading: spec.model == Model::Nesterov,
             t_end: spec.t_end,
             // rk4 hands solout its start derivative; BDF's dy is its own formula's, not f(y).
             stale_derivative: matches!(spec.method, Method::Rk4 | Method::Bdf),
@@ -255,7 +258,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             std::mem::take(&mut self.acc0),
             std::mem::take(&mut self.jerk0),
         );
-        self.derivatives(y0, dy0, &mut acc, &mut jerk);
+        self.derivatives(t0, y0, dy0, &mut acc, &mut jerk);
         (self.acc0, self.jerk0) = (acc, jerk);
     }
 
@@ -350,10 +353,11 @@ impl StepTimes {
 }
 
 impl<'r, O: ContinuousObserver> Watch<'r, O> {
-    /// w″ of a state with derivative `dy` (the acceleration, or −H w′/μ when m = 0) and,
-    /// for a septic interpolant, w‴ (m > 0: −(H v + μ a)/m; m = 0: −H w″/μ). The third
-    /// derivative of E along the path is left out: exact for quadratics.
-    fn derivatives(&self, y: &[f64], dy: &[f64], acc: &mut [f64], jerk: &mut [f64]) {
+    /// w″ of a state at time `t` with derivative `dy` (the acceleration, or −H w′/μ when
+    /// m = 0) and, for a septic interpolant, w‴ (m > 0: −(H v + μ a)/m, and for Nesterov's
+    /// friction 3m/t −H v/m − (3/t) a + (3/t²) v, 0 at t = 0 from rest; m = 0: −H w″/μ).
+    /// The third derivative of E along the path is left out: exact for quadratics.
+    fn derivatives(&self, t: f64, y: &[f64], dy: &[f64], acc: &mut [f64], jerk: &mut [f64]) {
         let n = self.n;
         if self.massless {
             self.potential.hessian_vector_into(y, dy, acc);
@@ -368,9 +372,22 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             if self.interp.uses_jerk() {
                 self.potential
                     .hessian_vector_into(&y[..n], &y[n..2 * n], jerk);
-                let (inv_m, damp) = (1.0 / self.mass, self.friction / self.mass);
-                for (j, a) in jerk.iter_mut().zip(acc.iter()) {
-                    *j = -*j * inv_m - damp * a;
+                let inv_m = 1.0 / self.mass;
+                if !self.fading {
+                    let damp = self.friction / self.mass;
+                    for (j, a) in jerk.iter_mut().zip(acc.iter()) {
+                        *j = -*j * inv_m - damp * a;
+                    }
+                } else if t == 0.0 {
+                    // w = w₀ + c₂t² + c₃t³ + …: the t¹ terms of w″ + (3/t)w′ = −∇E/m give
+                    // 15c₃ = −H w′(0)/m = 0.
+                    jerk.fill(0.0);
+                } else {
+                    let (damp, pull) = (3.0 / t, 3.0 / (t * t));
+                    let v = &y[n..2 * n];
+                    for ((j, a), v) in jerk.iter_mut().zip(acc.iter()).zip(v) {
+                        *j = -*j * inv_m - damp * a + pull * v;
+                    }
                 }
             }
         }
@@ -449,7 +466,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             std::mem::take(&mut self.acc0),
             std::mem::take(&mut self.jerk0),
         );
-        self.derivatives(y, &self.dy0, &mut acc, &mut jerk);
+        self.derivatives(0.0, y, &self.dy0, &mut acc, &mut jerk);
         (self.acc0, self.jerk0) = (acc, jerk);
         self.w.copy_from_slice(&y[..n]);
         if self.massless {
@@ -613,7 +630,7 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
             std::mem::take(&mut self.acc1),
             std::mem::take(&mut self.jerk1),
         );
-        self.derivatives(y1, &d1, &mut a1, &mut j1);
+        self.derivatives(step.t1, y1, &d1, &mut a1, &mut j1);
         {
             // w' is v for the particle and dy for gradient flow.
             let (w0, w1) = (&self.y0[..n], &y1[..n]);
