@@ -248,6 +248,10 @@ pub fn analyse(file: &Path, s: &Scenario, point: u64) -> Result<Report, InputErr
     // a Lanczos spectrum out of budget), said under the potential's key.
     let potential = potential::build(&s.potential)
         .map_err(|e| input_error(file, "potential", e.to_string()))?;
+    if potential.hessian_spectrum().is_none() {
+        // Said of the scenario's [potential], with what its set-up found.
+        return Err(unknown_spectrum(file, Some(&s.potential)));
+    }
     analyse_with(file, s, point, &*potential)
 }
 
@@ -285,11 +289,7 @@ pub fn analyse_with(
     check_point(file, s, point)?;
     let points = s.points();
     let Some(spectrum) = potential.hessian_spectrum() else {
-        return Err(input_error(
-            file,
-            "potential",
-            unknown_spectrum(&s.potential),
-        ));
+        return Err(unknown_spectrum(file, None));
     };
     let ks = spectrum.to_vec();
     let pt = s.point(point);
@@ -339,21 +339,23 @@ fn point_out_of_range(point: u64, points: u64) -> String {
     }
 }
 
-/// Why the closed forms cannot run: the spectrum at the minimum is unknown (with Newton's
-/// reason where an expression has no minimum).
-fn unknown_spectrum(spec: &PotentialSpec) -> String {
+/// The closed forms' error for a potential without a known spectrum: the scenario's
+/// `[potential]` (`spec`: an expression says why Newton's method found no minimum) or one
+/// the caller gave (None).
+fn unknown_spectrum(file: &Path, spec: Option<&PotentialSpec>) -> InputError {
     let why = match spec {
-        PotentialSpec::Expression {
+        Some(PotentialSpec::Expression {
             minimum: ExpressionMinimum::Unknown(why),
             ..
-        } => format!(
+        }) => format!(
             ": no minimum is given, and Newton's method from [particle] position {why}; give [potential] minimum = [...]"
         ),
         _ => String::new(),
     };
-    format!(
+    let message = format!(
         "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (docs/theory.md §2-§5) need it{why}"
-    )
+    );
+    input_error(file, "potential", message)
 }
 
 /// The point's continuous particle: as given, the Nesterov ODE's, or (a learning-rate ×

@@ -36,8 +36,9 @@ pub fn discriminant(m: f64, mu: f64, k: f64) -> f64 {
 
 /// The discriminant as `(d, σ)` with `μ² − 4mk = d·σ²`: [`discriminant`] itself (σ = 1)
 /// wherever that is a number; where μ² or 4mk overflows (μ beyond ~1e154, say), the same
-/// on μ/σ, m/σ, k/σ for the power of two σ at the larger of μ and 2√(mk), which keeps its
-/// sign and its square root `√d·σ` (the friction's own size).
+/// on μ/σ, m/σ, k/σ for the power of two σ at the larger of μ and √m·√k (each root taken
+/// apart, as m·k may overflow too), which keeps its sign and its square root `√d·σ` (the
+/// friction's own size).
 fn scaled_discriminant(m: f64, mu: f64, k: f64) -> (f64, f64) {
     let disc = discriminant(m, mu, k);
     if disc.is_finite() {

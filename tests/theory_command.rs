@@ -892,3 +892,48 @@ fn noise_floors_are_the_closed_forms_and_the_summarys() {
     let quiet = Table::of(&shipped("kth-poster.toml"), &[]);
     assert!(!quiet.has("noise", "noise", None, "sigma"));
 }
+
+#[test]
+fn a_missing_spectrum_is_said_of_the_potential_asked_about() {
+    // The scenario's expression has no minimum: its message reports Newton's search from
+    // [particle] position. A library user's own potential in its place (here the same
+    // expression built apart, whose spectrum is as unknown) is not the scenario's: its
+    // message says only what that potential lacks.
+    let text = r#"
+[potential]
+kind = "expression"
+variables = ["x", "y"]
+expression = "500*x^2 - y"
+[particle]
+mass = 1.0
+friction = 1.0
+position = [1.0, 0.0]
+[continuous]
+t_end = 5.0
+[stop]
+criterion = "gradient"
+tolerance = 1e-8
+"#;
+    let file = Path::new("slope.toml");
+    let s = heavyball::scenario::parse_str(text, file).unwrap();
+    let own = heavyball::report::analyse(file, &s, 0).unwrap_err();
+    assert_eq!(own.key, "potential");
+    assert!(
+        own.message.contains("is not known")
+            && own
+                .message
+                .contains("Newton's method from [particle] position"),
+        "{}",
+        own.message
+    );
+    let variables = ["x".to_string(), "y".to_string()];
+    let p = heavyball::potential::Expression::new(&variables, "500*x^2 - y", None).unwrap();
+    let theirs = heavyball::report::analyse_with(file, &s, 0, &p).unwrap_err();
+    assert_eq!(
+        (theirs.key.as_str(), theirs.message.as_str()),
+        (
+            "potential",
+            "the Hessian spectrum at the minimum of this potential is not known, and the closed forms (docs/theory.md §2-§5) need it"
+        )
+    );
+}
