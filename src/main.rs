@@ -269,7 +269,7 @@ fn plot(dir: &Path, format: PlotFormat, tally: &mut Tally) {
 
 /// `heavyball check`: each scenario validated, with its cost estimate.
 fn check(paths: &[PathBuf], tally: &mut Tally) {
-    let ok = run::load_all(paths, |o: Outcome| {
+    let ok = run::load_runnable(paths, |o: Outcome| {
         if let Err(e) = &o.result {
             tally.error(e);
         }

@@ -95,9 +95,37 @@ pub fn load_all(paths: &[PathBuf], mut report: impl FnMut(Outcome)) -> Vec<(Path
     loaded
 }
 
+/// [`load_all`] for `run` and `check`: a scenario with nothing to run (no `[continuous]`
+/// table, no `[[discrete]]` entry), which `theory` reads, is an error here rather than a
+/// result folder with a header and no rows.
+pub fn load_runnable(
+    paths: &[PathBuf],
+    mut report: impl FnMut(Outcome),
+) -> Vec<(PathBuf, Scenario)> {
+    let mut loaded = load_all(paths, &mut report);
+    loaded.retain(|(path, s)| {
+        let runs = s.continuous.is_some() || !s.discrete.is_empty();
+        if !runs {
+            let e = InputError {
+                file: path.clone(),
+                // A missing table is pointed at the file's start.
+                position: Some((1, 1)),
+                key: "continuous".into(),
+                message: "nothing to run: the file has no [continuous] table and no [[discrete]] entry; give one (heavyball theory reads the file as it is)".into(),
+            };
+            report(Outcome {
+                input: path.clone(),
+                result: Err(e.into()),
+            });
+        }
+        runs
+    });
+    loaded
+}
+
 /// Validates and runs every scenario under `paths`, reporting each outcome as it happens.
 pub fn run_paths(paths: &[PathBuf], options: &RunOptions, mut report: impl FnMut(Outcome)) {
-    for (path, scenario) in load_all(paths, &mut report) {
+    for (path, scenario) in load_runnable(paths, &mut report) {
         let result = run_scenario(&scenario, options);
         report(Outcome {
             input: path,
