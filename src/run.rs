@@ -144,51 +144,57 @@ pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<Written, Error
     let points = s.points();
     let resolved = s.to_toml();
     let (dir, resuming, range, running) = open_folder(s, options, points, &resolved)?;
-    let mut files = vec![("summary.csv".to_string(), columns::summary())];
-    let labels: Vec<&str> = runner.methods().collect();
-    let (mut summary, done) = summary_file(&dir, &labels, resuming, &range)?;
-    let todo = (range.start + done).min(range.end)..range.end;
-    let (threads, mut sha256) = if s.is_sweep() {
-        let threads = options
-            .threads
-            .clamp(1, (todo.end - todo.start).max(1) as usize);
-        let bar = sweep::progress_bar(&s.name, todo.end - todo.start, options.progress);
-        let work = |points, rows: &mut Rows| {
-            for result in runner.run_chunk(points) {
-                write_point(&result.rows, rows);
-            }
+    // The files go into a hidden partial folder; an I/O error there is said of the result
+    // folder, as the partial one goes with the failed run.
+    let fill = || -> Result<u64, Error> {
+        let mut files = vec![("summary.csv".to_string(), columns::summary())];
+        let labels: Vec<&str> = runner.methods().collect();
+        let (mut summary, done) = summary_file(&dir, &labels, resuming, &range)?;
+        let todo = (range.start + done).min(range.end)..range.end;
+        let (threads, mut sha256) = if s.is_sweep() {
+            let threads = options
+                .threads
+                .clamp(1, (todo.end - todo.start).max(1) as usize);
+            let bar = sweep::progress_bar(&s.name, todo.end - todo.start, options.progress);
+            let work = |points, rows: &mut Rows| {
+                for result in runner.run_chunk(points) {
+                    write_point(&result.rows, rows);
+                }
+            };
+            sweep::stream(todo, threads, &bar, work, &mut summary)?;
+            (threads, BTreeMap::new())
+        } else if range.contains(&0) {
+            // A single run: the grid of one point, with its trajectories.
+            let mut sink = CsvTrajectories::new(dir.path());
+            let result = runner.run_traced(0, &mut sink)?;
+            files.extend(sink.files);
+            let mut rows = Rows::new();
+            write_point(&result.rows, &mut rows);
+            summary.write_rows(rows.bytes())?;
+            (1, sink.sha256)
+        } else {
+            (1, BTreeMap::new())
         };
-        sweep::stream(todo, threads, &bar, work, &mut summary)?;
-        (threads, BTreeMap::new())
-    } else if range.contains(&0) {
-        // A single run: the grid of one point, with its trajectories.
-        let mut sink = CsvTrajectories::new(dir.path());
-        let result = runner.run_traced(0, &mut sink)?;
-        files.extend(sink.files);
-        let mut rows = Rows::new();
-        write_point(&result.rows, &mut rows);
-        summary.write_rows(rows.bytes())?;
-        (1, sink.sha256)
-    } else {
-        (1, BTreeMap::new())
+        sha256.insert("summary.csv".to_string(), summary.finish()?);
+        RunFacts {
+            started,
+            wall_seconds: clock.elapsed().as_secs_f64(),
+            threads,
+            shard: options.shard.map(|s| s.to_string()),
+            scenario_hash: scenario_hash(&resolved),
+            points: range.clone(),
+            grid_points: points,
+            files,
+            sha256,
+        }
+        .write(dir.path())?;
+        if s.output.plot && options.shard.is_none() {
+            // Drawn inside the partial folder: the result appears with its figures or not at all.
+            crate::figures::plot_folder(dir.path(), &crate::figures::PlotOptions::default())?;
+        }
+        Ok(done)
     };
-    sha256.insert("summary.csv".to_string(), summary.finish()?);
-    RunFacts {
-        started,
-        wall_seconds: clock.elapsed().as_secs_f64(),
-        threads,
-        shard: options.shard.map(|s| s.to_string()),
-        scenario_hash: scenario_hash(&resolved),
-        points: range,
-        grid_points: points,
-        files,
-        sha256,
-    }
-    .write(dir.path())?;
-    if s.output.plot && options.shard.is_none() {
-        // Drawn inside the partial folder: the result appears with its figures or not at all.
-        crate::figures::plot_folder(dir.path(), &crate::figures::PlotOptions::default())?;
-    }
+    let done = fill().map_err(|e| dir.said_of_target(e))?;
     Ok(Written {
         folder: dir.commit()?,
         resumed: resuming.then_some(done),

@@ -72,8 +72,10 @@ fn a_write_beyond_the_file_size_limit_is_an_io_error_and_the_old_result_stays() 
         o.status
     );
     let err = String::from_utf8_lossy(&o.stderr);
+    // Said of the result's file, not of the hidden partial folder the failure removed.
+    let file = out.join("kth-mass-friction/summary.csv");
     assert!(
-        err.starts_with("error: ") && err.contains("summary.csv"),
+        err.starts_with(&format!("error: {}: ", file.display())) && !err.contains(".partial-"),
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -124,6 +126,17 @@ fn a_full_disk_is_an_io_error_and_the_old_result_stays() {
     let err = read("err");
     assert!(
         err.starts_with("error: ") && err.contains("No space left on device"),
+        "{err}"
+    );
+    // Said of the result folder, not of the hidden partial one the failure removed.
+    let target = dir.path().join("disk/kth-mass-friction");
+    assert!(
+        err.contains(&format!("{}/", target.display()))
+            && err.contains(&format!(
+                "(nothing of this run was kept; {} is as it was)",
+                target.display()
+            ))
+            && !err.contains(".partial-"),
         "{err}"
     );
     assert_eq!(

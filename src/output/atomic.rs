@@ -163,6 +163,27 @@ impl ResultDir {
         &self.target
     }
 
+    /// An I/O error inside the partial folder, said of the result folder instead: the failed
+    /// run's partial folder is removed with it, so its hidden name would point at nothing.
+    pub fn said_of_target(&self, e: Error) -> Error {
+        match e {
+            Error::Io { path, source } => match path.strip_prefix(&self.partial) {
+                Ok(rest) => {
+                    let why = format!(
+                        "{source} (nothing of this run was kept; {} is as it was)",
+                        self.target.display()
+                    );
+                    Error::io(
+                        self.target.join(rest),
+                        std::io::Error::new(source.kind(), why),
+                    )
+                }
+                Err(_) => Error::Io { path, source },
+            },
+            e => e,
+        }
+    }
+
     /// Moves the finished folder into place, replacing an existing result only now. Runs
     /// of one scenario into one folder may finish together: each moves whatever result
     /// stands aside and retries until its own is in place, so the last to commit stands
