@@ -773,7 +773,16 @@ impl ProblemBuilder {
             if a.spec.is_empty() {
                 return Err(conflict(key, "has no values"));
             }
+            let logspace = matches!(a.spec, AxisSpec::Logspace { .. });
             for x in a.spec.values() {
+                if logspace && x < f64::MIN_POSITIVE {
+                    // A mass of 0 would run the massless limit; a subnormal, few digits.
+                    return Err(BuildError::OutOfRange {
+                        key,
+                        rule: "a normal double (10^x for x >= -307)",
+                        value: x,
+                    });
+                }
                 match a.key {
                     AxisKey::Mass if finite(&key, x)? < 0.0 => {
                         return Err(BuildError::OutOfRange {

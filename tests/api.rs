@@ -157,6 +157,23 @@ fn friction_at_most_zero_and_negative_mass_are_out_of_range() {
         "gradient.noise: must be 0 or >= the smallest normal number, got 5e-324"
     );
     assert!(particle().noise(f64::MIN_POSITIVE, 0).build().is_ok());
+    // A logspace axis whose 10^x underflows: the mass 0 would run the massless limit.
+    let axis = |start| AxisSpec::Logspace {
+        start,
+        stop: -300.0,
+        count: 3,
+    };
+    let e = build_error(particle().sweep(AxisKey::Mass, axis(-330.0)));
+    assert_eq!(
+        e.to_string(),
+        "sweep.mass: must be a normal double (10^x for x >= -307), got 0.0"
+    );
+    assert!(
+        particle()
+            .sweep(AxisKey::Mass, axis(-307.0))
+            .build()
+            .is_ok()
+    );
 }
 
 #[test]

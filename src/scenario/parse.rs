@@ -762,6 +762,11 @@ fn axis_values(
     let form = spec.form();
     let broken = |x: f64| {
         let rule = match key {
+            // 10^x below the normal range: a mass of 0 would run the massless limit, a
+            // subnormal one on 1 to 15 significant digits.
+            _ if form == "logspace" && x < f64::MIN_POSITIVE => {
+                "10^x underflows a double (x must be -307 or above)"
+            }
             AxisKey::Mass if x < 0.0 => "mass must be >= 0",
             AxisKey::Friction if x <= 0.0 => "friction must be > 0",
             AxisKey::Dt if x <= 0.0 => "dt must be > 0",
