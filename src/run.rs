@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use crate::error::{Error, InputError};
@@ -103,24 +103,29 @@ pub fn load_runnable(
     mut report: impl FnMut(Outcome),
 ) -> Vec<(PathBuf, Scenario)> {
     let mut loaded = load_all(paths, &mut report);
-    loaded.retain(|(path, s)| {
-        let runs = s.continuous.is_some() || !s.discrete.is_empty();
-        if !runs {
-            let e = InputError {
-                file: path.clone(),
-                // A missing table is pointed at the file's start.
-                position: Some((1, 1)),
-                key: "continuous".into(),
-                message: "nothing to run: the file has no [continuous] table and no [[discrete]] entry; give one (heavyball theory reads the file as it is)".into(),
-            };
+    loaded.retain(|(path, s)| match nothing_to_run(path, s) {
+        Some(e) => {
             report(Outcome {
                 input: path.clone(),
                 result: Err(e.into()),
             });
+            false
         }
-        runs
+        None => true,
     });
     loaded
+}
+
+/// The error for a scenario (read from `file`) with nothing to run: no `[continuous]` table
+/// and no `[[discrete]]` entry. Such a file is valid for `theory`, not for a run.
+pub fn nothing_to_run(file: &Path, s: &Scenario) -> Option<InputError> {
+    (s.continuous.is_none() && s.discrete.is_empty()).then(|| InputError {
+        file: file.to_path_buf(),
+        // A missing table is pointed at the file's start.
+        position: Some((1, 1)),
+        key: "continuous".into(),
+        message: "nothing to run: the file has no [continuous] table and no [[discrete]] entry; give one (heavyball theory reads the file as it is)".into(),
+    })
 }
 
 /// Validates and runs every scenario under `paths`, reporting each outcome as it happens.

@@ -288,6 +288,7 @@ def sweep(
     the call, not at the first batch."""
     chunk = _whole("chunk", chunk, 1)
     s = _scenario(scenario, potential)
+    s._native.check_runnable()
     raw = backend == "csv"
     chosen = None if raw else _frames.choose(backend)
     return _batches(s, _positive("threads", threads), chunk, raw, chosen)

@@ -177,6 +177,7 @@ pub fn run(
     threads: Option<usize>,
 ) -> PyResult<RunResult> {
     let handle = scenario.get();
+    handle.check_runnable(py)?;
     let started = SystemTime::now();
     let clock = Instant::now();
     let potential = handle.potential.clone();

@@ -66,6 +66,15 @@ impl ScenarioHandle {
 
 #[pymethods]
 impl ScenarioHandle {
+    /// Refuses a scenario with nothing to run, as the command line's `run` does (its
+    /// theory is still there to read).
+    pub fn check_runnable(&self, py: Python<'_>) -> PyResult<()> {
+        match heavyball::run::nothing_to_run(&self.file, &self.scenario) {
+            Some(e) => Err(crate::errors::scenario_error(py, &e, &self.origin)),
+            None => Ok(()),
+        }
+    }
+
     /// The result folder's name.
     #[getter]
     fn name(&self) -> &str {

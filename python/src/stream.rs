@@ -233,6 +233,7 @@ pub fn stream(
     threads: Option<usize>,
     chunk: u64,
 ) -> PyResult<SummaryStream> {
+    scenario.check_runnable(py)?;
     let lease = scenario.potential.as_ref().map(|p| p.lease()).transpose()?;
     SummaryStream::start(py, scenario, threads, chunk, lease)
 }

@@ -7,6 +7,8 @@ import json
 import math
 
 import numpy as np
+import re
+
 import pytest
 
 import heavyball as hb
@@ -94,20 +96,21 @@ def test_sweep_streams_the_command_lines_summary(cli):
     assert np.array_equal(np.concatenate(points), np.array([int(p) for p in read_csv(theirs)["point"]]))
 
 
-def test_a_sweep_without_runs_streams_its_header():
-    """A grid with neither [continuous] nor [[discrete]]: summary.csv is the header alone,
-    and the stream yields that (as a table: no rows, every column)."""
+def test_a_sweep_without_runs_is_refused_as_on_the_command_line():
+    """A grid with neither [continuous] nor [[discrete]] has nothing to run: the command
+    line's run refuses it (rather than write a summary.csv of its header alone), and so do
+    run and sweep here, before any batch; its theory is still there."""
     grid = {
         "potential": {"kind": "quadratic", "eigenvalues": [1.0]},
         "particle": {"position": 1.0},
         "sweep": {"mass": {"values": [1.0, 2.0]}, "friction": {"values": [1.0]}},
     }
-    whole = hb.run(grid).csv("summary.csv")
-    assert whole.count(b"\n") == 1 and whole.startswith(b"point,method,")
-    assert b"".join(hb.sweep(grid, backend="csv")) == whole
-    (table,) = list(hb.sweep(grid, backend="numpy"))
-    assert list(table) == whole.decode().strip().split(",")
-    assert all(len(column) == 0 for column in table.values())
+    message = "continuous: nothing to run: the file has no [continuous] table and no [[discrete]] entry"
+    with pytest.raises(hb.ScenarioError, match=re.escape(message)):
+        hb.run(grid)
+    with pytest.raises(hb.ScenarioError, match=re.escape(message)):
+        hb.sweep(grid, backend="csv")
+    assert "Hessian" in hb.load(grid).theory_text()
 
 
 def test_run_of_a_dict_equals_the_file(cli):
