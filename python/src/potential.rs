@@ -139,6 +139,10 @@ impl PyPotential {
     /// `value(w)`, its failure raised (a NaN at a finite w refused).
     fn value_at(&self, py: Python<'_>, w: &[f64]) -> PyResult<f64> {
         let result = self.value.call1(py, (PyArray1::from_slice(py, w),))?;
+        if is_boolean(result.bind(py)) {
+            let e = PyTypeError::new_err("a boolean (a comparison's result?), not a number");
+            return Err(named(py, "value", e));
+        }
         let v = result
             .extract::<f64>(py)
             .map_err(|e| named(py, "value", e))?;
@@ -194,6 +198,15 @@ impl PyPotential {
     }
 }
 
+/// Whether `x` is Python's `bool` or NumPy's `bool_` (which read as 1.0 and 0.0).
+fn is_boolean(x: &Bound<'_, PyAny>) -> bool {
+    x.is_instance_of::<pyo3::types::PyBool>()
+        || x.getattr("dtype")
+            .and_then(|d| d.getattr("kind"))
+            .and_then(|k| k.extract::<String>())
+            .is_ok_and(|k| k == "b")
+}
+
 /// Refuses a NaN that a callable returned at a finite `w` (at `entry` of its result, if a
 /// vector's): a bug, which the engine would read as a state that stopped being finite, or
 /// an undefined loss, and report far from its cause. Infinity is kept: it is what an
@@ -237,8 +250,13 @@ fn numpy_float_vector<'py>(
             "complex numbers, whose imaginary part would be dropped",
         ));
     }
+    if kind == "b" {
+        return Err(PyTypeError::new_err(
+            "booleans (a comparison's result?), not real numbers",
+        ));
+    }
     // Objects (a list of Decimals) go on to float64's own conversion.
-    if !matches!(kind.as_str(), "f" | "i" | "u" | "b" | "O") {
+    if !matches!(kind.as_str(), "f" | "i" | "u" | "O") {
         let type_name = x.get_type().name()?;
         return Err(PyTypeError::new_err(format!(
             "{type_name} (dtype kind '{kind}'), not real numbers"

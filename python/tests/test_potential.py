@@ -166,6 +166,10 @@ def test_a_gradient_as_a_strided_view_reads_as_any_array():
 def test_a_result_that_is_not_a_number_names_its_callable():
     with pytest.raises(TypeError, match="value returned a value that is not usable"):
         hb.Potential(value=lambda w: None, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    # A boolean reads as 1.0 or 0.0: refused, a Python bool and NumPy's alike.
+    for boolean in (True, np.True_, np.bool_(False)):
+        with pytest.raises(TypeError, match="value returned a value that is not usable: a boolean"):
+            hb.Potential(value=lambda w, b=boolean: b, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
     text_gradient = hb.Potential(value=lambda w: 0.0, gradient=lambda w: "ab", dim=2)
     with pytest.raises(TypeError, match="gradient returned a value that is not usable: str"):
         hb.run(GRADIENT_STOP, potential=text_gradient)
@@ -174,6 +178,8 @@ def test_a_result_that_is_not_a_number_names_its_callable():
     cases = [
         (lambda w: None, TypeError, "None"),
         (lambda w: (H * w).astype(complex), TypeError, "complex numbers"),
+        (lambda w: H * w > 0, TypeError, "booleans"),
+        (lambda w: [True, False], TypeError, "booleans"),
         (lambda w: (H * w).reshape(2, 1), ValueError, r"shape \(2, 1\), where a 1-D array is needed"),
     ]
     for gradient, kind, message in cases:
