@@ -12,7 +12,8 @@
 //!
 //! * on Goh's colorization problem, 512 × 512 pixels (n = 262 144, sparse Hessian): one
 //!   heavy-ball step beside a bare CSR mat-vec of the same Hessian — its limit — and one
-//!   dopri5 (diffsol's driver), dop853 and rk4 (`ode_solvers`) step.
+//!   dopri5 (diffsol's driver), dop853 and rk4 (the engine's loops, `ode_solvers`'
+//!   operations) step.
 //!
 //! Run with `cargo bench --bench steps` (`-- colorization` for that group alone).
 

@@ -779,7 +779,7 @@ impl ProblemBuilder {
                     // A mass of 0 would run the massless limit; a subnormal, few digits.
                     return Err(BuildError::OutOfRange {
                         key,
-                        rule: "a normal double (10^x for x >= -307)",
+                        rule: "a normal double (10^x for x above -307.65)",
                         value: x,
                     });
                 }

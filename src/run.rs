@@ -56,7 +56,24 @@ pub struct Written {
 /// Loads every scenario under `paths` (directories: their `*.toml`, in name order),
 /// reporting each file's outcome to `report` as soon as it is known. Bad files do not stop
 /// the others; two files writing the same result folder are an error for the second.
-pub fn load_all(paths: &[PathBuf], mut report: impl FnMut(Outcome)) -> Vec<(PathBuf, Scenario)> {
+pub fn load_all(paths: &[PathBuf], report: impl FnMut(Outcome)) -> Vec<(PathBuf, Scenario)> {
+    load(paths, report, false)
+}
+
+/// [`load_all`] for `run` and `check`: a scenario with nothing to run ([`nothing_to_run`]),
+/// which `theory` reads, is an error here rather than a result folder with a header and no
+/// rows.
+pub fn load_runnable(paths: &[PathBuf], report: impl FnMut(Outcome)) -> Vec<(PathBuf, Scenario)> {
+    load(paths, report, true)
+}
+
+/// [`load_all`], with `runs` each scenario also checked for something to run, every error
+/// reported in the files' order.
+fn load(
+    paths: &[PathBuf],
+    mut report: impl FnMut(Outcome),
+    runs: bool,
+) -> Vec<(PathBuf, Scenario)> {
     let mut loaded: Vec<(PathBuf, Scenario)> = Vec::new();
     for item in scenario::collect_paths(paths) {
         match item {
@@ -70,7 +87,12 @@ pub fn load_all(paths: &[PathBuf], mut report: impl FnMut(Outcome)) -> Vec<(Path
                     result: Err(e.into()),
                 }),
                 Ok(s) => {
-                    if let Some((first, _)) = loaded.iter().find(|(_, o)| o.name == s.name) {
+                    if let Some(e) = nothing_to_run(&path, &s).filter(|_| runs) {
+                        report(Outcome {
+                            input: path,
+                            result: Err(e.into()),
+                        });
+                    } else if let Some((first, _)) = loaded.iter().find(|(_, o)| o.name == s.name) {
                         let e = InputError {
                             file: path.clone(),
                             position: scenario::name_position(&path),
@@ -92,27 +114,6 @@ pub fn load_all(paths: &[PathBuf], mut report: impl FnMut(Outcome)) -> Vec<(Path
             },
         }
     }
-    loaded
-}
-
-/// [`load_all`] for `run` and `check`: a scenario with nothing to run (no `[continuous]`
-/// table, no `[[discrete]]` entry), which `theory` reads, is an error here rather than a
-/// result folder with a header and no rows.
-pub fn load_runnable(
-    paths: &[PathBuf],
-    mut report: impl FnMut(Outcome),
-) -> Vec<(PathBuf, Scenario)> {
-    let mut loaded = load_all(paths, &mut report);
-    loaded.retain(|(path, s)| match nothing_to_run(path, s) {
-        Some(e) => {
-            report(Outcome {
-                input: path.clone(),
-                result: Err(e.into()),
-            });
-            false
-        }
-        None => true,
-    });
     loaded
 }
 
@@ -252,7 +253,7 @@ fn open_folder(
         None => ResultDir::begin(&root, &folder)?,
     };
     let path = dir.path().join("scenario.toml");
-    std::fs::write(&path, resolved).map_err(|e| Error::io(&path, e))?;
+    std::fs::write(&path, resolved).map_err(|e| dir.said_of_target(Error::io(&path, e)))?;
     Ok((dir, resuming, range, running))
 }
 

@@ -166,7 +166,7 @@ fn friction_at_most_zero_and_negative_mass_are_out_of_range() {
     let e = build_error(particle().sweep(AxisKey::Mass, axis(-330.0)));
     assert_eq!(
         e.to_string(),
-        "sweep.mass: must be a normal double (10^x for x >= -307), got 0.0"
+        "sweep.mass: must be a normal double (10^x for x above -307.65), got 0.0"
     );
     assert!(
         particle()

@@ -214,7 +214,7 @@ fn user_text_in_errors_is_escaped_and_names_fit_every_file_system() {
 
     let named = |name: &str| {
         check(&format!(
-            "name = \"{name}\"\n{}",
+            "name = \"{name}\"\n{}[continuous]\nt_end = 1.0\n",
             particle_with("mass = 1.0")
         ))
     };

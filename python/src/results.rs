@@ -343,34 +343,39 @@ pub fn write(py: Python<'_>, result: &RunResult, out: PathBuf) -> PyResult<PathB
     let s = &handle.scenario;
     let folder = py.detach(|| -> Result<PathBuf, Error> {
         let dir = ResultDir::begin(&out, &s.name)?;
-        let path = dir.path().join("scenario.toml");
-        std::fs::write(&path, &resolved).map_err(|e| Error::io(&path, e))?;
-        for (name, _, bytes) in &result.files {
-            let path = dir.path().join(name);
-            std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-        }
-        RunFacts {
-            started: result.started,
-            wall_seconds: result.wall_seconds,
-            threads: result.threads,
-            shard: None,
-            scenario_hash: scenario_hash(&resolved),
-            points: 0..s.points(),
-            grid_points: s.points(),
-            files: result
-                .files
-                .iter()
-                .map(|(n, c, _)| (n.clone(), c.clone()))
-                .collect(),
-            sha256: Default::default(),
-        }
-        .write(dir.path())?;
-        if s.output.plot {
-            heavyball::figures::plot_folder(
-                dir.path(),
-                &heavyball::figures::PlotOptions::default(),
-            )?;
-        }
+        // As the command line says them: of the result folder, not of the partial one.
+        let fill = || -> Result<(), Error> {
+            let path = dir.path().join("scenario.toml");
+            std::fs::write(&path, &resolved).map_err(|e| Error::io(&path, e))?;
+            for (name, _, bytes) in &result.files {
+                let path = dir.path().join(name);
+                std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+            }
+            RunFacts {
+                started: result.started,
+                wall_seconds: result.wall_seconds,
+                threads: result.threads,
+                shard: None,
+                scenario_hash: scenario_hash(&resolved),
+                points: 0..s.points(),
+                grid_points: s.points(),
+                files: result
+                    .files
+                    .iter()
+                    .map(|(n, c, _)| (n.clone(), c.clone()))
+                    .collect(),
+                sha256: Default::default(),
+            }
+            .write(dir.path())?;
+            if s.output.plot {
+                heavyball::figures::plot_folder(
+                    dir.path(),
+                    &heavyball::figures::PlotOptions::default(),
+                )?;
+            }
+            Ok(())
+        };
+        fill().map_err(|e| dir.said_of_target(e))?;
         dir.commit()
     });
     folder.map_err(|e| engine_error(py, e))

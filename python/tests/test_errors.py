@@ -239,3 +239,34 @@ def test_threads_chunk_and_point_are_whole_numbers_named_when_not():
     with pytest.raises(hb.ScenarioError) as caught:
         scenario.theory_text(5)
     assert str(caught.value).startswith("point: "), str(caught.value)
+
+
+FILE_SIZE_CAP = """
+import resource, signal, sys
+import heavyball as hb
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+result = hb.run(sys.argv[1])
+cap = 4 << 10
+resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+try:
+    hb.write(result, sys.argv[2])
+except OSError as e:
+    print("OSError:", e)
+"""
+
+
+def test_a_write_error_names_the_file_as_it_would_stand_in_the_result_folder(tmp_path):
+    """write builds the folder aside and renames it into place; a file-size limit met on
+    the way is said of the result folder (the hidden partial one goes with the failure),
+    and nothing is left."""
+    import sys
+
+    out = tmp_path / "out"
+    path = str(ROOT / "scenarios" / "kth-poster.toml")
+    run = subprocess.run([sys.executable, "-c", FILE_SIZE_CAP, path, str(out)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    line = run.stdout.strip()
+    folder = out / "kth-poster"
+    assert line.startswith(f"OSError: {folder}/"), line
+    assert f"(nothing of this run was kept; {folder} is as it was)" in line and ".partial-" not in line
+    assert list(out.iterdir()) == []

@@ -291,7 +291,7 @@ where
 
 /// Dormand–Prince 8(5,3) from t = 0 to `spec.t_end` (or until `solout` says stop): Hairer's
 /// DOP853 as `ode_solvers`' `Dop853` runs it with safety 0.9, β = 0, step factors in
-/// [1/6, 1/0.333], h ≤ t_end and no stiffness test, but with its twelfth stage at t + h
+/// [0.333, 6], h ≤ t_end and no stiffness test, but with its twelfth stage at t + h
 /// (`ode_solvers` 0.6.2 has c₁₂ = 0).
 pub(super) fn dop853<D: Dim, S: System<f64, OVector<f64, D>>>(
     mut f: S,

@@ -171,7 +171,7 @@ impl ResultDir {
                 Ok(rest) => {
                     let why = format!(
                         "{source} (nothing of this run was kept; {} is as it was)",
-                        self.target.display()
+                        crate::error::printable(&self.target.display().to_string())
                     );
                     Error::io(
                         self.target.join(rest),
@@ -248,14 +248,29 @@ impl Drop for ResultDir {
 /// an earlier result (a user's folder, which replacing would delete), is refused before any
 /// work.
 pub(crate) fn refuse_foreign(target: &Path) -> Result<(), Error> {
-    let Ok(meta) = fs::symlink_metadata(target) else {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(mut meta) = fs::symlink_metadata(target) else {
         return Ok(());
     };
+    // Another run of the scenario may be committing: its result moved aside between our
+    // look at the folder and at its manifest, the new one renamed in. A folder that stays
+    // the same folder (inode) while it is read is judged; one that changed is looked at again.
+    let mut verdict = replaceable(target);
+    for _ in 0..8 {
+        match fs::symlink_metadata(target) {
+            Err(_) => return Ok(()),
+            Ok(now) if (now.dev(), now.ino()) == (meta.dev(), meta.ino()) => break,
+            Ok(now) => {
+                meta = now;
+                verdict = replaceable(target);
+            }
+        }
+    }
     let why = if !meta.is_dir() {
         "is not a folder, so no result can be written there; nothing was run \
          and it was left as it is: move it away or choose another --out"
     } else {
-        match replaceable(target) {
+        match verdict {
             Some(true) => return Ok(()),
             None => {
                 "is a folder that cannot be read, so whether it is an earlier result cannot \

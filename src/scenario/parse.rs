@@ -765,7 +765,7 @@ fn axis_values(
             // 10^x below the normal range: a mass of 0 would run the massless limit, a
             // subnormal one on 1 to 15 significant digits.
             _ if form == "logspace" && x < f64::MIN_POSITIVE => {
-                "10^x underflows a double (x must be -307 or above)"
+                "10^x underflows a double (x must stay above -307.65)"
             }
             AxisKey::Mass if x < 0.0 => "mass must be >= 0",
             AxisKey::Friction if x <= 0.0 => "friction must be > 0",
@@ -1545,7 +1545,7 @@ fn max_solver_steps(t: &TableReader<'_, '_>) -> Result<u64> {
     match t.uint("max_steps")? {
         Some((0, span)) => Err(t.error_at("max_steps", span, "must be >= 1, got 0")),
         Some((s, span)) if s as f64 > MAX_SOLVER_STEPS => {
-            // The solvers keep every step in memory: bound it.
+            // A budget beyond it is a typo: bound it.
             Err(t.error_at(
                 "max_steps",
                 span,
