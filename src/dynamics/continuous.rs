@@ -1,5 +1,5 @@
 //! The continuous particle `m w'' + μ w' = −∇E(w)` (docs/theory.md §1): the choice of
-//! solver, and the drivers of the explicit loops ([`super::explicit`]) and of diffsol, each
+//! solver, and the drivers of the explicit loops (module `explicit`) and of diffsol, each
 //! handing every accepted step to the step watcher (`watch`), which locates the stop
 //! criterion inside the step on the step's interpolant. Small potentials on dopri5 go to
 //! the lane kernel ([`super::dopri_lanes`]) instead.
@@ -270,7 +270,7 @@ pub const MAX_BDF_DIM: usize = 512;
 /// `auto` compares with [`STIFF`].
 pub use crate::theory::stiffness;
 
-/// Runs the chosen explicit method ([`super::explicit`], `ode_solvers`' operations) to
+/// Runs the chosen explicit method (module `explicit`, `ode_solvers`' operations) to
 /// `t_end` (or until `solout` stops it), dopri5 testing stiffness every `n_stiff` accepted
 /// steps (`u32::MAX`: never — stiff points are the solver choice's business, not an abort,
 /// unless `auto` asks dopri5 to judge).
