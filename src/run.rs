@@ -252,8 +252,11 @@ fn open_folder(
         Some(dir) => dir,
         None => ResultDir::begin(&root, &folder)?,
     };
-    let path = dir.path().join("scenario.toml");
-    std::fs::write(&path, resolved).map_err(|e| dir.said_of_target(Error::io(&path, e)))?;
+    if !resuming {
+        // A resumed folder's is `resolved` already: rewriting it could only damage it.
+        let path = dir.path().join("scenario.toml");
+        std::fs::write(&path, resolved).map_err(|e| dir.said_of_target(Error::io(&path, e)))?;
+    }
     Ok((dir, resuming, range, running))
 }
 

@@ -34,8 +34,20 @@ fn names(dir: &Path) -> Vec<String> {
 
 /// Runs `file` into `out`, under `limit` = (resource, bytes) when given.
 fn run_limited(file: &str, out: &Path, limit: Option<(libc::__rlimit_resource_t, u64)>) -> Output {
+    run_limited_with(file, out, limit, &[])
+}
+
+/// [`run_limited`] with `extra` arguments.
+fn run_limited_with(
+    file: &str,
+    out: &Path,
+    limit: Option<(libc::__rlimit_resource_t, u64)>,
+    extra: &[&str],
+) -> Output {
     let mut c = Command::new(BIN);
     c.args(["run", file, "--out", out.to_str().unwrap(), "--quiet"]);
+    c.args(extra);
+    c.env_remove("SLURM_RESTART_COUNT");
     c.env("RUST_BACKTRACE", "0");
     if let Some((resource, bytes)) = limit {
         // SAFETY: only setrlimit between fork and exec.
@@ -82,6 +94,68 @@ fn a_write_beyond_the_file_size_limit_is_an_io_error_and_the_old_result_stays() 
     assert_eq!(
         fs::read(out.join("kth-mass-friction/summary.csv")).unwrap(),
         old
+    );
+    assert_eq!(names(&out), ["kth-mass-friction"]);
+}
+
+/// A resumed sweep that fails keeps what it took over: the killed run's 500 grid points
+/// (their first row marked, so a recomputed row would show) stay in the hidden folder, which
+/// the error names, and the next `--resume` finishes to those rows plus the rest of the
+/// uninterrupted run's bytes.
+#[test]
+fn a_resumed_sweep_that_fails_keeps_the_killed_runs_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let file = kth(dir.path(), 41);
+    assert!(run_limited(&file, &out, None).status.success());
+    let target = out.join("kth-mass-friction");
+    let text = fs::read_to_string(target.join("summary.csv")).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    assert_eq!(lines.len(), 1 + 2 * 1681);
+    let marked = lines[1].replacen("converged", "converged-kept", 1);
+    let kept = lines[0].to_string() + &marked + &lines[2..1001].concat();
+    let planted = out.join(".kth-mass-friction.partial-4000000");
+    fs::create_dir(&planted).unwrap();
+    fs::copy(target.join("scenario.toml"), planted.join("scenario.toml")).unwrap();
+    fs::write(planted.join("summary.csv"), &kept).unwrap();
+    let limit = kept.len() as u64 + (20 << 10);
+    let o = run_limited_with(
+        &file,
+        &out,
+        Some((libc::RLIMIT_FSIZE, limit)),
+        &["--resume"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    let left: Vec<String> = names(&out)
+        .into_iter()
+        .filter(|n| n.starts_with(".kth-mass-friction.partial-"))
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let partial = out.join(&left[0]);
+    assert!(
+        err.contains(&format!(
+            "({} is as it was; the resumed grid points stay in {}: run with --resume again)",
+            target.display(),
+            partial.display()
+        )),
+        "{err}"
+    );
+    let after = fs::read_to_string(partial.join("summary.csv")).unwrap();
+    assert!(after.starts_with(&kept) && after.len() as u64 <= limit);
+    assert_eq!(
+        fs::read_to_string(target.join("summary.csv")).unwrap(),
+        text
+    );
+    assert!(
+        run_limited_with(&file, &out, None, &["--resume"])
+            .status
+            .success()
+    );
+    let expected = kept + &lines[1001..].concat();
+    assert_eq!(
+        fs::read_to_string(target.join("summary.csv")).unwrap(),
+        expected
     );
     assert_eq!(names(&out), ["kth-mass-friction"]);
 }

@@ -12,6 +12,9 @@ pub struct ResultDir {
     target: PathBuf,
     partial: PathBuf,
     done: bool,
+    /// Taken over from a killed run ([`Self::resume`]): its grid points are not this run's
+    /// to delete, so a failure leaves the folder for another `--resume`.
+    resumed: bool,
     /// This process's hold on `target` (released after the folder's own drop).
     _claim: Claim,
 }
@@ -89,6 +92,7 @@ impl ResultDir {
             target,
             partial,
             done: false,
+            resumed: false,
             _claim: claim,
         })
     }
@@ -126,6 +130,7 @@ impl ResultDir {
                 target: root.join(name),
                 partial: own,
                 done: false,
+                resumed: true,
                 _claim: claim,
             }));
         }
@@ -165,14 +170,23 @@ impl ResultDir {
 
     /// An I/O error inside the partial folder, said of the result folder instead: the failed
     /// run's partial folder is removed with it, so its hidden name would point at nothing.
+    /// A resumed folder stays, and is named for the next `--resume`.
     pub fn said_of_target(&self, e: Error) -> Error {
+        use crate::error::printable;
         match e {
             Error::Io { path, source } => match path.strip_prefix(&self.partial) {
                 Ok(rest) => {
-                    let why = format!(
-                        "{source} (nothing of this run was kept; {} is as it was)",
-                        crate::error::printable(&self.target.display().to_string())
-                    );
+                    let target = self.target.display().to_string();
+                    let target = printable(&target);
+                    let why = match self.resumed {
+                        false => format!(
+                            "{source} (nothing of this run was kept; {target} is as it was)"
+                        ),
+                        true => format!(
+                            "{source} ({target} is as it was; the resumed grid points stay in {}: run with --resume again)",
+                            printable(&self.partial.display().to_string())
+                        ),
+                    };
                     Error::io(
                         self.target.join(rest),
                         std::io::Error::new(source.kind(), why),
@@ -237,8 +251,9 @@ impl ResultDir {
 
 impl Drop for ResultDir {
     fn drop(&mut self) {
-        if !self.done {
-            // A failed run leaves nothing that could be mistaken for a result.
+        if !self.done && !self.resumed {
+            // A failed run leaves nothing that could be mistaken for a result. A resumed
+            // one keeps the killed run's points (hidden; whole rows are kept by the next resume).
             let _ = fs::remove_dir_all(&self.partial);
         }
     }
