@@ -103,6 +103,16 @@ pub enum Error {
         /// The grid's size.
         points: u64,
     },
+    /// A scenario with no `[continuous]` table and no `[[discrete]]` entry given to
+    /// [`crate::run::run_scenario`]: it would write a header and no rows (`heavyball theory`
+    /// reads such a file; the command line refuses it at load, [`crate::run::nothing_to_run`]).
+    #[error(
+        "scenario {scenario}: nothing to run: it has no [continuous] table and no [[discrete]] entry"
+    )]
+    NothingToRun {
+        /// The scenario's name.
+        scenario: String,
+    },
     /// Writing results failed.
     #[error("{}: {source}", printable(&path.display().to_string()))]
     Io {
@@ -129,6 +139,7 @@ impl Error {
             Error::Input(_) => 2,
             Error::Io { .. } | Error::Observer(_) => 1,
             Error::NoSuchPoint { .. } | Error::TooManyShards { .. } => 2,
+            Error::NothingToRun { .. } => 2,
             // Out of memory is the machine's limit (like a full disk); an unreachable
             // spectrum is the input's.
             Error::Setup { source, .. } => match source {

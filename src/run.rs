@@ -140,8 +140,14 @@ pub fn run_paths(paths: &[PathBuf], options: &RunOptions, mut report: impl FnMut
     }
 }
 
-/// Runs one scenario into `OUT/<name>/` (or its shard folder), atomically.
+/// Runs one scenario into `OUT/<name>/` (or its shard folder), atomically. A scenario
+/// with nothing to run is [`Error::NothingToRun`], before any folder is touched.
 pub fn run_scenario(s: &Scenario, options: &RunOptions) -> Result<Written, Error> {
+    if s.continuous.is_none() && s.discrete.is_empty() {
+        return Err(Error::NothingToRun {
+            scenario: s.name.clone(),
+        });
+    }
     let started = SystemTime::now();
     let clock = Instant::now();
     crate::limits::mark_running(&s.name);

@@ -1218,3 +1218,33 @@ fn central_difference_jacobians_are_counted_as_evaluations() {
     assert!(spent > 0);
     assert_eq!(a.evaluations, b.evaluations + spent);
 }
+
+#[test]
+fn run_scenario_refuses_a_scenario_with_nothing_to_run_before_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bare.toml");
+    std::fs::write(
+        &file,
+        "name = \"bare\"\n[potential]\nkind = \"quadratic\"\neigenvalues = [1.0, 4.0]\n\
+         [particle]\nmass = 1.0\nfriction = 1.0\nposition = [1.0, 1.0]\n",
+    )
+    .unwrap();
+    // `theory` reads it; a run has nothing to write but a header.
+    let s = heavyball::scenario::load(&file).unwrap();
+    let out = dir.path().join("out");
+    let options = heavyball::run::RunOptions {
+        out: out.clone(),
+        threads: 1,
+        shard: None,
+        progress: false,
+        resume: false,
+    };
+    let e = heavyball::run::run_scenario(&s, &options).unwrap_err();
+    assert!(matches!(&e, heavyball::Error::NothingToRun { scenario } if scenario == "bare"));
+    assert_eq!(
+        e.to_string(),
+        "scenario bare: nothing to run: it has no [continuous] table and no [[discrete]] entry"
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert!(!out.exists(), "no folder made");
+}

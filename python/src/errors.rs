@@ -94,6 +94,7 @@ pub fn engine_error(py: Python<'_>, e: EngineError) -> PyErr {
             ..
         } => PyMemoryError::new_err(e.to_string()),
         EngineError::Setup { source, .. } => key_error(py, "potential", &source.to_string()),
+        EngineError::NothingToRun { .. } => key_error(py, "continuous", &e.to_string()),
         other => PyRuntimeError::new_err(other.to_string()),
     }
 }
