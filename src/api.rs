@@ -270,6 +270,11 @@ impl Continuous {
             let why = "under gradient noise the particle obeys an SDE: use baoab (or auto)";
             return Err(conflict(key("method"), why));
         }
+        if method == Method::Bdf && self.model == Model::Nesterov {
+            // As a scenario file's: BDF is not wired for a time-dependent friction.
+            let why = "bdf is not wired for the Nesterov ODE's friction 3m/t (its Jacobian is singular at t = 0); use dopri5, dop853 or rk4";
+            return Err(conflict(key("method"), why));
+        }
         if method == Method::Bdf && !potential.has_hessian() {
             let why = "bdf needs the Hessian-vector product: implement Potential::hessian_vector_into and has_hessian";
             return Err(conflict(key("method"), why));
@@ -812,6 +817,10 @@ impl ProblemBuilder {
         let velocity = self.velocity.clone().unwrap_or_else(|| vec![0.0; n]);
         vector("particle.velocity", &velocity, n)?;
         let nesterov = self.continuous.is_some_and(|c| c.model == Model::Nesterov);
+        if nesterov && velocity.iter().any(|&v| v != 0.0) {
+            let why = "the Nesterov ODE starts at rest: its friction 3m/t is infinite at t = 0";
+            return Err(conflict("particle.velocity", why));
+        }
         // Without a particle: a learning-rate × momentum sweep's twin, or explicit (ε, p)
         // entries alone.
         let explicit =

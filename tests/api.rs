@@ -1020,6 +1020,40 @@ fn a_nesterov_ode_with_a_swept_zero_mass_is_refused() {
     assert_eq!(key(&e), "sweep.mass");
 }
 
+/// As a scenario file's: the Nesterov ODE starts at rest, and BDF is not wired for its
+/// friction 3m/t.
+#[test]
+fn a_nesterov_ode_with_a_velocity_or_on_bdf_is_refused() {
+    let nesterov = || {
+        Problem::builder(quadratic(&[1.0, 10.0]))
+            .mass(1.0)
+            .position([1.0, 1.0])
+    };
+    let e = nesterov()
+        .velocity([0.0, -0.5])
+        .continuous(Continuous::new().model(Model::Nesterov))
+        .build()
+        .expect_err("a velocity at t = 0");
+    assert_eq!(key(&e), "particle.velocity");
+    assert!(e.to_string().contains("starts at rest"), "{e}");
+    let e = nesterov()
+        .continuous(Continuous::new().model(Model::Nesterov).method(Method::Bdf))
+        .build()
+        .expect_err("bdf");
+    assert_eq!(key(&e), "continuous.method");
+    assert!(e.to_string().contains("use dopri5, dop853 or rk4"), "{e}");
+    // At rest, on dop853: built.
+    let built = nesterov()
+        .velocity([0.0, 0.0])
+        .continuous(
+            Continuous::new()
+                .model(Model::Nesterov)
+                .method(Method::Dop853),
+        )
+        .build();
+    assert!(built.is_ok(), "{built:?}");
+}
+
 #[test]
 fn symplectic_euler_with_a_swept_zero_mass_is_refused() {
     let e = particle()
