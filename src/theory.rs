@@ -100,17 +100,14 @@ pub enum Roots {
     },
 }
 
-/// Slow real root `−2k/(μ + s)`, where `q = μ + s` (σ: [`scaled_discriminant`]'s).
+/// Slow real root `−2k/(μ + s)`, where `q = μ + s`.
 ///
 /// The textbook `(−μ + s)/(2m)` loses every digit when `μ² ≫ 4mk` (then `s ≈ μ`); Vieta's
-/// form divides instead of subtracting. Adding `0.0` turns the `−0.0` of `k = 0` into `0.0`.
-fn slow_root(k: f64, q: f64, sigma: f64) -> f64 {
-    if sigma == 1.0 {
-        -2.0 * k / q + 0.0
-    } else {
-        // Beside a scaled discriminant 2k itself may overflow (k = 1e308).
-        -(k / q) * 2.0 + 0.0
-    }
+/// form divides instead of subtracting. Divided first, 2k cannot overflow (k = 1e308);
+/// doubling is exact, so this is `−2k/q` to the bit elsewhere. Adding `0.0` turns the
+/// `−0.0` of `k = 0` into `0.0`.
+fn slow_root(k: f64, q: f64) -> f64 {
+    -(k / q) * 2.0 + 0.0
 }
 
 /// Characteristic roots of one component (Q18, Q20), computed without cancellation.
@@ -128,7 +125,7 @@ pub fn continuous_roots(m: f64, mu: f64, k: f64) -> Roots {
     } else if disc > 0.0 {
         // μ and s are both non-negative: μ + s is exact to rounding.
         let q = mu + disc.sqrt();
-        Roots::Real(slow_root(k, q, sigma), -q / (2.0 * m))
+        Roots::Real(slow_root(k, q), -q / (2.0 * m))
     } else if disc == 0.0 {
         Roots::Repeated(-mu / (2.0 * m))
     } else {
@@ -266,9 +263,13 @@ pub fn exact_component(m: f64, mu: f64, k: f64, x0: f64, v0: f64, t: f64) -> (f6
     let (disc, sigma) = scaled_discriminant(m, mu, k);
     let (phi0, phi1, dphi0, dphi1) = if disc >= 0.0 {
         let s = disc.sqrt() * sigma;
-        let q = mu + s;
-        let l1 = slow_root(k, q, sigma);
-        let l2 = -q / (2.0 * m);
+        // The roots as `continuous_roots` takes them: in σ's units where μ + s would
+        // overflow (μ near the largest double); at critical damping λ1 = λ2 = −μ/(2m), the
+        // slow one by Vieta as above.
+        let (l1, l2) = match continuous_roots(m, mu, k) {
+            Roots::Real(slow, fast) => (slow, fast),
+            _ => (slow_root(k, mu), -mu / (2.0 * m)),
+        };
         // 2ω = λ1 − λ2, computed as s/m rather than as a difference.
         let two_omega = s / m;
         let z = two_omega * t;
@@ -1052,6 +1053,22 @@ mod tests {
             let (xm, vm) = exact_component(0.0, mu, k, 1.0, 0.0, t);
             assert_relative_eq!(x, xm, max_relative = 2e-10 * t);
             assert_relative_eq!(v, vm, max_relative = 2e-10 * (1.0 + t));
+        }
+    }
+
+    #[test]
+    fn exact_component_near_the_largest_friction() {
+        // μ + s overflows for μ ≥ ~9e307: the roots are taken in σ's units. Then
+        // λ1 = −k/μ·(1 + O(mk/μ²)), λ2 = −μ/m, and from x0 = 1 at rest the particle stays
+        // at x = e^{λ1 t}(1 − λ1 D) ≈ 1, v = −(k/m)·e^{λ1 t}·D ≈ −k/μ (D = 1/|λ2 − λ1|).
+        for mu in [1e308, f64::MAX / 1.5] {
+            let (x, v) = exact_component(1.0, mu, 1.0, 1.0, 0.0, 1.0);
+            assert_eq!(x, 1.0, "μ = {mu:e}");
+            assert_relative_eq!(v, -1.0 / mu, max_relative = 1e-15);
+            // From the origin at unit speed: x = D ≈ 1/μ, v = (λ1 e1 − λ2 e2)/2ω ≈ 0.
+            let (x, v) = exact_component(1.0, mu, 1.0, 0.0, 1.0, 1.0);
+            assert_relative_eq!(x, 1.0 / mu, max_relative = 1e-15);
+            assert!(v.abs() < 1e-300, "μ = {mu:e}: v = {v:e}");
         }
     }
 
