@@ -48,6 +48,11 @@ fn run_limited_with(
     c.args(["run", file, "--out", out.to_str().unwrap(), "--quiet"]);
     c.args(extra);
     c.env_remove("SLURM_RESTART_COUNT");
+    limited(c, limit)
+}
+
+/// `c`'s output, run under `limit` = (resource, bytes) when given.
+fn limited(mut c: Command, limit: Option<(libc::__rlimit_resource_t, u64)>) -> Output {
     c.env("RUST_BACKTRACE", "0");
     if let Some((resource, bytes)) = limit {
         // SAFETY: only setrlimit between fork and exec.
@@ -158,6 +163,52 @@ fn a_resumed_sweep_that_fails_keeps_the_killed_runs_points() {
         expected
     );
     assert_eq!(names(&out), ["kth-mass-friction"]);
+}
+
+/// `heavyball plot` stopped by the file-size limit names the figure as it would stand in
+/// `plots/`, not the hidden folder it was drawn in (removed with the failure), and leaves
+/// the figures already there byte for byte.
+#[test]
+fn a_plot_beyond_the_file_size_limit_names_the_figure_and_keeps_the_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    assert!(
+        run_limited(&kth(dir.path(), 5), &out, None)
+            .status
+            .success()
+    );
+    let folder = out.join("kth-mass-friction");
+    let plot = |limit: Option<u64>| {
+        let mut c = Command::new(BIN);
+        c.args(["plot", folder.to_str().unwrap()]);
+        limited(c, limit.map(|b| (libc::RLIMIT_FSIZE, b)))
+    };
+    assert!(plot(None).status.success());
+    let before: Vec<(String, Vec<u8>)> = names(&folder.join("plots"))
+        .into_iter()
+        .map(|n| (n.clone(), fs::read(folder.join("plots").join(&n)).unwrap()))
+        .collect();
+    let index = fs::read(folder.join("index.html")).unwrap();
+    let o = plot(Some(1 << 10));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with(&format!("error: {}/", folder.join("plots").display()))
+            && err.contains(".svg: File too large")
+            && err.ends_with("(no figure was kept; plots/ and index.html are as they were)\n")
+            && !err.contains(".partial-"),
+        "{err}"
+    );
+    for (n, bytes) in &before {
+        assert_eq!(
+            &fs::read(folder.join("plots").join(n)).unwrap(),
+            bytes,
+            "{n}"
+        );
+    }
+    assert_eq!(names(&folder.join("plots")).len(), before.len());
+    assert_eq!(fs::read(folder.join("index.html")).unwrap(), index);
+    assert!(!names(&folder).iter().any(|n| n.starts_with('.')));
 }
 
 #[test]

@@ -317,7 +317,7 @@ fn write(dir: &Path, figures: &[Figure], page: &str) -> Result<Plotted, Error> {
         Ok(files) => files,
         Err(e) => {
             let _ = fs::remove_dir_all(&partial);
-            return Err(e);
+            return Err(said_of_plots(dir, &partial, e));
         }
     };
     // index.html leaves the partial folder first, so that `plots/` never holds it.
@@ -343,6 +343,24 @@ fn write(dir: &Path, figures: &[Figure], page: &str) -> Result<Plotted, Error> {
     }
     fs::rename(&staged, &index).map_err(|e| Error::io(&index, e))?;
     Ok(Plotted { files, index })
+}
+
+/// A write error inside the removed hidden folder `partial`, said of the file as it would
+/// have stood in `dir/plots/` (the hidden name would point at nothing).
+fn said_of_plots(dir: &Path, partial: &Path, e: Error) -> Error {
+    let Error::Io { path, source } = e else {
+        return e;
+    };
+    let Ok(rest) = path.strip_prefix(partial) else {
+        return Error::Io { path, source };
+    };
+    let plots = dir.join("plots");
+    let at = match rest == Path::new("index.html") {
+        true => dir.join(rest),
+        false => plots.join(rest),
+    };
+    let why = format!("{source} (no figure was kept; plots/ and index.html are as they were)");
+    Error::io(at, std::io::Error::new(source.kind(), why))
 }
 
 /// A `plots` that is not a folder, or an `index.html` that is not a file (a user's, or a
