@@ -778,15 +778,6 @@ impl ProblemBuilder {
             if a.spec.is_empty() {
                 return Err(conflict(key, "has no values"));
             }
-            if let Some((earlier, later)) = a.spec.repeated() {
-                let why = format!(
-                    "value {} repeats value {} (= {:?}): its grid points would run twice",
-                    later + 1,
-                    earlier + 1,
-                    a.spec.value(later as u64)
-                );
-                return Err(conflict(key, why));
-            }
             let logspace = matches!(a.spec, AxisSpec::Logspace { .. });
             for x in a.spec.values() {
                 if logspace && x < f64::MIN_POSITIVE {

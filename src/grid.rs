@@ -103,29 +103,6 @@ impl AxisSpec {
     pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
         (0..self.len()).map(|i| self.value(i))
     }
-
-    /// A value given twice, as (earlier, later) indices with the later one the first to
-    /// repeat: a listed value equal to an earlier one, or a range of more than one value
-    /// whose start is its stop (its values all alike). A range's values otherwise differ
-    /// wherever its step is above their rounding.
-    pub fn repeated(&self) -> Option<(usize, usize)> {
-        match self {
-            AxisSpec::Logspace { start, stop, count }
-            | AxisSpec::Linspace { start, stop, count } => {
-                (*count > 1 && start == stop).then_some((0, 1))
-            }
-            AxisSpec::Values(v) => {
-                let mut order: Vec<usize> = (0..v.len()).collect();
-                // Equal values side by side (−0 just before +0), each run in index order.
-                order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-                order
-                    .windows(2)
-                    .filter(|w| v[w[0]] == v[w[1]])
-                    .map(|w| (w[0].min(w[1]), w[0].max(w[1])))
-                    .min_by_key(|&(_, later)| later)
-            }
-        }
-    }
 }
 
 /// Value `i` of numpy's `linspace(start, stop, count)` to the last bit: `i·step + start`

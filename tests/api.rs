@@ -352,39 +352,6 @@ fn duplicate_labels_and_a_twice_swept_axis_are_conflicts() {
         }
     );
     assert_eq!(e.to_string(), "sweep.mass: swept twice");
-    // A value given twice on an axis (+0 and −0 alike), or a range of one value repeated.
-    let e = build_error(particle().sweep(
-        AxisKey::Friction,
-        AxisSpec::Values(vec![0.5, 2.0, 1.0, 2.0, 0.5]),
-    ));
-    assert_eq!(
-        e.to_string(),
-        "sweep.friction: value 4 repeats value 2 (= 2.0): its grid points would run twice"
-    );
-    let e = build_error(
-        particle()
-            .discrete(Discrete::heavy_ball())
-            .sweep(AxisKey::Momentum, AxisSpec::Values(vec![0.0, 0.5, -0.0])),
-    );
-    assert_eq!(key(&e), "sweep.momentum");
-    assert!(e.to_string().contains("value 3 repeats value 1"), "{e}");
-    let alike = AxisSpec::Linspace {
-        start: 2.0,
-        stop: 2.0,
-        count: 3,
-    };
-    assert_eq!(alike.repeated(), Some((0, 1)));
-    assert_eq!(
-        key(&build_error(particle().sweep(AxisKey::Mass, alike))),
-        "sweep.mass"
-    );
-    let one = AxisSpec::Linspace {
-        start: 2.0,
-        stop: 2.0,
-        count: 1,
-    };
-    assert_eq!(one.repeated(), None);
-    assert!(particle().sweep(AxisKey::Mass, one).build().is_ok());
 }
 
 #[test]

@@ -796,28 +796,6 @@ fn axis_values(
         };
         return Err(t.error_at(&key, span, format!("{rule}, {what} {x:?}")));
     }
-    if let Some((earlier, later)) = spec.repeated() {
-        let (at, span, why) = match &spans {
-            Spans::Each(each) => (
-                format!("values[{}]", later + 1),
-                each[later].clone(),
-                format!(
-                    "repeats values[{}] (= {:?}): its grid points would run twice; list each value once",
-                    earlier + 1,
-                    spec.value(later as u64)
-                ),
-            ),
-            Spans::One(span) => (
-                form.to_string(),
-                span.clone(),
-                format!(
-                    "start = stop makes {} copies of one value, whose grid points would run alike; give count = 1, or values = [...]",
-                    spec.len()
-                ),
-            ),
-        };
-        return Err(t.error_at(&at, span, why));
-    }
     Ok(Axis { key, spec })
 }
 
