@@ -501,6 +501,53 @@ learning_rate = { linspace = [0.02, 1.0, 15] }
 momentum = { linspace = [-0.95, 0.95, 13] }
 "#;
 
+/// Log axes reaching the ends of the doubles (a friction logspace to 1e-280 in steps of
+/// 140 decades, whose outer cell edge 1e-350 is 0; a mass logspace from 1e-300 to 1e300)
+/// draw in moments, every pixel a number and every cell its row's colour, where the tick
+/// loop used to count exponents from 0's logarithm and never end.
+#[test]
+fn heat_maps_of_axes_at_the_ends_of_the_doubles_draw_and_map_back() {
+    for axes in [
+        "mass = { logspace = [-1.0, 1.0, 3] }\nfriction = { logspace = [-280.0, 0.0, 3] }",
+        "mass = { logspace = [-300.0, 300.0, 3] }\nfriction = { logspace = [-0.5, 1.5, 3] }",
+    ] {
+        let text = MASS_FRICTION
+            .replace(
+                "mass = { logspace = [-1.0, 1.0, 9] }\nfriction = { logspace = [-0.5, 1.5, 11] }",
+                axes,
+            )
+            .replace("t_end = 200.0", "t_end = 2.0");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = run_text(tmp.path(), "mf", &text).join("mf");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_heavyball"))
+            .args(["plot", dir.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{axes}: plot still running after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert!(status.success(), "{axes}");
+        for svg in svgs(&dir) {
+            let text = fs::read_to_string(&svg).unwrap();
+            assert!(
+                !text.contains("=\"inf\"") && !text.contains("NaN") && !text.contains("=\"-inf\""),
+                "{}",
+                svg.display()
+            );
+        }
+        assert!(check_cells(&dir) > 0, "{axes}");
+    }
+}
+
 /// `values` axes listed out of order, with a repeat: every cell of every heat map lies in
 /// the plot area, side by side, and the cell under a pixel is that pixel's grid point (its
 /// status colour is its row's). Listed in their order, the cells overlapped and fell

@@ -269,6 +269,7 @@ fn span(a: &CellAxis, n: usize) -> Vec<f64> {
     // Out to the outer cells' edges, half a step beyond the first and last values.
     let half = (a.kind.forward(hi) - a.kind.forward(lo)) / (2 * a.values.len().max(2) - 2) as f64;
     let (u0, u1) = (a.kind.forward(lo) - half, a.kind.forward(hi) + half);
+    let (u0, u1) = (a.kind.within_doubles(u0), a.kind.within_doubles(u1));
     (0..=n)
         .map(|i| a.kind.inverse(u0 + (u1 - u0) * i as f64 / n as f64))
         .collect()

@@ -96,7 +96,9 @@ impl CellAxis {
         let u: Vec<f64> = self.values.iter().map(|&v| self.kind.forward(v)).collect();
         let n = u.len();
         if n == 1 {
-            return vec![u[0] - 0.5, u[0] + 0.5];
+            return [u[0] - 0.5, u[0] + 0.5]
+                .map(|x| self.kind.within_doubles(x))
+                .to_vec();
         }
         if u.iter().all(|&x| x == u[0]) {
             // One value (or one repeated, as replicas of a noisy point): n cells side by side
@@ -107,7 +109,9 @@ impl CellAxis {
         e.push(u[0] - (u[1] - u[0]) / 2.0);
         e.extend(u.windows(2).map(|w| (w[0] + w[1]) / 2.0));
         e.push(u[n - 1] + (u[n - 1] - u[n - 2]) / 2.0);
-        e
+        // The outer cells end at the doubles' range (a logspace to 1e-280 in steps of 140
+        // decades would reach 1e-350, which is 0).
+        e.into_iter().map(|x| self.kind.within_doubles(x)).collect()
     }
 }
 

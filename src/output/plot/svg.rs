@@ -44,6 +44,18 @@ impl ScaleKind {
     pub fn admits(self, v: f64) -> bool {
         v.is_finite() && (self == ScaleKind::Linear || v > 0.0)
     }
+
+    /// A point `u` of the straight space, kept where [`ScaleKind::inverse`] gives a
+    /// positive finite double: a padded range or a cell's edge half a step beyond a value
+    /// near 1e-300 or 1e300 would otherwise be 0 or ∞, whose logarithm is no pixel.
+    pub fn within_doubles(self, u: f64) -> f64 {
+        match self {
+            ScaleKind::Linear => u.clamp(-f64::MAX, f64::MAX),
+            // 10^-323.3 is the least subnormal, above 0; 10^308.25 ≈ 1.78e308 is below the
+            // largest double.
+            ScaleKind::Log => u.clamp(-323.3, 308.25),
+        }
+    }
 }
 
 /// A data range `[min, max]` mapped onto pixels `[p0, p1]` (p1 < p0 for a y axis).
@@ -73,11 +85,14 @@ impl Scale {
     pub fn ticks(&self) -> Vec<f64> {
         if self.kind == ScaleKind::Log {
             let (a, b) = (libm::log10(self.min), libm::log10(self.max));
-            if b - a >= 1.0 {
+            // Finite ends only: an end at 0 or ∞ would count exponents to i64's limits.
+            if a.is_finite() && b.is_finite() && b - a >= 1.0 {
                 let every = ((b - a) / 8.0).ceil().max(1.0) as i64;
                 return (a.ceil() as i64..=b.floor() as i64)
                     .filter(|e| e.rem_euclid(every) == 0)
                     .map(|e| 10f64.powi(e as i32))
+                    // 10^-323 and 10^-324 round to 0 or below the range.
+                    .filter(|&v| self.contains(v))
                     .collect();
             }
         }
@@ -99,6 +114,10 @@ fn nice_ticks(min: f64, max: f64) -> Vec<f64> {
         .unwrap_or(10.0 * mag);
     let first = (min / step).ceil() as i64;
     let last = (max / step).floor() as i64;
+    if last.saturating_sub(first) > 100 {
+        // Only where a step rounds away against its ends (none of 1, 2, 5 × 10^k fits).
+        return vec![min, max];
+    }
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
@@ -120,7 +139,8 @@ pub(crate) fn range_of(kind: ScaleKind, values: impl Iterator<Item = f64>) -> Op
     } else {
         a.abs().max(1.0) * 0.1
     };
-    Some((kind.inverse(a - pad), kind.inverse(b + pad)))
+    let (a, b) = (kind.within_doubles(a - pad), kind.within_doubles(b + pad));
+    Some((kind.inverse(a), kind.inverse(b)))
 }
 
 /// A pixel coordinate, two decimals.
