@@ -396,6 +396,11 @@ pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
     if ek == 0.0 {
         return flat_roots(p);
     }
+    if ek.is_infinite() {
+        // εk overflowed (ε near the largest double): b = −∞ is one root, p/b the other;
+        // the general formula would meet ∞ − ∞.
+        return [(p / ek.copysign(-1.0) + 0.0, 0.0), (ek.copysign(-1.0), 0.0)];
+    }
     let a = shift(p, ek, false);
     match plus_root_near_one(a, ek) {
         Some(big) => [(big, 0.0), (p / big, 0.0)],
@@ -418,6 +423,10 @@ pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
     let ek = eps * k;
     if ek == 0.0 {
         return flat_radius(p);
+    }
+    if ek.is_infinite() {
+        // A root at −∞ ([`heavy_ball_roots`]).
+        return f64::INFINITY;
     }
     let a = shift(p, ek, false);
     match plus_root_near_one(a, ek) {
@@ -464,6 +473,17 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
         return flat_roots(p);
     }
     let ek = eps * k;
+    if ek.is_infinite() {
+        // εk overflowed: b = (1 + p)(1 − εk) is ∓∞, one root, and c/b = p/(1 + p) the
+        // other; at p = −1, σ² = εk − 1, a pair ±i∞.
+        let q = 1.0 + p;
+        let inf = f64::INFINITY;
+        return match q {
+            0.0 => [(0.0, inf), (0.0, -inf)],
+            _ if q > 0.0 => [(p / q, 0.0), (-inf, 0.0)],
+            _ => [(inf, 0.0), (p / q, 0.0)],
+        };
+    }
     let (g, a) = (1.0 - ek, shift(p, ek, true));
     match plus_root_near_one(a, ek) {
         Some(big) => [(big, 0.0), (p * g / big, 0.0)],
@@ -477,6 +497,10 @@ pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
     let ek = eps * k;
     if ek == 0.0 {
         return flat_radius(p);
+    }
+    if ek.is_infinite() {
+        // A root at ∓∞ ([`nesterov_roots`]).
+        return f64::INFINITY;
     }
     let (g, a) = (1.0 - ek, shift(p, ek, true));
     match plus_root_near_one(a, ek) {
@@ -1054,6 +1078,32 @@ mod tests {
             assert_relative_eq!(x, xm, max_relative = 2e-10 * t);
             assert_relative_eq!(v, vm, max_relative = 2e-10 * (1.0 + t));
         }
+    }
+
+    #[test]
+    fn an_overflowing_learning_rate_times_curvature_is_unstable() {
+        // εk = 1e308·10 overflows: one root at −∞, so ρ = ∞ (it read √p = 0.707, stable,
+        // for the heavy ball, and ρ = NaN, skipped by max, for Nesterov).
+        let (eps, p, k) = (1e308, 0.5, 10.0);
+        assert_eq!(heavy_ball_radius(eps, p, k), f64::INFINITY);
+        assert_eq!(nesterov_radius(eps, p, k), f64::INFINITY);
+        assert_eq!(
+            heavy_ball_roots(eps, p, k),
+            [(0.0, 0.0), (f64::NEG_INFINITY, 0.0)]
+        );
+        assert_eq!(
+            nesterov_roots(eps, p, k),
+            [(p / 1.5, 0.0), (f64::NEG_INFINITY, 0.0)]
+        );
+        assert_eq!(nesterov_roots(eps, -1.0, k)[0], (0.0, f64::INFINITY));
+        assert_eq!(
+            nesterov_roots(eps, -3.0, k),
+            [(f64::INFINITY, 0.0), (1.5, 0.0)]
+        );
+        // Just below the overflow, the formulas' own answer agrees: huge, unstable.
+        assert!(heavy_ball_radius(1e307, p, k) > 1e307);
+        assert!(nesterov_radius(1e307, p, k) > 1e307);
+        assert!(!result3_stable(eps, p, &[1.0, k]));
     }
 
     #[test]
