@@ -342,6 +342,25 @@ impl Expression {
                 None,
             ));
         }
+        // Second order, as Newton's end point: a maximum or saddle is stationary too.
+        match self.check_second_order(&w, e, 0.0) {
+            Ok(()) => {}
+            Err(NoMinimum::Saddle { eigenvalue, .. }) => {
+                let why = format!(
+                    "the Hessian has the eigenvalue {eigenvalue:?} < 0 {}: a saddle or a maximum, not a minimum",
+                    at()
+                );
+                return Err(ExpressionError::new(why, None));
+            }
+            Err(NoMinimum::FallsAlongFlat { e, beside, .. }) => {
+                let why = format!(
+                    "E falls from {e:?} to {beside:?} along a flat direction of the Hessian {}: not a minimum",
+                    at()
+                );
+                return Err(ExpressionError::new(why, None));
+            }
+            Err(other) => return Err(ExpressionError::new(other.to_string(), None)),
+        }
         self.spectrum = Some(self.spectrum_at(&w, &rows));
         self.minimum_value = Some(e);
         self.minimum = Some(w);
