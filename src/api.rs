@@ -977,6 +977,11 @@ impl ProblemBuilder {
         if let Some(why) = StopSpec::divergence_problem(self.stop.divergence) {
             return Err(conflict("stop.divergence", why));
         }
+        let (tolerance, divergence) = (self.stop.tolerance, self.stop.divergence);
+        if let Some(why) = StopSpec::thresholds_problem(self.stop.criterion, tolerance, divergence)
+        {
+            return Err(conflict("stop.tolerance", why));
+        }
         let needs_minimum = matches!(
             self.stop.criterion,
             Criterion::Distance | Criterion::Loss | Criterion::Energy

@@ -67,6 +67,13 @@ impl StopSpec {
                 f64::MIN_POSITIVE.sqrt()
             }
         };
+        let squared = criterion != Criterion::Loss;
+        if squared && tolerance > MAX_DIVERGENCE {
+            return Some(format!(
+                "must be <= {MAX_DIVERGENCE:e} for the {} criterion (it is compared squared, and its square overflows: every run would meet it at once), got {tolerance:e}",
+                criterion.as_str()
+            ));
+        }
         (tolerance < least).then(|| {
             let how = if criterion == Criterion::Loss {
                 "E − E* below it is not a normal f64"
@@ -76,6 +83,21 @@ impl StopSpec {
             format!(
                 "must be >= {least:e} for the {} criterion ({how}: no run could meet it), got {tolerance:e}",
                 criterion.as_str()
+            )
+        })
+    }
+
+    /// Why `tolerance` and `divergence` contradict each other, if so: under the distance
+    /// criterion both bound |w − w*|, and a tolerance at or above the divergence would
+    /// stop every run at once, as converged or as diverged, whichever is tested first.
+    pub fn thresholds_problem(
+        criterion: Criterion,
+        tolerance: f64,
+        divergence: f64,
+    ) -> Option<String> {
+        (criterion == Criterion::Distance && tolerance >= divergence).then(|| {
+            format!(
+                "tolerance = {tolerance:e} is not below divergence = {divergence:e}: both bound the distance |w − w*|, so every run would stop at once"
             )
         })
     }

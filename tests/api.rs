@@ -1282,3 +1282,31 @@ fn run_scenario_refuses_a_scenario_with_nothing_to_run_before_any_folder() {
     assert_eq!(e.exit_code(), 2);
     assert!(!out.exists(), "no folder made");
 }
+
+/// As a scenario file's `[stop]`: under the distance criterion a tolerance at or above the
+/// divergence (both bound |w − w*|) and a tolerance whose square overflows are refused.
+#[test]
+fn contradictory_or_overflowing_stop_thresholds_are_refused() {
+    let run = || particle().discrete(Discrete::heavy_ball());
+    let e = build_error(run().stop(Criterion::Distance, 10.0).divergence(1.0));
+    assert_eq!(key(&e), "stop.tolerance");
+    assert!(e.to_string().contains("is not below divergence"), "{e}");
+    let e = build_error(run().stop(Criterion::Distance, 1e300));
+    assert_eq!(key(&e), "stop.tolerance");
+    assert!(e.to_string().contains("its square overflows"), "{e}");
+    // The loss criterion bounds E − E*, another quantity: both may stand.
+    assert!(
+        run()
+            .stop(Criterion::Loss, 10.0)
+            .divergence(1.0)
+            .build()
+            .is_ok()
+    );
+    assert!(
+        run()
+            .stop(Criterion::Distance, 0.5)
+            .divergence(1.0)
+            .build()
+            .is_ok()
+    );
+}

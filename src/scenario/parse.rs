@@ -1921,6 +1921,15 @@ fn stop(t: &TableReader<'_, '_>) -> Result<StopSpec> {
     )?;
     let divergence = positive_opt(t, "divergence")?.unwrap_or(StopSpec::default().divergence);
     limit("divergence", StopSpec::divergence_problem(divergence))?;
+    if let Some(why) = StopSpec::thresholds_problem(criterion, tolerance, divergence) {
+        // Blamed on the one written (the tolerance, when both are).
+        let key = if t.has("tolerance") {
+            "tolerance"
+        } else {
+            "divergence"
+        };
+        return Err(t.error(key, why));
+    }
     Ok(StopSpec {
         criterion,
         tolerance,
