@@ -178,14 +178,6 @@ impl StiffnessTest {
     }
 }
 
-/// Copies `from` into `to`.
-fn set<D: Dim>(to: &mut OVector<f64, D>, from: &OVector<f64, D>)
-where
-    DefaultAllocator: Allocator<D>,
-{
-    to.copy_from(from);
-}
-
 /// Dormand–Prince 5(4) from t = 0 to `spec.t_end` (or until `solout` says stop): Hairer's
 /// DOPRI5 as `ode_solvers`' `Dopri5` runs it with safety 0.9, β = 0.04, step factors in
 /// [0.2, 10], h ≤ t_end and its stiffness test every `n_stiff` accepted steps (`u32::MAX`:
@@ -225,7 +217,7 @@ where
         (h, last) = limits.clip(x, h);
         n_step += 1;
         for s in 1..7 {
-            set(&mut y_next, &y);
+            y_next.copy_from(&y);
             for (kj, a) in k.iter().zip(DP_A[s]).take(s) {
                 for (yn, kj) in y_next.iter_mut().zip(kj.iter()) {
                     *yn += kj * h * a;
@@ -233,11 +225,11 @@ where
             }
             f.system(x + h * DP_C[s], &y_next, &mut k[s]);
             if s == 5 {
-                set(&mut y_stiff, &y_next);
+                y_stiff.copy_from(&y_next);
             }
         }
         let (head, tail) = k.split_at_mut(6);
-        set(&mut head[1], &tail[0]);
+        head[1].copy_from(&tail[0]);
         // The error estimate, into k₄ (ode_solvers' k[3]), element by element in its order.
         let mut err = 0.0;
         for i in 0..y.len() {
@@ -272,8 +264,8 @@ where
                 }
             }
             let (head, tail) = k.split_at_mut(1);
-            set(&mut head[0], &tail[0]);
-            set(&mut y, &y_next);
+            head[0].copy_from(&tail[0]);
+            y.copy_from(&y_next);
             x += h;
             if f.solout(x, &y_next, &k[0]) {
                 return Ok(());
@@ -323,7 +315,7 @@ where
         (h, last) = limits.clip(x, h);
         n_step += 1;
         for s in 1..12 {
-            set(&mut y_next, &y);
+            y_next.copy_from(&y);
             for (kj, a) in k.iter().zip(A[s - 1]) {
                 let ha = h * a;
                 for (yn, kj) in y_next.iter_mut().zip(kj.iter()) {
@@ -333,8 +325,8 @@ where
             f.system(x + h * C[s], &y_next, &mut k[s]);
         }
         let (head, tail) = k.split_at_mut(10);
-        set(&mut head[1], &tail[0]);
-        set(&mut head[2], &tail[1]);
+        head[1].copy_from(&tail[0]);
+        head[2].copy_from(&tail[1]);
         // The new solution into k₅ with its increment in k₄ (ode_solvers' k[4], k[3]), and
         // the two error estimates, element by element in ode_solvers' order.
         let (mut err, mut err2) = (0.0, 0.0);
@@ -364,8 +356,8 @@ where
             let (head, tail) = k.split_at_mut(4);
             f.system(x + h, &tail[0], &mut head[3]);
             let (head, tail) = k.split_at_mut(3);
-            set(&mut head[0], &tail[0]);
-            set(&mut y, &k[4]);
+            head[0].copy_from(&tail[0]);
+            y.copy_from(&k[4]);
             x += h;
             if f.solout(x, &y, &k[0]) || last {
                 return Ok(());
