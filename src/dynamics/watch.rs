@@ -481,18 +481,14 @@ impl<'r, O: ContinuousObserver> Watch<'r, O> {
         }
         let m = self.measure_w();
         self.final_measure = m;
-        let d2 = distance2(self.potential, &self.w);
-        // A derivative that is not finite at a finite start would only shrink the step
-        // until it underflows: say why instead (before the criterion, which the gradient
-        // criterion reads from that same gradient).
-        if d2.is_finite()
-            && let Some(why) = self.unusable_start()
-        {
-            return self.end(Status::Failed(why), 0.0);
-        }
         // A non-finite start (or criterion there) is diverged before any criterion is read.
-        if StopRule::broken(d2, m) {
+        if StopRule::broken(distance2(self.potential, &self.w), m) {
             return self.end(Status::Diverged, 0.0);
+        }
+        // A derivative that is not finite at a finite start would only shrink the step
+        // until it underflows: say why instead.
+        if let Some(why) = self.unusable_start() {
+            return self.end(Status::Failed(why), 0.0);
         }
         self.feed_rate(0.0, None);
         let loose = self.stop.threshold(RATE_DECADES * self.stop.tolerance);
