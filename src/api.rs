@@ -207,6 +207,14 @@ impl Continuous {
                 value: self.rtol,
             });
         }
+        if self.rtol <= crate::dynamics::MIN_RTOL {
+            // As a scenario file's: below a double's rounding no error can be controlled.
+            return Err(BuildError::OutOfRange {
+                key: key("rtol"),
+                rule: "> 10·ε (2.2e-15)",
+                value: self.rtol,
+            });
+        }
         positive(&key("atol"), self.atol)?;
         positive(&key("t_end"), self.t_end)?;
         if self.sample_interval.is_none() && self.t_end / 1000.0 < f64::MIN_POSITIVE {

@@ -340,6 +340,23 @@ fn roots_with(b: f64, c: f64, disc: f64) -> [(f64, f64); 2] {
     }
 }
 
+/// Beyond this εk its fourfold, in the discriminant `a² − 4εk`, overflows.
+const HUGE_EK: f64 = f64::MAX / 4.0;
+
+/// The roots of `σ² − bσ + c` for `b = b_s·s`, `c = c_s·s²`, found as `s·τ` from
+/// `τ² − b_s τ + c_s`: where εk is near the largest double, b² and 4c overflow.
+fn scaled_roots(b_s: f64, c_s: f64, s: f64) -> [(f64, f64); 2] {
+    companion_roots(b_s, c_s).map(|(re, im)| (re * s, im * s))
+}
+
+/// The larger modulus of two roots.
+fn radius_of(roots: [(f64, f64); 2]) -> f64 {
+    roots
+        .iter()
+        .map(|&(re, im)| re.hypot(im))
+        .fold(0.0, f64::max)
+}
+
 /// Spectral radius of the companion matrix of `σ² − bσ + c` with discriminant `disc`:
 /// `(|b| + sqrt(disc))/2` for real roots, `sqrt(c)` for a complex pair (their product is
 /// `c`).
@@ -396,10 +413,12 @@ pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
     if ek == 0.0 {
         return flat_roots(p);
     }
-    if ek.is_infinite() {
-        // εk overflowed (ε near the largest double): b = −∞ is one root, p/b the other;
-        // the general formula would meet ∞ − ∞.
-        return [(p / ek.copysign(-1.0) + 0.0, 0.0), (ek.copysign(-1.0), 0.0)];
+    if ek > HUGE_EK {
+        // ε near the largest double: 4εk (or εk itself) overflows, and the general formula
+        // would meet ∞ − ∞. With |b| ≥ 2e154 ≫ √p, b = 1 + p − εk is a root to its
+        // rounding (−∞ where εk overflowed) and p/b the other (Vieta).
+        let big = 1.0 + p - ek;
+        return [(p / big + 0.0, 0.0), (big, 0.0)];
     }
     let a = shift(p, ek, false);
     match plus_root_near_one(a, ek) {
@@ -424,9 +443,9 @@ pub fn heavy_ball_radius(eps: f64, p: f64, k: f64) -> f64 {
     if ek == 0.0 {
         return flat_radius(p);
     }
-    if ek.is_infinite() {
-        // A root at −∞ ([`heavy_ball_roots`]).
-        return f64::INFINITY;
+    if ek > HUGE_EK {
+        // A root at b = 1 + p − εk ([`heavy_ball_roots`]), −∞ where εk overflowed.
+        return (1.0 + p - ek).abs();
     }
     let a = shift(p, ek, false);
     match plus_root_near_one(a, ek) {
@@ -484,6 +503,24 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
             _ => [(inf, 0.0), (p / q, 0.0)],
         };
     }
+    if ek > HUGE_EK {
+        // In units of s = 4√(εk), where b² and 4c are finite (for |1 + p| ≤ 2; beyond, the
+        // root itself is past the doubles); the smaller real root again by Vieta from
+        // c = p(1 − εk), which the scaling would have sent below the doubles.
+        let root = ek.sqrt();
+        let s = 4.0 * root;
+        let b_s = (1.0 + p) * (1.0 / s - root / 4.0);
+        let mut roots = scaled_roots(b_s, p * (1.0 / ek - 1.0) / 16.0, s);
+        if roots[0].1 == 0.0 {
+            let big = if roots[0].0.abs() >= roots[1].0.abs() {
+                0
+            } else {
+                1
+            };
+            roots[1 - big].0 = p * (1.0 - ek) / roots[big].0;
+        }
+        return roots;
+    }
     let (g, a) = (1.0 - ek, shift(p, ek, true));
     match plus_root_near_one(a, ek) {
         Some(big) => [(big, 0.0), (p * g / big, 0.0)],
@@ -501,6 +538,9 @@ pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
     if ek.is_infinite() {
         // A root at ∓∞ ([`nesterov_roots`]).
         return f64::INFINITY;
+    }
+    if ek > HUGE_EK {
+        return radius_of(nesterov_roots(eps, p, k));
     }
     let (g, a) = (1.0 - ek, shift(p, ek, true));
     match plus_root_near_one(a, ek) {
@@ -1100,9 +1140,20 @@ mod tests {
             nesterov_roots(eps, -3.0, k),
             [(f64::INFINITY, 0.0), (1.5, 0.0)]
         );
-        // Just below the overflow, the formulas' own answer agrees: huge, unstable.
-        assert!(heavy_ball_radius(1e307, p, k) > 1e307);
-        assert!(nesterov_radius(1e307, p, k) > 1e307);
+        // Below the overflow, where 4εk overflows (εk > 4.5e307): the roots in √(εk)'s
+        // units, b = 1 + p − εk and p/b for the heavy ball (it read √p there too).
+        assert_eq!(heavy_ball_radius(1e307, p, k), 1e308);
+        assert_eq!(heavy_ball_radius(5e307, p, 1.0), 5e307);
+        let [small, big] = heavy_ball_roots(1e307, p, k);
+        assert_eq!(big, (-1e308, 0.0));
+        assert!((small.0 * 1e308 + p).abs() < 1e-15, "{small:?}");
+        // Nesterov: (1 + p)(1 − εk) = −1.5e308 and p/(1 + p).
+        assert!((nesterov_radius(1e307, p, k) / 1.5e308 - 1.0).abs() < 1e-15);
+        // p = 1: b = 2(1 − 5e307) = −1e308, b² four times the largest double.
+        assert!((nesterov_radius(1e307, 1.0, 5.0) / 1e308 - 1.0).abs() < 1e-15);
+        let [small, big] = nesterov_roots(1e307, p, k);
+        assert!((big.0 / -1.5e308 - 1.0).abs() < 1e-15, "{big:?}");
+        assert!((small.0 - p / 1.5).abs() < 1e-15, "{small:?}");
         assert!(!result3_stable(eps, p, &[1.0, k]));
     }
 

@@ -1310,3 +1310,18 @@ fn contradictory_or_overflowing_stop_thresholds_are_refused() {
             .is_ok()
     );
 }
+
+/// As a scenario file's: an rtol at or below 10·ε (Hairer's DOPRI5 floor) is refused.
+#[test]
+fn an_rtol_below_a_doubles_rounding_is_refused() {
+    let with = |rtol: f64| {
+        particle()
+            .continuous(Continuous::new().tolerances(rtol, 1e-30))
+            .build()
+    };
+    let e = with(1e-20).unwrap_err();
+    assert_eq!(key(&e), "continuous.rtol");
+    assert!(matches!(e, BuildError::OutOfRange { value, .. } if value == 1e-20));
+    assert!(with(10.0 * f64::EPSILON).is_err());
+    assert!(with(1e-14).is_ok());
+}

@@ -13,7 +13,7 @@ use crate::potential::Potential;
 pub(super) enum DiffsolFailure {
     /// diffsol refused the problem or failed a step (its error says where, e.g.
     /// `StepSizeTooSmall { time }`).
-    #[error("{solver}: {error}")]
+    #[error("{solver}: {}", said(error))]
     Solver {
         /// `"dopri5"` or `"BDF"`.
         solver: &'static str,
@@ -30,6 +30,28 @@ pub(super) enum DiffsolFailure {
         /// The end time not reached.
         t_end: f64,
     },
+}
+
+/// diffsol's error as its Display says it, but with its time as the engine writes numbers:
+/// diffsol's `{time}` is plain decimals, a hundred zeros before the digits of 2.6e-102.
+fn said(error: &diffsol::error::DiffsolError) -> String {
+    use diffsol::error::{DiffsolError, OdeSolverError as E};
+    match error {
+        DiffsolError::OdeSolverError(E::StepSizeTooSmall { time }) => {
+            format!("ODE solver error: Step size is too small at time = {time:?}")
+        }
+        DiffsolError::OdeSolverError(E::TooManyErrorTestFailures { time, num_failures }) => {
+            format!(
+                "ODE solver error: Exceeded maximum number of error test failures ({num_failures}) at time = {time:?}"
+            )
+        }
+        DiffsolError::OdeSolverError(E::TooManyNonlinearSolverFailures { time, num_failures }) => {
+            format!(
+                "ODE solver error: Exceeded maximum number of nonlinear solver failures ({num_failures}) at time = {time:?}"
+            )
+        }
+        other => other.to_string(),
+    }
 }
 
 impl DiffsolFailure {

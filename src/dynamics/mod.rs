@@ -25,8 +25,8 @@ mod ziggurat;
 pub use noise::GradientSpec;
 pub use settings::{
     Budget, CONTINUOUS_LABEL, ContinuousRun, ContinuousSpec, DEFAULT_MAX_STEPS, DEFAULT_STEPS,
-    DiscreteParams, DiscreteSpec, Form, MAX_ROWS, Map, Method, Model, RESERVED_LABEL, Scheme,
-    step_dividing,
+    DiscreteParams, DiscreteSpec, Form, MAX_ROWS, MIN_RTOL, Map, Method, Model, RESERVED_LABEL,
+    Scheme, step_dividing,
 };
 
 /// Largest state dimension served by a fixed-size `SVector`.

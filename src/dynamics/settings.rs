@@ -69,6 +69,8 @@ pub const CONTINUOUS_LABEL: &str = "continuous";
 pub const RESERVED_LABEL: &str =
     "\"continuous\" is the continuous run's label in the method column; give this entry another";
 
+/// The least `rtol` above what a double can control: 10·ε, the floor Hairer's DOPRI5 sets.
+pub const MIN_RTOL: f64 = 10.0 * f64::EPSILON;
 /// Solver steps a continuous run may take by default.
 pub const DEFAULT_MAX_STEPS: u64 = 1_000_000;
 /// Most steps a discrete entry may take, and most rows a trajectory file may hold (one

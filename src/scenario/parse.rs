@@ -4,7 +4,7 @@ use std::path::Path;
 
 use super::reader::{Num, NumOrArray, Source, TableReader, parse_document};
 use super::*;
-use crate::dynamics::DEFAULT_MAX_STEPS;
+use crate::dynamics::{DEFAULT_MAX_STEPS, MIN_RTOL};
 use crate::error::InputError;
 use crate::potential::Expression;
 
@@ -1430,6 +1430,14 @@ fn continuous(t: &TableReader<'_, '_>, noisy: bool) -> Result<ContinuousSpec> {
             "rtol",
             format!(
                 "must be < 1 (a relative error of 100% or more controls nothing), got {rtol:?}"
+            ),
+        ));
+    }
+    if rtol <= MIN_RTOL {
+        return Err(t.error(
+            "rtol",
+            format!(
+                "must be > 10·ε = {MIN_RTOL:e} (a relative error below a double's rounding cannot be controlled; Hairer's DOPRI5 refuses it too), got {rtol:e}"
             ),
         ));
     }
