@@ -227,6 +227,12 @@ impl Continuous {
         }
         let sample_interval = self.sample_interval.unwrap_or(self.t_end / 1000.0);
         positive(&key("sample_interval"), sample_interval)?;
+        if self.method == Method::Bdf && self.model == Model::Nesterov {
+            // As a scenario file's, and at its place among the checks: BDF is not wired for
+            // a time-dependent friction.
+            let why = "bdf is not wired for the Nesterov ODE's friction 3m/t (its Jacobian is singular at t = 0); use dopri5, dop853 or rk4";
+            return Err(conflict(key("method"), why));
+        }
         if let Some(h) = self.step {
             positive(&key("step"), h)?;
         }
@@ -276,11 +282,6 @@ impl Continuous {
         }
         if noisy && !matches!(method, Method::Baoab) {
             let why = "under gradient noise the particle obeys an SDE: use baoab (or auto)";
-            return Err(conflict(key("method"), why));
-        }
-        if method == Method::Bdf && self.model == Model::Nesterov {
-            // As a scenario file's: BDF is not wired for a time-dependent friction.
-            let why = "bdf is not wired for the Nesterov ODE's friction 3m/t (its Jacobian is singular at t = 0); use dopri5, dop853 or rk4";
             return Err(conflict(key("method"), why));
         }
         if method == Method::Bdf && !potential.has_hessian() {
@@ -825,10 +826,6 @@ impl ProblemBuilder {
         let velocity = self.velocity.clone().unwrap_or_else(|| vec![0.0; n]);
         vector("particle.velocity", &velocity, n)?;
         let nesterov = self.continuous.is_some_and(|c| c.model == Model::Nesterov);
-        if nesterov && velocity.iter().any(|&v| v != 0.0) {
-            let why = "the Nesterov ODE starts at rest: its friction 3m/t is infinite at t = 0";
-            return Err(conflict("particle.velocity", why));
-        }
         // Without a particle: a learning-rate × momentum sweep's twin, or explicit (ε, p)
         // entries alone.
         let explicit =
@@ -846,6 +843,11 @@ impl ProblemBuilder {
                 .is_some_and(|d| d.learning_rate.is_some());
         let no_particle = twin || single_twin || (explicit && self.continuous.is_none());
         let (mass, friction) = self.mass_friction(nesterov, no_particle, single_twin)?;
+        // After the friction and the mass, as a scenario file's checks run.
+        if nesterov && velocity.iter().any(|&v| v != 0.0) {
+            let why = "the Nesterov ODE starts at rest: its friction 3m/t is infinite at t = 0";
+            return Err(conflict("particle.velocity", why));
+        }
         Ok(Particle {
             mass,
             friction,

@@ -103,11 +103,15 @@ pub enum Roots {
 /// Slow real root `−2k/(μ + s)`, where `q = μ + s`.
 ///
 /// The textbook `(−μ + s)/(2m)` loses every digit when `μ² ≫ 4mk` (then `s ≈ μ`); Vieta's
-/// form divides instead of subtracting. Divided first, 2k cannot overflow (k = 1e308);
-/// doubling is exact, so this is `−2k/q` to the bit elsewhere. Adding `0.0` turns the
-/// `−0.0` of `k = 0` into `0.0`.
+/// form divides instead of subtracting. Where 2k overflows (k = 1e308) it divides first.
+/// Adding `0.0` turns the `−0.0` of `k = 0` into `0.0`.
 fn slow_root(k: f64, q: f64) -> f64 {
-    -(k / q) * 2.0 + 0.0
+    let two_k = 2.0 * k;
+    if two_k.is_finite() {
+        -two_k / q + 0.0
+    } else {
+        -(k / q) * 2.0 + 0.0
+    }
 }
 
 /// Characteristic roots of one component (Q18, Q20), computed without cancellation.
@@ -340,8 +344,9 @@ fn roots_with(b: f64, c: f64, disc: f64) -> [(f64, f64); 2] {
     }
 }
 
-/// Beyond this εk its fourfold, in the discriminant `a² − 4εk`, overflows.
-const HUGE_EK: f64 = f64::MAX / 4.0;
+/// Beyond this εk the discriminant `a² − 4εk` (a ≈ εk) overflows, from εk ≈ 1.3e154; the
+/// roots are then taken apart (no input of an ordinary scale comes near).
+const HUGE_EK: f64 = 1e150;
 
 /// The roots of `σ² − bσ + c` for `b = b_s·s`, `c = c_s·s²`, found as `s·τ` from
 /// `τ² − b_s τ + c_s`: where εk is near the largest double, b² and 4c overflow.
@@ -353,7 +358,7 @@ fn scaled_roots(b_s: f64, c_s: f64, s: f64) -> [(f64, f64); 2] {
 fn radius_of(roots: [(f64, f64); 2]) -> f64 {
     roots
         .iter()
-        .map(|&(re, im)| re.hypot(im))
+        .map(|&(re, im)| libm::hypot(re, im))
         .fold(0.0, f64::max)
 }
 
@@ -414,9 +419,9 @@ pub fn heavy_ball_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
         return flat_roots(p);
     }
     if ek > HUGE_EK {
-        // ε near the largest double: 4εk (or εk itself) overflows, and the general formula
-        // would meet ∞ − ∞. With |b| ≥ 2e154 ≫ √p, b = 1 + p − εk is a root to its
-        // rounding (−∞ where εk overflowed) and p/b the other (Vieta).
+        // ε·k beyond 1e150: b² (or εk itself) overflows, and the general formula would meet
+        // ∞ − ∞. With |b| ≥ 1e150 ≫ √p, b = 1 + p − εk is a root to its rounding (−∞
+        // where εk overflowed) and p/b the other (Vieta).
         let big = 1.0 + p - ek;
         return [(p / big + 0.0, 0.0), (big, 0.0)];
     }
@@ -504,22 +509,13 @@ pub fn nesterov_roots(eps: f64, p: f64, k: f64) -> [(f64, f64); 2] {
         };
     }
     if ek > HUGE_EK {
-        // In units of s = 4√(εk), where b² and 4c are finite (for |1 + p| ≤ 2; beyond, the
-        // root itself is past the doubles); the smaller real root again by Vieta from
-        // c = p(1 − εk), which the scaling would have sent below the doubles.
-        let root = ek.sqrt();
-        let s = 4.0 * root;
-        let b_s = (1.0 + p) * (1.0 / s - root / 4.0);
-        let mut roots = scaled_roots(b_s, p * (1.0 / ek - 1.0) / 16.0, s);
-        if roots[0].1 == 0.0 {
-            let big = if roots[0].0.abs() >= roots[1].0.abs() {
-                0
-            } else {
-                1
-            };
-            roots[1 - big].0 = p * (1.0 - ek) / roots[big].0;
-        }
-        return roots;
+        // In units of s = 4√(εk)·max(1, |1 + p|), where b² and 4c are finite:
+        // b/s = ±(1 − εk)/(4√(εk)), c/s² = p(1 − εk)/s² (a root past the doubles is ∓∞).
+        let (q, root) = (1.0 + p, ek.sqrt());
+        let qa = q.abs().max(1.0);
+        let b_s = (q / qa) * (0.25 / root - root / 4.0);
+        let c_s = p * (1.0 / ek - 1.0) / (16.0 * qa * qa);
+        return scaled_roots(b_s, c_s, 4.0 * root * qa);
     }
     let (g, a) = (1.0 - ek, shift(p, ek, true));
     match plus_root_near_one(a, ek) {
@@ -1140,8 +1136,14 @@ mod tests {
             nesterov_roots(eps, -3.0, k),
             [(f64::INFINITY, 0.0), (1.5, 0.0)]
         );
-        // Below the overflow, where 4εk overflows (εk > 4.5e307): the roots in √(εk)'s
-        // units, b = 1 + p − εk and p/b for the heavy ball (it read √p there too).
+        // Below the overflow, where b² overflows (εk beyond 1.3e154; taken apart from 1e150):
+        // b = 1 + p − εk and p/b for the heavy ball (it read √p where 4εk overflowed, and
+        // ∞ with a root at −∞ below that), continuous in ε across the switch.
+        assert_eq!(heavy_ball_radius(1e200, p, 1.0), 1e200);
+        assert_eq!(heavy_ball_radius(4e307, p, 1.0), 4e307);
+        let below = heavy_ball_radius(1e150 * (1.0 - 1e-15), p, 1.0);
+        assert!((below / 1e150 - 1.0).abs() < 1e-14, "{below:e}");
+        assert!((nesterov_radius(1e200, p, 1.0) / 1.5e200 - 1.0).abs() < 1e-15);
         assert_eq!(heavy_ball_radius(1e307, p, k), 1e308);
         assert_eq!(heavy_ball_radius(5e307, p, 1.0), 5e307);
         let [small, big] = heavy_ball_roots(1e307, p, k);
@@ -1154,6 +1156,13 @@ mod tests {
         let [small, big] = nesterov_roots(1e307, p, k);
         assert!((big.0 / -1.5e308 - 1.0).abs() < 1e-15, "{big:?}");
         assert!((small.0 - p / 1.5).abs() < 1e-15, "{small:?}");
+        // The second root p/(1 + p) for any momentum, where c = p(1 − εk) itself overflows.
+        let [small, big] = nesterov_roots(1e308, 10.0, 1.0);
+        assert!((big.0 / 1e308).is_infinite() || big.0 == f64::INFINITY || big.0 < -1e308);
+        assert!((small.0 - 10.0 / 11.0).abs() < 1e-15, "{small:?}");
+        let [big, small] = nesterov_roots(6e307, -3.0, 1.0);
+        assert!((big.0 / 1.2e308 - 1.0).abs() < 1e-15, "{big:?}");
+        assert!((small.0 - 1.5).abs() < 1e-15, "{small:?}");
         assert!(!result3_stable(eps, p, &[1.0, k]));
     }
 

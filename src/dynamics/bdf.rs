@@ -127,7 +127,8 @@ pub(super) fn integrate_bdf<P: Potential + ?Sized, O: ContinuousObserver>(
         .collect();
     let problem = OdeBuilder::<NalgebraMat<f64>>::new()
         .t0(t0)
-        .rtol(spec.rtol * BDF_TIGHTER)
+        // Tightened, but not below what a double can control (rtol itself is above it).
+        .rtol((spec.rtol * BDF_TIGHTER).max(crate::dynamics::MIN_RTOL))
         .atol(atol)
         .rhs_implicit(
             |x: &[f64], _p: &[f64], t: f64, y: &mut [f64]| rhs.eval(t, x, y),

@@ -359,7 +359,15 @@ fn said_of_plots(dir: &Path, partial: &Path, e: Error) -> Error {
         true => dir.join(rest),
         false => plots.join(rest),
     };
-    let why = format!("{source} (no figure was kept; plots/ and index.html are as they were)");
+    // Drawn inside a run's own hidden folder (no result name starts with '.'), the run
+    // says what became of its result; `heavyball plot` says what became of the figures.
+    let in_run = dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+    let why = match in_run {
+        true => source.to_string(),
+        false => format!("{source} (no figure was kept; plots/ and index.html are as they were)"),
+    };
     Error::io(at, std::io::Error::new(source.kind(), why))
 }
 

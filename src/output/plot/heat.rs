@@ -95,15 +95,13 @@ impl CellAxis {
     fn edges(&self) -> Vec<f64> {
         let u: Vec<f64> = self.values.iter().map(|&v| self.kind.forward(v)).collect();
         let n = u.len();
-        if n == 1 {
-            return [u[0] - 0.5, u[0] + 0.5]
-                .map(|x| self.kind.within_doubles(x))
-                .to_vec();
-        }
         if u.iter().all(|&x| x == u[0]) {
             // One value (or one repeated, as replicas of a noisy point): n cells side by side
-            // in a unit around it, not n cells of width 0 (a scale of span 0 draws NaN).
-            return (0..=n).map(|i| u[0] - 0.5 + i as f64 / n as f64).collect();
+            // in a unit around it, not n cells of width 0 (a scale of span 0 draws NaN); the
+            // unit moved inside the doubles' range where it would reach past it (10^308).
+            let top = self.kind.within_doubles(f64::INFINITY) - 1.0;
+            let lo = self.kind.within_doubles(u[0] - 0.5).min(top);
+            return (0..=n).map(|i| lo + i as f64 / n as f64).collect();
         }
         let mut e = Vec::with_capacity(u.len() + 1);
         e.push(u[0] - (u[1] - u[0]) / 2.0);

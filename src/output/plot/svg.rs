@@ -91,8 +91,8 @@ impl Scale {
                 return (a.ceil() as i64..=b.floor() as i64)
                     .filter(|e| e.rem_euclid(every) == 0)
                     .map(|e| 10f64.powi(e as i32))
-                    // 10^-323 and 10^-324 round to 0 or below the range.
-                    .filter(|&v| self.contains(v))
+                    // 10^-324 rounds to 0, which no log scale places.
+                    .filter(|&v| self.kind.admits(v))
                     .collect();
             }
         }
