@@ -104,8 +104,8 @@ pub enum Error {
         points: u64,
     },
     /// A scenario with no `[continuous]` table and no `[[discrete]]` entry given to
-    /// [`crate::run::run_scenario`]: it would write a header and no rows (`heavyball theory`
-    /// reads such a file; the command line refuses it at load, [`crate::run::nothing_to_run`]).
+    /// `run_scenario`: it would write a header and no rows (`heavyball theory` reads such a
+    /// file; the command line refuses it at load, with `nothing_to_run`'s error).
     #[error(
         "scenario {scenario}: nothing to run: it has no [continuous] table and no [[discrete]] entry"
     )]
