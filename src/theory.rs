@@ -531,11 +531,8 @@ pub fn nesterov_radius(eps: f64, p: f64, k: f64) -> f64 {
     if ek == 0.0 {
         return flat_radius(p);
     }
-    if ek.is_infinite() {
-        // A root at ∓∞ ([`nesterov_roots`]).
-        return f64::INFINITY;
-    }
     if ek > HUGE_EK {
+        // Roots taken apart, one at ∓∞ where εk overflowed ([`nesterov_roots`]).
         return radius_of(nesterov_roots(eps, p, k));
     }
     let (g, a) = (1.0 - ek, shift(p, ek, true));
