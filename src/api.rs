@@ -15,6 +15,8 @@
 //! | noise | none; seed 0 |
 
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
 
 use crate::dynamics::{
     Budget, ContinuousSpec, DiscreteParams, DiscreteSpec, Form, GradientSpec, Map, Method, Model,
@@ -566,66 +568,87 @@ impl Problem {
     }
 
     /// Every summary row of the grid, in grid order (the rows of `summary.csv`), computed
-    /// on `threads` workers a few chunks ahead of the reader: memory stays bounded
-    /// whatever the grid's size.
-    pub fn sweep_rows(&self, threads: usize) -> SweepRows<'_> {
+    /// on `threads` workers of a thread of its own (with a copy of the problem) while the
+    /// reader takes them: the first rows come once the first chunk (up to 256 points) is
+    /// done, and the workers go on at most two reorder windows
+    /// (2·[`crate::sweep::WINDOW`] points) ahead of the reader, so memory stays bounded
+    /// whatever the grid's size. Dropping the iterator
+    /// stops the workers after the points in hand and waits for them. The same rows, in the
+    /// same order, for any `threads`.
+    pub fn sweep_rows(&self, threads: usize) -> SweepRows {
+        let problem = self.clone();
+        let points = 0..self.points();
+        let (tx, rx) = sync_channel::<Vec<PointResult>>(threads.max(1));
+        let producer = std::thread::Builder::new()
+            .name("heavyball-sweep".into())
+            .spawn(move || {
+                let pool = crate::sweep::workers(threads, &points).expect("a thread pool");
+                let runner = PointRunner::new(&problem);
+                // An error is the reader gone: the workers stop, nothing else to do.
+                let _ = crate::sweep::in_order(
+                    &pool,
+                    points,
+                    &indicatif::ProgressBar::hidden(),
+                    |chunk, results| *results = runner.run_chunk(chunk),
+                    |results| tx.send(std::mem::take(results)),
+                );
+            })
+            .expect("a thread for the sweep");
         SweepRows {
-            runner: PointRunner::new(self),
-            pool: rayon::ThreadPoolBuilder::new()
-                .num_threads(threads.max(1))
-                .build()
-                .expect("a thread pool"),
-            next: 0,
-            end: self.points(),
+            batches: Some(rx),
+            producer: Some(producer),
             ready: Vec::new().into_iter(),
         }
     }
 }
 
 /// The summary rows of a sweep in grid order; see [`Problem::sweep_rows`].
-pub struct SweepRows<'p> {
-    runner: PointRunner<'p>,
-    pool: rayon::ThreadPool,
-    next: u64,
-    end: u64,
+pub struct SweepRows {
+    /// The points' results chunk by chunk, in grid order (None once they ended).
+    batches: Option<Receiver<Vec<PointResult>>>,
+    producer: Option<JoinHandle<()>>,
     ready: std::vec::IntoIter<SummaryRow>,
 }
 
-impl Iterator for SweepRows<'_> {
+impl SweepRows {
+    /// Waits for the producer; a panic of its own (the engine contains those of the
+    /// points) goes on in the reader's thread.
+    fn finish(&mut self) {
+        self.batches = None;
+        if let Some(Err(panic)) = self.producer.take().map(JoinHandle::join) {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+impl Iterator for SweepRows {
     type Item = SummaryRow;
 
     fn next(&mut self) -> Option<SummaryRow> {
-        use rayon::prelude::*;
         loop {
             if let Some(row) = self.ready.next() {
                 return Some(row);
             }
-            if self.next >= self.end {
-                return None;
+            match self.batches.as_ref()?.recv() {
+                Ok(results) => {
+                    let rows: Vec<SummaryRow> = results.into_iter().flat_map(|p| p.rows).collect();
+                    self.ready = rows.into_iter();
+                }
+                Err(_) => {
+                    self.finish();
+                    return None;
+                }
             }
-            // Four chunks per worker, then hand their rows out in order. The chunks shrink
-            // towards the grid's end as the command line's do (from 256 points to 32), so
-            // that a small grid (a hundred points of a slow Python potential) still keeps
-            // every worker busy.
-            let threads = self.pool.current_num_threads();
-            let mut ranges = Vec::with_capacity(4 * threads);
-            let mut stop = self.next;
-            while ranges.len() < 4 * threads && stop < self.end {
-                let len = crate::sweep::chunk_len(self.end - stop, threads);
-                ranges.push(stop..stop + len);
-                stop += len;
-            }
-            let runner = &self.runner;
-            let results: Vec<Vec<PointResult>> = self.pool.install(|| {
-                ranges
-                    .into_par_iter()
-                    .map(|r| runner.run_chunk(r))
-                    .collect()
-            });
-            self.next = stop;
-            let rows: Vec<SummaryRow> =
-                results.into_iter().flatten().flat_map(|p| p.rows).collect();
-            self.ready = rows.into_iter();
+        }
+    }
+}
+
+impl Drop for SweepRows {
+    fn drop(&mut self) {
+        // Without a reader the producer's next hand-over fails and its workers stop.
+        self.batches = None;
+        if let Some(producer) = self.producer.take() {
+            let _ = producer.join();
         }
     }
 }

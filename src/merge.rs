@@ -2,13 +2,14 @@
 //! unsharded run writes, after checking that every shard is there, complete and of the same
 //! resolved scenario. A refusal writes nothing.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, InputError};
-use crate::output::{ENGINE, Manifest, VERSION, columns, scenario_hash, sha256_file};
+use crate::output::{ColumnEntry, ENGINE, Manifest, VERSION, columns, scenario_hash, sha256_file};
 use crate::scenario;
 use crate::sweep::Shard;
 
@@ -34,7 +35,18 @@ fn refuse(path: &Path, message: impl Into<String>) -> Error {
 }
 
 fn read_text(path: &Path) -> Result<String, Error> {
+    regular_file(path)?;
     fs::read_to_string(path).map_err(|e| refuse(path, format!("cannot read: {e}")))
+}
+
+/// A shard's file must be a regular file (a link to one is fine): a folder, a FIFO or a
+/// device is refused before it is read (a FIFO would wait forever).
+fn regular_file(path: &Path) -> Result<(), Error> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(refuse(path, "cannot read: not a regular file")),
+        Err(e) => Err(refuse(path, format!("cannot read: {e}"))),
+    }
 }
 
 /// The shard folders under `shards/` (complete ones by name; partial ones listed apart).
@@ -51,6 +63,16 @@ fn list(shards: &Path) -> Result<(Vec<Shard>, Vec<String>), Error> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(shard) = Shard::from_folder(&name) {
             found.push(shard);
+        } else if let Some(shard) = Shard::misnamed(&name) {
+            return Err(refuse(
+                &entry.path(),
+                format!(
+                    "is not a shard folder's name (run --shard names shard {} of {} {}); rename or remove it; nothing was written",
+                    shard.index,
+                    shard.count,
+                    shard.folder()
+                ),
+            ));
         } else if name.starts_with('.') && name.contains(".partial-") {
             partial.push(name);
         }
@@ -177,6 +199,7 @@ fn check_manifest(sdir: &Path, shard: Shard, r: &Reference<'_>) -> Result<Manife
         ));
     }
     let summary = sdir.join("summary.csv");
+    regular_file(&summary)?;
     if manifest.sha256.get("summary.csv") != Some(&sha256_file(&summary)?) {
         return Err(refuse(
             &summary,
@@ -254,26 +277,91 @@ fn read_manifest(path: &Path) -> Result<Manifest, Error> {
     })
 }
 
-/// Writes `path` through a hidden temporary file renamed into place.
-fn write_atomic(
-    path: &Path,
-    fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
-) -> Result<(), Error> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    let result = fs::File::create(&tmp)
-        .and_then(|mut f| {
-            fill(&mut f)?;
-            f.sync_all()
-        })
-        .and_then(|_| fs::rename(&tmp, path));
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+/// The merged files, each written to a hidden `.<name>.partial-<pid>` beside its place and
+/// renamed into place only once every one is written, so that a failed write leaves the
+/// earlier result as it was; what is left unrenamed is removed on drop.
+struct Staged<'a> {
+    dir: &'a Path,
+    names: Vec<String>,
+}
+
+impl<'a> Staged<'a> {
+    fn new(dir: &'a Path) -> Self {
+        Staged {
+            dir,
+            names: Vec::new(),
+        }
+    }
+
+    fn partial(&self, name: &str) -> PathBuf {
+        self.dir
+            .join(format!(".{name}.partial-{}", std::process::id()))
+    }
+
+    /// Writes `name`'s partial file; an error is said of `name` in the folder.
+    fn write(
+        &mut self,
+        name: &str,
+        fill: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+    ) -> Result<(), Error> {
+        let tmp = self.partial(name);
+        self.names.push(name.to_string());
+        fs::File::create(&tmp)
+            .and_then(|mut f| {
+                fill(&mut f)?;
+                f.sync_all()
+            })
+            .map_err(|e| self.failed(name, e))
+    }
+
+    /// Renames every file into place, in the order written (`manifest.json` last).
+    fn commit(mut self) -> Result<(), Error> {
+        while !self.names.is_empty() {
+            let name = self.names[0].clone();
+            fs::rename(self.partial(&name), self.dir.join(&name))
+                .map_err(|e| Error::io(self.dir.join(&name), e))?;
+            self.names.remove(0);
+        }
+        Ok(())
+    }
+
+    /// A write's error, said of the file's place, with what became of the folder.
+    fn failed(&self, name: &str, e: std::io::Error) -> Error {
+        let dir = self.dir.display().to_string();
+        let dir = crate::error::printable(&dir);
+        let why = format!("{e} (nothing was merged; {dir} is as it was)");
+        Error::io(self.dir.join(name), std::io::Error::new(e.kind(), why))
+    }
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = fs::remove_file(self.partial(name));
+        }
+    }
+}
+
+/// Removes regular files `.<name>.partial-<pid>` of merges that are gone (killed mid-write).
+fn remove_dead_partials(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let pid = file
+            .strip_prefix('.')
+            .and_then(|f| f.rsplit_once(".partial-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if let Some(pid) = pid
+            && is_file
+            && pid != std::process::id()
+            && !crate::output::alive(pid)
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The files of the shard holding point 0 that a merge copies (a single run's
@@ -324,13 +412,14 @@ fn write_merged(
     points: u64,
     checked: &[Checked],
 ) -> Result<(), Error> {
+    remove_dead_partials(dir);
     let holder = checked.iter().find(|c| c.range.contains(&0));
     let copied = match holder {
         Some(h) => copied_files(&h.dir)?,
         None => Vec::new(),
     };
-    clear_stale(dir, &copied)?;
-    write_atomic(&dir.join("summary.csv"), |out| {
+    let mut staged = Staged::new(dir);
+    staged.write("summary.csv", |out| {
         writeln!(out, "{header}")?;
         for c in checked {
             let mut reader = BufReader::new(fs::File::open(c.dir.join("summary.csv"))?);
@@ -340,22 +429,41 @@ fn write_merged(
         }
         Ok(())
     })?;
-    write_atomic(&dir.join("scenario.toml"), |out| {
-        out.write_all(resolved.as_bytes())
-    })?;
+    staged.write("scenario.toml", |out| out.write_all(resolved.as_bytes()))?;
     // A single run's trajectories live in the shard that holds point 0.
     let mut columns = &checked[0].manifest.columns;
     if let Some(holder) = holder {
         columns = &holder.manifest.columns;
         for name in &copied {
             let src = holder.dir.join(name);
-            write_atomic(&dir.join(name), |out| {
+            staged.write(name, |out| {
                 std::io::copy(&mut fs::File::open(&src)?, out).map(|_| ())
             })?;
         }
     }
+    let mut manifest = merged_manifest(columns, hash, points, checked);
+    // The hashes of the files as staged (none is in place yet).
+    let mut known = BTreeMap::new();
+    for file in manifest.columns.keys() {
+        known.insert(file.clone(), sha256_file(&staged.partial(file))?);
+    }
+    manifest.hash_files(dir, &known)?;
+    let text = manifest.to_text();
+    staged.write("manifest.json", |out| out.write_all(text.as_bytes()))?;
+    staged.commit()?;
+    // Only now, with the merged result in place, what an earlier result left goes.
+    clear_stale(dir, &copied)
+}
+
+/// The merged result's manifest (its files' hashes still to be filled in).
+fn merged_manifest(
+    columns: &BTreeMap<String, Vec<ColumnEntry>>,
+    hash: &str,
+    points: u64,
+    checked: &[Checked],
+) -> Manifest {
     let shards = checked.iter().map(|c| &c.manifest);
-    let mut manifest = Manifest {
+    Manifest {
         columns: columns.clone(),
         engine: ENGINE.into(),
         first_point: 0,
@@ -379,10 +487,5 @@ fn write_merged(
         threads: shards.clone().map(|m| m.threads).max().unwrap_or_default(),
         version: VERSION.into(),
         wall_seconds: shards.map(|m| m.wall_seconds).sum(),
-    };
-    manifest.hash_files(dir, &Default::default())?;
-    let text = manifest.to_text();
-    write_atomic(&dir.join("manifest.json"), |out| {
-        out.write_all(text.as_bytes())
-    })
+    }
 }

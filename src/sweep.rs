@@ -197,8 +197,18 @@ impl Shard {
         format!("{}-of-{}", self.index, self.count)
     }
 
-    /// Reads a folder name `I-of-N`.
+    /// Reads a folder name `I-of-N`, as [`Self::folder`] writes it (no leading zeros).
     pub fn from_folder(name: &str) -> Option<Self> {
+        Self::from_digits(name).filter(|s| s.folder() == name)
+    }
+
+    /// A folder name `I-of-N` written otherwise than [`Self::folder`] writes it (`01-of-3`):
+    /// the shard it would name.
+    pub fn misnamed(name: &str) -> Option<Self> {
+        Self::from_digits(name).filter(|s| s.folder() != name)
+    }
+
+    fn from_digits(name: &str) -> Option<Self> {
         let (i, n) = name.split_once("-of-")?;
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(i) || !digits(n) {
@@ -256,55 +266,56 @@ pub fn setup_spinner(name: &str, what: &str, seconds: f64, enabled: bool) -> Pro
     bar
 }
 
-/// The reorder window shared by the workers.
-struct Window {
-    /// The next point to write: the start of a chunk.
+/// The reorder window shared by the workers: each chunk's output (a `Vec<T>`) waits here
+/// for the chunks before it; `E` is the sink's error.
+struct Window<T, E> {
+    /// The next point to hand over: the start of a chunk.
     next: u64,
-    /// Rows of the finished chunks past `next`, by their first point, each with its end.
-    done: BTreeMap<u64, (u64, Vec<u8>)>,
-    /// Emptied buffers, reused.
-    spare: Vec<Vec<u8>>,
-    /// A worker is writing chunks out (outside this lock); the others only file theirs.
+    /// Outputs of the finished chunks past `next`, by their first point, each with its end.
+    done: BTreeMap<u64, (u64, Vec<T>)>,
+    /// Outputs the sink is done with, reused (their memory).
+    spare: Vec<Vec<T>>,
+    /// A worker is handing chunks over (outside this lock); the others only file theirs.
     writing: bool,
-    error: Option<Error>,
+    error: Option<E>,
     /// A point's work panicked (an engine bug): everyone stops, the panic goes on after.
     panic: Option<Box<dyn Any + Send>>,
 }
 
-impl Window {
+impl<T, E> Window<T, E> {
     fn stopped(&self) -> bool {
         self.error.is_some() || self.panic.is_some()
     }
 
     /// The chunks now complete in order from `next` on, taken out (`next` moves past them).
-    fn take_ready(&mut self) -> Vec<Vec<u8>> {
+    fn take_ready(&mut self) -> Vec<Vec<T>> {
         let mut ready = Vec::new();
-        while let Some((end, bytes)) = self.done.remove(&self.next) {
-            ready.push(bytes);
+        while let Some((end, output)) = self.done.remove(&self.next) {
+            ready.push(output);
             self.next = end;
         }
         ready
     }
 }
 
-/// Files the rows of the chunk `points`; unless another worker is writing already, writes
-/// every chunk complete in order, each in one piece, with the window unlocked (so that the
-/// other workers never wait on the file), until none is left.
-fn deposit(
-    window: &Mutex<Window>,
-    out: &Mutex<&mut CsvFile>,
+/// Files the output of the chunk `points`; unless another worker is handing over already,
+/// hands every chunk complete in order to `sink`, each in one piece, with the window
+/// unlocked (so that the other workers never wait on the sink), until none is left.
+fn deposit<T, E>(
+    window: &Mutex<Window<T, E>>,
+    sink: &Mutex<impl FnMut(&mut Vec<T>) -> Result<(), E>>,
     room: &Condvar,
     points: Range<u64>,
-    rows: Vec<u8>,
+    output: Vec<T>,
 ) {
     let mut w = window.lock().expect("window lock");
-    w.done.insert(points.start, (points.end, rows));
+    w.done.insert(points.start, (points.end, output));
     if w.writing {
         return;
     }
     w.writing = true;
     loop {
-        let ready = w.take_ready();
+        let mut ready = w.take_ready();
         if ready.is_empty() {
             w.writing = false;
             return;
@@ -314,8 +325,8 @@ fn deposit(
         room.notify_all();
         let mut error = None;
         if !failed {
-            let mut out = out.lock().expect("file lock");
-            error = ready.iter().find_map(|bytes| out.write_rows(bytes).err());
+            let mut sink = sink.lock().expect("sink lock");
+            error = ready.iter_mut().find_map(|output| sink(output).err());
         }
         w = window.lock().expect("window lock");
         if let Some(e) = error {
@@ -363,7 +374,7 @@ fn claim(next_index: &AtomicU64, range: &Range<u64>, threads: usize) -> Option<R
 
 /// Waits until a chunk ending at `end` is inside the window (the points before it are all
 /// taken by running workers, so the window always moves on); false if the sweep stopped.
-fn wait_for_room(window: &Mutex<Window>, room: &Condvar, end: u64) -> bool {
+fn wait_for_room<T, E>(window: &Mutex<Window<T, E>>, room: &Condvar, end: u64) -> bool {
     let mut w = window.lock().expect("window lock");
     while end > w.next + WINDOW && !w.stopped() {
         w = room.wait(w).expect("window lock");
@@ -371,17 +382,17 @@ fn wait_for_room(window: &Mutex<Window>, room: &Condvar, end: u64) -> bool {
     !w.stopped()
 }
 
-/// A spare buffer of the window's (a new one when it has none), for a worker's next rows
-/// ([`Rows::take`] empties it).
-fn spare(window: &Mutex<Window>) -> Vec<u8> {
+/// An emptied output of the window's (a new one when it has none), for a worker's next chunk.
+fn spare<T, E>(window: &Mutex<Window<T, E>>) -> Vec<T> {
     let spare = window.lock().expect("window lock").spare.pop();
-    spare.unwrap_or_default()
+    let mut output = spare.unwrap_or_default();
+    output.clear();
+    output
 }
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
-/// on `threads` rayon workers (`rows` receives the chunk's rows, point by point in order,
-/// and is the same worker's from chunk to chunk) and appends them to `out` in grid order,
-/// streaming. `work` writes whole rows.
+/// on `threads` rayon workers (`rows` receives the chunk's rows, point by point in order)
+/// and appends them to `out` in grid order, streaming. `work` writes whole rows.
 pub fn stream(
     range: Range<u64>,
     threads: usize,
@@ -389,12 +400,42 @@ pub fn stream(
     work: impl Fn(Range<u64>, &mut Rows) + Sync,
     out: &mut CsvFile,
 ) -> Result<(), Error> {
+    let pool = workers(threads, &range).map_err(|e| Error::io(out.path(), e))?;
+    let format = |points, bytes: &mut Vec<u8>| {
+        let mut rows = Rows::over(std::mem::take(bytes));
+        work(points, &mut rows);
+        *bytes = rows.into_bytes();
+    };
+    in_order(&pool, range, progress, format, |bytes: &mut Vec<u8>| {
+        out.write_rows(bytes)
+    })
+}
+
+/// A pool of `threads` workers (at least one, at most one a point of `range`).
+pub(crate) fn workers(threads: usize, range: &Range<u64>) -> std::io::Result<rayon::ThreadPool> {
     let threads = threads.clamp(1, range.end.saturating_sub(range.start).max(1) as usize);
-    let pool = rayon::ThreadPoolBuilder::new()
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("heavyball-{i}"))
         .build()
-        .map_err(|e| Error::io(out.path(), std::io::Error::other(e)))?;
+        .map_err(std::io::Error::other)
+}
+
+/// Runs `work(points, output)` over `range` in chunks of up to [`CHUNK`] consecutive points
+/// on `pool`'s workers (`output` comes empty, with the memory of an earlier chunk's) and
+/// hands each chunk's output to `sink` in grid order, as soon as the chunks before it are
+/// handed over, while the workers go on (at most [`WINDOW`] points ahead). `sink` may empty
+/// the output (take it) or leave it to be reused. The first error of `sink` stops the
+/// workers after the chunks in hand and is returned; a panic of `work` stops them too and
+/// goes on once they are done.
+pub(crate) fn in_order<T: Send, E: Send>(
+    pool: &rayon::ThreadPool,
+    range: Range<u64>,
+    progress: &ProgressBar,
+    work: impl Fn(Range<u64>, &mut Vec<T>) + Sync,
+    sink: impl FnMut(&mut Vec<T>) -> Result<(), E> + Send,
+) -> Result<(), E> {
+    let threads = pool.current_num_threads();
     let next_index = AtomicU64::new(range.start);
     let window = Mutex::new(Window {
         next: range.start,
@@ -404,29 +445,25 @@ pub fn stream(
         error: None,
         panic: None,
     });
-    let out = Mutex::new(out);
+    let sink = Mutex::new(sink);
     let room = Condvar::new();
     let worker = || {
-        let mut rows = Rows::new();
         while let Some(chunk) = claim(&next_index, &range, threads) {
             let len = chunk.end - chunk.start;
             if !wait_for_room(&window, &room, chunk.end) {
                 return;
             }
-            // `rows` is empty here (new, or emptied by `take` below). A panicking chunk
-            // would never be written and would stall the window for good: stop everyone
-            // instead, and re-raise it once the workers are done.
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(chunk.clone(), &mut rows))) {
-                window
-                    .lock()
-                    .expect("window lock")
-                    .panic
-                    .get_or_insert(panic);
+            let mut output = spare(&window);
+            // A panicking chunk would never be handed over and would stall the window for
+            // good: stop everyone instead, and re-raise it once the workers are done.
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| work(chunk.clone(), &mut output)))
+            {
+                let mut w = window.lock().expect("window lock");
+                w.panic.get_or_insert(panic);
                 room.notify_all();
                 return;
             }
-            let bytes = rows.take(spare(&window));
-            deposit(&window, &out, &room, chunk, bytes);
+            deposit(&window, &sink, &room, chunk, output);
             progress.inc(len);
         }
     };

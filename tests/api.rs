@@ -1325,3 +1325,56 @@ fn an_rtol_below_a_doubles_rounding_is_refused() {
     assert!(with(10.0 * f64::EPSILON).is_err());
     assert!(with(1e-14).is_ok());
 }
+
+/// `sweep_rows` computes ahead of its reader on threads of its own, within the reorder
+/// window: while the reader holds the first row, the workers go on until the window is
+/// full — at least `WINDOW` points begun, at most two windows and the chunks handed over
+/// (`2·WINDOW + 4·CHUNK`), far fewer than the grid's 10⁵ — and then wait; dropping the
+/// iterator stops them, so no gradient is taken after the drop. Every point is 100
+/// heavy-ball steps that never converge: 100 gradients each, as `evaluations` says.
+#[test]
+fn a_sweep_computes_ahead_of_its_reader_within_the_window() {
+    let counted = Counted::new(true);
+    let problem = Problem::builder(counted)
+        .mass(1.0)
+        .friction(1.0)
+        .position([1.0, 1.0])
+        .discrete(Discrete::heavy_ball().dt(0.01).steps(100))
+        .stop(Criterion::Distance, 1e-100)
+        .sweep(
+            AxisKey::Friction,
+            AxisSpec::Linspace {
+                start: 1.0,
+                stop: 2.0,
+                count: 100_000,
+            },
+        )
+        .build()
+        .unwrap();
+    let per_point = problem.run_point(0).unwrap().rows[0].report.evaluations;
+    assert_eq!(per_point, 100);
+    let before = counted.gradients.load(Relaxed);
+    let spent = || counted.gradients.load(Relaxed) - before;
+    let mut rows = problem.sweep_rows(2);
+    let first = rows.next().unwrap();
+    assert_eq!((first.point, first.report.evaluations), (0, 100));
+    // Until the workers wait (no gradient in 50 ms), for at most a minute.
+    let mut last = spent();
+    for _ in 0..1200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if spent() == last {
+            break;
+        }
+        last = spent();
+    }
+    assert_eq!(last % per_point, 0, "only whole points");
+    let points = last / per_point;
+    let (window, chunk) = (heavyball::sweep::WINDOW, heavyball::sweep::CHUNK);
+    assert!(
+        (window..=2 * window + 4 * chunk).contains(&points),
+        "{points} points begun"
+    );
+    drop(rows);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(spent(), last);
+}

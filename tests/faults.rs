@@ -359,3 +359,76 @@ fn a_memory_cap_is_an_error_naming_the_scenario_and_the_old_result_stays() {
         );
     }
 }
+
+/// A merge that cannot write keeps the earlier result whole — here a single run of the same
+/// name, whose `discrete.csv` the merged sweep would not have: every file byte for byte, no
+/// hidden file left; the error names the merged file and says so. A killed merge's partial
+/// file (its process gone) goes at the next merge, which replaces the single run.
+#[test]
+fn a_merge_beyond_the_file_size_limit_keeps_the_earlier_result_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let scenario = |name: &str, sweep: bool| {
+        let mut text = String::from(
+            "name = \"tiny\"\n[potential]\nkind = \"quadratic\"\neigenvalues = [3.0, 30.0]\n\
+             [particle]\nposition = [1.0, 1.0]\nfriction = 2.0\n",
+        );
+        text += if sweep {
+            "[[discrete]]\nlabel = \"hb\"\ndt = 0.1\nsteps = 2000\n\
+             [sweep]\nmass = { values = [0.25, 0.5, 1.0] }\n"
+        } else {
+            "mass = 1.0\n[[discrete]]\nlabel = \"hb\"\ndt = 0.1\nsteps = 2000\n"
+        };
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (single, sweep) = (scenario("single.toml", false), scenario("sweep.toml", true));
+    assert!(run_limited(&single, &out, None).status.success());
+    let folder = out.join("tiny");
+    let before: Vec<(String, Vec<u8>)> = names(&folder)
+        .into_iter()
+        .map(|n| (n.clone(), fs::read(folder.join(&n)).unwrap()))
+        .collect();
+    assert!(before.iter().any(|(n, _)| n == "discrete.csv"));
+    for shard in ["1/2", "2/2"] {
+        let o = run_limited_with(&sweep, &out, None, &["--shard", shard]);
+        assert!(o.status.success(), "{o:?}");
+    }
+    let merge = |limit: Option<u64>| {
+        let mut c = Command::new(BIN);
+        c.args(["merge", folder.to_str().unwrap()]);
+        limited(c, limit.map(|b| (libc::RLIMIT_FSIZE, b)))
+    };
+    let o = merge(Some(0));
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err,
+        format!(
+            "error: {}: File too large (os error 27) (nothing was merged; {} is as it was)\n",
+            folder.join("summary.csv").display(),
+            folder.display()
+        )
+    );
+    for (n, bytes) in &before {
+        assert_eq!(&fs::read(folder.join(n)).unwrap(), bytes, "{n}");
+    }
+    let mut expected: Vec<String> = before.iter().map(|(n, _)| n.clone()).collect();
+    expected.push("shards".into());
+    expected.sort();
+    assert_eq!(names(&folder), expected);
+
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let killed = folder.join(format!(".summary.csv.partial-{dead}"));
+    fs::write(&killed, "point,method\n0,hb").unwrap();
+    assert!(merge(None).status.success());
+    assert_eq!(
+        names(&folder),
+        ["manifest.json", "scenario.toml", "shards", "summary.csv"]
+    );
+    let rows = fs::read_to_string(folder.join("summary.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 4, "{rows}");
+}

@@ -576,6 +576,34 @@ fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_not
     refuse("a row short", "rows, expected");
     fs::write(&s3, &good).unwrap();
     fs::write(&m3, &manifest).unwrap();
+    // A shard's summary.csv missing, a folder, a FIFO (which a read would wait on forever).
+    fs::rename(&s3, dir.path().join("s3")).unwrap();
+    refuse(
+        "no summary",
+        "shards/3-of-3/summary.csv: merge: cannot read: No such file",
+    );
+    fs::create_dir(&s3).unwrap();
+    refuse(
+        "a folder",
+        "shards/3-of-3/summary.csv: merge: cannot read: not a regular file",
+    );
+    fs::remove_dir(&s3).unwrap();
+    let fifo = std::ffi::CString::new(s(&s3)).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    refuse(
+        "a FIFO",
+        "shards/3-of-3/summary.csv: merge: cannot read: not a regular file",
+    );
+    fs::remove_file(&s3).unwrap();
+    fs::rename(dir.path().join("s3"), &s3).unwrap();
+    // A shard folder renamed with a leading zero: named, not read as shard 1's absence.
+    fs::rename(shards.join("1-of-3"), shards.join("01-of-3")).unwrap();
+    refuse(
+        "misnamed",
+        "shards/01-of-3: merge: is not a shard folder's name (run --shard names shard 1 of 3 1-of-3)",
+    );
+    fs::rename(shards.join("01-of-3"), shards.join("1-of-3")).unwrap();
     // A shard still being written: only its hidden partial folder is there.
     let running = shards.join(format!(".2-of-3.partial-{}", std::process::id()));
     fs::rename(shards.join("2-of-3"), &running).unwrap();

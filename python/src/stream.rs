@@ -1,7 +1,8 @@
-//! A sweep's summary rows streamed to Python in grid order: the engine's
-//! `Problem::sweep_rows` runs on a thread of its own (and its workers), a bounded channel
-//! holds at most two batches ahead of the reader, and the reader waits with the
-//! interpreter released, looking at Ctrl-C every few milliseconds.
+//! A sweep's summary rows streamed to Python in grid order: a thread of the stream's own
+//! formats the rows of the engine's `Problem::sweep_rows` (which computes ahead on its own
+//! workers) into batches, a bounded channel holds at most two batches ahead of the reader,
+//! and the reader waits with the interpreter released, looking at Ctrl-C every few
+//! milliseconds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};

@@ -352,7 +352,7 @@ fn file_name(p: &Path) -> String {
 }
 
 /// Whether a process with this pid is alive (Linux: /proc).
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 

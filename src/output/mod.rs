@@ -9,7 +9,7 @@ mod summary;
 mod trajectories;
 
 pub use atomic::ResultDir;
-pub(crate) use atomic::refuse_foreign;
+pub(crate) use atomic::{alive, refuse_foreign};
 pub use manifest::{ColumnEntry, ENGINE, Manifest, RunFacts, VERSION, scenario_hash, sha256_file};
 pub use summary::{write_point, write_summary, write_summary_row};
 pub use trajectories::{CsvTrajectories, Table, Trajectories, comparison_fields, trajectory_table};
@@ -52,6 +52,20 @@ impl Rows {
             buf: Vec::with_capacity(256),
             row_start: true,
         }
+    }
+
+    /// Rows formatted into `buffer` (emptied first; its memory reused).
+    pub fn over(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        Rows {
+            buf: buffer,
+            row_start: true,
+        }
+    }
+
+    /// The rows formatted, as bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
     }
 
     /// Appends one field of the current row.
@@ -133,13 +147,6 @@ impl Rows {
     /// The formatted bytes so far.
     pub fn bytes(&self) -> &[u8] {
         &self.buf
-    }
-
-    /// The rows formatted so far; formatting goes on into `buffer` (emptied first).
-    pub fn take(&mut self, mut buffer: Vec<u8>) -> Vec<u8> {
-        buffer.clear();
-        self.row_start = true;
-        std::mem::replace(&mut self.buf, buffer)
     }
 
     /// Forgets the rows formatted so far (keeping the memory).

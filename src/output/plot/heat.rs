@@ -228,7 +228,7 @@ impl HeatMap {
         let (nx, ny) = (self.x.values.len(), self.y.values.len());
         let uniform = |v: &CellAxis| v.values.len() < 3 || is_uniform(&v.edges());
         if nx * ny > MAX_RECTS && uniform(&self.x) && uniform(&self.y) {
-            let png = super::png::cells_png(nx, ny, &self.colours, 1);
+            let png = super::png::cells_png(nx, ny, &self.colours, (1, 1));
             let _ = writeln!(
                 out,
                 " data-form=\"png\">\n<image x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" \
