@@ -16,8 +16,12 @@ pub struct NotToml {
 
 /// The TOML table of a dict of tables and keys (a key whose value is None is left out).
 pub fn to_table(dict: &Bound<'_, PyDict>) -> Result<toml::Table, NotToml> {
-    table(dict, "")
+    table(dict, "", 0)
 }
+
+/// How deep dicts and lists may nest (a scenario needs 3: `sweep.mass.logspace`): deeper is
+/// refused, which also stops a list or dict that holds itself (it would recurse forever).
+const MAX_DEPTH: usize = 32;
 
 /// A table as TOML text.
 pub fn to_text(table: toml::Table) -> Result<String, NotToml> {
@@ -35,13 +39,17 @@ fn child(path: &str, key: &str) -> String {
     }
 }
 
-fn table(dict: &Bound<'_, PyDict>, path: &str) -> Result<toml::Table, NotToml> {
+fn table(dict: &Bound<'_, PyDict>, path: &str, depth: usize) -> Result<toml::Table, NotToml> {
     let mut out = toml::Table::new();
     for (k, v) in dict.iter() {
         let Ok(key) = k.extract::<String>() else {
+            let why = match k.is_instance_of::<PyString>() {
+                true => "a key must be valid Unicode (this one holds a lone surrogate)".into(),
+                false => format!("keys must be strings, got {}", type_name(&k)),
+            };
             return Err(NotToml {
                 key: child(path, &k.to_string()),
-                why: format!("keys must be strings, got {}", type_name(&k)),
+                why,
             });
         };
         let here = child(path, &key);
@@ -49,18 +57,26 @@ fn table(dict: &Bound<'_, PyDict>, path: &str) -> Result<toml::Table, NotToml> {
             // No TOML null: a key left out takes its default.
             continue;
         }
-        out.insert(key, value(&v, &here)?);
+        out.insert(key, value(&v, &here, depth)?);
     }
     Ok(out)
 }
 
 /// One value: bool, int, float (NumPy scalars too), str, a list or tuple (or anything with
 /// `tolist`, such as a NumPy array), or a dict.
-fn value(v: &Bound<'_, PyAny>, key: &str) -> Result<toml::Value, NotToml> {
+fn value(v: &Bound<'_, PyAny>, key: &str, depth: usize) -> Result<toml::Value, NotToml> {
     let fail = |why: String| NotToml {
         key: key.to_string(),
         why,
     };
+    let nested = v.is_instance_of::<PyList>()
+        || v.is_instance_of::<PyTuple>()
+        || v.cast::<PyMapping>().is_ok();
+    if nested && depth >= MAX_DEPTH {
+        return Err(fail(format!(
+            "lists and dicts nested more than {MAX_DEPTH} deep (does one hold itself?)"
+        )));
+    }
     if v.is_instance_of::<PyBool>() {
         return Ok(toml::Value::Boolean(
             v.extract::<bool>().map_err(|e| fail(e.to_string()))?,
@@ -83,7 +99,7 @@ fn value(v: &Bound<'_, PyAny>, key: &str) -> Result<toml::Value, NotToml> {
         ));
     }
     if let Ok(d) = v.cast::<PyDict>() {
-        return table(d, key).map(toml::Value::Table);
+        return table(d, key, depth + 1).map(toml::Value::Table);
     }
     if v.cast::<PyMapping>().is_ok() {
         // Any other mapping (a MappingProxyType, a custom Mapping), as the top level takes it.
@@ -93,18 +109,18 @@ fn value(v: &Bound<'_, PyAny>, key: &str) -> Result<toml::Value, NotToml> {
             .call1((v,))
             .and_then(|d| Ok(d.cast_into::<PyDict>()?))
             .map_err(|e| fail(e.to_string()))?;
-        return table(&d, key).map(toml::Value::Table);
+        return table(&d, key, depth + 1).map(toml::Value::Table);
     }
     if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
         let items = v.try_iter().map_err(|e| fail(e.to_string()))?;
         let mut out = Vec::new();
         for (i, item) in items.enumerate() {
             let item = item.map_err(|e| fail(e.to_string()))?;
-            out.push(value(&item, &format!("{key}[{}]", i + 1))?);
+            out.push(value(&item, &format!("{key}[{}]", i + 1), depth + 1)?);
         }
         return Ok(toml::Value::Array(out));
     }
-    numpy_like(v, key).unwrap_or_else(|| {
+    numpy_like(v, key, depth).unwrap_or_else(|| {
         Err(fail(format!(
             "{} has no TOML form (numbers, strings, booleans, lists and dicts do)",
             type_name(v)
@@ -114,7 +130,11 @@ fn value(v: &Bound<'_, PyAny>, key: &str) -> Result<toml::Value, NotToml> {
 
 /// NumPy arrays and scalars (and anything alike): an integer through `__index__`, an array
 /// through `tolist()`, a real number through `__float__`.
-fn numpy_like(v: &Bound<'_, PyAny>, key: &str) -> Option<Result<toml::Value, NotToml>> {
+fn numpy_like(
+    v: &Bound<'_, PyAny>,
+    key: &str,
+    depth: usize,
+) -> Option<Result<toml::Value, NotToml>> {
     if v.hasattr("__index__").unwrap_or(false)
         && let Ok(i) = v.call_method0("__index__").and_then(|i| i.extract::<i64>())
     {
@@ -124,7 +144,7 @@ fn numpy_like(v: &Bound<'_, PyAny>, key: &str) -> Option<Result<toml::Value, Not
         && let Ok(list) = v.call_method0("tolist")
         && !list.is(v)
     {
-        return Some(value(&list, key));
+        return Some(value(&list, key, depth + 1));
     }
     if v.hasattr("__float__").unwrap_or(false)
         && let Ok(x) = v.call_method0("__float__").and_then(|x| x.extract::<f64>())

@@ -143,6 +143,12 @@ impl PyPotential {
             let e = PyTypeError::new_err("a boolean (a comparison's result?), not a number");
             return Err(named(py, "value", e));
         }
+        if dtype_kind(result.bind(py)).as_deref() == Some("c") {
+            let e = PyTypeError::new_err(
+                "a complex number, whose imaginary part would be dropped, not a real one",
+            );
+            return Err(named(py, "value", e));
+        }
         let v = result
             .extract::<f64>(py)
             .map_err(|e| named(py, "value", e))?;
@@ -200,11 +206,15 @@ impl PyPotential {
 
 /// Whether `x` is Python's `bool` or NumPy's `bool_` (which read as 1.0 and 0.0).
 fn is_boolean(x: &Bound<'_, PyAny>) -> bool {
-    x.is_instance_of::<pyo3::types::PyBool>()
-        || x.getattr("dtype")
-            .and_then(|d| d.getattr("kind"))
-            .and_then(|k| k.extract::<String>())
-            .is_ok_and(|k| k == "b")
+    x.is_instance_of::<pyo3::types::PyBool>() || dtype_kind(x).as_deref() == Some("b")
+}
+
+/// The kind of a NumPy scalar's or array's dtype (`b` boolean, `c` complex, `f` float…).
+fn dtype_kind(x: &Bound<'_, PyAny>) -> Option<String> {
+    x.getattr("dtype")
+        .and_then(|d| d.getattr("kind"))
+        .and_then(|k| k.extract::<String>())
+        .ok()
 }
 
 /// Refuses a NaN that a callable returned at a finite `w` (at `entry` of its result, if a

@@ -142,6 +142,29 @@ def test_a_python_object_without_a_toml_form_is_named():
     assert "object has no TOML form" in caught.value.message
 
 
+def test_a_container_that_holds_itself_or_nests_too_deep_is_named():
+    # A list holding itself would recurse until the stack overflowed; 32 levels are plenty
+    # (a scenario needs 3).
+    itself = [1.0]
+    itself.append(itself)
+    deep = [1.0]
+    for _ in range(10_000):
+        deep = {"a": deep}
+    for bad, key in ((itself, "particle.position" + "[2]" * 31), (deep, "description" + ".a" * 32)):
+        where = "particle" if key.startswith("particle") else None
+        scenario = {**KTH, "particle": {**KTH["particle"], "position": bad}} if where else {**KTH, "description": bad}
+        with pytest.raises(hb.ScenarioError) as caught:
+            hb.load(scenario)
+        assert caught.value.key == key
+        assert caught.value.message == "lists and dicts nested more than 32 deep (does one hold itself?)"
+
+
+def test_a_key_that_is_not_valid_unicode_says_so():
+    with pytest.raises(hb.ScenarioError) as caught:
+        hb.load({**KTH, "\ud800": 1.0})
+    assert "a key must be valid Unicode (this one holds a lone surrogate)" in caught.value.message
+
+
 def test_a_missing_file_is_a_scenario_error_naming_the_path(tmp_path):
     missing = tmp_path / "none.toml"
     with pytest.raises(hb.ScenarioError) as caught:

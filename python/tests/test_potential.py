@@ -170,6 +170,10 @@ def test_a_result_that_is_not_a_number_names_its_callable():
     for boolean in (True, np.True_, np.bool_(False)):
         with pytest.raises(TypeError, match="value returned a value that is not usable: a boolean"):
             hb.Potential(value=lambda w, b=boolean: b, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
+    # A NumPy complex reads as its real part (with only a warning): refused, as Python's is.
+    for number in (np.complex128(1.5 + 5j), np.complex64(2.0)):
+        with pytest.raises(TypeError, match="value returned a value that is not usable: a complex number"):
+            hb.Potential(value=lambda w, z=number: z, gradient=lambda w: H * w, dim=2, minimum=[0, 0])
     text_gradient = hb.Potential(value=lambda w: 0.0, gradient=lambda w: "ab", dim=2)
     with pytest.raises(TypeError, match="gradient returned a value that is not usable: str"):
         hb.run(GRADIENT_STOP, potential=text_gradient)
