@@ -582,11 +582,10 @@ impl Problem {
         let producer = std::thread::Builder::new()
             .name("heavyball-sweep".into())
             .spawn(move || {
-                let pool = crate::sweep::workers(threads, &points).expect("a thread pool");
                 let runner = PointRunner::new(&problem);
                 // An error is the reader gone: the workers stop, nothing else to do.
                 let _ = crate::sweep::in_order(
-                    &pool,
+                    threads,
                     points,
                     &indicatif::ProgressBar::hidden(),
                     |chunk, results| *results = runner.run_chunk(chunk),

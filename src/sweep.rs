@@ -1,4 +1,4 @@
-//! Grid points in parallel, rows in grid order: rayon workers take chunks of consecutive
+//! Grid points in parallel, rows in grid order: worker threads take chunks of consecutive
 //! point indices in increasing order, format each point's rows on the worker, and hand each
 //! chunk's rows to a reorder window that appends them to the output as soon as every
 //! earlier chunk is written.
@@ -391,8 +391,8 @@ fn spare<T, E>(window: &Mutex<Window<T, E>>) -> Vec<T> {
 }
 
 /// Runs `work(points, rows)` over `range` in chunks of up to [`CHUNK`] consecutive points
-/// on `threads` rayon workers (`rows` receives the chunk's rows, point by point in order)
-/// and appends them to `out` in grid order, streaming. `work` writes whole rows.
+/// on `threads` workers (`rows` receives the chunk's rows, point by point in order) and
+/// appends them to `out` in grid order, streaming. `work` writes whole rows.
 pub fn stream(
     range: Range<u64>,
     threads: usize,
@@ -400,42 +400,46 @@ pub fn stream(
     work: impl Fn(Range<u64>, &mut Rows) + Sync,
     out: &mut CsvFile,
 ) -> Result<(), Error> {
-    let pool = workers(threads, &range).map_err(|e| Error::io(out.path(), e))?;
     let format = |points, bytes: &mut Vec<u8>| {
         let mut rows = Rows::over(std::mem::take(bytes));
         work(points, &mut rows);
         *bytes = rows.into_bytes();
     };
-    in_order(&pool, range, progress, format, |bytes: &mut Vec<u8>| {
+    in_order(threads, range, progress, format, |bytes: &mut Vec<u8>| {
         out.write_rows(bytes)
     })
 }
 
-/// A pool of `threads` workers (at least one, at most one a point of `range`).
-pub(crate) fn workers(threads: usize, range: &Range<u64>) -> std::io::Result<rayon::ThreadPool> {
-    let threads = threads.clamp(1, range.end.saturating_sub(range.start).max(1) as usize);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("heavyball-{i}"))
-        .build()
-        .map_err(std::io::Error::other)
+/// Workers worth starting for `range` on `threads`: at least one, and no more than its
+/// chunks of [`MIN_CHUNK`] points (a worker without a chunk only costs its start; 4096
+/// threads asked for a 10⁴-point sweep are 313).
+pub(crate) fn worth(threads: usize, range: &Range<u64>) -> usize {
+    let chunks = range
+        .end
+        .saturating_sub(range.start)
+        .div_ceil(MIN_CHUNK)
+        .max(1);
+    threads.clamp(1, usize::try_from(chunks).unwrap_or(usize::MAX))
 }
 
 /// Runs `work(points, output)` over `range` in chunks of up to [`CHUNK`] consecutive points
-/// on `pool`'s workers (`output` comes empty, with the memory of an earlier chunk's) and
-/// hands each chunk's output to `sink` in grid order, as soon as the chunks before it are
-/// handed over, while the workers go on (at most [`WINDOW`] points ahead). `sink` may empty
-/// the output (take it) or leave it to be reused. The first error of `sink` stops the
-/// workers after the chunks in hand and is returned; a panic of `work` stops them too and
-/// goes on once they are done.
+/// on [`worth`]`(threads)` workers, scoped threads `heavyball-<i>` (one the system cannot
+/// start leaves the others the work; the calling thread works only if it starts none; a
+/// worker of its own, the calling thread ran ~5% slower on W1's discrete sweep: the main
+/// heap's allocator), where `output` comes empty,
+/// with the memory of an earlier chunk's, and hands each chunk's output to `sink` in grid
+/// order as soon as the chunks before it are handed over, while the workers go on (at most
+/// [`WINDOW`] points ahead). `sink` may empty the output (take it) or leave it to be
+/// reused. The first error of `sink` stops the workers after the chunks in hand and is
+/// returned; a panic of `work` stops them too and goes on once they are done.
 pub(crate) fn in_order<T: Send, E: Send>(
-    pool: &rayon::ThreadPool,
+    threads: usize,
     range: Range<u64>,
     progress: &ProgressBar,
     work: impl Fn(Range<u64>, &mut Vec<T>) + Sync,
     sink: impl FnMut(&mut Vec<T>) -> Result<(), E> + Send,
 ) -> Result<(), E> {
-    let threads = pool.current_num_threads();
+    let threads = worth(threads, &range);
     let next_index = AtomicU64::new(range.start);
     let window = Mutex::new(Window {
         next: range.start,
@@ -467,9 +471,17 @@ pub(crate) fn in_order<T: Send, E: Send>(
             progress.inc(len);
         }
     };
-    pool.scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|_| worker());
+    std::thread::scope(|scope| {
+        let started = (0..threads)
+            .filter(|i| {
+                std::thread::Builder::new()
+                    .name(format!("heavyball-{i}"))
+                    .spawn_scoped(scope, worker)
+                    .is_ok()
+            })
+            .count();
+        if started == 0 {
+            worker();
         }
     });
     progress.finish_and_clear();
@@ -584,6 +596,16 @@ mod tests {
 
     /// Full chunks while each worker has four ahead, then a quarter of each worker's share,
     /// never under 32 points (unless fewer remain); the chunks tile the range.
+    /// No more workers than chunks of 32 points: 4096 threads asked for 10⁴ points start
+    /// 313 (rayon's 4096 took 47 s there, spinning), 20 points one.
+    #[test]
+    fn workers_are_no_more_than_the_chunks() {
+        assert_eq!(worth(4096, &(0..10_000)), 313);
+        assert_eq!(worth(2, &(0..10_000)), 2);
+        assert_eq!(worth(2, &(0..20)), 1);
+        assert_eq!(worth(0, &(5..5)), 1);
+    }
+
     #[test]
     fn the_tail_of_a_sweep_comes_in_shorter_chunks() {
         assert_eq!(chunk_len(10_000, 2), 256);
