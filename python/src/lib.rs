@@ -6,6 +6,7 @@
 //! `Problem::sweep_rows`, results through its CSV writers into memory and its atomic
 //! result folders, so that Python and the command line write the same bytes.
 
+mod background;
 mod dict;
 mod errors;
 mod potential;

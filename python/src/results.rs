@@ -220,18 +220,18 @@ fn run_single(
     handle: &ScenarioHandle,
     potential: Option<&Arc<PyPotential>>,
 ) -> PyResult<Vec<CsvBytes>> {
-    let problem = handle
-        .problem()
-        .map_err(|e| crate::errors::engine_error(py, e))?;
+    let build = handle.problem_job();
     let mut sink = MemorySink::new(potential.cloned());
-    let result = py.detach(|| PointRunner::new(&problem).run_traced(0, &mut sink));
-    if let Some(e) = potential
-        .and_then(|p| p.take_error())
-        .or(sink.interrupt.take())
-    {
+    let job = move || {
+        let problem = build()?;
+        let result = PointRunner::new(&problem).run_traced(0, &mut sink);
+        result.map(|r| (r, sink))
+    };
+    let result = crate::background::off_interpreter(py, potential, job)?;
+    if let Some(e) = potential.and_then(|p| p.take_error()) {
         return Err(e);
     }
-    let result = result.map_err(|e| engine_error(py, e))?;
+    let (result, sink) = result.map_err(|e| engine_error(py, e))?;
     let mut summary = Rows::new();
     summary.header(&columns::names(&columns::summary()));
     write_point(&result.rows, &mut summary);
@@ -244,10 +244,6 @@ fn run_single(
     Ok(files)
 }
 
-/// The least time between two looks at Ctrl-C, which are made between trajectory rows
-/// (by count they came too seldom: a long run of few rows was never interrupted).
-const SIGNAL_CHECK_EVERY: Duration = Duration::from_millis(50);
-
 /// Trajectory tables formatted into memory by the engine's CSV formatter, as
 /// `CsvTrajectories` writes them to files.
 struct MemorySink {
@@ -255,10 +251,6 @@ struct MemorySink {
     rows: Rows,
     files: Vec<CsvBytes>,
     potential: Option<Arc<PyPotential>>,
-    /// When Ctrl-C was last looked for.
-    looked: Instant,
-    /// Ctrl-C (or another signal's exception) caught between rows.
-    interrupt: Option<PyErr>,
 }
 
 impl MemorySink {
@@ -268,12 +260,11 @@ impl MemorySink {
             rows: Rows::new(),
             files: Vec::new(),
             potential,
-            looked: Instant::now(),
-            interrupt: None,
         }
     }
 
-    /// Ends the row; stops the run when the Python potential failed or Ctrl-C came.
+    /// Ends the row; stops the run when the Python potential failed or was abandoned
+    /// (Ctrl-C: see `background::off_interpreter`).
     fn row_done(&mut self) -> Result<(), Error> {
         self.rows.end_row();
         let (_, _, bytes) = self.open.as_mut().expect("a table has begun");
@@ -281,14 +272,6 @@ impl MemorySink {
         self.rows.clear();
         if self.potential.as_ref().is_some_and(|p| p.stopped()) {
             return Err(stopped("the Python potential raised an exception"));
-        }
-        if self.looked.elapsed() < SIGNAL_CHECK_EVERY {
-            return Ok(());
-        }
-        self.looked = Instant::now();
-        if let Err(e) = Python::attach(|py| py.check_signals()) {
-            self.interrupt = Some(e);
-            return Err(stopped("interrupted"));
         }
         Ok(())
     }

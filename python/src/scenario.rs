@@ -38,17 +38,26 @@ impl ScenarioHandle {
     /// The problem to run: the scenario's, with the Python potential in its place. Building
     /// a built-in potential can still fail (a memory limit, a spectrum out of budget).
     pub fn problem(&self) -> Result<Problem, heavyball::Error> {
-        let mut problem =
-            self.scenario
+        self.problem_job()()
+    }
+
+    /// [`Self::problem`] as a job for another thread (with its own copy of the scenario).
+    pub fn problem_job(
+        &self,
+    ) -> impl FnOnce() -> Result<Problem, heavyball::Error> + Send + 'static {
+        let (scenario, potential) = (self.scenario.clone(), self.potential.clone());
+        move || {
+            let mut problem = scenario
                 .try_problem()
                 .map_err(|source| heavyball::Error::Setup {
-                    scenario: self.scenario.name.clone(),
+                    scenario: scenario.name.clone(),
                     source,
                 })?;
-        if let Some(p) = &self.potential {
-            problem.potential = p.clone() as Arc<dyn Potential>;
+            if let Some(p) = potential {
+                problem.potential = p as Arc<dyn Potential>;
+            }
+            Ok(problem)
         }
-        Ok(problem)
     }
 
     /// The scenario text, or why a scenario with a Python potential has none.
@@ -161,16 +170,23 @@ impl ScenarioHandle {
                 "the closed forms need the Hessian's spectrum: give the Potential spectrum= (all n eigenvalues at the minimum)",
             ));
         }
-        // On the Python potential where there is one (as its runs' theory columns are).
-        let report = match &self.potential {
-            Some(p) => heavyball::report::analyse_with(&self.file, &self.scenario, point, &**p),
-            None => heavyball::report::analyse(&self.file, &self.scenario, point),
-        }
-        // The command line's flag is this method's argument.
-        .map_err(|e| {
-            let key = if e.key == "--point" { "point" } else { &e.key };
-            key_error(py, key, &e.message)
-        })?;
+        // On the Python potential where there is one (as its runs' theory columns are), on
+        // a thread of its own (a large potential's set-up takes seconds).
+        let (file, scenario, potential) = (
+            self.file.clone(),
+            self.scenario.clone(),
+            self.potential.clone(),
+        );
+        let job = move || match &potential {
+            Some(p) => heavyball::report::analyse_with(&file, &scenario, point, &**p),
+            None => heavyball::report::analyse(&file, &scenario, point),
+        };
+        let report = crate::background::off_interpreter(py, self.potential.as_ref(), job)?
+            // The command line's flag is this method's argument.
+            .map_err(|e| {
+                let key = if e.key == "--point" { "point" } else { &e.key };
+                key_error(py, key, &e.message)
+            })?;
         Ok(match csv {
             true => pyo3::types::PyBytes::new(py, &report.to_csv())
                 .into_any()

@@ -23,7 +23,7 @@ use crate::scenario::ScenarioHandle;
 /// Grid points per batch unless the caller says otherwise.
 pub const DEFAULT_CHUNK: u64 = 4096;
 /// How long the reader waits for a batch before looking at Ctrl-C again.
-const SIGNAL_POLL: Duration = Duration::from_millis(20);
+pub const SIGNAL_POLL: Duration = Duration::from_millis(20);
 
 /// The summary rows of a sweep, batch by batch: each batch is the `summary.csv` bytes of
 /// up to `chunk` consecutive grid points (the first batch begins with the header), so that
@@ -50,7 +50,9 @@ impl SummaryStream {
         chunk: u64,
         lease: Option<Lease>,
     ) -> PyResult<Self> {
-        let problem = scenario.problem().map_err(|e| engine_error(py, e))?;
+        let build = scenario.problem_job();
+        let problem = crate::background::off_interpreter(py, None, build)?
+            .map_err(|e| engine_error(py, e))?;
         let points = problem.points();
         let threads = threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
