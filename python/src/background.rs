@@ -27,7 +27,11 @@ pub fn off_interpreter<T: Send + 'static>(
     let worker = std::thread::Builder::new()
         .name("heavyball-run".into())
         .spawn(move || {
-            let _ = tx.send(job());
+            // The thread's own interpreter state, made once and kept while the job runs
+            // detached: a Python potential's every call then attaches to it again (~1.5 µs)
+            // rather than making one afresh (~40 µs).
+            let result = Python::attach(|py| py.detach(job));
+            let _ = tx.send(result);
         })
         .map_err(|e| PyRuntimeError::new_err(format!("cannot start the engine's thread: {e}")))?;
     loop {

@@ -13,6 +13,7 @@ use heavyball::potential::Potential;
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::{PyTraverseError, PyVisit};
 
 /// The Python callables and the known facts of a potential.
 pub struct PyPotential {
@@ -418,6 +419,21 @@ impl PotentialHandle {
         Ok(PotentialHandle {
             inner: Arc::new(inner),
         })
+    }
+
+    /// The callables, for Python's cycle collector: a class whose `Potential` holds its own
+    /// bound methods is freed once unreachable. Only as the potential's one holder: a
+    /// scenario, a run or a stream holding it too keeps it alive whatever the collector
+    /// finds, and a second holder's visit would count the callables' one reference twice.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if Arc::strong_count(&self.inner) == 1 {
+            visit.call(&self.inner.value)?;
+            visit.call(&self.inner.gradient)?;
+            if let Some(h) = &self.inner.hessian_vector {
+                visit.call(h)?;
+            }
+        }
+        Ok(())
     }
 
     /// The dimension n.

@@ -349,3 +349,30 @@ def test_the_theory_report_of_a_python_potential_is_its_runs_theory():
     # The built-in quadratic has its floors, in both.
     built = hb.load({**noisy, "potential": {"kind": "quadratic", "eigenvalues": H.tolist()}})
     assert built.theory_dict()["noise"]["heavy-ball"]["noise_floor"] > 0
+
+
+def test_a_class_whose_potential_holds_its_own_methods_is_collected():
+    # The Potential holds the bound methods, which hold the instance, which holds the
+    # Potential: a cycle only Python's collector can free, once it sees the callables.
+    import gc
+    import weakref
+
+    class Loss:
+        def __init__(self):
+            self.potential = hb.Potential(
+                value=self.value, gradient=self.gradient, dim=2, minimum=[0, 0], spectrum=[30.0, 3.0]
+            )
+
+        def value(self, w):
+            return 0.5 * float(w @ (H * w))
+
+        def gradient(self, w):
+            return H * w
+
+    loss = Loss()
+    ran = hb.run(SCENARIO, potential=loss.potential).csv("summary.csv")
+    assert ran == hb.run(SCENARIO, potential=quadratic()).csv("summary.csv")
+    gone = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert gone() is None
