@@ -319,4 +319,4 @@ def write(result: Result, out: Union[str, os.PathLike] = "output") -> pathlib.Pa
     line writes them, ``manifest.json`` (with this run's timing), and the figures when the
     scenario sets ``[output] plot = true``. The folder appears whole or not at all; an
     earlier result there is replaced. Returns the folder."""
-    return pathlib.Path(_native.write(result._native, os.fspath(out)))
+    return pathlib.Path(_native.write(result._native, os.fsdecode(out)))

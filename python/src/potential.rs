@@ -205,6 +205,34 @@ impl PyPotential {
     }
 }
 
+/// `v` (a sequence or 1-D array of real numbers) as numbers, or a `TypeError` naming the
+/// argument.
+fn real_vector(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
+    let list = match v.hasattr("tolist") {
+        Ok(true) => v.call_method0("tolist")?,
+        _ => v.clone(),
+    };
+    if list.is_instance_of::<pyo3::types::PyString>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name}: a sequence of real numbers, got a str"
+        )));
+    }
+    list.extract::<Vec<f64>>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{name}: a sequence (or 1-D array) of real numbers, got {}",
+            type_name(v)
+        ))
+    })
+}
+
+/// The name of `v`'s type.
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "this object".into())
+}
+
 /// Whether `x` is Python's `bool` or NumPy's `bool_` (which read as 1.0 and 0.0).
 fn is_boolean(x: &Bound<'_, PyAny>) -> bool {
     x.is_instance_of::<pyo3::types::PyBool>() || dtype_kind(x).as_deref() == Some("b")
@@ -376,13 +404,25 @@ impl PotentialHandle {
         value: Py<PyAny>,
         gradient: Py<PyAny>,
         dim: &Bound<'_, PyAny>,
-        minimum: Option<Vec<f64>>,
-        minimum_value: Option<f64>,
-        spectrum: Option<Vec<f64>>,
+        minimum: Option<&Bound<'_, PyAny>>,
+        minimum_value: Option<&Bound<'_, PyAny>>,
+        spectrum: Option<&Bound<'_, PyAny>>,
         hessian_vector: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         check_callables(&value, &gradient, hessian_vector.as_ref())?;
         let dim = whole_dim(dim)?;
+        let minimum = minimum.map(|v| real_vector("minimum", v)).transpose()?;
+        let spectrum = spectrum.map(|v| real_vector("spectrum", v)).transpose()?;
+        let minimum_value = minimum_value
+            .map(|v| {
+                v.extract::<f64>().map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "minimum_value: a real number, got {}",
+                        type_name(v)
+                    ))
+                })
+            })
+            .transpose()?;
         check_vector("minimum", minimum.as_deref(), Some(dim))?;
         check_vector("spectrum", spectrum.as_deref(), None)?;
         check_spectrum(spectrum.as_deref(), dim)?;

@@ -4,6 +4,7 @@ scenario, the same bytes."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 
@@ -34,7 +35,9 @@ def test_a_pickled_result_writes_the_same_folder(tmp_path):
     # Qian's map at dt = 0.5, m = 2, mu = 4: rho = sqrt(p) = 1/sqrt(2), converged at step 38.
     row = back.summary[back.summary.method == "heavy-ball"].iloc[0]
     assert row.steps == 38 and row.theory_radius == 0.5**0.5
-    a, b = hb.write(result, tmp_path / "a"), hb.write(back, tmp_path / "b")
+    # `out` as a str, a path or bytes (os.fsencode's form), as `open` takes it.
+    a, b = hb.write(result, tmp_path / "a"), hb.write(back, os.fsencode(tmp_path / "b"))
+    assert b.parent == tmp_path / "b"
     for name in result.files + ["scenario.toml"]:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (a, b))

@@ -215,6 +215,19 @@ def test_a_wrong_minimum_or_minimum_value_is_refused():
     # Without a minimum nothing could check it: it would set E* alone (a noise floor of −123).
     with pytest.raises(ValueError, match=r"^minimum_value: needs minimum"):
         hb.Potential(value=value, gradient=gradient, dim=2, minimum_value=123.0)
+    # Arguments of the wrong type are named.
+    for kw, message in (
+        ({"minimum": 0.0}, "minimum: a sequence (or 1-D array) of real numbers, got float"),
+        ({"minimum": np.zeros((1, 2))}, "minimum: a sequence (or 1-D array) of real numbers, got ndarray"),
+        ({"minimum": "ab"}, "minimum: a sequence of real numbers, got a str"),
+        ({"spectrum": 5.0}, "spectrum: a sequence (or 1-D array) of real numbers, got float"),
+        ({"minimum": [0, 0], "minimum_value": "x"}, "minimum_value: a real number, got str"),
+    ):
+        with pytest.raises(TypeError) as caught:
+            hb.Potential(value=value, gradient=gradient, dim=2, **kw)
+        assert str(caught.value) == message
+    # A NumPy minimum and spectrum read as lists do.
+    hb.Potential(value=value, gradient=gradient, dim=2, minimum=np.zeros(2), spectrum=np.array([3.0, 30.0]))
 
 
 def test_e_star_is_the_value_at_the_minimum_once():
