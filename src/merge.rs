@@ -180,6 +180,15 @@ fn check(sdir: &Path, shard: Shard, r: &Reference<'_>) -> Result<Checked, Error>
 fn check_manifest(sdir: &Path, shard: Shard, r: &Reference<'_>) -> Result<Manifest, Error> {
     let manifest_path = sdir.join("manifest.json");
     let manifest = read_manifest(&manifest_path)?;
+    if manifest.engine != ENGINE {
+        return Err(refuse(
+            &manifest_path,
+            format!(
+                "names the engine {:?}, not {ENGINE:?}: not a shard of this program's",
+                manifest.engine
+            ),
+        ));
+    }
     let own = scenario_hash(&read_text(&sdir.join("scenario.toml"))?);
     if manifest.scenario_hash != own {
         return Err(refuse(

@@ -175,7 +175,8 @@ impl Shard {
         if id < min || (id - min) % step != 0 {
             return Err(ShardError::NotInArray { id, min, step });
         }
-        Shard::new((id - min) / step + 1, count)
+        // Saturating: a task id near 2⁶⁴ is out of range, not shard 0.
+        Shard::new(((id - min) / step).saturating_add(1), count)
             .map(Some)
             .map_err(|e| ShardError::FromSlurm {
                 reason: Box::new(e),
@@ -545,6 +546,8 @@ mod tests {
         );
         assert!(env("5", "4", Some("1"), None).is_err());
         assert!(env("x", "4", None, None).is_err());
+        let past = env("18446744073709551615", "4", Some("0"), None).unwrap_err();
+        assert!(past.to_string().contains("18446744073709551615"), "{past}");
         assert_eq!(Shard::from_env(|_| None), Ok(None));
         let only_id = |k: &str| (k == "SLURM_ARRAY_TASK_ID").then(|| "2".to_string());
         assert!(Shard::from_env(only_id).is_err());

@@ -560,6 +560,14 @@ fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_not
         "bad JSON",
         "shards/3-of-3/manifest.json: merge: not valid JSON",
     );
+    // Another program's manifest of the same shape.
+    let foreign = manifest.replace("\"engine\": \"heavyball\"", "\"engine\": \"x\"");
+    assert_ne!(foreign, manifest);
+    fs::write(&m3, foreign).unwrap();
+    refuse(
+        "another engine",
+        "shards/3-of-3/manifest.json: merge: names the engine \"x\", not \"heavyball\"",
+    );
     // A row short, with a manifest that vouches for it (its SHA-256 redone): the count
     // of rows, not only the hash, is checked.
     let short = &good[..good[..good.len() - 1]
