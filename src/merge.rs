@@ -452,11 +452,10 @@ fn write_merged(
     }
     let mut manifest = merged_manifest(columns, hash, points, checked);
     // The hashes of the files as staged (none is in place yet).
-    let mut known = BTreeMap::new();
     for file in manifest.columns.keys() {
-        known.insert(file.clone(), sha256_file(&staged.partial(file))?);
+        let digest = sha256_file(&staged.partial(file))?;
+        manifest.sha256.insert(file.clone(), digest);
     }
-    manifest.hash_files(dir, &known)?;
     let text = manifest.to_text();
     staged.write("manifest.json", |out| out.write_all(text.as_bytes()))?;
     staged.commit()?;

@@ -154,7 +154,8 @@ fn numpy_like(
     None
 }
 
-fn type_name(v: &Bound<'_, PyAny>) -> String {
+/// The name of `v`'s type.
+pub fn type_name(v: &Bound<'_, PyAny>) -> String {
     v.get_type()
         .name()
         .map(|n| n.to_string())

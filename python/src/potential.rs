@@ -15,6 +15,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 
+use crate::dict::type_name;
+
 /// The Python callables and the known facts of a potential.
 pub struct PyPotential {
     value: Py<PyAny>,
@@ -223,14 +225,6 @@ fn real_vector(name: &str, v: &Bound<'_, PyAny>) -> PyResult<Vec<f64>> {
             type_name(v)
         ))
     })
-}
-
-/// The name of `v`'s type.
-fn type_name(v: &Bound<'_, PyAny>) -> String {
-    v.get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "this object".into())
 }
 
 /// Whether `x` is Python's `bool` or NumPy's `bool_` (which read as 1.0 and 0.0).

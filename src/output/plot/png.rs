@@ -33,37 +33,34 @@ pub(crate) fn cells_png(
 /// Most pixels scaling adds (a cell of a huge grid stays one pixel).
 const MAX_PIXELS: usize = 4_000_000;
 
-/// Pixels a cell takes on each axis: as many whole pixels as make the axis about 400 px
-/// (at most 64), then fewer on the more scaled axis while the raster holds more than
+/// Pixels a cell takes on each axis: as many whole pixels as make the raster about 400
+/// pixels on its shorter side (at most 64), fewer where the raster would hold more than
 /// [`MAX_PIXELS`], so that a long thin grid (300 000 × 1) stays a few megabytes rather than
-/// 64 × 64 pixels a cell.
+/// 64 × 64 pixels a cell. Cells stay square.
 pub(crate) fn upscale(nx: usize, ny: usize) -> (usize, usize) {
-    let side = |n: usize| (400 / n.max(1)).clamp(1, 64);
-    let (mut sx, mut sy) = (side(nx), side(ny));
-    while nx * sx * ny * sy > MAX_PIXELS && (sx > 1 || sy > 1) {
-        if sx >= sy {
-            sx = (MAX_PIXELS / (nx * ny * sy)).clamp(1, sx - 1);
-        } else {
-            sy = (MAX_PIXELS / (nx * ny * sx)).clamp(1, sy - 1);
-        }
-    }
-    (sx, sy)
+    let cells = nx.max(1).saturating_mul(ny.max(1));
+    let k = (400 / nx.min(ny).max(1))
+        .clamp(1, 64)
+        .min((MAX_PIXELS / cells).isqrt())
+        .max(1);
+    (k, k)
 }
 
 #[cfg(test)]
 mod tests {
     use super::upscale;
 
-    /// Small grids reach ~400 px a side; a long thin one stays within four megapixels;
-    /// a huge one stays a pixel a cell.
+    /// Small grids reach ~400 px on the shorter side; a long thin one stays within four
+    /// megapixels; a huge one stays a pixel a cell.
     #[test]
-    fn rasters_are_scaled_per_axis_within_four_megapixels() {
+    fn rasters_stay_within_four_megapixels() {
         assert_eq!(upscale(20, 20), (20, 20));
-        assert_eq!(upscale(3, 300), (64, 1));
+        assert_eq!(upscale(15, 13), (30, 30));
+        assert_eq!(upscale(3, 300), (64, 64));
         assert_eq!(upscale(1000, 1000), (1, 1));
-        assert_eq!(upscale(20_000, 1), (1, 64));
-        assert_eq!(upscale(300_000, 1), (1, 13));
-        assert_eq!(upscale(1, 1_000_000), (4, 1));
+        assert_eq!(upscale(20_000, 1), (14, 14));
+        assert_eq!(upscale(300_000, 1), (3, 3));
+        assert_eq!(upscale(1, 1_000_000), (2, 2));
         assert_eq!(upscale(3_000, 3_000), (1, 1));
     }
 }
