@@ -578,7 +578,9 @@ impl Problem {
     pub fn sweep_rows(&self, threads: usize) -> SweepRows {
         let problem = self.clone();
         let points = 0..self.points();
-        let (tx, rx) = sync_channel::<Vec<PointResult>>(threads.max(1));
+        // Two chunks in the channel whatever `threads` (4096 would hold as many chunks
+        // beyond the window).
+        let (tx, rx) = sync_channel::<Vec<PointResult>>(2);
         let producer = std::thread::Builder::new()
             .name("heavyball-sweep".into())
             .spawn(move || {
