@@ -18,7 +18,7 @@ pub(crate) fn push_shortest(out: &mut Vec<u8>, x: f64) {
     let text = zmij.format_finite(x).as_bytes();
     if (1e-4..1e16).contains(&x.abs()) {
         // The standard library's plain decimals, digit for digit.
-        out.extend_from_slice(text);
+        push_short(out, text);
     } else {
         relayout(out, text, x < 0.0);
     }
@@ -34,6 +34,34 @@ pub(crate) fn push_exp(out: &mut Vec<u8>, x: f64) {
     }
     let mut zmij = zmij::Buffer::new();
     relayout(out, zmij.format_finite(x).as_bytes(), x < 0.0);
+}
+
+/// Appends `text` (a number's, 1 to 32 bytes) by two moves of a fixed size, overlapping
+/// where it is shorter than both: `extend_from_slice` called `memcpy` for each number, whose
+/// call and size dispatch cost the W1 discrete sweep ~2% of its time.
+#[inline(always)]
+fn push_short(out: &mut Vec<u8>, text: &[u8]) {
+    let n = text.len();
+    assert!((1..=32).contains(&n), "a number's text is 1 to 32 bytes");
+    out.reserve(32);
+    // SAFETY: `out` has room for 32 more bytes; every copy reads within `text` (n bytes, from
+    // offset 0 and from offset n − size) and writes within the room's first n bytes, which
+    // then hold `text`, so `set_len` covers only initialised bytes.
+    unsafe {
+        let (src, dst) = (text.as_ptr(), out.as_mut_ptr().add(out.len()));
+        let pair = |size: usize| {
+            std::ptr::copy_nonoverlapping(src, dst, size);
+            std::ptr::copy_nonoverlapping(src.add(n - size), dst.add(n - size), size);
+        };
+        match n {
+            16.. => pair(16),
+            8..=15 => pair(8),
+            4..=7 => pair(4),
+            2..=3 => pair(2),
+            _ => pair(1),
+        }
+        out.set_len(out.len() + n);
+    }
 }
 
 /// Żmij's `text` of a number (`-1.25e-7`, `1e+300`, `0.0000123`, `123.5`) in the standard

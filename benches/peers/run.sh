@@ -48,8 +48,13 @@ scenario() { # $1 name, $2 keep: both|continuous|discrete
   esac
 }
 timed() { # $1 name: prints the median wall seconds of 11 runs (3 swung by ±20% on this
-  # 2-core VM from one run of the script to the next: 0.143 and 0.196 s for one sweep)
+  # 2-core VM from one run of the script to the next: 0.143 and 0.196 s for one sweep).
+  # Each run writes a new folder: the previous run's result is removed before the clock
+  # starts, as the threads line below does (replacing it would time the deletion of the
+  # last run's files, ~7 ms for W1 N = 300's 24 MB, which the peers, writing nothing, do not
+  # have).
   for _ in 1 2 3 4 5 6 7 8 9 10 11; do
+    rm -rf "${WORK:?}/engine/$1"
     local t0=$EPOCHREALTIME
     "$HB" run "$WORK/$1.toml" --out "$WORK/engine" --threads "$threads" --quiet
     echo "$EPOCHREALTIME - $t0" | bc -l

@@ -331,7 +331,7 @@ impl<const N: usize> Lanes<N> {
         let envelope = run.envelope();
         let hb = matches!(envelope, Ok(Envelope::HeavyBall { .. }));
         self.hb = (self.hb & !(1 << l)) | (u32::from(hb) << l);
-        self.meters[l] = Envelope::meter(&envelope);
+        self.meters[l].restart(&envelope);
         self.next[l] = self.meters[l].next();
         self.dt[l] = c.dt;
         for i in 0..N {
