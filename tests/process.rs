@@ -249,7 +249,9 @@ fn concurrent_runs_into_one_folder_both_succeed() {
 /// `run --resume` keeps only the whole points at the start of a partial `summary.csv` whose
 /// rows are sound — UTF-8, 24 fields, the expected point and method in grid order, no more
 /// points than the grid — and recomputes from the first that is not: a hand-edited or
-/// damaged file never reaches the result, whose bytes are the uninterrupted run's.
+/// damaged file never reaches the result, whose bytes are the uninterrupted run's. A
+/// `summary.csv` that is a folder or a link to a file elsewhere starts afresh, and the
+/// linked file stays as it was.
 #[test]
 fn a_damaged_partial_is_cut_at_its_first_unsound_row() {
     let input = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kth-mass-friction.toml");
@@ -333,6 +335,33 @@ fn a_damaged_partial_is_cut_at_its_first_unsound_row() {
     fs::create_dir_all(partial.join("summary.csv")).unwrap();
     fs::write(partial.join("scenario.toml"), &resolved).unwrap();
     assert_eq!(run(&["--resume"]), whole);
+    // A partial whose summary.csv (or manifest.json) is a link to a file of the user's, by
+    // name or a second hard link, holding 50 whole points: the resumed run neither cuts it
+    // back nor appends to it nor writes over it; the result is started afresh.
+    let theirs = out.path().join("theirs");
+    fs::create_dir_all(&theirs).unwrap();
+    let planted = head() + &lines[3..row(50)].concat();
+    for link in ["symbolic", "hard"] {
+        let partial = out.path().join(format!(".{name}.partial-4000000"));
+        fs::create_dir_all(&partial).unwrap();
+        fs::write(partial.join("scenario.toml"), &resolved).unwrap();
+        for file in ["summary.csv", "manifest.json"] {
+            let user = theirs.join(format!("{link}-{file}"));
+            fs::write(&user, &planted).unwrap();
+            match link {
+                "symbolic" => std::os::unix::fs::symlink(&user, partial.join(file)).unwrap(),
+                _ => fs::hard_link(&user, partial.join(file)).unwrap(),
+            }
+        }
+        assert_eq!(run(&["--resume"]), whole, "{link}");
+        for file in ["summary.csv", "manifest.json"] {
+            let user = fs::read(theirs.join(format!("{link}-{file}"))).unwrap();
+            assert!(
+                user == planted.as_bytes(),
+                "{link} {file}: the user's file changed"
+            );
+        }
+    }
 }
 
 /// `run --resume` continues a sweep from the partial folder a killed run left: from its

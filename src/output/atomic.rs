@@ -126,6 +126,7 @@ impl ResultDir {
             if live || !same || fs::rename(entry.path(), &own).is_err() {
                 continue;
             }
+            keep_own_files(&own)?;
             return Ok(Some(ResultDir {
                 target: root.join(name),
                 partial: own,
@@ -257,6 +258,29 @@ impl Drop for ResultDir {
             let _ = fs::remove_dir_all(&self.partial);
         }
     }
+}
+
+/// Of a killed run's partial folder, taken over by [`ResultDir::resume`], keeps only plain
+/// files of its own: a link (symbolic, or a second name of a file elsewhere) would have the
+/// resumed run cut back and append to, or write over, a file outside the result; anything
+/// else (a folder, a FIFO) is no file the run wrote. Each such entry is removed — the link,
+/// never what it points to — and the run writes that file afresh.
+fn keep_own_files(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+        if meta.is_file() && meta.nlink() == 1 {
+            continue;
+        }
+        let removed = if meta.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// Anything but a folder where the result goes (a user's file), and a folder that is not
