@@ -146,6 +146,13 @@ pub fn merge(dir: &Path) -> Result<PathBuf, Error> {
     for &shard in &found {
         checked.push(check(&shards_dir.join(shard.folder()), shard, &reference)?);
     }
+    let wall: f64 = checked.iter().map(|c| c.manifest.wall_seconds).sum();
+    if !wall.is_finite() {
+        return Err(refuse(
+            &shards_dir,
+            "its shards' wall_seconds add up beyond the largest number a manifest holds: one was edited by hand",
+        ));
+    }
     write_merged(dir, &resolved, &hash, &header, points, &checked)?;
     if scenario.output.plot {
         crate::figures::plot_folder(dir, &crate::figures::PlotOptions::default())?;
@@ -189,6 +196,7 @@ fn check_manifest(sdir: &Path, shard: Shard, r: &Reference<'_>) -> Result<Manife
             ),
         ));
     }
+    check_timing(&manifest_path, &manifest)?;
     let own = scenario_hash(&read_text(&sdir.join("scenario.toml"))?);
     if manifest.scenario_hash != own {
         return Err(refuse(
@@ -238,6 +246,29 @@ fn check_manifest(sdir: &Path, shard: Shard, r: &Reference<'_>) -> Result<Manife
         ));
     }
     Ok(manifest)
+}
+
+/// A shard manifest's timing as this program writes it: `started` an RFC 3339 UTC time,
+/// `wall_seconds` a finite number of seconds, not negative (the merged manifest takes the
+/// earliest and the sum).
+fn check_timing(path: &Path, manifest: &Manifest) -> Result<(), Error> {
+    if humantime::parse_rfc3339(&manifest.started).is_err() {
+        return Err(refuse(
+            path,
+            format!(
+                "its started = {:?} is not an RFC 3339 UTC time such as \"2026-12-08T01:02:03.456Z\"",
+                manifest.started
+            ),
+        ));
+    }
+    let wall = manifest.wall_seconds;
+    if !(wall.is_finite() && wall >= 0.0) {
+        return Err(refuse(
+            path,
+            format!("its wall_seconds = {wall} is not a time in seconds (finite, 0 or more)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Every row present, in order: `rows_per_point` rows for each point of the slice.
@@ -486,11 +517,13 @@ fn merged_manifest(
         scenario_hash: hash.into(),
         sha256: Default::default(),
         shard: None,
+        // Each was checked (`check_timing`); compared as times, not as texts, which a
+        // hand-edited number of decimals would misorder.
         started: shards
             .clone()
-            .map(|m| &m.started)
+            .filter_map(|m| humantime::parse_rfc3339(&m.started).ok())
             .min()
-            .cloned()
+            .map(|t| humantime::format_rfc3339_millis(t).to_string())
             .unwrap_or_default(),
         threads: shards.clone().map(|m| m.threads).max().unwrap_or_default(),
         version: VERSION.into(),

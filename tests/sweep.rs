@@ -568,6 +568,46 @@ fn merge_refuses_a_missing_foreign_mixed_damaged_or_running_shard_and_writes_not
         "another engine",
         "shards/3-of-3/manifest.json: merge: names the engine \"x\", not \"heavyball\"",
     );
+    // Timing edited by hand: a start that is no time, a negative or unbounded wall time,
+    // and walls that each fit a double but not their sum.
+    let wall = manifest.find("\"wall_seconds\": ").unwrap() + "\"wall_seconds\": ".len();
+    let wall_end = wall + manifest[wall..].find(['\n', ',']).unwrap();
+    let with_wall = |x: &str| manifest[..wall].to_string() + x + &manifest[wall_end..];
+    let started = manifest.find("\"started\": \"").unwrap() + "\"started\": \"".len();
+    let started_end = started + manifest[started..].find('"').unwrap();
+    let yesterday = manifest[..started].to_string() + "yesterday" + &manifest[started_end..];
+    for (what, edited, said) in [
+        (
+            "no time",
+            yesterday,
+            "its started = \"yesterday\" is not an RFC 3339 UTC time",
+        ),
+        (
+            "negative",
+            with_wall("-2.5"),
+            "its wall_seconds = -2.5 is not a time in seconds",
+        ),
+        ("unbounded", with_wall("1e999"), "not valid JSON"),
+        (
+            "too large a sum",
+            with_wall("1.7e308"),
+            "wall_seconds add up beyond",
+        ),
+    ] {
+        fs::write(&m3, &edited).unwrap();
+        if what == "too large a sum" {
+            let m2 = shards.join("2-of-3/manifest.json");
+            let kept = fs::read_to_string(&m2).unwrap();
+            let w = kept.find("\"wall_seconds\": ").unwrap() + "\"wall_seconds\": ".len();
+            let e = w + kept[w..].find(['\n', ',']).unwrap();
+            fs::write(&m2, kept[..w].to_string() + "1.7e308" + &kept[e..]).unwrap();
+            refuse(what, said);
+            fs::write(&m2, kept).unwrap();
+        } else {
+            refuse(what, said);
+        }
+    }
+    fs::write(&m3, &manifest).unwrap();
     // A row short, with a manifest that vouches for it (its SHA-256 redone): the count
     // of rows, not only the hash, is checked.
     let short = &good[..good[..good.len() - 1]
