@@ -1854,7 +1854,60 @@ fn map_params(
             "symplectic-euler divides by the mass; it needs particle.mass > 0 (at every point of a mass sweep)",
         ));
     }
+    refuse_underflowing_map(t, scheme, map, dt, particle, sweep)?;
     Ok(DiscreteParams::FromParticle { dt, map })
+}
+
+/// A map whose learning rate falls below the normal doubles somewhere on the grid: its
+/// steps would not move (ε·∇E rounds away beside w) and the row would read as a run. ε =
+/// Δt²/(m + μΔt), Δt²/m or Δt/μ is smallest at the smallest Δt and the largest m and μ.
+fn refuse_underflowing_map(
+    t: &TableReader<'_, '_>,
+    scheme: Scheme,
+    map: Map,
+    dt: f64,
+    particle: &Particle,
+    sweep: Option<&Sweep>,
+) -> Result<()> {
+    use crate::dynamics::maps;
+    let extreme = |key: AxisKey, given: f64, largest: bool| match swept_axis(sweep, key) {
+        Some(a) if largest => a.spec.values().fold(f64::NEG_INFINITY, f64::max),
+        Some(a) => a.spec.values().fold(f64::INFINITY, f64::min),
+        None => given,
+    };
+    let given = |x: Option<f64>| x.expect("map_params: the particle's mass and friction");
+    let dt = extreme(AxisKey::Dt, dt, false);
+    let m = extreme(AxisKey::Mass, given(particle.mass), true);
+    let mu = extreme(AxisKey::Friction, given(particle.friction), true);
+    let (eps, name, formula) = match (scheme, map) {
+        (Scheme::GradientDescent, _) => (maps::gradient_descent(mu, dt).0, "qian", "dt/mu"),
+        (_, Map::Qian) => (maps::qian(m, mu, dt).0, "qian", "dt^2/(m + mu dt)"),
+        (_, Map::SymplecticEuler) => (
+            maps::symplectic_euler(m, mu, dt).0,
+            "symplectic-euler",
+            "dt^2/m",
+        ),
+    };
+    if !(eps < f64::MIN_POSITIVE) {
+        return Ok(());
+    }
+    let mut at = match scheme {
+        Scheme::GradientDescent => format!("dt = {dt:?}, friction = {mu:?}"),
+        _ => format!("dt = {dt:?}, mass = {m:?}, friction = {mu:?}"),
+    };
+    if [AxisKey::Dt, AxisKey::Mass, AxisKey::Friction]
+        .iter()
+        .any(|&key| swept_axis(sweep, key).is_some())
+    {
+        at.push_str(" (the grid's smallest dt, largest mass and friction)");
+    }
+    Err(t.error(
+        "dt",
+        format!(
+            "the {name} map's learning rate {formula} is {eps:?} at {at}, below the smallest normal double {:e}: no step would move; choose a larger dt",
+            f64::MIN_POSITIVE
+        ),
+    ))
 }
 
 /// `steps`: given (1 to [`MAX_ROWS`]), the default, or from `t_end` and `dt`
