@@ -99,6 +99,22 @@ impl AxisSpec {
         }
     }
 
+    /// The smallest and the largest value: a linspace's or logspace's ends (their values
+    /// run monotonically, rounding included), a list's fold; NaN never, once validated.
+    pub fn bounds(&self) -> (f64, f64) {
+        match self {
+            AxisSpec::Values(v) => v
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                    (lo.min(x), hi.max(x))
+                }),
+            _ => {
+                let (a, b) = (self.value(0), self.value(self.len() - 1));
+                (a.min(b), a.max(b))
+            }
+        }
+    }
+
     /// All values, in order.
     pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
         (0..self.len()).map(|i| self.value(i))
@@ -272,6 +288,41 @@ mod tests {
         );
         assert_eq!(linspace(2.0, 7.0, 1), vec![2.0]);
         assert_eq!(linspace(3.0, 3.0, 3), vec![3.0, 3.0, 3.0]);
+    }
+
+    /// An axis' bounds are the least and greatest of its values, ascending or descending.
+    #[test]
+    fn bounds_are_the_extreme_values() {
+        let axes = [
+            AxisSpec::Logspace {
+                start: 1.5,
+                stop: -300.0,
+                count: 7,
+            },
+            AxisSpec::Linspace {
+                start: -1.0,
+                stop: 1.5,
+                count: 5,
+            },
+            AxisSpec::Linspace {
+                start: 3.0,
+                stop: 3.0,
+                count: 1,
+            },
+            AxisSpec::Values(vec![0.5, -2.0, 7.0, 1.0]),
+        ];
+        for axis in axes {
+            let lo = axis.values().fold(f64::INFINITY, f64::min);
+            let hi = axis.values().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(axis.bounds(), (lo, hi), "{axis:?}");
+        }
+        let (lo, hi) = AxisSpec::Logspace {
+            start: 1.5,
+            stop: -300.0,
+            count: 7,
+        }
+        .bounds();
+        assert_eq!((lo, hi), (1e-300, libm::pow(10.0, 1.5)));
     }
 
     /// The tabulated axes give each point the values [`AxisSpec::value`] computes: a short

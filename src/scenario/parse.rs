@@ -1871,8 +1871,8 @@ fn refuse_underflowing_map(
 ) -> Result<()> {
     use crate::dynamics::maps;
     let extreme = |key: AxisKey, given: f64, largest: bool| match swept_axis(sweep, key) {
-        Some(a) if largest => a.spec.values().fold(f64::NEG_INFINITY, f64::max),
-        Some(a) => a.spec.values().fold(f64::INFINITY, f64::min),
+        Some(a) if largest => a.spec.bounds().1,
+        Some(a) => a.spec.bounds().0,
         None => given,
     };
     let given = |x: Option<f64>| x.expect("map_params: the particle's mass and friction");
@@ -1888,7 +1888,7 @@ fn refuse_underflowing_map(
             "dt^2/m",
         ),
     };
-    if !(eps < f64::MIN_POSITIVE) {
+    if eps.is_nan() || eps >= f64::MIN_POSITIVE {
         return Ok(());
     }
     let mut at = match scheme {
