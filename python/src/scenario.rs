@@ -298,7 +298,8 @@ fn given_twice(py: Python<'_>) -> PyErr {
 }
 
 /// Text with a Python potential: the stand-in `[potential]` table appended (after the
-/// user's lines, so that every position in an error is the user's own).
+/// user's lines, so that every position in an error is the user's own; a text that is not
+/// TOML is refused before, on its own).
 fn from_text_with(
     py: Python<'_>,
     text: &str,
@@ -306,8 +307,17 @@ fn from_text_with(
     origin: Origin,
     potential: &Arc<PyPotential>,
 ) -> PyResult<ScenarioHandle> {
-    if toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("potential")) {
+    let own = toml::from_str::<toml::Table>(text);
+    if own.as_ref().is_ok_and(|t| t.contains_key("potential")) {
         return Err(given_twice(py));
+    }
+    if own.is_err()
+        && let Err(e) = scenario::parse_str(text, &file)
+        && e.key == "toml"
+    {
+        // A syntax error at the user's own position: with the stand-in appended, an array
+        // or a string left open runs on into its lines, and the error points there.
+        return Err(scenario_error(py, &e, &origin));
     }
     let mut table = toml::Table::new();
     table.insert("potential".into(), toml::Value::Table(stand_in(potential)));

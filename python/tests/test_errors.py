@@ -205,6 +205,24 @@ def test_a_builder_style_check_of_a_python_potential():
     assert twice.value.key == "potential"
 
 
+def test_a_syntax_error_beside_a_python_potential_is_at_the_users_position():
+    """The stand-in ``[potential]`` for a Python potential goes after the user's text: an
+    array or string left open at its end is still said at the user's own line, never at a
+    line the text does not have."""
+    pot = hb.Potential(value=lambda w: 0.5 * w @ w, gradient=lambda w: w, dim=2, minimum=[0.0, 0.0])
+    head = 'name = "t"\n[particle]\nmass = 1.0\nfriction = 1.0\n'
+    cases = [
+        (head + "position = [1.0,\n", 5, "an array is not closed"),
+        # Open at the text's end: its last line, the empty one after the final line break.
+        (head + 'position = [1.0, 1.0]\n[stop]\ntolerance = """abc\n', 8, "multi-line basic string"),
+    ]
+    for text, line, words in cases:
+        with pytest.raises(hb.ScenarioError) as e:
+            hb.load(text, potential=pot)
+        assert (e.value.key, e.value.line) == ("toml", line), text
+        assert words in e.value.message, e.value.message
+
+
 MEMORY_CAP = """
 import resource
 import heavyball as hb
