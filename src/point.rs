@@ -212,12 +212,17 @@ impl<'a> PointRunner<'a> {
     /// Runs the consecutive points `indices`, one result each, in order. Their discrete
     /// runs that can share lanes run together (`dynamics::lanes`); a panic reruns the
     /// points one by one, so that it fails only its own point's rows.
+    /// The chunk runs inside the potential's [`Potential::on_this_thread`].
     pub fn run_chunk(&self, indices: std::ops::Range<u64>) -> Vec<PointResult> {
-        let together = catch_unwind(AssertUnwindSafe(|| self.run_points(indices.clone())));
-        match together {
-            Ok(results) => results,
-            Err(_) => indices.map(|i| self.run_isolated(i)).collect(),
-        }
+        let mut results = Vec::new();
+        self.problem.potential.on_this_thread(&mut || {
+            let together = catch_unwind(AssertUnwindSafe(|| self.run_points(indices.clone())));
+            results = match together {
+                Ok(results) => results,
+                Err(_) => indices.clone().map(|i| self.run_isolated(i)).collect(),
+            };
+        });
+        results
     }
 
     /// One point alone; a panic becomes `failed` rows.

@@ -328,6 +328,21 @@ impl Potential for PyPotential {
         self.dim
     }
 
+    /// A sweep worker's chunk with the thread's interpreter state made once and kept while
+    /// the chunk runs detached: each evaluation then attaches to it again rather than
+    /// making one afresh (a worker thread of the engine's has none of its own). Stopped, or
+    /// with the interpreter shutting down, the chunk runs without it (its evaluations are
+    /// NaN then without calling Python).
+    fn on_this_thread(&self, work: &mut (dyn FnMut() + Send)) {
+        let mut work = Some(work);
+        if !self.stopped() {
+            Python::try_attach(|py| py.detach(|| work.take().map(|w| w())));
+        }
+        if let Some(w) = work {
+            w();
+        }
+    }
+
     fn value(&self, w: &[f64]) -> f64 {
         self.call(|py| self.value_at(py, w)).unwrap_or(f64::NAN)
     }

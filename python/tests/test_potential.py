@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,32 @@ def test_a_python_potential_in_a_sweep():
     assert ours["status"].tolist() == theirs["status"].tolist()
     assert np.allclose(ours["t_converged"], theirs["t_converged"], rtol=1e-9, equal_nan=True)
     assert ours["steps"].tolist() == theirs["steps"].tolist()
+
+
+def test_a_sweep_worker_keeps_its_python_thread_state_through_a_chunk():
+    """A sweep's worker thread attaches to the interpreter once for its chunk of points, not
+    at every evaluation: a ``threading.local`` the gradient counts in keeps its count from
+    call to call, up to the point's every evaluation (a fresh thread state per call, as
+    before, began every call at 1). One point of gradient descent that runs its whole
+    budget of 500 steps."""
+    local = threading.local()
+    counts = []
+
+    def gradient(w):
+        local.calls = getattr(local, "calls", 0) + 1
+        counts.append(local.calls)
+        return H * w
+
+    pot = hb.Potential(value=lambda w: 0.5 * float(w @ (H * w)), gradient=gradient, dim=2, minimum=[0.0, 0.0])
+    # eps = dt/mu = 1e-7: |w| barely moves, every step of the budget is run.
+    point = {"name": "kept", "particle": {"mass": 0.0, "friction": 1.0, "position": [1.0, 1.0]},
+             "discrete": [{"scheme": "gradient-descent", "dt": 1e-7, "steps": 500}],
+             "sweep": {"friction": {"values": [1.0]}}}
+    counts.clear()
+    summary = hb.run(point, potential=pot, threads=1, backend="numpy").summary
+    assert summary["status"][0] == "not-converged"
+    assert summary["evaluations"][0] == 500
+    assert max(counts) == len(counts) == 500
 
 
 def test_an_exception_in_the_gradient_is_raised_by_run():

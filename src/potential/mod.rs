@@ -93,6 +93,14 @@ pub trait Potential: Send + Sync {
     fn as_quadratic(&self) -> Option<&Quadratic> {
         None
     }
+    /// Runs `work`, which evaluates this potential on the current thread, perhaps many
+    /// times (a sweep's worker runs a chunk of points through it). Default: runs it. A
+    /// potential whose evaluations need a set-up per thread (one written in Python: the
+    /// thread's interpreter state) makes it once around `work` rather than at every
+    /// evaluation.
+    fn on_this_thread(&self, work: &mut (dyn FnMut() + Send)) {
+        work();
+    }
 }
 
 /// The central-difference Hessian-vector product behind the trait's default,
