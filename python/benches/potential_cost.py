@@ -6,9 +6,10 @@ quadratic and once with the same quadratic as Python callables on NumPy arrays, 
 reports the wall time per evaluation of both and their difference: the price of one
 evaluation through Python, of which the callable's own time (the same call in a plain
 Python loop) and the rest, the crossing (the interpreter attached, the array made, the
-result read back). Two contexts: a single run (the engine on the calling thread, which
-keeps its Python thread state) and a one-point sweep (an engine worker thread, which
-attaches afresh for every call). The median of `--repeat` runs, one thread.
+result read back). Two contexts: a single run (the engine on a thread of its own, which
+keeps its Python thread state; its trajectory calls `value` at every step too) and a
+one-point sweep (an engine worker thread, which keeps its thread state through its chunk of
+points). The median of `--repeat` runs, one thread.
 
     python python/benches/potential_cost.py [--dims 2 100 1000] [--repeat 5]
 """
