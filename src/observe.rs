@@ -521,16 +521,12 @@ impl Default for RateMeter {
 impl RateMeter {
     /// A meter that measures nothing, for the reason given (it goes into the `note`).
     pub fn off(why: RateOff) -> Self {
-        RateMeter {
-            off: Some(why),
-            next: f64::NEG_INFINITY,
-            ..RateMeter::default()
-        }
+        Envelope::meter(&Err(why))
     }
 
-    /// Makes this meter [`Envelope::meter`]'s for `envelope`, as a fresh one would be,
-    /// without clearing its ring: only the `kept` samples are ever read, and a lane that
-    /// takes a new run every few hundred steps spent a `memset` on it.
+    /// Makes this meter the one [`Envelope::meter`] makes for `envelope` (which makes it
+    /// so), without clearing its ring: only the `kept` samples are ever read, and a lane
+    /// that takes a new run every few hundred steps spent a `memset` on it.
     pub(crate) fn restart(&mut self, envelope: &Result<Envelope, RateOff>) {
         (self.kept, self.first) = (0, f64::NAN);
         (self.next, self.off) = match envelope {
@@ -822,10 +818,9 @@ impl Envelope {
 
     /// The meter for this envelope (off, with its reason, for `Err`).
     pub fn meter(envelope: &Result<Self, RateOff>) -> RateMeter {
-        match envelope {
-            Ok(_) => RateMeter::default(),
-            Err(why) => RateMeter::off(*why),
-        }
+        let mut meter = RateMeter::default();
+        meter.restart(envelope);
+        meter
     }
 
     /// L² of the particle at (w, v) (for [`Envelope::Particle`]; |w − w*|² otherwise),
